@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Talking to rdqd: connect on first use, send one request, wait for its reply.
+ *
+ * This uses rdq_client_send() and rdq_client_next() rather than rdq_call()
+ * because the exit status needs what rdq_call() folds together: whether an
+ * error came from rdqd (status 1, with its errno name) or from the
+ * connection (status 3), e.g. an ETIMEDOUT of ep.connect from a local wait
+ * that ran out.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmds.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ctl_unreachable(struct ctl *ctl, int err)
+{
+	const char *name = rdq_strerrno(-err);
+
+	if (strcmp(name, "E?") == 0)
+		fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket, strerror(-err));
+	else
+		fprintf(stderr, "rdqctl: %s: %s (%s); is rdqd running?\n", ctl->socket,
+			strerror(-err), name);
+	return RDQCTL_EUNREACH;
+}
+
+static int connect_once(struct ctl *ctl)
+{
+	int ret;
+
+	if (ctl->client)
+		return RDQCTL_OK;
+	ret = rdq_client_connect(ctl->socket, &ctl->client);
+	if (ret < 0) {
+		ctl->client = NULL;
+		return ctl_unreachable(ctl, ret);
+	}
+	return RDQCTL_OK;
+}
+
+static int lost(struct ctl *ctl, int err)
+{
+	if (err == -ECONNRESET) {
+		fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket,
+			rdq_client_error(ctl->client));
+		return RDQCTL_EUNREACH;
+	}
+	if (err == -EBADMSG) {
+		fprintf(stderr, "rdqctl: %s: %s\n", ctl->socket, rdq_client_error(ctl->client));
+		return RDQCTL_EUNREACH;
+	}
+	return ctl_unreachable(ctl, err);
+}
+
+static int daemon_error(json_t *reply)
+{
+	json_t *error = json_object_get(reply, "error");
+	const char *name = json_string_value(json_object_get(error, "errno"));
+	const char *message;
+	int err = rdq_reply_status(reply, &message);
+
+	if (!name)
+		name = rdq_strerrno(-err);
+	if (message && message[0])
+		fprintf(stderr, "rdqctl: %s: %s\n", name, message);
+	else
+		fprintf(stderr, "rdqctl: %s: %s\n", name, strerror(-err));
+	return RDQCTL_EDAEMON;
+}
+
+int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result)
+{
+	int64_t id, deadline = -1, wait = ctl->wait_ms;
+	int ret;
+	json_t *msg, *value;
+
+	*result = NULL;
+	ret = connect_once(ctl);
+	if (ret) {
+		json_decref(args);
+		return ret;
+	}
+	ret = rdq_client_send(ctl->client, op, args, &id);
+	if (ret == -EMSGSIZE) {
+		fprintf(stderr, "rdqctl: %s\n", rdq_client_error(ctl->client));
+		return RDQCTL_EUSAGE;
+	}
+	if (ret < 0)
+		return lost(ctl, ret);
+
+	/* Let rdqd's own timeout answer first: its error says more than ours. */
+	if (wait >= 0 && op_wait_ms >= 0 && (int64_t)op_wait_ms + RDQCTL_GRACE_MS > wait)
+		wait = (int64_t)op_wait_ms + RDQCTL_GRACE_MS;
+	if (wait >= 0)
+		deadline = now_ms() + wait;
+
+	for (;;) {
+		int left = -1;
+
+		if (deadline >= 0) {
+			int64_t diff = deadline - now_ms();
+
+			left = diff > INT_MAX ? INT_MAX : diff > 0 ? (int)diff : 0;
+		}
+		ret = rdq_client_next(ctl->client, left, &msg);
+		if (ret == -EAGAIN) {
+			fprintf(stderr, "rdqctl: %s: no reply to %s within %" PRId64
+				" ms; is rdqd running?\n", ctl->socket, op, wait);
+			return RDQCTL_EUNREACH;
+		}
+		if (ret < 0)
+			return lost(ctl, ret);
+		if (rdq_message_is_reply(msg, id))
+			break;
+		if (ctl->on_other)
+			ctl->on_other(ctl, msg);
+		json_decref(msg);
+	}
+
+	if (rdq_reply_status(msg, NULL) < 0) {
+		ret = daemon_error(msg);
+		json_decref(msg);
+		return ret;
+	}
+	value = json_object_get(msg, "result");
+	*result = value ? json_incref(value) : json_object();
+	json_decref(msg);
+	return RDQCTL_OK;
+}

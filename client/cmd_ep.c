@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* rdqctl ep: endpoints (listen, connect, send, recv, disconnect, destroy, show). */
+#include <limits.h>
+#include <stdio.h>
+
+#include "cmds.h"
+#include "print.h"
+
+/* The daemon's own default for timeout_ms (docs/protocol.md). */
+#define EP_DEFAULT_TIMEOUT_MS 5000
+
+#define LISTEN_USAGE "listen ADDR[:PORT] [--tied] [--backlog N]\n"
+#define CONNECT_USAGE "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
+#define SEND_USAGE "send EP DATA\n"
+#define RECV_USAGE "recv EP [--timeout MS]\n"
+#define DISCONNECT_USAGE "disconnect EP [--qp QP] [--timeout MS] [--wait]\n"
+#define DESTROY_USAGE "destroy EP\n"
+#define SHOW_USAGE "show [EP]\n"
+
+static const char ep_usage[] =
+	"Usage: rdqctl ep COMMAND [ARGS...]\n"
+	"\n"
+	"  " LISTEN_USAGE
+	"        listen for connections (port 7472 if left out); prints the endpoint\n"
+	"  " CONNECT_USAGE
+	"        connect to a listener; prints the endpoint and its QP number\n"
+	"  " SEND_USAGE
+	"        send DATA (1 to 4096 bytes) on a connected endpoint\n"
+	"  " RECV_USAGE
+	"        wait for one message and print it (0 = do not wait)\n"
+	"  " DISCONNECT_USAGE
+	"        disconnect; --wait answers once the QP is in error, not when the DREQ\n"
+	"        is sent; prints the status (0, or -110 when the DREQ timed out)\n"
+	"  " DESTROY_USAGE
+	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
+	"  " SHOW_USAGE
+	"        list endpoints, or one (the default command)\n"
+	"\n"
+	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
+	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
+	"Timeouts are in milliseconds; the daemon's default is 5000.\n";
+
+#define USAGE(cmd) ("Usage: rdqctl ep " cmd)
+
+static void listen_text(json_t *result)
+{
+	printf("ep %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(result, "ep")));
+}
+
+static int ep_listen(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep listen";
+	int64_t backlog = 0;
+	bool tied = false, has_backlog = false;
+	const struct opt opts[] = {
+		{ .name = "--tied", .seen = &tied },
+		{ .name = "--backlog", .metavar = "N", .min = 1, .max = INT_MAX, .value = &backlog, .seen = &has_backlog },
+		{ 0 },
+	};
+	char *pos[1], addr[256];
+	json_t *args, *result;
+	int npos, port, ret;
+
+	ret = args_parse(path, USAGE(LISTEN_USAGE), opts, argc, argv, pos, 1, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_address(path, pos[0], addr, sizeof(addr), &port);
+	if (ret)
+		return ret;
+
+	args = json_pack("{s:s}", "addr", addr);
+	if (port >= 0)
+		json_object_set_new(args, "port", json_integer(port));
+	if (has_backlog)
+		json_object_set_new(args, "backlog", json_integer(backlog));
+	if (tied)
+		json_object_set_new(args, "tied", json_true());
+
+	ret = ctl_call(ctl, "ep.listen", args, -1, &result);
+	if (ret)
+		return ret;
+	print_result(result, listen_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static void connect_text(json_t *result)
+{
+	printf("ep %" JSON_INTEGER_FORMAT " qp %" JSON_INTEGER_FORMAT "\n",
+	       json_integer_value(json_object_get(result, "ep")),
+	       json_integer_value(json_object_get(result, "qp")));
+}
+
+static int ep_connect(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep connect";
+	int64_t timeout = EP_DEFAULT_TIMEOUT_MS;
+	bool tied = false, has_timeout = false;
+	const struct opt opts[] = {
+		{ .name = "--tied", .seen = &tied },
+		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		{ 0 },
+	};
+	char *pos[1], addr[256];
+	json_t *args, *result;
+	int npos, port, ret;
+
+	ret = args_parse(path, USAGE(CONNECT_USAGE), opts, argc, argv, pos, 1, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_address(path, pos[0], addr, sizeof(addr), &port);
+	if (ret)
+		return ret;
+
+	args = json_pack("{s:s}", "addr", addr);
+	if (port >= 0)
+		json_object_set_new(args, "port", json_integer(port));
+	if (has_timeout)
+		json_object_set_new(args, "timeout_ms", json_integer(timeout));
+	if (tied)
+		json_object_set_new(args, "tied", json_true());
+
+	ret = ctl_call(ctl, "ep.connect", args, (int)timeout, &result);
+	if (ret)
+		return ret;
+	print_result(result, connect_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static int ep_send(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep send";
+	json_t *args, *result;
+	char *pos[2];
+	int npos, ret;
+	int64_t ep;
+
+	ret = args_parse(path, USAGE(SEND_USAGE), NULL, argc, argv, pos, 2, 2, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_handle(path, "EP", pos[0], &ep);
+	if (ret)
+		return ret;
+
+	args = json_pack("{s:I, s:s}", "ep", (json_int_t)ep, "data", pos[1]);
+	if (!args)
+		return usage_error(path, "DATA must be UTF-8 text");
+	ret = ctl_call(ctl, "ep.send", args, -1, &result);
+	if (ret)
+		return ret;
+	/* Silent on success in text, like ip(8); -j shows the byte count. */
+	print_result(result, NULL);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static void recv_text(json_t *result)
+{
+	json_t *data = json_object_get(result, "data");
+
+	/* The bytes as they came (they may hold anything JSON strings can), then a newline. */
+	fwrite(json_string_value(data), 1, json_string_length(data), stdout);
+	putchar('\n');
+}
+
+static int ep_recv(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep recv";
+	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, ep;
+	bool has_timeout = false;
+	const struct opt opts[] = {
+		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		{ 0 },
+	};
+	json_t *args, *result;
+	char *pos[1];
+	int npos, ret;
+
+	ret = args_parse(path, USAGE(RECV_USAGE), opts, argc, argv, pos, 1, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_handle(path, "EP", pos[0], &ep);
+	if (ret)
+		return ret;
+
+	args = json_pack("{s:I}", "ep", (json_int_t)ep);
+	if (has_timeout)
+		json_object_set_new(args, "timeout_ms", json_integer(timeout));
+	ret = ctl_call(ctl, "ep.recv", args, (int)timeout, &result);
+	if (ret)
+		return ret;
+	print_result(result, recv_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static void disconnect_text(json_t *result)
+{
+	json_int_t status = json_integer_value(json_object_get(result, "status"));
+
+	if (status < 0)
+		printf("status %" JSON_INTEGER_FORMAT " (%s)\n", status,
+		       rdq_strerrno((int)-status));
+	else
+		printf("status %" JSON_INTEGER_FORMAT "\n", status);
+}
+
+static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep disconnect";
+	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, qp = 0, ep;
+	bool has_timeout = false, has_qp = false, wait = false;
+	const struct opt opts[] = {
+		{ .name = "--qp", .metavar = "QP", .min = 0, .max = UINT32_MAX, .value = &qp, .seen = &has_qp },
+		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		{ .name = "--wait", .seen = &wait },
+		{ 0 },
+	};
+	json_t *args, *result;
+	char *pos[1];
+	int npos, ret;
+
+	ret = args_parse(path, USAGE(DISCONNECT_USAGE), opts, argc, argv, pos, 1, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_handle(path, "EP", pos[0], &ep);
+	if (ret)
+		return ret;
+
+	/* "wait" always goes out, so the CLI's default (false) holds whatever rdqd's is. */
+	args = json_pack("{s:I, s:b}", "ep", (json_int_t)ep, "wait", wait);
+	if (has_qp)
+		json_object_set_new(args, "qp", json_integer(qp));
+	if (has_timeout)
+		json_object_set_new(args, "timeout_ms", json_integer(timeout));
+	ret = ctl_call(ctl, "ep.disconnect", args, (int)timeout, &result);
+	if (ret)
+		return ret;
+	print_result(result, disconnect_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static int ep_destroy(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep destroy";
+	json_t *result;
+	char *pos[1];
+	int npos, ret;
+	int64_t ep;
+
+	ret = args_parse(path, USAGE(DESTROY_USAGE), NULL, argc, argv, pos, 1, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = arg_handle(path, "EP", pos[0], &ep);
+	if (ret)
+		return ret;
+	ret = ctl_call(ctl, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)ep), -1, &result);
+	if (ret)
+		return ret;
+	print_result(result, NULL);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static void show_text(json_t *result)
+{
+	static const struct print_column cols[] = {
+		{ "EP", "ep" },		{ "QP", "qp" },
+		{ "ROLE", "role" },	{ "STATE", "state" },
+		{ "LOCAL", "local" },	{ "REMOTE", "remote" },
+		{ "PARENT", "parent" }, { "OWNER", "owner" },
+		{ "SENT", "sent" },	{ "RECEIVED", "received" },
+		{ "ECHOED", "echoed" },
+	};
+
+	print_table(cols, sizeof(cols) / sizeof(cols[0]), json_object_get(result, "endpoints"));
+}
+
+static int ep_show(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl ep show";
+	json_t *args = NULL, *result;
+	char *pos[1];
+	int npos, ret;
+	int64_t ep;
+
+	ret = args_parse(path, USAGE(SHOW_USAGE), NULL, argc, argv, pos, 0, 1, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	if (npos) {
+		ret = arg_handle(path, "EP", pos[0], &ep);
+		if (ret)
+			return ret;
+		args = json_pack("{s:I}", "ep", (json_int_t)ep);
+	}
+	ret = ctl_call(ctl, "ep.show", args, -1, &result);
+	if (ret)
+		return ret;
+	print_result(result, show_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+static const struct cmd ep_cmds[] = {
+	{ "connect", ep_connect },
+	{ "destroy", ep_destroy },
+	{ "disconnect", ep_disconnect },
+	{ "listen", ep_listen },
+	{ "recv", ep_recv },
+	{ "send", ep_send },
+	{ "show", ep_show },
+	{ NULL, ep_show },
+};
+
+const struct cmd_level ep_level = {
+	.path = "rdqctl ep",
+	.usage = ep_usage,
+	.cmds = ep_cmds,
+};

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/* rdqctl's one-word objects: stats, status, version and monitor. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "config.h"
+#include "print.h"
+
+static int simple_call(struct ctl *ctl, const char *path, const char *usage, const char *op,
+		       void (*text)(json_t *result), int argc, char **argv)
+{
+	json_t *result;
+	int npos, ret;
+
+	ret = args_parse(path, usage, NULL, argc, argv, NULL, 0, 0, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = ctl_call(ctl, op, NULL, -1, &result);
+	if (ret)
+		return ret;
+	print_result(result, text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+int cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	return simple_call(ctl, "rdqctl stats",
+			   "Usage: rdqctl stats\n\n"
+			   "Prints rdqd's counters, one group per line: requests, pool, workers,\n"
+			   "endpoints, connections, events and the loop's callback histogram.\n",
+			   "stats", print_fields, argc, argv);
+}
+
+int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	return simple_call(ctl, "rdqctl status",
+			   "Usage: rdqctl status\n\n"
+			   "Prints rdqd's pid, uptime, whether RDMA is usable, and how many\n"
+			   "devices and endpoints it has.\n",
+			   "status", print_fields, argc, argv);
+}
+
+static void version_text(json_t *result)
+{
+	printf("rdqd %s (protocol %" JSON_INTEGER_FORMAT ")\n",
+	       json_string_value(json_object_get(result, "version")),
+	       json_integer_value(json_object_get(result, "protocol")));
+}
+
+int cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl version";
+	json_t *result;
+	int npos, ret;
+
+	ret = args_parse(path,
+			 "Usage: rdqctl version\n\n"
+			 "Prints the versions of rdqctl, librdq and rdqd, and the protocol's.\n",
+			 NULL, argc, argv, NULL, 0, 0, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	/* The client's half is known without rdqd, so it shows even when rdqd is down. */
+	if (!print_is_json())
+		printf("rdqctl %s (librdq %s)\n", RDQ_VERSION, rdq_version());
+	ret = ctl_call(ctl, "version", NULL, -1, &result);
+	if (ret)
+		return ret;
+	json_object_set_new(result, "client", json_string(RDQ_VERSION));
+	json_object_set_new(result, "librdq", json_string(rdq_version()));
+	print_result(result, version_text);
+	json_decref(result);
+	return RDQCTL_OK;
+}
+
+/* --- monitor --- */
+
+struct monitor {
+	int64_t count;	/* stop after this many events; 0: never */
+	int64_t seen;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static void event_text(json_t *event)
+{
+	print_pairs(json_string_value(json_object_get(event, "event")), event, "event");
+}
+
+/* Prints msg if it is an event; replies to other requests are not ours to show. */
+static void monitor_show(struct ctl *ctl, json_t *msg)
+{
+	struct monitor *mon = ctl->priv;
+
+	if (!rdq_message_is_event(msg) || (mon->count && mon->seen == mon->count))
+		return;
+	/* "v" is the same on every line; leave it out of the text. */
+	json_object_del(msg, "v");
+	print_stream(msg, event_text);
+	mon->seen++;
+}
+
+int cmd_monitor(struct ctl *ctl, int argc, char **argv)
+{
+	static const char path[] = "rdqctl monitor";
+	struct monitor mon = { 0 };
+	bool has_count = false;
+	const struct opt opts[] = {
+		{ .name = "--count", .metavar = "N", .min = 1, .max = INT64_MAX,
+		  .value = &mon.count, .seen = &has_count },
+		{ 0 },
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block, old;
+	json_t *result, *msg;
+	int npos, ret;
+
+	ret = args_parse(path,
+			 "Usage: rdqctl monitor [--count N]\n\n"
+			 "Prints each event as it arrives (one line each; one JSON object per line\n"
+			 "with -j) until N events have come or until interrupted.\n",
+			 opts, argc, argv, NULL, 0, 0, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+
+	/* Events may come before the reply to watch: ctl_call() hands them to monitor_show(). */
+	ctl->priv = &mon;
+	ctl->on_other = monitor_show;
+	ret = ctl_call(ctl, "watch", json_pack("{s:b}", "on", 1), -1, &result);
+	ctl->on_other = NULL;
+	if (ret)
+		return ret;
+	json_decref(result);
+
+	/*
+	 * From here SIGINT and SIGTERM end the loop cleanly. They stay blocked except
+	 * inside ppoll(), so one that comes between the check of stop and the wait is
+	 * not lost.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	while (!stop && (!mon.count || mon.seen < mon.count)) {
+		struct pollfd pfd = { .fd = rdq_client_fd(ctl->client), .events = POLLIN };
+
+		ret = rdq_client_next(ctl->client, 0, &msg);
+		if (ret == 0) {
+			monitor_show(ctl, msg);
+			json_decref(msg);
+			continue;
+		}
+		if (ret != -EAGAIN) {
+			if (ret == -ECONNRESET)
+				fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket,
+					rdq_client_error(ctl->client));
+			else
+				ctl_unreachable(ctl, ret);
+			ret = RDQCTL_EUNREACH;
+			goto out;
+		}
+		if (ppoll(&pfd, 1, NULL, &old) < 0 && errno != EINTR) {
+			ret = ctl_unreachable(ctl, -errno);
+			goto out;
+		}
+	}
+	ret = RDQCTL_OK;
+out:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}

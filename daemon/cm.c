@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rdma_cm event channel, on the loop. The channel's fd is non-blocking,
+ * so rdma_get_cm_event never sleeps; events are drained in bounded batches.
+ *
+ * The ack rule: each event is acked exactly once, right after the loop has
+ * copied what it needs and before it acts. A worker's rdma_destroy_id waits
+ * until every event of its id is acked, and the loop never waits for a
+ * worker, so this order cannot deadlock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "log.h"
+#include "rdqd.h"
+
+#define CM_BATCH 64
+
+/* The handle an event is for: a connect request's is its listener's. */
+static rdq_handle_t event_handle(const struct rdma_cm_event *ev)
+{
+	struct rdma_cm_id *id = ev->event == RDMA_CM_EVENT_CONNECT_REQUEST ? ev->listen_id : ev->id;
+
+	return (rdq_handle_t)(uintptr_t)id->context;
+}
+
+static void cm_ready(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+	unsigned n;
+
+	for (n = 0; n < CM_BATCH; n++) {
+		struct rdma_cm_event *ev;
+		struct rdma_cm_id *new_id = NULL;
+		rdq_handle_t h;
+		int type, status;
+
+		if (rdma_get_cm_event(d->cm, &ev)) {
+			if (errno != EAGAIN)
+				log_warn("rdma_get_cm_event: %s", strerror(errno));
+			break;
+		}
+		type = ev->event;
+		status = ev->status;
+		h = event_handle(ev);
+		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
+			new_id = ev->id;
+		d->counters.cm_events++;
+		if ((size_t)type < sizeof(d->counters.cm_by_type) / sizeof(d->counters.cm_by_type[0]))
+			d->counters.cm_by_type[type]++;
+		log_debug("cm: %s status %d ep %llu", rdma_event_str(ev->event), status,
+			  (unsigned long long)h);
+		rdma_ack_cm_event(ev);
+		endpoint_cm_event(d, h, type, status, new_id);
+	}
+	/* More may be waiting: come back on the next turn, after other callbacks ran. */
+	if (n == CM_BATCH)
+		event_active(d->cm_event, EV_READ, 0);
+	loop_histogram_record(d, start);
+}
+
+int cm_open(struct rdqd *d)
+{
+	struct ibv_device **list;
+	int ndev = 0;
+
+	list = ibv_get_device_list(&ndev);
+	if (list)
+		ibv_free_device_list(list);
+	if (ndev == 0) {
+		snprintf(d->rdma_error, sizeof(d->rdma_error), "no RDMA device found");
+		return -ENODEV;
+	}
+	d->cm = rdma_create_event_channel();
+	if (!d->cm) {
+		snprintf(d->rdma_error, sizeof(d->rdma_error), "cannot open the rdma_cm channel: %s",
+			 strerror(errno));
+		return -ENODEV;
+	}
+	if (fcntl(d->cm->fd, F_SETFL, fcntl(d->cm->fd, F_GETFL) | O_NONBLOCK) < 0) {
+		rdma_destroy_event_channel(d->cm);
+		d->cm = NULL;
+		return -errno;
+	}
+	d->cm_event = event_new(d->base, d->cm->fd, EV_READ | EV_PERSIST, cm_ready, d);
+	if (!d->cm_event)
+		return -ENOMEM;
+	event_add(d->cm_event, NULL);
+	log_info("rdma: %d device(s); rdma_cm channel open", ndev);
+	return 0;
+}
+
+void cm_close(struct rdqd *d)
+{
+	if (d->cm_event)
+		event_free(d->cm_event);
+	d->cm_event = NULL;
+	if (d->cm)
+		rdma_destroy_event_channel(d->cm);
+	d->cm = NULL;
+}

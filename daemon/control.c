@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket, on the loop: accepting clients, reading frames,
+ * writing replies and events. Each connection is named by a handle (from a
+ * loop-only table) so that a request outliving its connection finds it gone
+ * instead of touching freed memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "config.h"
+#if RDQ_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "endpoint.h"
+#include "log.h"
+#include "object.h"
+#include "protocol/frame.h"
+#include "protocol/message.h"
+#include "rdqd.h"
+#include "request.h"
+
+#define FRAMES_PER_CALLBACK 64	    /* then yield to other callbacks */
+#define OUTPUT_HIGH (1u << 20)	    /* stop reading a client whose replies pile up */
+#define OUTPUT_LOW (256u << 10)	    /* and resume below this */
+#define ACCEPTS_PER_CALLBACK 32
+
+struct conn {
+	struct rdqd *d;
+	rdq_handle_t handle;
+	struct bufferevent *bev;
+	struct event *resume;	   /* continues reading after a full batch */
+	uid_t uid;
+	pid_t pid;
+	bool watch;		   /* sent events */
+	bool closing;		   /* shutdown: close once the output is flushed */
+	bool throttled;		   /* reading paused: too much output waiting */
+	unsigned pending;	   /* requests not yet completed */
+	uint32_t skip;		   /* bytes of an oversize frame still to discard */
+	struct request *requests;  /* its pending requests */
+};
+
+static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
+{
+	return handle_table_lookup(&d->conns, h, 0);
+}
+
+struct request **control_conn_requests(struct rdqd *d, rdq_handle_t h)
+{
+	struct conn *c = conn_get(d, h);
+
+	return c ? &c->requests : NULL;
+}
+
+static void check_throttle(struct conn *c)
+{
+	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+
+	if (!c->throttled && out >= OUTPUT_HIGH) {
+		c->throttled = true;
+		bufferevent_disable(c->bev, EV_READ);
+	} else if (c->throttled && out < OUTPUT_LOW && !c->closing) {
+		c->throttled = false;
+		bufferevent_enable(c->bev, EV_READ);
+		event_active(c->resume, EV_READ, 0);
+	}
+}
+
+static int conn_send(struct conn *c, const json_t *msg)
+{
+	size_t len;
+	uint8_t *buf = rdq_message_pack(msg, &len);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = bufferevent_write(c->bev, buf, len) < 0 ? -ENOMEM : 0;
+	free(buf);
+	check_throttle(c);
+	return ret;
+}
+
+int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg)
+{
+	struct conn *c = conn_get(d, h);
+
+	return c ? conn_send(c, msg) : -ENOENT;
+}
+
+struct broadcast_ctx {
+	uid_t owner;
+	json_t *event;
+	uint64_t sent;
+};
+
+static bool broadcast_one(void *object, rdq_handle_t h, void *arg)
+{
+	struct broadcast_ctx *b = arg;
+	struct conn *c = object;
+
+	if (c->watch && !c->closing && object_visible(b->owner, c->uid) &&
+	    conn_send(c, b->event) == 0)
+		b->sent++;
+	return true;
+}
+
+void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
+{
+	struct broadcast_ctx b = { .owner = owner, .event = event };
+
+	if (!event)
+		return;
+	handle_table_foreach(&d->conns, 0, broadcast_one, &b);
+	d->counters.events_sent += b.sent;
+	json_decref(event);
+}
+
+void control_request_done(struct rdqd *d, rdq_handle_t h)
+{
+	struct conn *c = conn_get(d, h);
+
+	if (c && c->pending)
+		c->pending--;
+}
+
+/* Answers a message that never became a request. */
+static void reject(struct conn *c, int64_t id, int err, const char *message)
+{
+	json_t *reply = rdq_reply_error(id, err, message);
+
+	c->d->counters.rejected++;
+	if (reply && conn_send(c, reply) == 0)
+		c->d->counters.replied++;
+	json_decref(reply);
+}
+
+static void handle_frame(struct conn *c, const char *body, size_t len)
+{
+	struct rdqd *d = c->d;
+	struct rdq_request_msg msg;
+	char err[RDQ_ERRMSG_MAX];
+	const struct op *op;
+	struct request *req;
+	int ret;
+
+	ret = rdq_request_decode(body, len, &msg, err);
+	if (ret < 0) {
+		reject(c, msg.id, -ret, err);
+		return;
+	}
+	op = ops_find(msg.op);
+	if (!op) {
+		snprintf(err, sizeof(err), "unknown op \"%.60s\" (docs/protocol.md lists them)",
+			 msg.op);
+		reject(c, msg.id, EOPNOTSUPP, err);
+	} else if (d->shutting_down) {
+		reject(c, msg.id, ESHUTDOWN, "rdqd is shutting down");
+	} else if (c->pending >= d->opt.max_pending) {
+		snprintf(err, sizeof(err), "too many pending requests on this connection (limit %u)",
+			 d->opt.max_pending);
+		reject(c, msg.id, EBUSY, err);
+	} else {
+		req = request_new(d, c->handle, c->uid, msg.id, op, msg.args);
+		if (!req) {
+			reject(c, msg.id, ENOMEM, "out of memory");
+		} else {
+			c->pending++;
+			ops_dispatch(d, req);
+		}
+	}
+	rdq_request_msg_clear(&msg);
+}
+
+static void conn_close(struct conn *c);
+
+/* Reads up to FRAMES_PER_CALLBACK frames. Returns false if c was closed. */
+static void read_frames(struct conn *c)
+{
+	struct rdqd *d = c->d;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	rdq_handle_t h = c->handle;
+	unsigned frames = 0;
+
+	while (frames < FRAMES_PER_CALLBACK && !c->throttled) {
+		size_t avail = evbuffer_get_length(in);
+		uint8_t header[RDQ_FRAME_HEADER];
+		uint32_t len;
+		int ret;
+
+		if (c->skip) {
+			size_t n = avail < c->skip ? avail : c->skip;
+
+			evbuffer_drain(in, n);
+			c->skip -= (uint32_t)n;
+			if (c->skip)
+				return;
+			continue;
+		}
+		if (avail < RDQ_FRAME_HEADER)
+			return;
+		evbuffer_copyout(in, header, sizeof(header));
+		ret = rdq_frame_read_header(header, &len);
+		if (ret == -EMSGSIZE) {
+			char msg[RDQ_ERRMSG_MAX];
+
+			snprintf(msg, sizeof(msg), "a frame of %u bytes exceeds the limit of %u", len,
+				 RDQ_MAX_MESSAGE);
+			evbuffer_drain(in, RDQ_FRAME_HEADER);
+			c->skip = len;
+			reject(c, RDQ_NO_ID, EMSGSIZE, msg);
+			frames++;
+			continue;
+		}
+		if (ret < 0) {
+			evbuffer_drain(in, RDQ_FRAME_HEADER);
+			reject(c, RDQ_NO_ID, EBADMSG, "an empty frame");
+			frames++;
+			continue;
+		}
+		if (avail < RDQ_FRAME_HEADER + len)
+			return;
+		evbuffer_drain(in, RDQ_FRAME_HEADER);
+		handle_frame(c, (const char *)evbuffer_pullup(in, len), len);
+		evbuffer_drain(in, len);
+		frames++;
+		/* A request's handler may have closed nothing, but be sure c still exists. */
+		if (!conn_get(d, h))
+			return;
+	}
+	if (frames == FRAMES_PER_CALLBACK && !c->throttled)
+		event_active(c->resume, EV_READ, 0);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct rdqd *d = c->d;
+	uint64_t start = now_us();
+
+	read_frames(c);
+	loop_histogram_record(d, start);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	on_read(NULL, arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		conn_close(c);
+		return;
+	}
+	check_throttle(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_close(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct rdqd *d = c->d;
+	struct request *req, *next;
+
+	handle_table_remove(&d->conns, c->handle);
+	/* Its requests: the queued ones are cancelled, the others answer no one. */
+	req = c->requests;
+	c->requests = NULL;
+	for (; req; req = next) {
+		next = req->conn_next;
+		request_orphan(req);
+	}
+	endpoint_destroy_tied(d, c->handle);
+	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
+		  (unsigned)c->uid, (int)c->pid);
+	bufferevent_free(c->bev);
+	event_free(c->resume);
+	free(c);
+	d->counters.connections--;
+	if (d->shutting_down)
+		rdqd_check_exit(d);
+}
+
+/* Turns a new socket away with one error frame; the write is best effort, never blocking. */
+static void refuse(int fd, int err, const char *message)
+{
+	json_t *reply = rdq_reply_error(RDQ_NO_ID, err, message);
+	size_t len;
+	uint8_t *buf = reply ? rdq_message_pack(reply, &len) : NULL;
+
+	if (buf && send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* The client will see the connection close instead. */
+	}
+	free(buf);
+	json_decref(reply);
+	close(fd);
+}
+
+static void accept_one(struct rdqd *d, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	if (d->counters.connections >= d->opt.max_clients) {
+		refuse(fd, EMFILE, "too many clients");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->resume = event_new(d->base, -1, 0, on_resume, c);
+	if (!c->bev || !c->resume || handle_table_insert(&d->conns, c, 1, &c->handle) < 0) {
+		if (c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->resume)
+			event_free(c->resume);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	d->counters.connections++;
+	d->counters.accepted++;
+	log_debug("client %llu: uid %u pid %d", (unsigned long long)c->handle, (unsigned)c->uid,
+		  (int)c->pid);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+
+	for (int i = 0; i < ACCEPTS_PER_CALLBACK; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			break;
+		}
+		accept_one(d, fd);
+	}
+	loop_histogram_record(d, start);
+}
+
+/* Makes the socket's folder (0755 for /run/rdq, else 0700) if missing. */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	dirname(dir);
+	if (mkdir(dir, getuid() == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Removes a socket file left by a daemon that died; refuses if one still answers. */
+static int clear_stale(const char *path, const struct sockaddr_un *addr)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+		ret = -EADDRINUSE;
+	else if (errno == ECONNREFUSED)
+		unlink(path);
+	close(fd);
+	return ret;
+}
+
+static int open_socket(struct rdqd *d)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *path = d->opt.socket_path;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	ret = make_parent(path);
+	if (ret < 0)
+		return ret;
+	ret = clear_stale(path, &addr);
+	if (ret < 0)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	d->listen_fd_ours = true;
+	return fd;
+}
+
+int control_listen(struct rdqd *d)
+{
+	int fd = -1;
+
+#if RDQ_HAVE_SYSTEMD
+	/* Socket activation: systemd made and bound the socket for us. */
+	if (sd_listen_fds(1) == 1) {
+		fd = SD_LISTEN_FDS_START;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		log_info("control socket from systemd");
+	}
+#endif
+	if (fd < 0) {
+		fd = open_socket(d);
+		if (fd < 0)
+			return fd;
+		log_info("control socket %s", d->opt.socket_path);
+	}
+	d->listen_fd = fd;
+	d->listen_event = event_new(d->base, fd, EV_READ | EV_PERSIST, on_accept, d);
+	if (!d->listen_event)
+		return -ENOMEM;
+	event_add(d->listen_event, NULL);
+	return 0;
+}
+
+void control_stop_accepting(struct rdqd *d)
+{
+	if (d->listen_event)
+		event_free(d->listen_event);
+	d->listen_event = NULL;
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		if (d->listen_fd_ours)
+			unlink(d->opt.socket_path);
+	}
+	d->listen_fd = -1;
+}
+
+static bool mark_closing(void *object, rdq_handle_t h, void *arg)
+{
+	struct conn *c = object;
+
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	return true;
+}
+
+static bool first_flushed(void *object, rdq_handle_t h, void *arg)
+{
+	struct conn *c = object;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		*(struct conn **)arg = c;
+		return false;
+	}
+	return true;
+}
+
+void control_close_all(struct rdqd *d)
+{
+	struct conn *c;
+
+	handle_table_foreach(&d->conns, 0, mark_closing, NULL);
+	/* Those with nothing left to write close now; the others when their output drains. */
+	do {
+		c = NULL;
+		handle_table_foreach(&d->conns, 0, first_flushed, &c);
+		if (c)
+			conn_close(c);
+	} while (c);
+}
+
+unsigned control_connections(struct rdqd *d)
+{
+	return handle_table_count(&d->conns);
+}
+
+void control_set_watch(struct rdqd *d, rdq_handle_t h, bool on)
+{
+	struct conn *c = conn_get(d, h);
+
+	if (c)
+		c->watch = on;
+}
+
+unsigned control_cancel(struct rdqd *d, rdq_handle_t h, int64_t id, struct request *self)
+{
+	struct conn *c = conn_get(d, h);
+	struct request *req, *next;
+	unsigned n = 0;
+
+	if (!c)
+		return 0;
+	for (req = c->requests; req; req = next) {
+		next = req->conn_next;
+		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end. */
+		if (req != self && req->id == id && req->state == REQ_QUEUED) {
+			request_complete(req, -ECANCELED, NULL, "cancelled by the client");
+			n++;
+		}
+	}
+	return n;
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An endpoint: one rdma_cm_id, listening or connected, with at most one QP.
+ *
+ * The state machine runs on the loop (endpoint.c): it reacts to requests
+ * and rdma_cm events and never blocks. Each blocking step (create the id,
+ * resolve, accept, connect, disconnect, destroy) is a work item run on a
+ * worker (endpoint_work.c) that finds the endpoint again by handle and
+ * reports back to the loop, which moves the state on.
+ */
+#ifndef RDQD_ENDPOINT_H
+#define RDQD_ENDPOINT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "object.h"
+#include "request.h"
+
+struct rdqd;
+struct qp;
+struct rdma_cm_id;
+struct work_item;
+
+enum ep_role {
+	EP_LISTENER, /* waits for connections; has no QP */
+	EP_ACTIVE,   /* made by ep.connect */
+	EP_PASSIVE,  /* accepted by a listener; runs the echo service */
+};
+
+enum ep_state {
+	EP_IDLE,	  /* made; its rdma_cm_id is being created */
+	EP_LISTENING,	  /* bound and listening */
+	EP_RESOLVING,	  /* active: resolving the address, then the route */
+	EP_CONNECTING,	  /* QP made; connect sent (active) or accept sent (passive) */
+	EP_CONNECTED,	  /* established: sends and receives flow */
+	EP_DISCONNECTING, /* DREQ sent by us; waiting for rdma_cm's DISCONNECTED */
+	EP_DISCONNECTED,  /* rdma_cm reported DISCONNECTED; the QP is (going) in error */
+	EP_ERROR,	  /* connecting failed, or the device went away */
+	EP_DESTROYING,	  /* unpublished: its handle no longer resolves; teardown on a worker */
+};
+
+struct ep {
+	struct object obj;
+	struct rdqd *d;
+	enum ep_role role;	/* fixed at creation */
+	rdq_handle_t parent;	/* fixed: a passive endpoint's listener */
+	rdq_handle_t tied_conn; /* fixed: destroyed when this connection closes, or 0 */
+
+	/* Workers serialize their blocking steps on an endpoint with this lock. */
+	pthread_mutex_t lock;
+	struct rdma_cm_id *id; /* guarded by lock; a passive one is set before publishing */
+	bool dead;	       /* guarded by lock: torn down; later steps must do nothing */
+
+	/* Loop only. */
+	enum ep_state state;
+	rdq_handle_t qp;		  /* its QP, or 0 */
+	struct qp *qp_active;		  /* the loop's reference while the data path runs */
+	struct request_queue connect_q;	  /* the ep.connect waiting for rdma_cm */
+	struct request_queue disconnect_q; /* ep.disconnect requests waiting for DISCONNECTED */
+	struct request_queue recv_q;	  /* ep.recv requests waiting for a message */
+	rdq_handle_t *children;		  /* a listener's passive endpoints */
+	unsigned nchildren, children_cap;
+	struct sockaddr_storage local, remote;
+	int disconnect_status;		  /* DISCONNECTED's status, once reported */
+	uint16_t port;			  /* requested port */
+	int backlog;
+	int64_t timeout_ms;		  /* connect timeout */
+	char addr[64];			  /* requested address (listen or connect) */
+};
+
+const char *ep_state_name(enum ep_state state);
+const char *ep_role_name(enum ep_role role);
+
+/*
+ * Makes an endpoint object and publishes its handle. Returns it with one
+ * reference for the caller (the table holds its own), or NULL with *err set.
+ */
+struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
+			rdq_handle_t tied_conn, int *err);
+
+/* Finds an endpoint the uid may see; a reference for the caller, or NULL. */
+struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
+
+/* Requests (loop): each takes ownership of req. */
+void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port,
+		     int backlog, bool tied);
+void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
+		      int64_t timeout_ms, bool tied);
+void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len);
+void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms);
+void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bool wait,
+			 int64_t timeout_ms);
+
+/*
+ * Destroys an endpoint (and a listener's children first): unpublishes it,
+ * cancels its queued requests, stops its data path and tears it down on a
+ * worker. req (may be NULL) completes when the teardown is done.
+ */
+void endpoint_destroy(struct ep *ep, struct request *req);
+
+/* Destroys every endpoint tied to conn (it closed), or all of them (conn 0, shutdown). */
+void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn);
+void endpoint_destroy_all(struct rdqd *d);
+
+/* rdma_cm events, on the loop (cm.c calls these after acking the event). */
+void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
+		       struct rdma_cm_id *new_id);
+
+/* A message arrived on the endpoint's QP: hand it to a waiting ep.recv. */
+void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h);
+
+/* Describes an endpoint for ep.show. */
+json_t *endpoint_describe(struct ep *ep);
+
+/* --- endpoint_work.c: PASSIVE level. Each runs in a work item. --- */
+
+/* Arguments of the steps that need more than handles; freed by the dispatch side. */
+struct ep_work_args {
+	char addr[64];
+	int port;
+	int backlog;
+	int64_t timeout_ms;
+	struct sockaddr_storage local, remote;
+};
+
+/*
+ * What a teardown item carries: the last references to an endpoint and its
+ * QP, both already unpublished (no handle reaches them any more), so no one
+ * else can free them. The one hand-off that carries pointers, and why it may.
+ */
+struct ep_teardown {
+	struct ep *ep;
+	struct qp *qp; /* or NULL */
+};
+
+void ep_work_listen(struct work_item *item);
+void ep_work_resolve_addr(struct work_item *item);
+void ep_work_resolve_route(struct work_item *item);
+void ep_work_connect(struct work_item *item);
+void ep_work_establish(struct work_item *item);
+void ep_work_accept(struct work_item *item);
+void ep_work_reject(struct work_item *item);
+void ep_work_disconnect(struct work_item *item);
+void ep_work_qp_error(struct work_item *item);
+void ep_work_teardown(struct work_item *item);
+void ep_work_qp_discard(struct work_item *item);
+
+#endif

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rdqd: start-up, the loop, and shutdown.
+ *
+ * Start-up runs before the loop and may block (opening devices). Then the
+ * main thread becomes the loop (DISPATCH level) until shutdown, which
+ * stops accepting, destroys every endpoint on workers, and leaves the loop
+ * only when no work item is out (rundown) and every client has its replies.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "config.h"
+#if RDQ_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "endpoint.h"
+#include "engine/level.h"
+#include "log.h"
+#include "object.h"
+#include "rdq/client.h"
+#include "rdqd.h"
+
+static void notify(const char *state)
+{
+#if RDQ_HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t now_ms(void)
+{
+	return now_us() / 1000u;
+}
+
+void loop_histogram_record(struct rdqd *d, uint64_t start_us)
+{
+	uint64_t us = now_us() - start_us;
+	unsigned b = 0;
+
+	while (b < LOOP_HIST_BUCKETS - 1 && us >= (1ull << b))
+		b++;
+	d->hist.buckets[b]++;
+	d->hist.count++;
+	if (us > d->hist.max_us)
+		d->hist.max_us = us;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+
+	workers_drain_done(&d->workers);
+	loop_histogram_record(d, start);
+	if (d->shutting_down)
+		rdqd_check_exit(d);
+}
+
+void rdqd_check_exit(struct rdqd *d)
+{
+	if (workers_in_use(&d->workers))
+		return;
+	/* Objects made by work that was in flight when shutdown began: destroy them too. */
+	if (handle_table_count(&d->objects)) {
+		endpoint_destroy_all(d);
+		if (workers_in_use(&d->workers))
+			return;
+	}
+	if (d->counters.pending)
+		return;
+	control_close_all(d);
+	if (control_connections(d) == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+void rdqd_shutdown(struct rdqd *d)
+{
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	notify("STOPPING=1");
+	log_info("shutting down: %u object(s), %llu request(s) pending",
+		 handle_table_count(&d->objects), (unsigned long long)d->counters.pending);
+	control_stop_accepting(d);
+	/* Queued requests complete with ECANCELED; work in flight finishes on the workers. */
+	endpoint_destroy_all(d);
+	rdqd_check_exit(d);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct rdqd *d = arg;
+
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: nothing to reload");
+		return;
+	}
+	log_info("%s received", strsignal((int)sig));
+	rdqd_shutdown(d);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: rdqd [OPTIONS]\n"
+		"The rdq daemon: owns RDMA endpoints for local clients (rdqctl, librdq).\n"
+		"\n"
+		"  -s, --socket PATH        control socket (default: /run/rdq/rdqd.sock as root,\n"
+		"                           $XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise)\n"
+		"  -w, --workers N          worker threads (default: one per CPU)\n"
+		"      --pool N             work items made at start (default 64)\n"
+		"      --pool-cap N         most work items in use; beyond, requests get EBUSY\n"
+		"                           (default 0: no cap)\n"
+		"      --max-pending N      pending requests per client connection (default 256)\n"
+		"      --max-endpoints N    endpoints per user (default 4096)\n"
+		"      --max-clients N      client connections (default 1024)\n"
+		"      --systemd            systemd mode: notify readiness (socket activation is\n"
+		"                           used whenever systemd passes a socket)\n"
+		"  -v, --verbose            log debug messages\n"
+		"  -q, --quiet              log warnings and errors only\n"
+		"  -V, --version            print the version and exit\n"
+		"  -h, --help               print this help and exit\n"
+		"\n"
+		"Runs in the foreground and logs to stderr with <N> priority prefixes.\n"
+		"SIGTERM or SIGINT: stop accepting, cancel pending requests (ECANCELED),\n"
+		"destroy all endpoints, exit 0. Without RDMA devices rdqd still serves status\n"
+		"requests and fails RDMA requests with ENODEV.\n");
+}
+
+static int parse_uint(const char *arg, const char *name, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || v > max) {
+		fprintf(stderr, "rdqd: %s: \"%s\" is not a number from 0 to %u\n", name, arg, max);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *path,
+			 size_t path_size)
+{
+	enum { OPT_POOL = 256, OPT_POOL_CAP, OPT_MAX_PENDING, OPT_MAX_EP, OPT_MAX_CLIENTS,
+	       OPT_SYSTEMD };
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "pool", required_argument, NULL, OPT_POOL },
+		{ "pool-cap", required_argument, NULL, OPT_POOL_CAP },
+		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+		{ "max-endpoints", required_argument, NULL, OPT_MAX_EP },
+		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "systemd", no_argument, NULL, OPT_SYSTEMD },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c, ret = 0;
+
+	*opt = (struct rdqd_options){ .pool_prealloc = 64, .max_pending = 256,
+				      .max_endpoints = 4096, .max_clients = 1024 };
+	if (rdq_default_socket_path(path, path_size) < 0) {
+		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
+		return 2;
+	}
+	opt->socket_path = path;
+	while ((c = getopt_long(argc, argv, "s:w:vqVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			opt->socket_path = optarg;
+			break;
+		case 'w':
+			ret = parse_uint(optarg, "--workers", 256, &opt->workers);
+			break;
+		case OPT_POOL:
+			ret = parse_uint(optarg, "--pool", 1u << 20, &opt->pool_prealloc);
+			break;
+		case OPT_POOL_CAP:
+			ret = parse_uint(optarg, "--pool-cap", 1u << 24, &opt->pool_cap);
+			break;
+		case OPT_MAX_PENDING:
+			ret = parse_uint(optarg, "--max-pending", 1u << 20, &opt->max_pending);
+			break;
+		case OPT_MAX_EP:
+			ret = parse_uint(optarg, "--max-endpoints", 1u << 24, &opt->max_endpoints);
+			break;
+		case OPT_MAX_CLIENTS:
+			ret = parse_uint(optarg, "--max-clients", 1u << 20, &opt->max_clients);
+			break;
+		case OPT_SYSTEMD:
+			opt->systemd = true;
+			break;
+		case 'v':
+			log_max_priority = LOG_DEBUG;
+			break;
+		case 'q':
+			log_max_priority = LOG_WARNING;
+			break;
+		case 'V':
+			printf("rdqd %s\n", RDQ_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try 'rdqd --help'.\n");
+			return 2;
+		}
+		if (ret < 0)
+			return 2;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static int start(struct rdqd *d)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+	int ret;
+
+	d->listen_fd = -1;
+	d->start_ms = now_ms();
+	d->base = event_base_new();
+	if (!d->base)
+		return -ENOMEM;
+	if (handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
+	    handle_table_init(&d->conns, d->opt.max_clients + 16, NULL) < 0)
+		return -ENOMEM;
+	ret = workers_start(&d->workers, d->opt.workers, d->opt.pool_prealloc, d->opt.pool_cap);
+	if (ret < 0) {
+		log_err("cannot start workers: %s", strerror(-ret));
+		return ret;
+	}
+	d->done_event = event_new(d->base, d->workers.done_fd, EV_READ | EV_PERSIST, on_done, d);
+	if (!d->done_event)
+		return -ENOMEM;
+	event_add(d->done_event, NULL);
+	for (unsigned i = 0; i < 3; i++) {
+		d->signal_events[i] = evsignal_new(d->base, signals[i], on_signal, d);
+		if (!d->signal_events[i])
+			return -ENOMEM;
+		evsignal_add(d->signal_events[i], NULL);
+	}
+	ret = cm_open(d);
+	if (ret < 0)
+		log_warn("no RDMA: %s; serving status only, RDMA requests fail with ENODEV",
+			 d->rdma_error);
+	ret = control_listen(d);
+	if (ret < 0) {
+		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+static void stop(struct rdqd *d)
+{
+	control_stop_accepting(d);
+	control_close_all(d);
+	if (d->workers.threads)
+		workers_stop(&d->workers);
+	cm_close(d);
+	for (unsigned i = 0; i < 3; i++)
+		if (d->signal_events[i])
+			event_free(d->signal_events[i]);
+	if (d->done_event)
+		event_free(d->done_event);
+	handle_table_fini(&d->objects);
+	handle_table_fini(&d->conns);
+	if (d->base)
+		event_base_free(d->base);
+}
+
+int main(int argc, char **argv)
+{
+	char path[108];
+	struct rdqd d = { 0 };
+	int ret;
+
+	ret = parse_options(argc, argv, &d.opt, path, sizeof(path));
+	if (ret)
+		return ret;
+	signal(SIGPIPE, SIG_IGN);
+	ret = start(&d);
+	if (ret < 0) {
+		rdq_level_set(RDQ_LEVEL_PASSIVE);
+		stop(&d);
+		return 1;
+	}
+	log_info("rdqd %s ready: %u worker(s)", RDQ_VERSION, d.workers.nthreads);
+	notify("READY=1\nSTATUS=serving");
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	event_base_dispatch(d.base);
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+
+	stop(&d);
+	log_info("rdqd stopped: %llu request(s) received, %llu completed",
+		 (unsigned long long)d.counters.received, (unsigned long long)d.counters.completed);
+	return 0;
+}

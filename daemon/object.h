@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The header every daemon object starts with: a reference count, its kind,
+ * its handle and its owner. The handle table holds one reference until the
+ * object is removed; a lookup takes another; the last unref frees.
+ */
+#ifndef RDQD_OBJECT_H
+#define RDQD_OBJECT_H
+
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "engine/handle_table.h"
+
+struct object {
+	atomic_uint refs;
+	unsigned kind;		/* enum object_kind */
+	rdq_handle_t handle;	/* set once inserted; stale after removal */
+	uid_t owner;		/* the uid that created it */
+	void (*release)(struct object *obj); /* frees the object at the last unref */
+};
+
+/* The handle table's acquire callback. */
+void object_acquire(void *obj);
+
+static inline void *object_ref(void *obj)
+{
+	if (obj)
+		atomic_fetch_add_explicit(&((struct object *)obj)->refs, 1, memory_order_relaxed);
+	return obj;
+}
+
+/* Drops a reference; frees at the last. Accepts NULL. Returns NULL. */
+void *object_unref(void *obj);
+
+/* Whether uid may see an object owned by owner: its own, or root. */
+static inline int object_visible(uid_t owner, uid_t uid)
+{
+	return uid == 0 || owner == uid;
+}
+
+#endif

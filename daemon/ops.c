@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The operations of the control protocol (docs/protocol.md): a table from
+ * op name to handler. Handlers run on the loop; each checks its arguments,
+ * then answers at once or hands the request on (to an endpoint's queue or a
+ * worker). Every path ends in exactly one request_complete().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rdma/rdma_cma.h>
+#include <stdlib.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "endpoint.h"
+#include "protocol/message.h"
+#include "rdqd.h"
+#include "request.h"
+
+#define DEFAULT_PORT 7472
+#define DEFAULT_TIMEOUT_MS 5000
+#define MAX_TIMEOUT_MS 3600000
+
+struct op {
+	const char *name;
+	void (*handler)(struct rdqd *d, struct request *req);
+};
+
+/* Fails req with the argument error in err if ret < 0; returns whether it did. */
+static bool bad_arg(struct request *req, int ret, const char *err)
+{
+	if (ret < 0)
+		request_complete(req, ret, NULL, err);
+	return ret < 0;
+}
+
+/* Reads args.ep and finds the endpoint, or fails req. A reference for the caller. */
+static struct ep *arg_endpoint(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	uint64_t h = 0;
+	struct ep *ep;
+
+	if (bad_arg(req, rdq_arg_handle(req->args, "ep", true, &h, err), err))
+		return NULL;
+	ep = endpoint_lookup(d, h, req->uid);
+	if (!ep)
+		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)h);
+	return ep;
+}
+
+static void op_version(struct rdqd *d, struct request *req)
+{
+	request_complete(req, 0,
+			 json_pack("{s:s, s:i}", "version", RDQ_VERSION, "protocol",
+				   RDQ_PROTOCOL_VERSION),
+			 NULL);
+}
+
+static void op_status(struct rdqd *d, struct request *req)
+{
+	request_complete(req, 0,
+			 json_pack("{s:i, s:I, s:b, s:s?, s:I, s:I}", "pid", (int)getpid(),
+				   "uptime_ms", (json_int_t)(now_ms() - d->start_ms), "rdma",
+				   d->cm != NULL, "rdma_error", d->cm ? NULL : d->rdma_error,
+				   "objects", (json_int_t)handle_table_count(&d->objects),
+				   "connections", (json_int_t)d->counters.connections),
+			 NULL);
+}
+
+static const char *const status_names[] = { "ok",	  "ECANCELED", "ETIMEDOUT",
+					    "ENOENT",	  "EINVAL",    "ENODEV",
+					    "ECONNRESET", "other" };
+
+static void op_stats(struct rdqd *d, struct request *req)
+{
+	struct rdqd_counters *k = &d->counters;
+	struct workers_stats w;
+	json_t *by_status = json_object(), *hist = json_array(), *cm = json_object();
+
+	workers_get_stats(&d->workers, &w);
+	for (unsigned i = 0; i < 8; i++)
+		json_object_set_new(by_status, status_names[i], json_integer((json_int_t)k->by_status[i]));
+	for (unsigned i = 0; i < LOOP_HIST_BUCKETS; i++)
+		json_array_append_new(hist, json_integer((json_int_t)d->hist.buckets[i]));
+	for (unsigned i = 0; i < sizeof(k->cm_by_type) / sizeof(k->cm_by_type[0]); i++)
+		if (k->cm_by_type[i])
+			json_object_set_new(cm, rdma_event_str((enum rdma_cm_event_type)i), json_integer((json_int_t)k->cm_by_type[i]));
+	/* This request is still pending while it answers: it counts as received, not replied. */
+	request_complete(
+		req, 0,
+		json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
+			  " s:{s:i, s:I, s:I}, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
+			  " s:{s:I, s:I, s:o}}",
+			  "requests", "received", (json_int_t)k->received, "rejected",
+			  (json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
+			  (json_int_t)k->dropped, "completed", (json_int_t)k->completed, "pending",
+			  (json_int_t)k->pending, "by_status", by_status,
+			  "pool", "size", (json_int_t)w.pool_size, "free", (json_int_t)w.pool_free,
+			  "in_use", (json_int_t)w.in_use, "high_water", (json_int_t)w.high_water,
+			  "misses", (json_int_t)w.misses, "refused", (json_int_t)w.refused,
+			  "workers", "threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
+			  (json_int_t)w.run,
+			  "objects", (json_int_t)handle_table_count(&d->objects), "connections",
+			  (json_int_t)k->connections,
+			  "events", "cm", (json_int_t)k->cm_events, "cm_stale", (json_int_t)k->cm_stale,
+			  "sent", (json_int_t)k->events_sent, "cm_by_type", cm,
+			  "loop", "callbacks", (json_int_t)d->hist.count, "max_us",
+			  (json_int_t)d->hist.max_us, "histogram_us", hist),
+		NULL);
+}
+
+static void op_dev_show(struct rdqd *d, struct request *req)
+{
+	if (!d->cm) {
+		request_fail(req, -ENODEV, "no RDMA here: %s", d->rdma_error);
+		return;
+	}
+	device_show(d, req);
+}
+
+/* Reads "addr" and "port"; fails req and returns false if they are wrong. */
+static bool arg_address(struct request *req, const char **addr, int64_t *port)
+{
+	char err[RDQ_ERRMSG_MAX];
+	size_t len = 0;
+
+	if (bad_arg(req, rdq_arg_string(req->args, "addr", true, addr, &len, err), err) ||
+	    bad_arg(req, rdq_arg_int(req->args, "port", 1, 65535, DEFAULT_PORT, port, err), err))
+		return false;
+	if (len == 0 || len >= 64) {
+		request_fail(req, -EINVAL, "args.addr must be 1 to 63 characters");
+		return false;
+	}
+	return true;
+}
+
+static void op_ep_listen(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	const char *addr;
+	int64_t port, backlog;
+	bool tied;
+
+	if (!arg_address(req, &addr, &port) ||
+	    bad_arg(req, rdq_arg_int(req->args, "backlog", 1, 4096, 64, &backlog, err), err) ||
+	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
+		return;
+	endpoint_listen(d, req, addr, (int)port, (int)backlog, tied);
+}
+
+static void op_ep_connect(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	const char *addr;
+	int64_t port, timeout;
+	bool tied;
+
+	if (!arg_address(req, &addr, &port) ||
+	    bad_arg(req,
+		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
+				&timeout, err),
+		    err) ||
+	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
+		return;
+	endpoint_connect(d, req, addr, (int)port, timeout, tied);
+}
+
+static void op_ep_send(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	const char *data;
+	size_t len = 0;
+	struct ep *ep;
+
+	if (bad_arg(req, rdq_arg_string(req->args, "data", true, &data, &len, err), err))
+		return;
+	ep = arg_endpoint(d, req);
+	if (!ep)
+		return;
+	endpoint_send(ep, req, data, len);
+	object_unref(ep);
+}
+
+static void op_ep_recv(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	int64_t timeout;
+	struct ep *ep;
+
+	if (bad_arg(req,
+		    rdq_arg_int(req->args, "timeout_ms", 0, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
+				&timeout, err),
+		    err))
+		return;
+	ep = arg_endpoint(d, req);
+	if (!ep)
+		return;
+	endpoint_recv(ep, req, timeout);
+	object_unref(ep);
+}
+
+static void op_ep_disconnect(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	int64_t timeout;
+	uint64_t qp = 0;
+	bool wait;
+	struct ep *ep;
+
+	if (bad_arg(req, rdq_arg_handle(req->args, "qp", false, &qp, err), err) ||
+	    bad_arg(req,
+		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
+				&timeout, err),
+		    err) ||
+	    bad_arg(req, rdq_arg_bool(req->args, "wait", true, &wait, err), err))
+		return;
+	ep = arg_endpoint(d, req);
+	if (!ep)
+		return;
+	endpoint_disconnect(ep, req, qp, wait, timeout);
+	object_unref(ep);
+}
+
+static void op_ep_destroy(struct rdqd *d, struct request *req)
+{
+	struct ep *ep = arg_endpoint(d, req);
+
+	if (!ep)
+		return;
+	endpoint_destroy(ep, req);
+	object_unref(ep);
+}
+
+struct show_ctx {
+	struct rdqd *d;
+	uid_t uid;
+	rdq_handle_t *handles;
+	unsigned count, cap;
+};
+
+static bool collect_visible(void *object, rdq_handle_t h, void *arg)
+{
+	struct show_ctx *s = arg;
+
+	if (!object_visible(((struct object *)object)->owner, s->uid))
+		return true;
+	if (s->count == s->cap) {
+		unsigned cap = s->cap ? s->cap * 2 : 64;
+		rdq_handle_t *n = realloc(s->handles, cap * sizeof(*n));
+
+		if (!n)
+			return false;
+		s->handles = n;
+		s->cap = cap;
+	}
+	s->handles[s->count++] = h;
+	return true;
+}
+
+static void op_ep_show(struct rdqd *d, struct request *req)
+{
+	struct show_ctx s = { .d = d, .uid = req->uid };
+	char err[RDQ_ERRMSG_MAX];
+	json_t *list = json_array();
+	uint64_t one = 0;
+
+	if (bad_arg(req, rdq_arg_handle(req->args, "ep", false, &one, err), err)) {
+		json_decref(list);
+		return;
+	}
+	if (one) {
+		struct ep *ep = endpoint_lookup(d, one, req->uid);
+
+		if (!ep) {
+			json_decref(list);
+			request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)one);
+			return;
+		}
+		json_array_append_new(list, endpoint_describe(ep));
+		object_unref(ep);
+	} else {
+		/* Describe outside the table's lock: collect the handles first. */
+		handle_table_foreach(&d->objects, OBJ_EP, collect_visible, &s);
+		for (unsigned i = 0; i < s.count; i++) {
+			struct ep *ep = endpoint_lookup(d, s.handles[i], req->uid);
+
+			if (ep) {
+				json_array_append_new(list, endpoint_describe(ep));
+				object_unref(ep);
+			}
+		}
+		free(s.handles);
+	}
+	request_complete(req, 0, json_pack("{s:o}", "endpoints", list), NULL);
+}
+
+
+static void op_watch(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	bool on;
+
+	if (bad_arg(req, rdq_arg_bool(req->args, "on", true, &on, err), err))
+		return;
+	control_set_watch(d, req->conn, on);
+	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
+}
+
+static void op_cancel(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	int64_t target;
+	unsigned n;
+
+	if (bad_arg(req, rdq_arg_int(req->args, "req", 0, INT64_MAX, -1, &target, err), err))
+		return;
+	if (target < 0) {
+		request_fail(req, -EINVAL, "args.req is required: the id of a pending request");
+		return;
+	}
+	n = control_cancel(d, req->conn, target, req);
+	if (n == 0)
+		request_fail(req, -ENOENT, "no cancelable request %lld on this connection",
+			     (long long)target);
+	else
+		request_complete(req, 0, json_pack("{s:i}", "cancelled", (int)n), NULL);
+}
+
+/* Sorted by name; ops_find() scans it (a dozen entries). */
+static const struct op ops[] = {
+	{ "cancel", op_cancel },
+	{ "dev.show", op_dev_show },
+	{ "ep.connect", op_ep_connect },
+	{ "ep.destroy", op_ep_destroy },
+	{ "ep.disconnect", op_ep_disconnect },
+	{ "ep.listen", op_ep_listen },
+	{ "ep.recv", op_ep_recv },
+	{ "ep.send", op_ep_send },
+	{ "ep.show", op_ep_show },
+	{ "stats", op_stats },
+	{ "status", op_status },
+	{ "version", op_version },
+	{ "watch", op_watch },
+};
+
+const struct op *ops_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(ops[i].name, name) == 0)
+			return &ops[i];
+	return NULL;
+}
+
+void ops_dispatch(struct rdqd *d, struct request *req)
+{
+	req->op->handler(d, req);
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A queue pair with its own PD, completion channel, CQ and registered
+ * buffers, made with ibv_create_qp (not rdma_create_qp): rdma_cm therefore
+ * never moves it to error for us; rdq does that on a worker.
+ *
+ * Two halves, two threads:
+ *  - qp_work.c (PASSIVE): create, state changes, teardown. These block.
+ *  - qp.c (DISPATCH): the data path. Posting and polling never block, so
+ *    the loop runs them directly, and owns every field marked "loop".
+ */
+#ifndef RDQD_QP_H
+#define RDQD_QP_H
+
+#include <infiniband/verbs.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "object.h"
+
+struct rdqd;
+struct request;
+struct rdma_cm_id;
+
+#define QP_SLOT_SIZE 4096u /* the largest message */
+#define QP_RECV_SLOTS 16u
+#define QP_SEND_SLOTS 16u
+
+struct qp {
+	struct object obj;
+	struct rdqd *d;
+	rdq_handle_t ep; /* the endpoint it serves */
+	bool echo;	 /* answer each message with itself (a listener's endpoint) */
+
+	/* Made by a worker before the handle is published; read-only afterwards. */
+	struct ibv_pd *pd;
+	struct ibv_comp_channel *channel;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	struct ibv_mr *mr;
+	uint8_t *buf; /* QP_RECV_SLOTS then QP_SEND_SLOTS slots of QP_SLOT_SIZE */
+
+	/* The data path: loop only. */
+	struct event *cq_event;		/* the completion channel in the loop */
+	bool active;			/* polling; sends allowed while the ep is connected */
+	struct request *send_req[QP_SEND_SLOTS]; /* the client send each slot carries */
+	bool send_busy[QP_SEND_SLOTS];
+	uint32_t rx_len[QP_RECV_SLOTS];	/* bytes in each received, unread slot */
+	uint8_t rx_ring[QP_RECV_SLOTS];	/* received slots in arrival order */
+	unsigned rx_head, rx_count;
+	uint64_t sent, received, echoed, flushed;
+};
+
+/* --- qp_work.c: PASSIVE level --- */
+
+/*
+ * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT,
+ * posts its receives and publishes it in the handle table. Returns 0 and
+ * the new handle, or -errno (nothing left behind).
+ */
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
+	      rdq_handle_t *out);
+
+/* Moves the QP to RTR then RTS with the attributes rdma_cm gives for id. */
+int qp_ready(struct qp *qp, struct rdma_cm_id *id);
+
+/* Moves the QP to the error state: posted work completes as flushed. */
+int qp_to_error(struct qp *qp);
+
+/* Destroys the verbs resources (the object itself goes at its last unref). */
+void qp_teardown(struct qp *qp);
+
+/* --- qp.c: DISPATCH level (the loop) --- */
+
+/* Posts receive slot again (never blocks; also used while creating). Returns 0 or -errno. */
+int qp_post_recv(struct qp *qp, unsigned slot);
+
+/* Starts polling the QP's completions on the loop; takes a reference. */
+int qp_activate(struct qp *qp);
+
+/*
+ * Stops polling, completes the sends still waiting with status, and drops
+ * the loop's reference. After this only a worker touches the QP.
+ */
+void qp_deactivate(struct qp *qp, int status);
+
+/*
+ * Posts a send of len bytes. The request completes when the send does.
+ * Returns 0 (the request is the QP's now) or -ENOBUFS/-EIO.
+ */
+int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req);
+
+/*
+ * Takes the oldest received message: copies it into a new JSON string set
+ * in *out. Returns 1 if there was one, 0 if none.
+ */
+int qp_take_message(struct qp *qp, json_t **out, size_t *len);
+
+#endif

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's shared state. One instance, owned by the loop thread; the
+ * fields a worker may touch say so.
+ */
+#ifndef RDQD_RDQD_H
+#define RDQD_RDQD_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/handle_table.h"
+#include "engine/workers.h"
+
+struct rdma_event_channel;
+struct request;
+struct conn;
+
+/* Object kinds in the handle table. */
+enum object_kind {
+	OBJ_EP = 1,
+	OBJ_QP = 2,
+};
+
+struct rdqd_options {
+	const char *socket_path;
+	unsigned workers;	 /* 0: one per CPU */
+	unsigned pool_prealloc;	 /* work items made at start */
+	unsigned pool_cap;	 /* 0: no cap */
+	unsigned max_pending;	 /* requests per connection */
+	unsigned max_endpoints;	 /* per uid */
+	unsigned max_clients;
+	bool systemd;		 /* take the socket from systemd, notify READY=1 */
+};
+
+/* Loop-callback durations, in power-of-two microsecond buckets. */
+#define LOOP_HIST_BUCKETS 16
+struct loop_histogram {
+	uint64_t count;
+	uint64_t buckets[LOOP_HIST_BUCKETS]; /* [i]: < 2^i µs; the last: everything longer */
+	uint64_t max_us;
+};
+
+struct rdqd_counters {
+	uint64_t received;	 /* requests decoded (with an id) */
+	uint64_t rejected;	 /* messages answered with an error before becoming requests */
+	uint64_t replied;	 /* replies written to a connection */
+	uint64_t dropped;	 /* replies whose connection had closed */
+	uint64_t completed;	 /* requests completed, whatever the status */
+	uint64_t pending;	 /* requests not yet completed */
+	uint64_t by_status[8];	 /* index by status_bucket() */
+	uint64_t cm_events;
+	uint64_t cm_by_type[20];
+	uint64_t cm_stale;	 /* events for an endpoint already gone */
+	uint64_t events_sent;
+	uint64_t connections;	 /* open now */
+	uint64_t accepted;	 /* ever */
+};
+
+struct rdqd {
+	struct event_base *base;
+	struct rdqd_options opt;
+	struct workers workers;
+	struct handle_table objects; /* endpoints and QPs; thread-safe */
+	struct handle_table conns;   /* client connections; loop only */
+	struct rdma_event_channel *cm; /* NULL when the machine has no RDMA */
+	char rdma_error[128];	     /* why cm is NULL */
+	struct event *cm_event;
+	struct event *done_event;
+	struct event *listen_event;
+	struct event *signal_events[3];
+	int listen_fd;
+	bool listen_fd_ours;	     /* we made it (unlink on exit); false with socket activation */
+	bool shutting_down;
+	uint64_t start_ms;
+	struct rdqd_counters counters;
+	struct loop_histogram hist;
+};
+
+/* Monotonic milliseconds. */
+uint64_t now_ms(void);
+uint64_t now_us(void);
+
+/* Records a loop callback that started at start_us. */
+void loop_histogram_record(struct rdqd *d, uint64_t start_us);
+
+/* control.c: the control socket and its connections. */
+int control_listen(struct rdqd *d);
+void control_stop_accepting(struct rdqd *d);
+void control_close_all(struct rdqd *d);
+/* Sends msg (not stolen) to connection conn if it is still open. Returns 0 or -ENOENT. */
+int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
+/* Sends an event (stolen) to each watching connection that may see objects of owner. */
+void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
+/* A request of conn completed: it may start another. */
+void control_request_done(struct rdqd *d, rdq_handle_t conn);
+/* The head of conn's list of pending requests, or NULL if conn closed. */
+struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn);
+unsigned control_connections(struct rdqd *d);
+/* Turns events on or off for conn. */
+void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
+/* Cancels conn's queued requests with this id (not self). Returns how many. */
+unsigned control_cancel(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self);
+
+/* ops.c: request handlers. */
+void ops_dispatch(struct rdqd *d, struct request *req);
+/* Returns the op for a name, or NULL. */
+const struct op *ops_find(const char *name);
+
+/* cm.c: the rdma_cm event channel. */
+int cm_open(struct rdqd *d);
+void cm_close(struct rdqd *d);
+
+/* main.c: shutdown. */
+void rdqd_shutdown(struct rdqd *d);
+/* During shutdown: exits the loop once nothing is left to finish. */
+void rdqd_check_exit(struct rdqd *d);
+
+/* device.c: dev.show on a worker. */
+void device_show(struct rdqd *d, struct request *req);
+
+#endif

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+#include "request.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "engine/level.h"
+#include "log.h"
+#include "protocol/message.h"
+#include "rdqd.h"
+
+/* Status buckets for the stats reply; see ops.c for their names. */
+static unsigned status_bucket(int status)
+{
+	switch (-status) {
+	case 0:
+		return 0;
+	case ECANCELED:
+		return 1;
+	case ETIMEDOUT:
+		return 2;
+	case ENOENT:
+		return 3;
+	case EINVAL:
+	case EBADMSG:
+	case EOPNOTSUPP:
+		return 4;
+	case ENODEV:
+		return 5;
+	case ECONNRESET:
+	case ENOTCONN:
+		return 6;
+	default:
+		return 7;
+	}
+}
+
+/* Each connection keeps its requests in a list so that closing it finds them. */
+static void conn_list_add(struct rdqd *d, struct request *req)
+{
+	struct request **head = control_conn_requests(d, req->conn);
+
+	if (!head) {
+		req->conn = 0;
+		return;
+	}
+	req->conn_prev = NULL;
+	req->conn_next = *head;
+	if (*head)
+		(*head)->conn_prev = req;
+	*head = req;
+}
+
+static void conn_list_remove(struct request *req)
+{
+	struct request **head;
+
+	if (!req->conn)
+		return;
+	head = control_conn_requests(req->d, req->conn);
+	if (req->conn_prev)
+		req->conn_prev->conn_next = req->conn_next;
+	else if (head)
+		*head = req->conn_next;
+	if (req->conn_next)
+		req->conn_next->conn_prev = req->conn_prev;
+	req->conn_prev = req->conn_next = NULL;
+}
+
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
+			    const struct op *op, json_t *args)
+{
+	struct request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	req->d = d;
+	req->id = id;
+	req->conn = conn;
+	req->uid = uid;
+	req->op = op;
+	req->args = json_incref(args);
+	req->state = REQ_NEW;
+	conn_list_add(d, req);
+	d->counters.received++;
+	d->counters.pending++;
+	return req;
+}
+
+void request_complete(struct request *req, int status, json_t *result, const char *message)
+{
+	struct rdqd *d = req->d;
+	json_t *reply;
+
+	RDQ_DISPATCH_ONLY();
+	if (req->state == REQ_COMPLETED) {
+		/* Exactly once is the contract; a second completion is a bug in rdqd. */
+		log_err("request %lld completed twice", (long long)req->id);
+		abort();
+	}
+	if (req->state == REQ_QUEUED)
+		request_dequeue(req);
+	req->state = REQ_COMPLETED;
+	if (req->deadline) {
+		event_free(req->deadline);
+		req->deadline = NULL;
+	}
+
+	d->counters.completed++;
+	d->counters.pending--;
+	d->counters.by_status[status_bucket(status)]++;
+
+	if (req->conn) {
+		reply = status == 0 ? rdq_reply_ok(req->id, result)
+				    : rdq_reply_error(req->id, -status, message);
+		result = NULL;
+		if (reply && control_send(d, req->conn, reply) == 0)
+			d->counters.replied++;
+		else
+			d->counters.dropped++;
+		json_decref(reply);
+		conn_list_remove(req);
+		control_request_done(d, req->conn);
+	} else {
+		d->counters.dropped++;
+	}
+	json_decref(result);
+	json_decref(req->args);
+	free(req);
+}
+
+void request_fail(struct request *req, int status, const char *fmt, ...)
+{
+	char message[RDQ_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	request_complete(req, status, NULL, message);
+}
+
+static void deadline_fired(evutil_socket_t fd, short what, void *arg);
+
+
+int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
+		    void (*on_deadline)(struct request *req))
+{
+	assert(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
+	if (timeout_ms > 0 && on_deadline) {
+		struct timeval tv = { .tv_sec = timeout_ms / 1000,
+				      .tv_usec = (timeout_ms % 1000) * 1000 };
+
+		/* The callback pointer rides in the request; the event's arg is the request. */
+		req->deadline = evtimer_new(req->d->base, deadline_fired, req);
+		if (!req->deadline)
+			return -ENOMEM;
+		req->timeout_ms = timeout_ms;
+		evtimer_add(req->deadline, &tv);
+		req->on_deadline = on_deadline;
+	}
+	req->queue = q;
+	req->queue_next = NULL;
+	req->queue_prev = q->tail;
+	if (q->tail)
+		q->tail->queue_next = req;
+	else
+		q->head = req;
+	q->tail = req;
+	q->count++;
+	req->state = REQ_QUEUED;
+	return 0;
+}
+
+static void deadline_fired(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *req = arg;
+	uint64_t start = now_us();
+	struct rdqd *d = req->d;
+
+	/* Only a queued request has an armed deadline; completion frees the timer. */
+	assert(req->state == REQ_QUEUED);
+	req->on_deadline(req);
+	loop_histogram_record(d, start);
+}
+
+void request_dequeue(struct request *req)
+{
+	struct request_queue *q = req->queue;
+
+	assert(req->state == REQ_QUEUED && q);
+	if (req->queue_prev)
+		req->queue_prev->queue_next = req->queue_next;
+	else
+		q->head = req->queue_next;
+	if (req->queue_next)
+		req->queue_next->queue_prev = req->queue_prev;
+	else
+		q->tail = req->queue_prev;
+	q->count--;
+	req->queue = NULL;
+	req->queue_prev = req->queue_next = NULL;
+	req->state = REQ_NEW;
+	if (req->deadline) {
+		event_free(req->deadline);
+		req->deadline = NULL;
+	}
+}
+
+struct request *request_queue_pop(struct request_queue *q)
+{
+	struct request *req = q->head;
+
+	if (req)
+		request_dequeue(req);
+	return req;
+}
+
+void request_dispatch(struct request *req)
+{
+	assert(req->state == REQ_NEW);
+	req->state = REQ_DISPATCHED;
+}
+
+void request_queue_fail_all(struct request_queue *q, int status, const char *message)
+{
+	struct request *req;
+
+	while ((req = request_queue_pop(q)))
+		request_complete(req, status, NULL, message);
+}
+
+void request_orphan(struct request *req)
+{
+	/* The list is going away with its connection; forget the links. */
+	req->conn = 0;
+	req->conn_prev = req->conn_next = NULL;
+	if (req->state == REQ_QUEUED)
+		request_complete(req, -ECANCELED, NULL, "the client's connection closed");
+}

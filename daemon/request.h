@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A request: one message from a client, from decoding to its single reply.
+ * The mission's IRP. Loop-thread object; a worker may carry it inside a
+ * work item (state DISPATCHED), and then nobody else touches it until the
+ * item comes back to the loop.
+ */
+#ifndef RDQD_REQUEST_H
+#define RDQD_REQUEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/handle_table.h"
+
+struct rdqd;
+struct op;
+struct request_queue;
+
+enum request_state {
+	REQ_NEW,	/* decoded; its handler is running on the loop */
+	REQ_QUEUED,	/* waiting on an endpoint's cancel-safe queue: cancel removes it */
+	REQ_DISPATCHED, /* carried by a work item: not cancelable; it completes on return */
+	REQ_COMPLETED,	/* answered (or dropped with its connection); about to be freed */
+};
+
+struct request {
+	struct rdqd *d;
+	int64_t id;		      /* the client's request id */
+	rdq_handle_t conn;	      /* the connection to answer, 0 once it closed */
+	uid_t uid;		      /* the client's uid, for ownership checks */
+	const struct op *op;
+	json_t *args;		      /* a reference to the request's args */
+	enum request_state state;
+	rdq_handle_t ep;	      /* the endpoint it acts on, if any */
+	rdq_handle_t qp;	      /* the QP it acts on, if any */
+	int64_t timeout_ms;	      /* op-specific deadline, 0: none */
+	struct event *deadline;	      /* armed while QUEUED with a timeout */
+	void (*on_deadline)(struct request *req); /* what the deadline does */
+	struct request_queue *queue;  /* the queue holding it while QUEUED */
+	struct request *queue_prev, *queue_next;
+	struct request *conn_prev, *conn_next; /* in its connection's list */
+};
+
+/* A cancel-safe queue: requests wait here until dequeued or cancelled. Loop only. */
+struct request_queue {
+	struct request *head, *tail;
+	unsigned count;
+};
+
+/*
+ * Makes a request for a decoded message; it joins connection conn's list.
+ * Returns NULL when out of memory.
+ */
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
+			    const struct op *op, json_t *args);
+
+/*
+ * Answers the request once and frees it: with result (stolen; NULL for an
+ * empty object) when status is 0, else with the negative errno status and
+ * message (NULL: strerror). Removes it from any queue and its connection.
+ * Completing a request twice aborts: that is a bug, never a client's fault.
+ */
+void request_complete(struct request *req, int status, json_t *result, const char *message);
+
+/* Formats the message of an error completion. */
+void request_fail(struct request *req, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Puts a request on a queue (state QUEUED); with timeout_ms > 0 arms a
+ * deadline that calls on_deadline(req) on the loop. Returns 0 or -ENOMEM.
+ */
+int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
+		    void (*on_deadline)(struct request *req));
+
+/* Removes a QUEUED request from its queue; it is no longer cancelable. */
+void request_dequeue(struct request *req);
+
+/* Takes the oldest request off q (dequeued), or NULL. */
+struct request *request_queue_pop(struct request_queue *q);
+
+/* Marks a request DISPATCHED: a work item carries it now. */
+void request_dispatch(struct request *req);
+
+/* Completes every request on q with status and message. */
+void request_queue_fail_all(struct request_queue *q, int status, const char *message);
+
+/*
+ * The connection closed: queued requests complete with ECANCELED, the others
+ * lose their way to answer (their reply is dropped when they complete).
+ */
+void request_orphan(struct request *req);
+
+#endif

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+#include "workers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "level.h"
+
+static struct work_item *pool_alloc_item(struct workers *w)
+{
+	struct work_item *item = calloc(1, sizeof(*item));
+
+	if (item)
+		w->pool_size++;
+	return item;
+}
+
+struct work_item *work_item_get(struct workers *w)
+{
+	struct work_item *item;
+
+	RDQ_DISPATCH_ONLY();
+	if (w->pool_cap && w->in_use >= w->pool_cap) {
+		w->refused++;
+		return NULL;
+	}
+	item = w->pool;
+	if (item) {
+		w->pool = item->next;
+		w->pool_free--;
+	} else {
+		/* Allocating does not block the loop; it only costs a miss. */
+		w->misses++;
+		item = pool_alloc_item(w);
+		if (!item)
+			return NULL;
+	}
+	memset(item, 0, sizeof(*item));
+	if (++w->in_use > w->high_water)
+		w->high_water = w->in_use;
+	return item;
+}
+
+static void pool_put(struct workers *w, struct work_item *item)
+{
+	item->next = w->pool;
+	w->pool = item;
+	w->pool_free++;
+	w->in_use--;
+}
+
+void work_item_put(struct workers *w, struct work_item *item)
+{
+	RDQ_DISPATCH_ONLY();
+	pool_put(w, item);
+}
+
+void work_item_queue(struct workers *w, struct work_item *item)
+{
+	RDQ_DISPATCH_ONLY();
+	item->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = item;
+	else
+		w->head = item;
+	w->tail = item;
+	w->queued++;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Sends an item back to the loop; the first item on an empty list wakes it. */
+static void send_back(struct workers *w, struct work_item *item)
+{
+	bool was_empty;
+	uint64_t one = 1;
+
+	item->next = NULL;
+	pthread_mutex_lock(&w->done_lock);
+	was_empty = !w->done_head;
+	if (w->done_tail)
+		w->done_tail->next = item;
+	else
+		w->done_head = item;
+	w->done_tail = item;
+	pthread_mutex_unlock(&w->done_lock);
+	if (was_empty && write(w->done_fd, &one, sizeof(one)) < 0) {
+		/* An eventfd write only fails at a counter overflow: the loop is already woken. */
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct workers *w = arg;
+
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct work_item *item;
+
+		while (!w->head && !w->stopping)
+			pthread_cond_wait(&w->wake, &w->lock);
+		item = w->head;
+		if (!item)
+			break; /* stopping, and the queue is empty */
+		w->head = item->next;
+		if (!w->head)
+			w->tail = NULL;
+		w->queued--;
+		w->run++;
+		pthread_mutex_unlock(&w->lock);
+
+		if (item->passive)
+			item->passive(item);
+		send_back(w, item);
+
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+unsigned workers_drain_done(struct workers *w)
+{
+	struct work_item *list, *item;
+	uint64_t count;
+	unsigned n = 0;
+
+	RDQ_DISPATCH_ONLY();
+	/* Non-blocking eventfd: an empty read just means nothing was signalled. */
+	if (read(w->done_fd, &count, sizeof(count)) < 0) {
+		/* EAGAIN: another drain already took the items. */
+	}
+	pthread_mutex_lock(&w->done_lock);
+	list = w->done_head;
+	w->done_head = w->done_tail = NULL;
+	pthread_mutex_unlock(&w->done_lock);
+
+	while ((item = list)) {
+		list = item->next;
+		if (item->dispatch)
+			item->dispatch(item);
+		pool_put(w, item);
+		n++;
+	}
+	return n;
+}
+
+uint64_t workers_in_use(const struct workers *w)
+{
+	return w->in_use;
+}
+
+int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap)
+{
+	long cpus;
+	int ret;
+
+	memset(w, 0, sizeof(*w));
+	w->done_fd = -1;
+	if (nthreads == 0) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	w->pool_cap = cap;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->done_lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+
+	w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->done_fd < 0)
+		return -errno;
+	for (unsigned i = 0; i < prealloc; i++) {
+		struct work_item *item = pool_alloc_item(w);
+
+		if (!item)
+			return -ENOMEM;
+		item->next = w->pool;
+		w->pool = item;
+		w->pool_free++;
+	}
+	w->threads = calloc(nthreads, sizeof(*w->threads));
+	if (!w->threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < nthreads; i++) {
+		ret = pthread_create(&w->threads[i], NULL, worker_main, w);
+		if (ret)
+			return -ret;
+		w->nthreads++;
+	}
+	return 0;
+}
+
+void workers_stop(struct workers *w)
+{
+	struct work_item *item;
+
+	RDQ_PASSIVE_ONLY();
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	free(w->threads);
+	w->threads = NULL;
+	w->nthreads = 0;
+
+	while ((item = w->pool)) {
+		w->pool = item->next;
+		free(item);
+	}
+	if (w->done_fd >= 0)
+		close(w->done_fd);
+	w->done_fd = -1;
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->done_lock);
+	pthread_mutex_destroy(&w->lock);
+}
+
+void workers_get_stats(struct workers *w, struct workers_stats *out)
+{
+	out->pool_size = w->pool_size;
+	out->pool_free = w->pool_free;
+	out->in_use = w->in_use;
+	out->high_water = w->high_water;
+	out->misses = w->misses;
+	out->refused = w->refused;
+	pthread_mutex_lock(&w->lock);
+	out->queued = w->queued;
+	out->run = w->run;
+	pthread_mutex_unlock(&w->lock);
+	out->threads = w->nthreads;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Work items and the workers that run them: the hand-off between the loop
+ * (DISPATCH level) and the worker threads (PASSIVE level).
+ *
+ * A work item makes one round trip. The loop takes it from the pool (never
+ * blocking: the pool grows when empty, up to an optional cap), fills it and
+ * queues it; a worker runs item->passive, then sends the item back; the loop
+ * runs item->dispatch and returns the item to the pool. So the pool and the
+ * dispatch callbacks belong to the loop thread alone, and workers only ever
+ * touch the two queues, each under its own lock.
+ *
+ * An item names objects by handle only. The passive callback looks them up
+ * again: between queueing and running, either may have been destroyed.
+ */
+#ifndef RDQ_ENGINE_WORKERS_H
+#define RDQ_ENGINE_WORKERS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "handle_table.h"
+
+struct work_item;
+struct request;
+
+typedef void (*work_fn)(struct work_item *item);
+
+struct work_item {
+	struct work_item *next;	 /* link in whichever queue holds the item */
+	work_fn passive;	 /* runs on a worker; may block */
+	work_fn dispatch;	 /* then runs on the loop; may be NULL */
+	void *ctx;		 /* the engine's user (the daemon), the same for every item */
+	rdq_handle_t handle;	 /* the object the work is for */
+	rdq_handle_t handle2;	 /* a second object (a QP), or 0 */
+	struct request *request; /* the request it carries, owned while queued, or NULL */
+	void *data;		 /* op-specific, freed by the dispatch callback */
+	int arg;		 /* op-specific input (an rdma_cm event status, say) */
+	int status;		 /* 0 or a negative errno, set by the passive callback */
+};
+
+struct workers_stats {
+	uint64_t pool_size;	/* items allocated */
+	uint64_t pool_free;	/* items in the pool */
+	uint64_t in_use;	/* items out of the pool: queued, running or returning */
+	uint64_t high_water;	/* most items in use at once */
+	uint64_t misses;	/* times the pool was empty and an item was allocated */
+	uint64_t refused;	/* times the cap was reached (EBUSY) */
+	uint64_t queued;	/* items waiting for a worker now */
+	uint64_t run;		/* passive callbacks run */
+	unsigned threads;
+};
+
+struct workers {
+	/* The way to the workers. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	  /* signalled after an item is queued */
+	struct work_item *head;	  /* guarded by lock */
+	struct work_item *tail;	  /* guarded by lock */
+	uint64_t queued;	  /* guarded by lock */
+	bool stopping;		  /* guarded by lock */
+	uint64_t run;		  /* guarded by lock */
+
+	/* The way back to the loop. */
+	pthread_mutex_t done_lock;
+	struct work_item *done_head; /* guarded by done_lock */
+	struct work_item *done_tail; /* guarded by done_lock */
+	int done_fd;		     /* eventfd: readable when done_head is set */
+
+	/* The pool: loop thread only. */
+	struct work_item *pool;
+	uint64_t pool_size, pool_free, in_use, high_water, misses, refused;
+	uint64_t pool_cap; /* 0: no cap */
+
+	pthread_t *threads;
+	unsigned nthreads;
+};
+
+/*
+ * Starts nthreads workers (0: one per CPU) and preallocates prealloc items;
+ * the pool never holds more than cap items in use (0: no cap). Returns 0 or
+ * -errno. Call from the loop thread.
+ */
+int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap);
+
+/*
+ * Stops the workers after they finish the queue, joins them, and frees the
+ * pool. Items still out of the pool are the caller's problem: drain them
+ * first (workers_in_use() == 0). Blocks: call only at exit.
+ */
+void workers_stop(struct workers *w);
+
+/* Takes a zeroed item from the pool, or NULL (-EBUSY) at the cap or out of memory. Loop only. */
+struct work_item *work_item_get(struct workers *w);
+
+/* Returns an item that was taken but not queued. Loop only. */
+void work_item_put(struct workers *w, struct work_item *item);
+
+/* Queues item for a worker and wakes one. Loop only. */
+void work_item_queue(struct workers *w, struct work_item *item);
+
+/*
+ * Runs the dispatch callbacks of the items the workers sent back, and
+ * returns the items to the pool. The loop calls it when done_fd is readable.
+ * Returns how many items it completed.
+ */
+unsigned workers_drain_done(struct workers *w);
+
+/* Items out of the pool right now (queued, running, or on the way back). */
+uint64_t workers_in_use(const struct workers *w);
+
+void workers_get_stats(struct workers *w, struct workers_stats *out);
+
+#endif

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * librdq client API: talk to rdqd over its control socket.
+ *
+ * Two ways to use it:
+ *  - synchronous: rdq_call() sends one request and waits for its reply
+ *    (events that arrive meanwhile are queued for rdq_client_next());
+ *  - asynchronous: rdq_client_send() returns at once with the request id;
+ *    poll rdq_client_fd() for input and read replies and events with
+ *    rdq_client_next().
+ * A client is not thread-safe: use one per thread, or lock around it.
+ * Functions return 0 or a negative errno; the library never prints.
+ * Messages are jansson objects (json_t); see docs/protocol.md.
+ */
+#ifndef RDQ_CLIENT_H
+#define RDQ_CLIENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rdq_client;
+
+/*
+ * Returns the default control socket path in buf: /run/rdq/rdqd.sock for
+ * root, $XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise (or /tmp/rdq-UID/rdqd.sock
+ * without XDG_RUNTIME_DIR). Returns 0, or -ENAMETOOLONG.
+ */
+int rdq_default_socket_path(char *buf, size_t size);
+
+/*
+ * Connects to rdqd at path (NULL: the default path). On success returns 0
+ * and sets *out. -ENOENT/-ECONNREFUSED mean no daemon listens there.
+ */
+int rdq_client_connect(const char *path, struct rdq_client **out);
+
+/* Closes the connection and frees the client; accepts NULL. */
+void rdq_client_close(struct rdq_client *client);
+
+/* The socket, for poll(): readable when rdq_client_next() has input. */
+int rdq_client_fd(const struct rdq_client *client);
+
+/*
+ * Sends a request without waiting. Steals args (may be NULL). Sets *id to
+ * the request id the reply will carry (ids count up from 1).
+ */
+int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int64_t *id);
+
+/*
+ * Returns the next message from the daemon, a reply or an event, in *msg
+ * (caller json_decref()s it). timeout_ms < 0 waits forever, 0 does not wait.
+ * Returns 0, -EAGAIN on timeout, -ECONNRESET if the daemon closed the
+ * connection, -EBADMSG if it sent something unreadable.
+ */
+int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg);
+
+/*
+ * Sends a request and waits for its reply (forward and wait). Steals args.
+ * On success returns 0 and, if result is not NULL, sets *result to the
+ * reply's "result" object (caller json_decref()s it). If the daemon answers
+ * with an error, returns its negative errno and the message can be read
+ * with rdq_client_error(). Events received meanwhile are kept in order for
+ * rdq_client_next().
+ */
+int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **result);
+
+/*
+ * Like rdq_call(), bounded by timeout_ms (< 0: forever); -ETIMEDOUT when no
+ * reply came in time (the reply, if it comes later, is discarded).
+ */
+int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, int timeout_ms,
+		     json_t **result);
+
+/*
+ * The message of the last error reply rdq_call() returned, or of the last
+ * local failure ("connection closed by rdqd"). Valid until the next call.
+ */
+const char *rdq_client_error(const struct rdq_client *client);
+
+/* Helpers for reading replies: 1 if msg is a reply to id / an event. */
+int rdq_message_is_reply(const json_t *msg, int64_t id);
+int rdq_message_is_event(const json_t *msg);
+
+/*
+ * Reads an error reply: returns its negative errno (0 for a success reply)
+ * and sets *message (borrowed from msg) if message is not NULL.
+ */
+int rdq_reply_status(const json_t *msg, const char **message);
+
+/* Symbolic name of a positive errno value ("ENOENT"), or "E?". */
+const char *rdq_strerrno(int err);
+
+/* Version string of librdq, e.g. "0.1.0". */
+const char *rdq_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control messages: decoding requests, reading their arguments, building
+ * replies and events. Shared by rdqd and librdq's client. See
+ * docs/protocol.md for the wire format.
+ */
+#ifndef RDQ_PROTOCOL_MESSAGE_H
+#define RDQ_PROTOCOL_MESSAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RDQ_PROTOCOL_VERSION 1
+
+/* Room for the human part of an error: "args.ep: expected an integer handle". */
+#define RDQ_ERRMSG_MAX 160
+
+/* No request id could be read (the "id" of an error reply is then null). */
+#define RDQ_NO_ID (-1)
+
+struct rdq_request_msg {
+	int64_t id;	 /* the client's id, or RDQ_NO_ID */
+	const char *op;	 /* borrowed from root */
+	json_t *args;	 /* borrowed from root; an empty object if absent */
+	json_t *root;	 /* owned: json_decref() it, or call rdq_request_msg_clear() */
+};
+
+/*
+ * Decodes one request body. On success returns 0 and fills *out (the caller
+ * owns out->root). On failure returns -EBADMSG (not JSON, not an object,
+ * no op), -EPROTONOSUPPORT (wrong "v") or -EINVAL (a field of the wrong
+ * type), writes a sentence into err, and sets out->id if it could be read;
+ * out->root is then NULL.
+ */
+int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out,
+		       char err[RDQ_ERRMSG_MAX]);
+
+/* Releases what rdq_request_decode() gave; safe on a zeroed or failed msg. */
+void rdq_request_msg_clear(struct rdq_request_msg *msg);
+
+/*
+ * Argument readers. Each returns 0 and sets *out, or -EINVAL with a sentence
+ * in err naming the argument. A missing optional argument leaves *out at the
+ * default given.
+ */
+int rdq_arg_handle(json_t *args, const char *name, bool required, uint64_t *out,
+		   char err[RDQ_ERRMSG_MAX]);
+int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_t def,
+		int64_t *out, char err[RDQ_ERRMSG_MAX]);
+int rdq_arg_bool(json_t *args, const char *name, bool def, bool *out, char err[RDQ_ERRMSG_MAX]);
+/* *out is borrowed from args; *out_len excludes the terminating NUL. */
+int rdq_arg_string(json_t *args, const char *name, bool required, const char **out,
+		   size_t *out_len, char err[RDQ_ERRMSG_MAX]);
+
+/* Builds {"v":1,"op":op,"id":id,"args":args}; steals args (may be NULL). */
+json_t *rdq_request_new(int64_t id, const char *op, json_t *args);
+
+/* Builds a success reply; steals result (may be NULL: an empty object). */
+json_t *rdq_reply_ok(int64_t id, json_t *result);
+
+/* Builds an error reply for a positive errno value and a message. */
+json_t *rdq_reply_error(int64_t id, int err, const char *message);
+
+/* Builds an event {"v":1,"event":name}; add its fields with json_object_set_new. */
+json_t *rdq_event_new(const char *name);
+
+/*
+ * Serializes msg into a new buffer holding the frame header and the compact
+ * JSON. Returns the buffer (free() it) and sets *len, or NULL when out of
+ * memory or when the message would exceed RDQ_MAX_MESSAGE.
+ */
+uint8_t *rdq_message_pack(const json_t *msg, size_t *len);
+
+#endif
