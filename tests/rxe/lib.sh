@@ -1,0 +1,95 @@
+# Shared by the rxe suite and the demo (POSIX sh: busybox sh in the test host).
+# Starts rdqd on a private socket and gives small helpers for named checks.
+
+RDQ_SOCK=${RDQ_SOCK:-/tmp/rdq-test/rdqd.sock}
+RDQD_LOG=${RDQD_LOG:-/tmp/rdqd.log}
+PASSED=0
+FAILED=0
+
+ctl() {
+	rdqctl -s "$RDQ_SOCK" "$@"
+}
+
+# Starts rdqd and waits (up to 20 s) until it answers.
+rdqd_start() {
+	mkdir -p "$(dirname "$RDQ_SOCK")"
+	rdqd -s "$RDQ_SOCK" -v "$@" 2>"$RDQD_LOG" &
+	RDQD_PID=$!
+	i=0
+	while ! ctl version >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 200 ] || ! kill -0 "$RDQD_PID" 2>/dev/null; then
+			echo "rdqd did not start; its log:"
+			cat "$RDQD_LOG"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# Stops rdqd with SIGTERM; fails unless it exits 0 within 30 s.
+rdqd_stop() {
+	kill -TERM "$RDQD_PID"
+	i=0
+	while kill -0 "$RDQD_PID" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 300 ]; then
+			echo "rdqd did not exit after SIGTERM"
+			kill -KILL "$RDQD_PID"
+			return 1
+		fi
+		sleep 0.1
+	done
+	wait "$RDQD_PID"
+}
+
+# pass NAME / fail NAME WHY: record a case's result.
+pass() {
+	PASSED=$((PASSED + 1))
+	echo "ok - $1"
+}
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL - $1: $2"
+}
+
+# expect NAME WANT GOT: passes when GOT equals WANT.
+expect() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1" "expected [$2], got [$3]"
+	fi
+}
+
+# expect_match NAME PATTERN TEXT: passes when TEXT contains PATTERN (grep -E).
+expect_match() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then
+		pass "$1"
+	else
+		fail "$1" "[$3] does not match /$2/"
+	fi
+}
+
+# json_get FIELD JSON: a top-level integer or string field from compact JSON.
+json_get() {
+	printf '%s\n' "$2" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" | head -n 1
+}
+
+# wait_until SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds.
+wait_until() {
+	limit=$(($1 * 10))
+	shift
+	i=0
+	until "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt $limit ] && return 1
+		sleep 0.1
+	done
+}
+
+summary() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
