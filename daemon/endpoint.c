@@ -95,6 +95,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->parent = parent;
 	ep->tied_conn = tied_conn;
 	ep->state = EP_IDLE;
+	ep->early_event = -1;
 	pthread_mutex_init(&ep->lock, NULL);
 	*err = handle_table_insert(&d->objects, ep, OBJ_EP, &ep->obj.handle);
 	if (*err < 0) {
@@ -292,6 +293,9 @@ static void connect_deadline(struct request *req)
 	}
 }
 
+static void activate(struct ep *ep);
+static void queue_establish(struct ep *ep);
+
 /* Generic result of a connect step: on failure, give up the connection. */
 static void connect_step_done(struct work_item *item, const char *what)
 {
@@ -310,10 +314,16 @@ static void connect_step_done(struct work_item *item, const char *what)
 	}
 	if (!ep)
 		goto out;
-	if (item->status < 0 && ep->state != EP_DESTROYING)
+	if (item->status < 0 && ep->state != EP_DESTROYING) {
 		connect_failed(ep, item->status, what);
-	else if (item->handle2)
+	} else if (item->handle2 && ep->state == EP_CONNECTING) {
 		ep->qp = item->handle2;
+		if (ep->early_event == RDMA_CM_EVENT_CONNECT_RESPONSE)
+			queue_establish(ep);
+		else if (ep->early_event == RDMA_CM_EVENT_ESTABLISHED)
+			activate(ep);
+		ep->early_event = -1;
+	}
 	object_unref(ep);
 out:
 	free(item->data);
@@ -341,8 +351,6 @@ static void connect_sent(struct work_item *item)
 	object_unref(ep);
 	connect_step_done(item, "connect");
 }
-
-static void activate(struct ep *ep);
 
 static void establish_done(struct work_item *item)
 {
@@ -401,6 +409,19 @@ static void connect_next(struct ep *ep, work_fn passive, work_fn dispatch)
 	}
 	args->timeout_ms = ep->timeout_ms;
 	item->data = args;
+	work_item_queue(&ep->d->workers, item);
+}
+
+/* The peer answered the connect: make the QP ready and send the RTU, on a worker. */
+static void queue_establish(struct ep *ep)
+{
+	struct work_item *item = ep_item(ep, ep_work_establish, establish_done);
+
+	if (!item) {
+		connect_failed(ep, -EBUSY, "out of work items");
+		return;
+	}
+	item->handle2 = ep->qp;
 	work_item_queue(&ep->d->workers, item);
 }
 
@@ -916,22 +937,18 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		break;
 	case RDMA_CM_EVENT_CONNECT_RESPONSE:
 		/* Our QP is not rdma_cm's: we make it ready and send the RTU ourselves. */
-		if (ep->state == EP_CONNECTING) {
-			struct work_item *item = ep_item(ep, ep_work_establish, establish_done);
-
-			if (!item) {
-				connect_failed(ep, -EBUSY, "out of work items");
-				break;
-			}
-			item->handle2 = ep->qp;
-			work_item_queue(&d->workers, item);
-		}
+		if (ep->state == EP_CONNECTING && !ep->qp)
+			ep->early_event = type; /* the connect step is not back yet */
+		else if (ep->state == EP_CONNECTING)
+			queue_establish(ep);
 		break;
 	case RDMA_CM_EVENT_CONNECT_REQUEST:
 		connect_request(d, ep, new_id);
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
-		if (ep->state == EP_CONNECTING)
+		if (ep->state == EP_CONNECTING && !ep->qp)
+			ep->early_event = type; /* the accept step is not back yet */
+		else if (ep->state == EP_CONNECTING)
 			activate(ep);
 		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:

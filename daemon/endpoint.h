@@ -64,6 +64,12 @@ struct ep {
 	unsigned nchildren, children_cap;
 	struct sockaddr_storage local, remote;
 	int disconnect_status;		  /* DISCONNECTED's status, once reported */
+	/*
+	 * rdma_cm may answer before the worker that sent the connect or accept is
+	 * back with the QP's handle: CONNECT_RESPONSE or ESTABLISHED is then kept
+	 * here and acted on when the QP arrives.
+	 */
+	int early_event;		  /* an rdma_cm_event_type, or -1 */
 	uint16_t port;			  /* requested port */
 	int backlog;
 	int64_t timeout_ms;		  /* connect timeout */

@@ -25,11 +25,12 @@ void handle_table_fini(struct handle_table *t)
 /* Doubles the slot array; new slots are chained onto the free list. */
 static int grow(struct handle_table *t)
 {
-	uint32_t new_capacity = t->capacity ? t->capacity * 2 : INITIAL_CAPACITY;
+	/* 64-bit: limit + 1 (slot 0 is unused) overflows 32 bits at limit UINT32_MAX. */
+	uint64_t wanted = t->capacity ? (uint64_t)t->capacity * 2 : INITIAL_CAPACITY;
+	uint64_t most = (uint64_t)t->limit + 1u > UINT32_MAX ? UINT32_MAX : (uint64_t)t->limit + 1u;
+	uint32_t new_capacity = (uint32_t)(wanted < most ? wanted : most);
 	struct handle_slot *slots;
 
-	if (new_capacity > t->limit + 1u)
-		new_capacity = t->limit + 1u;
 	if (new_capacity <= t->capacity)
 		return -ENOSPC;
 	slots = realloc(t->slots, new_capacity * sizeof(*slots));

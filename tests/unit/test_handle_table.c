@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The handle table (lib/engine/handle_table.h): what a handle names, when it
+ * stops naming it, the limit, growth, the acquire callback, foreach, and two
+ * threads sharing one table.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "engine/handle_table.h"
+
+#define KIND_EP 1u
+#define KIND_QP 2u
+#define KIND_CONN 3u
+
+/* Counts acquire() calls and remembers the last object, so tests can see references taken. */
+static atomic_uint acquired;
+static void *_Atomic last_acquired;
+
+static void count_acquire(void *object)
+{
+	atomic_fetch_add(&acquired, 1);
+	atomic_store(&last_acquired, object);
+}
+
+static int setup_table(void **state, uint32_t limit)
+{
+	static struct handle_table table;
+
+	atomic_store(&acquired, 0);
+	atomic_store(&last_acquired, NULL);
+	if (handle_table_init(&table, limit, count_acquire) < 0)
+		return -1;
+	*state = &table;
+	return 0;
+}
+
+static int setup_limit_1000(void **state)
+{
+	return setup_table(state, 1000);
+}
+
+static int setup_limit_1(void **state)
+{
+	return setup_table(state, 1);
+}
+
+static int setup_limit_3(void **state)
+{
+	return setup_table(state, 3);
+}
+
+static int setup_limit_64(void **state)
+{
+	return setup_table(state, 64);
+}
+
+static int setup_limit_max(void **state)
+{
+	return setup_table(state, UINT32_MAX);
+}
+
+static int teardown_table(void **state)
+{
+	handle_table_fini(*state);
+	return 0;
+}
+
+/* An object is found by its handle, with or without its kind, until it is removed. */
+static void test_insert_lookup_remove(void **state)
+{
+	struct handle_table *t = *state;
+	int object;
+	rdq_handle_t h = RDQ_HANDLE_NONE;
+
+	assert_int_equal(handle_table_count(t), 0);
+	assert_int_equal(handle_table_insert(t, &object, KIND_EP, &h), 0);
+	assert_true(h != RDQ_HANDLE_NONE);
+	assert_true(rdq_handle_index(h) != 0);
+	assert_int_equal(handle_table_count(t), 1);
+
+	assert_ptr_equal(handle_table_lookup(t, h, KIND_EP), &object);
+	assert_ptr_equal(handle_table_lookup(t, h, 0), &object);
+
+	assert_ptr_equal(handle_table_remove(t, h), &object);
+	assert_int_equal(handle_table_count(t), 0);
+	assert_null(handle_table_lookup(t, h, KIND_EP));
+	assert_null(handle_table_lookup(t, h, 0));
+	/* Removing twice is how a double destroy looks: the second finds nothing. */
+	assert_null(handle_table_remove(t, h));
+	assert_int_equal(handle_table_count(t), 0);
+}
+
+/*
+ * With room for one object, the second insert must reuse the first one's
+ * slot: the new handle differs, and the old one neither finds nor removes
+ * the new object.
+ */
+static void test_reused_slot_gets_new_generation(void **state)
+{
+	struct handle_table *t = *state;
+	int first, second;
+	rdq_handle_t h1, h2;
+
+	assert_int_equal(handle_table_insert(t, &first, KIND_EP, &h1), 0);
+	assert_ptr_equal(handle_table_remove(t, h1), &first);
+	assert_int_equal(handle_table_insert(t, &second, KIND_EP, &h2), 0);
+
+	assert_int_equal(rdq_handle_index(h2), rdq_handle_index(h1));
+	assert_true(rdq_handle_generation(h2) != rdq_handle_generation(h1));
+	assert_true(h2 != h1);
+
+	assert_null(handle_table_lookup(t, h1, KIND_EP));
+	assert_null(handle_table_lookup(t, h1, 0));
+	assert_null(handle_table_remove(t, h1));
+	assert_int_equal(handle_table_count(t), 1);
+	assert_ptr_equal(handle_table_lookup(t, h2, KIND_EP), &second);
+
+	/* And again: each reuse moves the generation on, so no two handles repeat. */
+	assert_ptr_equal(handle_table_remove(t, h2), &second);
+	assert_int_equal(handle_table_insert(t, &first, KIND_EP, &h1), 0);
+	assert_true(h1 != h2);
+	assert_null(handle_table_lookup(t, h2, 0));
+	assert_ptr_equal(handle_table_remove(t, h1), &first);
+}
+
+/* Handles a client might send that never named anything. */
+static void test_bad_handles(void **state)
+{
+	struct handle_table *t = *state;
+	static const struct {
+		const char *name;
+		rdq_handle_t h;
+	} cases[] = {
+		{ "handle 0 (none)", RDQ_HANDLE_NONE },
+		{ "index 0 with a generation", (rdq_handle_t)1 << 32 },
+		{ "index 0 with every generation bit", (rdq_handle_t)UINT32_MAX << 32 },
+		{ "index of a free slot", 2 },
+		{ "index past the slots", 64 },
+		{ "index far past the slots", 1000000 },
+		{ "largest index", UINT32_MAX },
+		{ "every bit set", UINT64_MAX },
+		{ "live index, wrong generation", (rdq_handle_t)7 << 32 | 1 },
+	};
+	int object;
+	rdq_handle_t h;
+
+	/* A table that never stored anything has no slots at all: nothing to index. */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("empty table, %s\n", cases[i].name);
+		assert_null(handle_table_lookup(t, cases[i].h, 0));
+		assert_null(handle_table_remove(t, cases[i].h));
+	}
+
+	assert_int_equal(handle_table_insert(t, &object, KIND_EP, &h), 0);
+	assert_int_equal(h, 1); /* the cases above assume the first object gets index 1, gen 0 */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("one object, %s\n", cases[i].name);
+		assert_null(handle_table_lookup(t, cases[i].h, 0));
+		assert_null(handle_table_remove(t, cases[i].h));
+	}
+	assert_int_equal(handle_table_count(t), 1);
+	assert_int_equal(atomic_load(&acquired), 0);
+	assert_ptr_equal(handle_table_remove(t, h), &object);
+}
+
+/* A handle of one kind passed where another is expected finds nothing, and takes no reference. */
+static void test_kind_mismatch(void **state)
+{
+	struct handle_table *t = *state;
+	int ep, qp;
+	rdq_handle_t h_ep, h_qp;
+
+	assert_int_equal(handle_table_insert(t, &ep, KIND_EP, &h_ep), 0);
+	assert_int_equal(handle_table_insert(t, &qp, KIND_QP, &h_qp), 0);
+
+	assert_null(handle_table_lookup(t, h_ep, KIND_QP));
+	assert_null(handle_table_lookup(t, h_qp, KIND_EP));
+	assert_null(handle_table_lookup(t, h_ep, KIND_CONN));
+	assert_int_equal(atomic_load(&acquired), 0);
+
+	assert_ptr_equal(handle_table_lookup(t, h_ep, KIND_EP), &ep);
+	assert_ptr_equal(handle_table_lookup(t, h_qp, KIND_QP), &qp);
+	assert_ptr_equal(handle_table_lookup(t, h_qp, 0), &qp);
+	assert_int_equal(atomic_load(&acquired), 3);
+
+	assert_ptr_equal(handle_table_remove(t, h_ep), &ep);
+	assert_ptr_equal(handle_table_remove(t, h_qp), &qp);
+}
+
+/* At the limit an insert fails with -ENOSPC and changes nothing; a remove makes room again. */
+static void test_limit(void **state)
+{
+	struct handle_table *t = *state;
+	int objects[4];
+	rdq_handle_t h[4];
+	rdq_handle_t untouched = 0x5555;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(handle_table_insert(t, &objects[i], KIND_EP, &h[i]), 0);
+	assert_int_equal(handle_table_insert(t, &objects[3], KIND_EP, &untouched), -ENOSPC);
+	assert_int_equal(untouched, 0x5555);
+	assert_int_equal(handle_table_count(t), 3);
+	for (int i = 0; i < 3; i++)
+		assert_ptr_equal(handle_table_lookup(t, h[i], KIND_EP), &objects[i]);
+
+	assert_ptr_equal(handle_table_remove(t, h[1]), &objects[1]);
+	assert_int_equal(handle_table_insert(t, &objects[3], KIND_EP, &h[3]), 0);
+	assert_int_equal(handle_table_insert(t, &objects[1], KIND_EP, &untouched), -ENOSPC);
+	assert_int_equal(handle_table_count(t), 3);
+
+	assert_ptr_equal(handle_table_remove(t, h[0]), &objects[0]);
+	assert_ptr_equal(handle_table_remove(t, h[2]), &objects[2]);
+	assert_ptr_equal(handle_table_remove(t, h[3]), &objects[3]);
+}
+
+/*
+ * A limit of exactly 64: the first 64 slots include the unused slot 0, so the
+ * 64th object needs the table to grow by one slot past its initial size.
+ */
+static void test_limit_at_initial_capacity(void **state)
+{
+	struct handle_table *t = *state;
+	int objects[65];
+	rdq_handle_t h[65];
+
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(handle_table_insert(t, &objects[i], KIND_EP, &h[i]), 0);
+	assert_int_equal(handle_table_insert(t, &objects[64], KIND_EP, &h[64]), -ENOSPC);
+	for (int i = 0; i < 64; i++)
+		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+	assert_int_equal(handle_table_count(t), 0);
+}
+
+/*
+ * The largest limit a uint32_t can say, "as many as you can index": the
+ * table must still hold objects (the header promises -ENOSPC only when
+ * limit objects are stored).
+ */
+static void test_limit_uint32_max(void **state)
+{
+	struct handle_table *t = *state;
+	int object;
+	rdq_handle_t h = RDQ_HANDLE_NONE;
+
+	assert_int_equal(handle_table_insert(t, &object, KIND_EP, &h), 0);
+	assert_ptr_equal(handle_table_lookup(t, h, KIND_EP), &object);
+	assert_ptr_equal(handle_table_remove(t, h), &object);
+}
+
+/*
+ * Growing past the initial 64 slots (several times) moves the slot array:
+ * every handle given out before must still find its own object, and the
+ * handles stay distinct.
+ */
+static void test_growth_keeps_handles(void **state)
+{
+	enum { N = 300 };
+	struct handle_table *t = *state;
+	static int objects[N];
+	static rdq_handle_t h[N];
+
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(handle_table_insert(t, &objects[i], KIND_EP, &h[i]), 0);
+		/* Check all older ones at each step, so the moment of each growth is covered. */
+		for (int j = 0; j <= i; j++)
+			assert_ptr_equal(handle_table_lookup(t, h[j], KIND_EP), &objects[j]);
+	}
+	assert_int_equal(handle_table_count(t), N);
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			assert_true(h[i] != h[j]);
+
+	for (int i = 0; i < N; i += 2)
+		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+	for (int i = 0; i < N; i++) {
+		if (i % 2)
+			assert_ptr_equal(handle_table_lookup(t, h[i], KIND_EP), &objects[i]);
+		else
+			assert_null(handle_table_lookup(t, h[i], KIND_EP));
+	}
+	for (int i = 1; i < N; i += 2)
+		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+	assert_int_equal(handle_table_count(t), 0);
+}
+
+/* The reference a lookup hands back is taken once per found object, and only then. */
+static void test_acquire_once_per_lookup(void **state)
+{
+	struct handle_table *t = *state;
+	int a, b;
+	rdq_handle_t ha, hb;
+
+	assert_int_equal(handle_table_insert(t, &a, KIND_EP, &ha), 0);
+	assert_int_equal(handle_table_insert(t, &b, KIND_QP, &hb), 0);
+	assert_int_equal(atomic_load(&acquired), 0); /* inserting takes no reference */
+
+	assert_ptr_equal(handle_table_lookup(t, ha, KIND_EP), &a);
+	assert_int_equal(atomic_load(&acquired), 1);
+	assert_ptr_equal(atomic_load(&last_acquired), &a);
+
+	assert_ptr_equal(handle_table_lookup(t, hb, 0), &b);
+	assert_int_equal(atomic_load(&acquired), 2);
+	assert_ptr_equal(atomic_load(&last_acquired), &b);
+
+	assert_ptr_equal(handle_table_lookup(t, ha, 0), &a);
+	assert_int_equal(atomic_load(&acquired), 3);
+	assert_ptr_equal(atomic_load(&last_acquired), &a);
+
+	/* Failed lookups: wrong kind, handle 0, then stale. None may take a reference. */
+	assert_null(handle_table_lookup(t, ha, KIND_QP));
+	assert_null(handle_table_lookup(t, RDQ_HANDLE_NONE, 0));
+	assert_ptr_equal(handle_table_remove(t, ha), &a); /* remove neither takes nor drops */
+	assert_null(handle_table_lookup(t, ha, KIND_EP));
+	assert_int_equal(atomic_load(&acquired), 3);
+
+	assert_ptr_equal(handle_table_remove(t, hb), &b);
+	assert_int_equal(atomic_load(&acquired), 3);
+}
+
+/* A table with no acquire callback (the daemon's connection table) still finds objects. */
+static void test_no_acquire_callback(void **state)
+{
+	struct handle_table t;
+	int object;
+	rdq_handle_t h;
+
+	assert_int_equal(handle_table_init(&t, 4, NULL), 0);
+	assert_int_equal(handle_table_insert(&t, &object, KIND_CONN, &h), 0);
+	assert_ptr_equal(handle_table_lookup(&t, h, KIND_CONN), &object);
+	assert_ptr_equal(handle_table_remove(&t, h), &object);
+	handle_table_fini(&t);
+}
+
+/* fini accepts a zeroed table (one whose init never ran), as the daemon's error path needs. */
+static void test_fini_zeroed(void **state)
+{
+	struct handle_table t = { 0 };
+
+	handle_table_fini(&t);
+	assert_null(t.slots);
+}
+
+struct visit {
+	int *objects;
+	rdq_handle_t *handles;
+	int n;
+	int seen[16];
+	int calls;
+	int stop_after; /* 0: never stop */
+	bool handle_mismatch;
+};
+
+static bool visit_fn(void *object, rdq_handle_t h, void *arg)
+{
+	struct visit *v = arg;
+	int i = (int)((int *)object - v->objects);
+
+	v->calls++;
+	if (i >= 0 && i < v->n) {
+		v->seen[i]++;
+		if (v->handles[i] != h)
+			v->handle_mismatch = true;
+	}
+	return !(v->stop_after && v->calls == v->stop_after);
+}
+
+/*
+ * Ten objects, EPs at even indexes and QPs at odd ones, with 2 and 5 removed:
+ * foreach visits each live object exactly once, with its own handle, filters
+ * by kind, and stops as soon as fn returns false.
+ */
+static void test_foreach(void **state)
+{
+	struct handle_table *t = *state;
+	int objects[10];
+	rdq_handle_t h[10];
+	struct visit v;
+
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	handle_table_foreach(t, 0, visit_fn, &v);
+	assert_int_equal(v.calls, 0); /* an empty table that never grew */
+
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(handle_table_insert(t, &objects[i], i % 2 ? KIND_QP : KIND_EP,
+						     &h[i]), 0);
+	assert_ptr_equal(handle_table_remove(t, h[2]), &objects[2]);
+	assert_ptr_equal(handle_table_remove(t, h[5]), &objects[5]);
+
+	print_message("all kinds\n");
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	handle_table_foreach(t, 0, visit_fn, &v);
+	assert_int_equal(v.calls, 8);
+	assert_false(v.handle_mismatch);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(v.seen[i], i == 2 || i == 5 ? 0 : 1);
+
+	print_message("EPs only\n");
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	handle_table_foreach(t, KIND_EP, visit_fn, &v);
+	assert_int_equal(v.calls, 4);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(v.seen[i], i % 2 == 0 && i != 2 ? 1 : 0);
+
+	print_message("a kind with no objects\n");
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	handle_table_foreach(t, KIND_CONN, visit_fn, &v);
+	assert_int_equal(v.calls, 0);
+
+	print_message("stop after the third\n");
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10, .stop_after = 3 };
+	handle_table_foreach(t, 0, visit_fn, &v);
+	assert_int_equal(v.calls, 3);
+
+	print_message("stop at the first\n");
+	v = (struct visit){ .objects = objects, .handles = h, .n = 10, .stop_after = 1 };
+	handle_table_foreach(t, KIND_QP, visit_fn, &v);
+	assert_int_equal(v.calls, 1);
+
+	assert_int_equal(atomic_load(&acquired), 0); /* foreach takes no references */
+	for (int i = 0; i < 10; i++)
+		if (i != 2 && i != 5)
+			assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+}
+
+/*
+ * Two threads share one table, each cycling its own objects through a small
+ * window of live handles so that slots are freed and reused by the other
+ * thread all the time. Each thread checks, after every step, that its live
+ * handles find its own objects and that a handle it removed finds nothing.
+ * They start together at a barrier; the run is bounded by a count, not time.
+ */
+#define RACE_ROUNDS 20000
+#define RACE_WINDOW 8
+
+struct racer {
+	struct handle_table *t;
+	pthread_barrier_t *start;
+	int objects[RACE_WINDOW];
+	unsigned inserts, removes, lookups_found, failures;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	rdq_handle_t live[RACE_WINDOW] = { 0 };
+
+	pthread_barrier_wait(r->start);
+	for (unsigned round = 0; round < RACE_ROUNDS; round++) {
+		unsigned i = round % RACE_WINDOW;
+		rdq_handle_t stale = live[i];
+
+		if (stale) {
+			if (handle_table_remove(r->t, stale) != &r->objects[i])
+				r->failures++;
+			else
+				r->removes++;
+			if (handle_table_lookup(r->t, stale, 0) || handle_table_remove(r->t, stale))
+				r->failures++;
+		}
+		if (handle_table_insert(r->t, &r->objects[i], KIND_EP, &live[i]) < 0) {
+			r->failures++;
+			live[i] = 0;
+			continue;
+		}
+		r->inserts++;
+		for (unsigned j = 0; j < RACE_WINDOW; j++) {
+			if (!live[j])
+				continue;
+			if (handle_table_lookup(r->t, live[j], KIND_EP) == &r->objects[j])
+				r->lookups_found++;
+			else
+				r->failures++;
+		}
+	}
+	for (unsigned i = 0; i < RACE_WINDOW; i++) {
+		if (!live[i])
+			continue;
+		if (handle_table_remove(r->t, live[i]) == &r->objects[i])
+			r->removes++;
+		else
+			r->failures++;
+	}
+	return NULL;
+}
+
+static void test_two_threads(void **state)
+{
+	struct handle_table *t = *state;
+	pthread_barrier_t start;
+	struct racer racers[2];
+	pthread_t threads[2];
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+	for (int i = 0; i < 2; i++) {
+		racers[i] = (struct racer){ .t = t, .start = &start };
+		assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+	pthread_barrier_destroy(&start);
+
+	for (int i = 0; i < 2; i++) {
+		print_message("thread %d: %u inserts, %u removes, %u lookups\n", i,
+			      racers[i].inserts, racers[i].removes, racers[i].lookups_found);
+		assert_int_equal(racers[i].failures, 0);
+		assert_int_equal(racers[i].inserts, RACE_ROUNDS);
+		assert_int_equal(racers[i].removes, racers[i].inserts);
+	}
+	assert_int_equal(handle_table_count(t), 0);
+	assert_int_equal(atomic_load(&acquired),
+			 racers[0].lookups_found + racers[1].lookups_found);
+}
+
+#define TABLE_TEST(fn, limit) \
+	cmocka_unit_test_setup_teardown(fn, setup_limit_##limit, teardown_table)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TABLE_TEST(test_insert_lookup_remove, 1000),
+		TABLE_TEST(test_reused_slot_gets_new_generation, 1),
+		TABLE_TEST(test_bad_handles, 1000),
+		TABLE_TEST(test_kind_mismatch, 1000),
+		TABLE_TEST(test_limit, 3),
+		TABLE_TEST(test_limit_at_initial_capacity, 64),
+		TABLE_TEST(test_limit_uint32_max, max),
+		TABLE_TEST(test_growth_keeps_handles, 1000),
+		TABLE_TEST(test_acquire_once_per_lookup, 1000),
+		cmocka_unit_test(test_no_acquire_callback),
+		cmocka_unit_test(test_fini_zeroed),
+		TABLE_TEST(test_foreach, 1000),
+		TABLE_TEST(test_two_threads, 64),
+	};
+
+	return cmocka_run_group_tests_name("handle_table", tests, NULL, NULL);
+}

@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wire protocol (lib/protocol/, docs/protocol.md): frame headers,
+ * request decoding, argument readers, replies and events, packing, and
+ * errno names. Every table row is one input and what must come of it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "protocol/errname.h"
+#include "protocol/frame.h"
+#include "protocol/message.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Frame headers */
+
+static void test_frame_read_header(void **state)
+{
+	static const struct {
+		const char *name;
+		uint8_t header[RDQ_FRAME_HEADER];
+		int ret;
+		uint32_t len; /* set even on -EMSGSIZE, so the body can be skipped */
+	} cases[] = {
+		{ "0: an empty frame", { 0, 0, 0, 0 }, -EBADMSG, 0 },
+		{ "1: the smallest body", { 0, 0, 0, 1 }, 0, 1 },
+		{ "0x1234: big-endian", { 0, 0, 0x12, 0x34 }, 0, 0x1234 },
+		{ "65535", { 0, 0, 0xff, 0xff }, 0, 65535 },
+		{ "65536: the largest body", { 0, 1, 0, 0 }, 0, 65536 },
+		{ "65537: one byte too many", { 0, 1, 0, 1 }, -EMSGSIZE, 65537 },
+		{ "0x01020304: big-endian, too big", { 1, 2, 3, 4 }, -EMSGSIZE, 0x01020304 },
+		{ "0x80000000: top bit, not a sign", { 0x80, 0, 0, 0 }, -EMSGSIZE, 0x80000000u },
+		{ "0xffffffff", { 0xff, 0xff, 0xff, 0xff }, -EMSGSIZE, 0xffffffffu },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint32_t len = 0xdeadbeef;
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(rdq_frame_read_header(cases[i].header, &len), cases[i].ret);
+		assert_int_equal(len, cases[i].len);
+	}
+}
+
+static void test_frame_write_header(void **state)
+{
+	static const uint32_t lens[] = { 0, 1, 0x1234, 65536, 65537, 0x01020304, 0xffffffffu };
+	uint8_t header[RDQ_FRAME_HEADER];
+	uint32_t len;
+
+	rdq_frame_write_header(0x01020304, header);
+	assert_memory_equal(header, ((uint8_t[]){ 1, 2, 3, 4 }), RDQ_FRAME_HEADER);
+
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		print_message("write then read %#x\n", lens[i]);
+		rdq_frame_write_header(lens[i], header);
+		rdq_frame_read_header(header, &len);
+		assert_int_equal(len, lens[i]);
+	}
+}
+
+/* Request decoding */
+
+#define NOID RDQ_NO_ID
+
+static const struct decode_case {
+	const char *name;
+	const char *body;
+	int ret;
+	int64_t id; /* NOID: no id could be read */
+	const char *op; /* on success */
+	size_t nargs;	/* on success: keys in args */
+} decode_cases[] = {
+	/* Good requests. */
+	{ "no args: args becomes an empty object",
+	  "{\"v\":1,\"id\":7,\"op\":\"version\"}", 0, 7, "version", 0 },
+	{ "with args",
+	  "{\"v\":1,\"id\":8,\"op\":\"ep.send\",\"args\":{\"ep\":3,\"data\":\"hello\"}}",
+	  0, 8, "ep.send", 2 },
+	{ "empty args",
+	  "{\"v\":1,\"id\":9,\"op\":\"status\",\"args\":{}}", 0, 9, "status", 0 },
+	{ "fields in another order, with whitespace",
+	  " {\n\t\"args\" : {\"on\": true},\r\n \"op\": \"watch\", \"id\": 10, \"v\": 1 } ",
+	  0, 10, "watch", 1 },
+	{ "id 0 is a valid id",
+	  "{\"v\":1,\"id\":0,\"op\":\"version\"}", 0, 0, "version", 0 },
+	{ "id 2^32+7 is not truncated",
+	  "{\"v\":1,\"id\":4294967303,\"op\":\"version\"}", 0, 4294967303LL, "version", 0 },
+	{ "id INT64_MAX",
+	  "{\"v\":1,\"id\":9223372036854775807,\"op\":\"version\"}", 0, INT64_MAX, "version", 0 },
+	{ "unknown op decodes (the daemon answers EOPNOTSUPP)",
+	  "{\"v\":1,\"id\":11,\"op\":\"no.such.op\"}", 0, 11, "no.such.op", 0 },
+	{ "extra fields are ignored",
+	  "{\"v\":1,\"id\":12,\"op\":\"version\",\"extra\":[1,2]}", 0, 12, "version", 0 },
+
+	/* Not JSON. */
+	{ "empty body", "", -EBADMSG, NOID, NULL, 0 },
+	{ "malformed JSON", "{\"v\":1,\"id\":7,\"op\":}", -EBADMSG, NOID, NULL, 0 },
+	{ "truncated JSON", "{\"v\":1,\"id\":7,\"op\":\"vers", -EBADMSG, NOID, NULL, 0 },
+	{ "truncated after the id", "{\"v\":1,\"id\":7", -EBADMSG, NOID, NULL, 0 },
+	{ "a second value after the object",
+	  "{\"v\":1,\"id\":7,\"op\":\"version\"}{}", -EBADMSG, NOID, NULL, 0 },
+	{ "single quotes", "{'v':1,'id':7,'op':'version'}", -EBADMSG, NOID, NULL, 0 },
+	{ "invalid UTF-8 in a string",
+	  "{\"v\":1,\"id\":7,\"op\":\"\xff\xfe\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "\\u0000 in a string",
+	  "{\"v\":1,\"id\":7,\"op\":\"a\\u0000b\"}", -EBADMSG, NOID, NULL, 0 },
+
+	/* JSON, but not an object. */
+	{ "an array", "[{\"v\":1,\"id\":7,\"op\":\"version\"}]", -EBADMSG, NOID, NULL, 0 },
+	{ "a string", "\"version\"", -EBADMSG, NOID, NULL, 0 },
+	{ "a number", "42", -EBADMSG, NOID, NULL, 0 },
+	{ "null", "null", -EBADMSG, NOID, NULL, 0 },
+	{ "true", "true", -EBADMSG, NOID, NULL, 0 },
+
+	/* The id: read first, so that every later error can name the request. */
+	{ "missing id", "{\"v\":1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "negative id", "{\"v\":1,\"id\":-1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id INT64_MIN",
+	  "{\"v\":1,\"id\":-9223372036854775808,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id as a string", "{\"v\":1,\"id\":\"7\",\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id as a real", "{\"v\":1,\"id\":7.0,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id null", "{\"v\":1,\"id\":null,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id true", "{\"v\":1,\"id\":true,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id 2^63, past int64",
+	  "{\"v\":1,\"id\":9223372036854775808,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "id of 30 digits",
+	  "{\"v\":1,\"id\":123456789012345678901234567890,\"op\":\"version\"}",
+	  -EBADMSG, NOID, NULL, 0 },
+
+	/* The version. */
+	{ "missing v", "{\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
+	{ "v 2", "{\"v\":2,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
+	{ "v 0", "{\"v\":0,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
+	{ "v -1", "{\"v\":-1,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
+	{ "v 2^32+1 is not truncated to 1",
+	  "{\"v\":4294967297,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
+	{ "v as a string", "{\"v\":\"1\",\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
+	{ "v as a real", "{\"v\":1.0,\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
+	{ "v past int64",
+	  "{\"v\":18446744073709551617,\"id\":7,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "v 2 and no op: the version is checked first",
+	  "{\"v\":2,\"id\":7}", -EPROTONOSUPPORT, 7, NULL, 0 },
+
+	/* The op. */
+	{ "missing op", "{\"v\":1,\"id\":7}", -EBADMSG, 7, NULL, 0 },
+	{ "op a number", "{\"v\":1,\"id\":7,\"op\":5}", -EBADMSG, 7, NULL, 0 },
+	{ "op null", "{\"v\":1,\"id\":7,\"op\":null}", -EBADMSG, 7, NULL, 0 },
+	{ "op an object", "{\"v\":1,\"id\":7,\"op\":{}}", -EBADMSG, 7, NULL, 0 },
+
+	/* The args. */
+	{ "args an array",
+	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":[3]}", -EINVAL, 7, NULL, 0 },
+	{ "args a string",
+	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":\"ep=3\"}", -EINVAL, 7, NULL, 0 },
+	{ "args a number",
+	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":3}", -EINVAL, 7, NULL, 0 },
+	{ "args null",
+	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":null}", -EINVAL, 7, NULL, 0 },
+
+	/* Duplicate keys: which one counts would be up to the parser, so neither does. */
+	{ "duplicate id",
+	  "{\"v\":1,\"id\":7,\"id\":8,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "duplicate op",
+	  "{\"v\":1,\"id\":7,\"op\":\"version\",\"op\":\"status\"}", -EBADMSG, NOID, NULL, 0 },
+	{ "duplicate key inside args",
+	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":{\"ep\":1,\"ep\":2}}",
+	  -EBADMSG, NOID, NULL, 0 },
+};
+
+static void test_request_decode(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(decode_cases); i++) {
+		const struct decode_case *c = &decode_cases[i];
+		struct rdq_request_msg msg;
+		char err[RDQ_ERRMSG_MAX] = "";
+		int ret;
+
+		print_message("%s\n", c->name);
+		ret = rdq_request_decode(c->body, strlen(c->body), &msg, err);
+		assert_int_equal(ret, c->ret);
+		assert_int_equal(msg.id, c->id);
+		if (ret == 0) {
+			assert_non_null(msg.root);
+			assert_string_equal(msg.op, c->op);
+			assert_true(json_is_object(msg.args));
+			assert_int_equal(json_object_size(msg.args), c->nargs);
+			/* The borrowed args are the root's own. */
+			assert_ptr_equal(json_object_get(msg.root, "args"), msg.args);
+		} else {
+			assert_null(msg.root);
+			assert_null(msg.op);
+			assert_null(msg.args);
+			assert_true(err[0] != '\0'); /* the reply's message */
+			assert_non_null(memchr(err, '\0', RDQ_ERRMSG_MAX));
+		}
+		rdq_request_msg_clear(&msg); /* safe after a failure too */
+		assert_null(msg.root);
+	}
+}
+
+/* The body is len bytes, not a C string: bytes after it are not read. */
+static void test_request_decode_honours_len(void **state)
+{
+	static const char body[] = "{\"v\":1,\"id\":7,\"op\":\"version\"}garbage";
+	struct rdq_request_msg msg;
+	char err[RDQ_ERRMSG_MAX];
+
+	assert_int_equal(rdq_request_decode(body, strlen(body) - strlen("garbage"), &msg, err), 0);
+	assert_int_equal(msg.id, 7);
+	rdq_request_msg_clear(&msg);
+
+	/* One byte short of the closing brace: truncated. */
+	assert_int_equal(rdq_request_decode(body, strlen(body) - strlen("garbage") - 1, &msg, err),
+			 -EBADMSG);
+	assert_int_equal(msg.id, RDQ_NO_ID);
+}
+
+/* The error sentence names what is wrong, for the reply's message. */
+static void test_request_decode_messages(void **state)
+{
+	static const struct {
+		const char *body;
+		const char *says;
+	} cases[] = {
+		{ "{\"v\":1,\"id\":7,\"op\":}", "malformed JSON" },
+		{ "[1]", "object" },
+		{ "{\"v\":1,\"op\":\"x\"}", "\"id\"" },
+		{ "{\"id\":1,\"op\":\"x\"}", "\"v\"" },
+		{ "{\"v\":2,\"id\":1,\"op\":\"x\"}", "version 2" },
+		{ "{\"v\":1,\"id\":1}", "\"op\"" },
+		{ "{\"v\":1,\"id\":1,\"op\":\"x\",\"args\":[]}", "\"args\"" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len = strlen(cases[i].body);
+		struct rdq_request_msg msg;
+		char err[RDQ_ERRMSG_MAX] = "";
+
+		print_message("%s\n", cases[i].body);
+		assert_true(rdq_request_decode(cases[i].body, len, &msg, err) < 0);
+		assert_non_null(strstr(err, cases[i].says));
+	}
+}
+
+/* Argument readers */
+
+static json_t *test_args(void)
+{
+	json_t *args = json_pack("{s:I, s:I, s:I, s:I, s:s, s:n, s:f, s:b, s:b, s:I, s:I, s:[]}",
+				 "ep", (json_int_t)3, "zero", (json_int_t)0, "neg",
+				 (json_int_t)-1, "big", (json_int_t)INT64_MAX, "str", "hello",
+				 "null", "real", 3.0, "yes", 1, "no", 0, "low", (json_int_t)1,
+				 "high", (json_int_t)4096, "list");
+
+	/* A string with a NUL inside: only the length says where it ends. */
+	json_object_set_new(args, "nul", json_stringn("a\0b", 3));
+	return args;
+}
+
+static void test_arg_handle(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *arg;
+		bool required;
+		int ret;
+		uint64_t out; /* 99: left alone */
+	} cases[] = {
+		{ "present", "ep", true, 0, 3 },
+		{ "present, optional", "ep", false, 0, 3 },
+		{ "largest", "big", true, 0, INT64_MAX },
+		{ "required, missing", "missing", true, -EINVAL, 99 },
+		{ "optional, missing: left alone", "missing", false, 0, 99 },
+		{ "required, null", "null", true, -EINVAL, 99 },
+		{ "optional, null: as missing", "null", false, 0, 99 },
+		{ "0 is no handle", "zero", true, -EINVAL, 99 },
+		{ "negative", "neg", true, -EINVAL, 99 },
+		{ "a string", "str", true, -EINVAL, 99 },
+		{ "a real", "real", true, -EINVAL, 99 },
+		{ "a boolean", "yes", true, -EINVAL, 99 },
+		{ "an array", "list", false, -EINVAL, 99 },
+	};
+	json_t *args = test_args();
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t out = 99;
+		char err[RDQ_ERRMSG_MAX] = "";
+		char name[32];
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(rdq_arg_handle(args, cases[i].arg, cases[i].required, &out, err),
+				 cases[i].ret);
+		assert_int_equal(out, cases[i].out);
+		if (cases[i].ret) {
+			snprintf(name, sizeof(name), "args.%s", cases[i].arg);
+			assert_non_null(strstr(err, name));
+		}
+	}
+	json_decref(args);
+}
+
+static void test_arg_int(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *arg;
+		int64_t min, max, def;
+		int ret;
+		int64_t out;
+	} cases[] = {
+		{ "missing: the default", "missing", 1, 4096, 5000, 0, 5000 },
+		{ "null: the default", "null", 1, 4096, 64, 0, 64 },
+		{ "in range", "ep", 1, 4096, 64, 0, 3 },
+		{ "at min", "low", 1, 4096, 64, 0, 1 },
+		{ "at max", "high", 1, 4096, 64, 0, 4096 },
+		{ "below min", "zero", 1, 4096, 64, -EINVAL, 64 },
+		{ "above max", "high", 1, 4095, 64, -EINVAL, 64 },
+		{ "negative, range from 0", "neg", 0, 10, 5, -EINVAL, 5 },
+		{ "the int64 extremes", "big", INT64_MIN, INT64_MAX, 0, 0, INT64_MAX },
+		{ "an empty range", "ep", 3, 3, 0, 0, 3 },
+		{ "a string", "str", 0, 10, 5, -EINVAL, 5 },
+		{ "a real", "real", 0, 10, 5, -EINVAL, 5 },
+		{ "a boolean", "yes", 0, 10, 5, -EINVAL, 5 },
+	};
+	json_t *args = test_args();
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int64_t out = 99;
+		char err[RDQ_ERRMSG_MAX] = "";
+		char name[32];
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(rdq_arg_int(args, cases[i].arg, cases[i].min, cases[i].max,
+					     cases[i].def, &out, err),
+				 cases[i].ret);
+		if (cases[i].ret == 0) {
+			assert_int_equal(out, cases[i].out);
+		} else {
+			snprintf(name, sizeof(name), "args.%s", cases[i].arg);
+			assert_non_null(strstr(err, name));
+		}
+	}
+
+	/* The message gives the range, so the client can fix the request. */
+	{
+		int64_t out;
+		char err[RDQ_ERRMSG_MAX] = "";
+
+		assert_int_equal(rdq_arg_int(args, "zero", 1, 4096, 64, &out, err), -EINVAL);
+		assert_non_null(strstr(err, "from 1 to 4096"));
+	}
+	json_decref(args);
+}
+
+static void test_arg_bool(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *arg;
+		bool def;
+		int ret;
+		bool out;
+	} cases[] = {
+		{ "true", "yes", false, 0, true },
+		{ "false", "no", true, 0, false },
+		{ "missing: default true", "missing", true, 0, true },
+		{ "missing: default false", "missing", false, 0, false },
+		{ "null: the default", "null", true, 0, true },
+		{ "an integer 1 is not true", "low", false, -EINVAL, false },
+		{ "an integer 0 is not false", "zero", true, -EINVAL, false },
+		{ "a string", "str", false, -EINVAL, false },
+	};
+	json_t *args = test_args();
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		bool out = !cases[i].out;
+		char err[RDQ_ERRMSG_MAX] = "";
+		char name[32];
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(rdq_arg_bool(args, cases[i].arg, cases[i].def, &out, err),
+				 cases[i].ret);
+		if (cases[i].ret == 0) {
+			assert_int_equal(out, cases[i].out);
+		} else {
+			snprintf(name, sizeof(name), "args.%s", cases[i].arg);
+			assert_non_null(strstr(err, name));
+		}
+	}
+	json_decref(args);
+}
+
+static void test_arg_string(void **state)
+{
+	static const char untouched[] = "untouched";
+	static const struct {
+		const char *name;
+		const char *arg;
+		bool required;
+		int ret;
+		const char *out; /* untouched: left alone */
+		size_t len;
+	} cases[] = {
+		{ "present", "str", true, 0, "hello", 5 },
+		{ "with a NUL inside: the length counts it", "nul", true, 0, "a", 3 },
+		{ "required, missing", "missing", true, -EINVAL, untouched, 99 },
+		{ "optional, missing: left alone", "missing", false, 0, untouched, 99 },
+		{ "required, null", "null", true, -EINVAL, untouched, 99 },
+		{ "an integer", "ep", true, -EINVAL, untouched, 99 },
+		{ "a boolean", "yes", false, -EINVAL, untouched, 99 },
+	};
+	json_t *args = test_args();
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *out = untouched;
+		size_t len = 99;
+		char err[RDQ_ERRMSG_MAX] = "";
+		char name[32];
+
+		print_message("%s\n", cases[i].name);
+		assert_int_equal(rdq_arg_string(args, cases[i].arg, cases[i].required, &out, &len,
+						err),
+				 cases[i].ret);
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(len, cases[i].len);
+		if (cases[i].ret) {
+			snprintf(name, sizeof(name), "args.%s", cases[i].arg);
+			assert_non_null(strstr(err, name));
+		}
+	}
+
+	/* The length is optional. */
+	{
+		const char *out = NULL;
+		char err[RDQ_ERRMSG_MAX];
+
+		assert_int_equal(rdq_arg_string(args, "str", true, &out, NULL, err), 0);
+		assert_string_equal(out, "hello");
+	}
+	json_decref(args);
+}
+
+/* Replies, events, requests */
+
+/* The compact, key-sorted text of msg, so that expectations can be written as JSON. */
+static void assert_json(json_t *msg, const char *expected)
+{
+	char *text;
+
+	assert_non_null(msg);
+	text = json_dumps(msg, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(text);
+	assert_string_equal(text, expected);
+	free(text);
+	json_decref(msg);
+}
+
+static void test_builders(void **state)
+{
+	print_message("ok, no result: an empty object\n");
+	assert_json(rdq_reply_ok(7, NULL), "{\"id\":7,\"ok\":true,\"result\":{},\"v\":1}");
+
+	print_message("ok, with a result (stolen)\n");
+	assert_json(rdq_reply_ok(7, json_pack("{s:i}", "bytes", 5)),
+		    "{\"id\":7,\"ok\":true,\"result\":{\"bytes\":5},\"v\":1}");
+
+	print_message("ok, id 0 is an id, not null\n");
+	assert_json(rdq_reply_ok(0, NULL), "{\"id\":0,\"ok\":true,\"result\":{},\"v\":1}");
+
+	print_message("error: errno name, code, message\n");
+	assert_json(rdq_reply_error(8, ENOENT, "no endpoint 9"),
+		    "{\"error\":{\"code\":2,\"errno\":\"ENOENT\",\"message\":\"no endpoint 9\"},"
+		    "\"id\":8,\"ok\":false,\"v\":1}");
+
+	print_message("error with no id: id null\n");
+	assert_json(rdq_reply_error(RDQ_NO_ID, EBADMSG, "malformed JSON"),
+		    "{\"error\":{\"code\":74,\"errno\":\"EBADMSG\",\"message\":\"malformed JSON\"},"
+		    "\"id\":null,\"ok\":false,\"v\":1}");
+
+	print_message("error without a message: strerror's\n");
+	{
+		json_t *reply = rdq_reply_error(9, EBUSY, NULL);
+		json_t *error = json_object_get(reply, "error");
+
+		assert_string_equal(json_string_value(json_object_get(error, "message")),
+				    strerror(EBUSY));
+		assert_string_equal(json_string_value(json_object_get(error, "errno")), "EBUSY");
+		json_decref(reply);
+	}
+
+	print_message("error with an errno without a name: E?\n");
+	assert_json(rdq_reply_error(10, 4000, "odd"),
+		    "{\"error\":{\"code\":4000,\"errno\":\"E?\",\"message\":\"odd\"},"
+		    "\"id\":10,\"ok\":false,\"v\":1}");
+
+	print_message("ok with the largest id\n");
+	assert_json(rdq_reply_ok(INT64_MAX, NULL),
+		    "{\"id\":9223372036854775807,\"ok\":true,\"result\":{},\"v\":1}");
+
+	print_message("event: no id\n");
+	assert_json(rdq_event_new("ep.destroyed"), "{\"event\":\"ep.destroyed\",\"v\":1}");
+
+	print_message("request, no args: an empty object\n");
+	assert_json(rdq_request_new(3, "version", NULL),
+		    "{\"args\":{},\"id\":3,\"op\":\"version\",\"v\":1}");
+
+	print_message("request with args (stolen)\n");
+	assert_json(rdq_request_new(4, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)5)),
+		    "{\"args\":{\"ep\":5},\"id\":4,\"op\":\"ep.destroy\",\"v\":1}");
+}
+
+/* Packing */
+
+/* What a reader of the socket does: header, then the body, decoded as a request. */
+static void test_pack_round_trip(void **state)
+{
+	json_t *args = json_pack("{s:I, s:s}", "ep", (json_int_t)3, "data", "hello");
+	json_t *req = rdq_request_new(42, "ep.send", args);
+	struct rdq_request_msg msg;
+	char err[RDQ_ERRMSG_MAX];
+	const char *data;
+	uint64_t ep;
+	uint32_t len;
+	size_t size = 0;
+	uint8_t *buf;
+
+	buf = rdq_message_pack(req, &size);
+	json_decref(req);
+	assert_non_null(buf);
+	assert_true(size > RDQ_FRAME_HEADER);
+	assert_int_equal(rdq_frame_read_header(buf, &len), 0);
+	assert_int_equal(len, size - RDQ_FRAME_HEADER);
+
+	assert_int_equal(rdq_request_decode((const char *)buf + RDQ_FRAME_HEADER, len, &msg, err),
+			 0);
+	assert_int_equal(msg.id, 42);
+	assert_string_equal(msg.op, "ep.send");
+	assert_int_equal(rdq_arg_handle(msg.args, "ep", true, &ep, err), 0);
+	assert_int_equal(ep, 3);
+	assert_int_equal(rdq_arg_string(msg.args, "data", true, &data, NULL, err), 0);
+	assert_string_equal(data, "hello");
+	rdq_request_msg_clear(&msg);
+	free(buf);
+}
+
+/* {"s":"xxx…"} is 8 bytes plus the string: a body of exactly n bytes. */
+static json_t *message_of_size(size_t n)
+{
+	size_t chars = n - strlen("{\"s\":\"\"}");
+	char *s = malloc(chars + 1);
+	json_t *msg;
+
+	assert_non_null(s);
+	memset(s, 'x', chars);
+	s[chars] = '\0';
+	msg = json_pack("{s:s}", "s", s);
+	free(s);
+	assert_non_null(msg);
+	return msg;
+}
+
+static void test_pack_sizes(void **state)
+{
+	static const struct {
+		const char *name;
+		size_t body;
+		bool packs;
+	} cases[] = {
+		{ "a small message", 100, true },
+		{ "65535 bytes", 65535, true },
+		{ "65536 bytes: the largest", 65536, true },
+		{ "65537 bytes: one too many", 65537, false },
+		{ "70000 bytes", 70000, false },
+		{ "1 MiB", 1u << 20, false },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		json_t *msg = message_of_size(cases[i].body);
+		size_t size = 0;
+		uint32_t len;
+		uint8_t *buf;
+
+		print_message("%s\n", cases[i].name);
+		buf = rdq_message_pack(msg, &size);
+		json_decref(msg);
+		if (!cases[i].packs) {
+			assert_null(buf);
+			continue;
+		}
+		assert_non_null(buf);
+		assert_int_equal(size, RDQ_FRAME_HEADER + cases[i].body);
+		assert_int_equal(rdq_frame_read_header(buf, &len), 0);
+		assert_int_equal(len, cases[i].body);
+		assert_int_equal(buf[size - 1], '}');
+		free(buf);
+	}
+}
+
+/* Errno names */
+
+/* Every name the protocol documents (docs/protocol.md), both ways. */
+static void test_errno_names(void **state)
+{
+	static const struct {
+		int value;
+		const char *name;
+	} cases[] = {
+		{ ENOENT, "ENOENT" },
+		{ EINVAL, "EINVAL" },
+		{ EBADMSG, "EBADMSG" },
+		{ EMSGSIZE, "EMSGSIZE" },
+		{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
+		{ EOPNOTSUPP, "EOPNOTSUPP" },
+		{ ECANCELED, "ECANCELED" },
+		{ EBUSY, "EBUSY" },
+		{ EDQUOT, "EDQUOT" },
+		{ EMFILE, "EMFILE" },
+		{ ENODEV, "ENODEV" },
+		{ EADDRINUSE, "EADDRINUSE" },
+		{ EADDRNOTAVAIL, "EADDRNOTAVAIL" },
+		{ ECONNREFUSED, "ECONNREFUSED" },
+		{ ETIMEDOUT, "ETIMEDOUT" },
+		{ EHOSTUNREACH, "EHOSTUNREACH" },
+		{ ENOTCONN, "ENOTCONN" },
+		{ ENOBUFS, "ENOBUFS" },
+		{ EAGAIN, "EAGAIN" },
+		{ ECONNRESET, "ECONNRESET" },
+		{ ENOMEM, "ENOMEM" },
+		{ EPERM, "EPERM" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		print_message("%s\n", cases[i].name);
+		assert_string_equal(rdq_errno_name(cases[i].value), cases[i].name);
+		assert_int_equal(rdq_errno_from_name(cases[i].name), cases[i].value);
+	}
+}
+
+static void test_errno_name_edges(void **state)
+{
+	print_message("ENOTSUP is EOPNOTSUPP on Linux: the number gets the documented name\n");
+	assert_int_equal(rdq_errno_from_name("ENOTSUP"), ENOTSUP);
+	assert_string_equal(rdq_errno_name(ENOTSUP), "EOPNOTSUPP");
+
+	print_message("numbers without a name\n");
+	assert_string_equal(rdq_errno_name(0), "E?");
+	assert_string_equal(rdq_errno_name(-ENOENT), "E?"); /* positive values only */
+	assert_string_equal(rdq_errno_name(4000), "E?");
+
+	print_message("names that are not errno names\n");
+	assert_int_equal(rdq_errno_from_name("E?"), 0);
+	assert_int_equal(rdq_errno_from_name(""), 0);
+	assert_int_equal(rdq_errno_from_name("enoent"), 0);
+	assert_int_equal(rdq_errno_from_name("NOENT"), 0);
+	assert_int_equal(rdq_errno_from_name("ENOENT "), 0);
+	assert_int_equal(rdq_errno_from_name("EWHATEVER"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_read_header),
+		cmocka_unit_test(test_frame_write_header),
+		cmocka_unit_test(test_request_decode),
+		cmocka_unit_test(test_request_decode_honours_len),
+		cmocka_unit_test(test_request_decode_messages),
+		cmocka_unit_test(test_arg_handle),
+		cmocka_unit_test(test_arg_int),
+		cmocka_unit_test(test_arg_bool),
+		cmocka_unit_test(test_arg_string),
+		cmocka_unit_test(test_builders),
+		cmocka_unit_test(test_pack_round_trip),
+		cmocka_unit_test(test_pack_sizes),
+		cmocka_unit_test(test_errno_names),
+		cmocka_unit_test(test_errno_name_edges),
+	};
+
+	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
+}
