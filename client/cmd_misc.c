@@ -94,7 +94,10 @@ static void on_signal(int sig)
 
 static void event_text(json_t *event)
 {
-	print_pairs(json_string_value(json_object_get(event, "event")), event, "event");
+	/* "v" is the same on every line: only JSON keeps it. */
+	static const char *const skip[] = { "v", "event", NULL };
+
+	print_pairs(json_string_value(json_object_get(event, "event")), event, skip);
 }
 
 /* Prints msg if it is an event; replies to other requests are not ours to show. */
@@ -104,8 +107,6 @@ static void monitor_show(struct ctl *ctl, json_t *msg)
 
 	if (!rdq_message_is_event(msg) || (mon->count && mon->seen == mon->count))
 		return;
-	/* "v" is the same on every line; leave it out of the text. */
-	json_object_del(msg, "v");
 	print_stream(msg, event_text);
 	mon->seen++;
 }

@@ -121,20 +121,25 @@ void print_table(const struct print_column *cols, size_t ncols, json_t *rows)
 	}
 }
 
-void print_pairs(const char *prefix, json_t *obj, const char *skip)
+static bool in_list(const char *key, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(key, *list) == 0)
+			return true;
+	return false;
+}
+
+void print_pairs(const char *prefix, json_t *obj, const char *const *skip)
 {
 	char value[CELL_MAX];
 	const char *key;
-	bool first = true;
 	json_t *member;
 
 	fputs(prefix, stdout);
 	json_object_foreach(obj, key, member) {
-		if (skip && strcmp(key, skip) == 0)
+		if (in_list(key, skip))
 			continue;
-		printf("%s%s %s", first ? "" : "  ", key,
-		       print_scalar(member, true, value, sizeof(value)));
-		first = false;
+		printf(" %s %s", key, print_scalar(member, true, value, sizeof(value)));
 	}
 	putchar('\n');
 }

@@ -39,8 +39,11 @@ struct print_column {
 /* Prints rows (an array of objects) as a table with a header line, columns aligned. */
 void print_table(const struct print_column *cols, size_t ncols, json_t *rows);
 
-/* Prints obj's members as "name value" pairs on one line, after prefix and skipping skip. */
-void print_pairs(const char *prefix, json_t *obj, const char *skip);
+/*
+ * Prints prefix, then obj's members as " name value" pairs on the same line,
+ * leaving out the keys listed in skip (NULL-terminated; may be NULL).
+ */
+void print_pairs(const char *prefix, json_t *obj, const char *const *skip);
 
 /*
  * Prints obj's members as aligned "name  value" lines. A member that is an

@@ -72,6 +72,7 @@ int cm_open(struct rdqd *d)
 	list = ibv_get_device_list(&ndev);
 	if (list)
 		ibv_free_device_list(list);
+	d->ndevices = ndev;
 	if (ndev == 0) {
 		snprintf(d->rdma_error, sizeof(d->rdma_error), "no RDMA device found");
 		return -ENODEV;

@@ -143,6 +143,8 @@ static void reject(struct conn *c, int64_t id, int err, const char *message)
 	c->d->counters.rejected++;
 	if (reply && conn_send(c, reply) == 0)
 		c->d->counters.replied++;
+	else
+		c->d->counters.dropped++;
 	json_decref(reply);
 }
 
@@ -492,15 +494,25 @@ static bool first_flushed(void *object, rdq_handle_t h, void *arg)
 	return true;
 }
 
-void control_close_all(struct rdqd *d)
+static bool first_any(void *object, rdq_handle_t h, void *arg)
+{
+	*(struct conn **)arg = object;
+	return false;
+}
+
+void control_close_all(struct rdqd *d, bool force)
 {
 	struct conn *c;
 
 	handle_table_foreach(&d->conns, 0, mark_closing, NULL);
-	/* Those with nothing left to write close now; the others when their output drains. */
+	/*
+	 * Those with nothing left to write close now; the others when their
+	 * output drains, or, forced, now: a client that never reads must not
+	 * keep the daemon from exiting.
+	 */
 	do {
 		c = NULL;
-		handle_table_foreach(&d->conns, 0, first_flushed, &c);
+		handle_table_foreach(&d->conns, 0, force ? first_any : first_flushed, &c);
 		if (c)
 			conn_close(c);
 	} while (c);

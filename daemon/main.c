@@ -76,6 +76,18 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 		rdqd_check_exit(d);
 }
 
+/* Seconds clients get, at shutdown, to read the replies waiting for them. */
+#define SHUTDOWN_GRACE_S 5
+
+static void on_shutdown_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+
+	log_warn("shutdown: closing clients that did not read their replies");
+	control_close_all(d, true);
+	event_base_loopexit(d->base, NULL);
+}
+
 void rdqd_check_exit(struct rdqd *d)
 {
 	if (workers_in_use(&d->workers))
@@ -88,9 +100,19 @@ void rdqd_check_exit(struct rdqd *d)
 	}
 	if (d->counters.pending)
 		return;
-	control_close_all(d);
-	if (control_connections(d) == 0)
+	control_close_all(d, false);
+	if (control_connections(d) == 0) {
 		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	/* Some clients have replies they are not reading: give them a bounded time. */
+	if (!d->shutdown_timer) {
+		struct timeval grace = { .tv_sec = SHUTDOWN_GRACE_S };
+
+		d->shutdown_timer = evtimer_new(d->base, on_shutdown_grace, d);
+		if (d->shutdown_timer)
+			evtimer_add(d->shutdown_timer, &grace);
+	}
 }
 
 void rdqd_shutdown(struct rdqd *d)
@@ -286,7 +308,9 @@ static int start(struct rdqd *d)
 static void stop(struct rdqd *d)
 {
 	control_stop_accepting(d);
-	control_close_all(d);
+	control_close_all(d, true);
+	if (d->shutdown_timer)
+		event_free(d->shutdown_timer);
 	if (d->workers.threads)
 		workers_stop(&d->workers);
 	cm_close(d);

@@ -60,14 +60,30 @@ static void op_version(struct rdqd *d, struct request *req)
 			 NULL);
 }
 
+static bool count_one(void *object, rdq_handle_t h, void *arg)
+{
+	(*(json_int_t *)arg)++;
+	return true;
+}
+
+/* Endpoints now, whoever owns them. */
+static json_int_t count_endpoints(struct rdqd *d)
+{
+	json_int_t n = 0;
+
+	handle_table_foreach(&d->objects, OBJ_EP, count_one, &n);
+	return n;
+}
+
 static void op_status(struct rdqd *d, struct request *req)
 {
 	request_complete(req, 0,
-			 json_pack("{s:i, s:I, s:b, s:s?, s:I, s:I}", "pid", (int)getpid(),
+			 json_pack("{s:i, s:I, s:b, s:s?, s:i, s:I, s:I, s:I}", "pid", (int)getpid(),
 				   "uptime_ms", (json_int_t)(now_ms() - d->start_ms), "rdma",
 				   d->cm != NULL, "rdma_error", d->cm ? NULL : d->rdma_error,
-				   "objects", (json_int_t)handle_table_count(&d->objects),
-				   "connections", (json_int_t)d->counters.connections),
+				   "devices", d->ndevices, "endpoints", count_endpoints(d), "objects",
+				   (json_int_t)handle_table_count(&d->objects), "connections",
+				   (json_int_t)d->counters.connections),
 			 NULL);
 }
 
@@ -93,7 +109,7 @@ static void op_stats(struct rdqd *d, struct request *req)
 	request_complete(
 		req, 0,
 		json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
-			  " s:{s:i, s:I, s:I}, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
+			  " s:{s:i, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
 			  " s:{s:I, s:I, s:o}}",
 			  "requests", "received", (json_int_t)k->received, "rejected",
 			  (json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
@@ -104,10 +120,11 @@ static void op_stats(struct rdqd *d, struct request *req)
 			  "misses", (json_int_t)w.misses, "refused", (json_int_t)w.refused,
 			  "workers", "threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
 			  (json_int_t)w.run,
+			  "endpoints", count_endpoints(d),
 			  "objects", (json_int_t)handle_table_count(&d->objects), "connections",
 			  (json_int_t)k->connections,
 			  "events", "cm", (json_int_t)k->cm_events, "cm_stale", (json_int_t)k->cm_stale,
-			  "sent", (json_int_t)k->events_sent, "cm_by_type", cm,
+			  "sent", (json_int_t)k->events_sent, "by_type", cm,
 			  "loop", "callbacks", (json_int_t)d->hist.count, "max_us",
 			  (json_int_t)d->hist.max_us, "histogram_us", hist),
 		NULL);

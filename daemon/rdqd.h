@@ -72,6 +72,8 @@ struct rdqd {
 	struct event *done_event;
 	struct event *listen_event;
 	struct event *signal_events[3];
+	struct event *shutdown_timer;	/* bounds how long clients may take to read their replies */
+	int ndevices;			/* RDMA devices found at start */
 	int listen_fd;
 	bool listen_fd_ours;	     /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
@@ -90,7 +92,8 @@ void loop_histogram_record(struct rdqd *d, uint64_t start_us);
 /* control.c: the control socket and its connections. */
 int control_listen(struct rdqd *d);
 void control_stop_accepting(struct rdqd *d);
-void control_close_all(struct rdqd *d);
+/* Closes every client once its replies are written, or at once with force. */
+void control_close_all(struct rdqd *d, bool force);
 /* Sends msg (not stolen) to connection conn if it is still open. Returns 0 or -ENOENT. */
 int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
 /* Sends an event (stolen) to each watching connection that may see objects of owner. */
