@@ -87,7 +87,7 @@ export RDQ_ADDR_SELF="$self" RDQ_ADDR_PEER="$peer" RDQ_HOST_INDEX="$host" \
 	LD_LIBRARY_PATH=/rdq/lib
 
 # Two hosts: serve /run/rxehost-flags over http so rxehost-signal/rxehost-wait
-# (busybox httpd + wget) give the scripts a barrier without extra tools.
+# (busybox httpd + nc) give the scripts a barrier without extra tools.
 if [ "$RXEHOST_HOSTS" = 2 ]; then
 	mkdir -p /run/rxehost-flags/www
 	httpd -p 7999 -h /run/rxehost-flags/www

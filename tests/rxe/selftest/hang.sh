@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "hanging"
+sleep 3600
