@@ -29,8 +29,9 @@ static const char ep_usage[] =
 	"  " RECV_USAGE
 	"        wait for one message and print it (0 = do not wait)\n"
 	"  " DISCONNECT_USAGE
-	"        disconnect; --wait answers once the QP is in error, not when the DREQ\n"
-	"        is sent; prints the status (0, or -110 when the DREQ timed out)\n"
+	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
+	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
+	"        is in error\n"
 	"  " DESTROY_USAGE
 	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
 	"  " SHOW_USAGE
@@ -41,6 +42,10 @@ static const char ep_usage[] =
 	"Timeouts are in milliseconds; the daemon's default is 5000.\n";
 
 #define USAGE(cmd) ("Usage: rdqctl ep " cmd)
+
+#define TIMEOUT_OPT(value_, seen_)                                                          \
+	{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = (value_), \
+	  .seen = (seen_) }
 
 static void listen_text(json_t *result)
 {
@@ -54,7 +59,8 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 	bool tied = false, has_backlog = false;
 	const struct opt opts[] = {
 		{ .name = "--tied", .seen = &tied },
-		{ .name = "--backlog", .metavar = "N", .min = 1, .max = INT_MAX, .value = &backlog, .seen = &has_backlog },
+		{ .name = "--backlog", .metavar = "N", .min = 1, .max = INT_MAX,
+		  .value = &backlog, .seen = &has_backlog },
 		{ 0 },
 	};
 	char *pos[1], addr[256];
@@ -98,7 +104,7 @@ static int ep_connect(struct ctl *ctl, int argc, char **argv)
 	bool tied = false, has_timeout = false;
 	const struct opt opts[] = {
 		{ .name = "--tied", .seen = &tied },
-		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		TIMEOUT_OPT(&timeout, &has_timeout),
 		{ 0 },
 	};
 	char *pos[1], addr[256];
@@ -155,12 +161,39 @@ static int ep_send(struct ctl *ctl, int argc, char **argv)
 	return RDQCTL_OK;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* rdqd sends bytes that are not UTF-8 as "hex"; they are printed as the bytes they stand for. */
+static void put_hex(const char *hex)
+{
+	while (hex[0] && hex[1]) {
+		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		putchar(hi << 4 | lo);
+		hex += 2;
+	}
+}
+
 static void recv_text(json_t *result)
 {
 	json_t *data = json_object_get(result, "data");
 
 	/* The bytes as they came (they may hold anything JSON strings can), then a newline. */
-	fwrite(json_string_value(data), 1, json_string_length(data), stdout);
+	if (json_is_string(data))
+		fwrite(json_string_value(data), 1, json_string_length(data), stdout);
+	else if (json_is_string(json_object_get(result, "hex")))
+		put_hex(json_string_value(json_object_get(result, "hex")));
 	putchar('\n');
 }
 
@@ -170,7 +203,7 @@ static int ep_recv(struct ctl *ctl, int argc, char **argv)
 	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, ep;
 	bool has_timeout = false;
 	const struct opt opts[] = {
-		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		TIMEOUT_OPT(&timeout, &has_timeout),
 		{ 0 },
 	};
 	json_t *args, *result;
@@ -197,13 +230,13 @@ static int ep_recv(struct ctl *ctl, int argc, char **argv)
 
 static void disconnect_text(json_t *result)
 {
-	json_int_t status = json_integer_value(json_object_get(result, "status"));
+	json_t *status = json_object_get(result, "status");
 
-	if (status < 0)
-		printf("status %" JSON_INTEGER_FORMAT " (%s)\n", status,
-		       rdq_strerrno((int)-status));
+	/* With --wait rdqd reports the outcome (status); without, how far it got (state). */
+	if (json_is_integer(status))
+		printf("status %" JSON_INTEGER_FORMAT "\n", json_integer_value(status));
 	else
-		printf("status %" JSON_INTEGER_FORMAT "\n", status);
+		print_pairs("", result, NULL);
 }
 
 static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
@@ -212,8 +245,9 @@ static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
 	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, qp = 0, ep;
 	bool has_timeout = false, has_qp = false, wait = false;
 	const struct opt opts[] = {
-		{ .name = "--qp", .metavar = "QP", .min = 0, .max = UINT32_MAX, .value = &qp, .seen = &has_qp },
-		{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = &timeout, .seen = &has_timeout },
+		{ .name = "--qp", .metavar = "QP", .min = 0, .max = UINT32_MAX,
+		  .value = &qp, .seen = &has_qp },
+		TIMEOUT_OPT(&timeout, &has_timeout),
 		{ .name = "--wait", .seen = &wait },
 		{ 0 },
 	};

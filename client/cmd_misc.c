@@ -28,13 +28,48 @@ static int simple_call(struct ctl *ctl, const char *path, const char *usage, con
 	return RDQCTL_OK;
 }
 
+/*
+ * rdqd's loop histogram is an array of counts in power-of-two buckets: [i]
+ * holds callbacks that took less than 2^i us, the last one all longer ones.
+ * Text shows the buckets that are not empty, labelled by their bound.
+ */
+static json_t *histogram_labels(json_t *hist)
+{
+	size_t i, last = json_array_size(hist) - 1;
+	json_t *labels = json_object(), *count;
+	char label[32];
+
+	json_array_foreach(hist, i, count) {
+		if (json_integer_value(count) == 0)
+			continue;
+		if (i == last && i > 0)
+			snprintf(label, sizeof(label), ">=%llu", 1ull << (i - 1));
+		else
+			snprintf(label, sizeof(label), "<%llu", 1ull << i);
+		json_object_set(labels, label, count);
+	}
+	return labels;
+}
+
+static void stats_text(json_t *result)
+{
+	json_t *copy = json_deep_copy(result);
+	json_t *loop = json_object_get(copy, "loop");
+	json_t *hist = json_object_get(loop, "histogram_us");
+
+	if (json_is_array(hist) && json_array_size(hist) < 64)
+		json_object_set_new(loop, "histogram_us", histogram_labels(hist));
+	print_fields(copy);
+	json_decref(copy);
+}
+
 int cmd_stats(struct ctl *ctl, int argc, char **argv)
 {
 	return simple_call(ctl, "rdqctl stats",
 			   "Usage: rdqctl stats\n\n"
 			   "Prints rdqd's counters, one group per line: requests, pool, workers,\n"
 			   "endpoints, connections, events and the loop's callback histogram.\n",
-			   "stats", print_fields, argc, argv);
+			   "stats", stats_text, argc, argv);
 }
 
 int cmd_status(struct ctl *ctl, int argc, char **argv)
@@ -128,8 +163,8 @@ int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 
 	ret = args_parse(path,
 			 "Usage: rdqctl monitor [--count N]\n\n"
-			 "Prints each event as it arrives (one line each; one JSON object per line\n"
-			 "with -j) until N events have come or until interrupted.\n",
+			 "Prints each event as it arrives (one line each; one JSON object\n"
+			 "per line with -j) until N events have come or until interrupted.\n",
 			 opts, argc, argv, NULL, 0, 0, &npos);
 	if (ret)
 		return ret < 0 ? RDQCTL_OK : ret;

@@ -27,8 +27,6 @@ enum rdqctl_exit {
 /* Commands that take --timeout wait this much longer than it for the reply. */
 #define RDQCTL_GRACE_MS 5000
 #define RDQCTL_DEFAULT_WAIT_MS 10000
-/* The port rdqd uses when a request leaves it out (docs/protocol.md). */
-#define RDQCTL_DEFAULT_PORT 7472
 
 struct ctl {
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* resolved path */
@@ -36,7 +34,7 @@ struct ctl {
 	struct rdq_client *client;	/* connected on first use */
 	/* Called for messages other than the awaited reply (monitor's events). */
 	void (*on_other)(struct ctl *ctl, json_t *msg);
-	void *priv;
+	void *priv;			/* on_other's own state */
 };
 
 struct cmd {
@@ -100,12 +98,19 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 /* Prints why talking to rdqd failed (err a negative errno); returns RDQCTL_EUNREACH. */
 int ctl_unreachable(struct ctl *ctl, int err);
 
-/* The tables of each object, in cmd_dev.c, cmd_ep.c and cmd_misc.c. */
+/* The commands of the objects dev and ep (cmd_dev.c, cmd_ep.c). */
 extern const struct cmd_level dev_level;
 extern const struct cmd_level ep_level;
+
+/*
+ * The one-word objects (cmd_misc.c). Each takes the arguments after its word
+ * and returns the exit status: stats, status and version print the reply of
+ * the op of the same name; monitor turns on watch and prints events until
+ * --count N of them came or SIGINT/SIGTERM.
+ */
 int cmd_stats(struct ctl *ctl, int argc, char **argv);
-int cmd_version(struct ctl *ctl, int argc, char **argv);
 int cmd_status(struct ctl *ctl, int argc, char **argv);
+int cmd_version(struct ctl *ctl, int argc, char **argv);
 int cmd_monitor(struct ctl *ctl, int argc, char **argv);
 
 #endif

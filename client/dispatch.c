@@ -41,8 +41,10 @@ int cmd_run(struct ctl *ctl, const struct cmd_level *level, int argc, char **arg
 		fputs(level->usage, stdout);
 		return RDQCTL_OK;
 	}
-	if (word[0] == '\0' || word[0] == '-')
+	if (word[0] == '-')
 		return usage_error(level->path, "unknown option \"%s\"", word);
+	if (word[0] == '\0')
+		return usage_error(level->path, "empty command");
 
 	/* An exact word wins; otherwise the prefix must name one command. "help" counts too. */
 	help = is_prefix(word, "help");

@@ -131,6 +131,7 @@ static bool in_list(const char *key, const char *const *list)
 
 void print_pairs(const char *prefix, json_t *obj, const char *const *skip)
 {
+	bool space = prefix[0] != '\0';
 	char value[CELL_MAX];
 	const char *key;
 	json_t *member;
@@ -139,7 +140,9 @@ void print_pairs(const char *prefix, json_t *obj, const char *const *skip)
 	json_object_foreach(obj, key, member) {
 		if (in_list(key, skip))
 			continue;
-		printf(" %s %s", key, print_scalar(member, true, value, sizeof(value)));
+		printf("%s%s %s", space ? " " : "", key,
+		       print_scalar(member, true, value, sizeof(value)));
+		space = true;
 	}
 	putchar('\n');
 }
@@ -164,6 +167,8 @@ static void print_inline(json_t *value)
 								     sizeof(cell)));
 			first = false;
 		}
+		if (first)
+			putchar('-');
 		return;
 	}
 	json_object_foreach(value, key, member) {
@@ -171,6 +176,8 @@ static void print_inline(json_t *value)
 		       print_scalar(member, true, cell, sizeof(cell)));
 		first = false;
 	}
+	if (first)
+		putchar('-');
 }
 
 void print_fields(json_t *obj)
@@ -180,9 +187,10 @@ void print_fields(json_t *obj)
 	json_t *value, *sub;
 	int width = 0;
 
-	json_object_foreach(obj, key, value)
+	json_object_foreach(obj, key, value) {
 		if ((int)strlen(key) > width)
 			width = (int)strlen(key);
+	}
 
 	json_object_foreach(obj, key, value) {
 		bool line_open = true;

@@ -40,8 +40,9 @@ struct print_column {
 void print_table(const struct print_column *cols, size_t ncols, json_t *rows);
 
 /*
- * Prints prefix, then obj's members as " name value" pairs on the same line,
- * leaving out the keys listed in skip (NULL-terminated; may be NULL).
+ * Prints prefix, then obj's members as "name value" pairs on the same line,
+ * separated by spaces, leaving out the keys listed in skip (NULL-terminated;
+ * may be NULL).
  */
 void print_pairs(const char *prefix, json_t *obj, const char *const *skip);
 

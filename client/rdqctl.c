@@ -5,6 +5,7 @@
  * This file holds main(), the global options and the table of objects.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			wait = strtol(optarg, &end, 10);
-			if (optarg[0] < '0' || optarg[0] > '9' || *end || wait > 0x7fffffff)
-				return usage_error("rdqctl", "-t %s: expected milliseconds", optarg);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end || wait > INT_MAX)
+				return usage_error("rdqctl", "-t %s: expected milliseconds",
+						   optarg);
 			ctl.wait_ms = wait == 0 ? -1 : (int)wait;
 			break;
 		case 'h':

@@ -657,10 +657,11 @@ static void deadline_qp_error_done(struct work_item *item)
 		     item->status < 0 ? "could not be moved to error" : "is in error");
 }
 
-/* Queues the QP's move to error; req (may be NULL) completes after it. */
-static void queue_qp_error(struct ep *ep, struct request *req, int status, work_fn done)
+/* Queues passive (the QP's move to error); req (may be NULL) completes after it in done. */
+static void queue_qp_error(struct ep *ep, struct request *req, int status, work_fn passive,
+			   work_fn done)
 {
-	struct work_item *item = ep_item(ep, ep_work_qp_error, done);
+	struct work_item *item = ep_item(ep, passive, done);
 
 	if (!item) {
 		log_err("ep %llu: out of work items; its QP stays as it is",
@@ -688,7 +689,7 @@ static void disconnect_deadline(struct request *req)
 		request_fail(req, -ENOENT, "the endpoint is gone");
 		return;
 	}
-	queue_qp_error(ep, req, -ETIMEDOUT, deadline_qp_error_done);
+	queue_qp_error(ep, req, -ETIMEDOUT, ep_work_qp_error, deadline_qp_error_done);
 	object_unref(ep);
 }
 
@@ -760,6 +761,8 @@ static void disconnected(struct ep *ep, int status)
 {
 	struct request *req;
 
+	bool started_by_peer = ep->state == EP_CONNECTED;
+
 	if (ep->state == EP_DESTROYING || ep->state == EP_DISCONNECTED)
 		return;
 	if (ep->connect_q.head || ep->state == EP_CONNECTING) {
@@ -771,7 +774,8 @@ static void disconnected(struct ep *ep, int status)
 	/* Dequeued from here on: it can no longer be cancelled, only completed. */
 	req = request_queue_pop(&ep->disconnect_q);
 	request_queue_fail_all(&ep->recv_q, -ECONNRESET, "the connection was disconnected");
-	queue_qp_error(ep, req, status, qp_error_done);
+	queue_qp_error(ep, req, status, started_by_peer ? ep_work_answer_dreq : ep_work_qp_error,
+		       qp_error_done);
 	broadcast_ep_event(ep, "ep.disconnected", status);
 }
 

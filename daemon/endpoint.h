@@ -150,6 +150,7 @@ void ep_work_accept(struct work_item *item);
 void ep_work_reject(struct work_item *item);
 void ep_work_disconnect(struct work_item *item);
 void ep_work_qp_error(struct work_item *item);
+void ep_work_answer_dreq(struct work_item *item);
 void ep_work_teardown(struct work_item *item);
 void ep_work_qp_discard(struct work_item *item);
 

@@ -292,23 +292,46 @@ void ep_work_disconnect(struct work_item *item)
 	ep_put_unlock(ep);
 }
 
+/* Moves the item's QP to error; the caller holds ep->lock. */
+static void qp_error_locked(struct work_item *item)
+{
+	struct qp *qp = handle_table_lookup(&((struct rdqd *)item->ctx)->objects, item->handle2,
+					    OBJ_QP);
+
+	if (!qp) {
+		item->status = -ENOENT;
+		return;
+	}
+	item->status = qp_to_error(qp);
+	object_unref(qp);
+}
+
 void ep_work_qp_error(struct work_item *item)
 {
-	struct rdqd *d = item->ctx;
-	struct qp *qp;
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	qp = handle_table_lookup(&d->objects, item->handle2, OBJ_QP);
-	if (!qp) {
-		item->status = -ENOENT;
-	} else {
-		item->status = qp_to_error(qp);
-		object_unref(qp);
-	}
+	qp_error_locked(item);
+	ep_put_unlock(ep);
+}
+
+void ep_work_answer_dreq(struct work_item *item)
+{
+	struct ep *ep;
+
+	RDQ_PASSIVE_ONLY();
+	ep = ep_get_locked(item);
+	if (!ep)
+		return;
+	/*
+	 * The peer's DREQ waits for our DREP, which rdma_disconnect sends: without
+	 * it the peer only learns of the disconnect when its DREQ times out.
+	 */
+	rdma_disconnect(ep->id);
+	qp_error_locked(item);
 	ep_put_unlock(ep);
 }
 

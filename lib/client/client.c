@@ -227,7 +227,9 @@ static int take_frame(struct rdq_client *c, json_t **msg)
 		if (c->rlen < RDQ_FRAME_HEADER + len)
 			return -EAGAIN;
 
-		root = json_loadb((const char *)c->rbuf + RDQ_FRAME_HEADER, len, 0, &jerr);
+		/* Received data may hold NUL bytes: rdqd sends them as \u0000. */
+		root = json_loadb((const char *)c->rbuf + RDQ_FRAME_HEADER, len, JSON_ALLOW_NUL,
+				  &jerr);
 		rbuf_consume(c, RDQ_FRAME_HEADER + len);
 		if (!root || !json_is_object(root)) {
 			json_decref(root);
@@ -468,7 +470,9 @@ int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int
 	buf = rdq_message_pack(req, &len);
 	if (!buf) {
 		/* pack fails for size or for memory; tell them apart for the caller. */
-		ret = json_dumpb(req, NULL, 0, JSON_COMPACT) > RDQ_MAX_MESSAGE ? -EMSGSIZE : -ENOMEM;
+		ret = -ENOMEM;
+		if (json_dumpb(req, NULL, 0, JSON_COMPACT) > RDQ_MAX_MESSAGE)
+			ret = -EMSGSIZE;
 		json_decref(req);
 		set_error(client, "cannot send %s: %s", op,
 			  ret == -EMSGSIZE ? "request too large" : "out of memory");

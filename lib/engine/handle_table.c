@@ -116,7 +116,8 @@ void *handle_table_remove(struct handle_table *t, rdq_handle_t h)
 	if (slot) {
 		object = slot->object;
 		slot->object = NULL;
-		slot->generation++;
+		/* Below 2^31: a handle stays a positive int64 on the wire. */
+		slot->generation = (slot->generation + 1) & 0x7fffffffu;
 		slot->next_free = t->free_head;
 		t->free_head = rdq_handle_index(h);
 		t->used--;

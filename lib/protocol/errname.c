@@ -23,6 +23,7 @@ static const struct {
 	E(ETIMEDOUT),	E(ECONNREFUSED),  E(EHOSTUNREACH),  E(EALREADY),
 	E(EINPROGRESS), E(ECANCELED),	  E(EDQUOT),	    E(ESHUTDOWN),
 	E(ENOTSUP),	E(ENOSYS),	  E(ENXIO),	    E(ESRCH),
+	E(ENAMETOOLONG), E(EPIPE),	  E(ENOTSOCK),
 };
 
 const char *rdq_errno_name(int err)

@@ -105,18 +105,21 @@ if command -v rdma_client >/dev/null; then
 	expect "rdma_client (rdma-core) gets its echo from rdqd" 0 "$?"
 fi
 
-# interop: rdq connects to rdma-core's rdma_server
+# interop: rdq connects to rdma-core's rdma_server, which answers 16 bytes of its own
+# (a zeroed buffer) to the 16 it receives, then disconnects
 if command -v rdma_server >/dev/null; then
-	timeout 30 rdma_server -p 7999 >/tmp/rdma_server.out 2>&1 &
+	timeout 60 rdma_server -p 7999 >/tmp/rdma_server.out 2>&1 &
 	SRV=$!
-	sleep 0.5
+	listening() { grep -q 'rdma_server: start' /tmp/rdma_server.out; }
+	wait_until 10 listening
+	sleep 1
 	out=$(ctl -j ep connect "$ADDR:7999")
 	D=$(json_get ep "$out")
 	ctl ep send "$D" "0123456789abcdef" >/dev/null
-	got=$(ctl ep recv "$D" 2>&1)
-	expect "rdqd connects to rdma_server and gets its reply" "0123456789abcdef" "$got"
+	got=$(ctl -j ep recv "$D" 2>&1)
+	expect "rdqd connects to rdma_server and gets its 16-byte reply" 16 "$(json_get bytes "$got")"
 	wait $SRV
-	expect "rdma_server exits 0" 0 "$?"
+	expect "rdma_server completes and exits 0" 0 "$?"
 	ctl ep destroy "$D" >/dev/null
 fi
 
