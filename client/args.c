@@ -33,8 +33,8 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
-int args_parse(const char *path, const char *usage, const struct opt *opts, int argc,
-	       char **argv, char **pos, int npos_min, int npos_max, int *npos)
+int args_parse(const char *path, const char *usage, const struct opt *opts, int argc, char **argv,
+	       char **pos, int npos_min, int npos_max, int *npos)
 {
 	bool options = true;
 	const struct opt *o;
@@ -75,8 +75,9 @@ int args_parse(const char *path, const char *usage, const struct opt *opts, int 
 			return usage_error(path, "%s needs a value (%s)", o->name, o->metavar);
 		i++;
 		if (parse_int(argv[i], o->min, o->max, o->value) < 0)
-			return usage_error(path, "%s %s: expected an integer from %" PRId64
-					   " to %" PRId64, o->name, argv[i], o->min, o->max);
+			return usage_error(
+				path, "%s %s: expected an integer from %" PRId64 " to %" PRId64,
+				o->name, argv[i], o->min, o->max);
 	}
 	if (*npos < npos_min)
 		return usage_error(path, "missing argument");

@@ -117,8 +117,10 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 		}
 		ret = rdq_client_next(ctl->client, left, &msg);
 		if (ret == -EAGAIN) {
-			fprintf(stderr, "rdqctl: %s: no reply to %s within %" PRId64
-				" ms; is rdqd running?\n", ctl->socket, op, wait);
+			fprintf(stderr,
+				"rdqctl: %s: no reply to %s within %" PRId64
+				" ms; is rdqd running?\n",
+				ctl->socket, op, wait);
 			return RDQCTL_EUNREACH;
 		}
 		if (ret < 0)

@@ -5,23 +5,25 @@
 #include "cmds.h"
 #include "print.h"
 
-static const char dev_usage[] =
-	"Usage: rdqctl dev show\n"
-	"\n"
-	"  show    list RDMA devices, one line per port (the default)\n";
+static const char dev_usage[] = "Usage: rdqctl dev show\n"
+				"\n"
+				"  show    list RDMA devices, one line per port (the default)\n";
 
 /* One row per port: the device's name and transport repeated on each. */
 static void dev_text(json_t *result)
 {
 	static const struct print_column cols[] = {
-		{ "NAME", "name" }, { "TRANSPORT", "transport" }, { "PORT", "port" },
-		{ "STATE", "state" }, { "MTU", "mtu" }, { "GID", "gid" },
+		{"NAME", "name"}, {"TRANSPORT", "transport"},
+		{"PORT", "port"}, {"STATE", "state"},
+		{"MTU", "mtu"},	  {"GID", "gid"},
 	};
 	json_t *rows = json_array(), *dev, *port, *row;
 	size_t i, j;
 
-	json_array_foreach(json_object_get(result, "devices"), i, dev) {
-		json_array_foreach(json_object_get(dev, "ports"), j, port) {
+	json_array_foreach(json_object_get(result, "devices"), i, dev)
+	{
+		json_array_foreach(json_object_get(dev, "ports"), j, port)
+		{
 			row = json_deep_copy(port);
 			if (!row)
 				continue;
@@ -31,10 +33,10 @@ static void dev_text(json_t *result)
 		}
 		/* A device without ports still gets its line. */
 		if (json_array_size(json_object_get(dev, "ports")) == 0)
-			json_array_append_new(rows, json_pack("{s:O?, s:O?}", "name",
-							      json_object_get(dev, "name"),
-							      "transport",
-							      json_object_get(dev, "transport")));
+			json_array_append_new(rows,
+					      json_pack("{s:O?, s:O?}", "name",
+							json_object_get(dev, "name"), "transport",
+							json_object_get(dev, "transport")));
 	}
 	print_table(cols, sizeof(cols) / sizeof(cols[0]), rows);
 	json_decref(rows);
@@ -57,8 +59,8 @@ static int dev_show(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct cmd dev_cmds[] = {
-	{ "show", dev_show },
-	{ NULL, dev_show },
+	{"show", dev_show},
+	{NULL, dev_show},
 };
 
 const struct cmd_level dev_level = {

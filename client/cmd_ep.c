@@ -9,33 +9,29 @@
 /* The daemon's own default for timeout_ms (docs/protocol.md). */
 #define EP_DEFAULT_TIMEOUT_MS 5000
 
-#define LISTEN_USAGE "listen ADDR[:PORT] [--tied] [--backlog N]\n"
-#define CONNECT_USAGE "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
-#define SEND_USAGE "send EP DATA\n"
-#define RECV_USAGE "recv EP [--timeout MS]\n"
+#define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N]\n"
+#define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
+#define SEND_USAGE	 "send EP DATA\n"
+#define RECV_USAGE	 "recv EP [--timeout MS]\n"
 #define DISCONNECT_USAGE "disconnect EP [--qp QP] [--timeout MS] [--wait]\n"
-#define DESTROY_USAGE "destroy EP\n"
-#define SHOW_USAGE "show [EP]\n"
+#define DESTROY_USAGE	 "destroy EP\n"
+#define SHOW_USAGE	 "show [EP]\n"
 
 static const char ep_usage[] =
 	"Usage: rdqctl ep COMMAND [ARGS...]\n"
 	"\n"
 	"  " LISTEN_USAGE
 	"        listen for connections (port 7472 if left out); prints the endpoint\n"
-	"  " CONNECT_USAGE
-	"        connect to a listener; prints the endpoint and its QP number\n"
-	"  " SEND_USAGE
-	"        send DATA (1 to 4096 bytes) on a connected endpoint\n"
-	"  " RECV_USAGE
-	"        wait for one message and print it (0 = do not wait)\n"
+	"  " CONNECT_USAGE "        connect to a listener; prints the endpoint and its QP number\n"
+	"  " SEND_USAGE "        send DATA (1 to 4096 bytes) on a connected endpoint\n"
+	"  " RECV_USAGE "        wait for one message and print it (0 = do not wait)\n"
 	"  " DISCONNECT_USAGE
 	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
 	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
 	"        is in error\n"
 	"  " DESTROY_USAGE
 	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
-	"  " SHOW_USAGE
-	"        list endpoints, or one (the default command)\n"
+	"  " SHOW_USAGE "        list endpoints, or one (the default command)\n"
 	"\n"
 	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
 	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
@@ -43,9 +39,11 @@ static const char ep_usage[] =
 
 #define USAGE(cmd) ("Usage: rdqctl ep " cmd)
 
-#define TIMEOUT_OPT(value_, seen_)                                                          \
-	{ .name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = (value_), \
-	  .seen = (seen_) }
+#define TIMEOUT_OPT(value_, seen_)                                                                 \
+	{                                                                                          \
+		.name = "--timeout", .metavar = "MS", .min = 0, .max = INT_MAX, .value = (value_), \
+		.seen = (seen_)                                                                    \
+	}
 
 static void listen_text(json_t *result)
 {
@@ -58,10 +56,14 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 	int64_t backlog = 0;
 	bool tied = false, has_backlog = false;
 	const struct opt opts[] = {
-		{ .name = "--tied", .seen = &tied },
-		{ .name = "--backlog", .metavar = "N", .min = 1, .max = INT_MAX,
-		  .value = &backlog, .seen = &has_backlog },
-		{ 0 },
+		{.name = "--tied", .seen = &tied},
+		{.name = "--backlog",
+		 .metavar = "N",
+		 .min = 1,
+		 .max = INT_MAX,
+		 .value = &backlog,
+		 .seen = &has_backlog},
+		{0},
 	};
 	char *pos[1], addr[256];
 	json_t *args, *result;
@@ -103,9 +105,9 @@ static int ep_connect(struct ctl *ctl, int argc, char **argv)
 	int64_t timeout = EP_DEFAULT_TIMEOUT_MS;
 	bool tied = false, has_timeout = false;
 	const struct opt opts[] = {
-		{ .name = "--tied", .seen = &tied },
+		{.name = "--tied", .seen = &tied},
 		TIMEOUT_OPT(&timeout, &has_timeout),
-		{ 0 },
+		{0},
 	};
 	char *pos[1], addr[256];
 	json_t *args, *result;
@@ -204,7 +206,7 @@ static int ep_recv(struct ctl *ctl, int argc, char **argv)
 	bool has_timeout = false;
 	const struct opt opts[] = {
 		TIMEOUT_OPT(&timeout, &has_timeout),
-		{ 0 },
+		{0},
 	};
 	json_t *args, *result;
 	char *pos[1];
@@ -245,11 +247,15 @@ static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
 	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, qp = 0, ep;
 	bool has_timeout = false, has_qp = false, wait = false;
 	const struct opt opts[] = {
-		{ .name = "--qp", .metavar = "QP", .min = 0, .max = UINT32_MAX,
-		  .value = &qp, .seen = &has_qp },
+		{.name = "--qp",
+		 .metavar = "QP",
+		 .min = 0,
+		 .max = UINT32_MAX,
+		 .value = &qp,
+		 .seen = &has_qp},
 		TIMEOUT_OPT(&timeout, &has_timeout),
-		{ .name = "--wait", .seen = &wait },
-		{ 0 },
+		{.name = "--wait", .seen = &wait},
+		{0},
 	};
 	json_t *args, *result;
 	char *pos[1];
@@ -301,12 +307,12 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 static void show_text(json_t *result)
 {
 	static const struct print_column cols[] = {
-		{ "EP", "ep" },		{ "QP", "qp" },
-		{ "ROLE", "role" },	{ "STATE", "state" },
-		{ "LOCAL", "local" },	{ "REMOTE", "remote" },
-		{ "PARENT", "parent" }, { "OWNER", "owner" },
-		{ "SENT", "sent" },	{ "RECEIVED", "received" },
-		{ "ECHOED", "echoed" },
+		{"EP", "ep"},	      {"QP", "qp"},
+		{"ROLE", "role"},     {"STATE", "state"},
+		{"LOCAL", "local"},   {"REMOTE", "remote"},
+		{"PARENT", "parent"}, {"OWNER", "owner"},
+		{"SENT", "sent"},     {"RECEIVED", "received"},
+		{"ECHOED", "echoed"},
 	};
 
 	print_table(cols, sizeof(cols) / sizeof(cols[0]), json_object_get(result, "endpoints"));
@@ -338,14 +344,9 @@ static int ep_show(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct cmd ep_cmds[] = {
-	{ "connect", ep_connect },
-	{ "destroy", ep_destroy },
-	{ "disconnect", ep_disconnect },
-	{ "listen", ep_listen },
-	{ "recv", ep_recv },
-	{ "send", ep_send },
-	{ "show", ep_show },
-	{ NULL, ep_show },
+	{"connect", ep_connect}, {"destroy", ep_destroy}, {"disconnect", ep_disconnect},
+	{"listen", ep_listen},	 {"recv", ep_recv},	  {"send", ep_send},
+	{"show", ep_show},	 {NULL, ep_show},
 };
 
 const struct cmd_level ep_level = {

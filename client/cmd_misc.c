@@ -39,7 +39,8 @@ static json_t *histogram_labels(json_t *hist)
 	json_t *labels = json_object(), *count;
 	char label[32];
 
-	json_array_foreach(hist, i, count) {
+	json_array_foreach(hist, i, count)
+	{
 		if (json_integer_value(count) == 0)
 			continue;
 		if (i == last && i > 0)
@@ -116,7 +117,7 @@ int cmd_version(struct ctl *ctl, int argc, char **argv)
 /* --- monitor --- */
 
 struct monitor {
-	int64_t count;	/* stop after this many events; 0: never */
+	int64_t count; /* stop after this many events; 0: never */
 	int64_t seen;
 };
 
@@ -130,7 +131,7 @@ static void on_signal(int sig)
 static void event_text(json_t *event)
 {
 	/* "v" is the same on every line: only JSON keeps it. */
-	static const char *const skip[] = { "v", "event", NULL };
+	static const char *const skip[] = {"v", "event", NULL};
 
 	print_pairs(json_string_value(json_object_get(event, "event")), event, skip);
 }
@@ -149,14 +150,18 @@ static void monitor_show(struct ctl *ctl, json_t *msg)
 int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl monitor";
-	struct monitor mon = { 0 };
+	struct monitor mon = {0};
 	bool has_count = false;
 	const struct opt opts[] = {
-		{ .name = "--count", .metavar = "N", .min = 1, .max = INT64_MAX,
-		  .value = &mon.count, .seen = &has_count },
-		{ 0 },
+		{.name = "--count",
+		 .metavar = "N",
+		 .min = 1,
+		 .max = INT64_MAX,
+		 .value = &mon.count,
+		 .seen = &has_count},
+		{0},
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	sigset_t block, old;
 	json_t *result, *msg;
 	int npos, ret;
@@ -191,7 +196,7 @@ int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	while (!stop && (!mon.count || mon.seen < mon.count)) {
-		struct pollfd pfd = { .fd = rdq_client_fd(ctl->client), .events = POLLIN };
+		struct pollfd pfd = {.fd = rdq_client_fd(ctl->client), .events = POLLIN};
 
 		ret = rdq_client_next(ctl->client, 0, &msg);
 		if (ret == 0) {

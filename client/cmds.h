@@ -19,32 +19,32 @@
 
 enum rdqctl_exit {
 	RDQCTL_OK = 0,
-	RDQCTL_EDAEMON = 1,	/* rdqd answered with an error */
-	RDQCTL_EUSAGE = 2,	/* bad command line */
-	RDQCTL_EUNREACH = 3,	/* no daemon, or it went away or did not answer */
+	RDQCTL_EDAEMON = 1,  /* rdqd answered with an error */
+	RDQCTL_EUSAGE = 2,   /* bad command line */
+	RDQCTL_EUNREACH = 3, /* no daemon, or it went away or did not answer */
 };
 
 /* Commands that take --timeout wait this much longer than it for the reply. */
-#define RDQCTL_GRACE_MS 5000
+#define RDQCTL_GRACE_MS	       5000
 #define RDQCTL_DEFAULT_WAIT_MS 10000
 
 struct ctl {
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* resolved path */
-	int wait_ms;			/* -t: how long to wait for a reply; -1 forever */
-	struct rdq_client *client;	/* connected on first use */
+	int wait_ms;		   /* -t: how long to wait for a reply; -1 forever */
+	struct rdq_client *client; /* connected on first use */
 	/* Called for messages other than the awaited reply (monitor's events). */
 	void (*on_other)(struct ctl *ctl, json_t *msg);
-	void *priv;			/* on_other's own state */
+	void *priv; /* on_other's own state */
 };
 
 struct cmd {
-	const char *word;	/* NULL marks the default entry, which ends the table */
+	const char *word; /* NULL marks the default entry, which ends the table */
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 };
 
 struct cmd_level {
-	const char *path;	/* "rdqctl ep", for messages */
-	const char *usage;	/* what help prints */
+	const char *path;  /* "rdqctl ep", for messages */
+	const char *usage; /* what help prints */
 	const struct cmd *cmds;
 };
 
@@ -60,11 +60,11 @@ int usage_error(const char *path, const char *fmt, ...) __attribute__((format(pr
 
 /* Options of a leaf command: a flag (metavar NULL) or an integer in [min, max]. */
 struct opt {
-	const char *name;	/* "--timeout" */
-	const char *metavar;	/* "MS", or NULL for a flag */
+	const char *name;    /* "--timeout" */
+	const char *metavar; /* "MS", or NULL for a flag */
 	int64_t min, max;
-	int64_t *value;		/* set for an integer option */
-	bool *seen;		/* set to true when given */
+	int64_t *value; /* set for an integer option */
+	bool *seen;	/* set to true when given */
 };
 
 /*
@@ -73,8 +73,8 @@ struct opt {
  * stored in pos. Returns RDQCTL_OK, -1 after printing usage for "help" (as
  * the first argument), -h or --help, or RDQCTL_EUSAGE after printing why.
  */
-int args_parse(const char *path, const char *usage, const struct opt *opts, int argc,
-	       char **argv, char **pos, int npos_min, int npos_max, int *npos);
+int args_parse(const char *path, const char *usage, const struct opt *opts, int argc, char **argv,
+	       char **pos, int npos_min, int npos_max, int *npos);
 
 /* Parses a handle (a positive decimal integer); prints why not and returns RDQCTL_EUSAGE. */
 int arg_handle(const char *path, const char *what, const char *s, int64_t *out);

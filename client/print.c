@@ -99,7 +99,8 @@ void print_table(const struct print_column *cols, size_t ncols, json_t *rows)
 		ncols = sizeof(width) / sizeof(width[0]);
 	for (c = 0; c < ncols; c++)
 		width[c] = strlen(cols[c].title);
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		for (c = 0; c < ncols; c++) {
 			size_t len = strlen(print_scalar(json_object_get(row, cols[c].key), false,
 							 cell, sizeof(cell)));
@@ -112,7 +113,8 @@ void print_table(const struct print_column *cols, size_t ncols, json_t *rows)
 	for (c = 0; c < ncols; c++)
 		printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, cols[c].title,
 		       c + 1 < ncols ? "  " : "\n");
-	json_array_foreach(rows, i, row) {
+	json_array_foreach(rows, i, row)
+	{
 		for (c = 0; c < ncols; c++)
 			printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0,
 			       print_scalar(json_object_get(row, cols[c].key), false, cell,
@@ -137,7 +139,8 @@ void print_pairs(const char *prefix, json_t *obj, const char *const *skip)
 	json_t *member;
 
 	fputs(prefix, stdout);
-	json_object_foreach(obj, key, member) {
+	json_object_foreach(obj, key, member)
+	{
 		if (in_list(key, skip))
 			continue;
 		printf("%s%s %s", space ? " " : "", key,
@@ -162,16 +165,18 @@ static void print_inline(json_t *value)
 	bool first = true;
 
 	if (json_is_array(value)) {
-		json_array_foreach(value, i, member) {
-			printf("%s%s", first ? "" : " ", print_scalar(member, true, cell,
-								     sizeof(cell)));
+		json_array_foreach(value, i, member)
+		{
+			printf("%s%s", first ? "" : " ",
+			       print_scalar(member, true, cell, sizeof(cell)));
 			first = false;
 		}
 		if (first)
 			putchar('-');
 		return;
 	}
-	json_object_foreach(value, key, member) {
+	json_object_foreach(value, key, member)
+	{
 		printf("%s%s %s", first ? "" : "  ", key,
 		       print_scalar(member, true, cell, sizeof(cell)));
 		first = false;
@@ -187,12 +192,14 @@ void print_fields(json_t *obj)
 	json_t *value, *sub;
 	int width = 0;
 
-	json_object_foreach(obj, key, value) {
+	json_object_foreach(obj, key, value)
+	{
 		if ((int)strlen(key) > width)
 			width = (int)strlen(key);
 	}
 
-	json_object_foreach(obj, key, value) {
+	json_object_foreach(obj, key, value)
+	{
 		bool line_open = true;
 		bool any = false;
 
@@ -208,7 +215,8 @@ void print_fields(json_t *obj)
 		}
 
 		/* The group's counters first, on its own line... */
-		json_object_foreach(value, sub_key, sub) {
+		json_object_foreach(value, sub_key, sub)
+		{
 			if (!is_scalar(sub))
 				continue;
 			printf("%s%s %s", any ? "  " : "", sub_key,
@@ -220,7 +228,8 @@ void print_fields(json_t *obj)
 			line_open = false;
 		}
 		/* ...then each breakdown (by_status, histogram_us) on a line below. */
-		json_object_foreach(value, sub_key, sub) {
+		json_object_foreach(value, sub_key, sub)
+		{
 			if (is_scalar(sub))
 				continue;
 			if (!line_open)

@@ -32,8 +32,8 @@ void print_stream(json_t *item, void (*text)(json_t *item));
 const char *print_scalar(json_t *value, bool quote, char *buf, size_t size);
 
 struct print_column {
-	const char *title;	/* the header, e.g. "STATE" */
-	const char *key;	/* the member of each row object */
+	const char *title; /* the header, e.g. "STATE" */
+	const char *key;   /* the member of each row object */
 };
 
 /* Prints rows (an array of objects) as a table with a header line, columns aligned. */

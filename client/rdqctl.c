@@ -53,13 +53,9 @@ static int cmd_ep(struct ctl *ctl, int argc, char **argv)
 }
 
 static const struct cmd objects[] = {
-	{ "dev", cmd_dev },
-	{ "ep", cmd_ep },
-	{ "monitor", cmd_monitor },
-	{ "stats", cmd_stats },
-	{ "status", cmd_status },
-	{ "version", cmd_version },
-	{ NULL, no_object },
+	{"dev", cmd_dev},     {"ep", cmd_ep},	      {"monitor", cmd_monitor},
+	{"stats", cmd_stats}, {"status", cmd_status}, {"version", cmd_version},
+	{NULL, no_object},
 };
 
 static const struct cmd_level top_level = {
@@ -69,17 +65,14 @@ static const struct cmd_level top_level = {
 };
 
 static const struct option options[] = {
-	{ "json", no_argument, NULL, 'j' },
-	{ "pretty", no_argument, NULL, 'p' },
-	{ "socket", required_argument, NULL, 's' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	{"json", no_argument, NULL, 'j'},	  {"pretty", no_argument, NULL, 'p'},
+	{"socket", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 't'},
+	{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 };
 
 int main(int argc, char **argv)
 {
-	struct ctl ctl = { .wait_ms = RDQCTL_DEFAULT_WAIT_MS };
+	struct ctl ctl = {.wait_ms = RDQCTL_DEFAULT_WAIT_MS};
 	const char *socket = NULL;
 	bool json = false, pretty = false;
 	char *end;

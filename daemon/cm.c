@@ -51,7 +51,8 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
 			new_id = ev->id;
 		d->counters.cm_events++;
-		if ((size_t)type < sizeof(d->counters.cm_by_type) / sizeof(d->counters.cm_by_type[0]))
+		if ((size_t)type <
+		    sizeof(d->counters.cm_by_type) / sizeof(d->counters.cm_by_type[0]))
 			d->counters.cm_by_type[type]++;
 		log_debug("cm: %s status %d ep %llu", rdma_event_str(ev->event), status,
 			  (unsigned long long)h);
@@ -79,8 +80,8 @@ int cm_open(struct rdqd *d)
 	}
 	d->cm = rdma_create_event_channel();
 	if (!d->cm) {
-		snprintf(d->rdma_error, sizeof(d->rdma_error), "cannot open the rdma_cm channel: %s",
-			 strerror(errno));
+		snprintf(d->rdma_error, sizeof(d->rdma_error),
+			 "cannot open the rdma_cm channel: %s", strerror(errno));
 		return -ENODEV;
 	}
 	if (fcntl(d->cm->fd, F_SETFL, fcntl(d->cm->fd, F_GETFL) | O_NONBLOCK) < 0) {

@@ -32,24 +32,24 @@
 #include "rdqd.h"
 #include "request.h"
 
-#define FRAMES_PER_CALLBACK 64	    /* then yield to other callbacks */
-#define OUTPUT_HIGH (1u << 20)	    /* stop reading a client whose replies pile up */
-#define OUTPUT_LOW (256u << 10)	    /* and resume below this */
+#define FRAMES_PER_CALLBACK  64		  /* then yield to other callbacks */
+#define OUTPUT_HIGH	     (1u << 20)	  /* stop reading a client whose replies pile up */
+#define OUTPUT_LOW	     (256u << 10) /* and resume below this */
 #define ACCEPTS_PER_CALLBACK 32
 
 struct conn {
 	struct rdqd *d;
 	rdq_handle_t handle;
 	struct bufferevent *bev;
-	struct event *resume;	   /* continues reading after a full batch */
+	struct event *resume; /* continues reading after a full batch */
 	uid_t uid;
 	pid_t pid;
-	bool watch;		   /* sent events */
-	bool closing;		   /* shutdown: close once the output is flushed */
-	bool throttled;		   /* reading paused: too much output waiting */
-	unsigned pending;	   /* requests not yet completed */
-	uint32_t skip;		   /* bytes of an oversize frame still to discard */
-	struct request *requests;  /* its pending requests */
+	bool watch;		  /* sent events */
+	bool closing;		  /* shutdown: close once the output is flushed */
+	bool throttled;		  /* reading paused: too much output waiting */
+	unsigned pending;	  /* requests not yet completed */
+	uint32_t skip;		  /* bytes of an oversize frame still to discard */
+	struct request *requests; /* its pending requests */
 };
 
 static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
@@ -118,7 +118,7 @@ static bool broadcast_one(void *object, rdq_handle_t h, void *arg)
 
 void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
 {
-	struct broadcast_ctx b = { .owner = owner, .event = event };
+	struct broadcast_ctx b = {.owner = owner, .event = event};
 
 	if (!event)
 		return;
@@ -170,7 +170,8 @@ static void handle_frame(struct conn *c, const char *body, size_t len)
 	} else if (d->shutting_down) {
 		reject(c, msg.id, ESHUTDOWN, "rdqd is shutting down");
 	} else if (c->pending >= d->opt.max_pending) {
-		snprintf(err, sizeof(err), "too many pending requests on this connection (limit %u)",
+		snprintf(err, sizeof(err),
+			 "too many pending requests on this connection (limit %u)",
 			 d->opt.max_pending);
 		reject(c, msg.id, EBUSY, err);
 	} else {
@@ -217,8 +218,8 @@ static void read_frames(struct conn *c)
 		if (ret == -EMSGSIZE) {
 			char msg[RDQ_ERRMSG_MAX];
 
-			snprintf(msg, sizeof(msg), "a frame of %u bytes exceeds the limit of %u", len,
-				 RDQ_MAX_MESSAGE);
+			snprintf(msg, sizeof(msg), "a frame of %u bytes exceeds the limit of %u",
+				 len, RDQ_MAX_MESSAGE);
 			evbuffer_drain(in, RDQ_FRAME_HEADER);
 			c->skip = len;
 			reject(c, RDQ_NO_ID, EMSGSIZE, msg);
@@ -409,7 +410,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *addr)
 
 static int open_socket(struct rdqd *d)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	const char *path = d->opt.socket_path;
 	int fd, ret;
 
@@ -541,7 +542,8 @@ unsigned control_cancel(struct rdqd *d, rdq_handle_t h, int64_t id, struct reque
 		return 0;
 	for (req = c->requests; req; req = next) {
 		next = req->conn_next;
-		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end. */
+		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end.
+		 */
 		if (req != self && req->id == id && req->state == REQ_QUEUED) {
 			request_complete(req, -ECANCELED, NULL, "cancelled by the client");
 			n++;

@@ -59,9 +59,8 @@ static json_t *describe_device(struct ibv_device *dev)
 			continue;
 		json_array_append_new(ports,
 				      json_pack("{s:i, s:s, s:i, s:o}", "port", p, "state",
-						port_state(pa.state), "mtu",
-						128 << pa.active_mtu, "gids",
-						gid_list(ctx, p, pa.gid_tbl_len)));
+						port_state(pa.state), "mtu", 128 << pa.active_mtu,
+						"gids", gid_list(ctx, p, pa.gid_tbl_len)));
 	}
 	json_object_set_new(out, "ports", ports);
 	ibv_close_device(ctx);
@@ -90,8 +89,10 @@ static void devices_answer(struct work_item *item)
 
 void device_show(struct rdqd *d, struct request *req)
 {
-	struct work_item *item = work_item_get(&d->workers);
+	struct work_item *item;
 
+	RDQ_DISPATCH_ONLY();
+	item = work_item_get(&d->workers);
 	if (!item) {
 		request_fail(req, -EBUSY, "the daemon is out of work items; try again");
 		return;

@@ -71,7 +71,7 @@ static bool count_owned(void *object, rdq_handle_t h, void *arg)
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
 			rdq_handle_t tied_conn, int *err)
 {
-	struct count_ctx owned = { .uid = owner };
+	struct count_ctx owned = {.uid = owner};
 	struct ep *ep;
 
 	if (role != EP_PASSIVE) {
@@ -242,13 +242,13 @@ static struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role rol
 	return ep;
 }
 
-void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port,
-		     int backlog, bool tied)
+void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
+		     bool tied)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
-	struct ep *ep = ep_start(d, req, EP_LISTENER, tied, ep_work_listen, listen_done, &item,
-				 &args);
+	struct ep *ep =
+		ep_start(d, req, EP_LISTENER, tied, ep_work_listen, listen_done, &item, &args);
 
 	if (!ep)
 		return;
@@ -470,7 +470,8 @@ static void children_add(struct ep *listener, rdq_handle_t child)
 		rdq_handle_t *c = realloc(listener->children, cap * sizeof(*c));
 
 		if (!c)
-			return; /* the child still works; the listener's destroy just won't find it */
+			return; /* the child still works; the listener's destroy just won't find it
+				 */
 		listener->children = c;
 		listener->children_cap = cap;
 	}
@@ -889,7 +890,7 @@ static bool collect_ep(void *object, rdq_handle_t h, void *arg)
 
 static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
 {
-	struct collect_ctx c = { .conn = conn };
+	struct collect_ctx c = {.conn = conn};
 
 	/* Collect first: destroying changes the table, which foreach holds locked. */
 	handle_table_foreach(&d->objects, OBJ_EP, collect_ep, &c);
@@ -1002,12 +1003,11 @@ json_t *endpoint_describe(struct ep *ep)
 
 	format_addr(&ep->local, local, sizeof(local));
 	format_addr(&ep->remote, remote, sizeof(remote));
-	return json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
-			 (json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",
-			 ep_role_name(ep->role), "state", ep_state_name(ep->state), "local", local,
-			 "remote", remote, "parent", (json_int_t)ep->parent, "owner",
-			 (int)ep->obj.owner, "tied", ep->tied_conn != 0, "sent",
-			 (json_int_t)(qp ? qp->sent : 0), "received",
-			 (json_int_t)(qp ? qp->received : 0), "echoed",
-			 (json_int_t)(qp ? qp->echoed : 0));
+	return json_pack(
+		"{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
+		(json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",
+		ep_role_name(ep->role), "state", ep_state_name(ep->state), "local", local, "remote",
+		remote, "parent", (json_int_t)ep->parent, "owner", (int)ep->obj.owner, "tied",
+		ep->tied_conn != 0, "sent", (json_int_t)(qp ? qp->sent : 0), "received",
+		(json_int_t)(qp ? qp->received : 0), "echoed", (json_int_t)(qp ? qp->echoed : 0));
 }

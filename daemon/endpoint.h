@@ -55,25 +55,25 @@ struct ep {
 
 	/* Loop only. */
 	enum ep_state state;
-	rdq_handle_t qp;		  /* its QP, or 0 */
-	struct qp *qp_active;		  /* the loop's reference while the data path runs */
-	struct request_queue connect_q;	  /* the ep.connect waiting for rdma_cm */
+	rdq_handle_t qp;		   /* its QP, or 0 */
+	struct qp *qp_active;		   /* the loop's reference while the data path runs */
+	struct request_queue connect_q;	   /* the ep.connect waiting for rdma_cm */
 	struct request_queue disconnect_q; /* ep.disconnect requests waiting for DISCONNECTED */
-	struct request_queue recv_q;	  /* ep.recv requests waiting for a message */
-	rdq_handle_t *children;		  /* a listener's passive endpoints */
+	struct request_queue recv_q;	   /* ep.recv requests waiting for a message */
+	rdq_handle_t *children;		   /* a listener's passive endpoints */
 	unsigned nchildren, children_cap;
 	struct sockaddr_storage local, remote;
-	int disconnect_status;		  /* DISCONNECTED's status, once reported */
+	int disconnect_status; /* DISCONNECTED's status, once reported */
 	/*
 	 * rdma_cm may answer before the worker that sent the connect or accept is
 	 * back with the QP's handle: CONNECT_RESPONSE or ESTABLISHED is then kept
 	 * here and acted on when the QP arrives.
 	 */
-	int early_event;		  /* an rdma_cm_event_type, or -1 */
-	uint16_t port;			  /* requested port */
+	int early_event; /* an rdma_cm_event_type, or -1 */
+	uint16_t port;	 /* requested port */
 	int backlog;
-	int64_t timeout_ms;		  /* connect timeout */
-	char addr[64];			  /* requested address (listen or connect) */
+	int64_t timeout_ms; /* connect timeout */
+	char addr[64];	    /* requested address (listen or connect) */
 };
 
 const char *ep_state_name(enum ep_state state);
@@ -90,8 +90,8 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
 
 /* Requests (loop): each takes ownership of req. */
-void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port,
-		     int backlog, bool tied);
+void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
+		     bool tied);
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied);
 void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len);

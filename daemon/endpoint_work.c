@@ -61,8 +61,8 @@ static void ep_put_unlock(struct ep *ep)
 /* Resolves a numeric or named address; getaddrinfo may block, hence here. */
 static int resolve(const char *addr, int port, bool passive, struct addrinfo **out)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)};
 	char service[8];
 	int ret;
 
@@ -295,8 +295,8 @@ void ep_work_disconnect(struct work_item *item)
 /* Moves the item's QP to error; the caller holds ep->lock. */
 static void qp_error_locked(struct work_item *item)
 {
-	struct qp *qp = handle_table_lookup(&((struct rdqd *)item->ctx)->objects, item->handle2,
-					    OBJ_QP);
+	struct qp *qp =
+		handle_table_lookup(&((struct rdqd *)item->ctx)->objects, item->handle2, OBJ_QP);
 
 	if (!qp) {
 		item->status = -ENOENT;

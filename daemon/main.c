@@ -107,7 +107,7 @@ void rdqd_check_exit(struct rdqd *d)
 	}
 	/* Some clients have replies they are not reading: give them a bounded time. */
 	if (!d->shutdown_timer) {
-		struct timeval grace = { .tv_sec = SHUTDOWN_GRACE_S };
+		struct timeval grace = {.tv_sec = SHUTDOWN_GRACE_S};
 
 		d->shutdown_timer = evtimer_new(d->base, on_shutdown_grace, d);
 		if (d->shutdown_timer)
@@ -188,27 +188,35 @@ static int parse_uint(const char *arg, const char *name, unsigned max, unsigned 
 static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *path,
 			 size_t path_size)
 {
-	enum { OPT_POOL = 256, OPT_POOL_CAP, OPT_MAX_PENDING, OPT_MAX_EP, OPT_MAX_CLIENTS,
-	       OPT_SYSTEMD };
+	enum {
+		OPT_POOL = 256,
+		OPT_POOL_CAP,
+		OPT_MAX_PENDING,
+		OPT_MAX_EP,
+		OPT_MAX_CLIENTS,
+		OPT_SYSTEMD
+	};
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "pool", required_argument, NULL, OPT_POOL },
-		{ "pool-cap", required_argument, NULL, OPT_POOL_CAP },
-		{ "max-pending", required_argument, NULL, OPT_MAX_PENDING },
-		{ "max-endpoints", required_argument, NULL, OPT_MAX_EP },
-		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
-		{ "systemd", no_argument, NULL, OPT_SYSTEMD },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"socket", required_argument, NULL, 's'},
+		{"workers", required_argument, NULL, 'w'},
+		{"pool", required_argument, NULL, OPT_POOL},
+		{"pool-cap", required_argument, NULL, OPT_POOL_CAP},
+		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
+		{"max-endpoints", required_argument, NULL, OPT_MAX_EP},
+		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+		{"systemd", no_argument, NULL, OPT_SYSTEMD},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	int c, ret = 0;
 
-	*opt = (struct rdqd_options){ .pool_prealloc = 64, .max_pending = 256,
-				      .max_endpoints = 4096, .max_clients = 1024 };
+	*opt = (struct rdqd_options){.pool_prealloc = 64,
+				     .max_pending = 256,
+				     .max_endpoints = 4096,
+				     .max_clients = 1024};
 	if (rdq_default_socket_path(path, path_size) < 0) {
 		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
 		return 2;
@@ -260,7 +268,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 			return 2;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n", argv[optind]);
+		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n",
+			argv[optind]);
 		return 2;
 	}
 	return 0;
@@ -268,7 +277,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 
 static int start(struct rdqd *d)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
 	int ret;
 
 	d->listen_fd = -1;
@@ -329,7 +338,7 @@ static void stop(struct rdqd *d)
 int main(int argc, char **argv)
 {
 	char path[108];
-	struct rdqd d = { 0 };
+	struct rdqd d = {0};
 	int ret;
 
 	ret = parse_options(argc, argv, &d.opt, path, sizeof(path));

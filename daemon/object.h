@@ -14,9 +14,9 @@
 
 struct object {
 	atomic_uint refs;
-	unsigned kind;		/* enum object_kind */
-	rdq_handle_t handle;	/* set once inserted; stale after removal */
-	uid_t owner;		/* the uid that created it */
+	unsigned kind;			     /* enum object_kind */
+	rdq_handle_t handle;		     /* set once inserted; stale after removal */
+	uid_t owner;			     /* the uid that created it */
 	void (*release)(struct object *obj); /* frees the object at the last unref */
 };
 

@@ -20,9 +20,9 @@
 #include "rdqd.h"
 #include "request.h"
 
-#define DEFAULT_PORT 7472
+#define DEFAULT_PORT	   7472
 #define DEFAULT_TIMEOUT_MS 5000
-#define MAX_TIMEOUT_MS 3600000
+#define MAX_TIMEOUT_MS	   3600000
 
 struct op {
 	const char *name;
@@ -54,10 +54,10 @@ static struct ep *arg_endpoint(struct rdqd *d, struct request *req)
 
 static void op_version(struct rdqd *d, struct request *req)
 {
-	request_complete(req, 0,
-			 json_pack("{s:s, s:i}", "version", RDQ_VERSION, "protocol",
-				   RDQ_PROTOCOL_VERSION),
-			 NULL);
+	request_complete(
+		req, 0,
+		json_pack("{s:s, s:i}", "version", RDQ_VERSION, "protocol", RDQ_PROTOCOL_VERSION),
+		NULL);
 }
 
 static bool count_one(void *object, rdq_handle_t h, void *arg)
@@ -78,18 +78,18 @@ static json_int_t count_endpoints(struct rdqd *d)
 static void op_status(struct rdqd *d, struct request *req)
 {
 	request_complete(req, 0,
-			 json_pack("{s:i, s:I, s:b, s:s?, s:i, s:I, s:I, s:I}", "pid", (int)getpid(),
-				   "uptime_ms", (json_int_t)(now_ms() - d->start_ms), "rdma",
-				   d->cm != NULL, "rdma_error", d->cm ? NULL : d->rdma_error,
-				   "devices", d->ndevices, "endpoints", count_endpoints(d), "objects",
+			 json_pack("{s:i, s:I, s:b, s:s?, s:i, s:I, s:I, s:I}", "pid",
+				   (int)getpid(), "uptime_ms", (json_int_t)(now_ms() - d->start_ms),
+				   "rdma", d->cm != NULL, "rdma_error",
+				   d->cm ? NULL : d->rdma_error, "devices", d->ndevices,
+				   "endpoints", count_endpoints(d), "objects",
 				   (json_int_t)handle_table_count(&d->objects), "connections",
 				   (json_int_t)d->counters.connections),
 			 NULL);
 }
 
-static const char *const status_names[] = { "ok",	  "ECANCELED", "ETIMEDOUT",
-					    "ENOENT",	  "EINVAL",    "ENODEV",
-					    "ECONNRESET", "other" };
+static const char *const status_names[] = {"ok",     "ECANCELED", "ETIMEDOUT",	"ENOENT",
+					   "EINVAL", "ENODEV",	  "ECONNRESET", "other"};
 
 static void op_stats(struct rdqd *d, struct request *req)
 {
@@ -99,34 +99,35 @@ static void op_stats(struct rdqd *d, struct request *req)
 
 	workers_get_stats(&d->workers, &w);
 	for (unsigned i = 0; i < 8; i++)
-		json_object_set_new(by_status, status_names[i], json_integer((json_int_t)k->by_status[i]));
+		json_object_set_new(by_status, status_names[i],
+				    json_integer((json_int_t)k->by_status[i]));
 	for (unsigned i = 0; i < LOOP_HIST_BUCKETS; i++)
 		json_array_append_new(hist, json_integer((json_int_t)d->hist.buckets[i]));
 	for (unsigned i = 0; i < sizeof(k->cm_by_type) / sizeof(k->cm_by_type[0]); i++)
 		if (k->cm_by_type[i])
-			json_object_set_new(cm, rdma_event_str((enum rdma_cm_event_type)i), json_integer((json_int_t)k->cm_by_type[i]));
+			json_object_set_new(cm, rdma_event_str((enum rdma_cm_event_type)i),
+					    json_integer((json_int_t)k->cm_by_type[i]));
 	/* This request is still pending while it answers: it counts as received, not replied. */
 	request_complete(
 		req, 0,
-		json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
-			  " s:{s:i, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
-			  " s:{s:I, s:I, s:o}}",
-			  "requests", "received", (json_int_t)k->received, "rejected",
-			  (json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
-			  (json_int_t)k->dropped, "completed", (json_int_t)k->completed, "pending",
-			  (json_int_t)k->pending, "by_status", by_status,
-			  "pool", "size", (json_int_t)w.pool_size, "free", (json_int_t)w.pool_free,
-			  "in_use", (json_int_t)w.in_use, "high_water", (json_int_t)w.high_water,
-			  "misses", (json_int_t)w.misses, "refused", (json_int_t)w.refused,
-			  "workers", "threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
-			  (json_int_t)w.run,
-			  "endpoints", count_endpoints(d),
-			  "objects", (json_int_t)handle_table_count(&d->objects), "connections",
-			  (json_int_t)k->connections,
-			  "events", "cm", (json_int_t)k->cm_events, "cm_stale", (json_int_t)k->cm_stale,
-			  "sent", (json_int_t)k->events_sent, "by_type", cm,
-			  "loop", "callbacks", (json_int_t)d->hist.count, "max_us",
-			  (json_int_t)d->hist.max_us, "histogram_us", hist),
+		json_pack(
+			"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
+			" s:{s:i, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
+			" s:{s:I, s:I, s:o}}",
+			"requests", "received", (json_int_t)k->received, "rejected",
+			(json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
+			(json_int_t)k->dropped, "completed", (json_int_t)k->completed, "pending",
+			(json_int_t)k->pending, "by_status", by_status, "pool", "size",
+			(json_int_t)w.pool_size, "free", (json_int_t)w.pool_free, "in_use",
+			(json_int_t)w.in_use, "high_water", (json_int_t)w.high_water, "misses",
+			(json_int_t)w.misses, "refused", (json_int_t)w.refused, "workers",
+			"threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
+			(json_int_t)w.run, "endpoints", count_endpoints(d), "objects",
+			(json_int_t)handle_table_count(&d->objects), "connections",
+			(json_int_t)k->connections, "events", "cm", (json_int_t)k->cm_events,
+			"cm_stale", (json_int_t)k->cm_stale, "sent", (json_int_t)k->events_sent,
+			"by_type", cm, "loop", "callbacks", (json_int_t)d->hist.count, "max_us",
+			(json_int_t)d->hist.max_us, "histogram_us", hist),
 		NULL);
 }
 
@@ -280,7 +281,7 @@ static bool collect_visible(void *object, rdq_handle_t h, void *arg)
 
 static void op_ep_show(struct rdqd *d, struct request *req)
 {
-	struct show_ctx s = { .d = d, .uid = req->uid };
+	struct show_ctx s = {.d = d, .uid = req->uid};
 	char err[RDQ_ERRMSG_MAX];
 	json_t *list = json_array();
 	uint64_t one = 0;
@@ -315,7 +316,6 @@ static void op_ep_show(struct rdqd *d, struct request *req)
 	request_complete(req, 0, json_pack("{s:o}", "endpoints", list), NULL);
 }
 
-
 static void op_watch(struct rdqd *d, struct request *req)
 {
 	char err[RDQ_ERRMSG_MAX];
@@ -349,19 +349,19 @@ static void op_cancel(struct rdqd *d, struct request *req)
 
 /* Sorted by name; ops_find() scans it (a dozen entries). */
 static const struct op ops[] = {
-	{ "cancel", op_cancel },
-	{ "dev.show", op_dev_show },
-	{ "ep.connect", op_ep_connect },
-	{ "ep.destroy", op_ep_destroy },
-	{ "ep.disconnect", op_ep_disconnect },
-	{ "ep.listen", op_ep_listen },
-	{ "ep.recv", op_ep_recv },
-	{ "ep.send", op_ep_send },
-	{ "ep.show", op_ep_show },
-	{ "stats", op_stats },
-	{ "status", op_status },
-	{ "version", op_version },
-	{ "watch", op_watch },
+	{"cancel", op_cancel},
+	{"dev.show", op_dev_show},
+	{"ep.connect", op_ep_connect},
+	{"ep.destroy", op_ep_destroy},
+	{"ep.disconnect", op_ep_disconnect},
+	{"ep.listen", op_ep_listen},
+	{"ep.recv", op_ep_recv},
+	{"ep.send", op_ep_send},
+	{"ep.show", op_ep_show},
+	{"stats", op_stats},
+	{"status", op_status},
+	{"version", op_version},
+	{"watch", op_watch},
 };
 
 const struct op *ops_find(const char *name)

@@ -27,8 +27,8 @@ enum wr_kind {
 };
 
 #define WR_ID(kind, slot) ((uint64_t)(kind) << 16 | (slot))
-#define WR_KIND(id) ((unsigned)((id) >> 16))
-#define WR_SLOT(id) ((unsigned)((id) & 0xffff))
+#define WR_KIND(id)	  ((unsigned)((id) >> 16))
+#define WR_SLOT(id)	  ((unsigned)((id)&0xffff))
 
 static uint8_t *slot_addr(struct qp *qp, unsigned slot)
 {
@@ -42,7 +42,7 @@ int qp_post_recv(struct qp *qp, unsigned slot)
 		.length = QP_SLOT_SIZE,
 		.lkey = qp->mr->lkey,
 	};
-	struct ibv_recv_wr wr = { .wr_id = WR_ID(WR_RECV, slot), .sg_list = &sge, .num_sge = 1 };
+	struct ibv_recv_wr wr = {.wr_id = WR_ID(WR_RECV, slot), .sg_list = &sge, .num_sge = 1};
 	struct ibv_recv_wr *bad;
 
 	return -ibv_post_recv(qp->qp, &wr, &bad);

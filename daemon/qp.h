@@ -23,7 +23,7 @@ struct rdqd;
 struct request;
 struct rdma_cm_id;
 
-#define QP_SLOT_SIZE 4096u /* the largest message */
+#define QP_SLOT_SIZE  4096u /* the largest message */
 #define QP_RECV_SLOTS 16u
 #define QP_SEND_SLOTS 16u
 
@@ -42,12 +42,12 @@ struct qp {
 	uint8_t *buf; /* QP_RECV_SLOTS then QP_SEND_SLOTS slots of QP_SLOT_SIZE */
 
 	/* The data path: loop only. */
-	struct event *cq_event;		/* the completion channel in the loop */
-	bool active;			/* polling; sends allowed while the ep is connected */
+	struct event *cq_event; /* the completion channel in the loop */
+	bool active;		/* polling; sends allowed while the ep is connected */
 	struct request *send_req[QP_SEND_SLOTS]; /* the client send each slot carries */
 	bool send_busy[QP_SEND_SLOTS];
-	uint32_t rx_len[QP_RECV_SLOTS];	/* bytes in each received, unread slot */
-	uint8_t rx_ring[QP_RECV_SLOTS];	/* received slots in arrival order */
+	uint32_t rx_len[QP_RECV_SLOTS]; /* bytes in each received, unread slot */
+	uint8_t rx_ring[QP_RECV_SLOTS]; /* received slots in arrival order */
 	unsigned rx_head, rx_count;
 	uint64_t sent, received, echoed, flushed;
 };

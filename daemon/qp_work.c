@@ -28,7 +28,7 @@ static void qp_release(struct object *obj)
 /* Moves the QP to state with the attributes rdma_cm computes for id. */
 static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_state state)
 {
-	struct ibv_qp_attr attr = { .qp_state = state };
+	struct ibv_qp_attr attr = {.qp_state = state};
 	int mask = 0;
 
 	if (rdma_init_qp_attr(id, &attr, &mask))
@@ -42,8 +42,10 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	      rdq_handle_t *out)
 {
 	struct ibv_qp_init_attr init = {
-		.cap = { .max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS, .max_recv_wr = QP_RECV_SLOTS,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
+		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
+			.max_recv_wr = QP_RECV_SLOTS,
+			.max_send_sge = 1,
+			.max_recv_sge = 1},
 		.qp_type = IBV_QPT_RC,
 	};
 	size_t size = (size_t)(QP_RECV_SLOTS + QP_SEND_SLOTS) * QP_SLOT_SIZE;
@@ -128,7 +130,7 @@ int qp_ready(struct qp *qp, struct rdma_cm_id *id)
 
 int qp_to_error(struct qp *qp)
 {
-	struct ibv_qp_attr attr = { .qp_state = IBV_QPS_ERR };
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
 
 	RDQ_PASSIVE_ONLY();
 	return ibv_modify_qp(qp->qp, &attr, IBV_QP_STATE) ? -errno : 0;

@@ -27,13 +27,13 @@ enum object_kind {
 
 struct rdqd_options {
 	const char *socket_path;
-	unsigned workers;	 /* 0: one per CPU */
-	unsigned pool_prealloc;	 /* work items made at start */
-	unsigned pool_cap;	 /* 0: no cap */
-	unsigned max_pending;	 /* requests per connection */
-	unsigned max_endpoints;	 /* per uid */
+	unsigned workers;	/* 0: one per CPU */
+	unsigned pool_prealloc; /* work items made at start */
+	unsigned pool_cap;	/* 0: no cap */
+	unsigned max_pending;	/* requests per connection */
+	unsigned max_endpoints; /* per uid */
 	unsigned max_clients;
-	bool systemd;		 /* take the socket from systemd, notify READY=1 */
+	bool systemd; /* take the socket from systemd, notify READY=1 */
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -45,37 +45,37 @@ struct loop_histogram {
 };
 
 struct rdqd_counters {
-	uint64_t received;	 /* requests decoded (with an id) */
-	uint64_t rejected;	 /* messages answered with an error before becoming requests */
-	uint64_t replied;	 /* replies written to a connection */
-	uint64_t dropped;	 /* replies whose connection had closed */
-	uint64_t completed;	 /* requests completed, whatever the status */
-	uint64_t pending;	 /* requests not yet completed */
-	uint64_t by_status[8];	 /* index by status_bucket() */
+	uint64_t received;     /* requests decoded (with an id) */
+	uint64_t rejected;     /* messages answered with an error before becoming requests */
+	uint64_t replied;      /* replies written to a connection */
+	uint64_t dropped;      /* replies whose connection had closed */
+	uint64_t completed;    /* requests completed, whatever the status */
+	uint64_t pending;      /* requests not yet completed */
+	uint64_t by_status[8]; /* index by status_bucket() */
 	uint64_t cm_events;
 	uint64_t cm_by_type[20];
-	uint64_t cm_stale;	 /* events for an endpoint already gone */
+	uint64_t cm_stale; /* events for an endpoint already gone */
 	uint64_t events_sent;
-	uint64_t connections;	 /* open now */
-	uint64_t accepted;	 /* ever */
+	uint64_t connections; /* open now */
+	uint64_t accepted;    /* ever */
 };
 
 struct rdqd {
 	struct event_base *base;
 	struct rdqd_options opt;
 	struct workers workers;
-	struct handle_table objects; /* endpoints and QPs; thread-safe */
-	struct handle_table conns;   /* client connections; loop only */
+	struct handle_table objects;   /* endpoints and QPs; thread-safe */
+	struct handle_table conns;     /* client connections; loop only */
 	struct rdma_event_channel *cm; /* NULL when the machine has no RDMA */
-	char rdma_error[128];	     /* why cm is NULL */
+	char rdma_error[128];	       /* why cm is NULL */
 	struct event *cm_event;
 	struct event *done_event;
 	struct event *listen_event;
 	struct event *signal_events[3];
-	struct event *shutdown_timer;	/* bounds how long clients may take to read their replies */
-	int ndevices;			/* RDMA devices found at start */
+	struct event *shutdown_timer; /* bounds how long clients may take to read their replies */
+	int ndevices;		      /* RDMA devices found at start */
 	int listen_fd;
-	bool listen_fd_ours;	     /* we made it (unlink on exit); false with socket activation */
+	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
 	uint64_t start_ms;
 	struct rdqd_counters counters;

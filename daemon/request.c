@@ -148,14 +148,13 @@ void request_fail(struct request *req, int status, const char *fmt, ...)
 
 static void deadline_fired(evutil_socket_t fd, short what, void *arg);
 
-
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
 		    void (*on_deadline)(struct request *req))
 {
 	assert(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
 	if (timeout_ms > 0 && on_deadline) {
-		struct timeval tv = { .tv_sec = timeout_ms / 1000,
-				      .tv_usec = (timeout_ms % 1000) * 1000 };
+		struct timeval tv = {.tv_sec = timeout_ms / 1000,
+				     .tv_usec = (timeout_ms % 1000) * 1000};
 
 		/* The callback pointer rides in the request; the event's arg is the request. */
 		req->deadline = evtimer_new(req->d->base, deadline_fired, req);

@@ -28,18 +28,18 @@ enum request_state {
 
 struct request {
 	struct rdqd *d;
-	int64_t id;		      /* the client's request id */
-	rdq_handle_t conn;	      /* the connection to answer, 0 once it closed */
-	uid_t uid;		      /* the client's uid, for ownership checks */
+	int64_t id;	   /* the client's request id */
+	rdq_handle_t conn; /* the connection to answer, 0 once it closed */
+	uid_t uid;	   /* the client's uid, for ownership checks */
 	const struct op *op;
-	json_t *args;		      /* a reference to the request's args */
+	json_t *args; /* a reference to the request's args */
 	enum request_state state;
-	rdq_handle_t ep;	      /* the endpoint it acts on, if any */
-	rdq_handle_t qp;	      /* the QP it acts on, if any */
-	int64_t timeout_ms;	      /* op-specific deadline, 0: none */
-	struct event *deadline;	      /* armed while QUEUED with a timeout */
+	rdq_handle_t ep;			  /* the endpoint it acts on, if any */
+	rdq_handle_t qp;			  /* the QP it acts on, if any */
+	int64_t timeout_ms;			  /* op-specific deadline, 0: none */
+	struct event *deadline;			  /* armed while QUEUED with a timeout */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
-	struct request_queue *queue;  /* the queue holding it while QUEUED */
+	struct request_queue *queue;		  /* the queue holding it while QUEUED */
 	struct request *queue_prev, *queue_next;
 	struct request *conn_prev, *conn_next; /* in its connection's list */
 };

@@ -38,16 +38,16 @@ struct msg_node {
 struct rdq_client {
 	int fd;
 	int64_t next_id;
-	bool eof;		/* the daemon closed its side; the buffer may still hold frames */
+	bool eof; /* the daemon closed its side; the buffer may still hold frames */
 
-	uint8_t *rbuf;		/* RBUF_SIZE bytes: always room for one whole frame */
-	size_t rlen;		/* bytes held in rbuf */
-	size_t skip;		/* bytes of an oversized frame still to throw away */
+	uint8_t *rbuf; /* RBUF_SIZE bytes: always room for one whole frame */
+	size_t rlen;   /* bytes held in rbuf */
+	size_t skip;   /* bytes of an oversized frame still to throw away */
 
-	struct msg_node *head;	/* read but not yet returned, oldest first */
+	struct msg_node *head; /* read but not yet returned, oldest first */
 	struct msg_node *tail;
 
-	int64_t *discard;	/* ids of calls that gave up: their replies are dropped */
+	int64_t *discard; /* ids of calls that gave up: their replies are dropped */
 	size_t ndiscard;
 	size_t discard_cap;
 
@@ -252,7 +252,7 @@ static int take_frame(struct rdq_client *c, json_t **msg)
  */
 static int fill(struct rdq_client *c, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 	ssize_t n;
 	int ret;
 
@@ -331,7 +331,7 @@ static int drain_to_queue(struct rdq_client *c)
 
 static int send_all(struct rdq_client *c, const uint8_t *buf, size_t len)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLOUT };
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
 	size_t off = 0;
 	ssize_t n;
 	int ret;
@@ -392,7 +392,7 @@ int rdq_default_socket_path(char *buf, size_t size)
 
 int rdq_client_connect(const char *path, struct rdq_client **out)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c;
 	int ret;
 

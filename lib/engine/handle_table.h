@@ -30,7 +30,7 @@ static inline uint32_t rdq_handle_generation(rdq_handle_t h)
 }
 
 struct handle_slot {
-	void *object;	    /* NULL when free */
+	void *object; /* NULL when free */
 	uint32_t generation;
 	uint32_t next_free; /* index of the next free slot, 0 ends the list */
 	unsigned kind;

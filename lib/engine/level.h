@@ -35,7 +35,7 @@ void rdq_level_assert_dispatch(const char *function);
 /* Arms or disarms the checks at run time (armed by default when built in). */
 void rdq_level_checks_arm(bool armed);
 
-#define RDQ_PASSIVE_ONLY() rdq_level_assert_passive(__func__)
+#define RDQ_PASSIVE_ONLY()  rdq_level_assert_passive(__func__)
 #define RDQ_DISPATCH_ONLY() rdq_level_assert_dispatch(__func__)
 
 #endif

@@ -41,26 +41,26 @@ struct work_item {
 };
 
 struct workers_stats {
-	uint64_t pool_size;	/* items allocated */
-	uint64_t pool_free;	/* items in the pool */
-	uint64_t in_use;	/* items out of the pool: queued, running or returning */
-	uint64_t high_water;	/* most items in use at once */
-	uint64_t misses;	/* times the pool was empty and an item was allocated */
-	uint64_t refused;	/* times the cap was reached (EBUSY) */
-	uint64_t queued;	/* items waiting for a worker now */
-	uint64_t run;		/* passive callbacks run */
+	uint64_t pool_size;  /* items allocated */
+	uint64_t pool_free;  /* items in the pool */
+	uint64_t in_use;     /* items out of the pool: queued, running or returning */
+	uint64_t high_water; /* most items in use at once */
+	uint64_t misses;     /* times the pool was empty and an item was allocated */
+	uint64_t refused;    /* times the cap was reached (EBUSY) */
+	uint64_t queued;     /* items waiting for a worker now */
+	uint64_t run;	     /* passive callbacks run */
 	unsigned threads;
 };
 
 struct workers {
 	/* The way to the workers. */
 	pthread_mutex_t lock;
-	pthread_cond_t wake;	  /* signalled after an item is queued */
-	struct work_item *head;	  /* guarded by lock */
-	struct work_item *tail;	  /* guarded by lock */
-	uint64_t queued;	  /* guarded by lock */
-	bool stopping;		  /* guarded by lock */
-	uint64_t run;		  /* guarded by lock */
+	pthread_cond_t wake;	/* signalled after an item is queued */
+	struct work_item *head; /* guarded by lock */
+	struct work_item *tail; /* guarded by lock */
+	uint64_t queued;	/* guarded by lock */
+	bool stopping;		/* guarded by lock */
+	uint64_t run;		/* guarded by lock */
 
 	/* The way back to the loop. */
 	pthread_mutex_t done_lock;

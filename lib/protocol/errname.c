@@ -5,25 +5,26 @@
 #include <stddef.h>
 #include <string.h>
 
-#define E(x) { x, #x }
+#define E(x)                                                                                       \
+	{                                                                                          \
+		x, #x                                                                              \
+	}
 
 /* The errors the daemon produces, and the common ones the kernel passes up. */
 static const struct {
 	int value;
 	const char *name;
 } errno_names[] = {
-	E(EPERM),	E(ENOENT),	  E(EINTR),	    E(EIO),
-	E(E2BIG),	E(EBADF),	  E(EAGAIN),	    E(ENOMEM),
-	E(EACCES),	E(EFAULT),	  E(EBUSY),	    E(EEXIST),
-	E(ENODEV),	E(EINVAL),	  E(EMFILE),	    E(ENOSPC),
-	E(ERANGE),	E(EPROTO),	  E(EBADMSG),	    E(EOVERFLOW),
-	E(EMSGSIZE),	E(EPROTONOSUPPORT), E(EOPNOTSUPP),  E(EADDRINUSE),
-	E(EADDRNOTAVAIL), E(ENETDOWN),	  E(ENETUNREACH),   E(ECONNABORTED),
-	E(ECONNRESET),	E(ENOBUFS),	  E(EISCONN),	    E(ENOTCONN),
-	E(ETIMEDOUT),	E(ECONNREFUSED),  E(EHOSTUNREACH),  E(EALREADY),
-	E(EINPROGRESS), E(ECANCELED),	  E(EDQUOT),	    E(ESHUTDOWN),
-	E(ENOTSUP),	E(ENOSYS),	  E(ENXIO),	    E(ESRCH),
-	E(ENAMETOOLONG), E(EPIPE),	  E(ENOTSOCK),
+	E(EPERM),    E(ENOENT),		 E(EINTR),	  E(EIO),	   E(E2BIG),
+	E(EBADF),    E(EAGAIN),		 E(ENOMEM),	  E(EACCES),	   E(EFAULT),
+	E(EBUSY),    E(EEXIST),		 E(ENODEV),	  E(EINVAL),	   E(EMFILE),
+	E(ENOSPC),   E(ERANGE),		 E(EPROTO),	  E(EBADMSG),	   E(EOVERFLOW),
+	E(EMSGSIZE), E(EPROTONOSUPPORT), E(EOPNOTSUPP),	  E(EADDRINUSE),   E(EADDRNOTAVAIL),
+	E(ENETDOWN), E(ENETUNREACH),	 E(ECONNABORTED), E(ECONNRESET),   E(ENOBUFS),
+	E(EISCONN),  E(ENOTCONN),	 E(ETIMEDOUT),	  E(ECONNREFUSED), E(EHOSTUNREACH),
+	E(EALREADY), E(EINPROGRESS),	 E(ECANCELED),	  E(EDQUOT),	   E(ESHUTDOWN),
+	E(ENOTSUP),  E(ENOSYS),		 E(ENXIO),	  E(ESRCH),	   E(ENAMETOOLONG),
+	E(EPIPE),    E(ENOTSOCK),
 };
 
 const char *rdq_errno_name(int err)

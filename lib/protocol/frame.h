@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #define RDQ_FRAME_HEADER 4u
-#define RDQ_MAX_MESSAGE 65536u
+#define RDQ_MAX_MESSAGE	 65536u
 
 /*
  * Reads the length from a frame header. Returns 0 and sets *len when the

@@ -112,15 +112,16 @@ int rdq_arg_handle(json_t *args, const char *name, bool required, uint64_t *out,
 	if (!value)
 		return ret;
 	if (!json_is_integer(value) || json_integer_value(value) <= 0) {
-		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be a handle (a positive integer)", name);
+		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be a handle (a positive integer)",
+			 name);
 		return -EINVAL;
 	}
 	*out = (uint64_t)json_integer_value(value);
 	return 0;
 }
 
-int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_t def,
-		int64_t *out, char err[RDQ_ERRMSG_MAX])
+int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_t def, int64_t *out,
+		char err[RDQ_ERRMSG_MAX])
 {
 	int ret;
 	json_t *value = arg_get(args, name, false, err, &ret);
@@ -154,8 +155,8 @@ int rdq_arg_bool(json_t *args, const char *name, bool def, bool *out, char err[R
 	return 0;
 }
 
-int rdq_arg_string(json_t *args, const char *name, bool required, const char **out,
-		   size_t *out_len, char err[RDQ_ERRMSG_MAX])
+int rdq_arg_string(json_t *args, const char *name, bool required, const char **out, size_t *out_len,
+		   char err[RDQ_ERRMSG_MAX])
 {
 	int ret;
 	json_t *value = arg_get(args, name, required, err, &ret);

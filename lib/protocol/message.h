@@ -21,10 +21,10 @@
 #define RDQ_NO_ID (-1)
 
 struct rdq_request_msg {
-	int64_t id;	 /* the client's id, or RDQ_NO_ID */
-	const char *op;	 /* borrowed from root */
-	json_t *args;	 /* borrowed from root; an empty object if absent */
-	json_t *root;	 /* owned: json_decref() it, or call rdq_request_msg_clear() */
+	int64_t id;	/* the client's id, or RDQ_NO_ID */
+	const char *op; /* borrowed from root */
+	json_t *args;	/* borrowed from root; an empty object if absent */
+	json_t *root;	/* owned: json_decref() it, or call rdq_request_msg_clear() */
 };
 
 /*
@@ -47,12 +47,12 @@ void rdq_request_msg_clear(struct rdq_request_msg *msg);
  */
 int rdq_arg_handle(json_t *args, const char *name, bool required, uint64_t *out,
 		   char err[RDQ_ERRMSG_MAX]);
-int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_t def,
-		int64_t *out, char err[RDQ_ERRMSG_MAX]);
+int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_t def, int64_t *out,
+		char err[RDQ_ERRMSG_MAX]);
 int rdq_arg_bool(json_t *args, const char *name, bool def, bool *out, char err[RDQ_ERRMSG_MAX]);
 /* *out is borrowed from args; *out_len excludes the terminating NUL. */
-int rdq_arg_string(json_t *args, const char *name, bool required, const char **out,
-		   size_t *out_len, char err[RDQ_ERRMSG_MAX]);
+int rdq_arg_string(json_t *args, const char *name, bool required, const char **out, size_t *out_len,
+		   char err[RDQ_ERRMSG_MAX]);
 
 /* Builds {"v":1,"op":op,"id":id,"args":args}; steals args (may be NULL). */
 json_t *rdq_request_new(int64_t id, const char *op, json_t *args);

@@ -68,12 +68,12 @@ static bool reap(struct daemon *d)
  */
 static void wait_a_little(pid_t pid, int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 #ifdef SYS_pidfd_open
 	int pidfd = pid ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 
 	if (pidfd >= 0) {
-		struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+		struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
 
 		poll(&pfd, 1, ms);
 		close(pidfd);
@@ -325,7 +325,7 @@ void daemon_dump_log(const struct daemon *d)
 bool daemon_log_has_sanitizer_report(const struct daemon *d)
 {
 	/* UBSan prints and goes on; the exit status alone would not tell. */
-	static const char *const marks[] = { "runtime error:", "Sanitizer", NULL };
+	static const char *const marks[] = {"runtime error:", "Sanitizer", NULL};
 
 	for (const char *const *m = marks; *m; m++) {
 		if (daemon_log_contains(d, *m)) {
@@ -349,7 +349,7 @@ bool daemon_log_contains(const struct daemon *d, const char *text)
 
 int raw_connect(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int fd;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -373,7 +373,7 @@ int raw_write(int fd, const void *buf, size_t len, int timeout_ms)
 	const uint8_t *p = buf;
 
 	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n > 0) {
@@ -422,8 +422,8 @@ int raw_send_frame(int fd, const void *body, size_t len)
 
 int raw_send_header(int fd, uint32_t len)
 {
-	uint8_t h[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
-			 (uint8_t)len };
+	uint8_t h[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			(uint8_t)len};
 
 	return raw_write(fd, h, sizeof(h), HARNESS_REPLY_MS);
 }
@@ -434,7 +434,7 @@ static int read_exact(int fd, void *buf, size_t len, int64_t deadline)
 	uint8_t *p = buf;
 
 	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
 
 		if (n > 0) {
@@ -501,8 +501,8 @@ const char *reply_errno(const json_t *reply)
 
 const char *reply_message(const json_t *reply)
 {
-	const char *m = json_string_value(
-		json_object_get(json_object_get(reply, "error"), "message"));
+	const char *m =
+		json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
 
 	return m ? m : "";
 }

@@ -21,15 +21,15 @@
 
 /* Generous: a sanitized build on a loaded machine is slow, and a deadline is only a bound. */
 #define HARNESS_START_MS 10000
-#define HARNESS_STOP_MS 10000
+#define HARNESS_STOP_MS	 10000
 #define HARNESS_REPLY_MS 10000
 
 struct daemon {
-	pid_t pid;			/* 0 once reaped */
-	int status;			/* wait() status once reaped */
-	char dir[64];			/* the temporary folder, removed by daemon_cleanup() */
+	pid_t pid;    /* 0 once reaped */
+	int status;   /* wait() status once reaped */
+	char dir[64]; /* the temporary folder, removed by daemon_cleanup() */
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char log[PATH_MAX];		/* rdqd's stderr */
+	char log[PATH_MAX]; /* rdqd's stderr */
 };
 
 /*

@@ -24,12 +24,12 @@
 
 #include "daemon_harness.h"
 
-#define NULL_ID (-1)	     /* the reply's id must be JSON null */
-#define FLOOD 2000	     /* requests written before any reply is read */
-#define PIPELINE 100	     /* requests in a single write */
-#define HOG_LIMIT (64u << 20) /* bytes a non-reading client may write before we call it a leak */
-#define HOG_STUCK_MS 2000    /* no room to write for this long: rdqd stopped reading us */
-#define HOG_BATCH 64	     /* requests per write of the hog */
+#define NULL_ID	     (-1)	 /* the reply's id must be JSON null */
+#define FLOOD	     2000	 /* requests written before any reply is read */
+#define PIPELINE     100	 /* requests in a single write */
+#define HOG_LIMIT    (64u << 20) /* bytes a non-reading client may write before we call it a leak */
+#define HOG_STUCK_MS 2000	 /* no room to write for this long: rdqd stopped reading us */
+#define HOG_BATCH    64		 /* requests per write of the hog */
 
 static struct {
 	struct daemon d;
@@ -133,155 +133,152 @@ struct frame_case {
 
 static const struct frame_case frame_cases[] = {
 	/* Framing and JSON. */
-	{ "malformed JSON (trailing comma)", BODY("{\"v\":1,\"id\":1,\"op\":\"version\",}"),
-	  "EBADMSG", NULL, NULL_ID, NULL },
-	{ "truncated JSON", BODY("{\"v\":1,\"id\":2,\"op\":\"vers"), "EBADMSG", NULL, NULL_ID,
-	  NULL },
-	{ "not JSON at all", BODY("hello, rdqd"), "EBADMSG", NULL, NULL_ID, NULL },
-	{ "JSON after a valid object (trailing garbage)",
-	  BODY("{\"v\":1,\"id\":3,\"op\":\"version\"} x"), "EBADMSG", NULL, NULL_ID, NULL },
-	{ "a NUL byte inside the JSON", BODY("{\"v\":1,\"id\":4,\0\"op\":\"version\"}"), "EBADMSG",
-	  NULL, NULL_ID, NULL },
-	{ "invalid UTF-8 in a string", BODY("{\"v\":1,\"id\":5,\"op\":\"\xff\xfe\"}"), "EBADMSG",
-	  NULL, NULL_ID, NULL },
-	{ "JSON that is an array, not an object", BODY("[1,2,3]"), "EBADMSG", NULL, NULL_ID,
-	  "object" },
-	{ "JSON that is a string, not an object", BODY("\"version\""), "EBADMSG", NULL, NULL_ID,
-	  NULL },
-	{ "JSON null", BODY("null"), "EBADMSG", NULL, NULL_ID, NULL },
+	{"malformed JSON (trailing comma)", BODY("{\"v\":1,\"id\":1,\"op\":\"version\",}"),
+	 "EBADMSG", NULL, NULL_ID, NULL},
+	{"truncated JSON", BODY("{\"v\":1,\"id\":2,\"op\":\"vers"), "EBADMSG", NULL, NULL_ID, NULL},
+	{"not JSON at all", BODY("hello, rdqd"), "EBADMSG", NULL, NULL_ID, NULL},
+	{"JSON after a valid object (trailing garbage)",
+	 BODY("{\"v\":1,\"id\":3,\"op\":\"version\"} x"), "EBADMSG", NULL, NULL_ID, NULL},
+	{"a NUL byte inside the JSON", BODY("{\"v\":1,\"id\":4,\0\"op\":\"version\"}"), "EBADMSG",
+	 NULL, NULL_ID, NULL},
+	{"invalid UTF-8 in a string", BODY("{\"v\":1,\"id\":5,\"op\":\"\xff\xfe\"}"), "EBADMSG",
+	 NULL, NULL_ID, NULL},
+	{"JSON that is an array, not an object", BODY("[1,2,3]"), "EBADMSG", NULL, NULL_ID,
+	 "object"},
+	{"JSON that is a string, not an object", BODY("\"version\""), "EBADMSG", NULL, NULL_ID,
+	 NULL},
+	{"JSON null", BODY("null"), "EBADMSG", NULL, NULL_ID, NULL},
 
 	/* The envelope: id, v, op, args. */
-	{ "id missing: the reply's id is null", BODY("{\"v\":1,\"op\":\"version\"}"), "EBADMSG",
-	  NULL, NULL_ID, "id" },
-	{ "id negative", BODY("{\"v\":1,\"id\":-7,\"op\":\"version\"}"), "EBADMSG", NULL, NULL_ID,
-	  "id" },
-	{ "id a string", BODY("{\"v\":1,\"id\":\"7\",\"op\":\"version\"}"), "EBADMSG", NULL,
-	  NULL_ID, "id" },
-	{ "id a fraction", BODY("{\"v\":1,\"id\":7.5,\"op\":\"version\"}"), "EBADMSG", NULL,
-	  NULL_ID, "id" },
-	{ "id beyond 64 bits", BODY("{\"v\":1,\"id\":18446744073709551616,\"op\":\"version\"}"),
-	  "EBADMSG", NULL, NULL_ID, NULL },
+	{"id missing: the reply's id is null", BODY("{\"v\":1,\"op\":\"version\"}"), "EBADMSG",
+	 NULL, NULL_ID, "id"},
+	{"id negative", BODY("{\"v\":1,\"id\":-7,\"op\":\"version\"}"), "EBADMSG", NULL, NULL_ID,
+	 "id"},
+	{"id a string", BODY("{\"v\":1,\"id\":\"7\",\"op\":\"version\"}"), "EBADMSG", NULL, NULL_ID,
+	 "id"},
+	{"id a fraction", BODY("{\"v\":1,\"id\":7.5,\"op\":\"version\"}"), "EBADMSG", NULL, NULL_ID,
+	 "id"},
+	{"id beyond 64 bits", BODY("{\"v\":1,\"id\":18446744073709551616,\"op\":\"version\"}"),
+	 "EBADMSG", NULL, NULL_ID, NULL},
 	/* protocol.md: v "must be 1, else EPROTONOSUPPORT"; a missing v may count as malformed. */
-	{ "v missing: the id is still echoed", BODY("{\"id\":10,\"op\":\"version\"}"),
-	  "EPROTONOSUPPORT", "EBADMSG", 10, NULL },
-	{ "v = 2", BODY("{\"v\":2,\"id\":11,\"op\":\"version\"}"), "EPROTONOSUPPORT", NULL, 11,
-	  "2" },
-	{ "v = 0", BODY("{\"v\":0,\"id\":12,\"op\":\"version\"}"), "EPROTONOSUPPORT", NULL, 12,
-	  NULL },
-	{ "op missing", BODY("{\"v\":1,\"id\":13}"), "EBADMSG", NULL, 13, "op" },
-	{ "op not a string", BODY("{\"v\":1,\"id\":14,\"op\":42}"), "EBADMSG", NULL, 14, "op" },
-	{ "unknown op, named in the message", BODY("{\"v\":1,\"id\":15,\"op\":\"ep.frobnicate\"}"),
-	  "EOPNOTSUPP", NULL, 15, "ep.frobnicate" },
-	{ "op of a different case", BODY("{\"v\":1,\"id\":16,\"op\":\"VERSION\"}"), "EOPNOTSUPP",
-	  NULL, 16, NULL },
-	{ "args an array", BODY("{\"v\":1,\"id\":17,\"op\":\"ep.show\",\"args\":[1]}"), "EINVAL",
-	  NULL, 17, "args" },
-	{ "args a string", BODY("{\"v\":1,\"id\":18,\"op\":\"version\",\"args\":\"x\"}"), "EINVAL",
-	  NULL, 18, "args" },
+	{"v missing: the id is still echoed", BODY("{\"id\":10,\"op\":\"version\"}"),
+	 "EPROTONOSUPPORT", "EBADMSG", 10, NULL},
+	{"v = 2", BODY("{\"v\":2,\"id\":11,\"op\":\"version\"}"), "EPROTONOSUPPORT", NULL, 11, "2"},
+	{"v = 0", BODY("{\"v\":0,\"id\":12,\"op\":\"version\"}"), "EPROTONOSUPPORT", NULL, 12,
+	 NULL},
+	{"op missing", BODY("{\"v\":1,\"id\":13}"), "EBADMSG", NULL, 13, "op"},
+	{"op not a string", BODY("{\"v\":1,\"id\":14,\"op\":42}"), "EBADMSG", NULL, 14, "op"},
+	{"unknown op, named in the message", BODY("{\"v\":1,\"id\":15,\"op\":\"ep.frobnicate\"}"),
+	 "EOPNOTSUPP", NULL, 15, "ep.frobnicate"},
+	{"op of a different case", BODY("{\"v\":1,\"id\":16,\"op\":\"VERSION\"}"), "EOPNOTSUPP",
+	 NULL, 16, NULL},
+	{"args an array", BODY("{\"v\":1,\"id\":17,\"op\":\"ep.show\",\"args\":[1]}"), "EINVAL",
+	 NULL, 17, "args"},
+	{"args a string", BODY("{\"v\":1,\"id\":18,\"op\":\"version\",\"args\":\"x\"}"), "EINVAL",
+	 NULL, 18, "args"},
 
 	/* Arguments of the wrong type or out of range: EINVAL naming the argument. */
-	{ "ep as a string",
-	  BODY("{\"v\":1,\"id\":20,\"op\":\"ep.destroy\",\"args\":{\"ep\":\"3\"}}"), "EINVAL",
-	  NULL, 20, "args.ep" },
-	{ "ep zero (no handle is 0)",
-	  BODY("{\"v\":1,\"id\":21,\"op\":\"ep.destroy\",\"args\":{\"ep\":0}}"), "EINVAL", NULL, 21,
-	  "args.ep" },
-	{ "ep negative", BODY("{\"v\":1,\"id\":22,\"op\":\"ep.show\",\"args\":{\"ep\":-1}}"),
-	  "EINVAL", NULL, 22, "args.ep" },
-	{ "port as a string",
-	  BODY("{\"v\":1,\"id\":23,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
-	       "\"port\":\"7472\"}}"),
-	  "EINVAL", NULL, 23, "args.port" },
-	{ "port 0", BODY("{\"v\":1,\"id\":24,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
-			 "\"port\":0}}"),
-	  "EINVAL", NULL, 24, "args.port" },
-	{ "port 70000",
-	  BODY("{\"v\":1,\"id\":25,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\","
-	       "\"port\":70000}}"),
-	  "EINVAL", NULL, 25, "args.port" },
-	{ "timeout_ms negative (ep.recv)",
-	  BODY("{\"v\":1,\"id\":26,\"op\":\"ep.recv\",\"args\":{\"ep\":1,\"timeout_ms\":-1}}"),
-	  "EINVAL", NULL, 26, "args.timeout_ms" },
-	{ "timeout_ms negative (ep.connect)",
-	  BODY("{\"v\":1,\"id\":27,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\","
-	       "\"timeout_ms\":-5}}"),
-	  "EINVAL", NULL, 27, "args.timeout_ms" },
-	{ "tied not a boolean",
-	  BODY("{\"v\":1,\"id\":28,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
-	       "\"tied\":1}}"),
-	  "EINVAL", NULL, 28, "args.tied" },
-	{ "watch on not a boolean",
-	  BODY("{\"v\":1,\"id\":29,\"op\":\"watch\",\"args\":{\"on\":\"yes\"}}"), "EINVAL",
-	  NULL, 29, "args.on" },
-	{ "addr empty", BODY("{\"v\":1,\"id\":30,\"op\":\"ep.listen\",\"args\":{\"addr\":\"\"}}"),
-	  "EINVAL", NULL, 30, "args.addr" },
+	{"ep as a string",
+	 BODY("{\"v\":1,\"id\":20,\"op\":\"ep.destroy\",\"args\":{\"ep\":\"3\"}}"), "EINVAL", NULL,
+	 20, "args.ep"},
+	{"ep zero (no handle is 0)",
+	 BODY("{\"v\":1,\"id\":21,\"op\":\"ep.destroy\",\"args\":{\"ep\":0}}"), "EINVAL", NULL, 21,
+	 "args.ep"},
+	{"ep negative", BODY("{\"v\":1,\"id\":22,\"op\":\"ep.show\",\"args\":{\"ep\":-1}}"),
+	 "EINVAL", NULL, 22, "args.ep"},
+	{"port as a string",
+	 BODY("{\"v\":1,\"id\":23,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"port\":\"7472\"}}"),
+	 "EINVAL", NULL, 23, "args.port"},
+	{"port 0",
+	 BODY("{\"v\":1,\"id\":24,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"port\":0}}"),
+	 "EINVAL", NULL, 24, "args.port"},
+	{"port 70000",
+	 BODY("{\"v\":1,\"id\":25,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"port\":70000}}"),
+	 "EINVAL", NULL, 25, "args.port"},
+	{"timeout_ms negative (ep.recv)",
+	 BODY("{\"v\":1,\"id\":26,\"op\":\"ep.recv\",\"args\":{\"ep\":1,\"timeout_ms\":-1}}"),
+	 "EINVAL", NULL, 26, "args.timeout_ms"},
+	{"timeout_ms negative (ep.connect)",
+	 BODY("{\"v\":1,\"id\":27,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"timeout_ms\":-5}}"),
+	 "EINVAL", NULL, 27, "args.timeout_ms"},
+	{"tied not a boolean",
+	 BODY("{\"v\":1,\"id\":28,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"tied\":1}}"),
+	 "EINVAL", NULL, 28, "args.tied"},
+	{"watch on not a boolean",
+	 BODY("{\"v\":1,\"id\":29,\"op\":\"watch\",\"args\":{\"on\":\"yes\"}}"), "EINVAL", NULL, 29,
+	 "args.on"},
+	{"addr empty", BODY("{\"v\":1,\"id\":30,\"op\":\"ep.listen\",\"args\":{\"addr\":\"\"}}"),
+	 "EINVAL", NULL, 30, "args.addr"},
 
 	/* Required arguments left out: EINVAL naming the one missing. */
-	{ "ep.destroy without ep", BODY("{\"v\":1,\"id\":40,\"op\":\"ep.destroy\",\"args\":{}}"),
-	  "EINVAL", NULL, 40, "args.ep" },
-	{ "ep.destroy without args at all", BODY("{\"v\":1,\"id\":41,\"op\":\"ep.destroy\"}"),
-	  "EINVAL", NULL, 41, "args.ep" },
-	{ "ep.listen without addr", BODY("{\"v\":1,\"id\":42,\"op\":\"ep.listen\",\"args\":{}}"),
-	  "EINVAL", NULL, 42, "args.addr" },
-	{ "ep.send without data",
-	  BODY("{\"v\":1,\"id\":43,\"op\":\"ep.send\",\"args\":{\"ep\":1}}"), "EINVAL", NULL,
-	  43, "args.data" },
-	{ "ep.send without ep",
-	  BODY("{\"v\":1,\"id\":44,\"op\":\"ep.send\",\"args\":{\"data\":\"hi\"}}"), "EINVAL", NULL,
-	  44, "args.ep" },
-	{ "cancel without req", BODY("{\"v\":1,\"id\":45,\"op\":\"cancel\"}"), "EINVAL", NULL, 45,
-	  "args.req" },
-	{ "ep given as null counts as missing",
-	  BODY("{\"v\":1,\"id\":46,\"op\":\"ep.destroy\",\"args\":{\"ep\":null}}"), "EINVAL", NULL,
-	  46, "args.ep" },
+	{"ep.destroy without ep", BODY("{\"v\":1,\"id\":40,\"op\":\"ep.destroy\",\"args\":{}}"),
+	 "EINVAL", NULL, 40, "args.ep"},
+	{"ep.destroy without args at all", BODY("{\"v\":1,\"id\":41,\"op\":\"ep.destroy\"}"),
+	 "EINVAL", NULL, 41, "args.ep"},
+	{"ep.listen without addr", BODY("{\"v\":1,\"id\":42,\"op\":\"ep.listen\",\"args\":{}}"),
+	 "EINVAL", NULL, 42, "args.addr"},
+	{"ep.send without data", BODY("{\"v\":1,\"id\":43,\"op\":\"ep.send\",\"args\":{\"ep\":1}}"),
+	 "EINVAL", NULL, 43, "args.data"},
+	{"ep.send without ep",
+	 BODY("{\"v\":1,\"id\":44,\"op\":\"ep.send\",\"args\":{\"data\":\"hi\"}}"), "EINVAL", NULL,
+	 44, "args.ep"},
+	{"cancel without req", BODY("{\"v\":1,\"id\":45,\"op\":\"cancel\"}"), "EINVAL", NULL, 45,
+	 "args.req"},
+	{"ep given as null counts as missing",
+	 BODY("{\"v\":1,\"id\":46,\"op\":\"ep.destroy\",\"args\":{\"ep\":null}}"), "EINVAL", NULL,
+	 46, "args.ep"},
 
 	/* Handles that name nothing: ENOENT. */
-	{ "unknown handle (ep.destroy 99)",
-	  BODY("{\"v\":1,\"id\":50,\"op\":\"ep.destroy\",\"args\":{\"ep\":99}}"), "ENOENT",
-	  NULL, 50, "99" },
-	{ "unknown handle (ep.show 99)",
-	  BODY("{\"v\":1,\"id\":51,\"op\":\"ep.show\",\"args\":{\"ep\":99}}"), "ENOENT", NULL, 51,
-	  "99" },
-	{ "unknown handle (ep.recv 99)",
-	  BODY("{\"v\":1,\"id\":52,\"op\":\"ep.recv\",\"args\":{\"ep\":99,\"timeout_ms\":0}}"),
-	  "ENOENT", NULL, 52, "99" },
-	{ "unknown handle (ep.send 99)",
-	  BODY("{\"v\":1,\"id\":53,\"op\":\"ep.send\",\"args\":{\"ep\":99,\"data\":\"x\"}}"),
-	  "ENOENT", NULL, 53, "99" },
-	{ "unknown handle (ep.disconnect 99)",
-	  BODY("{\"v\":1,\"id\":54,\"op\":\"ep.disconnect\",\"args\":{\"ep\":99}}"), "ENOENT", NULL,
-	  54, "99" },
-	{ "stale-looking handle (slot 1, generation 1)",
-	  BODY("{\"v\":1,\"id\":55,\"op\":\"ep.destroy\",\"args\":{\"ep\":4294967297}}"), "ENOENT",
-	  NULL, 55, "4294967297" },
-	{ "the largest handle",
-	  BODY("{\"v\":1,\"id\":56,\"op\":\"ep.show\",\"args\":{\"ep\":9223372036854775807}}"),
-	  "ENOENT", NULL, 56, NULL },
-	{ "cancel of a request that is not pending",
-	  BODY("{\"v\":1,\"id\":57,\"op\":\"cancel\",\"args\":{\"req\":12345}}"), "ENOENT",
-	  NULL, 57, NULL },
+	{"unknown handle (ep.destroy 99)",
+	 BODY("{\"v\":1,\"id\":50,\"op\":\"ep.destroy\",\"args\":{\"ep\":99}}"), "ENOENT", NULL, 50,
+	 "99"},
+	{"unknown handle (ep.show 99)",
+	 BODY("{\"v\":1,\"id\":51,\"op\":\"ep.show\",\"args\":{\"ep\":99}}"), "ENOENT", NULL, 51,
+	 "99"},
+	{"unknown handle (ep.recv 99)",
+	 BODY("{\"v\":1,\"id\":52,\"op\":\"ep.recv\",\"args\":{\"ep\":99,\"timeout_ms\":0}}"),
+	 "ENOENT", NULL, 52, "99"},
+	{"unknown handle (ep.send 99)",
+	 BODY("{\"v\":1,\"id\":53,\"op\":\"ep.send\",\"args\":{\"ep\":99,\"data\":\"x\"}}"),
+	 "ENOENT", NULL, 53, "99"},
+	{"unknown handle (ep.disconnect 99)",
+	 BODY("{\"v\":1,\"id\":54,\"op\":\"ep.disconnect\",\"args\":{\"ep\":99}}"), "ENOENT", NULL,
+	 54, "99"},
+	{"stale-looking handle (slot 1, generation 1)",
+	 BODY("{\"v\":1,\"id\":55,\"op\":\"ep.destroy\",\"args\":{\"ep\":4294967297}}"), "ENOENT",
+	 NULL, 55, "4294967297"},
+	{"the largest handle",
+	 BODY("{\"v\":1,\"id\":56,\"op\":\"ep.show\",\"args\":{\"ep\":9223372036854775807}}"),
+	 "ENOENT", NULL, 56, NULL},
+	{"cancel of a request that is not pending",
+	 BODY("{\"v\":1,\"id\":57,\"op\":\"cancel\",\"args\":{\"req\":12345}}"), "ENOENT", NULL, 57,
+	 NULL},
 
 	/* RDMA operations on a machine without RDMA: ENODEV with a message. */
-	{ "ep.listen without RDMA",
-	  BODY("{\"v\":1,\"id\":60,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
-	       "\"port\":7472}}"),
-	  "ENODEV", NULL, 60, "RDMA" },
-	{ "ep.connect without RDMA",
-	  BODY("{\"v\":1,\"id\":61,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\"}}"),
-	  "ENODEV", NULL, 61, "RDMA" },
-	{ "dev.show without RDMA", BODY("{\"v\":1,\"id\":62,\"op\":\"dev.show\"}"), "ENODEV", NULL,
-	  62, "RDMA" },
+	{"ep.listen without RDMA",
+	 BODY("{\"v\":1,\"id\":60,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"port\":7472}}"),
+	 "ENODEV", NULL, 60, "RDMA"},
+	{"ep.connect without RDMA",
+	 BODY("{\"v\":1,\"id\":61,\"op\":\"ep.connect\",\"args\":{\"addr\":\"127.0.0.1\"}}"),
+	 "ENODEV", NULL, 61, "RDMA"},
+	{"dev.show without RDMA", BODY("{\"v\":1,\"id\":62,\"op\":\"dev.show\"}"), "ENODEV", NULL,
+	 62, "RDMA"},
 
 	/* Oddities that are still good requests. */
-	{ "id 0 is a valid id", BODY("{\"v\":1,\"id\":0,\"op\":\"version\"}"), "ok", NULL, 0,
-	  NULL },
-	{ "the largest id", BODY("{\"v\":1,\"id\":9223372036854775807,\"op\":\"version\"}"), "ok",
-	  NULL, 9223372036854775807LL, NULL },
-	{ "unknown fields are ignored",
-	  BODY("{\"v\":1,\"id\":70,\"op\":\"version\",\"extra\":{\"a\":[1]}}"), "ok", NULL, 70,
-	  NULL },
-	{ "whitespace around the object", BODY(" \n\t{\"v\":1,\"id\":71,\"op\":\"status\"}\r\n "),
-	  "ok", NULL, 71, NULL },
+	{"id 0 is a valid id", BODY("{\"v\":1,\"id\":0,\"op\":\"version\"}"), "ok", NULL, 0, NULL},
+	{"the largest id", BODY("{\"v\":1,\"id\":9223372036854775807,\"op\":\"version\"}"), "ok",
+	 NULL, 9223372036854775807LL, NULL},
+	{"unknown fields are ignored",
+	 BODY("{\"v\":1,\"id\":70,\"op\":\"version\",\"extra\":{\"a\":[1]}}"), "ok", NULL, 70,
+	 NULL},
+	{"whitespace around the object", BODY(" \n\t{\"v\":1,\"id\":71,\"op\":\"status\"}\r\n "),
+	 "ok", NULL, 71, NULL},
 };
 
 static void run_frame_case(void **state)
@@ -512,7 +509,7 @@ static void test_back_pressure(void **state)
 	assert_true(hog >= 0);
 	assert_non_null(batch);
 	while (!stuck && written < HOG_LIMIT) {
-		struct pollfd pfd = { .fd = hog, .events = POLLOUT };
+		struct pollfd pfd = {.fd = hog, .events = POLLOUT};
 		ssize_t n;
 
 		if (off == len) {
@@ -555,7 +552,7 @@ static void test_back_pressure(void **state)
 	seen = calloc((size_t)next_id, sizeof(*seen));
 	assert_non_null(seen);
 	for (int64_t answered = 0; answered < next_id - 1;) {
-		struct pollfd pfd = { .fd = hog, .events = POLLIN | (off < len ? POLLOUT : 0) };
+		struct pollfd pfd = {.fd = hog, .events = POLLIN | (off < len ? POLLOUT : 0)};
 		json_t *reply;
 		int64_t id;
 
@@ -650,8 +647,7 @@ static void test_stats_balance(void **state)
 	pending = json_integer_value(json_object_get(req, "pending"));
 	completed = json_integer_value(json_object_get(req, "completed"));
 	by_status = json_object_get(req, "by_status");
-	json_object_foreach(by_status, key, value)
-		sum += json_integer_value(value);
+	json_object_foreach(by_status, key, value) sum += json_integer_value(value);
 
 	print_message("received %lld rejected %lld replied %lld dropped %lld pending %lld\n",
 		      (long long)received, (long long)rejected, (long long)replied,
@@ -719,15 +715,17 @@ static const struct CMUnitTest stream_tests[] = {
 
 int main(void)
 {
-	enum { NFRAME = sizeof(frame_cases) / sizeof(frame_cases[0]),
-	       NSTREAM = sizeof(stream_tests) / sizeof(stream_tests[0]) };
+	enum {
+		NFRAME = sizeof(frame_cases) / sizeof(frame_cases[0]),
+		NSTREAM = sizeof(stream_tests) / sizeof(stream_tests[0])
+	};
 	struct CMUnitTest tests[NFRAME + NSTREAM];
 
 	/* One cmocka test per frame case, named by the input it covers. */
 	for (size_t i = 0; i < NFRAME; i++)
-		tests[i] = (struct CMUnitTest){ .name = frame_cases[i].name,
-						.test_func = run_frame_case,
-						.initial_state = (void *)&frame_cases[i] };
+		tests[i] = (struct CMUnitTest){.name = frame_cases[i].name,
+					       .test_func = run_frame_case,
+					       .initial_state = (void *)&frame_cases[i]};
 	for (size_t i = 0; i < NSTREAM; i++)
 		tests[NFRAME + i] = stream_tests[i];
 	return _cmocka_run_group_tests("bad_input", tests, NFRAME + NSTREAM, group_setup,

@@ -70,8 +70,8 @@ static void test_call_version(void **state)
 /* status has the fields docs/protocol.md lists; its pid is the daemon's. */
 static void test_call_status(void **state)
 {
-	static const char *const keys[] = { "pid", "uptime_ms", "rdma", "devices", "endpoints",
-					    NULL };
+	static const char *const keys[] = {"pid",     "uptime_ms", "rdma",
+					   "devices", "endpoints", NULL};
 	json_int_t devices, endpoints;
 	json_t *result = NULL;
 	int missing;
@@ -93,15 +93,13 @@ static void test_call_status(void **state)
 /* stats has the groups and counters docs/protocol.md lists. */
 static void test_call_stats(void **state)
 {
-	static const char *const top[] = { "requests", "pool", "workers", "endpoints",
-					   "connections", "events", "loop", NULL };
-	static const char *const requests[] = { "received", "replied", "pending", "by_status",
-						NULL };
-	static const char *const pool[] = { "size", "free", "in_use", "high_water", "misses",
-					    NULL };
-	static const char *const workers[] = { "threads", "queued", "run", NULL };
-	static const char *const events[] = { "cm", "by_type", NULL };
-	static const char *const loop[] = { "callbacks", "histogram_us", NULL };
+	static const char *const top[] = {"requests",	 "pool",   "workers", "endpoints",
+					  "connections", "events", "loop",    NULL};
+	static const char *const requests[] = {"received", "replied", "pending", "by_status", NULL};
+	static const char *const pool[] = {"size", "free", "in_use", "high_water", "misses", NULL};
+	static const char *const workers[] = {"threads", "queued", "run", NULL};
+	static const char *const events[] = {"cm", "by_type", NULL};
+	static const char *const loop[] = {"callbacks", "histogram_us", NULL};
 	json_int_t pending, connections;
 	json_t *result = NULL;
 	int missing;
@@ -115,8 +113,8 @@ static void test_call_stats(void **state)
 		  missing_keys(json_object_get(result, "events"), "stats.events", events) +
 		  missing_keys(json_object_get(result, "loop"), "stats.loop", loop);
 	/* This request is pending while it answers. */
-	pending = json_integer_value(json_object_get(json_object_get(result, "requests"),
-						     "pending"));
+	pending =
+		json_integer_value(json_object_get(json_object_get(result, "requests"), "pending"));
 	connections = json_integer_value(json_object_get(result, "connections"));
 	json_decref(result);
 	assert_int_equal(missing, 0);
@@ -133,7 +131,7 @@ static void test_call_without_result(void **state)
 /* --- error replies --- */
 
 struct error_case {
-	const char *name;     /* the request it covers */
+	const char *name; /* the request it covers */
 	const char *op;
 	const char *args;     /* JSON, or NULL */
 	int err;	      /* rdq_call's return: the negative errno */
@@ -141,17 +139,17 @@ struct error_case {
 };
 
 static const struct error_case error_cases[] = {
-	{ "unknown endpoint", "ep.destroy", "{\"ep\":99}", -ENOENT, "99" },
-	{ "stale endpoint handle", "ep.show", "{\"ep\":4294967297}", -ENOENT, "4294967297" },
-	{ "missing argument", "ep.destroy", NULL, -EINVAL, "args.ep" },
-	{ "argument of the wrong type", "ep.recv", "{\"ep\":1,\"timeout_ms\":\"soon\"}", -EINVAL,
-	  "args.timeout_ms" },
-	{ "unknown op", "ep.teleport", NULL, -EOPNOTSUPP, "ep.teleport" },
-	{ "cancel of nothing", "cancel", "{\"req\":424242}", -ENOENT, "424242" },
-	{ "dev.show without RDMA", "dev.show", NULL, -ENODEV, "RDMA" },
-	{ "ep.listen without RDMA", "ep.listen", "{\"addr\":\"127.0.0.1\",\"port\":7472}", -ENODEV,
-	  "RDMA" },
-	{ "ep.connect without RDMA", "ep.connect", "{\"addr\":\"127.0.0.1\"}", -ENODEV, "RDMA" },
+	{"unknown endpoint", "ep.destroy", "{\"ep\":99}", -ENOENT, "99"},
+	{"stale endpoint handle", "ep.show", "{\"ep\":4294967297}", -ENOENT, "4294967297"},
+	{"missing argument", "ep.destroy", NULL, -EINVAL, "args.ep"},
+	{"argument of the wrong type", "ep.recv", "{\"ep\":1,\"timeout_ms\":\"soon\"}", -EINVAL,
+	 "args.timeout_ms"},
+	{"unknown op", "ep.teleport", NULL, -EOPNOTSUPP, "ep.teleport"},
+	{"cancel of nothing", "cancel", "{\"req\":424242}", -ENOENT, "424242"},
+	{"dev.show without RDMA", "dev.show", NULL, -ENODEV, "RDMA"},
+	{"ep.listen without RDMA", "ep.listen", "{\"addr\":\"127.0.0.1\",\"port\":7472}", -ENODEV,
+	 "RDMA"},
+	{"ep.connect without RDMA", "ep.connect", "{\"addr\":\"127.0.0.1\"}", -ENODEV, "RDMA"},
 };
 
 static void test_error_replies(void **state)
@@ -184,8 +182,7 @@ static void test_reply_status_helpers(void **state)
 	json_t *msg = NULL;
 	int64_t id = 0;
 
-	assert_int_equal(rdq_client_send(fx.c, "ep.destroy", json_pack("{s:i}", "ep", 99), &id),
-			 0);
+	assert_int_equal(rdq_client_send(fx.c, "ep.destroy", json_pack("{s:i}", "ep", 99), &id), 0);
 	assert_int_equal(rdq_client_next(fx.c, HARNESS_REPLY_MS, &msg), 0);
 	assert_true(rdq_message_is_reply(msg, id));
 	assert_false(rdq_message_is_event(msg));
@@ -202,12 +199,12 @@ static void test_reply_status_helpers(void **state)
 /* Several requests sent, then their replies read in whatever order they come. */
 static void test_send_then_next_any_order(void **state)
 {
-	static const char *const ops[] = { "version", "status", "stats", "ep.show", "no.such.op",
-					   "watch" };
+	static const char *const ops[] = {"version", "status",	   "stats",
+					  "ep.show", "no.such.op", "watch"};
 	enum { N = sizeof(ops) / sizeof(ops[0]) };
 	struct rdq_client *c = connect_client();
 	int64_t ids[N];
-	bool seen[N] = { false };
+	bool seen[N] = {false};
 
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(rdq_client_send(c, ops[i], NULL, &ids[i]), 0);
@@ -242,7 +239,7 @@ static void test_send_then_next_any_order(void **state)
 static void test_fd_polls_readable(void **state)
 {
 	struct rdq_client *c = connect_client();
-	struct pollfd pfd = { .fd = rdq_client_fd(c), .events = POLLIN };
+	struct pollfd pfd = {.fd = rdq_client_fd(c), .events = POLLIN};
 	json_t *msg = NULL;
 	int64_t id;
 
@@ -296,8 +293,8 @@ static void test_send_too_large(void **state)
 	assert_non_null(data);
 	memset(data, 'a', len);
 	data[len] = '\0';
-	assert_int_equal(rdq_client_send(fx.c, "ep.send", json_pack("{s:i, s:s}", "ep", 1, "data",
-								   data), &id),
+	assert_int_equal(rdq_client_send(fx.c, "ep.send",
+					 json_pack("{s:i, s:s}", "ep", 1, "data", data), &id),
 			 -EMSGSIZE);
 	assert_int_equal(id, -1);
 	assert_true(strlen(rdq_client_error(fx.c)) > 0);
@@ -366,7 +363,7 @@ static void test_watch(void **state)
 /* Where no daemon listens, connect says so with -ENOENT or -ECONNREFUSED. */
 static void test_connect_no_daemon(void **state)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c = NULL;
 	char path[128];
 	int fd;

@@ -25,38 +25,47 @@
 
 static struct {
 	struct daemon d;
-	char refused[108];	/* a socket file nobody listens on */
-	char missing[108];	/* a path with no file */
+	char refused[108]; /* a socket file nobody listens on */
+	char missing[108]; /* a path with no file */
 	char out[128], err[128];
 	int refused_fd;
 	bool rdma;
 } fx;
 
 enum where {
-	DAEMON,		/* -s the running daemon's socket */
-	NO_FILE,	/* -s a path where nothing exists */
-	REFUSED,	/* -s a socket file no one listens on */
-	NO_SOCKET_OPT,	/* no -s: for commands that never reach rdqd */
+	DAEMON,	       /* -s the running daemon's socket */
+	NO_FILE,       /* -s a path where nothing exists */
+	REFUSED,       /* -s a socket file no one listens on */
+	NO_SOCKET_OPT, /* no -s: for commands that never reach rdqd */
 };
 
 struct ctl_case {
-	const char *name;     /* the command line it covers */
+	const char *name; /* the command line it covers */
 	enum where where;
-	const char *args[8];  /* after the -s option */
-	int exit;	      /* the exit status */
-	const char *out;      /* stdout contains this, or NULL */
-	const char *err;      /* stderr contains this, or NULL */
-	bool json;	      /* stdout is one JSON object */
+	const char *args[8]; /* after the -s option */
+	int exit;	     /* the exit status */
+	const char *out;     /* stdout contains this, or NULL */
+	const char *err;     /* stderr contains this, or NULL */
+	bool json;	     /* stdout is one JSON object */
 };
 
 /* Succeeds, printing out on stdout. */
-#define OK(n, w, o, ...) { .name = n, .where = w, .exit = 0, .out = o, .args = { __VA_ARGS__ } }
+#define OK(n, w, o, ...)                                                                           \
+	{                                                                                          \
+		.name = n, .where = w, .exit = 0, .out = o, .args = { __VA_ARGS__ }                \
+	}
 /* Succeeds, printing one JSON object that contains o. */
-#define OK_JSON(n, o, ...) \
-	{ .name = n, .where = DAEMON, .exit = 0, .out = o, .json = true, .args = { __VA_ARGS__ } }
+#define OK_JSON(n, o, ...)                                                                         \
+	{                                                                                          \
+		.name = n, .where = DAEMON, .exit = 0, .out = o, .json = true, .args = {           \
+			__VA_ARGS__                                                                \
+		}                                                                                  \
+	}
 /* Fails with exit status x, saying e on stderr. */
-#define FAILS(n, w, x, e, ...) \
-	{ .name = n, .where = w, .exit = x, .err = e, .args = { __VA_ARGS__ } }
+#define FAILS(n, w, x, e, ...)                                                                     \
+	{                                                                                          \
+		.name = n, .where = w, .exit = x, .err = e, .args = { __VA_ARGS__ }                \
+	}
 
 static const struct ctl_case cases[] = {
 	/* Success: 0. */
@@ -210,7 +219,7 @@ static void run_case(void **state)
 /* Starts `rdqctl -s PATH monitor` and waits until it has installed its SIGTERM handler. */
 static pid_t start_monitor(const char *socket)
 {
-	const char *argv[] = { getenv("RDQCTL"), "-s", socket, "monitor", NULL };
+	const char *argv[] = {getenv("RDQCTL"), "-s", socket, "monitor", NULL};
 	int64_t deadline = harness_now_ms() + RUN_MS;
 	pid_t pid;
 
@@ -258,7 +267,7 @@ static void test_monitor_daemon_goes_away(void **state)
 
 static int group_setup(void **state)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c = NULL;
 	json_t *status = NULL;
 
@@ -300,8 +309,9 @@ int main(void)
 
 	/* One cmocka test per command line, named by what it covers. */
 	for (size_t i = 0; i < NCASES; i++)
-		tests[i] = (struct CMUnitTest){ .name = cases[i].name, .test_func = run_case,
-						.initial_state = (void *)&cases[i] };
+		tests[i] = (struct CMUnitTest){.name = cases[i].name,
+					       .test_func = run_case,
+					       .initial_state = (void *)&cases[i]};
 	tests[NCASES] = (struct CMUnitTest)cmocka_unit_test(test_monitor_interrupted);
 	tests[NCASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_monitor_daemon_goes_away);
 	return _cmocka_run_group_tests("rdqctl", tests, NCASES + 2, group_setup, group_teardown);

@@ -23,7 +23,7 @@
 
 #include "daemon_harness.h"
 
-#define STUCK_MS 2000	      /* no room to write for this long: rdqd stopped reading us */
+#define STUCK_MS    2000	/* no room to write for this long: rdqd stopped reading us */
 #define WRITE_LIMIT (64u << 20) /* bytes a non-reading client may write before we give up */
 
 static struct daemon d;
@@ -88,7 +88,7 @@ static void test_starts_without_rdma(void **state)
 /* A second rdqd on a socket the first serves: it exits 1, and the first keeps serving. */
 static void test_second_daemon_refused(void **state)
 {
-	const char *argv[] = { getenv("RDQD"), "-s", d.socket, NULL };
+	const char *argv[] = {getenv("RDQD"), "-s", d.socket, NULL};
 	struct rdq_client *c = NULL;
 	char err[160];
 	pid_t pid;
@@ -114,7 +114,7 @@ static void test_second_daemon_refused(void **state)
 /* A socket file left by a daemon that died (nobody listens): the new rdqd replaces it. */
 static void test_stale_socket_replaced(void **state)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c = NULL;
 	int fd;
 
@@ -142,18 +142,18 @@ static void test_options(void **state)
 		const char *args[3];
 		int exit;
 	} cases[] = {
-		{ "--workers with a word", { "--workers", "many" }, 2 },
-		{ "an unknown option", { "--frobnicate" }, 2 },
-		{ "a stray argument", { "extra" }, 2 },
-		{ "--max-pending too large", { "--max-pending", "99999999999" }, 2 },
-		{ "-V", { "-V" }, 0 },
-		{ "--help", { "--help" }, 0 },
+		{"--workers with a word", {"--workers", "many"}, 2},
+		{"an unknown option", {"--frobnicate"}, 2},
+		{"a stray argument", {"extra"}, 2},
+		{"--max-pending too large", {"--max-pending", "99999999999"}, 2},
+		{"-V", {"-V"}, 0},
+		{"--help", {"--help"}, 0},
 	};
 	char out[160];
 
 	snprintf(out, sizeof(out), "%s/options.out", d.dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *argv[6] = { getenv("RDQD"), "-s", d.socket };
+		const char *argv[6] = {getenv("RDQD"), "-s", d.socket};
 		unsigned n = 3;
 
 		for (unsigned k = 0; k < 3 && cases[i].args[k]; k++)
@@ -198,7 +198,7 @@ static void wait_connections(struct rdq_client *c, json_int_t n)
  */
 static void test_max_clients(void **state)
 {
-	static const char *const extra[] = { "--max-clients", "2", NULL };
+	static const char *const extra[] = {"--max-clients", "2", NULL};
 	struct rdq_client *a = NULL, *b = NULL, *later = NULL;
 	json_t *msg = NULL;
 	int fd;
@@ -341,7 +341,7 @@ static void test_sigterm_client_never_reading(void **state)
 		memcpy(batch + i * flen, frame, flen);
 	len = flen * BATCH;
 	while (!stuck && written < WRITE_LIMIT) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		ssize_t n = send(fd, batch + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n > 0) {

@@ -16,8 +16,8 @@
 
 #include "engine/handle_table.h"
 
-#define KIND_EP 1u
-#define KIND_QP 2u
+#define KIND_EP	  1u
+#define KIND_QP	  2u
 #define KIND_CONN 3u
 
 /* Counts acquire() calls and remembers the last object, so tests can see references taken. */
@@ -139,15 +139,15 @@ static void test_bad_handles(void **state)
 		const char *name;
 		rdq_handle_t h;
 	} cases[] = {
-		{ "handle 0 (none)", RDQ_HANDLE_NONE },
-		{ "index 0 with a generation", (rdq_handle_t)1 << 32 },
-		{ "index 0 with every generation bit", (rdq_handle_t)UINT32_MAX << 32 },
-		{ "index of a free slot", 2 },
-		{ "index past the slots", 64 },
-		{ "index far past the slots", 1000000 },
-		{ "largest index", UINT32_MAX },
-		{ "every bit set", UINT64_MAX },
-		{ "live index, wrong generation", (rdq_handle_t)7 << 32 | 1 },
+		{"handle 0 (none)", RDQ_HANDLE_NONE},
+		{"index 0 with a generation", (rdq_handle_t)1 << 32},
+		{"index 0 with every generation bit", (rdq_handle_t)UINT32_MAX << 32},
+		{"index of a free slot", 2},
+		{"index past the slots", 64},
+		{"index far past the slots", 1000000},
+		{"largest index", UINT32_MAX},
+		{"every bit set", UINT64_MAX},
+		{"live index, wrong generation", (rdq_handle_t)7 << 32 | 1},
 	};
 	int object;
 	rdq_handle_t h;
@@ -342,7 +342,7 @@ static void test_no_acquire_callback(void **state)
 /* fini accepts a zeroed table (one whose init never ran), as the daemon's error path needs. */
 static void test_fini_zeroed(void **state)
 {
-	struct handle_table t = { 0 };
+	struct handle_table t = {0};
 
 	handle_table_fini(&t);
 	assert_null(t.slots);
@@ -384,18 +384,18 @@ static void test_foreach(void **state)
 	rdq_handle_t h[10];
 	struct visit v;
 
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10};
 	handle_table_foreach(t, 0, visit_fn, &v);
 	assert_int_equal(v.calls, 0); /* an empty table that never grew */
 
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(handle_table_insert(t, &objects[i], i % 2 ? KIND_QP : KIND_EP,
-						     &h[i]), 0);
+		assert_int_equal(
+			handle_table_insert(t, &objects[i], i % 2 ? KIND_QP : KIND_EP, &h[i]), 0);
 	assert_ptr_equal(handle_table_remove(t, h[2]), &objects[2]);
 	assert_ptr_equal(handle_table_remove(t, h[5]), &objects[5]);
 
 	print_message("all kinds\n");
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10};
 	handle_table_foreach(t, 0, visit_fn, &v);
 	assert_int_equal(v.calls, 8);
 	assert_false(v.handle_mismatch);
@@ -403,24 +403,24 @@ static void test_foreach(void **state)
 		assert_int_equal(v.seen[i], i == 2 || i == 5 ? 0 : 1);
 
 	print_message("EPs only\n");
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10};
 	handle_table_foreach(t, KIND_EP, visit_fn, &v);
 	assert_int_equal(v.calls, 4);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(v.seen[i], i % 2 == 0 && i != 2 ? 1 : 0);
 
 	print_message("a kind with no objects\n");
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10};
 	handle_table_foreach(t, KIND_CONN, visit_fn, &v);
 	assert_int_equal(v.calls, 0);
 
 	print_message("stop after the third\n");
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10, .stop_after = 3 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10, .stop_after = 3};
 	handle_table_foreach(t, 0, visit_fn, &v);
 	assert_int_equal(v.calls, 3);
 
 	print_message("stop at the first\n");
-	v = (struct visit){ .objects = objects, .handles = h, .n = 10, .stop_after = 1 };
+	v = (struct visit){.objects = objects, .handles = h, .n = 10, .stop_after = 1};
 	handle_table_foreach(t, KIND_QP, visit_fn, &v);
 	assert_int_equal(v.calls, 1);
 
@@ -450,7 +450,7 @@ struct racer {
 static void *racer_main(void *arg)
 {
 	struct racer *r = arg;
-	rdq_handle_t live[RACE_WINDOW] = { 0 };
+	rdq_handle_t live[RACE_WINDOW] = {0};
 
 	pthread_barrier_wait(r->start);
 	for (unsigned round = 0; round < RACE_ROUNDS; round++) {
@@ -500,7 +500,7 @@ static void test_two_threads(void **state)
 
 	assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
 	for (int i = 0; i < 2; i++) {
-		racers[i] = (struct racer){ .t = t, .start = &start };
+		racers[i] = (struct racer){.t = t, .start = &start};
 		assert_int_equal(pthread_create(&threads[i], NULL, racer_main, &racers[i]), 0);
 	}
 	for (int i = 0; i < 2; i++)
@@ -515,11 +515,10 @@ static void test_two_threads(void **state)
 		assert_int_equal(racers[i].removes, racers[i].inserts);
 	}
 	assert_int_equal(handle_table_count(t), 0);
-	assert_int_equal(atomic_load(&acquired),
-			 racers[0].lookups_found + racers[1].lookups_found);
+	assert_int_equal(atomic_load(&acquired), racers[0].lookups_found + racers[1].lookups_found);
 }
 
-#define TABLE_TEST(fn, limit) \
+#define TABLE_TEST(fn, limit)                                                                      \
 	cmocka_unit_test_setup_teardown(fn, setup_limit_##limit, teardown_table)
 
 int main(void)

@@ -58,7 +58,7 @@ static void call_workers_drain_done(void)
 }
 
 enum arming {
-	ARM_DEFAULT,	/* as built: armed iff RDQ_LEVEL_CHECKS */
+	ARM_DEFAULT, /* as built: armed iff RDQ_LEVEL_CHECKS */
 	ARM_ON,
 	ARM_OFF,
 	ARM_OFF_THEN_ON,
@@ -72,45 +72,37 @@ static const struct level_case {
 	bool aborts;
 	const char *message; /* what stderr must contain when it aborts */
 } cases[] = {
-	{ "passive-only at DISPATCH (a blocking call on the loop) aborts",
-	  RDQ_LEVEL_DISPATCH, ARM_ON, blocking_call, true,
-	  "level violation: blocking_call may block" },
-	{ "passive-only at PASSIVE (on a worker) runs",
-	  RDQ_LEVEL_PASSIVE, ARM_ON, blocking_call, false, NULL },
-	{ "passive-only at UNSET (a thread rdq did not start) runs",
-	  RDQ_LEVEL_UNSET, ARM_ON, blocking_call, false, NULL },
-	{ "dispatch-only at PASSIVE (a loop call on a worker) aborts",
-	  RDQ_LEVEL_PASSIVE, ARM_ON, loop_only_call, true,
-	  "level violation: loop_only_call belongs to the loop thread" },
-	{ "dispatch-only at DISPATCH runs",
-	  RDQ_LEVEL_DISPATCH, ARM_ON, loop_only_call, false, NULL },
-	{ "dispatch-only at UNSET runs",
-	  RDQ_LEVEL_UNSET, ARM_ON, loop_only_call, false, NULL },
-	{ "disarmed: passive-only at DISPATCH runs",
-	  RDQ_LEVEL_DISPATCH, ARM_OFF, blocking_call, false, NULL },
-	{ "disarmed: dispatch-only at PASSIVE runs",
-	  RDQ_LEVEL_PASSIVE, ARM_OFF, loop_only_call, false, NULL },
-	{ "disarmed then armed again: passive-only at DISPATCH aborts",
-	  RDQ_LEVEL_DISPATCH, ARM_OFF_THEN_ON, blocking_call, true,
-	  "level violation: blocking_call may block" },
-	{ "as built: passive-only at DISPATCH aborts iff RDQ_LEVEL_CHECKS",
-	  RDQ_LEVEL_DISPATCH, ARM_DEFAULT, blocking_call, RDQ_LEVEL_CHECKS,
-	  "level violation: blocking_call may block" },
-	{ "library: workers_stop on the loop aborts, naming it",
-	  RDQ_LEVEL_DISPATCH, ARM_ON, call_workers_stop, true,
-	  "level violation: workers_stop may block" },
-	{ "library: work_item_get on a worker aborts, naming it",
-	  RDQ_LEVEL_PASSIVE, ARM_ON, call_work_item_get, true,
-	  "level violation: work_item_get belongs to the loop thread" },
-	{ "library: workers_drain_done on a worker aborts, naming it",
-	  RDQ_LEVEL_PASSIVE, ARM_ON, call_workers_drain_done, true,
-	  "level violation: workers_drain_done belongs to the loop thread" },
+	{"passive-only at DISPATCH (a blocking call on the loop) aborts", RDQ_LEVEL_DISPATCH,
+	 ARM_ON, blocking_call, true, "level violation: blocking_call may block"},
+	{"passive-only at PASSIVE (on a worker) runs", RDQ_LEVEL_PASSIVE, ARM_ON, blocking_call,
+	 false, NULL},
+	{"passive-only at UNSET (a thread rdq did not start) runs", RDQ_LEVEL_UNSET, ARM_ON,
+	 blocking_call, false, NULL},
+	{"dispatch-only at PASSIVE (a loop call on a worker) aborts", RDQ_LEVEL_PASSIVE, ARM_ON,
+	 loop_only_call, true, "level violation: loop_only_call belongs to the loop thread"},
+	{"dispatch-only at DISPATCH runs", RDQ_LEVEL_DISPATCH, ARM_ON, loop_only_call, false, NULL},
+	{"dispatch-only at UNSET runs", RDQ_LEVEL_UNSET, ARM_ON, loop_only_call, false, NULL},
+	{"disarmed: passive-only at DISPATCH runs", RDQ_LEVEL_DISPATCH, ARM_OFF, blocking_call,
+	 false, NULL},
+	{"disarmed: dispatch-only at PASSIVE runs", RDQ_LEVEL_PASSIVE, ARM_OFF, loop_only_call,
+	 false, NULL},
+	{"disarmed then armed again: passive-only at DISPATCH aborts", RDQ_LEVEL_DISPATCH,
+	 ARM_OFF_THEN_ON, blocking_call, true, "level violation: blocking_call may block"},
+	{"as built: passive-only at DISPATCH aborts iff RDQ_LEVEL_CHECKS", RDQ_LEVEL_DISPATCH,
+	 ARM_DEFAULT, blocking_call, RDQ_LEVEL_CHECKS, "level violation: blocking_call may block"},
+	{"library: workers_stop on the loop aborts, naming it", RDQ_LEVEL_DISPATCH, ARM_ON,
+	 call_workers_stop, true, "level violation: workers_stop may block"},
+	{"library: work_item_get on a worker aborts, naming it", RDQ_LEVEL_PASSIVE, ARM_ON,
+	 call_work_item_get, true, "level violation: work_item_get belongs to the loop thread"},
+	{"library: workers_drain_done on a worker aborts, naming it", RDQ_LEVEL_PASSIVE, ARM_ON,
+	 call_workers_drain_done, true,
+	 "level violation: workers_drain_done belongs to the loop thread"},
 };
 
 /* Runs c in a child; returns its wait status and what it wrote to stderr. */
 static int run_in_child(const struct level_case *c, char *err, size_t size)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core = {0, 0};
 	size_t used = 0;
 	int fds[2], status;
 	ssize_t n;

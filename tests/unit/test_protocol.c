@@ -31,15 +31,15 @@ static void test_frame_read_header(void **state)
 		int ret;
 		uint32_t len; /* set even on -EMSGSIZE, so the body can be skipped */
 	} cases[] = {
-		{ "0: an empty frame", { 0, 0, 0, 0 }, -EBADMSG, 0 },
-		{ "1: the smallest body", { 0, 0, 0, 1 }, 0, 1 },
-		{ "0x1234: big-endian", { 0, 0, 0x12, 0x34 }, 0, 0x1234 },
-		{ "65535", { 0, 0, 0xff, 0xff }, 0, 65535 },
-		{ "65536: the largest body", { 0, 1, 0, 0 }, 0, 65536 },
-		{ "65537: one byte too many", { 0, 1, 0, 1 }, -EMSGSIZE, 65537 },
-		{ "0x01020304: big-endian, too big", { 1, 2, 3, 4 }, -EMSGSIZE, 0x01020304 },
-		{ "0x80000000: top bit, not a sign", { 0x80, 0, 0, 0 }, -EMSGSIZE, 0x80000000u },
-		{ "0xffffffff", { 0xff, 0xff, 0xff, 0xff }, -EMSGSIZE, 0xffffffffu },
+		{"0: an empty frame", {0, 0, 0, 0}, -EBADMSG, 0},
+		{"1: the smallest body", {0, 0, 0, 1}, 0, 1},
+		{"0x1234: big-endian", {0, 0, 0x12, 0x34}, 0, 0x1234},
+		{"65535", {0, 0, 0xff, 0xff}, 0, 65535},
+		{"65536: the largest body", {0, 1, 0, 0}, 0, 65536},
+		{"65537: one byte too many", {0, 1, 0, 1}, -EMSGSIZE, 65537},
+		{"0x01020304: big-endian, too big", {1, 2, 3, 4}, -EMSGSIZE, 0x01020304},
+		{"0x80000000: top bit, not a sign", {0x80, 0, 0, 0}, -EMSGSIZE, 0x80000000u},
+		{"0xffffffff", {0xff, 0xff, 0xff, 0xff}, -EMSGSIZE, 0xffffffffu},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -53,12 +53,12 @@ static void test_frame_read_header(void **state)
 
 static void test_frame_write_header(void **state)
 {
-	static const uint32_t lens[] = { 0, 1, 0x1234, 65536, 65537, 0x01020304, 0xffffffffu };
+	static const uint32_t lens[] = {0, 1, 0x1234, 65536, 65537, 0x01020304, 0xffffffffu};
 	uint8_t header[RDQ_FRAME_HEADER];
 	uint32_t len;
 
 	rdq_frame_write_header(0x01020304, header);
-	assert_memory_equal(header, ((uint8_t[]){ 1, 2, 3, 4 }), RDQ_FRAME_HEADER);
+	assert_memory_equal(header, ((uint8_t[]){1, 2, 3, 4}), RDQ_FRAME_HEADER);
 
 	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
 		print_message("write then read %#x\n", lens[i]);
@@ -76,105 +76,98 @@ static const struct decode_case {
 	const char *name;
 	const char *body;
 	int ret;
-	int64_t id; /* NOID: no id could be read */
+	int64_t id;	/* NOID: no id could be read */
 	const char *op; /* on success */
 	size_t nargs;	/* on success: keys in args */
 } decode_cases[] = {
 	/* Good requests. */
-	{ "no args: args becomes an empty object",
-	  "{\"v\":1,\"id\":7,\"op\":\"version\"}", 0, 7, "version", 0 },
-	{ "with args",
-	  "{\"v\":1,\"id\":8,\"op\":\"ep.send\",\"args\":{\"ep\":3,\"data\":\"hello\"}}",
-	  0, 8, "ep.send", 2 },
-	{ "empty args",
-	  "{\"v\":1,\"id\":9,\"op\":\"status\",\"args\":{}}", 0, 9, "status", 0 },
-	{ "fields in another order, with whitespace",
-	  " {\n\t\"args\" : {\"on\": true},\r\n \"op\": \"watch\", \"id\": 10, \"v\": 1 } ",
-	  0, 10, "watch", 1 },
-	{ "id 0 is a valid id",
-	  "{\"v\":1,\"id\":0,\"op\":\"version\"}", 0, 0, "version", 0 },
-	{ "id 2^32+7 is not truncated",
-	  "{\"v\":1,\"id\":4294967303,\"op\":\"version\"}", 0, 4294967303LL, "version", 0 },
-	{ "id INT64_MAX",
-	  "{\"v\":1,\"id\":9223372036854775807,\"op\":\"version\"}", 0, INT64_MAX, "version", 0 },
-	{ "unknown op decodes (the daemon answers EOPNOTSUPP)",
-	  "{\"v\":1,\"id\":11,\"op\":\"no.such.op\"}", 0, 11, "no.such.op", 0 },
-	{ "extra fields are ignored",
-	  "{\"v\":1,\"id\":12,\"op\":\"version\",\"extra\":[1,2]}", 0, 12, "version", 0 },
+	{"no args: args becomes an empty object", "{\"v\":1,\"id\":7,\"op\":\"version\"}", 0, 7,
+	 "version", 0},
+	{"with args",
+	 "{\"v\":1,\"id\":8,\"op\":\"ep.send\",\"args\":{\"ep\":3,\"data\":\"hello\"}}", 0, 8,
+	 "ep.send", 2},
+	{"empty args", "{\"v\":1,\"id\":9,\"op\":\"status\",\"args\":{}}", 0, 9, "status", 0},
+	{"fields in another order, with whitespace",
+	 " {\n\t\"args\" : {\"on\": true},\r\n \"op\": \"watch\", \"id\": 10, \"v\": 1 } ", 0, 10,
+	 "watch", 1},
+	{"id 0 is a valid id", "{\"v\":1,\"id\":0,\"op\":\"version\"}", 0, 0, "version", 0},
+	{"id 2^32+7 is not truncated", "{\"v\":1,\"id\":4294967303,\"op\":\"version\"}", 0,
+	 4294967303LL, "version", 0},
+	{"id INT64_MAX", "{\"v\":1,\"id\":9223372036854775807,\"op\":\"version\"}", 0, INT64_MAX,
+	 "version", 0},
+	{"unknown op decodes (the daemon answers EOPNOTSUPP)",
+	 "{\"v\":1,\"id\":11,\"op\":\"no.such.op\"}", 0, 11, "no.such.op", 0},
+	{"extra fields are ignored", "{\"v\":1,\"id\":12,\"op\":\"version\",\"extra\":[1,2]}", 0,
+	 12, "version", 0},
 
 	/* Not JSON. */
-	{ "empty body", "", -EBADMSG, NOID, NULL, 0 },
-	{ "malformed JSON", "{\"v\":1,\"id\":7,\"op\":}", -EBADMSG, NOID, NULL, 0 },
-	{ "truncated JSON", "{\"v\":1,\"id\":7,\"op\":\"vers", -EBADMSG, NOID, NULL, 0 },
-	{ "truncated after the id", "{\"v\":1,\"id\":7", -EBADMSG, NOID, NULL, 0 },
-	{ "a second value after the object",
-	  "{\"v\":1,\"id\":7,\"op\":\"version\"}{}", -EBADMSG, NOID, NULL, 0 },
-	{ "single quotes", "{'v':1,'id':7,'op':'version'}", -EBADMSG, NOID, NULL, 0 },
-	{ "invalid UTF-8 in a string",
-	  "{\"v\":1,\"id\":7,\"op\":\"\xff\xfe\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "\\u0000 in a string",
-	  "{\"v\":1,\"id\":7,\"op\":\"a\\u0000b\"}", -EBADMSG, NOID, NULL, 0 },
+	{"empty body", "", -EBADMSG, NOID, NULL, 0},
+	{"malformed JSON", "{\"v\":1,\"id\":7,\"op\":}", -EBADMSG, NOID, NULL, 0},
+	{"truncated JSON", "{\"v\":1,\"id\":7,\"op\":\"vers", -EBADMSG, NOID, NULL, 0},
+	{"truncated after the id", "{\"v\":1,\"id\":7", -EBADMSG, NOID, NULL, 0},
+	{"a second value after the object", "{\"v\":1,\"id\":7,\"op\":\"version\"}{}", -EBADMSG,
+	 NOID, NULL, 0},
+	{"single quotes", "{'v':1,'id':7,'op':'version'}", -EBADMSG, NOID, NULL, 0},
+	{"invalid UTF-8 in a string", "{\"v\":1,\"id\":7,\"op\":\"\xff\xfe\"}", -EBADMSG, NOID,
+	 NULL, 0},
+	{"\\u0000 in a string", "{\"v\":1,\"id\":7,\"op\":\"a\\u0000b\"}", -EBADMSG, NOID, NULL, 0},
 
 	/* JSON, but not an object. */
-	{ "an array", "[{\"v\":1,\"id\":7,\"op\":\"version\"}]", -EBADMSG, NOID, NULL, 0 },
-	{ "a string", "\"version\"", -EBADMSG, NOID, NULL, 0 },
-	{ "a number", "42", -EBADMSG, NOID, NULL, 0 },
-	{ "null", "null", -EBADMSG, NOID, NULL, 0 },
-	{ "true", "true", -EBADMSG, NOID, NULL, 0 },
+	{"an array", "[{\"v\":1,\"id\":7,\"op\":\"version\"}]", -EBADMSG, NOID, NULL, 0},
+	{"a string", "\"version\"", -EBADMSG, NOID, NULL, 0},
+	{"a number", "42", -EBADMSG, NOID, NULL, 0},
+	{"null", "null", -EBADMSG, NOID, NULL, 0},
+	{"true", "true", -EBADMSG, NOID, NULL, 0},
 
 	/* The id: read first, so that every later error can name the request. */
-	{ "missing id", "{\"v\":1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "negative id", "{\"v\":1,\"id\":-1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id INT64_MIN",
-	  "{\"v\":1,\"id\":-9223372036854775808,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id as a string", "{\"v\":1,\"id\":\"7\",\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id as a real", "{\"v\":1,\"id\":7.0,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id null", "{\"v\":1,\"id\":null,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id true", "{\"v\":1,\"id\":true,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id 2^63, past int64",
-	  "{\"v\":1,\"id\":9223372036854775808,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "id of 30 digits",
-	  "{\"v\":1,\"id\":123456789012345678901234567890,\"op\":\"version\"}",
-	  -EBADMSG, NOID, NULL, 0 },
+	{"missing id", "{\"v\":1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"negative id", "{\"v\":1,\"id\":-1,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"id INT64_MIN", "{\"v\":1,\"id\":-9223372036854775808,\"op\":\"version\"}", -EBADMSG, NOID,
+	 NULL, 0},
+	{"id as a string", "{\"v\":1,\"id\":\"7\",\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"id as a real", "{\"v\":1,\"id\":7.0,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"id null", "{\"v\":1,\"id\":null,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"id true", "{\"v\":1,\"id\":true,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"id 2^63, past int64", "{\"v\":1,\"id\":9223372036854775808,\"op\":\"version\"}", -EBADMSG,
+	 NOID, NULL, 0},
+	{"id of 30 digits", "{\"v\":1,\"id\":123456789012345678901234567890,\"op\":\"version\"}",
+	 -EBADMSG, NOID, NULL, 0},
 
 	/* The version. */
-	{ "missing v", "{\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
-	{ "v 2", "{\"v\":2,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
-	{ "v 0", "{\"v\":0,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
-	{ "v -1", "{\"v\":-1,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
-	{ "v 2^32+1 is not truncated to 1",
-	  "{\"v\":4294967297,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0 },
-	{ "v as a string", "{\"v\":\"1\",\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
-	{ "v as a real", "{\"v\":1.0,\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0 },
-	{ "v past int64",
-	  "{\"v\":18446744073709551617,\"id\":7,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "v 2 and no op: the version is checked first",
-	  "{\"v\":2,\"id\":7}", -EPROTONOSUPPORT, 7, NULL, 0 },
+	{"missing v", "{\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0},
+	{"v 2", "{\"v\":2,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
+	{"v 0", "{\"v\":0,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
+	{"v -1", "{\"v\":-1,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
+	{"v 2^32+1 is not truncated to 1", "{\"v\":4294967297,\"id\":7,\"op\":\"version\"}",
+	 -EPROTONOSUPPORT, 7, NULL, 0},
+	{"v as a string", "{\"v\":\"1\",\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0},
+	{"v as a real", "{\"v\":1.0,\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0},
+	{"v past int64", "{\"v\":18446744073709551617,\"id\":7,\"op\":\"version\"}", -EBADMSG, NOID,
+	 NULL, 0},
+	{"v 2 and no op: the version is checked first", "{\"v\":2,\"id\":7}", -EPROTONOSUPPORT, 7,
+	 NULL, 0},
 
 	/* The op. */
-	{ "missing op", "{\"v\":1,\"id\":7}", -EBADMSG, 7, NULL, 0 },
-	{ "op a number", "{\"v\":1,\"id\":7,\"op\":5}", -EBADMSG, 7, NULL, 0 },
-	{ "op null", "{\"v\":1,\"id\":7,\"op\":null}", -EBADMSG, 7, NULL, 0 },
-	{ "op an object", "{\"v\":1,\"id\":7,\"op\":{}}", -EBADMSG, 7, NULL, 0 },
+	{"missing op", "{\"v\":1,\"id\":7}", -EBADMSG, 7, NULL, 0},
+	{"op a number", "{\"v\":1,\"id\":7,\"op\":5}", -EBADMSG, 7, NULL, 0},
+	{"op null", "{\"v\":1,\"id\":7,\"op\":null}", -EBADMSG, 7, NULL, 0},
+	{"op an object", "{\"v\":1,\"id\":7,\"op\":{}}", -EBADMSG, 7, NULL, 0},
 
 	/* The args. */
-	{ "args an array",
-	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":[3]}", -EINVAL, 7, NULL, 0 },
-	{ "args a string",
-	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":\"ep=3\"}", -EINVAL, 7, NULL, 0 },
-	{ "args a number",
-	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":3}", -EINVAL, 7, NULL, 0 },
-	{ "args null",
-	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":null}", -EINVAL, 7, NULL, 0 },
+	{"args an array", "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":[3]}", -EINVAL, 7, NULL,
+	 0},
+	{"args a string", "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":\"ep=3\"}", -EINVAL, 7,
+	 NULL, 0},
+	{"args a number", "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":3}", -EINVAL, 7, NULL, 0},
+	{"args null", "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":null}", -EINVAL, 7, NULL, 0},
 
 	/* Duplicate keys: which one counts would be up to the parser, so neither does. */
-	{ "duplicate id",
-	  "{\"v\":1,\"id\":7,\"id\":8,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "duplicate op",
-	  "{\"v\":1,\"id\":7,\"op\":\"version\",\"op\":\"status\"}", -EBADMSG, NOID, NULL, 0 },
-	{ "duplicate key inside args",
-	  "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":{\"ep\":1,\"ep\":2}}",
-	  -EBADMSG, NOID, NULL, 0 },
+	{"duplicate id", "{\"v\":1,\"id\":7,\"id\":8,\"op\":\"version\"}", -EBADMSG, NOID, NULL, 0},
+	{"duplicate op", "{\"v\":1,\"id\":7,\"op\":\"version\",\"op\":\"status\"}", -EBADMSG, NOID,
+	 NULL, 0},
+	{"duplicate key inside args",
+	 "{\"v\":1,\"id\":7,\"op\":\"ep.show\",\"args\":{\"ep\":1,\"ep\":2}}", -EBADMSG, NOID, NULL,
+	 0},
 };
 
 static void test_request_decode(void **state)
@@ -232,13 +225,13 @@ static void test_request_decode_messages(void **state)
 		const char *body;
 		const char *says;
 	} cases[] = {
-		{ "{\"v\":1,\"id\":7,\"op\":}", "malformed JSON" },
-		{ "[1]", "object" },
-		{ "{\"v\":1,\"op\":\"x\"}", "\"id\"" },
-		{ "{\"id\":1,\"op\":\"x\"}", "\"v\"" },
-		{ "{\"v\":2,\"id\":1,\"op\":\"x\"}", "version 2" },
-		{ "{\"v\":1,\"id\":1}", "\"op\"" },
-		{ "{\"v\":1,\"id\":1,\"op\":\"x\",\"args\":[]}", "\"args\"" },
+		{"{\"v\":1,\"id\":7,\"op\":}", "malformed JSON"},
+		{"[1]", "object"},
+		{"{\"v\":1,\"op\":\"x\"}", "\"id\""},
+		{"{\"id\":1,\"op\":\"x\"}", "\"v\""},
+		{"{\"v\":2,\"id\":1,\"op\":\"x\"}", "version 2"},
+		{"{\"v\":1,\"id\":1}", "\"op\""},
+		{"{\"v\":1,\"id\":1,\"op\":\"x\",\"args\":[]}", "\"args\""},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -256,11 +249,11 @@ static void test_request_decode_messages(void **state)
 
 static json_t *test_args(void)
 {
-	json_t *args = json_pack("{s:I, s:I, s:I, s:I, s:s, s:n, s:f, s:b, s:b, s:I, s:I, s:[]}",
-				 "ep", (json_int_t)3, "zero", (json_int_t)0, "neg",
-				 (json_int_t)-1, "big", (json_int_t)INT64_MAX, "str", "hello",
-				 "null", "real", 3.0, "yes", 1, "no", 0, "low", (json_int_t)1,
-				 "high", (json_int_t)4096, "list");
+	json_t *args =
+		json_pack("{s:I, s:I, s:I, s:I, s:s, s:n, s:f, s:b, s:b, s:I, s:I, s:[]}", "ep",
+			  (json_int_t)3, "zero", (json_int_t)0, "neg", (json_int_t)-1, "big",
+			  (json_int_t)INT64_MAX, "str", "hello", "null", "real", 3.0, "yes", 1,
+			  "no", 0, "low", (json_int_t)1, "high", (json_int_t)4096, "list");
 
 	/* A string with a NUL inside: only the length says where it ends. */
 	json_object_set_new(args, "nul", json_stringn("a\0b", 3));
@@ -276,19 +269,19 @@ static void test_arg_handle(void **state)
 		int ret;
 		uint64_t out; /* 99: left alone */
 	} cases[] = {
-		{ "present", "ep", true, 0, 3 },
-		{ "present, optional", "ep", false, 0, 3 },
-		{ "largest", "big", true, 0, INT64_MAX },
-		{ "required, missing", "missing", true, -EINVAL, 99 },
-		{ "optional, missing: left alone", "missing", false, 0, 99 },
-		{ "required, null", "null", true, -EINVAL, 99 },
-		{ "optional, null: as missing", "null", false, 0, 99 },
-		{ "0 is no handle", "zero", true, -EINVAL, 99 },
-		{ "negative", "neg", true, -EINVAL, 99 },
-		{ "a string", "str", true, -EINVAL, 99 },
-		{ "a real", "real", true, -EINVAL, 99 },
-		{ "a boolean", "yes", true, -EINVAL, 99 },
-		{ "an array", "list", false, -EINVAL, 99 },
+		{"present", "ep", true, 0, 3},
+		{"present, optional", "ep", false, 0, 3},
+		{"largest", "big", true, 0, INT64_MAX},
+		{"required, missing", "missing", true, -EINVAL, 99},
+		{"optional, missing: left alone", "missing", false, 0, 99},
+		{"required, null", "null", true, -EINVAL, 99},
+		{"optional, null: as missing", "null", false, 0, 99},
+		{"0 is no handle", "zero", true, -EINVAL, 99},
+		{"negative", "neg", true, -EINVAL, 99},
+		{"a string", "str", true, -EINVAL, 99},
+		{"a real", "real", true, -EINVAL, 99},
+		{"a boolean", "yes", true, -EINVAL, 99},
+		{"an array", "list", false, -EINVAL, 99},
 	};
 	json_t *args = test_args();
 
@@ -318,19 +311,19 @@ static void test_arg_int(void **state)
 		int ret;
 		int64_t out;
 	} cases[] = {
-		{ "missing: the default", "missing", 1, 4096, 5000, 0, 5000 },
-		{ "null: the default", "null", 1, 4096, 64, 0, 64 },
-		{ "in range", "ep", 1, 4096, 64, 0, 3 },
-		{ "at min", "low", 1, 4096, 64, 0, 1 },
-		{ "at max", "high", 1, 4096, 64, 0, 4096 },
-		{ "below min", "zero", 1, 4096, 64, -EINVAL, 64 },
-		{ "above max", "high", 1, 4095, 64, -EINVAL, 64 },
-		{ "negative, range from 0", "neg", 0, 10, 5, -EINVAL, 5 },
-		{ "the int64 extremes", "big", INT64_MIN, INT64_MAX, 0, 0, INT64_MAX },
-		{ "an empty range", "ep", 3, 3, 0, 0, 3 },
-		{ "a string", "str", 0, 10, 5, -EINVAL, 5 },
-		{ "a real", "real", 0, 10, 5, -EINVAL, 5 },
-		{ "a boolean", "yes", 0, 10, 5, -EINVAL, 5 },
+		{"missing: the default", "missing", 1, 4096, 5000, 0, 5000},
+		{"null: the default", "null", 1, 4096, 64, 0, 64},
+		{"in range", "ep", 1, 4096, 64, 0, 3},
+		{"at min", "low", 1, 4096, 64, 0, 1},
+		{"at max", "high", 1, 4096, 64, 0, 4096},
+		{"below min", "zero", 1, 4096, 64, -EINVAL, 64},
+		{"above max", "high", 1, 4095, 64, -EINVAL, 64},
+		{"negative, range from 0", "neg", 0, 10, 5, -EINVAL, 5},
+		{"the int64 extremes", "big", INT64_MIN, INT64_MAX, 0, 0, INT64_MAX},
+		{"an empty range", "ep", 3, 3, 0, 0, 3},
+		{"a string", "str", 0, 10, 5, -EINVAL, 5},
+		{"a real", "real", 0, 10, 5, -EINVAL, 5},
+		{"a boolean", "yes", 0, 10, 5, -EINVAL, 5},
 	};
 	json_t *args = test_args();
 
@@ -371,14 +364,14 @@ static void test_arg_bool(void **state)
 		int ret;
 		bool out;
 	} cases[] = {
-		{ "true", "yes", false, 0, true },
-		{ "false", "no", true, 0, false },
-		{ "missing: default true", "missing", true, 0, true },
-		{ "missing: default false", "missing", false, 0, false },
-		{ "null: the default", "null", true, 0, true },
-		{ "an integer 1 is not true", "low", false, -EINVAL, false },
-		{ "an integer 0 is not false", "zero", true, -EINVAL, false },
-		{ "a string", "str", false, -EINVAL, false },
+		{"true", "yes", false, 0, true},
+		{"false", "no", true, 0, false},
+		{"missing: default true", "missing", true, 0, true},
+		{"missing: default false", "missing", false, 0, false},
+		{"null: the default", "null", true, 0, true},
+		{"an integer 1 is not true", "low", false, -EINVAL, false},
+		{"an integer 0 is not false", "zero", true, -EINVAL, false},
+		{"a string", "str", false, -EINVAL, false},
 	};
 	json_t *args = test_args();
 
@@ -411,13 +404,13 @@ static void test_arg_string(void **state)
 		const char *out; /* untouched: left alone */
 		size_t len;
 	} cases[] = {
-		{ "present", "str", true, 0, "hello", 5 },
-		{ "with a NUL inside: the length counts it", "nul", true, 0, "a", 3 },
-		{ "required, missing", "missing", true, -EINVAL, untouched, 99 },
-		{ "optional, missing: left alone", "missing", false, 0, untouched, 99 },
-		{ "required, null", "null", true, -EINVAL, untouched, 99 },
-		{ "an integer", "ep", true, -EINVAL, untouched, 99 },
-		{ "a boolean", "yes", false, -EINVAL, untouched, 99 },
+		{"present", "str", true, 0, "hello", 5},
+		{"with a NUL inside: the length counts it", "nul", true, 0, "a", 3},
+		{"required, missing", "missing", true, -EINVAL, untouched, 99},
+		{"optional, missing: left alone", "missing", false, 0, untouched, 99},
+		{"required, null", "null", true, -EINVAL, untouched, 99},
+		{"an integer", "ep", true, -EINVAL, untouched, 99},
+		{"a boolean", "yes", false, -EINVAL, untouched, 99},
 	};
 	json_t *args = test_args();
 
@@ -428,9 +421,9 @@ static void test_arg_string(void **state)
 		char name[32];
 
 		print_message("%s\n", cases[i].name);
-		assert_int_equal(rdq_arg_string(args, cases[i].arg, cases[i].required, &out, &len,
-						err),
-				 cases[i].ret);
+		assert_int_equal(
+			rdq_arg_string(args, cases[i].arg, cases[i].required, &out, &len, err),
+			cases[i].ret);
 		assert_string_equal(out, cases[i].out);
 		assert_int_equal(len, cases[i].len);
 		if (cases[i].ret) {
@@ -576,12 +569,12 @@ static void test_pack_sizes(void **state)
 		size_t body;
 		bool packs;
 	} cases[] = {
-		{ "a small message", 100, true },
-		{ "65535 bytes", 65535, true },
-		{ "65536 bytes: the largest", 65536, true },
-		{ "65537 bytes: one too many", 65537, false },
-		{ "70000 bytes", 70000, false },
-		{ "1 MiB", 1u << 20, false },
+		{"a small message", 100, true},
+		{"65535 bytes", 65535, true},
+		{"65536 bytes: the largest", 65536, true},
+		{"65537 bytes: one too many", 65537, false},
+		{"70000 bytes", 70000, false},
+		{"1 MiB", 1u << 20, false},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -615,28 +608,28 @@ static void test_errno_names(void **state)
 		int value;
 		const char *name;
 	} cases[] = {
-		{ ENOENT, "ENOENT" },
-		{ EINVAL, "EINVAL" },
-		{ EBADMSG, "EBADMSG" },
-		{ EMSGSIZE, "EMSGSIZE" },
-		{ EPROTONOSUPPORT, "EPROTONOSUPPORT" },
-		{ EOPNOTSUPP, "EOPNOTSUPP" },
-		{ ECANCELED, "ECANCELED" },
-		{ EBUSY, "EBUSY" },
-		{ EDQUOT, "EDQUOT" },
-		{ EMFILE, "EMFILE" },
-		{ ENODEV, "ENODEV" },
-		{ EADDRINUSE, "EADDRINUSE" },
-		{ EADDRNOTAVAIL, "EADDRNOTAVAIL" },
-		{ ECONNREFUSED, "ECONNREFUSED" },
-		{ ETIMEDOUT, "ETIMEDOUT" },
-		{ EHOSTUNREACH, "EHOSTUNREACH" },
-		{ ENOTCONN, "ENOTCONN" },
-		{ ENOBUFS, "ENOBUFS" },
-		{ EAGAIN, "EAGAIN" },
-		{ ECONNRESET, "ECONNRESET" },
-		{ ENOMEM, "ENOMEM" },
-		{ EPERM, "EPERM" },
+		{ENOENT, "ENOENT"},
+		{EINVAL, "EINVAL"},
+		{EBADMSG, "EBADMSG"},
+		{EMSGSIZE, "EMSGSIZE"},
+		{EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+		{EOPNOTSUPP, "EOPNOTSUPP"},
+		{ECANCELED, "ECANCELED"},
+		{EBUSY, "EBUSY"},
+		{EDQUOT, "EDQUOT"},
+		{EMFILE, "EMFILE"},
+		{ENODEV, "ENODEV"},
+		{EADDRINUSE, "EADDRINUSE"},
+		{EADDRNOTAVAIL, "EADDRNOTAVAIL"},
+		{ECONNREFUSED, "ECONNREFUSED"},
+		{ETIMEDOUT, "ETIMEDOUT"},
+		{EHOSTUNREACH, "EHOSTUNREACH"},
+		{ENOTCONN, "ENOTCONN"},
+		{ENOBUFS, "ENOBUFS"},
+		{EAGAIN, "EAGAIN"},
+		{ECONNRESET, "ECONNRESET"},
+		{ENOMEM, "ENOMEM"},
+		{EPERM, "EPERM"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -36,7 +36,7 @@ static unsigned drain_until(struct workers *w, unsigned count)
 	unsigned done = 0;
 
 	while (done < count) {
-		struct pollfd pfd = { .fd = w->done_fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = w->done_fd, .events = POLLIN};
 		int ret = poll(&pfd, 1, DONE_TIMEOUT_MS);
 
 		assert_int_equal(ret, 1);
@@ -113,7 +113,7 @@ static void test_round_trip(void **state)
 {
 	struct workers w;
 	struct work_item *item;
-	struct trip trip = { 0 };
+	struct trip trip = {0};
 	struct workers_stats s;
 
 	atomic_store(&step, 0);
@@ -328,7 +328,7 @@ static void test_put_unqueued(void **state)
 {
 	struct workers w;
 	struct work_item *item, *again;
-	struct trip trip = { 0 };
+	struct trip trip = {0};
 	struct pollfd pfd;
 
 	atomic_store(&step, 0);
@@ -345,7 +345,7 @@ static void test_put_unqueued(void **state)
 	assert_int_equal(workers_in_use(&w), 0);
 	assert_int_equal(stats_of(&w).pool_free, 1);
 
-	pfd = (struct pollfd){ .fd = w.done_fd, .events = POLLIN };
+	pfd = (struct pollfd){.fd = w.done_fd, .events = POLLIN};
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 	assert_int_equal(workers_drain_done(&w), 0);
 	assert_int_equal(atomic_load(&step), 0);
