@@ -862,47 +862,29 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	work_item_queue(&d->workers, item);
 }
 
-struct collect_ctx {
-	rdq_handle_t conn; /* 0: all */
-	rdq_handle_t *handles;
-	unsigned count, cap;
-};
-
-static bool collect_ep(void *object, rdq_handle_t h, void *arg)
+/* Keeps the endpoints tied to the connection arg points to (0: every endpoint). */
+static bool tied_to(void *object, void *arg)
 {
-	struct collect_ctx *c = arg;
-	struct ep *ep = object;
+	rdq_handle_t conn = *(rdq_handle_t *)arg;
 
-	if (c->conn && ep->tied_conn != c->conn)
-		return true;
-	if (c->count == c->cap) {
-		unsigned cap = c->cap ? c->cap * 2 : 64;
-		rdq_handle_t *n = realloc(c->handles, cap * sizeof(*n));
-
-		if (!n)
-			return false;
-		c->handles = n;
-		c->cap = cap;
-	}
-	c->handles[c->count++] = h;
-	return true;
+	return !conn || ((struct ep *)object)->tied_conn == conn;
 }
 
 static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
 {
-	struct collect_ctx c = {.conn = conn};
+	unsigned count;
+	/* Collected first: destroying changes the table, which must not be locked then. */
+	rdq_handle_t *handles = handle_table_collect(&d->objects, OBJ_EP, tied_to, &conn, &count);
 
-	/* Collect first: destroying changes the table, which foreach holds locked. */
-	handle_table_foreach(&d->objects, OBJ_EP, collect_ep, &c);
-	for (unsigned i = 0; i < c.count; i++) {
-		struct ep *ep = ep_get(d, c.handles[i]);
+	for (unsigned i = 0; i < count; i++) {
+		struct ep *ep = ep_get(d, handles[i]);
 
 		if (ep) {
 			endpoint_destroy(ep, NULL);
 			object_unref(ep);
 		}
 	}
-	free(c.handles);
+	free(handles);
 }
 
 void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)

@@ -90,9 +90,31 @@ static void qp_discard(struct rdqd *d, rdq_handle_t h)
 	object_unref(qp);
 }
 
-void ep_work_listen(struct work_item *item)
+/*
+ * Resolves the item's address and makes the endpoint's rdma_cm_id; on success
+ * *ai is the address (freeaddrinfo it). Called under ep->lock.
+ */
+static int create_id(struct work_item *item, bool passive, struct rdma_cm_id **id,
+		     struct addrinfo **ai)
 {
 	struct rdqd *d = item->ctx;
+	struct ep_work_args *a = item->data;
+	int ret;
+
+	ret = resolve(a->addr, a->port, passive, ai);
+	if (ret < 0)
+		return ret;
+	/* The id's context is the endpoint's handle, never a pointer to it. */
+	if (rdma_create_id(d->cm, id, (void *)(uintptr_t)item->handle, RDMA_PS_TCP)) {
+		ret = -errno;
+		freeaddrinfo(*ai);
+		*ai = NULL;
+	}
+	return ret;
+}
+
+void ep_work_listen(struct work_item *item)
+{
 	struct ep_work_args *a = item->data;
 	struct rdma_cm_id *id = NULL;
 	struct addrinfo *ai = NULL;
@@ -103,22 +125,14 @@ void ep_work_listen(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = resolve(a->addr, a->port, true, &ai);
-	if (ret < 0)
-		goto out;
-	/* The id's context is the endpoint's handle, never a pointer to it. */
-	if (rdma_create_id(d->cm, &id, (void *)(uintptr_t)item->handle, RDMA_PS_TCP)) {
-		ret = -errno;
-		goto out;
-	}
-	if (rdma_bind_addr(id, ai->ai_addr) || rdma_listen(id, a->backlog)) {
+	ret = create_id(item, true, &id, &ai);
+	if (ret == 0 && (rdma_bind_addr(id, ai->ai_addr) || rdma_listen(id, a->backlog))) {
 		ret = -errno;
 		rdma_destroy_id(id);
-		goto out;
+	} else if (ret == 0) {
+		ep->id = id;
+		save_addrs(id, a);
 	}
-	ep->id = id;
-	save_addrs(id, a);
-out:
 	if (ai)
 		freeaddrinfo(ai);
 	item->status = ret;
@@ -127,7 +141,6 @@ out:
 
 void ep_work_resolve_addr(struct work_item *item)
 {
-	struct rdqd *d = item->ctx;
 	struct ep_work_args *a = item->data;
 	struct rdma_cm_id *id = NULL;
 	struct addrinfo *ai = NULL;
@@ -138,20 +151,14 @@ void ep_work_resolve_addr(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = resolve(a->addr, a->port, false, &ai);
-	if (ret < 0)
-		goto out;
-	if (rdma_create_id(d->cm, &id, (void *)(uintptr_t)item->handle, RDMA_PS_TCP)) {
-		ret = -errno;
-		goto out;
-	}
-	ep->id = id;
-	/* Asynchronous: ADDR_RESOLVED or ADDR_ERROR comes to the loop. */
-	if (rdma_resolve_addr(id, NULL, ai->ai_addr, (int)a->timeout_ms))
-		ret = -errno;
-out:
-	if (ai)
+	ret = create_id(item, false, &id, &ai);
+	if (ret == 0) {
+		ep->id = id;
+		/* Asynchronous: ADDR_RESOLVED or ADDR_ERROR comes to the loop. */
+		if (rdma_resolve_addr(id, NULL, ai->ai_addr, (int)a->timeout_ms))
+			ret = -errno;
 		freeaddrinfo(ai);
+	}
 	item->status = ret;
 	ep_put_unlock(ep);
 }

@@ -253,35 +253,13 @@ static void op_ep_destroy(struct rdqd *d, struct request *req)
 	object_unref(ep);
 }
 
-struct show_ctx {
-	struct rdqd *d;
-	uid_t uid;
-	rdq_handle_t *handles;
-	unsigned count, cap;
-};
-
-static bool collect_visible(void *object, rdq_handle_t h, void *arg)
+static bool visible_to(void *object, void *arg)
 {
-	struct show_ctx *s = arg;
-
-	if (!object_visible(((struct object *)object)->owner, s->uid))
-		return true;
-	if (s->count == s->cap) {
-		unsigned cap = s->cap ? s->cap * 2 : 64;
-		rdq_handle_t *n = realloc(s->handles, cap * sizeof(*n));
-
-		if (!n)
-			return false;
-		s->handles = n;
-		s->cap = cap;
-	}
-	s->handles[s->count++] = h;
-	return true;
+	return object_visible(((struct object *)object)->owner, *(uid_t *)arg);
 }
 
 static void op_ep_show(struct rdqd *d, struct request *req)
 {
-	struct show_ctx s = {.d = d, .uid = req->uid};
 	char err[RDQ_ERRMSG_MAX];
 	json_t *list = json_array();
 	uint64_t one = 0;
@@ -302,16 +280,19 @@ static void op_ep_show(struct rdqd *d, struct request *req)
 		object_unref(ep);
 	} else {
 		/* Describe outside the table's lock: collect the handles first. */
-		handle_table_foreach(&d->objects, OBJ_EP, collect_visible, &s);
-		for (unsigned i = 0; i < s.count; i++) {
-			struct ep *ep = endpoint_lookup(d, s.handles[i], req->uid);
+		unsigned count;
+		rdq_handle_t *handles =
+			handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &count);
+
+		for (unsigned i = 0; i < count; i++) {
+			struct ep *ep = endpoint_lookup(d, handles[i], req->uid);
 
 			if (ep) {
 				json_array_append_new(list, endpoint_describe(ep));
 				object_unref(ep);
 			}
 		}
-		free(s.handles);
+		free(handles);
 	}
 	request_complete(req, 0, json_pack("{s:o}", "endpoints", list), NULL);
 }

@@ -150,3 +150,30 @@ void handle_table_foreach(struct handle_table *t, unsigned kind,
 	}
 	pthread_mutex_unlock(&t->lock);
 }
+
+rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
+				   bool (*keep)(void *object, void *arg), void *arg,
+				   unsigned *count)
+{
+	rdq_handle_t *handles = NULL;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->used)
+		handles = malloc(t->used * sizeof(*handles));
+	for (uint32_t i = 1; handles && i < t->capacity; i++) {
+		struct handle_slot *slot = &t->slots[i];
+
+		if (!slot->object || (kind && slot->kind != kind))
+			continue;
+		if (!keep || keep(slot->object, arg))
+			handles[n++] = (rdq_handle_t)slot->generation << 32 | i;
+	}
+	pthread_mutex_unlock(&t->lock);
+	*count = n;
+	if (n == 0) {
+		free(handles);
+		handles = NULL;
+	}
+	return handles;
+}

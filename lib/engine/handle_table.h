@@ -82,4 +82,14 @@ uint32_t handle_table_count(struct handle_table *t);
 void handle_table_foreach(struct handle_table *t, unsigned kind,
 			  bool (*fn)(void *object, rdq_handle_t h, void *arg), void *arg);
 
+/*
+ * Returns, in a new array (free() it), the handles of the objects of kind (0:
+ * all) for which keep(object, arg) is true (keep NULL: all), and their count
+ * in *count. For callers that must act on objects without holding the
+ * table's lock. Returns NULL with *count 0 when none matched or out of memory.
+ */
+rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
+				   bool (*keep)(void *object, void *arg), void *arg,
+				   unsigned *count);
+
 #endif
