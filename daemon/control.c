@@ -188,7 +188,7 @@ static void handle_frame(struct conn *c, const char *body, size_t len)
 
 static void conn_close(struct conn *c);
 
-/* Reads up to FRAMES_PER_CALLBACK frames. Returns false if c was closed. */
+/* Handles up to FRAMES_PER_CALLBACK frames, then lets other callbacks run. */
 static void read_frames(struct conn *c)
 {
 	struct rdqd *d = c->d;
@@ -238,7 +238,7 @@ static void read_frames(struct conn *c)
 		handle_frame(c, (const char *)evbuffer_pullup(in, len), len);
 		evbuffer_drain(in, len);
 		frames++;
-		/* A request's handler may have closed nothing, but be sure c still exists. */
+		/* Handlers do not close connections; this keeps a future one from using c freed. */
 		if (!conn_get(d, h))
 			return;
 	}

@@ -299,17 +299,18 @@ static void queue_establish(struct ep *ep);
 /* Generic result of a connect step: on failure, give up the connection. */
 static void connect_step_done(struct work_item *item, const char *what)
 {
-	struct ep *ep = ep_get(item->ctx, item->handle);
+	struct rdqd *d = item->ctx;
+	struct ep *ep = ep_get(d, item->handle);
 
 	if (item->handle2 && (!ep || item->status < 0)) {
 		/* The step made a QP for an endpoint that is gone: discard it on a worker. */
-		struct work_item *discard = work_item_get(&((struct rdqd *)item->ctx)->workers);
+		struct work_item *discard = work_item_get(&d->workers);
 
 		if (discard) {
-			discard->ctx = item->ctx;
+			discard->ctx = d;
 			discard->handle2 = item->handle2;
 			discard->passive = ep_work_qp_discard;
-			work_item_queue(&((struct rdqd *)item->ctx)->workers, discard);
+			work_item_queue(&d->workers, discard);
 		}
 	}
 	if (!ep)
@@ -621,14 +622,10 @@ void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
 /* ------------------------------------------------------------ disconnect */
 
 /* The QP is in error after rdma_cm's DISCONNECTED: complete with its status. */
-static void qp_error_done(struct work_item *item)
+/* Answers the disconnect request (if any) with how the disconnect ended. */
+static void answer_disconnect(struct request *req, struct work_item *item)
 {
-	struct request *req = item->request;
-	struct ep *ep = ep_get(item->ctx, item->handle);
-
-	if (!req)
-		;
-	else if (item->status < 0)
+	if (item->status < 0)
 		request_fail(req, item->status,
 			     "disconnected, but the QP could not be moved to error: %s",
 			     strerror(-item->status));
@@ -641,6 +638,16 @@ static void qp_error_done(struct work_item *item)
 			     rdq_errno_name(-item->arg));
 	else
 		request_complete(req, 0, json_pack("{s:i}", "status", item->arg), NULL);
+}
+
+/* The QP is in error after rdma_cm's DISCONNECTED. */
+static void qp_error_done(struct work_item *item)
+{
+	struct ep *ep = ep_get(item->ctx, item->handle);
+
+	/* No request when the peer started the disconnect: nobody waits for an answer. */
+	if (item->request)
+		answer_disconnect(item->request, item);
 	/* A listener's endpoint lives for its connection only. */
 	if (ep && ep->role == EP_PASSIVE && ep->state == EP_DISCONNECTED)
 		endpoint_destroy(ep, NULL);

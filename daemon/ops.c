@@ -88,9 +88,6 @@ static void op_status(struct rdqd *d, struct request *req)
 			 NULL);
 }
 
-static const char *const status_names[] = {"ok",     "ECANCELED", "ETIMEDOUT",	"ENOENT",
-					   "EINVAL", "ENODEV",	  "ECONNRESET", "other"};
-
 static void op_stats(struct rdqd *d, struct request *req)
 {
 	struct rdqd_counters *k = &d->counters;
@@ -98,8 +95,8 @@ static void op_stats(struct rdqd *d, struct request *req)
 	json_t *by_status = json_object(), *hist = json_array(), *cm = json_object();
 
 	workers_get_stats(&d->workers, &w);
-	for (unsigned i = 0; i < 8; i++)
-		json_object_set_new(by_status, status_names[i],
+	for (unsigned i = 0; i < REQ_STATUS_BUCKETS; i++)
+		json_object_set_new(by_status, request_status_names[i],
 				    json_integer((json_int_t)k->by_status[i]));
 	for (unsigned i = 0; i < LOOP_HIST_BUCKETS; i++)
 		json_array_append_new(hist, json_integer((json_int_t)d->hist.buckets[i]));

@@ -51,7 +51,7 @@ struct rdqd_counters {
 	uint64_t dropped;      /* replies whose connection had closed */
 	uint64_t completed;    /* requests completed, whatever the status */
 	uint64_t pending;      /* requests not yet completed */
-	uint64_t by_status[8]; /* index by status_bucket() */
+	uint64_t by_status[8]; /* by request_status_names (request.h) */
 	uint64_t cm_events;
 	uint64_t cm_by_type[20];
 	uint64_t cm_stale; /* events for an endpoint already gone */

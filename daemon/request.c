@@ -15,7 +15,11 @@
 #include "protocol/message.h"
 #include "rdqd.h"
 
-/* Status buckets for the stats reply; see ops.c for their names. */
+const char *const request_status_names[REQ_STATUS_BUCKETS] = {
+	"ok", "ECANCELED", "ETIMEDOUT", "ENOENT", "EINVAL", "ENODEV", "ECONNRESET", "other",
+};
+
+/* The bucket of request_status_names a completion status counts in. */
 static unsigned status_bucket(int status)
 {
 	switch (-status) {

@@ -44,6 +44,10 @@ struct request {
 	struct request *conn_prev, *conn_next; /* in its connection's list */
 };
 
+/* Completions are counted by status in these buckets (stats' by_status). */
+#define REQ_STATUS_BUCKETS 8
+extern const char *const request_status_names[REQ_STATUS_BUCKETS];
+
 /* A cancel-safe queue: requests wait here until dequeued or cancelled. Loop only. */
 struct request_queue {
 	struct request *head, *tail;
