@@ -551,3 +551,27 @@ unsigned control_cancel(struct rdqd *d, rdq_handle_t h, int64_t id, struct reque
 	}
 	return n;
 }
+
+struct foreach_request_ctx {
+	bool (*fn)(struct request *req, void *arg);
+	void *arg;
+	bool stop;
+};
+
+static bool conn_requests_each(void *object, rdq_handle_t h, void *arg)
+{
+	struct foreach_request_ctx *ctx = arg;
+	struct conn *c = object;
+
+	for (struct request *req = c->requests; req && !ctx->stop; req = req->conn_next)
+		ctx->stop = !ctx->fn(req, ctx->arg);
+	return !ctx->stop;
+}
+
+void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg)
+{
+	struct foreach_request_ctx ctx = {.fn = fn, .arg = arg};
+
+	/* fn must not complete requests: the table is locked while it runs. */
+	handle_table_foreach(&d->conns, 0, conn_requests_each, &ctx);
+}

@@ -40,6 +40,11 @@ const char *ep_state_name(enum ep_state state)
 	return state_names[state];
 }
 
+const char *sync_scope_name(enum sync_scope scope)
+{
+	return scope == SYNC_ENDPOINT ? "endpoint" : scope == SYNC_DEVICE ? "device" : "none";
+}
+
 const char *ep_role_name(enum ep_role role)
 {
 	return role == EP_LISTENER ? "listener" : role == EP_ACTIVE ? "active" : "passive";
@@ -50,6 +55,8 @@ static void ep_release(struct object *obj)
 	struct ep *ep = (struct ep *)obj;
 
 	pthread_mutex_destroy(&ep->lock);
+	work_serial_destroy(&ep->own_serial);
+	pthread_mutex_destroy(&ep->state_lock);
 	free(ep->children);
 	free(ep);
 }
@@ -96,7 +103,14 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->tied_conn = tied_conn;
 	ep->state = EP_IDLE;
 	ep->early_event = -1;
+	ep->destroy_status = -ECANCELED;
+	ep->destroy_message = "the endpoint was destroyed";
 	pthread_mutex_init(&ep->lock, NULL);
+	pthread_mutex_init(&ep->state_lock, NULL);
+	work_serial_init(&ep->own_serial, &ep->state_lock);
+	ep->serial = d->opt.sync_scope == SYNC_ENDPOINT ? &ep->own_serial
+		     : d->opt.sync_scope == SYNC_DEVICE ? &d->device_serial
+							: NULL;
 	*err = handle_table_insert(&d->objects, ep, OBJ_EP, &ep->obj.handle);
 	if (*err < 0) {
 		if (*err == -ENOSPC)
@@ -129,9 +143,15 @@ static void ep_unpublish_unused(struct ep *ep)
 		object_unref(ep); /* the table's reference */
 }
 
-static struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch)
+/*
+ * Takes a work item for one of the endpoint's steps. Only a client's new
+ * request (listen, connect, disconnect) is subject to the pool's cap: steps
+ * that follow rdma_cm events or free resources must not be refused.
+ */
+static struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch)
 {
-	struct work_item *item = work_item_get(&ep->d->workers);
+	struct workers *w = &ep->d->workers;
+	struct work_item *item = capped ? work_item_get(w) : work_item_get_uncapped(w);
 
 	if (!item)
 		return NULL;
@@ -140,6 +160,36 @@ static struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatc
 	item->passive = passive;
 	item->dispatch = dispatch;
 	return item;
+}
+
+static struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch)
+{
+	return ep_item_for(ep, false, passive, dispatch);
+}
+
+/*
+ * Posts one of the endpoint's worker steps to its event queue. The teardown
+ * is the last item ever posted for an endpoint (it is unpublished first),
+ * and the endpoint lives until the teardown is back: so the queue, which is
+ * part of the endpoint, outlives every item on it.
+ */
+static void ep_post(struct ep *ep, struct work_item *item)
+{
+	work_item_post(&ep->d->workers, ep->serial, item);
+}
+
+void endpoints_init(struct rdqd *d)
+{
+	pthread_mutex_init(&d->device_lock, NULL);
+	work_serial_init(&d->device_serial, &d->device_lock);
+}
+
+void endpoints_fini(struct rdqd *d)
+{
+	if (!d->device_serial.state_lock)
+		return; /* never initialized */
+	work_serial_destroy(&d->device_serial);
+	pthread_mutex_destroy(&d->device_lock);
 }
 
 static void broadcast_ep_event(struct ep *ep, const char *name, int status)
@@ -228,7 +278,7 @@ static struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role rol
 		return NULL;
 	}
 	args = calloc(1, sizeof(*args));
-	item = args ? ep_item(ep, passive, dispatch) : NULL;
+	item = args ? ep_item_for(ep, true, passive, dispatch) : NULL;
 	if (!item) {
 		free(args);
 		ep_unpublish_unused(ep);
@@ -258,7 +308,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	args->backlog = backlog;
 	request_dispatch(req);
 	item->request = req;
-	work_item_queue(&d->workers, item);
+	ep_post(ep, item);
 	object_unref(ep);
 }
 
@@ -393,7 +443,7 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 		object_unref(ep);
 		return;
 	}
-	work_item_queue(&d->workers, item);
+	ep_post(ep, item);
 	object_unref(ep);
 }
 
@@ -410,7 +460,7 @@ static void connect_next(struct ep *ep, work_fn passive, work_fn dispatch)
 	}
 	args->timeout_ms = ep->timeout_ms;
 	item->data = args;
-	work_item_queue(&ep->d->workers, item);
+	ep_post(ep, item);
 }
 
 /* The peer answered the connect: make the QP ready and send the RTU, on a worker. */
@@ -423,7 +473,7 @@ static void queue_establish(struct ep *ep)
 		return;
 	}
 	item->handle2 = ep->qp;
-	work_item_queue(&ep->d->workers, item);
+	ep_post(ep, item);
 }
 
 /* The QP is ready: start the data path and answer the connect. */
@@ -533,7 +583,7 @@ static void connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_
 	snprintf(ep->addr, sizeof(ep->addr), "%s", listener->addr);
 	children_add(listener, ep->obj.handle);
 	item->data = args;
-	work_item_queue(&d->workers, item);
+	ep_post(ep, item);
 	object_unref(ep);
 }
 
@@ -544,8 +594,10 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 	int ret;
 
 	if (ep->state != EP_CONNECTED || !ep->qp_active) {
-		request_fail(req, -ENOTCONN, "endpoint %llu is %s, not connected",
-			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state));
+		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
+			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state),
+			     ep->state == EP_CONNECTED ? " but its QP was destroyed"
+						       : ", not connected");
 		return;
 	}
 	if (len == 0 || len > QP_SLOT_SIZE) {
@@ -621,11 +673,15 @@ void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
 
 /* ------------------------------------------------------------ disconnect */
 
-/* The QP is in error after rdma_cm's DISCONNECTED: complete with its status. */
 /* Answers the disconnect request (if any) with how the disconnect ended. */
 static void answer_disconnect(struct request *req, struct work_item *item)
 {
-	if (item->status < 0)
+	if (item->status == -ENOENT)
+		request_fail(req, -ENOENT,
+			     "disconnected, but QP %llu was already destroyed: nothing to move to "
+			     "error",
+			     (unsigned long long)item->handle2);
+	else if (item->status < 0)
 		request_fail(req, item->status,
 			     "disconnected, but the QP could not be moved to error: %s",
 			     strerror(-item->status));
@@ -684,7 +740,7 @@ static void queue_qp_error(struct ep *ep, struct request *req, int status, work_
 		request_dispatch(req);
 		item->request = req;
 	}
-	work_item_queue(&ep->d->workers, item);
+	ep_post(ep, item);
 }
 
 static void disconnect_deadline(struct request *req)
@@ -721,6 +777,9 @@ static void disconnect_sent(struct work_item *item)
 			request_fail(waiting, item->status, "rdma_disconnect failed: %s",
 				     strerror(-item->status));
 	}
+	/* No DREQ went out: the connection is as it was, and may be disconnected again. */
+	if (item->status < 0 && ep && ep->state == EP_DISCONNECTING)
+		ep->state = EP_CONNECTED;
 	object_unref(ep);
 }
 
@@ -744,7 +803,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state));
 		return;
 	}
-	item = ep_item(ep, ep_work_disconnect, disconnect_sent);
+	item = ep_item_for(ep, true, ep_work_disconnect, disconnect_sent);
 	if (!item) {
 		request_fail(req, -EBUSY, "the daemon is out of work items; try again");
 		return;
@@ -761,7 +820,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 		item->request = req;
 	}
 	ep->state = EP_DISCONNECTING;
-	work_item_queue(&ep->d->workers, item);
+	ep_post(ep, item);
 }
 
 /* rdma_cm reported DISCONNECTED: a DREP, the peer's DREQ, or our DREQ timing out. */
@@ -832,9 +891,9 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	t->ep = ep; /* the table's reference, now the teardown's */
 	ep->state = EP_DESTROYING;
 
-	request_queue_fail_all(&ep->connect_q, -ECANCELED, "the endpoint was destroyed");
-	request_queue_fail_all(&ep->disconnect_q, -ECANCELED, "the endpoint was destroyed");
-	request_queue_fail_all(&ep->recv_q, -ECANCELED, "the endpoint was destroyed");
+	request_queue_fail_all(&ep->connect_q, ep->destroy_status, ep->destroy_message);
+	request_queue_fail_all(&ep->disconnect_q, ep->destroy_status, ep->destroy_message);
+	request_queue_fail_all(&ep->recv_q, ep->destroy_status, ep->destroy_message);
 
 	/* Children first, as in KMDF's object tree. */
 	while (ep->nchildren) {
@@ -842,6 +901,8 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		struct ep *child = ep_get(d, h);
 
 		if (child) {
+			child->destroy_status = ep->destroy_status;
+			child->destroy_message = ep->destroy_message;
 			endpoint_destroy(child, NULL);
 			object_unref(child);
 		}
@@ -855,7 +916,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		}
 	}
 	if (ep->qp_active) {
-		qp_deactivate(ep->qp_active, -ECANCELED);
+		qp_deactivate(ep->qp_active, ep->destroy_status);
 		ep->qp_active = NULL;
 	}
 	if (ep->qp)
@@ -866,7 +927,56 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		request_dispatch(req);
 		item->request = req;
 	}
-	work_item_queue(&d->workers, item);
+	ep_post(ep, item);
+}
+
+static void qp_destroy_done(struct work_item *item)
+{
+	struct qp *qp = item->data;
+	json_t *event = rdq_event_new("qp.destroyed");
+
+	if (item->request)
+		request_complete(item->request, 0, NULL, NULL);
+	json_object_set_new(event, "qp", json_integer((json_int_t)qp->obj.handle));
+	json_object_set_new(event, "ep", json_integer((json_int_t)item->handle));
+	control_broadcast(item->ctx, qp->obj.owner, event);
+	object_unref(qp);
+}
+
+void endpoint_qp_destroy(struct ep *ep, struct request *req)
+{
+	struct rdqd *d = ep->d;
+	struct work_item *item;
+	struct qp *qp;
+
+	if (ep->state == EP_DESTROYING) {
+		request_fail(req, -ENOENT, "endpoint %llu is being destroyed, and its QP with it",
+			     (unsigned long long)ep->obj.handle);
+		return;
+	}
+	item = ep_item(ep, ep_work_qp_destroy, qp_destroy_done);
+	if (!item) {
+		request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	/* From here on the QP's handle is stale, for clients and for workers alike. */
+	qp = ep->qp ? handle_table_remove(&d->objects, ep->qp) : NULL;
+	if (!qp) {
+		work_item_put(&d->workers, item);
+		request_fail(req, -ENOENT, "endpoint %llu has no QP (any more)",
+			     (unsigned long long)ep->obj.handle);
+		return;
+	}
+	if (ep->qp_active == qp) {
+		qp_deactivate(qp, -ECANCELED);
+		ep->qp_active = NULL;
+	}
+	/* The table's reference, the last one: like a teardown, the item carries it. */
+	item->data = qp;
+	item->handle2 = ep->qp;
+	request_dispatch(req);
+	item->request = req;
+	ep_post(ep, item);
 }
 
 /* Keeps the endpoints tied to the connection arg points to (0: every endpoint). */
@@ -902,6 +1012,25 @@ void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
 void endpoint_destroy_all(struct rdqd *d)
 {
 	destroy_collected(d, 0);
+}
+
+/*
+ * The endpoint's RDMA device is going away. The kernel cannot let it go
+ * while an rdma_cm_id or verbs object of ours is on it, so the endpoint is
+ * torn down now, on a worker; what waits on it completes with ENODEV.
+ */
+static void device_removed(struct ep *ep)
+{
+	if (ep->state == EP_DESTROYING)
+		return;
+	log_warn("ep %llu: its RDMA device was removed; tearing it down",
+		 (unsigned long long)ep->obj.handle);
+	ep->d->counters.device_removals++;
+	broadcast_ep_event(ep, "ep.error", -ENODEV);
+	ep->state = EP_ERROR;
+	ep->destroy_status = -ENODEV;
+	ep->destroy_message = "the RDMA device was removed";
+	endpoint_destroy(ep, NULL);
 }
 
 /* ------------------------------------------------------------ rdma_cm */
@@ -961,14 +1090,7 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		disconnected(ep, status);
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
-		/* The device is going: fail what waits and let the endpoint be destroyed. */
-		log_warn("ep %llu: its RDMA device was removed", (unsigned long long)h);
-		request_queue_fail_all(&ep->recv_q, -ENODEV, "the RDMA device was removed");
-		request_queue_fail_all(&ep->disconnect_q, -ENODEV, "the RDMA device was removed");
-		if (ep->state == EP_RESOLVING || ep->state == EP_CONNECTING)
-			connect_failed(ep, -ENODEV, "device removal");
-		else
-			ep->state = EP_ERROR;
+		device_removed(ep);
 		break;
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 		/* The QP may be reused now; ours is torn down with the endpoint anyway. */

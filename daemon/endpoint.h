@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "engine/workers.h"
 #include "object.h"
 #include "request.h"
 
@@ -48,7 +49,16 @@ struct ep {
 	rdq_handle_t parent;	/* fixed: a passive endpoint's listener */
 	rdq_handle_t tied_conn; /* fixed: destroyed when this connection closes, or 0 */
 
-	/* Workers serialize their blocking steps on an endpoint with this lock. */
+	/*
+	 * The endpoint's event queue: the loop posts every worker step of this
+	 * endpoint to *serial (its own, the device's, or none by the sync scope),
+	 * and a worker runs them in order under the queue's state lock.
+	 */
+	struct work_serial *serial;
+	struct work_serial own_serial;
+	pthread_mutex_t state_lock;
+
+	/* Guards id and dead: with sync scope none, two steps may run at once. */
 	pthread_mutex_t lock;
 	struct rdma_cm_id *id; /* guarded by lock; a passive one is set before publishing */
 	bool dead;	       /* guarded by lock: torn down; later steps must do nothing */
@@ -64,6 +74,9 @@ struct ep {
 	unsigned nchildren, children_cap;
 	struct sockaddr_storage local, remote;
 	int disconnect_status; /* DISCONNECTED's status, once reported */
+	/* What its queued requests complete with when it is destroyed. */
+	int destroy_status;	     /* -ECANCELED, or -ENODEV after a device removal */
+	const char *destroy_message; /* a static string */
 	/*
 	 * rdma_cm may answer before the worker that sent the connect or accept is
 	 * back with the QP's handle: CONNECT_RESPONSE or ESTABLISHED is then kept
@@ -77,6 +90,10 @@ struct ep {
 };
 
 const char *ep_state_name(enum ep_state state);
+
+/* Sets up what endpoints share (the device-scope event queue); once, at start. */
+void endpoints_init(struct rdqd *d);
+void endpoints_fini(struct rdqd *d);
 const char *ep_role_name(enum ep_role role);
 
 /*
@@ -105,6 +122,13 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
  * worker. req (may be NULL) completes when the teardown is done.
  */
 void endpoint_destroy(struct ep *ep, struct request *req);
+
+/*
+ * Destroys the endpoint's QP (qp.destroy): unpublishes it, stops its data
+ * path and tears it down on a worker. The endpoint keeps the stale handle:
+ * a later step that looks the QP up finds it gone (ENOENT).
+ */
+void endpoint_qp_destroy(struct ep *ep, struct request *req);
 
 /* Destroys every endpoint tied to conn (it closed), or all of them (conn 0, shutdown). */
 void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn);
@@ -153,5 +177,6 @@ void ep_work_qp_error(struct work_item *item);
 void ep_work_answer_dreq(struct work_item *item);
 void ep_work_teardown(struct work_item *item);
 void ep_work_qp_discard(struct work_item *item);
+void ep_work_qp_destroy(struct work_item *item);
 
 #endif

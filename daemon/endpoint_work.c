@@ -361,6 +361,14 @@ void ep_work_teardown(struct work_item *item)
 	item->status = 0;
 }
 
+void ep_work_qp_destroy(struct work_item *item)
+{
+	RDQ_PASSIVE_ONLY();
+	/* Unpublished by qp.destroy: the item holds the last reference. */
+	qp_teardown(item->data);
+	item->status = 0;
+}
+
 void ep_work_qp_discard(struct work_item *item)
 {
 	RDQ_PASSIVE_ONLY();

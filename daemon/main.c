@@ -157,6 +157,12 @@ static void usage(FILE *out)
 		"      --max-pending N      pending requests per client connection (default 256)\n"
 		"      --max-endpoints N    endpoints per user (default 4096)\n"
 		"      --max-clients N      client connections (default 1024)\n"
+		"      --sync-scope SCOPE   which endpoints' worker steps run one at a time, in\n"
+		"                           order: endpoint (each endpoint's; default), device\n"
+		"                           (all of them), none (no order)\n"
+		"      --disconnect-timeout MS\n"
+		"                           local deadline of ep.disconnect --wait when the\n"
+		"                           request sets none (default 5000)\n"
 		"      --systemd            systemd mode: notify readiness (socket activation is\n"
 		"                           used whenever systemd passes a socket)\n"
 		"  -v, --verbose            log debug messages\n"
@@ -185,6 +191,18 @@ static int parse_uint(const char *arg, const char *name, unsigned max, unsigned 
 	return 0;
 }
 
+static int parse_scope(const char *arg, enum sync_scope *out)
+{
+	for (enum sync_scope s = SYNC_ENDPOINT; s <= SYNC_NONE; s++) {
+		if (strcmp(arg, sync_scope_name(s)) == 0) {
+			*out = s;
+			return 0;
+		}
+	}
+	fprintf(stderr, "rdqd: --sync-scope: \"%s\" is not endpoint, device or none\n", arg);
+	return -EINVAL;
+}
+
 static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *path,
 			 size_t path_size)
 {
@@ -194,7 +212,9 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_MAX_PENDING,
 		OPT_MAX_EP,
 		OPT_MAX_CLIENTS,
-		OPT_SYSTEMD
+		OPT_SYSTEMD,
+		OPT_SYNC_SCOPE,
+		OPT_DISCONNECT_TIMEOUT,
 	};
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
@@ -205,6 +225,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"max-endpoints", required_argument, NULL, OPT_MAX_EP},
 		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
 		{"systemd", no_argument, NULL, OPT_SYSTEMD},
+		{"sync-scope", required_argument, NULL, OPT_SYNC_SCOPE},
+		{"disconnect-timeout", required_argument, NULL, OPT_DISCONNECT_TIMEOUT},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},
@@ -216,7 +238,9 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 	*opt = (struct rdqd_options){.pool_prealloc = 64,
 				     .max_pending = 256,
 				     .max_endpoints = 4096,
-				     .max_clients = 1024};
+				     .max_clients = 1024,
+				     .sync_scope = SYNC_ENDPOINT,
+				     .disconnect_timeout_ms = 5000};
 	if (rdq_default_socket_path(path, path_size) < 0) {
 		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
 		return 2;
@@ -247,6 +271,17 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 			break;
 		case OPT_SYSTEMD:
 			opt->systemd = true;
+			break;
+		case OPT_SYNC_SCOPE:
+			ret = parse_scope(optarg, &opt->sync_scope);
+			break;
+		case OPT_DISCONNECT_TIMEOUT:
+			ret = parse_uint(optarg, "--disconnect-timeout", 3600000,
+					 &opt->disconnect_timeout_ms);
+			if (ret == 0 && opt->disconnect_timeout_ms == 0) {
+				fprintf(stderr, "rdqd: --disconnect-timeout must be at least 1\n");
+				ret = -EINVAL;
+			}
 			break;
 		case 'v':
 			log_max_priority = LOG_DEBUG;
@@ -293,6 +328,7 @@ static int start(struct rdqd *d)
 		log_err("cannot start workers: %s", strerror(-ret));
 		return ret;
 	}
+	endpoints_init(d);
 	d->done_event = event_new(d->base, d->workers.done_fd, EV_READ | EV_PERSIST, on_done, d);
 	if (!d->done_event)
 		return -ENOMEM;
@@ -323,6 +359,7 @@ static void stop(struct rdqd *d)
 		event_free(d->shutdown_timer);
 	if (d->workers.threads)
 		workers_stop(&d->workers);
+	endpoints_fini(d);
 	cm_close(d);
 	for (unsigned i = 0; i < 3; i++)
 		if (d->signal_events[i])

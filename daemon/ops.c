@@ -17,6 +17,7 @@
 #include "config.h"
 #include "endpoint.h"
 #include "protocol/message.h"
+#include "qp.h"
 #include "rdqd.h"
 #include "request.h"
 
@@ -109,7 +110,7 @@ static void op_stats(struct rdqd *d, struct request *req)
 		req, 0,
 		json_pack(
 			"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
-			" s:{s:i, s:I, s:I}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
+			" s:{s:i, s:I, s:I, s:I, s:I, s:s}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
 			" s:{s:I, s:I, s:o}}",
 			"requests", "received", (json_int_t)k->received, "rejected",
 			(json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
@@ -119,7 +120,9 @@ static void op_stats(struct rdqd *d, struct request *req)
 			(json_int_t)w.in_use, "high_water", (json_int_t)w.high_water, "misses",
 			(json_int_t)w.misses, "refused", (json_int_t)w.refused, "workers",
 			"threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
-			(json_int_t)w.run, "endpoints", count_endpoints(d), "objects",
+			(json_int_t)w.run, "deferred", (json_int_t)w.deferred, "serial_max",
+			(json_int_t)w.serial_max, "sync_scope", sync_scope_name(d->opt.sync_scope),
+			"endpoints", count_endpoints(d), "objects",
 			(json_int_t)handle_table_count(&d->objects), "connections",
 			(json_int_t)k->connections, "events", "cm", (json_int_t)k->cm_events,
 			"cm_stale", (json_int_t)k->cm_stale, "sent", (json_int_t)k->events_sent,
@@ -228,8 +231,8 @@ static void op_ep_disconnect(struct rdqd *d, struct request *req)
 
 	if (bad_arg(req, rdq_arg_handle(req->args, "qp", false, &qp, err), err) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
-				&timeout, err),
+		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS,
+				d->opt.disconnect_timeout_ms, &timeout, err),
 		    err) ||
 	    bad_arg(req, rdq_arg_bool(req->args, "wait", true, &wait, err), err))
 		return;
@@ -305,16 +308,82 @@ static void op_watch(struct rdqd *d, struct request *req)
 	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
 }
 
+/* What request.list and cancel-by-number look for. */
+struct request_search {
+	struct request *self; /* the request doing the search: never a match */
+	uid_t uid;
+	uint64_t rid; /* 0: every request the uid may see */
+	struct request *found;
+	json_t *list;
+};
+
+static bool request_seen(struct request *req, void *arg)
+{
+	struct request_search *s = arg;
+
+	if (req == s->self || !object_visible(req->uid, s->uid))
+		return true;
+	if (s->rid) {
+		if (req->rid != s->rid)
+			return true;
+		s->found = req;
+		return false;
+	}
+	json_array_append_new(s->list,
+			      json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "rid",
+					(json_int_t)req->rid, "id", (json_int_t)req->id, "op",
+					req->op->name, "state", request_state_name(req->state),
+					"ep", (json_int_t)req->ep, "age_ms",
+					(json_int_t)(now_ms() - req->start_ms), "uid",
+					(int)req->uid, "mine", req->conn == s->self->conn));
+	return true;
+}
+
+static void op_request_list(struct rdqd *d, struct request *req)
+{
+	struct request_search s = {.self = req, .uid = req->uid, .list = json_array()};
+
+	control_foreach_request(d, request_seen, &s);
+	request_complete(req, 0, json_pack("{s:o}", "requests", s.list), NULL);
+}
+
+/* cancel with args.rid: any pending request of this uid, by the daemon's number. */
+static void cancel_by_rid(struct rdqd *d, struct request *req, int64_t rid)
+{
+	struct request_search s = {.self = req, .uid = req->uid, .rid = (uint64_t)rid};
+
+	control_foreach_request(d, request_seen, &s);
+	if (!s.found) {
+		request_fail(req, -ENOENT, "no pending request %lld", (long long)rid);
+	} else if (s.found->state != REQ_QUEUED) {
+		/* Dequeued: its completion is under way and will come, with its own status. */
+		request_fail(req, -EALREADY,
+			     "request %lld is %s, past the point where it can be cancelled; it "
+			     "completes on its own",
+			     (long long)rid, request_state_name(s.found->state));
+	} else {
+		request_complete(s.found, -ECANCELED, NULL, "cancelled by a client");
+		request_complete(req, 0, json_pack("{s:i}", "cancelled", 1), NULL);
+	}
+}
+
 static void op_cancel(struct rdqd *d, struct request *req)
 {
 	char err[RDQ_ERRMSG_MAX];
-	int64_t target;
+	int64_t target, rid;
 	unsigned n;
 
-	if (bad_arg(req, rdq_arg_int(req->args, "req", 0, INT64_MAX, -1, &target, err), err))
+	if (bad_arg(req, rdq_arg_int(req->args, "req", 0, INT64_MAX, -1, &target, err), err) ||
+	    bad_arg(req, rdq_arg_int(req->args, "rid", 1, INT64_MAX, -1, &rid, err), err))
 		return;
-	if (target < 0) {
-		request_fail(req, -EINVAL, "args.req is required: the id of a pending request");
+	if ((target < 0) == (rid < 0)) {
+		request_fail(req, -EINVAL,
+			     "give one of args.req (a request id of this connection) or args.rid "
+			     "(a request number from request.list)");
+		return;
+	}
+	if (rid > 0) {
+		cancel_by_rid(d, req, rid);
 		return;
 	}
 	n = control_cancel(d, req->conn, target, req);
@@ -323,6 +392,28 @@ static void op_cancel(struct rdqd *d, struct request *req)
 			     (long long)target);
 	else
 		request_complete(req, 0, json_pack("{s:i}", "cancelled", (int)n), NULL);
+}
+
+static void op_qp_destroy(struct rdqd *d, struct request *req)
+{
+	char err[RDQ_ERRMSG_MAX];
+	uint64_t h = 0;
+	struct qp *qp;
+	struct ep *ep = NULL;
+
+	if (bad_arg(req, rdq_arg_handle(req->args, "qp", true, &h, err), err))
+		return;
+	qp = handle_table_lookup(&d->objects, h, OBJ_QP);
+	if (qp && object_visible(qp->obj.owner, req->uid))
+		ep = endpoint_lookup(d, qp->ep, req->uid);
+	object_unref(qp);
+	if (!ep || ep->qp != h) {
+		request_fail(req, -ENOENT, "no QP %llu", (unsigned long long)h);
+		object_unref(ep);
+		return;
+	}
+	endpoint_qp_destroy(ep, req);
+	object_unref(ep);
 }
 
 /* Sorted by name; ops_find() scans it (a dozen entries). */
@@ -336,6 +427,8 @@ static const struct op ops[] = {
 	{"ep.recv", op_ep_recv},
 	{"ep.send", op_ep_send},
 	{"ep.show", op_ep_show},
+	{"qp.destroy", op_qp_destroy},
+	{"request.list", op_request_list},
 	{"stats", op_stats},
 	{"status", op_status},
 	{"version", op_version},

@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -25,6 +26,18 @@ enum object_kind {
 	OBJ_QP = 2,
 };
 
+/*
+ * Which endpoints share one event queue (KMDF's synchronization scope):
+ * their worker steps run one at a time, in the order the loop posted them.
+ */
+enum sync_scope {
+	SYNC_ENDPOINT, /* each endpoint's steps in order; endpoints in parallel (default) */
+	SYNC_DEVICE,   /* every endpoint's steps one at a time, daemon-wide */
+	SYNC_NONE,     /* no order: any step may run beside another of its endpoint */
+};
+
+const char *sync_scope_name(enum sync_scope scope);
+
 struct rdqd_options {
 	const char *socket_path;
 	unsigned workers;	/* 0: one per CPU */
@@ -34,6 +47,8 @@ struct rdqd_options {
 	unsigned max_endpoints; /* per uid */
 	unsigned max_clients;
 	bool systemd; /* take the socket from systemd, notify READY=1 */
+	enum sync_scope sync_scope;
+	unsigned disconnect_timeout_ms; /* ep.disconnect's local deadline unless it sets one */
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -54,7 +69,8 @@ struct rdqd_counters {
 	uint64_t by_status[8]; /* by request_status_names (request.h) */
 	uint64_t cm_events;
 	uint64_t cm_by_type[20];
-	uint64_t cm_stale; /* events for an endpoint already gone */
+	uint64_t cm_stale;	  /* events for an endpoint already gone */
+	uint64_t device_removals; /* endpoints torn down because their device went away */
 	uint64_t events_sent;
 	uint64_t connections; /* open now */
 	uint64_t accepted;    /* ever */
@@ -64,6 +80,9 @@ struct rdqd {
 	struct event_base *base;
 	struct rdqd_options opt;
 	struct workers workers;
+	/* With SYNC_DEVICE: the one event queue and state lock every endpoint shares. */
+	struct work_serial device_serial;
+	pthread_mutex_t device_lock;
 	struct handle_table objects;   /* endpoints and QPs; thread-safe */
 	struct handle_table conns;     /* client connections; loop only */
 	struct rdma_event_channel *cm; /* NULL when the machine has no RDMA */
@@ -78,6 +97,7 @@ struct rdqd {
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
 	uint64_t start_ms;
+	uint64_t last_rid; /* the last request number given */
 	struct rdqd_counters counters;
 	struct loop_histogram hist;
 };
@@ -107,6 +127,8 @@ unsigned control_connections(struct rdqd *d);
 void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
 /* Cancels conn's queued requests with this id (not self). Returns how many. */
 unsigned control_cancel(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self);
+/* Calls fn for every pending request of every connection, until it returns false. */
+void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg);
 
 /* ops.c: request handlers. */
 void ops_dispatch(struct rdqd *d, struct request *req);

@@ -19,6 +19,18 @@ const char *const request_status_names[REQ_STATUS_BUCKETS] = {
 	"ok", "ECANCELED", "ETIMEDOUT", "ENOENT", "EINVAL", "ENODEV", "ECONNRESET", "other",
 };
 
+const char *request_state_name(enum request_state state)
+{
+	static const char *const names[] = {
+		[REQ_NEW] = "new",
+		[REQ_QUEUED] = "queued",
+		[REQ_DISPATCHED] = "dispatched",
+		[REQ_COMPLETED] = "completed",
+	};
+
+	return names[state];
+}
+
 /* The bucket of request_status_names a completion status counts in. */
 static unsigned status_bucket(int status)
 {
@@ -85,6 +97,8 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	if (!req)
 		return NULL;
 	req->d = d;
+	req->rid = ++d->last_rid;
+	req->start_ms = now_ms();
 	req->id = id;
 	req->conn = conn;
 	req->uid = uid;

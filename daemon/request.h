@@ -28,8 +28,10 @@ enum request_state {
 
 struct request {
 	struct rdqd *d;
+	uint64_t rid;	   /* the daemon's number for it: request.list shows it, cancel takes it */
 	int64_t id;	   /* the client's request id */
 	rdq_handle_t conn; /* the connection to answer, 0 once it closed */
+	uint64_t start_ms; /* when it was decoded */
 	uid_t uid;	   /* the client's uid, for ownership checks */
 	const struct op *op;
 	json_t *args; /* a reference to the request's args */
@@ -43,6 +45,8 @@ struct request {
 	struct request *queue_prev, *queue_next;
 	struct request *conn_prev, *conn_next; /* in its connection's list */
 };
+
+const char *request_state_name(enum request_state state);
 
 /* Completions are counted by status in these buckets (stats' by_status). */
 #define REQ_STATUS_BUCKETS 8

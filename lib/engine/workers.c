@@ -20,13 +20,19 @@ static struct work_item *pool_alloc_item(struct workers *w)
 
 struct work_item *work_item_get(struct workers *w)
 {
-	struct work_item *item;
-
 	RDQ_DISPATCH_ONLY();
 	if (w->pool_cap && w->in_use >= w->pool_cap) {
 		w->refused++;
 		return NULL;
 	}
+	return work_item_get_uncapped(w);
+}
+
+struct work_item *work_item_get_uncapped(struct workers *w)
+{
+	struct work_item *item;
+
+	RDQ_DISPATCH_ONLY();
 	item = w->pool;
 	if (item) {
 		w->pool = item->next;
@@ -58,19 +64,89 @@ void work_item_put(struct workers *w, struct work_item *item)
 	pool_put(w, item);
 }
 
-void work_item_queue(struct workers *w, struct work_item *item)
+/* Appends item to the workers' queue; w->lock held. */
+static void push_locked(struct workers *w, struct work_item *item)
 {
-	RDQ_DISPATCH_ONLY();
 	item->next = NULL;
-	pthread_mutex_lock(&w->lock);
 	if (w->tail)
 		w->tail->next = item;
 	else
 		w->head = item;
 	w->tail = item;
 	w->queued++;
+}
+
+void work_item_queue(struct workers *w, struct work_item *item)
+{
+	RDQ_DISPATCH_ONLY();
+	pthread_mutex_lock(&w->lock);
+	push_locked(w, item);
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void work_serial_init(struct work_serial *s, pthread_mutex_t *state_lock)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->state_lock = state_lock;
+}
+
+void work_serial_destroy(struct work_serial *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+void work_item_post(struct workers *w, struct work_serial *s, struct work_item *item)
+{
+	unsigned waiting;
+
+	RDQ_DISPATCH_ONLY();
+	if (!s) {
+		work_item_queue(w, item);
+		return;
+	}
+	item->serial = s;
+	item->next = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (!s->out) {
+		/* Nothing of this object is out: this item goes to the workers now. */
+		s->out = true;
+		pthread_mutex_unlock(&s->lock);
+		work_item_queue(w, item);
+		return;
+	}
+	/* The worker that runs the item out will run this one after it. */
+	if (s->tail)
+		s->tail->next = item;
+	else
+		s->head = item;
+	s->tail = item;
+	waiting = ++s->waiting;
+	pthread_mutex_unlock(&s->lock);
+	w->deferred++;
+	if (waiting > w->serial_max)
+		w->serial_max = waiting;
+}
+
+/* Takes the item posted behind the one that ran, or marks the queue idle. */
+static struct work_item *serial_next(struct work_serial *s)
+{
+	struct work_item *next;
+
+	pthread_mutex_lock(&s->lock);
+	next = s->head;
+	if (next) {
+		s->head = next->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->waiting--;
+		next->next = NULL;
+	} else {
+		s->out = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return next;
 }
 
 /* Sends an item back to the loop; the first item on an empty list wakes it. */
@@ -81,6 +157,7 @@ static void send_back(struct workers *w, struct work_item *item)
 
 	item->next = NULL;
 	pthread_mutex_lock(&w->done_lock);
+	w->run++;
 	was_empty = !w->done_head;
 	if (w->done_tail)
 		w->done_tail->next = item;
@@ -93,6 +170,44 @@ static void send_back(struct workers *w, struct work_item *item)
 	}
 }
 
+/*
+ * Runs item and, if it came from an event queue, the items posted behind it
+ * (budget in all), holding the queue's state lock. Each item goes back to
+ * the loop once run. Returns the queue's next item when the budget ran out
+ * first (it is still the queue's one item out), else NULL.
+ */
+static struct work_item *run_items(struct workers *w, struct work_item *item, unsigned budget)
+{
+	struct work_serial *s = item->serial;
+	struct work_item *next;
+
+	if (!s) {
+		if (item->passive)
+			item->passive(item);
+		send_back(w, item);
+		return NULL;
+	}
+	if (s->state_lock)
+		pthread_mutex_lock(s->state_lock);
+	for (;;) {
+		if (item->passive)
+			item->passive(item);
+		next = serial_next(s);
+		if (!next || --budget == 0) {
+			/*
+			 * Unlock before the last item goes back: once the loop has it, the
+			 * object (and s with it) may be freed.
+			 */
+			if (s->state_lock)
+				pthread_mutex_unlock(s->state_lock);
+			send_back(w, item);
+			return next;
+		}
+		send_back(w, item);
+		item = next;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
@@ -100,7 +215,7 @@ static void *worker_main(void *arg)
 	rdq_level_set(RDQ_LEVEL_PASSIVE);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		struct work_item *item;
+		struct work_item *item, *requeue;
 
 		while (!w->head && !w->stopping)
 			pthread_cond_wait(&w->wake, &w->lock);
@@ -111,17 +226,50 @@ static void *worker_main(void *arg)
 		if (!w->head)
 			w->tail = NULL;
 		w->queued--;
-		w->run++;
 		pthread_mutex_unlock(&w->lock);
 
-		if (item->passive)
-			item->passive(item);
-		send_back(w, item);
+		/* A worker drains the object's whole event queue. */
+		requeue = run_items(w, item, UINT32_MAX);
 
 		pthread_mutex_lock(&w->lock);
+		if (requeue)
+			push_locked(w, requeue);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
+}
+
+bool workers_run_queued(struct workers *w, work_fn match)
+{
+	struct work_item *item, *prev = NULL, *requeue;
+	enum rdq_level level = rdq_level_current();
+
+	pthread_mutex_lock(&w->lock);
+	for (item = w->head; item; prev = item, item = item->next)
+		if (!match || item->passive == match)
+			break;
+	if (item) {
+		if (prev)
+			prev->next = item->next;
+		else
+			w->head = item->next;
+		if (w->tail == item)
+			w->tail = prev;
+		w->queued--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (!item)
+		return false;
+
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+	requeue = run_items(w, item, 1);
+	rdq_level_set(level);
+
+	pthread_mutex_lock(&w->lock);
+	if (requeue)
+		push_locked(w, requeue);
+	pthread_mutex_unlock(&w->lock);
+	return true;
 }
 
 unsigned workers_drain_done(struct workers *w)
@@ -162,7 +310,10 @@ int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsig
 
 	memset(w, 0, sizeof(*w));
 	w->done_fd = -1;
-	if (nthreads == 0) {
+	if (nthreads == WORKERS_MANUAL) {
+		w->manual = true;
+		nthreads = 0;
+	} else if (nthreads == 0) {
 		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		nthreads = cpus > 0 ? (unsigned)cpus : 1;
 	}
@@ -183,7 +334,7 @@ int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsig
 		w->pool = item;
 		w->pool_free++;
 	}
-	w->threads = calloc(nthreads, sizeof(*w->threads));
+	w->threads = calloc(nthreads ? nthreads : 1, sizeof(*w->threads));
 	if (!w->threads)
 		return -ENOMEM;
 	for (unsigned i = 0; i < nthreads; i++) {
@@ -230,9 +381,13 @@ void workers_get_stats(struct workers *w, struct workers_stats *out)
 	out->high_water = w->high_water;
 	out->misses = w->misses;
 	out->refused = w->refused;
+	out->deferred = w->deferred;
+	out->serial_max = w->serial_max;
 	pthread_mutex_lock(&w->lock);
 	out->queued = w->queued;
-	out->run = w->run;
 	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_lock(&w->done_lock);
+	out->run = w->run;
+	pthread_mutex_unlock(&w->done_lock);
 	out->threads = w->nthreads;
 }
