@@ -283,16 +283,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 static void conn_close(struct conn *c)
 {
 	struct rdqd *d = c->d;
-	struct request *req, *next;
 
 	handle_table_remove(&d->conns, c->handle);
-	/* Its requests: the queued ones are cancelled, the others answer no one. */
-	req = c->requests;
-	c->requests = NULL;
-	for (; req; req = next) {
-		next = req->conn_next;
-		request_orphan(req);
-	}
+	request_orphan_all(&c->requests);
 	endpoint_destroy_tied(d, c->handle);
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);

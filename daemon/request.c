@@ -261,3 +261,14 @@ void request_orphan(struct request *req)
 	if (req->state == REQ_QUEUED)
 		request_complete(req, -ECANCELED, NULL, "the client's connection closed");
 }
+
+void request_orphan_all(struct request **head)
+{
+	struct request *req = *head, *next;
+
+	*head = NULL;
+	for (; req; req = next) {
+		next = req->conn_next;
+		request_orphan(req);
+	}
+}

@@ -102,4 +102,7 @@ void request_queue_fail_all(struct request_queue *q, int status, const char *mes
  */
 void request_orphan(struct request *req);
 
+/* request_orphan for each request of a connection's list, which ends up empty. */
+void request_orphan_all(struct request **head);
+
 #endif
