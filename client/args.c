@@ -84,11 +84,16 @@ int args_parse(const char *path, const char *usage, const struct opt *opts, int 
 	return RDQCTL_OK;
 }
 
-int arg_handle(const char *path, const char *what, const char *s, int64_t *out)
+int arg_number(const char *path, const char *what, const char *noun, const char *s, int64_t *out)
 {
 	if (parse_int(s, 1, INT64_MAX, out) < 0)
-		return usage_error(path, "%s \"%s\" is not a handle (a positive integer)", what, s);
+		return usage_error(path, "%s \"%s\" is not %s (a positive integer)", what, s, noun);
 	return RDQCTL_OK;
+}
+
+int arg_handle(const char *path, const char *what, const char *s, int64_t *out)
+{
+	return arg_number(path, what, "a handle", s, out);
 }
 
 int arg_address(const char *path, const char *s, char *buf, size_t size, int *port)

@@ -35,7 +35,8 @@ static const char ep_usage[] =
 	"\n"
 	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
 	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
-	"Timeouts are in milliseconds; the daemon's default is 5000.\n";
+	"Timeouts are in milliseconds; the daemon's default is 5000 (for disconnect,\n"
+	"rdqd's --disconnect-timeout).\n";
 
 #define USAGE(cmd) ("Usage: rdqctl ep " cmd)
 
@@ -247,10 +248,11 @@ static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
 	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, qp = 0, ep;
 	bool has_timeout = false, has_qp = false, wait = false;
 	const struct opt opts[] = {
+		/* A QP handle, not a QP number: past a slot's first use it exceeds 32 bits. */
 		{.name = "--qp",
 		 .metavar = "QP",
-		 .min = 0,
-		 .max = UINT32_MAX,
+		 .min = 1,
+		 .max = INT64_MAX,
 		 .value = &qp,
 		 .seen = &has_qp},
 		TIMEOUT_OPT(&timeout, &has_timeout),
@@ -274,7 +276,8 @@ static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
 		json_object_set_new(args, "qp", json_integer(qp));
 	if (has_timeout)
 		json_object_set_new(args, "timeout_ms", json_integer(timeout));
-	ret = ctl_call(ctl, "ep.disconnect", args, (int)timeout, &result);
+	/* Without --timeout rdqd's deadline is its --disconnect-timeout: -t bounds the wait. */
+	ret = ctl_call(ctl, "ep.disconnect", args, has_timeout ? (int)timeout : -1, &result);
 	if (ret)
 		return ret;
 	print_result(result, disconnect_text);

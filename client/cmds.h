@@ -76,7 +76,14 @@ struct opt {
 int args_parse(const char *path, const char *usage, const struct opt *opts, int argc, char **argv,
 	       char **pos, int npos_min, int npos_max, int *npos);
 
-/* Parses a handle (a positive decimal integer); prints why not and returns RDQCTL_EUSAGE. */
+/*
+ * Parses a positive decimal integer: what names the argument ("RID"), noun
+ * what it stands for ("a request number"). Prints why not and returns
+ * RDQCTL_EUSAGE.
+ */
+int arg_number(const char *path, const char *what, const char *noun, const char *s, int64_t *out);
+
+/* arg_number() for a handle (EP, QP). */
 int arg_handle(const char *path, const char *what, const char *s, int64_t *out);
 
 /*
@@ -98,9 +105,14 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 /* Prints why talking to rdqd failed (err a negative errno); returns RDQCTL_EUNREACH. */
 int ctl_unreachable(struct ctl *ctl, int err);
 
-/* The commands of the objects dev and ep (cmd_dev.c, cmd_ep.c). */
+/* The commands of the objects dev, ep, qp and request (cmd_dev.c, cmd_ep.c, ...). */
 extern const struct cmd_level dev_level;
 extern const struct cmd_level ep_level;
+extern const struct cmd_level qp_level;
+extern const struct cmd_level request_level;
+
+/* rdqctl cancel RID (cmd_request.c): op cancel with args.rid. */
+int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 
 /*
  * The one-word objects (cmd_misc.c). Each takes the arguments after its word

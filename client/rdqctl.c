@@ -20,6 +20,9 @@ static const char usage[] =
 	"  dev show                          RDMA devices and their ports\n"
 	"  ep listen|connect|send|recv|disconnect|destroy|show\n"
 	"                                    endpoints (rdqctl ep help)\n"
+	"  qp destroy QP                     destroy an endpoint's QP, not the endpoint\n"
+	"  request list                      pending requests (the default command)\n"
+	"  cancel RID                        cancel a pending request (from request list)\n"
 	"  stats                             the daemon's counters\n"
 	"  status                            is rdqd up, and how busy\n"
 	"  version                           client and daemon versions\n"
@@ -52,9 +55,20 @@ static int cmd_ep(struct ctl *ctl, int argc, char **argv)
 	return cmd_run(ctl, &ep_level, argc, argv);
 }
 
+static int cmd_qp(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_run(ctl, &qp_level, argc, argv);
+}
+
+static int cmd_request(struct ctl *ctl, int argc, char **argv)
+{
+	return cmd_run(ctl, &request_level, argc, argv);
+}
+
 static const struct cmd objects[] = {
-	{"dev", cmd_dev},     {"ep", cmd_ep},	      {"monitor", cmd_monitor},
-	{"stats", cmd_stats}, {"status", cmd_status}, {"version", cmd_version},
+	{"cancel", cmd_cancel},	  {"dev", cmd_dev},	  {"ep", cmd_ep},
+	{"monitor", cmd_monitor}, {"qp", cmd_qp},	  {"request", cmd_request},
+	{"stats", cmd_stats},	  {"status", cmd_status}, {"version", cmd_version},
 	{NULL, no_object},
 };
 

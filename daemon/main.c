@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -310,6 +311,23 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 	return 0;
 }
 
+/*
+ * Each QP holds a completion channel, an fd: a thousand connections need
+ * more fds than the usual soft limit of 1024. Take what the hard limit allows.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the fd limit: %s", strerror(errno));
+	else
+		log_debug("fd limit raised to %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static int start(struct rdqd *d)
 {
 	static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
@@ -317,6 +335,7 @@ static int start(struct rdqd *d)
 
 	d->listen_fd = -1;
 	d->start_ms = now_ms();
+	raise_fd_limit();
 	d->base = event_base_new();
 	if (!d->base)
 		return -ENOMEM;

@@ -96,12 +96,15 @@ static void test_call_stats(void **state)
 	static const char *const top[] = {"requests",	 "pool",   "workers", "endpoints",
 					  "connections", "events", "loop",    NULL};
 	static const char *const requests[] = {"received", "replied", "pending", "by_status", NULL};
-	static const char *const pool[] = {"size", "free", "in_use", "high_water", "misses", NULL};
-	static const char *const workers[] = {"threads", "queued", "run", NULL};
-	static const char *const events[] = {"cm", "by_type", NULL};
+	static const char *const pool[] = {"size",   "free",	"in_use", "high_water",
+					   "misses", "refused", NULL};
+	static const char *const workers[] = {"threads",    "queued",	  "run", "deferred",
+					      "serial_max", "sync_scope", NULL};
+	static const char *const events[] = {"cm", "cm_stale", "sent", "by_type", NULL};
 	static const char *const loop[] = {"callbacks", "histogram_us", NULL};
 	json_int_t pending, connections;
 	json_t *result = NULL;
+	const char *scope;
 	int missing;
 
 	assert_int_equal(rdq_call(fx.c, "stats", NULL, &result), 0);
@@ -116,10 +119,40 @@ static void test_call_stats(void **state)
 	pending =
 		json_integer_value(json_object_get(json_object_get(result, "requests"), "pending"));
 	connections = json_integer_value(json_object_get(result, "connections"));
-	json_decref(result);
+	scope = json_string_value(
+		json_object_get(json_object_get(result, "workers"), "sync_scope"));
 	assert_int_equal(missing, 0);
 	assert_true(pending >= 1);
 	assert_true(connections >= 1);
+	/* The harness starts rdqd without --sync-scope: the default. */
+	assert_non_null(scope);
+	assert_string_equal(scope, "endpoint");
+	json_decref(result);
+}
+
+/* rdqd's --sync-scope shows in stats as given; --disconnect-timeout is accepted with it. */
+static void test_stats_sync_scope_option(void **state)
+{
+	static const char *const scopes[] = {"device", "none"};
+
+	for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+		const char *const extra[] = {"--sync-scope", scopes[i], "--disconnect-timeout",
+					     "1000", NULL};
+		struct rdq_client *c = NULL;
+		json_t *result = NULL;
+		struct daemon d;
+
+		assert_int_equal(daemon_start(&d, extra), 0);
+		assert_int_equal(rdq_client_connect(d.socket, &c), 0);
+		assert_int_equal(rdq_call(c, "stats", NULL, &result), 0);
+		assert_string_equal(json_string_value(json_object_get(
+					    json_object_get(result, "workers"), "sync_scope")),
+				    scopes[i]);
+		json_decref(result);
+		rdq_client_close(c);
+		assert_int_equal(daemon_stop(&d), 0);
+		daemon_cleanup(&d);
+	}
 }
 
 /* A NULL result pointer is allowed: the caller wants only the status. */
@@ -146,6 +179,17 @@ static const struct error_case error_cases[] = {
 	 "args.timeout_ms"},
 	{"unknown op", "ep.teleport", NULL, -EOPNOTSUPP, "ep.teleport"},
 	{"cancel of nothing", "cancel", "{\"req\":424242}", -ENOENT, "424242"},
+	{"cancel of an unknown request number", "cancel", "{\"rid\":999999}", -ENOENT, "999999"},
+	{"cancel with both req and rid", "cancel", "{\"req\":1,\"rid\":1}", -EINVAL, "args.rid"},
+	{"cancel with neither req nor rid", "cancel", NULL, -EINVAL, "args.req"},
+	{"cancel of request number 0", "cancel", "{\"rid\":0}", -EINVAL, "args.rid"},
+	{"cancel with a rid of the wrong type", "cancel", "{\"rid\":\"17\"}", -EINVAL, "args.rid"},
+	{"qp.destroy without qp", "qp.destroy", NULL, -EINVAL, "args.qp"},
+	{"qp.destroy of qp 0", "qp.destroy", "{\"qp\":0}", -EINVAL, "args.qp"},
+	{"qp.destroy of a qp that is a string", "qp.destroy", "{\"qp\":\"1\"}", -EINVAL, "args.qp"},
+	{"qp.destroy of an unknown qp", "qp.destroy", "{\"qp\":12345}", -ENOENT, "12345"},
+	{"qp.destroy of a stale qp handle", "qp.destroy", "{\"qp\":4294967297}", -ENOENT,
+	 "4294967297"},
 	{"dev.show without RDMA", "dev.show", NULL, -ENODEV, "RDMA"},
 	{"ep.listen without RDMA", "ep.listen", "{\"addr\":\"127.0.0.1\",\"port\":7472}", -ENODEV,
 	 "RDMA"},
@@ -192,6 +236,78 @@ static void test_reply_status_helpers(void **state)
 	assert_string_equal(rdq_strerrno(ENOENT), "ENOENT");
 	assert_string_equal(rdq_strerrno(EPROTONOSUPPORT), "EPROTONOSUPPORT");
 	json_decref(msg);
+}
+
+/* --- request.list --- */
+
+/*
+ * request.list leaves itself out. Without RDMA no request stays pending (every op answers
+ * at once or fails with ENODEV), so from a fresh connection the list is empty; and
+ * request.list pipelined with other requests on a second connection still finds none of
+ * them, since each is answered before the next is read.
+ */
+static void test_request_list(void **state)
+{
+	struct rdq_client *a = connect_client(), *b = connect_client();
+	json_t *result = NULL, *msg = NULL, *list;
+	int64_t ids[3];
+
+	assert_int_equal(rdq_call(a, "request.list", NULL, &result), 0);
+	list = json_object_get(result, "requests");
+	assert_true(json_is_array(list));
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(result);
+
+	/* Arguments are not looked at: an empty object is as good as none. */
+	assert_int_equal(rdq_call(a, "request.list", json_object(), &result), 0);
+	assert_int_equal(json_array_size(json_object_get(result, "requests")), 0);
+	json_decref(result);
+
+	assert_int_equal(rdq_client_send(b, "status", NULL, &ids[0]), 0);
+	assert_int_equal(rdq_client_send(b, "request.list", NULL, &ids[1]), 0);
+	assert_int_equal(rdq_client_send(b, "request.list", NULL, &ids[2]), 0);
+	assert_int_equal(rdq_call(a, "request.list", NULL, &result), 0);
+	assert_int_equal(json_array_size(json_object_get(result, "requests")), 0);
+	json_decref(result);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rdq_client_next(b, HARNESS_REPLY_MS, &msg), 0);
+		assert_true(rdq_message_is_reply(msg, ids[i]));
+		assert_int_equal(rdq_reply_status(msg, NULL), 0);
+		if (i > 0)
+			assert_int_equal(json_array_size(json_object_get(
+						 json_object_get(msg, "result"), "requests")),
+					 0);
+		json_decref(msg);
+	}
+	rdq_client_close(a);
+	rdq_client_close(b);
+}
+
+/*
+ * cancel by rid looks at the pending requests of every connection of the uid; a request
+ * already answered is no longer there. Without RDMA nothing stays pending, so every number
+ * handed out so far gives ENOENT (rids count requests from 1: at most stats' "received" of
+ * them exist), and the connection that asked stays usable.
+ */
+static void test_cancel_rid_of_completed(void **state)
+{
+	struct rdq_client *a = connect_client(), *b = connect_client();
+	json_t *stats = NULL;
+	json_int_t received;
+
+	assert_int_equal(rdq_call(a, "stats", NULL, &stats), 0);
+	received =
+		json_integer_value(json_object_get(json_object_get(stats, "requests"), "received"));
+	json_decref(stats);
+	assert_true(received >= 1);
+	for (json_int_t rid = received; rid >= 1 && rid > received - 64; rid--) {
+		assert_int_equal(rdq_call(b, "cancel", json_pack("{s:I}", "rid", rid), NULL),
+				 -ENOENT);
+		assert_non_null(strstr(rdq_client_error(b), "no pending request"));
+	}
+	assert_int_equal(rdq_call(b, "version", NULL, NULL), 0);
+	rdq_client_close(a);
+	rdq_client_close(b);
 }
 
 /* --- asynchronous calls --- */
@@ -483,9 +599,12 @@ int main(void)
 		cmocka_unit_test(test_call_version),
 		cmocka_unit_test(test_call_status),
 		cmocka_unit_test(test_call_stats),
+		cmocka_unit_test(test_stats_sync_scope_option),
 		cmocka_unit_test(test_call_without_result),
 		cmocka_unit_test(test_error_replies),
 		cmocka_unit_test(test_reply_status_helpers),
+		cmocka_unit_test(test_request_list),
+		cmocka_unit_test(test_cancel_rid_of_completed),
 		cmocka_unit_test(test_send_then_next_any_order),
 		cmocka_unit_test(test_fd_polls_readable),
 		cmocka_unit_test(test_send_many_without_reading),
