@@ -300,6 +300,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	struct ep *ep =
 		ep_start(d, req, EP_LISTENER, tied, ep_work_listen, listen_done, &item, &args);
 
+	RDQ_DISPATCH_ONLY();
 	if (!ep)
 		return;
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
@@ -424,6 +425,7 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 	struct ep *ep = ep_start(d, req, EP_ACTIVE, tied, ep_work_resolve_addr, resolve_addr_done,
 				 &item, &args);
 
+	RDQ_DISPATCH_ONLY();
 	if (!ep)
 		return;
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
@@ -593,6 +595,7 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 {
 	int ret;
 
+	RDQ_DISPATCH_ONLY();
 	if (ep->state != EP_CONNECTED || !ep->qp_active) {
 		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state),
@@ -636,6 +639,7 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	json_t *msg;
 	size_t len;
 
+	RDQ_DISPATCH_ONLY();
 	if (ep->role != EP_ACTIVE) {
 		request_fail(req, -EOPNOTSUPP,
 			     "endpoint %llu is a %s: it %s, it does not keep messages for ep.recv",
@@ -788,6 +792,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 {
 	struct work_item *item;
 
+	RDQ_DISPATCH_ONLY();
 	if (qp && qp != ep->qp) {
 		request_fail(req, -EINVAL, "qp %llu is not endpoint %llu's QP",
 			     (unsigned long long)qp, (unsigned long long)ep->obj.handle);
@@ -866,6 +871,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	struct ep_teardown *t;
 	struct work_item *item;
 
+	RDQ_DISPATCH_ONLY();
 	if (ep->state == EP_DESTROYING) {
 		if (req)
 			request_fail(req, -EALREADY, "endpoint %llu is already being destroyed",
@@ -949,6 +955,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	struct work_item *item;
 	struct qp *qp;
 
+	RDQ_DISPATCH_ONLY();
 	if (ep->state == EP_DESTROYING) {
 		request_fail(req, -ENOENT, "endpoint %llu is being destroyed, and its QP with it",
 			     (unsigned long long)ep->obj.handle);
@@ -1040,6 +1047,7 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 {
 	struct ep *ep = ep_get(d, h);
 
+	RDQ_DISPATCH_ONLY();
 	if (!ep) {
 		/* An event for an endpoint destroyed meanwhile. */
 		d->counters.cm_stale++;

@@ -181,6 +181,8 @@ static struct work_item *run_items(struct workers *w, struct work_item *item, un
 	struct work_serial *s = item->serial;
 	struct work_item *next;
 
+	/* A passive callback may block: it runs on a worker, or a test's stand-in for one. */
+	RDQ_PASSIVE_ONLY();
 	if (!s) {
 		if (item->passive)
 			item->passive(item);
