@@ -678,9 +678,14 @@ void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
 /* ------------------------------------------------------------ disconnect */
 
 /* Answers the disconnect request (if any) with how the disconnect ended. */
+static int gone_status(const struct request *req);
+
 static void answer_disconnect(struct request *req, struct work_item *item)
 {
-	if (item->status == -ENOENT)
+	if (item->status == -ENOENT && req->gone_status)
+		request_fail(req, req->gone_status, "disconnected, but the endpoint went away: %s",
+			     strerror(-req->gone_status));
+	else if (item->status == -ENOENT)
 		request_fail(req, -ENOENT,
 			     "disconnected, but QP %llu was already destroyed: nothing to move to "
 			     "error",
@@ -744,6 +749,7 @@ static void queue_qp_error(struct ep *ep, struct request *req, int status, work_
 		request_dispatch(req);
 		item->request = req;
 	}
+	ep->qp_error_queued = true;
 	ep_post(ep, item);
 }
 
@@ -768,7 +774,11 @@ static void disconnect_sent(struct work_item *item)
 
 	if (req) {
 		/* Not waiting: the answer is that the DREQ went out. */
-		if (item->status < 0)
+		if (item->status == -ENOENT)
+			request_fail(req, gone_status(req),
+				     "the endpoint went away before the DREQ was sent (%s)",
+				     req->gone_status ? strerror(-req->gone_status) : "destroyed");
+		else if (item->status < 0)
 			request_fail(req, item->status, "rdma_disconnect failed: %s",
 				     strerror(-item->status));
 		else
@@ -831,9 +841,8 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 /* rdma_cm reported DISCONNECTED: a DREP, the peer's DREQ, or our DREQ timing out. */
 static void disconnected(struct ep *ep, int status)
 {
-	struct request *req;
-
 	bool started_by_peer = ep->state == EP_CONNECTED;
+	struct request *req;
 
 	if (ep->state == EP_DESTROYING || ep->state == EP_DISCONNECTED)
 		return;
@@ -846,9 +855,41 @@ static void disconnected(struct ep *ep, int status)
 	/* Dequeued from here on: it can no longer be cancelled, only completed. */
 	req = request_queue_pop(&ep->disconnect_q);
 	request_queue_fail_all(&ep->recv_q, -ECONNRESET, "the connection was disconnected");
-	queue_qp_error(ep, req, status, started_by_peer ? ep_work_answer_dreq : ep_work_qp_error,
-		       qp_error_done);
 	broadcast_ep_event(ep, "ep.disconnected", status);
+	if (!ep->qp_error_queued) {
+		queue_qp_error(ep, req, status,
+			       started_by_peer ? ep_work_answer_dreq : ep_work_qp_error,
+			       qp_error_done);
+		return;
+	}
+	/*
+	 * The local deadline already moved the QP to error (and answered its
+	 * request; no other disconnect can be waiting, they get EALREADY).
+	 */
+	if (req)
+		request_fail(req, -EALREADY, "the QP was already moved to error");
+	if (ep->role == EP_PASSIVE)
+		endpoint_destroy(ep, NULL);
+}
+
+/*
+ * The endpoint is going for a reason a worker step that looks it up cannot
+ * see (a device removal): requests that work items carry for it will answer
+ * with that reason instead of a plain ENOENT.
+ */
+static bool mark_gone(struct request *req, void *arg)
+{
+	struct ep *ep = arg;
+
+	if (req->ep == ep->obj.handle && req->state == REQ_DISPATCHED)
+		req->gone_status = ep->destroy_status;
+	return true;
+}
+
+/* The status for a step that found its endpoint or QP gone: ENOENT, unless we know better. */
+static int gone_status(const struct request *req)
+{
+	return req->gone_status ? req->gone_status : -ENOENT;
 }
 
 /* ----------------------------------------------------------- destroy */
@@ -896,6 +937,8 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	}
 	t->ep = ep; /* the table's reference, now the teardown's */
 	ep->state = EP_DESTROYING;
+	if (ep->destroy_status != -ECANCELED)
+		control_foreach_request(d, mark_gone, ep);
 
 	request_queue_fail_all(&ep->connect_q, ep->destroy_status, ep->destroy_message);
 	request_queue_fail_all(&ep->disconnect_q, ep->destroy_status, ep->destroy_message);
@@ -938,7 +981,8 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 
 static void qp_destroy_done(struct work_item *item)
 {
-	struct qp *qp = item->data;
+	struct ep_teardown *t = item->data;
+	struct qp *qp = t->qp;
 	json_t *event = rdq_event_new("qp.destroyed");
 
 	if (item->request)
@@ -947,11 +991,14 @@ static void qp_destroy_done(struct work_item *item)
 	json_object_set_new(event, "ep", json_integer((json_int_t)item->handle));
 	control_broadcast(item->ctx, qp->obj.owner, event);
 	object_unref(qp);
+	object_unref(t->ep);
+	free(t);
 }
 
 void endpoint_qp_destroy(struct ep *ep, struct request *req)
 {
 	struct rdqd *d = ep->d;
+	struct ep_teardown *t;
 	struct work_item *item;
 	struct qp *qp;
 
@@ -961,8 +1008,10 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 			     (unsigned long long)ep->obj.handle);
 		return;
 	}
-	item = ep_item(ep, ep_work_qp_destroy, qp_destroy_done);
+	t = calloc(1, sizeof(*t));
+	item = t ? ep_item(ep, ep_work_qp_destroy, qp_destroy_done) : NULL;
 	if (!item) {
+		free(t);
 		request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
@@ -970,6 +1019,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	qp = ep->qp ? handle_table_remove(&d->objects, ep->qp) : NULL;
 	if (!qp) {
 		work_item_put(&d->workers, item);
+		free(t);
 		request_fail(req, -ENOENT, "endpoint %llu has no QP (any more)",
 			     (unsigned long long)ep->obj.handle);
 		return;
@@ -978,8 +1028,14 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 		qp_deactivate(qp, -ECANCELED);
 		ep->qp_active = NULL;
 	}
-	/* The table's reference, the last one: like a teardown, the item carries it. */
-	item->data = qp;
+	/*
+	 * The QP's last reference (the table's) and one on the endpoint, whose
+	 * lock the worker takes: a step of the endpoint may be using the QP
+	 * (with sync scope none it may run beside this one).
+	 */
+	t->qp = qp;
+	t->ep = object_ref(ep);
+	item->data = t;
 	item->handle2 = ep->qp;
 	request_dispatch(req);
 	item->request = req;

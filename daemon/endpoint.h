@@ -74,6 +74,7 @@ struct ep {
 	unsigned nchildren, children_cap;
 	struct sockaddr_storage local, remote;
 	int disconnect_status; /* DISCONNECTED's status, once reported */
+	bool qp_error_queued;  /* its QP's move to error is queued or done: once is enough */
 	/* What its queued requests complete with when it is destroyed. */
 	int destroy_status;	     /* -ECANCELED, or -ENODEV after a device removal */
 	const char *destroy_message; /* a static string */
@@ -156,9 +157,11 @@ struct ep_work_args {
 };
 
 /*
- * What a teardown item carries: the last references to an endpoint and its
- * QP, both already unpublished (no handle reaches them any more), so no one
- * else can free them. The one hand-off that carries pointers, and why it may.
+ * What a teardown item carries: references to an endpoint and its QP, the
+ * QP already unpublished (no handle reaches it any more). The two hand-offs
+ * that carry pointers (endpoint teardown, qp.destroy) may, because these are
+ * counted references: the objects cannot be freed while the item holds them.
+ * For an endpoint's teardown they are the last ones.
  */
 struct ep_teardown {
 	struct ep *ep;

@@ -363,9 +363,17 @@ void ep_work_teardown(struct work_item *item)
 
 void ep_work_qp_destroy(struct work_item *item)
 {
+	struct ep_teardown *t = item->data;
+
 	RDQ_PASSIVE_ONLY();
-	/* Unpublished by qp.destroy: the item holds the last reference. */
-	qp_teardown(item->data);
+	/*
+	 * Unpublished by qp.destroy: the item holds the last reference. The
+	 * endpoint's lock keeps a step that found the QP before that (and is
+	 * moving it to error, say) from seeing it torn down under it.
+	 */
+	pthread_mutex_lock(&t->ep->lock);
+	qp_teardown(t->qp);
+	pthread_mutex_unlock(&t->ep->lock);
 	item->status = 0;
 }
 

@@ -36,9 +36,15 @@ struct request {
 	const struct op *op;
 	json_t *args; /* a reference to the request's args */
 	enum request_state state;
-	rdq_handle_t ep;			  /* the endpoint it acts on, if any */
-	rdq_handle_t qp;			  /* the QP it acts on, if any */
-	int64_t timeout_ms;			  /* op-specific deadline, 0: none */
+	rdq_handle_t ep;    /* the endpoint it acts on, if any */
+	rdq_handle_t qp;    /* the QP it acts on, if any */
+	int64_t timeout_ms; /* op-specific deadline, 0: none */
+	/*
+	 * Set while DISPATCHED when the endpoint it acts on is destroyed for a
+	 * reason its worker step cannot see (a device removal): the status to
+	 * answer with, instead of the step's plain -ENOENT.
+	 */
+	int gone_status;
 	struct event *deadline;			  /* armed while QUEUED with a timeout */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
 	struct request_queue *queue;		  /* the queue holding it while QUEUED */

@@ -2,7 +2,9 @@
 /*
  * Work items and workers (lib/engine/workers.h): the round trip from the loop
  * to a worker and back, the pool (reuse, growth, the cap), its statistics,
- * and a thousand items over two workers.
+ * a thousand items over two workers, and the event queues (work_serial):
+ * order, one item out at a time, independence, and the manual workers tests
+ * drive step by step.
  *
  * The test thread plays the loop: it runs at DISPATCH level while it uses the
  * loop-only calls, waits for done_fd with poll() as the loop would, and
@@ -11,12 +13,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -442,6 +446,276 @@ static void test_one_thread_per_cpu(void **state)
 	stop(&w);
 }
 
+/* --- event queues (work_serial): an object's items, one at a time, in order --- */
+
+/* What the items of the event-queue tests saw. */
+#define SERIAL_ITEMS 200
+
+static struct serial_log {
+	atomic_int next;		/* the next free slot of order */
+	int order[2 * SERIAL_ITEMS];	/* args, in the order the passive callbacks ran */
+	atomic_int inside[2];		/* callbacks of each serial running right now */
+	atomic_int overlaps;		/* times a callback found another of its serial running */
+	atomic_int unlocked;		/* times a callback ran without its state lock held */
+	pthread_mutex_t *state_lock[2]; /* each serial's state lock */
+} slog;
+
+static void serial_log_reset(void)
+{
+	atomic_store(&slog.next, 0);
+	atomic_store(&slog.inside[0], 0);
+	atomic_store(&slog.inside[1], 0);
+	atomic_store(&slog.overlaps, 0);
+	atomic_store(&slog.unlocked, 0);
+	slog.state_lock[0] = slog.state_lock[1] = NULL;
+}
+
+/*
+ * An item of serial item->handle (0 or 1) numbered item->arg: logs its turn,
+ * and stays inside a while (yielding, never sleeping) so that a second
+ * worker, if the queue let one in, would be caught running beside it.
+ */
+static void serial_passive(struct work_item *item)
+{
+	unsigned s = (unsigned)item->handle;
+
+	if (atomic_fetch_add(&slog.inside[s], 1) != 0)
+		atomic_fetch_add(&slog.overlaps, 1);
+	/* The worker holds the queue's state lock: trylock from the same thread fails. */
+	if (slog.state_lock[s] && pthread_mutex_trylock(slog.state_lock[s]) == 0) {
+		pthread_mutex_unlock(slog.state_lock[s]);
+		atomic_fetch_add(&slog.unlocked, 1);
+	}
+	slog.order[atomic_fetch_add(&slog.next, 1)] = item->arg;
+	for (int i = 0; i < 50; i++)
+		sched_yield();
+	atomic_fetch_sub(&slog.inside[s], 1);
+}
+
+static struct work_item *serial_item(struct workers *w, unsigned serial, int arg, work_fn fn)
+{
+	struct work_item *item = work_item_get(w);
+
+	assert_non_null(item);
+	item->passive = fn;
+	item->handle = serial;
+	item->arg = arg;
+	return item;
+}
+
+/*
+ * Two hundred items posted to one event queue, four workers: they run in the
+ * order posted, never two at once, each under the queue's state lock.
+ */
+static void test_serial_order_and_exclusion(void **state)
+{
+	struct workers w;
+	struct work_serial s;
+	pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+
+	serial_log_reset();
+	slog.state_lock[0] = &state_lock;
+	start(&w, 4, 0, 0);
+	work_serial_init(&s, &state_lock);
+	for (int i = 0; i < SERIAL_ITEMS; i++)
+		work_item_post(&w, &s, serial_item(&w, 0, i, serial_passive));
+	assert_int_equal(drain_until(&w, SERIAL_ITEMS), SERIAL_ITEMS);
+
+	assert_int_equal(atomic_load(&slog.next), SERIAL_ITEMS);
+	for (int i = 0; i < SERIAL_ITEMS; i++)
+		assert_int_equal(slog.order[i], i);
+	assert_int_equal(atomic_load(&slog.overlaps), 0);
+	assert_int_equal(atomic_load(&slog.unlocked), 0);
+	assert_int_equal(stats_of(&w).run, SERIAL_ITEMS);
+	stop(&w);
+	work_serial_destroy(&s);
+}
+
+/*
+ * At most one item of an event queue is on the workers' queue: the others
+ * wait on the event queue itself (deferred), and each run lets exactly the
+ * next one through. Manual workers, so the queue can be looked at between
+ * steps.
+ */
+static void test_serial_one_item_out(void **state)
+{
+	struct workers w;
+	struct work_serial s;
+	struct workers_stats st;
+
+	serial_log_reset();
+	start(&w, WORKERS_MANUAL, 0, 0);
+	work_serial_init(&s, NULL);
+	for (int i = 0; i < 5; i++)
+		work_item_post(&w, &s, serial_item(&w, 0, i, serial_passive));
+	st = stats_of(&w);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.deferred, 4);
+	assert_int_equal(st.serial_max, 4);
+	assert_int_equal(st.in_use, 5);
+
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(w.queued, 1);
+		assert_true(workers_run_queued(&w, NULL));
+		/* The item that ran is on its way back; the next one took its place. */
+		assert_int_equal(w.queued, i < 4 ? 1 : 0);
+		assert_int_equal(workers_drain_done(&w), 1);
+	}
+	assert_false(workers_run_queued(&w, NULL));
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(slog.order[i], i);
+	st = stats_of(&w);
+	assert_int_equal(st.deferred, 4);
+	assert_int_equal(st.serial_max, 4);
+	assert_int_equal(st.in_use, 0);
+
+	/* Idle again: the next item goes straight to the workers, deferred by nothing. */
+	work_item_post(&w, &s, serial_item(&w, 0, 5, serial_passive));
+	assert_int_equal(stats_of(&w).deferred, 4);
+	assert_true(workers_run_queued(&w, NULL));
+	assert_int_equal(workers_drain_done(&w), 1);
+	stop(&w);
+	work_serial_destroy(&s);
+}
+
+/* Serial 0's first item blocks until serial 1's items have all come back to the loop. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool released;
+	bool timed_out;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void gated_passive(struct work_item *item)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += DONE_TIMEOUT_MS / 1000;
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.released && !gate.timed_out)
+		gate.timed_out = pthread_cond_timedwait(&gate.cond, &gate.lock, &until) != 0;
+	pthread_mutex_unlock(&gate.lock);
+	serial_passive(item);
+}
+
+/*
+ * Two event queues progress independently: while serial 0's first item
+ * blocks a worker, every item of serial 1 runs, in order, on another worker;
+ * then serial 0 goes on, in its own order.
+ */
+static void test_serials_independent(void **state)
+{
+	struct workers w;
+	struct work_serial s0, s1;
+
+	serial_log_reset();
+	gate.released = gate.timed_out = false;
+	start(&w, 2, 0, 0);
+	work_serial_init(&s0, NULL);
+	work_serial_init(&s1, NULL);
+	work_item_post(&w, &s0, serial_item(&w, 0, 100, gated_passive));
+	for (int i = 1; i < 4; i++)
+		work_item_post(&w, &s0, serial_item(&w, 0, 100 + i, serial_passive));
+	for (int i = 0; i < 4; i++)
+		work_item_post(&w, &s1, serial_item(&w, 1, 200 + i, serial_passive));
+
+	assert_int_equal(drain_until(&w, 4), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(slog.order[i], 200 + i);
+
+	pthread_mutex_lock(&gate.lock);
+	gate.released = true;
+	pthread_cond_signal(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+	assert_int_equal(drain_until(&w, 4), 4);
+	assert_false(gate.timed_out);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(slog.order[4 + i], 100 + i);
+	assert_int_equal(atomic_load(&slog.overlaps), 0);
+	stop(&w);
+	work_serial_destroy(&s0);
+	work_serial_destroy(&s1);
+}
+
+/* Callbacks told apart by workers_run_queued's match. */
+static void step_a(struct work_item *item)
+{
+	serial_passive(item);
+}
+
+static void step_b(struct work_item *item)
+{
+	serial_passive(item);
+}
+
+static void step_c(struct work_item *item)
+{
+	serial_passive(item);
+}
+
+static enum rdq_level level_seen;
+
+static void step_level(struct work_item *item)
+{
+	level_seen = rdq_level_current();
+}
+
+/*
+ * Manual workers: workers_run_queued(match) runs exactly the first queued
+ * item whose passive callback is match, at PASSIVE level on the calling
+ * thread, and leaves the rest alone; an item waiting behind another of its
+ * event queue cannot be matched until that one ran, and then it joins the
+ * tail of the workers' queue.
+ */
+static void test_manual_run_matching(void **state)
+{
+	struct workers w;
+	struct work_serial s;
+	struct work_item *item;
+
+	serial_log_reset();
+	start(&w, WORKERS_MANUAL, 0, 0);
+	assert_int_equal(stats_of(&w).threads, 0);
+	work_serial_init(&s, NULL);
+	work_item_post(&w, &s, serial_item(&w, 0, 1, step_a));	 /* out: on the workers' queue */
+	work_item_post(&w, &s, serial_item(&w, 0, 2, step_b));	 /* waits behind it */
+	work_item_queue(&w, serial_item(&w, 1, 3, step_c));	 /* no event queue */
+	work_item_post(&w, NULL, serial_item(&w, 1, 4, step_c)); /* no event queue either */
+	assert_int_equal(w.queued, 3);
+
+	/* Nothing runs by itself. */
+	assert_int_equal(workers_drain_done(&w), 0);
+	assert_int_equal(atomic_load(&slog.next), 0);
+
+	assert_false(workers_run_queued(&w, step_b)); /* behind step_a on its event queue */
+	assert_true(workers_run_queued(&w, step_c));  /* the first step_c only */
+	assert_int_equal(atomic_load(&slog.next), 1);
+	assert_int_equal(slog.order[0], 3);
+	assert_int_equal(w.queued, 2);
+
+	assert_true(workers_run_queued(&w, step_a)); /* lets step_b through, behind item 4 */
+	assert_int_equal(slog.order[1], 1);
+	assert_int_equal(w.queued, 2);
+	assert_true(workers_run_queued(&w, NULL));
+	assert_int_equal(slog.order[2], 4);
+	assert_true(workers_run_queued(&w, NULL));
+	assert_int_equal(slog.order[3], 2);
+	assert_false(workers_run_queued(&w, NULL));
+	assert_int_equal(workers_drain_done(&w), 4);
+
+	/* The callback runs at PASSIVE level; the caller gets its own level back. */
+	item = work_item_get(&w);
+	item->passive = step_level;
+	work_item_queue(&w, item);
+	assert_true(workers_run_queued(&w, step_level));
+	assert_int_equal(level_seen, RDQ_LEVEL_PASSIVE);
+	assert_int_equal(rdq_level_current(), RDQ_LEVEL_DISPATCH);
+	assert_int_equal(workers_drain_done(&w), 1);
+	stop(&w);
+	work_serial_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +728,10 @@ int main(void)
 		cmocka_unit_test(test_put_unqueued),
 		cmocka_unit_test(test_many_items),
 		cmocka_unit_test(test_one_thread_per_cpu),
+		cmocka_unit_test(test_serial_order_and_exclusion),
+		cmocka_unit_test(test_serial_one_item_out),
+		cmocka_unit_test(test_serials_independent),
+		cmocka_unit_test(test_manual_run_matching),
 	};
 
 	return cmocka_run_group_tests_name("workers", tests, NULL, NULL);

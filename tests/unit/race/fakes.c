@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fakes behind the race table (see fakes.h). No librdmacm, no
+ * libibverbs: every rdma_* and QP call the endpoint code makes lands here.
+ * Calls that may block in the real library check they run at PASSIVE level,
+ * and loop-only calls that they run at DISPATCH level, so the level rules
+ * are checked in every case too.
+ */
+#include "fakes.h"
+
+#include <errno.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "engine/level.h"
+#include "object.h"
+#include "qp.h"
+#include "rdqd.h"
+#include "request.h"
+
+struct fake_record fake;
+
+static struct {
+	fake_hook_fn fn;
+	void *arg;
+} hooks[FAKE_POINTS];
+
+void fake_reset(void)
+{
+	for (unsigned i = 0; i < fake.nreplies; i++)
+		json_decref(fake.replies[i].result);
+	memset(&fake, 0, sizeof(fake));
+	memset(hooks, 0, sizeof(hooks));
+}
+
+void fake_hook_set(enum fake_point at, fake_hook_fn fn, void *arg)
+{
+	hooks[at].fn = fn;
+	hooks[at].arg = arg;
+}
+
+/* Runs the hook armed at this point, once: a step may reach it again later. */
+static void hook_run(enum fake_point at)
+{
+	fake_hook_fn fn = hooks[at].fn;
+
+	if (!fn)
+		return;
+	hooks[at].fn = NULL;
+	fake.hooks_run++;
+	fn(hooks[at].arg);
+}
+
+/* ---------------------------------------------------------------- rdma_cm */
+
+/*
+ * The record of an id, found by address only: a destroyed id's memory is
+ * gone. Newest first, so that an address the allocator handed out again
+ * finds the id that lives there now.
+ */
+static struct fake_id *id_record(const struct rdma_cm_id *id)
+{
+	for (unsigned i = fake.nids; i-- > 0;)
+		if (fake.ids[i].id == id)
+			return &fake.ids[i];
+	return NULL;
+}
+
+/* The record of a live id; NULL (and counted) if the caller names a destroyed one. */
+static struct fake_id *live_id(struct rdma_cm_id *id)
+{
+	struct fake_id *r = id_record(id);
+
+	if (!r || r->destroys) {
+		if (r)
+			r->used_after_destroy++;
+		else
+			fake.unexpected++;
+		return NULL;
+	}
+	return r;
+}
+
+int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id, void *context,
+		   enum rdma_port_space ps)
+{
+	struct rdma_cm_id *new_id;
+
+	RDQ_PASSIVE_ONLY();
+	if (fake.nids == FAKE_MAX_IDS) {
+		fake.overflows++;
+		errno = ENOMEM;
+		return -1;
+	}
+	new_id = calloc(1, sizeof(*new_id));
+	if (!new_id) {
+		errno = ENOMEM;
+		return -1;
+	}
+	new_id->channel = channel;
+	new_id->context = context;
+	new_id->ps = ps;
+	fake.ids[fake.nids++].id = new_id;
+	*id = new_id;
+	return 0;
+}
+
+int rdma_destroy_id(struct rdma_cm_id *id)
+{
+	struct fake_id *r = id_record(id);
+
+	RDQ_PASSIVE_ONLY();
+	if (!r) {
+		fake.unexpected++;
+		return 0;
+	}
+	/* A second destroy is counted, not done: the case reports it instead of crashing. */
+	if (r->destroys++ == 0)
+		free(id);
+	return 0;
+}
+
+/* The steps of connecting succeed at once; the cases play rdma_cm's answers themselves. */
+int rdma_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr, struct sockaddr *dst_addr,
+		      int timeout_ms)
+{
+	RDQ_PASSIVE_ONLY();
+	live_id(id);
+	return 0;
+}
+
+int rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
+{
+	RDQ_PASSIVE_ONLY();
+	live_id(id);
+	return 0;
+}
+
+int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
+{
+	RDQ_PASSIVE_ONLY();
+	live_id(id);
+	return 0;
+}
+
+int rdma_establish(struct rdma_cm_id *id)
+{
+	RDQ_PASSIVE_ONLY();
+	live_id(id);
+	return 0;
+}
+
+int rdma_disconnect(struct rdma_cm_id *id)
+{
+	struct fake_id *r;
+
+	RDQ_PASSIVE_ONLY();
+	r = live_id(id);
+	if (r)
+		r->disconnects++;
+	hook_run(FAKE_AT_DREQ);
+	return 0;
+}
+
+/* The cases never listen or accept: these exist for the linker and count as surprises. */
+int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
+{
+	RDQ_PASSIVE_ONLY();
+	fake.unexpected++;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+int rdma_listen(struct rdma_cm_id *id, int backlog)
+{
+	RDQ_PASSIVE_ONLY();
+	fake.unexpected++;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
+{
+	RDQ_PASSIVE_ONLY();
+	fake.unexpected++;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len)
+{
+	RDQ_PASSIVE_ONLY();
+	fake.unexpected++;
+	errno = EOPNOTSUPP;
+	return -1;
+}
+
+const char *rdma_event_str(enum rdma_cm_event_type event)
+{
+	return "a fake rdma_cm event";
+}
+
+/* ------------------------------------------------------------- QP module */
+
+/* What fake_qp_release needs to find the record of the QP it frees. */
+struct qp_box {
+	struct qp qp;
+	unsigned index; /* in fake.qps */
+};
+
+/* The record of a QP the code under test still holds (so not yet freed). */
+static struct fake_qp *qp_record(const struct qp *qp)
+{
+	for (unsigned i = fake.nqps; i-- > 0;)
+		if (fake.qps[i].qp == qp && !fake.qps[i].released)
+			return &fake.qps[i];
+	fake.unexpected++;
+	return NULL;
+}
+
+static void fake_qp_release(struct object *obj)
+{
+	struct qp_box *box = (struct qp_box *)obj;
+
+	/* The teardown ran first (or the verbs QP is leaked here, and ASan says so). */
+	fake.qps[box->index].released++;
+	free(box);
+}
+
+/* Like the real one: a new object, one reference (the table's), published as OBJ_QP. */
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
+	      rdq_handle_t *out)
+{
+	struct qp_box *box;
+	int ret;
+
+	RDQ_PASSIVE_ONLY();
+	if (!live_id(id))
+		return -EINVAL;
+	if (fake.nqps == FAKE_MAX_QPS) {
+		fake.overflows++;
+		return -ENOMEM;
+	}
+	box = calloc(1, sizeof(*box));
+	if (!box)
+		return -ENOMEM;
+	/* The verbs QP: only its number is read (for the connection parameters). */
+	box->qp.qp = calloc(1, sizeof(*box->qp.qp));
+	if (!box->qp.qp) {
+		free(box);
+		return -ENOMEM;
+	}
+	box->qp.qp->qp_num = 0x100 + fake.nqps;
+	box->index = fake.nqps;
+	atomic_init(&box->qp.obj.refs, 1);
+	box->qp.obj.kind = OBJ_QP;
+	box->qp.obj.owner = owner;
+	box->qp.obj.release = fake_qp_release;
+	box->qp.d = d;
+	box->qp.ep = ep;
+	box->qp.echo = echo;
+	ret = handle_table_insert(&d->objects, &box->qp, OBJ_QP, &box->qp.obj.handle);
+	if (ret < 0) {
+		free(box->qp.qp);
+		free(box);
+		return ret;
+	}
+	fake.qps[fake.nqps].qp = &box->qp;
+	fake.qps[fake.nqps].handle = box->qp.obj.handle;
+	fake.nqps++;
+	*out = box->qp.obj.handle;
+	return 0;
+}
+
+int qp_ready(struct qp *qp, struct rdma_cm_id *id)
+{
+	RDQ_PASSIVE_ONLY();
+	live_id(id);
+	return qp->qp ? 0 : -EINVAL;
+}
+
+int qp_to_error(struct qp *qp)
+{
+	struct fake_qp *r = qp_record(qp);
+
+	RDQ_PASSIVE_ONLY();
+	if (r)
+		r->to_error++;
+	/* The racing event happens while this worker is inside the step. */
+	hook_run(FAKE_AT_QP_ERROR);
+	/* Now the modify reaches the verbs QP: it must still exist. */
+	if (!qp->qp) {
+		if (r)
+			r->error_on_freed++;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void qp_teardown(struct qp *qp)
+{
+	struct fake_qp *r = qp_record(qp);
+
+	RDQ_PASSIVE_ONLY();
+	if (r)
+		r->teardowns++;
+	free(qp->qp);
+	qp->qp = NULL;
+}
+
+/* The data path: no completion channel, so nothing to watch; the reference is the real one's. */
+int qp_activate(struct qp *qp)
+{
+	struct fake_qp *r = qp_record(qp);
+
+	RDQ_DISPATCH_ONLY();
+	if (r)
+		r->activations++;
+	object_ref(qp);
+	qp->active = true;
+	return 0;
+}
+
+void qp_deactivate(struct qp *qp, int status)
+{
+	struct fake_qp *r = qp_record(qp);
+
+	RDQ_DISPATCH_ONLY();
+	if (!qp->active)
+		return;
+	if (r)
+		r->deactivations++;
+	qp->active = false;
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++) {
+		struct request *req = qp->send_req[s];
+
+		qp->send_req[s] = NULL;
+		if (req)
+			request_complete(req, status, NULL, "the endpoint went away");
+	}
+	object_unref(qp);
+}
+
+int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req)
+{
+	RDQ_DISPATCH_ONLY();
+	fake.unexpected++;
+	return -EIO;
+}
+
+/* No message ever arrives: a receive waits on the endpoint's queue. */
+int qp_take_message(struct qp *qp, json_t **out, size_t *len)
+{
+	RDQ_DISPATCH_ONLY();
+	return 0;
+}
+
+/* ------------------------------------------------------ control and main */
+
+struct fake_conn *fake_conn_open(struct rdqd *d)
+{
+	struct fake_conn *c = calloc(1, sizeof(*c));
+
+	if (c && handle_table_insert(&d->conns, c, 0, &c->handle) < 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void fake_conn_close(struct rdqd *d, struct fake_conn *c)
+{
+	handle_table_remove(&d->conns, c->handle);
+	request_orphan_all(&c->requests);
+	endpoint_destroy_tied(d, c->handle);
+	free(c);
+}
+
+struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn)
+{
+	struct fake_conn *c = handle_table_lookup(&d->conns, conn, 0);
+
+	RDQ_DISPATCH_ONLY();
+	return c ? &c->requests : NULL;
+}
+
+struct foreach_ctx {
+	bool (*fn)(struct request *req, void *arg);
+	void *arg;
+};
+
+static bool each_conn(void *object, rdq_handle_t h, void *arg)
+{
+	struct fake_conn *c = object;
+	struct foreach_ctx *ctx = arg;
+
+	for (struct request *req = c->requests; req; req = req->conn_next)
+		if (!ctx->fn(req, ctx->arg))
+			return false;
+	return true;
+}
+
+/* As control.c's: every pending request of every open connection. */
+void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg)
+{
+	struct foreach_ctx ctx = {.fn = fn, .arg = arg};
+
+	RDQ_DISPATCH_ONLY();
+	handle_table_foreach(&d->conns, 0, each_conn, &ctx);
+}
+
+int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg)
+{
+	struct fake_reply *r;
+	json_t *error, *id;
+	const char *message;
+
+	RDQ_DISPATCH_ONLY();
+	if (!handle_table_lookup(&d->conns, conn, 0))
+		return -ENOENT;
+	if (fake.nreplies == FAKE_MAX_REPLIES) {
+		fake.overflows++;
+		return 0;
+	}
+	r = &fake.replies[fake.nreplies++];
+	r->conn = conn;
+	id = json_object_get(msg, "id");
+	r->id = json_is_integer(id) ? json_integer_value(id) : -1;
+	error = json_object_get(msg, "error");
+	r->err = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
+	message = json_string_value(json_object_get(error, "message"));
+	snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
+	r->result = json_incref(json_object_get(msg, "result"));
+	return 0;
+}
+
+void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
+{
+	const char *name = json_string_value(json_object_get(event, "event"));
+
+	RDQ_DISPATCH_ONLY();
+	if (fake.nevents < FAKE_MAX_EVENTS)
+		snprintf(fake.events[fake.nevents++], sizeof(fake.events[0]), "%s",
+			 name ? name : "?");
+	else
+		fake.overflows++;
+	json_decref(event);
+}
+
+void control_request_done(struct rdqd *d, rdq_handle_t conn)
+{
+	RDQ_DISPATCH_ONLY();
+}
+
+/* A clock that only moves when asked: no case depends on how long anything took. */
+static uint64_t clock_us = 1000000;
+
+uint64_t now_us(void)
+{
+	return clock_us++;
+}
+
+uint64_t now_ms(void)
+{
+	return now_us() / 1000u;
+}
+
+/* Only deadline_fired times itself among the linked files: each call is a deadline. */
+void loop_histogram_record(struct rdqd *d, uint64_t start_us)
+{
+	RDQ_DISPATCH_ONLY();
+	fake.deadlines++;
+}
+
+/* ----------------------------------------------------------- queries */
+
+unsigned fake_replies_for(rdq_handle_t conn, int64_t id, const struct fake_reply **last)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fake.nreplies; i++) {
+		if (fake.replies[i].conn == conn && fake.replies[i].id == id) {
+			n++;
+			if (last)
+				*last = &fake.replies[i];
+		}
+	}
+	return n;
+}
+
+struct fake_qp *fake_qp_by_handle(rdq_handle_t h)
+{
+	for (unsigned i = 0; i < fake.nqps; i++)
+		if (fake.qps[i].handle == h)
+			return &fake.qps[i];
+	return NULL;
+}
+
+unsigned fake_events_named(const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fake.nevents; i++)
+		n += strcmp(fake.events[i], name) == 0;
+	return n;
+}

@@ -1,0 +1,942 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The deterministic race table (issue 3): every pair of {cancel, connection
+ * close, endpoint destroy, QP destroy, DISCONNECTED, DREQ timeout, local
+ * deadline, device removal, shutdown} against a request in each of its
+ * states, each case named after the race it covers.
+ *
+ * The real endpoint and request code runs here (endpoint.c, endpoint_work.c,
+ * request.c, the engine) against the fakes of fakes.c, with no thread and no
+ * sleep: the test thread is the loop, and it also plays the workers, one step
+ * at a time, with WORKERS_MANUAL and workers_run_queued. So a case picks the
+ * order of loop events and worker steps exactly:
+ *
+ *  - queued:    the request waits on the endpoint's queue (before the DREQ
+ *               step ran, while it runs, or after it);
+ *  - dequeued:  DISCONNECTED (or the deadline) took it off the queue, and its
+ *               work item waits for a worker;
+ *  - running:   a worker is inside the request's step (the fake qp_to_error
+ *               plays the racing event while the worker holds the locks);
+ *  - returning: the step ran and the item waits for the loop to drain it.
+ *
+ * Each case asserts the request's single completion and its status, the
+ * reply to the racing event's own request, how often the QP went to error
+ * and the DREQ went out, and then, after destroying everything, that nothing
+ * is left: no pending request, no work item out, no object published, every
+ * rdma_cm_id destroyed once, every QP torn down once and freed. The binary is
+ * built with AddressSanitizer and UndefinedBehaviorSanitizer, whose leak
+ * check runs at exit too.
+ */
+#include <errno.h>
+#include <rdma/rdma_cma.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "endpoint.h"
+#include "engine/level.h"
+#include "engine/workers.h"
+#include "fakes.h"
+#include "log.h"
+#include "object.h"
+#include "protocol/errname.h"
+#include "qp.h"
+#include "rdqd.h"
+#include "request.h"
+
+#define UID 1000
+/* Deadlines the cases fire themselves: the clock never reaches them. */
+#define FAR_MS 60000
+/* More rounds than any case needs to run everything that is queued. */
+#define SETTLE_ROUNDS 1000
+
+/* What happens to the request under test, loop side. */
+enum race_event {
+	EV_NONE,
+	EV_CANCEL,	   /* another client cancels it by its number (cancel rid=N) */
+	EV_CLOSE,	   /* its client's connection closes */
+	EV_DESTROY,	   /* another client destroys the endpoint (ep.destroy) */
+	EV_QP_DESTROY,	   /* another client destroys the endpoint's QP (qp.destroy) */
+	EV_QP_DESTROY_NOW, /* the same, and a second worker takes its step at once if it may */
+	EV_DISCONNECTED,   /* rdma_cm: DISCONNECTED, status 0 (a DREP, or the peer's DREQ) */
+	EV_DREQ_TIMEOUT,   /* rdma_cm: DISCONNECTED, status -ETIMEDOUT (no DREP came) */
+	EV_DEADLINE,	   /* the request's local deadline fires, if it is still armed */
+	EV_DEVICE_REMOVAL, /* rdma_cm: DEVICE_REMOVAL */
+	EV_SHUTDOWN,	   /* rdqd_shutdown: every endpoint destroyed */
+};
+
+/* Where the request is when the first event comes. */
+enum race_stage {
+	AT_DREQ_QUEUED,	 /* issued; the DREQ step waits for a worker */
+	AT_DREQ_RUNNING, /* a worker is inside rdma_disconnect */
+	AT_QUEUED,	 /* the DREQ went out; it waits on the endpoint for rdma_cm */
+	AT_DEQUEUED,	 /* .by took it off the queue; its QP step waits for a worker */
+	AT_RUNNING,	 /* a worker is inside its QP step (qp_to_error) */
+	AT_RETURNING,	 /* its QP step ran; the item waits for the loop */
+};
+
+/* The request under test. */
+enum race_request {
+	DISCONNECT,	   /* ep.disconnect --wait: waits on the endpoint for rdma_cm */
+	DISCONNECT_NOWAIT, /* ep.disconnect: answered once the DREQ is sent */
+	RECV,		   /* ep.recv: waits for a message; the peer disconnects */
+};
+
+struct race_case {
+	const char *name;
+	enum race_request request;
+	enum sync_scope scope;
+	bool tied; /* the endpoint is destroyed when its client's connection closes */
+	enum race_stage stage;
+	enum race_event by; /* what dequeued the request, for the stages after AT_QUEUED */
+	enum race_event first, then;
+	/* Expected: the request's one completion (0 or an errno) ... */
+	int status;
+	/* ... the replies to the events' own requests (cancel, ep.destroy, qp.destroy) ... */
+	int first_reply, then_reply;
+	/* ... and what reached the fakes: moves of the QP to error, DREQs (and DREPs) sent. */
+	unsigned qp_errors, dreqs;
+};
+
+/* clang-format off */
+static const struct race_case cases[] = {
+	/* Each way a disconnect ends, alone. */
+	{.name = "drep_completes_with_status_0",
+	 .stage = AT_QUEUED, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "dreq_timeout_reports_etimedout",
+	 .stage = AT_QUEUED, .first = EV_DREQ_TIMEOUT,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_reports_etimedout_and_moves_qp_to_error",
+	 .stage = AT_QUEUED, .first = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+
+	/* Cancel: only a queued request can be cancelled; the DREQ still goes out. */
+	{.name = "cancel_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_CANCEL, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_CANCEL, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_while_disconnect_queued",
+	 .stage = AT_QUEUED, .first = EV_CANCEL, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_then_cancel_is_too_late",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_CANCEL, .first_reply = EALREADY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "dreq_timeout_then_cancel_is_too_late",
+	 .stage = AT_DEQUEUED, .by = EV_DREQ_TIMEOUT, .first = EV_CANCEL, .first_reply = EALREADY,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_then_cancel_is_too_late",
+	 .stage = AT_DEQUEUED, .by = EV_DEADLINE, .first = EV_CANCEL, .first_reply = EALREADY,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_while_qp_error_running_is_too_late",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_CANCEL, .first_reply = EALREADY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_while_returning_is_too_late",
+	 .stage = AT_RETURNING, .by = EV_DISCONNECTED, .first = EV_CANCEL, .first_reply = EALREADY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_after_completion_finds_nothing",
+	 .stage = AT_QUEUED, .first = EV_DISCONNECTED, .then = EV_CANCEL, .then_reply = ENOENT,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+
+	/* The client's connection closes: a cancel, and a destroy of its tied endpoints. */
+	{.name = "close_while_disconnect_queued_cancels",
+	 .stage = AT_QUEUED, .first = EV_CLOSE, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "close_before_dreq_sent_destroys_tied_endpoint", .tied = true,
+	 .stage = AT_DREQ_QUEUED, .first = EV_CLOSE,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "close_while_dreq_running_tied", .tied = true,
+	 .stage = AT_DREQ_RUNNING, .first = EV_CLOSE,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "close_while_disconnect_queued_tied", .tied = true,
+	 .stage = AT_QUEUED, .first = EV_CLOSE,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "close_while_dequeued_completes_normally",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_CLOSE,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "close_while_dequeued_tied_reports_enoent", .tied = true,
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_CLOSE,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "close_while_qp_error_running_tied", .tied = true,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_CLOSE,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+
+	/* Endpoint destroy: queued requests are cancelled; a dequeued one finds it gone. */
+	{.name = "destroy_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "destroy_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_while_disconnect_queued",
+	 .stage = AT_QUEUED, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_while_dequeued_reports_enoent",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_after_dreq_timeout_reports_enoent",
+	 .stage = AT_DEQUEUED, .by = EV_DREQ_TIMEOUT, .first = EV_DESTROY,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_after_deadline_keeps_etimedout",
+	 .stage = AT_DEQUEUED, .by = EV_DEADLINE, .first = EV_DESTROY,
+	 .status = ETIMEDOUT, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_while_qp_error_running",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_while_returning",
+	 .stage = AT_RETURNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_after_destroy_is_stale",
+	 .stage = AT_QUEUED, .first = EV_DESTROY, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+
+	/* QP destroy: the endpoint lives on; the step that looks the QP up finds it gone. */
+	{.name = "qp_destroyed_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_QP_DESTROY, .then = EV_DISCONNECTED,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_QP_DESTROY, .then = EV_DISCONNECTED,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_before_disconnected",
+	 .stage = AT_QUEUED, .first = EV_QP_DESTROY, .then = EV_DISCONNECTED,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_before_deadline",
+	 .stage = AT_QUEUED, .first = EV_QP_DESTROY, .then = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_while_dequeued",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_QP_DESTROY,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_while_qp_error_running",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_QP_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "qp_destroy_after_destroy_finds_nothing",
+	 .stage = AT_QUEUED, .first = EV_DESTROY, .then = EV_QP_DESTROY, .then_reply = ENOENT,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+
+	/* DISCONNECTED: the first one dequeues; later ones find nothing to do. */
+	{.name = "disconnected_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "second_disconnected_is_ignored",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_while_qp_error_running_is_ignored",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_then_late_disconnected",
+	 .stage = AT_DEQUEUED, .by = EV_DEADLINE, .first = EV_DISCONNECTED,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "late_disconnected_after_deadline_completed",
+	 .stage = AT_QUEUED, .first = EV_DEADLINE, .then = EV_DISCONNECTED,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_while_deadline_step_running",
+	 .stage = AT_RUNNING, .by = EV_DEADLINE, .first = EV_DISCONNECTED,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+
+	/* DREQ timeout: DISCONNECTED with -ETIMEDOUT, after something else already ended it. */
+	{.name = "dreq_timeout_after_drep_is_ignored",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_DREQ_TIMEOUT,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "dreq_timeout_while_qp_error_running_is_ignored",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DREQ_TIMEOUT,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "dreq_timeout_after_deadline",
+	 .stage = AT_DEQUEUED, .by = EV_DEADLINE, .first = EV_DREQ_TIMEOUT,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+
+	/* Local deadline: fires only while the request is queued. */
+	{.name = "deadline_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_after_dequeue_never_fires",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_DEADLINE,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_while_qp_error_running_never_fires",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DEADLINE,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+
+	/* Device removal: the endpoint is torn down; what waits on it gets ENODEV. */
+	{.name = "device_removal_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 0},
+	{.name = "device_removal_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+	{.name = "device_removal_while_queued",
+	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+	{.name = "device_removal_while_dequeued",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+	{.name = "device_removal_after_deadline_keeps_etimedout",
+	 .stage = AT_DEQUEUED, .by = EV_DEADLINE, .first = EV_DEVICE_REMOVAL,
+	 .status = ETIMEDOUT, .qp_errors = 0, .dreqs = 1},
+	{.name = "device_removal_while_qp_error_running",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DEVICE_REMOVAL,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "disconnected_after_device_removal_is_stale",
+	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL, .then = EV_DISCONNECTED,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+
+	/* Shutdown: every endpoint destroyed, as ep.destroy would. */
+	{.name = "shutdown_before_dreq_sent",
+	 .stage = AT_DREQ_QUEUED, .first = EV_SHUTDOWN,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "shutdown_while_dreq_running",
+	 .stage = AT_DREQ_RUNNING, .first = EV_SHUTDOWN,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "shutdown_while_queued",
+	 .stage = AT_QUEUED, .first = EV_SHUTDOWN,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
+	{.name = "shutdown_while_dequeued",
+	 .stage = AT_DEQUEUED, .by = EV_DISCONNECTED, .first = EV_SHUTDOWN,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 1},
+	{.name = "shutdown_while_qp_error_running",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_SHUTDOWN,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+
+	/* ep.disconnect without --wait: the request rides the DREQ step, never cancelable. */
+	{.name = "nowait_cancel_is_too_late", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_QUEUED, .first = EV_CANCEL,
+	 .first_reply = EALREADY, .then = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "nowait_destroy_before_dreq_sent", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_QUEUED, .first = EV_DESTROY,
+	 .status = ENOENT, .qp_errors = 0, .dreqs = 0},
+	{.name = "nowait_destroy_while_dreq_running", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_RUNNING, .first = EV_DESTROY,
+	 .status = 0, .qp_errors = 0, .dreqs = 1},
+	{.name = "nowait_disconnected_before_dreq_sent", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_QUEUED, .first = EV_DISCONNECTED,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "nowait_device_removal_before_dreq_sent", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 0},
+
+	/* A disconnect the peer starts: a waiting receive fails, the worker sends the DREP. */
+	{.name = "peer_disconnect_fails_recv_with_econnreset", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_DISCONNECTED,
+	 .status = ECONNRESET, .qp_errors = 1, .dreqs = 1},
+	{.name = "cancel_recv", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_CANCEL,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "close_cancels_recv", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_CLOSE,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "destroy_cancels_recv", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "device_removal_fails_recv_with_enodev", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 0},
+	{.name = "recv_deadline_reports_eagain", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_DEADLINE,
+	 .status = EAGAIN, .qp_errors = 0, .dreqs = 0},
+	{.name = "qp_destroyed_then_peer_disconnect_fails_recv", .request = RECV,
+	 .stage = AT_QUEUED, .first = EV_QP_DESTROY, .then = EV_DISCONNECTED,
+	 .status = ECONNRESET, .qp_errors = 0, .dreqs = 1},
+	{.name = "destroy_while_answering_peer_dreq", .request = RECV,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = ECONNRESET, .qp_errors = 1, .dreqs = 1},
+	{.name = "qp_destroyed_while_answering_peer_dreq", .request = RECV,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_QP_DESTROY_NOW,
+	 .status = ECONNRESET, .qp_errors = 1, .dreqs = 1},
+
+	/* The same races when every endpoint shares one event queue (--sync-scope device). */
+	{.name = "cancel_while_disconnect_queued_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_QUEUED, .first = EV_CANCEL, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_before_dreq_sent_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_DREQ_QUEUED, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "destroy_while_qp_error_running_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_while_dreq_running_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_DREQ_RUNNING, .first = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "device_removal_while_queued_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_while_qp_error_running_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_QP_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+
+	/* And with no event queue at all (--sync-scope none): only ep->lock orders the steps. */
+	{.name = "cancel_while_disconnect_queued_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_QUEUED, .first = EV_CANCEL, .then = EV_DISCONNECTED,
+	 .status = ECANCELED, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_before_dreq_sent_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_DREQ_QUEUED, .first = EV_DESTROY,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 0},
+	{.name = "destroy_while_qp_error_running_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "deadline_while_dreq_running_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_DREQ_RUNNING, .first = EV_DEADLINE,
+	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "device_removal_while_queued_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
+	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
+	{.name = "qp_destroyed_while_qp_error_running_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_QP_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+};
+/* clang-format on */
+
+#define NCASES (sizeof(cases) / sizeof(cases[0]))
+
+/* The daemon of one case, and what the case knows about it. */
+static struct world {
+	struct rdqd d;
+	struct fake_conn *client; /* made the endpoint and the request; NULL once closed */
+	struct fake_conn *admin;  /* another client: cancels and destroys */
+	rdq_handle_t client_conn; /* the client's handle, still a key of its replies once closed */
+	rdq_handle_t ep, qp;
+	int64_t last_id; /* the client request ids given so far */
+	/* The request under test. */
+	int64_t r_id;
+	uint64_t r_rid;
+	int r_state_at_first; /* its state when the first event came, -1 if not pending */
+	/* The requests the two events made (0: none). */
+	int64_t first_id, then_id;
+	unsigned deadlines_armed; /* deadline events that found the deadline armed */
+	unsigned second_worker_runs;
+	unsigned lock_waits; /* a second worker's step found ep->lock held: it would wait */
+} w;
+
+static struct rdma_event_channel dummy_channel = {.fd = -1};
+
+static const char *errname(int err)
+{
+	return err ? rdq_errno_name(err) : "ok";
+}
+
+/* ------------------------------------------------------------ the loop */
+
+/*
+ * Runs every queued worker step and drains every item back, as the loop and
+ * the workers would when left alone, until nothing moves. Returns false if it
+ * never stopped moving.
+ */
+static bool settle(void)
+{
+	struct workers *wk = &w.d.workers;
+
+	for (unsigned i = 0; i < SETTLE_ROUNDS; i++) {
+		if (workers_drain_done(wk))
+			continue;
+		if (!workers_run_queued(wk, NULL))
+			return true;
+	}
+	return false;
+}
+
+/* Runs the queued step fn on the test thread (a worker) and brings it back (the loop). */
+static void step(work_fn fn)
+{
+	assert_true(workers_run_queued(&w.d.workers, fn));
+	assert_int_equal(workers_drain_done(&w.d.workers), 1);
+}
+
+static struct request *new_request(struct fake_conn *c)
+{
+	struct request *req = request_new(&w.d, c->handle, UID, ++w.last_id, NULL, NULL);
+
+	if (!req) {
+		fprintf(stderr, "out of memory\n");
+		abort();
+	}
+	return req;
+}
+
+/* A pending request of either client, by its number, as cancel rid=N finds it. */
+static struct request *pending_request(uint64_t rid)
+{
+	struct fake_conn *conns[] = {w.client, w.admin};
+
+	for (unsigned i = 0; i < 2; i++)
+		for (struct request *req = conns[i] ? conns[i]->requests : NULL; req;
+		     req = req->conn_next)
+			if (req->rid == rid)
+				return req;
+	return NULL;
+}
+
+/* --------------------------------------------------------- the events */
+
+/*
+ * The events are played as the daemon's handlers play them (ops.c, control.c,
+ * cm.c, main.c), with the real entry points. They may run inside a hook, in
+ * the middle of a worker step, so they record and never assert.
+ */
+
+/* cancel rid=N: a queued request is cancelled; any other is past that point. */
+static int64_t cancel_by_number(uint64_t rid)
+{
+	struct request *cancel = new_request(w.admin);
+	int64_t id = cancel->id; /* cancel is freed once answered */
+	struct request *target = pending_request(rid);
+
+	if (!target) {
+		request_fail(cancel, -ENOENT, "no pending request %llu", (unsigned long long)rid);
+	} else if (target->state != REQ_QUEUED) {
+		request_fail(cancel, -EALREADY, "request %llu is %s", (unsigned long long)rid,
+			     request_state_name(target->state));
+	} else {
+		request_complete(target, -ECANCELED, NULL, "cancelled by a client");
+		request_complete(cancel, 0, NULL, NULL);
+	}
+	return id;
+}
+
+/* ep.destroy from the other client. */
+static int64_t destroy_endpoint(void)
+{
+	struct request *req = new_request(w.admin);
+	int64_t id = req->id;
+	struct ep *ep = endpoint_lookup(&w.d, w.ep, UID);
+
+	if (!ep) {
+		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)w.ep);
+	} else {
+		endpoint_destroy(ep, req);
+		object_unref(ep);
+	}
+	return id;
+}
+
+/* Whether a worker's step holds the endpoint's lock now (the test thread, inside a hook). */
+static bool ep_lock_held(struct ep *ep)
+{
+	if (pthread_mutex_trylock(&ep->lock) != 0)
+		return true;
+	pthread_mutex_unlock(&ep->lock);
+	return false;
+}
+
+/*
+ * qp.destroy from the other client. With now, a second worker is free and
+ * takes the QP's teardown step at once, if the endpoint's event queue lets it
+ * reach the workers (it does not while another step of the endpoint runs).
+ * Without an event queue it reaches a worker, but the step takes ep->lock,
+ * which the running step holds: a real worker would wait there, so the
+ * test thread (which holds the lock itself) only notes that it would.
+ */
+static int64_t destroy_qp(bool now)
+{
+	struct request *req = new_request(w.admin);
+	int64_t id = req->id;
+	struct qp *qp = handle_table_lookup(&w.d.objects, w.qp, OBJ_QP);
+	struct ep *ep = qp ? endpoint_lookup(&w.d, qp->ep, UID) : NULL;
+
+	object_unref(qp);
+	if (!ep || ep->qp != w.qp) {
+		request_fail(req, -ENOENT, "no QP %llu", (unsigned long long)w.qp);
+	} else {
+		endpoint_qp_destroy(ep, req);
+		if (now && w.d.opt.sync_scope == SYNC_NONE && ep_lock_held(ep))
+			w.lock_waits++;
+		else if (now && workers_run_queued(&w.d.workers, ep_work_qp_destroy))
+			w.second_worker_runs++;
+	}
+	object_unref(ep);
+	return id;
+}
+
+/* The request's deadline timer fires, if it is still armed; the loop runs it. */
+static void fire_deadline(void)
+{
+	struct request *req = pending_request(w.r_rid);
+
+	if (req && req->state == REQ_QUEUED && req->deadline) {
+		w.deadlines_armed++;
+		event_active(req->deadline, EV_TIMEOUT, 1);
+	}
+	event_base_loop(w.d.base, EVLOOP_NONBLOCK);
+}
+
+/* Returns the id of the request the event made on the other client, or 0. */
+static int64_t fire(enum race_event ev)
+{
+	struct rdqd *d = &w.d;
+
+	switch (ev) {
+	case EV_NONE:
+		break;
+	case EV_CANCEL:
+		return cancel_by_number(w.r_rid);
+	case EV_CLOSE:
+		fake_conn_close(d, w.client);
+		w.client = NULL;
+		break;
+	case EV_DESTROY:
+		return destroy_endpoint();
+	case EV_QP_DESTROY:
+		return destroy_qp(false);
+	case EV_QP_DESTROY_NOW:
+		return destroy_qp(true);
+	case EV_DISCONNECTED:
+		endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_DISCONNECTED, 0, NULL);
+		break;
+	case EV_DREQ_TIMEOUT:
+		endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_DISCONNECTED, -ETIMEDOUT, NULL);
+		break;
+	case EV_DEADLINE:
+		fire_deadline();
+		break;
+	case EV_DEVICE_REMOVAL:
+		endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_DEVICE_REMOVAL, 0, NULL);
+		break;
+	case EV_SHUTDOWN:
+		d->shutting_down = true;
+		endpoint_destroy_all(d);
+		break;
+	}
+	return 0;
+}
+
+/* The first event, noting where the request was when it came. */
+static void fire_first(const struct race_case *c)
+{
+	struct request *req = pending_request(w.r_rid);
+
+	w.r_state_at_first = req ? (int)req->state : -1;
+	w.first_id = fire(c->first);
+}
+
+/* The hook: a worker is inside a step; the loop plays the first event meanwhile. */
+static void race_hook(void *arg)
+{
+	enum rdq_level level = rdq_level_current();
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	fire_first(arg);
+	rdq_level_set(level);
+}
+
+/* ------------------------------------------------------------ fixture */
+
+static int setup(void **state)
+{
+	const struct race_case *c = *state;
+	struct rdqd *d = &w.d;
+
+	memset(&w, 0, sizeof(w));
+	fake_reset();
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	d->opt = (struct rdqd_options){
+		.max_pending = 64,
+		.max_endpoints = 16,
+		.max_clients = 8,
+		.sync_scope = c->scope,
+		.disconnect_timeout_ms = FAR_MS,
+	};
+	d->base = event_base_new();
+	if (!d->base || handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
+	    handle_table_init(&d->conns, d->opt.max_clients, NULL) < 0 ||
+	    workers_start(&d->workers, WORKERS_MANUAL, 4, 0) < 0)
+		return -1;
+	endpoints_init(d);
+	d->cm = &dummy_channel;
+	w.client = fake_conn_open(d);
+	w.admin = fake_conn_open(d);
+	if (!w.client || !w.admin)
+		return -1;
+	w.client_conn = w.client->handle;
+	return 0;
+}
+
+/* Leaves nothing behind, even after a failed case (then ASan reports what it could not free). */
+static int teardown(void **state)
+{
+	struct rdqd *d = &w.d;
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	fake_hook_set(FAKE_AT_DREQ, NULL, NULL);
+	fake_hook_set(FAKE_AT_QP_ERROR, NULL, NULL);
+	endpoint_destroy_all(d);
+	settle();
+	if (w.client)
+		fake_conn_close(d, w.client);
+	if (w.admin)
+		fake_conn_close(d, w.admin);
+	settle();
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+	workers_stop(&d->workers);
+	endpoints_fini(d);
+	handle_table_fini(&d->objects);
+	handle_table_fini(&d->conns);
+	event_base_free(d->base);
+	fake_reset();
+	rdq_level_set(RDQ_LEVEL_UNSET);
+	return 0;
+}
+
+/* An active endpoint, connected through the real state machine, step by step. */
+static void connect_endpoint(bool tied)
+{
+	struct rdqd *d = &w.d;
+	struct request *req = new_request(w.client);
+	int64_t id = req->id;
+	const struct fake_reply *reply;
+	struct ep *ep;
+
+	endpoint_connect(d, req, "127.0.0.1", 7471, FAR_MS, tied);
+	w.ep = req->ep; /* the request waits on the endpoint, so it is still ours to read */
+	step(ep_work_resolve_addr);
+	endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_ADDR_RESOLVED, 0, NULL);
+	step(ep_work_resolve_route);
+	endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_ROUTE_RESOLVED, 0, NULL);
+	step(ep_work_connect);
+	endpoint_cm_event(d, w.ep, RDMA_CM_EVENT_CONNECT_RESPONSE, 0, NULL);
+	step(ep_work_establish);
+
+	assert_int_equal(fake_replies_for(w.client_conn, id, &reply), 1);
+	assert_string_equal(errname(reply->err), "ok");
+	assert_int_equal(json_integer_value(json_object_get(reply->result, "ep")), w.ep);
+	w.qp = (rdq_handle_t)json_integer_value(json_object_get(reply->result, "qp"));
+	assert_non_null(fake_qp_by_handle(w.qp));
+	ep = endpoint_lookup(d, w.ep, UID);
+	assert_non_null(ep);
+	assert_string_equal(ep_state_name(ep->state), "connected");
+	object_unref(ep);
+	assert_int_equal(workers_in_use(&d->workers), 0);
+	assert_int_equal(fake.nids, 1);
+}
+
+/* Issues the request under test on the client's connection. */
+static void issue_request(enum race_request kind)
+{
+	struct request *req = new_request(w.client);
+	struct ep *ep = endpoint_lookup(&w.d, w.ep, UID);
+
+	assert_non_null(ep);
+	w.r_id = req->id;
+	w.r_rid = req->rid;
+	if (kind == RECV)
+		endpoint_recv(ep, req, FAR_MS);
+	else
+		endpoint_disconnect(ep, req, 0, kind == DISCONNECT, FAR_MS);
+	object_unref(ep);
+}
+
+/* The worker step the request's dequeuing leaves for a worker. */
+static work_fn qp_step(const struct race_case *c)
+{
+	/* A disconnect the peer started also answers its DREQ. */
+	return c->request == RECV ? ep_work_answer_dreq : ep_work_qp_error;
+}
+
+/*
+ * Plays the case up to its stage. Returns true if the first event was
+ * played already, by the hook, inside a running step.
+ */
+static bool reach_stage(const struct race_case *c)
+{
+	struct workers *wk = &w.d.workers;
+
+	if (c->stage == AT_DREQ_QUEUED)
+		return false;
+	if (c->stage == AT_DREQ_RUNNING) {
+		fake_hook_set(FAKE_AT_DREQ, race_hook, (void *)c);
+		assert_true(workers_run_queued(wk, ep_work_disconnect));
+		assert_int_equal(fake.hooks_run, 1);
+		return true;
+	}
+	if (c->request != RECV)
+		step(ep_work_disconnect);
+	if (c->stage == AT_QUEUED)
+		return false;
+
+	fire(c->by);
+	if (c->stage == AT_DEQUEUED)
+		return false;
+	if (c->stage == AT_RUNNING)
+		fake_hook_set(FAKE_AT_QP_ERROR, race_hook, (void *)c);
+	assert_true(workers_run_queued(wk, qp_step(c)));
+	if (c->stage == AT_RUNNING) {
+		assert_int_equal(fake.hooks_run, 1);
+		return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------- checks */
+
+/* The stats bucket request.c counts a status in, by its names (for the statuses seen here). */
+static unsigned bucket_of(int err)
+{
+	for (unsigned i = 0; i < REQ_STATUS_BUCKETS - 1; i++)
+		if (strcmp(request_status_names[i], errname(err)) == 0)
+			return i;
+	return REQ_STATUS_BUCKETS - 1;
+}
+
+/*
+ * The request under test completed exactly once, with status: answered on
+ * its connection, or, if that closed first, counted as dropped in the
+ * status's bucket (the only dropped completion of the case).
+ */
+static void check_request_completed(const struct race_case *c)
+{
+	const struct fake_reply *reply = NULL;
+	unsigned replies = fake_replies_for(w.client_conn, w.r_id, &reply);
+	uint64_t in_bucket = 0;
+
+	assert_null(pending_request(w.r_rid));
+	if (replies) {
+		assert_int_equal(replies, 1);
+		if (reply->err != c->status)
+			print_message("request %lld: %s \"%s\"\n", (long long)w.r_id,
+				      errname(reply->err), reply->message);
+		assert_string_equal(errname(reply->err), errname(c->status));
+		assert_int_equal(w.d.counters.dropped, 0);
+		return;
+	}
+	/* Orphaned: its connection closed before it completed. */
+	assert_null(w.client);
+	assert_int_equal(w.d.counters.dropped, 1);
+	for (unsigned i = 0; i < fake.nreplies; i++)
+		in_bucket += bucket_of(fake.replies[i].err) == bucket_of(c->status);
+	if (w.d.counters.by_status[bucket_of(c->status)] != in_bucket + 1)
+		for (unsigned b = 0; b < REQ_STATUS_BUCKETS; b++)
+			print_message("by_status %s: %llu\n", request_status_names[b],
+				      (unsigned long long)w.d.counters.by_status[b]);
+	assert_int_equal(w.d.counters.by_status[bucket_of(c->status)], in_bucket + 1);
+}
+
+/* The request an event made (the other client's) got its one reply. */
+static void check_event_reply(int64_t id, int expected)
+{
+	const struct fake_reply *reply = NULL;
+
+	if (!id)
+		return;
+	assert_int_equal(fake_replies_for(w.admin->handle, id, &reply), 1);
+	if (reply->err != expected)
+		print_message("event request %lld: %s \"%s\"\n", (long long)id, errname(reply->err),
+			      reply->message);
+	assert_string_equal(errname(reply->err), errname(expected));
+}
+
+/* Where the request was when the first event came: what the stage promises. */
+static void check_stage(const struct race_case *c)
+{
+	const char *expected;
+
+	if (c->stage <= AT_QUEUED)
+		expected = request_state_name(c->request == DISCONNECT_NOWAIT ? REQ_DISPATCHED
+									      : REQ_QUEUED);
+	else /* dequeued: a receive is answered at once, a disconnect rides its QP step */
+		expected = c->request == RECV ? "gone" : request_state_name(REQ_DISPATCHED);
+	assert_string_equal(
+		w.r_state_at_first < 0 ? "gone" : request_state_name(w.r_state_at_first), expected);
+}
+
+/* What reached the QP and the rdma_cm_id. */
+static void check_effects(const struct race_case *c)
+{
+	struct fake_qp *q = fake_qp_by_handle(w.qp);
+
+	if (q->to_error != c->qp_errors)
+		print_message("the QP went to error %u times\n", q->to_error);
+	assert_int_equal(q->to_error, c->qp_errors);
+	if (q->error_on_freed)
+		print_message("the QP was moved to error after its teardown\n");
+	assert_int_equal(q->error_on_freed, 0);
+	assert_int_equal(fake.ids[0].disconnects, c->dreqs);
+	assert_int_equal(fake.ids[0].used_after_destroy, 0);
+	/* A deadline that was armed fired exactly once, through the loop. */
+	assert_int_equal(fake.deadlines, w.deadlines_armed);
+	/*
+	 * No second worker may run the QP's teardown while a step uses the QP:
+	 * the event queue keeps it from the workers, or (sync scope none) the
+	 * endpoint's lock makes it wait.
+	 */
+	if (c->first == EV_QP_DESTROY_NOW) {
+		assert_int_equal(w.second_worker_runs, 0);
+		assert_int_equal(w.lock_waits, c->scope == SYNC_NONE);
+	}
+}
+
+/* Destroys everything, runs everything, and checks that nothing is left. */
+static void check_nothing_left(void)
+{
+	struct rdqd *d = &w.d;
+
+	endpoint_destroy_all(d);
+	assert_true(settle());
+	assert_int_equal(d->counters.pending, 0);
+	assert_int_equal(d->counters.completed, d->counters.received);
+	assert_int_equal(d->counters.replied + d->counters.dropped, d->counters.completed);
+	assert_int_equal(workers_in_use(&d->workers), 0);
+	assert_int_equal(handle_table_count(&d->objects), 0);
+	/* Still one completion: the clean-up completed nothing twice. */
+	assert_true(fake_replies_for(w.client_conn, w.r_id, NULL) <= 1);
+	for (unsigned i = 0; i < fake.nids; i++) {
+		assert_int_equal(fake.ids[i].destroys, 1);
+		assert_int_equal(fake.ids[i].used_after_destroy, 0);
+	}
+	for (unsigned i = 0; i < fake.nqps; i++) {
+		assert_int_equal(fake.qps[i].teardowns, 1);
+		assert_int_equal(fake.qps[i].released, 1);
+		assert_true(fake.qps[i].to_error <= 1);
+		assert_int_equal(fake.qps[i].error_on_freed, 0);
+		assert_int_equal(fake.qps[i].deactivations, fake.qps[i].activations);
+	}
+	assert_int_equal(fake.unexpected, 0);
+	assert_int_equal(fake.overflows, 0);
+}
+
+static void run_case(void **state)
+{
+	const struct race_case *c = *state;
+
+	connect_endpoint(c->tied);
+	issue_request(c->request);
+	if (!reach_stage(c))
+		fire_first(c);
+	assert_true(settle());
+	w.then_id = fire(c->then);
+	assert_true(settle());
+
+	check_stage(c);
+	check_effects(c);
+	check_request_completed(c);
+	check_event_reply(w.first_id, c->first_reply);
+	check_event_reply(w.then_id, c->then_reply);
+	check_nothing_left();
+}
+
+int main(void)
+{
+	static struct CMUnitTest tests[NCASES];
+
+	/* The loop's warnings (a device removed, a connect failed) are what the cases do. */
+	log_max_priority = LOG_ERR;
+	for (size_t i = 0; i < NCASES; i++)
+		tests[i] = (struct CMUnitTest){
+			.name = cases[i].name,
+			.test_func = run_case,
+			.setup_func = setup,
+			.teardown_func = teardown,
+			.initial_state = (void *)&cases[i],
+		};
+	return cmocka_run_group_tests_name("race", tests, NULL, NULL);
+}
