@@ -6,11 +6,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/level.h"
 #include "engine/workers.h"
+#include "log.h"
 #include "rdqd.h"
 #include "request.h"
 
@@ -102,5 +104,51 @@ void device_show(struct rdqd *d, struct request *req)
 	item->dispatch = devices_answer;
 	request_dispatch(req);
 	item->request = req;
+	work_item_queue(&d->workers, item);
+}
+
+/*
+ * After a device removal. librdmacm keeps a removed device open until it
+ * re-reads its device list, and the kernel cannot finish the removal (rxe
+ * cannot cut a process loose) until every process has closed it. Tearing
+ * down our ids and QPs is not enough: rdma_get_devices makes librdmacm
+ * re-read the list and close the dead device. (rdma-core 44 gives up the
+ * re-read while no device is left at all: then the device is let go only
+ * when rdqd exits.)
+ */
+static void devices_resync(struct work_item *item)
+{
+	struct ibv_context **list;
+	int count = 0;
+
+	RDQ_PASSIVE_ONLY();
+	list = rdma_get_devices(&count);
+	if (list)
+		rdma_free_devices(list);
+	item->arg = count;
+}
+
+static void devices_resynced(struct work_item *item)
+{
+	struct rdqd *d = item->ctx;
+
+	d->resync_queued = false;
+	log_info("RDMA devices re-read after a removal: %d left", item->arg);
+}
+
+void device_resync(struct rdqd *d)
+{
+	struct work_item *item;
+
+	RDQ_DISPATCH_ONLY();
+	if (d->resync_queued)
+		return;
+	item = work_item_get_uncapped(&d->workers);
+	if (!item)
+		return;
+	item->ctx = d;
+	item->passive = devices_resync;
+	item->dispatch = devices_resynced;
+	d->resync_queued = true;
 	work_item_queue(&d->workers, item);
 }

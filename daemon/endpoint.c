@@ -901,6 +901,9 @@ static void teardown_done(struct work_item *item)
 	if (item->request)
 		request_complete(item->request, 0, NULL, NULL);
 	broadcast_ep_event(t->ep, "ep.destroyed", 0);
+	/* Its id and QP are gone from a removed device: librdmacm may let the device go now. */
+	if (t->ep->destroy_status == -ENODEV)
+		device_resync(item->ctx);
 	object_unref(t->qp);
 	object_unref(t->ep);
 	free(t);

@@ -96,6 +96,7 @@ struct rdqd {
 	int listen_fd;
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
+	bool resync_queued; /* a device_resync is on its way */
 	uint64_t start_ms;
 	uint64_t last_rid; /* the last request number given */
 	struct rdqd_counters counters;
@@ -146,5 +147,7 @@ void rdqd_check_exit(struct rdqd *d);
 
 /* device.c: dev.show on a worker. */
 void device_show(struct rdqd *d, struct request *req);
+/* After a device removal: lets librdmacm close the removed device (on a worker). */
+void device_resync(struct rdqd *d);
 
 #endif

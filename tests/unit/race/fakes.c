@@ -387,6 +387,13 @@ struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn)
 	return c ? &c->requests : NULL;
 }
 
+/* device.c's: after a device removal, librdmacm re-reads its devices. Counted. */
+void device_resync(struct rdqd *d)
+{
+	RDQ_DISPATCH_ONLY();
+	fake.resyncs++;
+}
+
 struct foreach_ctx {
 	bool (*fn)(struct request *req, void *arg);
 	void *arg;

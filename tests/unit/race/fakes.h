@@ -81,6 +81,7 @@ struct fake_record {
 	unsigned deadlines;  /* loop callbacks timed: request deadlines that fired */
 	unsigned overflows;  /* records that did not fit: a case that made too many */
 	unsigned hooks_run;  /* hooks that ran */
+	unsigned resyncs;    /* device_resync calls: one per endpoint torn down by a removal */
 	unsigned unexpected; /* calls no case makes (listen, accept, send): a daemon change */
 };
 

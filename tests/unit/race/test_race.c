@@ -862,6 +862,9 @@ static void check_effects(const struct race_case *c)
 	assert_int_equal(q->error_on_freed, 0);
 	assert_int_equal(fake.ids[0].disconnects, c->dreqs);
 	assert_int_equal(fake.ids[0].used_after_destroy, 0);
+	/* A removal's teardown lets librdmacm re-read its devices; nothing else does. */
+	assert_int_equal(fake.resyncs,
+			 c->first == EV_DEVICE_REMOVAL || c->then == EV_DEVICE_REMOVAL);
 	/* A deadline that was armed fired exactly once, through the loop. */
 	assert_int_equal(fake.deadlines, w.deadlines_armed);
 	/*

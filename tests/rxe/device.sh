@@ -1,0 +1,99 @@
+#!/bin/sh
+# Device removal over real rxe: `rdma link delete rxe0` while endpoints
+# exist. Every endpoint on rxe0 is torn down on workers, what waits on them
+# completes with ENODEV, rdqd keeps serving, lets the device go, and uses
+# rxe0 again once it is back.
+#
+# A second device (rxe1 on its own dummy link) stays up throughout: with no
+# RDMA device left, rdma-core 44's librdmacm never re-reads its device list
+# and keeps the removed one open until rdqd exits (docs/architecture.md).
+set -u
+. "${RDQ_TESTS:-$(dirname "$0")/..}/rxe/lib.sh"
+
+ADDR=${RDQ_ADDR_SELF:?RDQ_ADDR_SELF must name the rxe netdev address}
+DEV=${RDQ_RXE_DEV:-rxe0}
+NETDEV=${RDQ_NETDEV:-d0}
+ADDR2=10.78.0.1
+PORT=7472
+SILENT_PORT=7473
+
+ip link add d1 type dummy && ip addr add "$ADDR2/24" dev d1 && ip link set d1 up &&
+	rdma link add rxe1 type rxe netdev d1
+expect "a second rxe device (rxe1) comes up" 0 "$?"
+
+rdqd_start || exit 1
+ctl -j monitor >/tmp/events.out 2>&1 &
+MONITOR=$!
+silent-peer "$ADDR" $SILENT_PORT >/tmp/silent.out 2>&1 &
+SILENT=$!
+silent_listening() { grep -q listening /tmp/silent.out; }
+wait_until 10 silent_listening || fail "silent-peer listens" "$(cat /tmp/silent.out)"
+
+# On rxe0: a listener with a live connection, and a disconnect that waits on a silent peer.
+L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT")")
+A=$(json_get ep "$(ctl -j ep connect "$ADDR:$PORT")")
+S=$(json_get ep "$(ctl -j ep connect "$ADDR:$SILENT_PORT")")
+expect_match "endpoints on $DEV: listener, active, silent-peer's" '^[0-9]+ [0-9]+ [0-9]+$' "$L $A $S"
+# On rxe1: a listener and a connection that must not notice anything.
+L2=$(json_get ep "$(ctl -j ep listen "$ADDR2:$PORT")")
+A2=$(json_get ep "$(ctl -j ep connect "$ADDR2:$PORT")")
+expect_match "endpoints on rxe1" '^[0-9]+ [0-9]+$' "$L2 $A2"
+
+ctl ep disconnect "$S" --wait --timeout 60000 >/tmp/disc.out 2>&1 &
+WAITER=$!
+pending() { ctl -j request list | grep -q '"op":"ep.disconnect"'; }
+wait_until 10 pending || fail "the disconnect waits" "$(ctl -j request list)"
+
+# The removal blocks in the kernel until every process lets the device go: background it.
+rm -f /tmp/del.rc
+(rdma link delete "$DEV" >/tmp/del.out 2>&1; echo $? >/tmp/del.rc) &
+
+wait $WAITER
+expect_match "device removal: the waiting disconnect completes with ENODEV" ENODEV "$(cat /tmp/disc.out)"
+gone() { ! ctl -j ep show | grep -Eq "\"ep\":($L|$A|$S)[,}]"; }
+if wait_until 20 gone; then pass "every endpoint on $DEV is torn down"
+else fail "every endpoint on $DEV is torn down" "$(ctl -j ep show)"; fi
+expect_match "watchers see ep.error with ENODEV" '"errno":"ENODEV"' "$(cat /tmp/events.out)"
+expect_match "a stale endpoint gives ENOENT" ENOENT "$(ctl ep send "$A" x 2>&1)"
+
+# rdqd goes on serving, and rxe1's connection still works.
+expect "rdqd still answers" 0 "$(ctl status >/dev/null 2>&1; echo $?)"
+ctl ep send "$A2" "on rxe1" >/dev/null
+expect "the connection on rxe1 still echoes" "on rxe1" "$(ctl ep recv "$A2" 2>&1)"
+
+# silent-peer holds rxe0 too (it ignores the removal): once it exits, nobody does.
+kill "$SILENT"
+wait "$SILENT" 2>/dev/null
+deleted() { [ -f /tmp/del.rc ]; }
+if wait_until 30 deleted; then
+	expect "rdma link delete completes (rdqd let the device go)" 0 "$(cat /tmp/del.rc)"
+else
+	fail "rdma link delete completes (rdqd let the device go)" \
+		"still blocked; rdqd holds: $(ls -l /proc/$RDQD_PID/fd | grep -c infiniband) infiniband fds"
+fi
+expect_match "rdqd re-read its devices after the removal" "devices re-read" "$(cat "$RDQD_LOG")"
+
+# The device comes back: rdqd uses it again, no restart.
+if deleted; then
+	rdma link add "$DEV" type rxe netdev "$NETDEV"
+	expect "$DEV is added back" 0 "$?"
+	back() { ctl dev show | grep -q "$DEV"; }
+	wait_until 10 back
+	expect_match "dev show lists $DEV again" "$DEV" "$(ctl dev show 2>&1)"
+	L3=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT" 2>&1)")
+	A3=$(json_get ep "$(ctl -j ep connect "$ADDR:$PORT" 2>&1)")
+	expect_match "listen and connect on the returned $DEV" '^[0-9]+ [0-9]+$' "$L3 $A3"
+	ctl ep send "$A3" "back again" >/dev/null 2>&1
+	expect "the returned $DEV echoes" "back again" "$(ctl ep recv "$A3" 2>&1)"
+fi
+
+stats=$(ctl -j stats)
+expect "no work item in use" 0 "$(json_get in_use "$stats")"
+expect "only the stats request is pending" 1 "$(json_get pending "$stats")"
+rdqd_stop
+expect "rdqd exits 0" 0 "$?"
+kill "$MONITOR" 2>/dev/null
+if grep -q 'level violation' "$RDQD_LOG"; then fail "no level violation" "$(grep violation "$RDQD_LOG")"
+else pass "no level violation in the daemon log"; fi
+
+summary || { echo "--- rdqd log"; tail -n 80 "$RDQD_LOG"; exit 1; }
