@@ -134,6 +134,10 @@ static void devices_resynced(struct work_item *item)
 
 	d->resync_queued = false;
 	log_info("RDMA devices re-read after a removal: %d left", item->arg);
+	if (d->resync_again) {
+		d->resync_again = false;
+		device_resync(d);
+	}
 }
 
 void device_resync(struct rdqd *d)
@@ -141,8 +145,11 @@ void device_resync(struct rdqd *d)
 	struct work_item *item;
 
 	RDQ_DISPATCH_ONLY();
-	if (d->resync_queued)
+	if (d->resync_queued) {
+		/* The one out may have read the list already: read it once more after it. */
+		d->resync_again = true;
 		return;
+	}
 	item = work_item_get_uncapped(&d->workers);
 	if (!item)
 		return;

@@ -355,7 +355,8 @@ static void connect_step_done(struct work_item *item, const char *what)
 
 	if (item->handle2 && (!ep || item->status < 0)) {
 		/* The step made a QP for an endpoint that is gone: discard it on a worker. */
-		struct work_item *discard = work_item_get(&d->workers);
+		/* Past the pool's cap too: freeing must not be refused. */
+		struct work_item *discard = work_item_get_uncapped(&d->workers);
 
 		if (discard) {
 			discard->ctx = d;
@@ -543,10 +544,11 @@ static void children_remove(struct ep *listener, rdq_handle_t child)
 
 static void reject_orphan(struct rdqd *d, struct rdma_cm_id *id)
 {
-	struct work_item *item = work_item_get(&d->workers);
+	/* Past the pool's cap too: the connection request must be answered. */
+	struct work_item *item = work_item_get_uncapped(&d->workers);
 
 	if (!item) {
-		log_err("out of work items: a connection request cannot be rejected");
+		log_err("out of memory: a connection request cannot be rejected");
 		return;
 	}
 	item->ctx = d;

@@ -4,7 +4,9 @@
  * Each finds its endpoint (and QP) again by handle: between the loop
  * queueing the item and a worker running it, either may have been
  * destroyed, and then the step does nothing but say so (-ENOENT).
- * Steps on one endpoint are serialized by ep->lock.
+ * The endpoint's event queue runs its steps one at a time, in order (with
+ * sync scope endpoint or device); ep->lock guards the rdma_cm_id and the QP
+ * against a step running beside another (sync scope none) and the teardown.
  */
 #include "endpoint.h"
 

@@ -97,6 +97,7 @@ struct rdqd {
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
 	bool resync_queued; /* a device_resync is on its way */
+	bool resync_again;  /* another removal's teardown finished meanwhile */
 	uint64_t start_ms;
 	uint64_t last_rid; /* the last request number given */
 	struct rdqd_counters counters;
