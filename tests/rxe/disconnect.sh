@@ -159,6 +159,29 @@ expect "after the storm: only the stats request is pending" 1 "$(json_get pendin
 expect "after the storm: no work item in use" 0 "$(json_get in_use "$stats")"
 expect "after the storm: only the listener is left" 1 "$(json_get endpoints "$stats")"
 
+# --- pool cap: a second rdqd with one work item; new requests beyond it get EBUSY, nothing stalls
+CAP_SOCK=/tmp/rdq-cap/rdqd.sock
+mkdir -p /tmp/rdq-cap
+rdqd -s "$CAP_SOCK" --pool 1 --pool-cap 1 2>/tmp/rdqd-cap.log &
+CAP_PID=$!
+cap_up() { rdqctl -s "$CAP_SOCK" version; }
+wait_until 10 cap_up
+rdqctl -s "$CAP_SOCK" ep listen "$ADDR:7474" >/dev/null
+for i in 1 2 3 4 5 6 7 8; do
+	rdqctl -s "$CAP_SOCK" ep connect "$ADDR:7474" >/tmp/cap.$i 2>&1 &
+done
+wait_cap() { [ "$(cat /tmp/cap.* | wc -l)" -ge 8 ]; }
+wait_until 30 wait_cap
+expect_match "pool cap: a request beyond it fails with EBUSY" EBUSY "$(cat /tmp/cap.*)"
+cap_stats=$(rdqctl -s "$CAP_SOCK" -j stats)
+expect_match "pool cap: stats count the refusals" '"refused":[1-9]' "$cap_stats"
+through=$(grep -L EBUSY /tmp/cap.* | wc -l)
+expect_match "pool cap: the requests within it connect" '^[1-7]$' "$through"
+expect "pool cap: the capped rdqd still answers" 0 "$(rdqctl -s "$CAP_SOCK" status >/dev/null 2>&1; echo $?)"
+kill -TERM "$CAP_PID"
+wait "$CAP_PID"
+expect "pool cap: the capped rdqd exits 0" 0 "$?"
+
 # --- SIGTERM with requests pending: each completes (ECANCELED), rdqd exits 0
 silent-peer "$ADDR" $SILENT_PORT >/tmp/silent.out 2>&1 &
 SILENT=$!
