@@ -679,9 +679,13 @@ void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
 
 /* ------------------------------------------------------------ disconnect */
 
-/* Answers the disconnect request (if any) with how the disconnect ended. */
-static int gone_status(const struct request *req);
+/* The status for a step that found its endpoint or QP gone: ENOENT, unless we know better. */
+static int gone_status(const struct request *req)
+{
+	return req->gone_status ? req->gone_status : -ENOENT;
+}
 
+/* Answers the disconnect request (if any) with how the disconnect ended. */
 static void answer_disconnect(struct request *req, struct work_item *item)
 {
 	if (item->status == -ENOENT && req->gone_status)
@@ -888,12 +892,6 @@ static bool mark_gone(struct request *req, void *arg)
 	return true;
 }
 
-/* The status for a step that found its endpoint or QP gone: ENOENT, unless we know better. */
-static int gone_status(const struct request *req)
-{
-	return req->gone_status ? req->gone_status : -ENOENT;
-}
-
 /* ----------------------------------------------------------- destroy */
 
 static void teardown_done(struct work_item *item)
@@ -911,6 +909,30 @@ static void teardown_done(struct work_item *item)
 	free(t);
 }
 
+/*
+ * An item for a step that tears something of the endpoint down: its data is
+ * a zeroed struct ep_teardown. Uncapped, so NULL only when out of memory.
+ */
+static struct work_item *ep_teardown_item(struct ep *ep, work_fn passive, work_fn dispatch)
+{
+	struct ep_teardown *t = calloc(1, sizeof(*t));
+	struct work_item *item = t ? ep_item(ep, passive, dispatch) : NULL;
+
+	if (!item) {
+		free(t);
+		return NULL;
+	}
+	item->data = t;
+	return item;
+}
+
+/* Gives back a teardown item that was not queued. */
+static void ep_teardown_item_put(struct rdqd *d, struct work_item *item)
+{
+	free(item->data);
+	work_item_put(&d->workers, item);
+}
+
 void endpoint_destroy(struct ep *ep, struct request *req)
 {
 	struct rdqd *d = ep->d;
@@ -924,22 +946,20 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 				     (unsigned long long)ep->obj.handle);
 		return;
 	}
-	t = calloc(1, sizeof(*t));
-	item = t ? ep_item(ep, ep_work_teardown, teardown_done) : NULL;
+	item = ep_teardown_item(ep, ep_work_teardown, teardown_done);
 	if (!item) {
-		free(t);
 		if (req)
-			request_fail(req, -EBUSY, "the daemon is out of work items; try again");
+			request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
 	/* From here on the handle is stale: every lookup fails. */
 	if (!handle_table_remove(&d->objects, ep->obj.handle)) {
-		free(t);
-		work_item_put(&d->workers, item);
+		ep_teardown_item_put(d, item);
 		if (req)
 			request_fail(req, -ENOENT, "endpoint already gone");
 		return;
 	}
+	t = item->data;
 	t->ep = ep; /* the table's reference, now the teardown's */
 	ep->state = EP_DESTROYING;
 	if (ep->destroy_status != -ECANCELED)
@@ -975,8 +995,6 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	}
 	if (ep->qp)
 		t->qp = handle_table_remove(&d->objects, ep->qp); /* the table's reference */
-
-	item->data = t;
 	if (req) {
 		request_dispatch(req);
 		item->request = req;
@@ -1013,18 +1031,15 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 			     (unsigned long long)ep->obj.handle);
 		return;
 	}
-	t = calloc(1, sizeof(*t));
-	item = t ? ep_item(ep, ep_work_qp_destroy, qp_destroy_done) : NULL;
+	item = ep_teardown_item(ep, ep_work_qp_destroy, qp_destroy_done);
 	if (!item) {
-		free(t);
 		request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
 	/* From here on the QP's handle is stale, for clients and for workers alike. */
 	qp = ep->qp ? handle_table_remove(&d->objects, ep->qp) : NULL;
 	if (!qp) {
-		work_item_put(&d->workers, item);
-		free(t);
+		ep_teardown_item_put(d, item);
 		request_fail(req, -ENOENT, "endpoint %llu has no QP (any more)",
 			     (unsigned long long)ep->obj.handle);
 		return;
@@ -1038,10 +1053,9 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	 * lock the worker takes: a step of the endpoint may be using the QP
 	 * (with sync scope none it may run beside this one).
 	 */
+	t = item->data;
 	t->qp = qp;
 	t->ep = object_ref(ep);
-	item->data = t;
-	item->handle2 = ep->qp;
 	request_dispatch(req);
 	item->request = req;
 	ep_post(ep, item);

@@ -91,11 +91,11 @@ struct ep {
 };
 
 const char *ep_state_name(enum ep_state state);
+const char *ep_role_name(enum ep_role role);
 
 /* Sets up what endpoints share (the device-scope event queue); once, at start. */
 void endpoints_init(struct rdqd *d);
 void endpoints_fini(struct rdqd *d);
-const char *ep_role_name(enum ep_role role);
 
 /*
  * Makes an endpoint object and publishes its handle. Returns it with one

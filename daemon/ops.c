@@ -308,12 +308,9 @@ static void op_watch(struct rdqd *d, struct request *req)
 	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
 }
 
-/* What request.list and cancel-by-number look for. */
+/* What request.list collects: every pending request the asker's uid may see. */
 struct request_search {
-	struct request *self; /* the request doing the search: never a match */
-	uid_t uid;
-	uint64_t rid; /* 0: every request the uid may see */
-	struct request *found;
+	struct request *self; /* the request.list itself: not listed */
 	json_t *list;
 };
 
@@ -321,14 +318,8 @@ static bool request_seen(struct request *req, void *arg)
 {
 	struct request_search *s = arg;
 
-	if (req == s->self || !object_visible(req->uid, s->uid))
+	if (req == s->self || !object_visible(req->uid, s->self->uid))
 		return true;
-	if (s->rid) {
-		if (req->rid != s->rid)
-			return true;
-		s->found = req;
-		return false;
-	}
 	json_array_append_new(s->list,
 			      json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "rid",
 					(json_int_t)req->rid, "id", (json_int_t)req->id, "op",
@@ -341,7 +332,7 @@ static bool request_seen(struct request *req, void *arg)
 
 static void op_request_list(struct rdqd *d, struct request *req)
 {
-	struct request_search s = {.self = req, .uid = req->uid, .list = json_array()};
+	struct request_search s = {.self = req, .list = json_array()};
 
 	control_foreach_request(d, request_seen, &s);
 	request_complete(req, 0, json_pack("{s:o}", "requests", s.list), NULL);
@@ -350,21 +341,18 @@ static void op_request_list(struct rdqd *d, struct request *req)
 /* cancel with args.rid: any pending request of this uid, by the daemon's number. */
 static void cancel_by_rid(struct rdqd *d, struct request *req, int64_t rid)
 {
-	struct request_search s = {.self = req, .uid = req->uid, .rid = (uint64_t)rid};
+	enum request_state state;
+	int ret = request_cancel_rid(d, req->uid, (uint64_t)rid, req, &state);
 
-	control_foreach_request(d, request_seen, &s);
-	if (!s.found) {
-		request_fail(req, -ENOENT, "no pending request %lld", (long long)rid);
-	} else if (s.found->state != REQ_QUEUED) {
-		/* Dequeued: its completion is under way and will come, with its own status. */
-		request_fail(req, -EALREADY,
+	if (ret == -ENOENT)
+		request_fail(req, ret, "no pending request %lld", (long long)rid);
+	else if (ret == -EALREADY)
+		request_fail(req, ret,
 			     "request %lld is %s, past the point where it can be cancelled; it "
 			     "completes on its own",
-			     (long long)rid, request_state_name(s.found->state));
-	} else {
-		request_complete(s.found, -ECANCELED, NULL, "cancelled by a client");
+			     (long long)rid, request_state_name(state));
+	else
 		request_complete(req, 0, json_pack("{s:i}", "cancelled", 1), NULL);
-	}
 }
 
 static void op_cancel(struct rdqd *d, struct request *req)

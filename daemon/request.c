@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "engine/level.h"
+#include "object.h"
 #include "log.h"
 #include "protocol/message.h"
 #include "rdqd.h"
@@ -271,4 +272,37 @@ void request_orphan_all(struct request **head)
 		next = req->conn_next;
 		request_orphan(req);
 	}
+}
+
+struct rid_search {
+	uint64_t rid;
+	uid_t uid;
+	const struct request *self;
+	struct request *found;
+};
+
+static bool rid_matches(struct request *req, void *arg)
+{
+	struct rid_search *s = arg;
+
+	if (req == s->self || req->rid != s->rid || !object_visible(req->uid, s->uid))
+		return true;
+	s->found = req;
+	return false;
+}
+
+int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct request *self,
+		       enum request_state *state)
+{
+	struct rid_search s = {.rid = rid, .uid = uid, .self = self};
+
+	control_foreach_request(d, rid_matches, &s);
+	if (!s.found)
+		return -ENOENT;
+	*state = s.found->state;
+	/* Dequeued: its completion is under way and will come, with its own status. */
+	if (s.found->state != REQ_QUEUED)
+		return -EALREADY;
+	request_complete(s.found, -ECANCELED, NULL, "cancelled by a client");
+	return 0;
 }

@@ -108,6 +108,15 @@ void request_queue_fail_all(struct request_queue *q, int status, const char *mes
  */
 void request_orphan(struct request *req);
 
+/*
+ * cancel by number: finds the pending request rid that uid may see (never
+ * self). A queued one completes with ECANCELED: returns 0. Returns -EALREADY
+ * for one past its queue (it completes on its own; *state says where it is),
+ * -ENOENT when there is none.
+ */
+int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct request *self,
+		       enum request_state *state);
+
 /* request_orphan for each request of a connection's list, which ends up empty. */
 void request_orphan_all(struct request **head);
 

@@ -486,22 +486,18 @@ static struct request *pending_request(uint64_t rid)
  * the middle of a worker step, so they record and never assert.
  */
 
-/* cancel rid=N: a queued request is cancelled; any other is past that point. */
+/* cancel rid=N from the other client, as op_cancel does it. */
 static int64_t cancel_by_number(uint64_t rid)
 {
 	struct request *cancel = new_request(w.admin);
 	int64_t id = cancel->id; /* cancel is freed once answered */
-	struct request *target = pending_request(rid);
+	enum request_state state;
+	int ret = request_cancel_rid(&w.d, UID, rid, cancel, &state);
 
-	if (!target) {
-		request_fail(cancel, -ENOENT, "no pending request %llu", (unsigned long long)rid);
-	} else if (target->state != REQ_QUEUED) {
-		request_fail(cancel, -EALREADY, "request %llu is %s", (unsigned long long)rid,
-			     request_state_name(target->state));
-	} else {
-		request_complete(target, -ECANCELED, NULL, "cancelled by a client");
+	if (ret < 0)
+		request_fail(cancel, ret, "cannot cancel request %llu", (unsigned long long)rid);
+	else
 		request_complete(cancel, 0, NULL, NULL);
-	}
 	return id;
 }
 
