@@ -17,10 +17,7 @@ rdqd_start --max-pending $((N + 64)) --max-endpoints $((2 * N + 64)) \
 ctl -j monitor >/tmp/events.out 2>&1 &
 MONITOR=$!
 
-silent-peer "$ADDR" $SILENT_PORT >/tmp/silent.out 2>&1 &
-SILENT=$!
-silent_listening() { grep -q listening /tmp/silent.out; }
-wait_until 10 silent_listening || fail "silent-peer listens" "$(cat /tmp/silent.out)"
+silent_peer_start "$ADDR" $SILENT_PORT
 
 L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT")")
 expect_match "rdqd listens" '^[0-9]+$' "$L"
@@ -56,7 +53,7 @@ ctl ep destroy "$A" >/dev/null
 # --- disconnect started by the peer, with a recv pending: ECONNRESET, QP to error
 set -- $(connect_to $PORT)
 B=$1
-P=$(ctl -j ep show | tr '{' '\n' | grep '"role":"passive"' | sed -n 's/.*"ep":\([0-9]*\).*/\1/p' | head -n 1)
+P=$(passive_ep)
 ctl ep recv "$B" --timeout 30000 >/tmp/recv.out 2>&1 &
 RECV=$!
 sleep 0.3
@@ -183,9 +180,7 @@ wait "$CAP_PID"
 expect "pool cap: the capped rdqd exits 0" 0 "$?"
 
 # --- SIGTERM with requests pending: each completes (ECANCELED), rdqd exits 0
-silent-peer "$ADDR" $SILENT_PORT >/tmp/silent.out 2>&1 &
-SILENT=$!
-wait_until 10 silent_listening
+silent_peer_start "$ADDR" $SILENT_PORT
 set -- $(connect_to $SILENT_PORT)
 H=$1
 set -- $(connect_to $PORT)
@@ -204,7 +199,6 @@ wait $W2
 expect_match "SIGTERM: the pending recv completes with ECANCELED" ECANCELED "$(cat /tmp/term-recv.out)"
 kill "$SILENT" "$MONITOR" 2>/dev/null
 
-if grep -q 'level violation' "$RDQD_LOG"; then fail "no level violation" "$(grep violation "$RDQD_LOG")"
-else pass "no level violation in the daemon log"; fi
+expect_no_level_violation
 
-summary || { echo "--- rdqd log"; tail -n 80 "$RDQD_LOG"; exit 1; }
+finish 80

@@ -93,3 +93,32 @@ summary() {
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
 }
+
+# finish [LINES]: the summary; after a failure also the daemon log's tail, and exit 1.
+finish() {
+	summary || {
+		echo "--- rdqd log"
+		tail -n "${1:-60}" "$RDQD_LOG"
+		exit 1
+	}
+}
+
+# expect_no_level_violation: no execution-level check fired in the daemon (its log says so).
+expect_no_level_violation() {
+	if grep -q 'level violation' "$RDQD_LOG"; then fail "no level violation" "$(grep violation "$RDQD_LOG")"
+	else pass "no level violation in the daemon log"; fi
+}
+
+# passive_ep: the handle of the first passive endpoint that ep show lists.
+passive_ep() {
+	ctl -j ep show | tr '{' '\n' | grep '"role":"passive"' | sed -n 's/.*"ep":\([0-9]*\).*/\1/p' |
+		head -n 1
+}
+
+# silent_peer_start ADDR PORT: starts silent-peer (its pid in SILENT), waits until it listens.
+silent_peer_start() {
+	silent-peer "$1" "$2" >/tmp/silent.out 2>&1 &
+	SILENT=$!
+	wait_until 10 grep -q listening /tmp/silent.out ||
+		fail "silent-peer listens" "$(cat /tmp/silent.out)"
+}
