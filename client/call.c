@@ -9,11 +9,14 @@
  * that ran out.
  */
 #include <errno.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmds.h"
 
@@ -25,15 +28,41 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Why the socket may refuse this user: a hint naming the group that may use it. */
+static void permission_hint(const char *path)
+{
+	struct stat st;
+	struct group *gr;
+
+	if (stat(path, &st) == 0 && (gr = getgrgid(st.st_gid)) && st.st_gid != 0)
+		fprintf(stderr, "rdqctl: %s: permission denied; is your user in group %s?\n", path,
+			gr->gr_name);
+	else
+		fprintf(stderr, "rdqctl: %s: permission denied; may your user use this socket?\n",
+			path);
+}
+
 int ctl_unreachable(struct ctl *ctl, int err)
 {
 	const char *name = rdq_strerrno(-err);
+	char where[2 * sizeof(ctl->socket) + 8];
 
-	if (strcmp(name, "E?") == 0)
-		fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket, strerror(-err));
+	if (err == -EACCES || err == -EPERM) {
+		/* With the default, the system service's socket is the one that refuses. */
+		permission_hint(ctl->default_socket && access(ctl->socket, F_OK) < 0
+					? RDQ_SYSTEM_SOCKET
+					: ctl->socket);
+		return RDQCTL_EUNREACH;
+	}
+	if (ctl->default_socket && !ctl->client && strcmp(ctl->socket, RDQ_SYSTEM_SOCKET))
+		snprintf(where, sizeof(where), "%s or %s", ctl->socket, RDQ_SYSTEM_SOCKET);
 	else
-		fprintf(stderr, "rdqctl: %s: %s (%s); is rdqd running?\n", ctl->socket,
-			strerror(-err), name);
+		snprintf(where, sizeof(where), "%s", ctl->socket);
+	if (strcmp(name, "E?") == 0)
+		fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", where, strerror(-err));
+	else
+		fprintf(stderr, "rdqctl: %s: %s (%s); is rdqd running?\n", where, strerror(-err),
+			name);
 	return RDQCTL_EUNREACH;
 }
 
@@ -43,11 +72,13 @@ static int connect_once(struct ctl *ctl)
 
 	if (ctl->client)
 		return RDQCTL_OK;
-	ret = rdq_client_connect(ctl->socket, &ctl->client);
+	ret = rdq_client_connect(ctl->default_socket ? NULL : ctl->socket, &ctl->client);
 	if (ret < 0) {
 		ctl->client = NULL;
 		return ctl_unreachable(ctl, ret);
 	}
+	/* Later messages name the socket it reached. */
+	snprintf(ctl->socket, sizeof(ctl->socket), "%s", rdq_client_path(ctl->client));
 	return RDQCTL_OK;
 }
 

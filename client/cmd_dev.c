@@ -42,6 +42,32 @@ static void dev_text(json_t *result)
 	json_decref(rows);
 }
 
+/*
+ * A device rdqd could not open or query is listed without ports; its error
+ * goes to stderr and the exit status says it (a device policy or missing
+ * permissions must not look like a device without ports).
+ */
+static int dev_errors(json_t *result)
+{
+	json_t *dev;
+	size_t i;
+	int ret = RDQCTL_OK;
+
+	json_array_foreach(json_object_get(result, "devices"), i, dev)
+	{
+		const char *error = json_string_value(json_object_get(dev, "error"));
+		const char *name = json_string_value(json_object_get(dev, "name"));
+		const char *errname = json_string_value(json_object_get(dev, "errno"));
+
+		if (!error)
+			continue;
+		fprintf(stderr, "rdqctl: %s: %s: cannot query: %s\n", errname ? errname : "E?",
+			name ? name : "?", error);
+		ret = RDQCTL_EDAEMON;
+	}
+	return ret;
+}
+
 static int dev_show(struct ctl *ctl, int argc, char **argv)
 {
 	json_t *result;
@@ -54,8 +80,9 @@ static int dev_show(struct ctl *ctl, int argc, char **argv)
 	if (ret)
 		return ret;
 	print_result(result, dev_text);
+	ret = dev_errors(result);
 	json_decref(result);
-	return RDQCTL_OK;
+	return ret;
 }
 
 static const struct cmd dev_cmds[] = {

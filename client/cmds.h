@@ -30,6 +30,7 @@ enum rdqctl_exit {
 
 struct ctl {
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* resolved path */
+	bool default_socket;	   /* no -s: the user's daemon, else the system service's */
 	int wait_ms;		   /* -t: how long to wait for a reply; -1 forever */
 	struct rdq_client *client; /* connected on first use */
 	/* Called for messages other than the awaited reply (monitor's events). */

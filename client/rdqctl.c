@@ -32,7 +32,9 @@ static const char usage[] =
 	"Options:\n"
 	"  -j, --json            print the result as JSON\n"
 	"  -p, --pretty          indent the JSON (with -j)\n"
-	"  -s, --socket PATH     rdqd's control socket\n"
+	"  -s, --socket PATH     rdqd's control socket (default: the user's own rdqd at\n"
+	"                        $XDG_RUNTIME_DIR/rdq/rdqd.sock, else the system\n"
+	"                        service's at " RDQ_SYSTEM_SOCKET "; root: the latter)\n"
 	"  -t, --timeout MS      how long to wait for a reply (default 10000; 0 waits forever)\n"
 	"  -h, --help            this text\n"
 	"\n"
@@ -131,6 +133,8 @@ int main(int argc, char **argv)
 		strcpy(ctl.socket, socket);
 	} else if (rdq_default_socket_path(ctl.socket, sizeof(ctl.socket)) < 0) {
 		return usage_error("rdqctl", "default socket path too long; use -s PATH");
+	} else {
+		ctl.default_socket = true;
 	}
 
 	ret = cmd_run(&ctl, &top_level, argc - optind, argv + optind);

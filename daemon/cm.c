@@ -65,35 +65,17 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 	loop_histogram_record(d, start);
 }
 
-int cm_open(struct rdqd *d)
+int cm_attach(struct rdqd *d, struct rdma_event_channel *channel)
 {
-	struct ibv_device **list;
-	int ndev = 0;
+	int flags = fcntl(channel->fd, F_GETFL);
 
-	list = ibv_get_device_list(&ndev);
-	if (list)
-		ibv_free_device_list(list);
-	d->ndevices = ndev;
-	if (ndev == 0) {
-		snprintf(d->rdma_error, sizeof(d->rdma_error), "no RDMA device found");
-		return -ENODEV;
-	}
-	d->cm = rdma_create_event_channel();
-	if (!d->cm) {
-		snprintf(d->rdma_error, sizeof(d->rdma_error),
-			 "cannot open the rdma_cm channel: %s", strerror(errno));
-		return -ENODEV;
-	}
-	if (fcntl(d->cm->fd, F_SETFL, fcntl(d->cm->fd, F_GETFL) | O_NONBLOCK) < 0) {
-		rdma_destroy_event_channel(d->cm);
-		d->cm = NULL;
+	if (flags < 0 || fcntl(channel->fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -errno;
-	}
-	d->cm_event = event_new(d->base, d->cm->fd, EV_READ | EV_PERSIST, cm_ready, d);
+	d->cm_event = event_new(d->base, channel->fd, EV_READ | EV_PERSIST, cm_ready, d);
 	if (!d->cm_event)
 		return -ENOMEM;
 	event_add(d->cm_event, NULL);
-	log_info("rdma: %d device(s); rdma_cm channel open", ndev);
+	d->cm = channel;
 	return 0;
 }
 

@@ -1,19 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dev.show: listing RDMA devices opens each one and queries its ports,
- * which may block, so it runs on a worker and the loop only answers.
+ * The RDMA devices: listing them (dev.show), and noticing when they come and
+ * go. Opening a device and reading the device lists may block, so those steps
+ * run on a worker and the loop only answers and applies what they found.
+ *
+ * Devices may appear after rdqd started (socket activation at boot, rdma_rxe
+ * loaded later, `rdma link add`): the loop listens to the kernel's uevents and,
+ * when one is about an RDMA device or the rdma_cm device, a worker reads the
+ * device lists again and opens the rdma_cm channel if it is not open yet.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "engine/level.h"
 #include "engine/workers.h"
+#include "endpoint.h"
 #include "log.h"
 #include "rdqd.h"
+#include "rdq/client.h"
 #include "request.h"
 
 static const char *port_state(enum ibv_port_state s)
@@ -41,14 +54,19 @@ static json_t *gid_list(struct ibv_context *ctx, uint8_t port, int count)
 static json_t *describe_device(struct ibv_device *dev)
 {
 	struct ibv_context *ctx = ibv_open_device(dev);
+	int err = ctx ? 0 : errno;
 	struct ibv_device_attr attr;
 	json_t *ports = json_array();
 	json_t *out;
 
 	out = json_pack("{s:s, s:s}", "name", ibv_get_device_name(dev), "transport",
 			dev->transport_type == IBV_TRANSPORT_IB ? "ib/roce" : "iwarp");
-	if (!ctx || ibv_query_device(ctx, &attr)) {
-		json_object_set_new(out, "error", json_string(strerror(errno)));
+	if (ctx)
+		err = ibv_query_device(ctx, &attr); /* returns the errno value */
+	if (err) {
+		/* Kept in the list: rdqctl names the device and fails with this. */
+		json_object_set_new(out, "error", json_string(strerror(err)));
+		json_object_set_new(out, "errno", json_string(rdq_strerrno(err)));
 		json_object_set_new(out, "ports", ports);
 		if (ctx)
 			ibv_close_device(ctx);
@@ -107,35 +125,140 @@ void device_show(struct rdqd *d, struct request *req)
 	work_item_queue(&d->workers, item);
 }
 
-/*
- * After a device removal. librdmacm keeps a removed device open until it
- * re-reads its device list, and the kernel cannot finish the removal (rxe
- * cannot cut a process loose) until every process has closed it. Tearing
- * down our ids and QPs is not enough: rdma_get_devices makes librdmacm
- * re-read the list and close the dead device. (rdma-core 44 gives up the
- * re-read while no device is left at all: then the device is let go only
- * when rdqd exits.)
- */
-static void devices_resync(struct work_item *item)
-{
-	struct ibv_context **list;
-	int count = 0;
+/* ----------------------------------------------------------- noticing devices */
 
-	RDQ_PASSIVE_ONLY();
-	list = rdma_get_devices(&count);
-	if (list)
-		rdma_free_devices(list);
-	item->arg = count;
+/* How long the loop waits after a uevent before it reads the lists: one read per burst. */
+#define SCAN_DELAY_MS 50
+/* Uevents read per callback before other callbacks get their turn. */
+#define UEVENTS_PER_CALLBACK 32
+/* The kernel's uevent multicast group (udev's own group is 2). */
+#define UEVENT_GROUP_KERNEL 1
+
+/* What a scan found: made on a worker, applied on the loop, then freed. */
+struct device_scan {
+	struct rdma_event_channel *channel; /* opened by this scan, or NULL */
+	json_t *names;			    /* the devices libibverbs can use, by name */
+	char error[sizeof(((struct rdqd *)0)->rdma_error)]; /* why RDMA is unusable, or "" */
+};
+
+/* Appends the kernel's RDMA device names (/sys/class/infiniband) to buf. */
+static int kernel_device_names(char *buf, size_t size)
+{
+	DIR *dir = opendir("/sys/class/infiniband");
+	struct dirent *de;
+	size_t used = 0;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		if (used < size)
+			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "",
+						 de->d_name);
+	}
+	closedir(dir);
+	return n;
 }
 
-static void devices_resynced(struct work_item *item)
+/*
+ * Reads which devices are usable now. The first time there is one, opens
+ * the rdma_cm channel: librdmacm needs a device to initialise, so it is not
+ * opened before. With the channel open, rdma_get_devices makes librdmacm
+ * re-read its own list, which also lets a removed device go.
+ */
+static void scan_devices(struct device_scan *s, bool channel_open)
+{
+	struct ibv_device **list;
+	char kernel_names[96];
+	int n = 0;
+
+	RDQ_PASSIVE_ONLY();
+	s->names = json_array();
+	list = ibv_get_device_list(&n);
+	for (int i = 0; list && i < n; i++)
+		json_array_append_new(s->names, json_string(ibv_get_device_name(list[i])));
+	if (list)
+		ibv_free_device_list(list);
+	if (n == 0) {
+		if (kernel_device_names(kernel_names, sizeof(kernel_names)) > 0)
+			snprintf(s->error, sizeof(s->error),
+				 "the kernel has RDMA device(s) (%s) but libibverbs has no "
+				 "userspace driver for them; install ibverbs-providers",
+				 kernel_names);
+		else
+			snprintf(s->error, sizeof(s->error), "no RDMA device found");
+		return;
+	}
+	if (channel_open) {
+		struct ibv_context **contexts = rdma_get_devices(NULL);
+
+		if (contexts)
+			rdma_free_devices(contexts);
+		return;
+	}
+	s->channel = rdma_create_event_channel();
+	if (!s->channel) {
+		int err = errno;
+
+		if (err == ENOENT || err == ENODEV)
+			snprintf(s->error, sizeof(s->error),
+				 "no rdma_cm device (/dev/infiniband/rdma_cm); load the rdma_ucm "
+				 "module");
+		else
+			snprintf(s->error, sizeof(s->error),
+				 "cannot open /dev/infiniband/rdma_cm: %s (%s)", strerror(err),
+				 rdq_strerrno(err));
+	}
+}
+
+/* Loop side: takes what a scan found. */
+static void scan_apply(struct rdqd *d, struct device_scan *s)
+{
+	bool changed = !json_equal(d->devices, s->names);
+
+	if (s->channel && cm_attach(d, s->channel) < 0) {
+		snprintf(s->error, sizeof(s->error), "cannot watch the rdma_cm channel");
+		rdma_destroy_event_channel(s->channel);
+	} else if (s->channel) {
+		log_info("rdma_cm channel open");
+		changed = true;
+	}
+	json_decref(d->devices);
+	d->devices = s->names;
+	s->names = NULL;
+	if (strcmp(d->rdma_error, s->error)) {
+		snprintf(d->rdma_error, sizeof(d->rdma_error), "%s", s->error);
+		if (d->rdma_error[0])
+			log_warn("no RDMA: %s; RDMA requests fail with ENODEV", d->rdma_error);
+	}
+	if (changed) {
+		char *names = json_dumps(d->devices, JSON_COMPACT);
+
+		log_info("RDMA devices now: %s", names ? names : "?");
+		free(names);
+	}
+}
+
+static void devices_rescan(struct work_item *item)
+{
+	RDQ_PASSIVE_ONLY();
+	scan_devices(item->data, item->arg);
+}
+
+static void devices_rescanned(struct work_item *item)
 {
 	struct rdqd *d = item->ctx;
+	struct device_scan *s = item->data;
 
-	d->resync_queued = false;
-	log_info("RDMA devices re-read after a removal: %d left", item->arg);
-	if (d->resync_again) {
-		d->resync_again = false;
+	d->scan_queued = false;
+	scan_apply(d, s);
+	free(s);
+	if (d->scan_again) {
+		d->scan_again = false;
 		device_resync(d);
 	}
 }
@@ -143,19 +266,140 @@ static void devices_resynced(struct work_item *item)
 void device_resync(struct rdqd *d)
 {
 	struct work_item *item;
+	struct device_scan *s;
 
 	RDQ_DISPATCH_ONLY();
-	if (d->resync_queued) {
-		/* The one out may have read the list already: read it once more after it. */
-		d->resync_again = true;
+	if (d->shutting_down)
+		return;
+	if (d->scan_queued) {
+		/* The one out may have read the lists already: read them once more after it. */
+		d->scan_again = true;
 		return;
 	}
-	item = work_item_get_uncapped(&d->workers);
-	if (!item)
+	s = calloc(1, sizeof(*s));
+	item = s ? work_item_get_uncapped(&d->workers) : NULL;
+	if (!item) {
+		free(s);
+		log_warn("cannot re-read the RDMA devices: out of memory");
 		return;
+	}
 	item->ctx = d;
-	item->passive = devices_resync;
-	item->dispatch = devices_resynced;
-	d->resync_queued = true;
+	item->data = s;
+	item->arg = d->cm != NULL;
+	item->passive = devices_rescan;
+	item->dispatch = devices_rescanned;
+	d->scan_queued = true;
 	work_item_queue(&d->workers, item);
+}
+
+static void on_scan_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+
+	device_resync(d);
+	loop_histogram_record(d, start);
+}
+
+/* Whether a uevent is about an RDMA device, its verbs device, or the rdma_cm device. */
+static bool uevent_is_rdma(const char *msg, size_t len)
+{
+	static const char *const keys[] = {"SUBSYSTEM=infiniband", "DEVNAME=infiniband/",
+					   "DEVNAME=/dev/infiniband/"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (memmem(msg, len, keys[i], strlen(keys[i])))
+			return true;
+	return false;
+}
+
+static void on_uevent(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+	bool rdma = false;
+	char msg[4096];
+	int i;
+
+	for (i = 0; i < UEVENTS_PER_CALLBACK; i++) {
+		ssize_t n = recv(fd, msg, sizeof(msg), MSG_DONTWAIT);
+
+		if (n < 0) {
+			/* ENOBUFS: the kernel dropped uevents; one of them may have been ours. */
+			if (errno == ENOBUFS)
+				rdma = true;
+			else if (errno != EAGAIN && errno != EINTR)
+				log_warn("uevent socket: %s", strerror(errno));
+			break;
+		}
+		if (uevent_is_rdma(msg, (size_t)n))
+			rdma = true;
+	}
+	if (i == UEVENTS_PER_CALLBACK)
+		event_active(d->uevent_event, EV_READ, 0);
+	if (rdma && !evtimer_pending(d->scan_timer, NULL)) {
+		struct timeval delay = {.tv_usec = SCAN_DELAY_MS * 1000};
+
+		evtimer_add(d->scan_timer, &delay);
+	}
+	loop_histogram_record(d, start);
+}
+
+/* Subscribes to the kernel's uevents; without them devices are read only at start. */
+static int uevents_open(struct rdqd *d)
+{
+	struct sockaddr_nl addr = {.nl_family = AF_NETLINK, .nl_groups = UEVENT_GROUP_KERNEL};
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			NETLINK_KOBJECT_UEVENT);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	d->uevent_fd = fd;
+	d->uevent_event = event_new(d->base, fd, EV_READ | EV_PERSIST, on_uevent, d);
+	if (!d->uevent_event)
+		return -ENOMEM;
+	event_add(d->uevent_event, NULL);
+	return 0;
+}
+
+int device_watch_start(struct rdqd *d)
+{
+	struct device_scan s = {0};
+	int ret;
+
+	RDQ_PASSIVE_ONLY();
+	d->scan_timer = evtimer_new(d->base, on_scan_timer, d);
+	if (!d->scan_timer)
+		return -ENOMEM;
+	ret = uevents_open(d);
+	if (ret < 0)
+		log_warn("cannot watch for RDMA devices (uevents: %s); devices that appear "
+			 "later are used only after a restart",
+			 strerror(-ret));
+	/* Start-up may block: the first read runs here, not on a worker. */
+	scan_devices(&s, false);
+	scan_apply(d, &s);
+	return 0;
+}
+
+void device_watch_stop(struct rdqd *d)
+{
+	RDQ_PASSIVE_ONLY();
+	if (d->uevent_event)
+		event_free(d->uevent_event);
+	d->uevent_event = NULL;
+	if (d->uevent_fd >= 0)
+		close(d->uevent_fd);
+	d->uevent_fd = -1;
+	if (d->scan_timer)
+		event_free(d->scan_timer);
+	d->scan_timer = NULL;
+	json_decref(d->devices);
+	d->devices = NULL;
 }

@@ -130,6 +130,41 @@ void rdqd_shutdown(struct rdqd *d)
 	rdqd_check_exit(d);
 }
 
+/*
+ * systemd's watchdog (WatchdogSec=): the keep-alive comes from a timer on the
+ * loop, not from a thread of its own, so a loop that stops turning stops it
+ * and systemd restarts the service.
+ */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+	uint64_t start = now_us();
+
+	notify("WATCHDOG=1");
+	loop_histogram_record(d, start);
+}
+
+static int watchdog_start(struct rdqd *d)
+{
+#if RDQ_HAVE_SYSTEMD
+	uint64_t usec = 0;
+	struct timeval half;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+		return 0;
+	half.tv_sec = (time_t)(usec / 2 / 1000000u);
+	half.tv_usec = (suseconds_t)(usec / 2 % 1000000u);
+	d->watchdog_timer = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+	if (!d->watchdog_timer)
+		return -ENOMEM;
+	evtimer_add(d->watchdog_timer, &half);
+	log_info("systemd watchdog: every %llu ms", (unsigned long long)(usec / 2000u));
+#else
+	(void)d;
+#endif
+	return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct rdqd *d = arg;
@@ -334,6 +369,7 @@ static int start(struct rdqd *d)
 	int ret;
 
 	d->listen_fd = -1;
+	d->uevent_fd = -1;
 	d->start_ms = now_ms();
 	raise_fd_limit();
 	d->base = event_base_new();
@@ -358,16 +394,15 @@ static int start(struct rdqd *d)
 			return -ENOMEM;
 		evsignal_add(d->signal_events[i], NULL);
 	}
-	ret = cm_open(d);
+	ret = device_watch_start(d);
 	if (ret < 0)
-		log_warn("no RDMA: %s; serving status only, RDMA requests fail with ENODEV",
-			 d->rdma_error);
+		return ret;
 	ret = control_listen(d);
 	if (ret < 0) {
 		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
 		return ret;
 	}
-	return 0;
+	return watchdog_start(d);
 }
 
 static void stop(struct rdqd *d)
@@ -379,12 +414,15 @@ static void stop(struct rdqd *d)
 	if (d->workers.threads)
 		workers_stop(&d->workers);
 	endpoints_fini(d);
+	device_watch_stop(d);
 	cm_close(d);
 	for (unsigned i = 0; i < 3; i++)
 		if (d->signal_events[i])
 			event_free(d->signal_events[i]);
 	if (d->done_event)
 		event_free(d->done_event);
+	if (d->watchdog_timer)
+		event_free(d->watchdog_timer);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
 	if (d->base)

@@ -78,14 +78,16 @@ static json_int_t count_endpoints(struct rdqd *d)
 
 static void op_status(struct rdqd *d, struct request *req)
 {
+	bool rdma = d->cm && !d->rdma_error[0];
+
 	request_complete(req, 0,
-			 json_pack("{s:i, s:I, s:b, s:s?, s:i, s:I, s:I, s:I}", "pid",
+			 json_pack("{s:i, s:I, s:b, s:s?, s:I, s:O, s:I, s:I, s:I}", "pid",
 				   (int)getpid(), "uptime_ms", (json_int_t)(now_ms() - d->start_ms),
-				   "rdma", d->cm != NULL, "rdma_error",
-				   d->cm ? NULL : d->rdma_error, "devices", d->ndevices,
-				   "endpoints", count_endpoints(d), "objects",
-				   (json_int_t)handle_table_count(&d->objects), "connections",
-				   (json_int_t)d->counters.connections),
+				   "rdma", rdma, "rdma_error", rdma ? NULL : d->rdma_error,
+				   "devices", (json_int_t)json_array_size(d->devices),
+				   "device_names", d->devices, "endpoints", count_endpoints(d),
+				   "objects", (json_int_t)handle_table_count(&d->objects),
+				   "connections", (json_int_t)d->counters.connections),
 			 NULL);
 }
 

@@ -85,19 +85,23 @@ struct rdqd {
 	pthread_mutex_t device_lock;
 	struct handle_table objects;   /* endpoints and QPs; thread-safe */
 	struct handle_table conns;     /* client connections; loop only */
-	struct rdma_event_channel *cm; /* NULL when the machine has no RDMA */
-	char rdma_error[128];	       /* why cm is NULL */
+	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
+	char rdma_error[160];	       /* why RDMA is unusable now, or "" */
+	json_t *devices;	       /* names of the RDMA devices usable now */
 	struct event *cm_event;
+	struct event *uevent_event; /* the kernel says a device came or went */
+	struct event *scan_timer;   /* gathers a burst of uevents into one scan */
+	int uevent_fd;
 	struct event *done_event;
 	struct event *listen_event;
 	struct event *signal_events[3];
+	struct event *watchdog_timer; /* WATCHDOG=1 to systemd, from the loop itself */
 	struct event *shutdown_timer; /* bounds how long clients may take to read their replies */
-	int ndevices;		      /* RDMA devices found at start */
 	int listen_fd;
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	bool shutting_down;
-	bool resync_queued; /* a device_resync is on its way */
-	bool resync_again;  /* another removal's teardown finished meanwhile */
+	bool scan_queued; /* a device_resync is on its way */
+	bool scan_again;  /* devices changed again meanwhile */
 	uint64_t start_ms;
 	uint64_t last_rid; /* the last request number given */
 	struct rdqd_counters counters;
@@ -138,7 +142,8 @@ void ops_dispatch(struct rdqd *d, struct request *req);
 const struct op *ops_find(const char *name);
 
 /* cm.c: the rdma_cm event channel. */
-int cm_open(struct rdqd *d);
+/* Makes channel non-blocking and serves its events on the loop; d->cm becomes channel. */
+int cm_attach(struct rdqd *d, struct rdma_event_channel *channel);
 void cm_close(struct rdqd *d);
 
 /* main.c: shutdown. */
@@ -146,9 +151,16 @@ void rdqd_shutdown(struct rdqd *d);
 /* During shutdown: exits the loop once nothing is left to finish. */
 void rdqd_check_exit(struct rdqd *d);
 
-/* device.c: dev.show on a worker. */
+/* device.c: the RDMA devices. dev.show, on a worker. */
 void device_show(struct rdqd *d, struct request *req);
-/* After a device removal: lets librdmacm close the removed device (on a worker). */
+/*
+ * Reads the device lists again on a worker: after a device removal (so that
+ * librdmacm lets the device go) and when uevents say devices changed. Opens
+ * the rdma_cm channel once a device is there.
+ */
 void device_resync(struct rdqd *d);
+/* At start (may block): reads the devices and starts watching uevents. */
+int device_watch_start(struct rdqd *d);
+void device_watch_stop(struct rdqd *d);
 
 #endif

@@ -37,6 +37,7 @@ struct msg_node {
 
 struct rdq_client {
 	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int64_t next_id;
 	bool eof; /* the daemon closed its side; the buffer may still hold frames */
 
@@ -380,7 +381,7 @@ int rdq_default_socket_path(char *buf, size_t size)
 	int n;
 
 	if (uid == 0)
-		n = snprintf(buf, size, "/run/rdq/rdqd.sock");
+		n = snprintf(buf, size, "%s", RDQ_SYSTEM_SOCKET);
 	else if (dir && dir[0] == '/')
 		n = snprintf(buf, size, "%s/rdq/rdqd.sock", dir);
 	else
@@ -390,25 +391,19 @@ int rdq_default_socket_path(char *buf, size_t size)
 	return 0;
 }
 
-int rdq_client_connect(const char *path, struct rdq_client **out)
+static int connect_path(const char *path, struct rdq_client **out)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c;
 	int ret;
 
-	if (path) {
-		if (strlen(path) >= sizeof(addr.sun_path))
-			return -ENAMETOOLONG;
-		strcpy(addr.sun_path, path);
-	} else {
-		ret = rdq_default_socket_path(addr.sun_path, sizeof(addr.sun_path));
-		if (ret < 0)
-			return ret;
-	}
-
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	strcpy(c->path, path);
 	c->next_id = 1;
 	c->rbuf = malloc(RBUF_SIZE);
 	if (!c->rbuf) {
@@ -432,6 +427,29 @@ err:
 	free(c->rbuf);
 	free(c);
 	return ret;
+}
+
+int rdq_client_connect(const char *path, struct rdq_client **out)
+{
+	char user_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int ret, system_ret;
+
+	if (path)
+		return connect_path(path, out);
+	ret = rdq_default_socket_path(user_path, sizeof(user_path));
+	if (ret < 0)
+		return ret;
+	ret = connect_path(user_path, out);
+	if ((ret != -ENOENT && ret != -ECONNREFUSED) || strcmp(user_path, RDQ_SYSTEM_SOCKET) == 0)
+		return ret;
+	/* No daemon of this user's own: the system service, if there is one. */
+	system_ret = connect_path(RDQ_SYSTEM_SOCKET, out);
+	return system_ret == -ENOENT ? ret : system_ret;
+}
+
+const char *rdq_client_path(const struct rdq_client *client)
+{
+	return client->path;
 }
 
 void rdq_client_close(struct rdq_client *client)

@@ -24,18 +24,28 @@ extern "C" {
 
 struct rdq_client;
 
+/* The system service's control socket (rdqd.socket). */
+#define RDQ_SYSTEM_SOCKET "/run/rdq/rdqd.sock"
+
 /*
- * Returns the default control socket path in buf: /run/rdq/rdqd.sock for
+ * Returns the default control socket path in buf: RDQ_SYSTEM_SOCKET for
  * root, $XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise (or /tmp/rdq-UID/rdqd.sock
  * without XDG_RUNTIME_DIR). Returns 0, or -ENAMETOOLONG.
  */
 int rdq_default_socket_path(char *buf, size_t size);
 
 /*
- * Connects to rdqd at path (NULL: the default path). On success returns 0
- * and sets *out. -ENOENT/-ECONNREFUSED mean no daemon listens there.
+ * Connects to rdqd at path. On success returns 0 and sets *out.
+ * -ENOENT/-ECONNREFUSED mean no daemon listens there; -EACCES that the
+ * socket's permissions keep this user out.
+ * path NULL: the default path; for a user other than root where no daemon
+ * listens, then the system service's socket, unless that does not exist
+ * either (the error is then the default path's).
  */
 int rdq_client_connect(const char *path, struct rdq_client **out);
+
+/* The socket path the client is connected to. */
+const char *rdq_client_path(const struct rdq_client *client);
 
 /* Closes the connection and frees the client; accepts NULL. */
 void rdq_client_close(struct rdq_client *client);
