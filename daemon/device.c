@@ -141,6 +141,17 @@ struct device_scan {
 	char error[sizeof(((struct rdqd *)0)->rdma_error)]; /* why RDMA is unusable, or "" */
 };
 
+/* Appends word to the space-separated list in buf (used bytes so far); returns the new length. */
+static size_t append_word(char *buf, size_t size, size_t used, const char *word)
+{
+	int n;
+
+	if (used >= size)
+		return used;
+	n = snprintf(buf + used, size - used, "%s%s", used ? " " : "", word);
+	return n < 0 ? used : used + (size_t)n;
+}
+
 /* Appends the kernel's RDMA device names (/sys/class/infiniband) to buf. */
 static int kernel_device_names(char *buf, size_t size)
 {
@@ -156,9 +167,7 @@ static int kernel_device_names(char *buf, size_t size)
 		if (de->d_name[0] == '.')
 			continue;
 		n++;
-		if (used < size)
-			used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? " " : "",
-						 de->d_name);
+		used = append_word(buf, size, used, de->d_name);
 	}
 	closedir(dir);
 	return n;
@@ -215,6 +224,19 @@ static void scan_devices(struct device_scan *s, bool channel_open)
 	}
 }
 
+static void log_devices(json_t *names)
+{
+	char line[256] = "";
+	size_t used = 0, i;
+	json_t *name;
+
+	json_array_foreach(names, i, name)
+	{
+		used = append_word(line, sizeof(line), used, json_string_value(name));
+	}
+	log_info("RDMA devices now: %s", used ? line : "none");
+}
+
 /* Loop side: takes what a scan found. */
 static void scan_apply(struct rdqd *d, struct device_scan *s)
 {
@@ -235,12 +257,8 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 		if (d->rdma_error[0])
 			log_warn("no RDMA: %s; RDMA requests fail with ENODEV", d->rdma_error);
 	}
-	if (changed) {
-		char *names = json_dumps(d->devices, JSON_COMPACT);
-
-		log_info("RDMA devices now: %s", names ? names : "?");
-		free(names);
-	}
+	if (changed)
+		log_devices(d->devices);
 }
 
 static void devices_rescan(struct work_item *item)

@@ -1,0 +1,222 @@
+#!/bin/bash
+# The systemd suite: rdq installed with `meson install` (under /usr/local) on
+# a Debian 12 system booted with systemd as PID 1, run as an admin runs it:
+# the shipped units, user and socket, driven by rdqctl as root and as users
+# in and out of group rdq, with RDMA (rxe) arriving after rdqd started.
+# Runs inside the systemd test host (tests/systemd/sdhost) as root.
+set -u
+. "${RDQ_TESTS:-$(dirname "$0")/..}/rxe/lib.sh"
+
+UNITDIR=/usr/local/lib/systemd/system
+SOCK=/run/rdq/rdqd.sock
+ADDR=10.77.0.1
+PORT=7472
+# What the journal shows of rdqd at the end of a failed run.
+RDQD_LOG=/tmp/rdqd.journal
+# The exposure `systemd-analyze security` must not exceed (goal 2.0).
+EXPOSURE_MAX=1.5
+
+# As root rdqctl's default is the system socket: no -s, as an admin types it.
+ctl() { rdqctl "$@"; }
+as_user() { runuser -u "$1" -- "${@:2}"; }
+main_pid() { systemctl show -P MainPID rdqd.service; }
+restarts() { systemctl show -P NRestarts rdqd.service; }
+journal() { journalctl -q -o cat -u rdqd.service "$@"; }
+status_works() { ctl status >/dev/null 2>&1; }
+
+# uevent_socket_open PID: PID holds a NETLINK_KOBJECT_UEVENT (15) socket.
+uevent_socket_open() {
+	local inode
+	for inode in $(ls -l "/proc/$1/fd" | sed -n 's/.*socket:\[\([0-9]*\)\]$/\1/p'); do
+		awk -v i="$inode" '$2 == 15 && $NF == i { f = 1 } END { exit !f }' /proc/net/netlink && return 0
+	done
+	return 1
+}
+
+# expect_status NAME WANT COMMAND...: passes when COMMAND exits WANT.
+expect_status() {
+	local name=$1 want=$2 got
+	shift 2
+	"$@" >/tmp/cmd.out 2>&1
+	got=$?
+	if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "exit $got, wanted $want: $(cat /tmp/cmd.out)"; fi
+}
+
+# after_each NAME: rdqctl status works (the socket survived whatever NAME did).
+after_each() {
+	if status_works; then pass "after $1, rdqctl status works"
+	else fail "after $1, rdqctl status works" "$(ctl status 2>&1); $(systemctl status rdqd.socket rdqd.service 2>&1 | tail -n 20)"; fi
+}
+
+finish_suite() {
+	journal >"$RDQD_LOG" 2>&1
+	finish 80
+}
+
+echo "# the install, as an admin does it"
+systemd-sysusers
+systemctl daemon-reload
+expect "user rdq exists (sysusers.d)" rdq "$(id -un rdq 2>&1)"
+useradd -m -G rdq alice && useradd -m bob
+expect "test users: alice in group rdq, bob not" "yes no" \
+	"$(id -nG alice | grep -qw rdq && echo yes) $(id -nG bob | grep -qw rdq && echo yes || echo no)"
+
+echo "# the units"
+out=$(systemd-analyze verify "$UNITDIR/rdqd.service" "$UNITDIR/rdqd.socket" 2>&1)
+expect "systemd-analyze verify: no complaint" "" "$out"
+out=$(systemd-analyze security --no-pager rdqd.service 2>&1)
+exposure=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for rdqd.service: \([0-9.]*\).*/\1/p')
+echo "exposure: $exposure"
+printf '%s\n' "$out" | grep '✗' | sed 's/^/  /'
+if [ -n "$exposure" ] && awk -v e="$exposure" -v m="$EXPOSURE_MAX" 'BEGIN { exit !(e <= m) }'; then
+	pass "systemd-analyze security: exposure $exposure <= $EXPOSURE_MAX"
+else
+	fail "systemd-analyze security: exposure <= $EXPOSURE_MAX" "got [$exposure]"
+fi
+
+systemctl enable --now rdqd.socket >/dev/null 2>&1
+expect "rdqd.socket is listening" active "$(systemctl is-active rdqd.socket)"
+expect "socket activation: rdqd.service not started yet" inactive "$(systemctl is-active rdqd.service)"
+expect "the socket is root:rdq, mode 0660" "root rdq 660 socket" "$(stat -c '%U %G %a %F' "$SOCK")"
+expect "the RDMA modules were loaded for it (rdma-load-modules@rdma)" active \
+	"$(systemctl is-active rdma-load-modules@rdma.service)"
+expect "so /dev/infiniband/rdma_cm exists before rdqd starts" yes "$([ -c /dev/infiniband/rdma_cm ] && echo yes)"
+
+echo "# socket activation and readiness"
+expect_status "the first rdqctl starts rdqd" 0 ctl status
+expect "rdqd.service is active" active "$(systemctl is-active rdqd.service)"
+# Type=notify: systemctl returns once rdqd said READY=1, which it says only
+# after its setup: by then its workers run and it watches for devices.
+systemctl restart rdqd
+pid=$(main_pid)
+expect "READY=1 carries rdqd's status text" serving "$(systemctl show -P StatusText rdqd.service)"
+expect "at READY=1 the worker thread(s) run beside the loop" yes \
+	"$([ "$(ls "/proc/$pid/task" | wc -l)" -ge 2 ] && echo yes)"
+if uevent_socket_open "$pid"; then pass "at READY=1 the device watch (a uevent socket) is open"
+else fail "at READY=1 the device watch (a uevent socket) is open" "$(ls -l "/proc/$pid/fd")"; fi
+expect "rdqd runs as user rdq" rdq "$(ps -o user= -p "$pid")"
+expect "with no capabilities (effective, bounding)" "0000000000000000 0000000000000000" \
+	"$(awk '/^CapEff|^CapBnd/ {printf "%s ", $2}' "/proc/$pid/status" | sed 's/ $//')"
+expect "and no new privileges" 1 "$(awk '/^NoNewPrivs/ {print $2}' "/proc/$pid/status")"
+expect "the system call filter is on (seccomp mode 2)" 2 "$(awk '/^Seccomp:/ {print $2}' "/proc/$pid/status")"
+expect "the watchdog is armed" 20s "$(systemctl show -P WatchdogUSec rdqd.service)"
+expect_match "rdqd logs its watchdog interval" "systemd watchdog: every 10000 ms" "$(journal)"
+
+echo "# the socket survives the service"
+systemctl restart rdqd
+after_each "systemctl restart rdqd"
+systemctl stop rdqd
+expect "stop: the socket file stays" yes "$([ -S "$SOCK" ] && echo yes)"
+expect "stop: rdqd.socket still listens" active "$(systemctl is-active rdqd.socket)"
+after_each "systemctl stop rdqd, then a client connecting again"
+before=$(restarts)
+pid=$(main_pid)
+kill -9 "$pid"
+back() { [ "$(restarts)" -gt "$before" ] && [ "$(systemctl is-active rdqd.service)" = active ]; }
+if wait_until 15 back; then pass "kill -9: systemd restarts rdqd by itself (Restart=on-failure)"
+else fail "kill -9: systemd restarts rdqd by itself" "NRestarts $(restarts), $(systemctl is-active rdqd.service)"; fi
+after_each "kill -9 and the automatic restart"
+expect_status "systemctl restart rdqd.socket succeeds" 0 systemctl restart rdqd.socket
+expect "rdqd.socket is active, not failed" active "$(systemctl is-active rdqd.socket)"
+after_each "systemctl restart rdqd.socket"
+
+echo "# RDMA arriving after rdqd started"
+expect "rdqd is up with no RDMA device" false "$(json_get rdma "$(ctl -j status)")"
+pid=$(main_pid)
+modprobe crc32_generic && modprobe rdma_rxe &&
+	ip link add d0 type dummy && ip addr add "$ADDR/24" dev d0 && ip link set d0 up &&
+	rdma link add rxe0 type rxe netdev d0
+expect "rdma_rxe loaded and rxe0 added after rdqd started" 0 "$?"
+usable() { ctl -j status | grep -q '"rdma":true.*"device_names":\["rxe0"\]'; }
+if wait_until 2 usable; then pass "within 2 s the service lists rxe0"
+else fail "within 2 s the service lists rxe0" "$(ctl -j status 2>&1)"; fi
+expect_status "dev show through the service succeeds (the device rules let rdqd open rxe0)" 0 ctl dev show
+expect_match "dev show lists rxe0 with an active port" 'rxe0.*ACTIVE' "$(cat /tmp/cmd.out)"
+expect "rdqd did not need a restart" "$pid" "$(main_pid)"
+L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT" 2>&1)")
+A=$(json_get ep "$(ctl -j ep connect "$ADDR:$PORT" 2>&1)")
+expect_match "listen and connect through the service" '^[0-9]+ [0-9]+$' "$L $A"
+ctl ep send "$A" "through systemd" >/dev/null
+expect "send and recv: the echo comes back" "through systemd" "$(ctl ep recv "$A" 2>&1)"
+out=$(ctl -j ep disconnect "$A" --wait 2>&1)
+expect "disconnect completes with status 0 (DREP)" 0 "$(json_get status "$out")"
+expect_status "destroy the endpoints" 0 sh -c "rdqctl ep destroy $A && rdqctl ep destroy $L"
+no_eps() { ctl -j status | grep -q '"endpoints":0'; }
+wait_until 5 no_eps || fail "every endpoint is gone" "$(ctl -j ep show)"
+out=$(ctl -j stats)
+expect "counters balance: completed = received - 1 (this stats request)" \
+	"$(($(json_get received "$out") - 1))" "$(json_get completed "$out")"
+expect_match "no device rule was left out at start" '^$' "$(journalctl -q -o cat UNIT=rdqd.service | grep -i "couldn't stat device")"
+
+echo "# users: a member of group rdq, and one outside it"
+expect_status "alice (group rdq) reaches the system rdqd with plain rdqctl" 0 as_user alice rdqctl status
+AL=$(json_get ep "$(as_user alice rdqctl -j ep listen "$ADDR:$((PORT + 1))" 2>&1)")
+AA=$(json_get ep "$(as_user alice rdqctl -j ep connect "$ADDR:$((PORT + 1))" 2>&1)")
+expect_match "alice listens and connects over rxe" '^[0-9]+ [0-9]+$' "$AL $AA"
+as_user alice rdqctl ep send "$AA" "alice was here" >/dev/null
+expect "alice's echo comes back" "alice was here" "$(as_user alice rdqctl ep recv "$AA" 2>&1)"
+expect_match "root's view lists alice's endpoints as hers" "\"ep\":$AA" "$(ctl -j ep show)"
+expect_status "bob (not in group rdq) is refused" 3 as_user bob rdqctl status
+expect_match "bob is told why, naming the group" 'permission denied; is your user in group rdq\?' "$(cat /tmp/cmd.out)"
+
+echo "# the journal"
+expect_match "journalctl -p warning shows rdqd's warnings" 'no RDMA: no RDMA device found' "$(journal -p warning)"
+expect "journalctl -p warning shows nothing below a warning" "" "$(journal -p warning | grep -E 'ready:|control socket from systemd|RDMA devices now')"
+expect_match "info lines are there at their own level" 'rdqd .* ready' "$(journal -p info)"
+
+echo "# systemctl stop with requests pending"
+as_user alice rdqctl ep recv "$AA" --timeout 60000 >/tmp/recv.out 2>&1 &
+waiter=$!
+pending() { ctl -j request list | grep -q '"op":"ep.recv"'; }
+wait_until 5 pending || fail "a recv is pending" "$(ctl -j request list 2>&1)"
+t0=$(date +%s)
+systemctl stop rdqd
+t1=$(date +%s)
+wait "$waiter"
+expect "the pending recv's rdqctl fails (exit 1)" 1 "$?"
+expect_match "the pending recv completes with ECANCELED" ECANCELED "$(cat /tmp/recv.out)"
+expect "rdqd exited cleanly" "success 0" \
+	"$(systemctl show -P Result rdqd.service) $(systemctl show -P ExecMainStatus rdqd.service)"
+if [ $((t1 - t0)) -le 10 ]; then pass "the stop took $((t1 - t0)) s (bounded)"
+else fail "the stop is bounded" "it took $((t1 - t0)) s"; fi
+
+echo "# the watchdog: a loop that stops turning is restarted"
+mkdir -p /run/systemd/system/rdqd.service.d
+printf '[Service]\nWatchdogSec=3\nTimeoutAbortSec=3\n' >/run/systemd/system/rdqd.service.d/watchdog.conf
+systemctl daemon-reload
+ctl status >/dev/null
+before=$(restarts)
+pid=$(main_pid)
+sleep 4
+expect "a turning loop keeps the watchdog fed past its 3 s" "$pid $before" "$(main_pid) $(restarts)"
+kill -STOP "$pid"
+if wait_until 20 back; then pass "SIGSTOP: the watchdog fires and systemd restarts rdqd"
+else fail "SIGSTOP: the watchdog fires and systemd restarts rdqd" "NRestarts $(restarts)"; fi
+expect_match "the journal says why" 'Watchdog timeout' "$(journalctl -q -o cat UNIT=rdqd.service)"
+after_each "a watchdog restart"
+rm -r /run/systemd/system/rdqd.service.d
+systemctl daemon-reload
+
+echo "# a device rdqd may not open: dev show says so"
+mkdir -p /run/systemd/system/rdqd.service.d
+printf '[Service]\nDeviceAllow=\nDeviceAllow=/dev/infiniband/rdma_cm rw\n' >/run/systemd/system/rdqd.service.d/nodev.conf
+systemctl daemon-reload
+systemctl restart rdqd
+expect_status "without the verbs device rule, rdqctl dev show fails" 1 ctl dev show
+expect_match "and names the device and the error" 'EPERM: rxe0: cannot query' "$(cat /tmp/cmd.out)"
+rm -r /run/systemd/system/rdqd.service.d
+systemctl daemon-reload
+
+echo "# no userspace driver: said so"
+mv /etc/libibverbs.d/rxe.driver /etc/libibverbs.d/rxe.driver.off
+systemctl restart rdqd
+out=$(ctl -j status 2>&1)
+expect_match "status names the device and the missing driver" \
+	'"rdma":false.*rxe0.*no userspace driver.*install ibverbs-providers' "$out"
+expect_status "dev show fails with ENODEV" 1 ctl dev show
+expect_match "and says what to install" 'ENODEV.*install ibverbs-providers' "$(cat /tmp/cmd.out)"
+mv /etc/libibverbs.d/rxe.driver.off /etc/libibverbs.d/rxe.driver
+systemctl restart rdqd
+expect_status "with the driver back, dev show works again" 0 ctl dev show
+
+finish_suite
