@@ -27,6 +27,9 @@ static void dev_text(json_t *result)
 			row = json_deep_copy(port);
 			if (!row)
 				continue;
+			/* The first GID stands for the port; -j shows them all. */
+			json_object_set(row, "gid",
+					json_array_get(json_object_get(port, "gids"), 0));
 			json_object_set(row, "name", json_object_get(dev, "name"));
 			json_object_set(row, "transport", json_object_get(dev, "transport"));
 			json_array_append_new(rows, row);
