@@ -26,7 +26,7 @@
 #include "endpoint.h"
 #include "log.h"
 #include "rdqd.h"
-#include "rdq/client.h"
+#include "protocol/errname.h"
 #include "request.h"
 
 static const char *port_state(enum ibv_port_state s)
@@ -66,7 +66,7 @@ static json_t *describe_device(struct ibv_device *dev)
 	if (err) {
 		/* Kept in the list: rdqctl names the device and fails with this. */
 		json_object_set_new(out, "error", json_string(strerror(err)));
-		json_object_set_new(out, "errno", json_string(rdq_strerrno(err)));
+		json_object_set_new(out, "errno", json_string(rdq_errno_name(err)));
 		json_object_set_new(out, "ports", ports);
 		if (ctx)
 			ibv_close_device(ctx);
@@ -220,7 +220,7 @@ static void scan_devices(struct device_scan *s, bool channel_open)
 		else
 			snprintf(s->error, sizeof(s->error),
 				 "cannot open /dev/infiniband/rdma_cm: %s (%s)", strerror(err),
-				 rdq_strerrno(err));
+				 rdq_errno_name(err));
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The static half of "the loop never blocks": calls that may sleep appear only in
 # the daemon's worker-side files (*_work.c, device.c). The run-time half is
-# RDQ_PASSIVE_ONLY() in those functions (see lib/engine/level.h).
+# RDQ_PASSIVE_ONLY() in those functions (see daemon/engine/level.h).
 # Usage: check-blocking-calls.sh SOURCE_ROOT
 set -u
 root=$1

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The handle table (lib/engine/handle_table.h): what a handle names, when it
+ * The handle table (daemon/engine/handle_table.h): what a handle names, when it
  * stops naming it, the limit, growth, the acquire callback, foreach, and two
  * threads sharing one table.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Execution levels (lib/engine/level.h): a passive-only call on the loop, or
+ * Execution levels (daemon/engine/level.h): a passive-only call on the loop, or
  * a loop-only call on a worker, aborts with a message naming the function;
  * the right level, an unset level, or disarmed checks let the call through.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Work items and workers (lib/engine/workers.h): the round trip from the loop
+ * Work items and workers (daemon/engine/workers.h): the round trip from the loop
  * to a worker and back, the pool (reuse, growth, the cap), its statistics,
  * a thousand items over two workers, and the event queues (work_serial):
  * order, one item out at a time, independence, and the manual workers tests

@@ -22,6 +22,10 @@
 extern "C" {
 #endif
 
+/* What librdq exports: the library is built with hidden visibility, and lib/librdq.map lists these.
+ */
+#define RDQ_EXPORT __attribute__((visibility("default")))
+
 struct rdq_client;
 
 /* The system service's control socket (rdqd.socket). */
@@ -32,7 +36,7 @@ struct rdq_client;
  * root, $XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise (or /tmp/rdq-UID/rdqd.sock
  * without XDG_RUNTIME_DIR). Returns 0, or -ENAMETOOLONG.
  */
-int rdq_default_socket_path(char *buf, size_t size);
+RDQ_EXPORT int rdq_default_socket_path(char *buf, size_t size);
 
 /*
  * Connects to rdqd at path. On success returns 0 and sets *out.
@@ -42,22 +46,23 @@ int rdq_default_socket_path(char *buf, size_t size);
  * listens, then the system service's socket, unless that does not exist
  * either (the error is then the default path's).
  */
-int rdq_client_connect(const char *path, struct rdq_client **out);
+RDQ_EXPORT int rdq_client_connect(const char *path, struct rdq_client **out);
 
 /* The socket path the client is connected to. */
-const char *rdq_client_path(const struct rdq_client *client);
+RDQ_EXPORT const char *rdq_client_path(const struct rdq_client *client);
 
 /* Closes the connection and frees the client; accepts NULL. */
-void rdq_client_close(struct rdq_client *client);
+RDQ_EXPORT void rdq_client_close(struct rdq_client *client);
 
 /* The socket, for poll(): readable when rdq_client_next() has input. */
-int rdq_client_fd(const struct rdq_client *client);
+RDQ_EXPORT int rdq_client_fd(const struct rdq_client *client);
 
 /*
  * Sends a request without waiting. Steals args (may be NULL). Sets *id to
  * the request id the reply will carry (ids count up from 1).
  */
-int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int64_t *id);
+RDQ_EXPORT int rdq_client_send(struct rdq_client *client, const char *op, json_t *args,
+			       int64_t *id);
 
 /*
  * Returns the next message from the daemon, a reply or an event, in *msg
@@ -65,7 +70,7 @@ int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int
  * Returns 0, -EAGAIN on timeout, -ECONNRESET if the daemon closed the
  * connection, -EBADMSG if it sent something unreadable.
  */
-int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg);
+RDQ_EXPORT int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg);
 
 /*
  * Sends a request and waits for its reply (forward and wait). Steals args.
@@ -75,36 +80,36 @@ int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg);
  * with rdq_client_error(). Events received meanwhile are kept in order for
  * rdq_client_next().
  */
-int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **result);
+RDQ_EXPORT int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **result);
 
 /*
  * Like rdq_call(), bounded by timeout_ms (< 0: forever); -ETIMEDOUT when no
  * reply came in time (the reply, if it comes later, is discarded).
  */
-int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, int timeout_ms,
-		     json_t **result);
+RDQ_EXPORT int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args,
+				int timeout_ms, json_t **result);
 
 /*
  * The message of the last error reply rdq_call() returned, or of the last
  * local failure ("connection closed by rdqd"). Valid until the next call.
  */
-const char *rdq_client_error(const struct rdq_client *client);
+RDQ_EXPORT const char *rdq_client_error(const struct rdq_client *client);
 
 /* Helpers for reading replies: 1 if msg is a reply to id / an event. */
-int rdq_message_is_reply(const json_t *msg, int64_t id);
-int rdq_message_is_event(const json_t *msg);
+RDQ_EXPORT int rdq_message_is_reply(const json_t *msg, int64_t id);
+RDQ_EXPORT int rdq_message_is_event(const json_t *msg);
 
 /*
  * Reads an error reply: returns its negative errno (0 for a success reply)
  * and sets *message (borrowed from msg) if message is not NULL.
  */
-int rdq_reply_status(const json_t *msg, const char **message);
+RDQ_EXPORT int rdq_reply_status(const json_t *msg, const char **message);
 
 /* Symbolic name of a positive errno value ("ENOENT"), or "E?". */
-const char *rdq_strerrno(int err);
+RDQ_EXPORT const char *rdq_strerrno(int err);
 
 /* Version string of librdq, e.g. "0.1.0". */
-const char *rdq_version(void);
+RDQ_EXPORT const char *rdq_version(void);
 
 #ifdef __cplusplus
 }

@@ -374,23 +374,6 @@ static int send_all(struct rdq_client *c, const uint8_t *buf, size_t len)
 
 /* --- public API --- */
 
-int rdq_default_socket_path(char *buf, size_t size)
-{
-	const char *dir = getenv("XDG_RUNTIME_DIR");
-	uid_t uid = geteuid();
-	int n;
-
-	if (uid == 0)
-		n = snprintf(buf, size, "%s", RDQ_SYSTEM_SOCKET);
-	else if (dir && dir[0] == '/')
-		n = snprintf(buf, size, "%s/rdq/rdqd.sock", dir);
-	else
-		n = snprintf(buf, size, "/tmp/rdq-%u/rdqd.sock", (unsigned int)uid);
-	if (n < 0 || (size_t)n >= size)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
 static int connect_path(const char *path, struct rdq_client **out)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
