@@ -441,6 +441,13 @@ int control_listen(struct rdqd *d)
 		log_info("control socket from systemd");
 	}
 #endif
+	if (fd < 0 && d->opt.systemd) {
+		/* The service's socket is rdqd.socket's: one of our own would be in the wrong
+		 * place. */
+		log_err("--systemd: systemd passed no control socket; start rdqd through "
+			"rdqd.socket");
+		return -ENOTSOCK;
+	}
 	if (fd < 0) {
 		fd = open_socket(d);
 		if (fd < 0)

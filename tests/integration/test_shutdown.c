@@ -148,6 +148,7 @@ static void test_options(void **state)
 		{"--max-pending too large", {"--max-pending", "99999999999"}, 2},
 		{"-V", {"-V"}, 0},
 		{"--help", {"--help"}, 0},
+		{"--systemd without a socket from systemd", {"--systemd"}, 1},
 	};
 	char out[160];
 
@@ -166,6 +167,8 @@ static void test_options(void **state)
 		char *text = file_read(out);
 
 		assert_non_null(strstr(text, "rdqd 0.1.0"));
+		/* Refused for the missing socket, not for the one in use. */
+		assert_non_null(strstr(text, "--systemd: systemd passed no control socket"));
 		free(text);
 	}
 	unlink(out);
