@@ -442,8 +442,7 @@ int control_listen(struct rdqd *d)
 	}
 #endif
 	if (fd < 0 && d->opt.systemd) {
-		/* The service's socket is rdqd.socket's: one of our own would be in the wrong
-		 * place. */
+		/* The service's socket is rdqd.socket's; one of our own would be elsewhere. */
 		log_err("--systemd: systemd passed no control socket; start rdqd through "
 			"rdqd.socket");
 		return -ENOTSOCK;
