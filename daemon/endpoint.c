@@ -31,13 +31,40 @@ static const char *const state_names[] = {
 	[EP_CONNECTED] = "connected",
 	[EP_DISCONNECTING] = "disconnecting",
 	[EP_DISCONNECTED] = "disconnected",
-	[EP_ERROR] = "error",
-	[EP_DESTROYING] = "destroying",
+};
+
+#define TO(state) (1u << (state))
+
+/* The legal moves: legal_moves[from] has a bit for each state the endpoint may go to. */
+static const unsigned legal_moves[] = {
+	/* listen, connect, and accept on a passive endpoint */
+	[EP_IDLE] = TO(EP_LISTENING) | TO(EP_RESOLVING) | TO(EP_CONNECTING),
+	[EP_LISTENING] = 0,
+	[EP_RESOLVING] = TO(EP_CONNECTING), /* the route is resolved: connect */
+	[EP_CONNECTING] = TO(EP_CONNECTED),
+	/* our DREQ, or the peer's (DISCONNECTED straight away) */
+	[EP_CONNECTED] = TO(EP_DISCONNECTING) | TO(EP_DISCONNECTED),
+	/* DISCONNECTED arrives; or rdma_disconnect failed and no DREQ went out */
+	[EP_DISCONNECTING] = TO(EP_DISCONNECTED) | TO(EP_CONNECTED),
+	[EP_DISCONNECTED] = 0,
 };
 
 const char *ep_state_name(enum ep_state state)
 {
 	return state_names[state];
+}
+
+/* The one place an endpoint's state changes. A move off the table is a bug in rdqd. */
+static void ep_set_state(struct ep *ep, enum ep_state to)
+{
+	if (!(legal_moves[ep->state] & TO(to))) {
+		log_err("ep %llu: no move from %s to %s", (unsigned long long)ep->obj.handle,
+			state_names[ep->state], state_names[to]);
+		abort();
+	}
+	log_debug("ep %llu: %s -> %s", (unsigned long long)ep->obj.handle, state_names[ep->state],
+		  state_names[to]);
+	ep->state = to;
 }
 
 const char *sync_scope_name(enum sync_scope scope)
@@ -246,7 +273,7 @@ static void listen_done(struct work_item *item)
 			     strerror(-item->status));
 		ep_unpublish_unused(ep);
 	} else {
-		ep->state = EP_LISTENING;
+		ep_set_state(ep, EP_LISTENING);
 		ep->local = a->local;
 		request_complete(req, 0, json_pack("{s:I}", "ep", (json_int_t)ep->obj.handle),
 				 NULL);
@@ -326,7 +353,6 @@ static void connect_failed(struct ep *ep, int status, const char *what)
 		request_fail(req, status, "cannot connect to %s:%d: %s (%s)", ep->addr, ep->port,
 			     strerror(-status), what);
 	broadcast_ep_event(ep, "ep.error", status);
-	ep->state = EP_ERROR;
 	/* Nobody else holds a handle to a failed active or passive endpoint. */
 	endpoint_destroy(ep, NULL);
 }
@@ -338,7 +364,6 @@ static void connect_deadline(struct request *req)
 	request_dequeue(req);
 	request_fail(req, -ETIMEDOUT, "no connection within %lld ms", (long long)req->timeout_ms);
 	if (ep) {
-		ep->state = EP_ERROR;
 		endpoint_destroy(ep, NULL);
 		object_unref(ep);
 	}
@@ -367,7 +392,7 @@ static void connect_step_done(struct work_item *item, const char *what)
 	}
 	if (!ep)
 		goto out;
-	if (item->status < 0 && ep->state != EP_DESTROYING) {
+	if (item->status < 0) {
 		connect_failed(ep, item->status, what);
 	} else if (item->handle2 && ep->state == EP_CONNECTING) {
 		ep->qp = item->handle2;
@@ -435,7 +460,7 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 	ep->timeout_ms = timeout_ms;
 	args->port = port;
 	args->timeout_ms = timeout_ms;
-	ep->state = EP_RESOLVING;
+	ep_set_state(ep, EP_RESOLVING);
 	req->ep = ep->obj.handle;
 	/* The request waits on the endpoint until rdma_cm says how the connect went. */
 	if (request_enqueue(&ep->connect_q, req, timeout_ms, connect_deadline) < 0) {
@@ -492,7 +517,7 @@ static void activate(struct ep *ep)
 	}
 	ep->qp_active = qp;
 	object_unref(qp); /* qp_activate holds the loop's own reference */
-	ep->state = EP_CONNECTED;
+	ep_set_state(ep, EP_CONNECTED);
 	req = request_queue_pop(&ep->connect_q);
 	if (req)
 		request_complete(req, 0,
@@ -583,7 +608,7 @@ static void connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_
 	/* Set before any worker can know the handle; later events find it by context. */
 	ep->id = new_id;
 	new_id->context = (void *)(uintptr_t)ep->obj.handle;
-	ep->state = EP_CONNECTING;
+	ep_set_state(ep, EP_CONNECTING);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", listener->addr);
 	children_add(listener, ep->obj.handle);
 	item->data = args;
@@ -799,7 +824,7 @@ static void disconnect_sent(struct work_item *item)
 	}
 	/* No DREQ went out: the connection is as it was, and may be disconnected again. */
 	if (item->status < 0 && ep && ep->state == EP_DISCONNECTING)
-		ep->state = EP_CONNECTED;
+		ep_set_state(ep, EP_CONNECTED);
 	object_unref(ep);
 }
 
@@ -840,7 +865,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 		request_dispatch(req);
 		item->request = req;
 	}
-	ep->state = EP_DISCONNECTING;
+	ep_set_state(ep, EP_DISCONNECTING);
 	ep_post(ep, item);
 }
 
@@ -850,13 +875,13 @@ static void disconnected(struct ep *ep, int status)
 	bool started_by_peer = ep->state == EP_CONNECTED;
 	struct request *req;
 
-	if (ep->state == EP_DESTROYING || ep->state == EP_DISCONNECTED)
+	if (ep->state == EP_DISCONNECTED)
 		return;
 	if (ep->connect_q.head || ep->state == EP_CONNECTING) {
 		connect_failed(ep, -ECONNRESET, "disconnected while connecting");
 		return;
 	}
-	ep->state = EP_DISCONNECTED;
+	ep_set_state(ep, EP_DISCONNECTED);
 	ep->disconnect_status = status;
 	/* Dequeued from here on: it can no longer be cancelled, only completed. */
 	req = request_queue_pop(&ep->disconnect_q);
@@ -940,12 +965,6 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	struct work_item *item;
 
 	RDQ_DISPATCH_ONLY();
-	if (ep->state == EP_DESTROYING) {
-		if (req)
-			request_fail(req, -EALREADY, "endpoint %llu is already being destroyed",
-				     (unsigned long long)ep->obj.handle);
-		return;
-	}
 	item = ep_teardown_item(ep, ep_work_teardown, teardown_done);
 	if (!item) {
 		if (req)
@@ -961,7 +980,6 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	}
 	t = item->data;
 	t->ep = ep; /* the table's reference, now the teardown's */
-	ep->state = EP_DESTROYING;
 	if (ep->destroy_status != -ECANCELED)
 		control_foreach_request(d, mark_gone, ep);
 
@@ -1026,11 +1044,6 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	struct qp *qp;
 
 	RDQ_DISPATCH_ONLY();
-	if (ep->state == EP_DESTROYING) {
-		request_fail(req, -ENOENT, "endpoint %llu is being destroyed, and its QP with it",
-			     (unsigned long long)ep->obj.handle);
-		return;
-	}
 	item = ep_teardown_item(ep, ep_work_qp_destroy, qp_destroy_done);
 	if (!item) {
 		request_fail(req, -ENOMEM, "out of memory");
@@ -1103,13 +1116,10 @@ void endpoint_destroy_all(struct rdqd *d)
  */
 static void device_removed(struct ep *ep)
 {
-	if (ep->state == EP_DESTROYING)
-		return;
 	log_warn("ep %llu: its RDMA device was removed; tearing it down",
 		 (unsigned long long)ep->obj.handle);
 	ep->d->counters.device_removals++;
 	broadcast_ep_event(ep, "ep.error", -ENODEV);
-	ep->state = EP_ERROR;
 	ep->destroy_status = -ENODEV;
 	ep->destroy_message = "the RDMA device was removed";
 	endpoint_destroy(ep, NULL);
@@ -1137,7 +1147,7 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
 		if (ep->state == EP_RESOLVING) {
-			ep->state = EP_CONNECTING;
+			ep_set_state(ep, EP_CONNECTING);
 			connect_next(ep, ep_work_connect, connect_sent);
 		}
 		break;

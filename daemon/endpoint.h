@@ -30,16 +30,21 @@ enum ep_role {
 	EP_PASSIVE,  /* accepted by a listener; runs the echo service */
 };
 
+/*
+ * An endpoint's state, written only on the loop and only through
+ * ep_set_state(), which allows the moves of its table and aborts on any other.
+ * A failed connect, a device removal and ep.destroy do not move the state:
+ * they unpublish the endpoint (its handle stops resolving) and tear it down,
+ * so no one could see a state for that.
+ */
 enum ep_state {
-	EP_IDLE,	  /* made; its rdma_cm_id is being created */
+	EP_IDLE,	  /* made; its rdma_cm_id is being created (listen, connect) or accepted */
 	EP_LISTENING,	  /* bound and listening */
 	EP_RESOLVING,	  /* active: resolving the address, then the route */
 	EP_CONNECTING,	  /* QP made; connect sent (active) or accept sent (passive) */
 	EP_CONNECTED,	  /* established: sends and receives flow */
 	EP_DISCONNECTING, /* DREQ sent by us; waiting for rdma_cm's DISCONNECTED */
 	EP_DISCONNECTED,  /* rdma_cm reported DISCONNECTED; the QP is (going) in error */
-	EP_ERROR,	  /* connecting failed, or the device went away */
-	EP_DESTROYING,	  /* unpublished: its handle no longer resolves; teardown on a worker */
 };
 
 struct ep {
