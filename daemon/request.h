@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A request: one message from a client, from decoding to its single reply.
- * The mission's IRP. Loop-thread object; a worker may carry it inside a
+ * rdq's IRP. Loop-thread object; a worker may carry it inside a
  * work item (state DISPATCHED), and then nobody else touches it until the
  * item comes back to the loop.
  */

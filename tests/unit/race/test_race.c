@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The deterministic race table (issue 3): every pair of {cancel, connection
+ * The deterministic race table: every pair of {cancel, connection
  * close, endpoint destroy, QP destroy, DISCONNECTED, DREQ timeout, local
  * deadline, device removal, shutdown} against a request in each of its
  * states, each case named after the race it covers.
