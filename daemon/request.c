@@ -117,12 +117,12 @@ void request_complete(struct request *req, int status, json_t *result, const cha
 	struct rdqd *d = req->d;
 	json_t *reply;
 
+	/*
+	 * Exactly once is the contract. The request is freed below, so a second
+	 * completion would be a use after free, not a state to check here: the race
+	 * table, built with AddressSanitizer, reports it, and counts each request's replies.
+	 */
 	RDQ_DISPATCH_ONLY();
-	if (req->state == REQ_COMPLETED) {
-		/* Exactly once is the contract; a second completion is a bug in rdqd. */
-		log_err("request %lld completed twice", (long long)req->id);
-		abort();
-	}
 	if (req->state == REQ_QUEUED)
 		request_dequeue(req);
 	req->state = REQ_COMPLETED;
