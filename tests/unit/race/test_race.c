@@ -63,6 +63,7 @@ enum race_event {
 	EV_CANCEL,	   /* another client cancels it by its number (cancel rid=N) */
 	EV_CLOSE,	   /* its client's connection closes */
 	EV_DESTROY,	   /* another client destroys the endpoint (ep.destroy) */
+	EV_DESTROY_NOW,	   /* the same, and a second worker takes the teardown at once if it may */
 	EV_QP_DESTROY,	   /* another client destroys the endpoint's QP (qp.destroy) */
 	EV_QP_DESTROY_NOW, /* the same, and a second worker takes its step at once if it may */
 	EV_DISCONNECTED,   /* rdma_cm: DISCONNECTED, status 0 (a DREP, or the peer's DREQ) */
@@ -195,6 +196,15 @@ static const struct race_case cases[] = {
 	{.name = "destroy_while_returning",
 	 .stage = AT_RETURNING, .by = EV_DISCONNECTED, .first = EV_DESTROY,
 	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_now_while_qp_error_running_waits_for_the_step",
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_now_while_answering_peer_dreq_waits_for_the_step", .request = RECV,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY_NOW,
+	 .status = ECONNRESET, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_now_while_dreq_running_waits_for_the_step",
+	 .stage = AT_DREQ_RUNNING, .first = EV_DESTROY_NOW,
+	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
 	{.name = "disconnected_after_destroy_is_stale",
 	 .stage = AT_QUEUED, .first = EV_DESTROY, .then = EV_DISCONNECTED,
 	 .status = ECANCELED, .qp_errors = 0, .dreqs = 1},
@@ -370,6 +380,9 @@ static const struct race_case cases[] = {
 	{.name = "deadline_while_dreq_running_sync_device", .scope = SYNC_DEVICE,
 	 .stage = AT_DREQ_RUNNING, .first = EV_DEADLINE,
 	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_now_while_qp_error_running_sync_device", .scope = SYNC_DEVICE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
 	{.name = "device_removal_while_queued_sync_device", .scope = SYNC_DEVICE,
 	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
 	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
@@ -390,6 +403,9 @@ static const struct race_case cases[] = {
 	{.name = "deadline_while_dreq_running_sync_none", .scope = SYNC_NONE,
 	 .stage = AT_DREQ_RUNNING, .first = EV_DEADLINE,
 	 .status = ETIMEDOUT, .qp_errors = 1, .dreqs = 1},
+	{.name = "destroy_now_while_qp_error_running_sync_none", .scope = SYNC_NONE,
+	 .stage = AT_RUNNING, .by = EV_DISCONNECTED, .first = EV_DESTROY_NOW,
+	 .status = 0, .qp_errors = 1, .dreqs = 1},
 	{.name = "device_removal_while_queued_sync_none", .scope = SYNC_NONE,
 	 .stage = AT_QUEUED, .first = EV_DEVICE_REMOVAL,
 	 .status = ENODEV, .qp_errors = 0, .dreqs = 1},
@@ -501,22 +517,6 @@ static int64_t cancel_by_number(uint64_t rid)
 	return id;
 }
 
-/* ep.destroy from the other client. */
-static int64_t destroy_endpoint(void)
-{
-	struct request *req = new_request(w.admin);
-	int64_t id = req->id;
-	struct ep *ep = endpoint_lookup(&w.d, w.ep, UID);
-
-	if (!ep) {
-		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)w.ep);
-	} else {
-		endpoint_destroy(ep, req);
-		object_unref(ep);
-	}
-	return id;
-}
-
 /* Whether a worker's step holds the endpoint's lock now (the test thread, inside a hook). */
 static bool ep_lock_held(struct ep *ep)
 {
@@ -527,13 +527,39 @@ static bool ep_lock_held(struct ep *ep)
 }
 
 /*
- * qp.destroy from the other client. With now, a second worker is free and
- * takes the QP's teardown step at once, if the endpoint's event queue lets it
- * reach the workers (it does not while another step of the endpoint runs).
- * Without an event queue it reaches a worker, but the step takes ep->lock,
- * which the running step holds: a real worker would wait there, so the
- * test thread (which holds the lock itself) only notes that it would.
+ * With now, a second worker is free: it takes fn's step at once, if the
+ * endpoint's event queue lets the step reach the workers. Without an event
+ * queue it does, but the step takes ep->lock, which the running step holds: a
+ * real worker would wait there, so the test thread (which holds the lock
+ * itself) only notes that it would.
  */
+static void second_worker(struct ep *ep, work_fn fn)
+{
+	if (w.d.opt.sync_scope == SYNC_NONE && ep_lock_held(ep))
+		w.lock_waits++;
+	else if (workers_run_queued(&w.d.workers, fn))
+		w.second_worker_runs++;
+}
+
+/* ep.destroy from the other client; with now, a second worker is free (second_worker). */
+static int64_t destroy_endpoint(bool now)
+{
+	struct request *req = new_request(w.admin);
+	int64_t id = req->id;
+	struct ep *ep = endpoint_lookup(&w.d, w.ep, UID);
+
+	if (!ep) {
+		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)w.ep);
+	} else {
+		endpoint_destroy(ep, req);
+		if (now)
+			second_worker(ep, ep_work_teardown);
+		object_unref(ep);
+	}
+	return id;
+}
+
+/* qp.destroy from the other client; with now, a second worker is free (second_worker). */
 static int64_t destroy_qp(bool now)
 {
 	struct request *req = new_request(w.admin);
@@ -546,21 +572,23 @@ static int64_t destroy_qp(bool now)
 		request_fail(req, -ENOENT, "no QP %llu", (unsigned long long)w.qp);
 	} else {
 		endpoint_qp_destroy(ep, req);
-		if (now && w.d.opt.sync_scope == SYNC_NONE && ep_lock_held(ep))
-			w.lock_waits++;
-		else if (now && workers_run_queued(&w.d.workers, ep_work_qp_destroy))
-			w.second_worker_runs++;
+		if (now)
+			second_worker(ep, ep_work_qp_destroy);
 	}
 	object_unref(ep);
 	return id;
 }
 
-/* The request's deadline timer fires, if it is still armed; the loop runs it. */
+/*
+ * The clock reaches the request's deadline: its timer fires if it is still
+ * armed, whatever the request's state (a dequeued request's timer must be
+ * gone, and a case where it is not fails here); the loop runs it.
+ */
 static void fire_deadline(void)
 {
 	struct request *req = pending_request(w.r_rid);
 
-	if (req && req->state == REQ_QUEUED && req->deadline) {
+	if (req && req->deadline && evtimer_pending(req->deadline, NULL)) {
 		w.deadlines_armed++;
 		event_active(req->deadline, EV_TIMEOUT, 1);
 	}
@@ -582,7 +610,9 @@ static int64_t fire(enum race_event ev)
 		w.client = NULL;
 		break;
 	case EV_DESTROY:
-		return destroy_endpoint();
+		return destroy_endpoint(false);
+	case EV_DESTROY_NOW:
+		return destroy_endpoint(true);
 	case EV_QP_DESTROY:
 		return destroy_qp(false);
 	case EV_QP_DESTROY_NOW:
@@ -864,11 +894,11 @@ static void check_effects(const struct race_case *c)
 	/* A deadline that was armed fired exactly once, through the loop. */
 	assert_int_equal(fake.deadlines, w.deadlines_armed);
 	/*
-	 * No second worker may run the QP's teardown while a step uses the QP:
-	 * the event queue keeps it from the workers, or (sync scope none) the
-	 * endpoint's lock makes it wait.
+	 * No second worker may run a teardown (the QP's or the endpoint's) while
+	 * a step uses what it frees: the event queue keeps it from the workers,
+	 * or (sync scope none) the endpoint's lock makes it wait.
 	 */
-	if (c->first == EV_QP_DESTROY_NOW) {
+	if (c->first == EV_QP_DESTROY_NOW || c->first == EV_DESTROY_NOW) {
 		assert_int_equal(w.second_worker_runs, 0);
 		assert_int_equal(w.lock_waits, c->scope == SYNC_NONE);
 	}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The mutation check: plants known bugs, one at a time, in a copy of rdq's
+sources and passes only if the race table or a unit test fails for each one.
+
+A test suite is as good as the bugs it catches. Each mutant below is a bug
+that once existed, or that the design exists to prevent; if the tests stay
+green with one planted, they no longer guard that part of the code.
+
+Usage: check-mutants.py SOURCE_ROOT [WORK_DIR]
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+# (name, file, original text, mutated text): the original must occur exactly once.
+MUTANTS = [
+    ("deadline_timer_kept_after_dequeue", "daemon/request.c",
+     """	req->state = REQ_NEW;
+	if (req->deadline) {
+		event_free(req->deadline);
+		req->deadline = NULL;
+	}
+}""",
+     """	req->state = REQ_NEW;
+}"""),
+    ("disconnected_does_not_dequeue", "daemon/endpoint.c",
+     "	req = request_queue_pop(&ep->disconnect_q);\n	request_queue_fail_all(&ep->recv_q,",
+     "	req = NULL;\n	request_queue_fail_all(&ep->recv_q,"),
+    ("cancel_completes_a_dequeued_request", "daemon/request.c",
+     """	if (s.found->state != REQ_QUEUED)
+		return -EALREADY;
+""",
+     ""),
+    ("handle_lookup_ignores_the_generation", "daemon/engine/handle_table.c",
+     "if (!slot->object || slot->generation != rdq_handle_generation(h))",
+     "if (!slot->object)"),
+    ("teardown_posted_before_a_pending_step", "daemon/endpoint.c",
+     """		item->request = req;
+	}
+	ep_post(ep, item);
+}
+
+static void qp_destroy_done(""",
+     """		item->request = req;
+	}
+	work_item_queue(&d->workers, item);
+}
+
+static void qp_destroy_done("""),
+    ("late_disconnected_moves_the_qp_again", "daemon/endpoint.c",
+     "	if (!ep->qp_error_queued) {\n		queue_qp_error(ep, req, status,",
+     "	if (1) {\n		queue_qp_error(ep, req, status,"),
+]
+
+# The tests that must catch them, as built by meson (paths in the build dir).
+TESTS = [
+    "tests/unit/race/test_race",
+    "tests/unit/test_handle_table",
+    "tests/unit/test_workers",
+    "tests/unit/test_level",
+    "tests/unit/test_protocol",
+]
+# A mutant that makes a test hang is caught too: the test is stopped here.
+TEST_TIMEOUT_S = 30
+
+
+def run(cmd, cwd, quiet=True):
+    out = subprocess.DEVNULL if quiet else None
+    return subprocess.run(cmd, cwd=cwd, stdout=out, stderr=out).returncode
+
+
+def tests_fail(build):
+    """Returns the name of the first test that fails (or hangs), or None."""
+    for test in TESTS:
+        try:
+            rc = subprocess.run([os.path.join(build, test)], cwd=build,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                timeout=TEST_TIMEOUT_S).returncode
+        except subprocess.TimeoutExpired:
+            return test + " (hung)"
+        if rc != 0:
+            return test
+    return None
+
+
+def build_tests(build):
+    return run(["ninja", "-C", build] + TESTS, cwd=build)
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 2
+    source = os.path.abspath(sys.argv[1])
+    work = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="rdq-mutants.")
+    copy = os.path.join(work, "src")
+    build = os.path.join(work, "build")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(source, copy, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", "build*", "*.orig"))
+    if run(["meson", "setup", build, copy, "-Dtests=enabled"], cwd=work) != 0:
+        print("meson setup of the copy failed")
+        return 1
+    if build_tests(build) != 0:
+        print("the unmutated copy does not build")
+        return 1
+    failing = tests_fail(build)
+    if failing:
+        print(f"the unmutated copy already fails: {failing}")
+        return 1
+
+    survivors = 0
+    for name, path, original, mutated in MUTANTS:
+        target = os.path.join(copy, path)
+        with open(target) as f:
+            text = f.read()
+        if text.count(original) != 1:
+            print(f"FAIL - {name}: its code in {path} was not found once; update the mutant")
+            survivors += 1
+            continue
+        with open(target, "w") as f:
+            f.write(text.replace(original, mutated))
+        try:
+            if build_tests(build) != 0:
+                print(f"FAIL - {name}: the mutant does not build; update it")
+                survivors += 1
+                continue
+            caught = tests_fail(build)
+            if caught:
+                print(f"ok - {name}: caught by {caught}")
+            else:
+                print(f"FAIL - {name}: survived, every test passed with it")
+                survivors += 1
+        finally:
+            with open(target, "w") as f:
+                f.write(text)
+    print(f"{len(MUTANTS) - survivors} killed, {survivors} survived")
+    if len(sys.argv) <= 2:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
