@@ -20,6 +20,12 @@ EXPOSURE_MAX=1.3
 ctl() { rdqctl "$@"; }
 as_user() { runuser -u "$1" -- "${@:2}"; }
 main_pid() { systemctl show -P MainPID rdqd.service; }
+# signal SIG: sends SIG to rdqd's main process; with none running, fails (kill 0 would hit us).
+signal() {
+	local pid
+	pid=$(main_pid)
+	[ "${pid:-0}" -gt 0 ] && kill "-$1" "$pid"
+}
 restarts() { systemctl show -P NRestarts rdqd.service; }
 journal() { journalctl -q -o cat -u rdqd.service "$@"; }
 status_works() { ctl status >/dev/null 2>&1; }
@@ -112,8 +118,7 @@ expect "stop: the socket file stays" yes "$([ -S "$SOCK" ] && echo yes)"
 expect "stop: rdqd.socket still listens" active "$(systemctl is-active rdqd.socket)"
 after_each "systemctl stop rdqd, then a client connecting again"
 before=$(restarts)
-pid=$(main_pid)
-kill -9 "$pid"
+signal KILL || fail "kill -9 rdqd" "rdqd is not running"
 back() { [ "$(restarts)" -gt "$before" ] && [ "$(systemctl is-active rdqd.service)" = active ]; }
 if wait_until 15 back; then pass "kill -9: systemd restarts rdqd by itself (Restart=on-failure)"
 else fail "kill -9: systemd restarts rdqd by itself" "NRestarts $(restarts), $(systemctl is-active rdqd.service)"; fi
@@ -192,7 +197,7 @@ before=$(restarts)
 pid=$(main_pid)
 sleep 4
 expect "a turning loop keeps the watchdog fed past its 3 s" "$pid $before" "$(main_pid) $(restarts)"
-kill -STOP "$pid"
+signal STOP || fail "SIGSTOP rdqd" "rdqd is not running"
 if wait_until 20 back; then pass "SIGSTOP: the watchdog fires and systemd restarts rdqd"
 else fail "SIGSTOP: the watchdog fires and systemd restarts rdqd" "NRestarts $(restarts)"; fi
 expect_match "the journal says why" 'Watchdog timeout' "$(journalctl -q -o cat UNIT=rdqd.service)"
