@@ -30,18 +30,7 @@ else fail "within 2 s, status lists $DEV and RDMA is usable" "$(ctl -j status)";
 expect_match "dev show lists $DEV" "$DEV" "$(ctl dev show 2>&1)"
 expect_match "the log says the channel opened" "rdma_cm channel open" "$(cat "$RDQD_LOG")"
 
-# The whole life of a connection on the new device.
-L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT")")
-A=$(json_get ep "$(ctl -j ep connect "$ADDR:$PORT")")
-expect_match "listen and connect on the new device" '^[0-9]+ [0-9]+$' "$L $A"
-ctl ep send "$A" "hello, new device" >/dev/null
-expect "send and recv through the echo" "hello, new device" "$(ctl ep recv "$A" 2>&1)"
-out=$(ctl -j ep disconnect "$A" --wait 2>&1)
-expect "disconnect completes with status 0 (DREP)" 0 "$(json_get status "$out")"
-ctl ep destroy "$A" >/dev/null && ctl ep destroy "$L" >/dev/null
-expect "destroy both endpoints" 0 "$?"
-gone() { ctl -j status | grep -q '"endpoints":0'; }
-wait_until 5 gone || fail "every endpoint is gone" "$(ctl -j ep show)"
+connection_life "on the new device" "$ADDR" "$PORT"
 
 # Counters balance: every request received was completed, bar the stats request itself.
 out=$(ctl -j stats)

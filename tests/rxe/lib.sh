@@ -109,6 +109,22 @@ expect_no_level_violation() {
 	else pass "no level violation in the daemon log"; fi
 }
 
+# connection_life NAME ADDR PORT: the whole life of a connection, a case each: listen,
+# connect, an echo, disconnect (answered with a DREP), destroy, and no endpoint left.
+connection_life() {
+	L=$(json_get ep "$(ctl -j ep listen "$2:$3" 2>&1)")
+	A=$(json_get ep "$(ctl -j ep connect "$2:$3" 2>&1)")
+	expect_match "$1: listen and connect" '^[0-9]+ [0-9]+$' "$L $A"
+	ctl ep send "$A" "hello, $1" >/dev/null
+	expect "$1: send and recv through the echo" "hello, $1" "$(ctl ep recv "$A" 2>&1)"
+	out=$(ctl -j ep disconnect "$A" --wait 2>&1)
+	expect "$1: disconnect completes with status 0 (DREP)" 0 "$(json_get status "$out")"
+	ctl ep destroy "$A" >/dev/null && ctl ep destroy "$L" >/dev/null
+	expect "$1: destroy both endpoints" 0 "$?"
+	no_endpoints() { ctl -j status | grep -q '"endpoints":0'; }
+	wait_until 5 no_endpoints || fail "$1: every endpoint is gone" "$(ctl -j ep show)"
+}
+
 # passive_ep: the handle of the first passive endpoint that ep show lists.
 passive_ep() {
 	ctl -j ep show | tr '{' '\n' | grep '"role":"passive"' | sed -n 's/.*"ep":\([0-9]*\).*/\1/p' |
