@@ -53,11 +53,15 @@ static json_t *gid_list(struct ibv_context *ctx, uint8_t port, int count)
 
 static json_t *describe_device(struct ibv_device *dev)
 {
-	struct ibv_context *ctx = ibv_open_device(dev);
-	int err = ctx ? 0 : errno;
 	struct ibv_device_attr attr;
-	json_t *ports = json_array();
-	json_t *out;
+	struct ibv_context *ctx;
+	json_t *ports, *out;
+	int err;
+
+	RDQ_PASSIVE_ONLY();
+	ctx = ibv_open_device(dev);
+	err = ctx ? 0 : errno;
+	ports = json_array();
 
 	out = json_pack("{s:s, s:s}", "name", ibv_get_device_name(dev), "transport",
 			dev->transport_type == IBV_TRANSPORT_IB ? "ib/roce" : "iwarp");

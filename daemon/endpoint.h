@@ -2,11 +2,13 @@
 /*
  * An endpoint: one rdma_cm_id, listening or connected, with at most one QP.
  *
- * The state machine runs on the loop (endpoint.c): it reacts to requests
- * and rdma_cm events and never blocks. Each blocking step (create the id,
- * resolve, accept, connect, disconnect, destroy) is a work item run on a
- * worker (endpoint_work.c) that finds the endpoint again by handle and
- * reports back to the loop, which moves the state on.
+ * The state machine runs on the loop: it reacts to requests and rdma_cm
+ * events and never blocks. Each blocking step (create the id, resolve,
+ * accept, connect, disconnect, destroy) is a work item run on a worker that
+ * finds the endpoint again by handle and reports back to the loop, which
+ * moves the state on. Each feature keeps both halves in one file:
+ * ep_connect.c, ep_data.c, ep_disconnect.c, ep_teardown.c; endpoint.c holds
+ * the object, its states and the rdma_cm event switch.
  */
 #ifndef RDQD_ENDPOINT_H
 #define RDQD_ENDPOINT_H
@@ -150,7 +152,7 @@ void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h);
 /* Describes an endpoint for ep.show. */
 json_t *endpoint_describe(struct ep *ep);
 
-/* --- endpoint_work.c: PASSIVE level. Each runs in a work item. --- */
+/* --- The worker steps, PASSIVE level, each in the feature's file. Each runs in a work item. --- */
 
 /* Arguments of the steps that need more than handles; freed by the dispatch side. */
 struct ep_work_args {

@@ -4,10 +4,10 @@
  * buffers, made with ibv_create_qp (not rdma_create_qp): rdma_cm therefore
  * never moves it to error for us; rdq does that on a worker.
  *
- * Two halves, two threads:
- *  - qp_work.c (PASSIVE): create, state changes, teardown. These block.
- *  - qp.c (DISPATCH): the data path. Posting and polling never block, so
- *    the loop runs them directly, and owns every field marked "loop".
+ * Two halves in qp.c, two levels:
+ *  - PASSIVE: create, state changes, teardown. These block.
+ *  - DISPATCH: the data path. Posting and polling never block, so the loop
+ *    runs them directly, and owns every field marked "loop".
  */
 #ifndef RDQD_QP_H
 #define RDQD_QP_H
@@ -52,7 +52,7 @@ struct qp {
 	uint64_t sent, received, echoed, flushed;
 };
 
-/* --- qp_work.c: PASSIVE level --- */
+/* --- PASSIVE level --- */
 
 /*
  * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT,

@@ -25,7 +25,7 @@ MUTANTS = [
 }""",
      """	req->state = REQ_NEW;
 }"""),
-    ("disconnected_does_not_dequeue", "daemon/endpoint.c",
+    ("disconnected_does_not_dequeue", "daemon/ep_disconnect.c",
      "	req = request_queue_pop(&ep->disconnect_q);\n	request_queue_fail_all(&ep->recv_q,",
      "	req = NULL;\n	request_queue_fail_all(&ep->recv_q,"),
     ("cancel_completes_a_dequeued_request", "daemon/request.c",
@@ -36,7 +36,7 @@ MUTANTS = [
     ("handle_lookup_ignores_the_generation", "daemon/engine/handle_table.c",
      "if (!slot->object || slot->generation != rdq_handle_generation(h))",
      "if (!slot->object)"),
-    ("teardown_posted_before_a_pending_step", "daemon/endpoint.c",
+    ("teardown_posted_before_a_pending_step", "daemon/ep_teardown.c",
      """		item->request = req;
 	}
 	ep_post(ep, item);
@@ -49,7 +49,7 @@ static void qp_destroy_done(""",
 }
 
 static void qp_destroy_done("""),
-    ("late_disconnected_moves_the_qp_again", "daemon/endpoint.c",
+    ("late_disconnected_moves_the_qp_again", "daemon/ep_disconnect.c",
      "	if (!ep->qp_error_queued) {\n		queue_qp_error(ep, req, status,",
      "	if (1) {\n		queue_qp_error(ep, req, status,"),
 ]

@@ -5,8 +5,8 @@
  * deadline, device removal, shutdown} against a request in each of its
  * states, each case named after the race it covers.
  *
- * The real endpoint and request code runs here (endpoint.c, endpoint_work.c,
- * request.c, the engine) against the fakes of fakes.c, with no thread and no
+ * The real endpoint and request code runs here (endpoint.c and its features
+ * ep_*.c, request.c, the engine) against the fakes of fakes.c, with no thread and no
  * sleep: the test thread is the loop, and it also plays the workers, one step
  * at a time, with WORKERS_MANUAL and workers_run_queued. So a case picks the
  * order of loop events and worker steps exactly:

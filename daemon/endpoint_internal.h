@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the endpoint's files share among themselves (endpoint.c and the
+ * features ep_connect.c, ep_data.c, ep_disconnect.c, ep_teardown.c), and
+ * nothing else includes. Loop side unless a comment says otherwise.
+ */
+#ifndef RDQD_ENDPOINT_INTERNAL_H
+#define RDQD_ENDPOINT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "endpoint.h"
+#include "engine/workers.h"
+
+struct rdma_cm_id;
+
+/* --- endpoint.c: the object and what every feature uses --- */
+
+/* The one place an endpoint's state changes; a move off the table aborts. */
+void ep_set_state(struct ep *ep, enum ep_state to);
+
+/* Finds an endpoint whoever owns it: a reference, or NULL once unpublished. */
+struct ep *ep_get(struct rdqd *d, rdq_handle_t h);
+
+/* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
+void ep_unpublish_unused(struct ep *ep);
+
+/*
+ * A work item for one of the endpoint's steps. Only a client's new request
+ * is subject to the pool's cap (capped): steps that follow an rdma_cm event
+ * or free something must not be refused. NULL if none can be had.
+ */
+struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch);
+/* The same, never capped. */
+struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch);
+/* Posts item to the endpoint's event queue (its own, the device's, or none). */
+void ep_post(struct ep *ep, struct work_item *item);
+
+/* Tells watchers of the endpoint's owner: event name, the endpoint, a status or 0. */
+void ep_broadcast_event(struct ep *ep, const char *name, int status);
+/* "ADDR:PORT" of an address, or "-". */
+void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size);
+
+/* A listener's passive endpoints. */
+void ep_children_add(struct ep *listener, rdq_handle_t child);
+void ep_children_remove(struct ep *listener, rdq_handle_t child);
+
+/*
+ * PASSIVE: finds the item's endpoint and takes its lock; NULL (item status
+ * -ENOENT) if it is gone or torn down. ep_put_unlock releases both.
+ */
+struct ep *ep_get_locked(struct work_item *item);
+void ep_put_unlock(struct ep *ep);
+
+/* --- ep_connect.c: the rdma_cm events of making a connection --- */
+
+void ep_addr_resolved(struct ep *ep);
+void ep_route_resolved(struct ep *ep);
+void ep_connect_response(struct ep *ep);
+void ep_established(struct ep *ep);
+/* A connect or accept went wrong (rdma_cm's error events): status, and what failed. */
+void ep_connect_error(struct ep *ep, int status, const char *what);
+/* The connection could not be made: answer the connect and destroy the endpoint. */
+void ep_connect_failed(struct ep *ep, int status, const char *what);
+/* A peer's CONNECT_REQUEST on listener: a passive endpoint, accepted on a worker. */
+void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *new_id);
+/* Rejects a connection request nobody can take (its listener is gone), on a worker. */
+void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id);
+
+/* --- ep_disconnect.c --- */
+
+/* rdma_cm's DISCONNECTED: a DREP, the peer's DREQ, or our DREQ timing out. */
+void ep_disconnected(struct ep *ep, int status);
+
+/* --- ep_teardown.c --- */
+
+/* rdma_cm's DEVICE_REMOVAL: the endpoint is torn down; what waits on it gets ENODEV. */
+void ep_device_removed(struct ep *ep);
+
+#endif

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Messages: ep.send posts to the QP at once (the loop owns the data path);
+ * ep.recv answers from the messages that arrived, or waits, cancelable, on
+ * the endpoint until one arrives, its deadline passes, or the peer
+ * disconnects.
+ */
+#include "endpoint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint_internal.h"
+#include "engine/level.h"
+#include "engine/workers.h"
+#include "log.h"
+#include "protocol/errname.h"
+#include "protocol/message.h"
+#include "qp.h"
+#include "rdqd.h"
+
+void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len)
+{
+	int ret;
+
+	RDQ_DISPATCH_ONLY();
+	if (ep->state != EP_CONNECTED || !ep->qp_active) {
+		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
+			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state),
+			     ep->state == EP_CONNECTED ? " but its QP was destroyed"
+						       : ", not connected");
+		return;
+	}
+	if (len == 0 || len > QP_SLOT_SIZE) {
+		request_fail(req, -EMSGSIZE, "data must be 1 to %u bytes, not %zu", QP_SLOT_SIZE,
+			     len);
+		return;
+	}
+	ret = qp_post_send(ep->qp_active, data, len, req);
+	if (ret == -ENOBUFS)
+		request_fail(req, ret, "all %u send slots of endpoint %llu are busy; retry",
+			     QP_SEND_SLOTS, (unsigned long long)ep->obj.handle);
+	else if (ret < 0)
+		request_fail(req, ret, "cannot post the send: %s", strerror(-ret));
+}
+
+static void recv_deadline(struct request *req)
+{
+	request_fail(req, -EAGAIN, "no message arrived within %lld ms", (long long)req->timeout_ms);
+}
+
+/* Answers waiting receives while messages are buffered. */
+static void deliver_messages(struct ep *ep)
+{
+	while (ep->recv_q.head && ep->qp_active && ep->qp_active->rx_count) {
+		struct request *req = request_queue_pop(&ep->recv_q);
+		json_t *msg;
+		size_t len;
+
+		qp_take_message(ep->qp_active, &msg, &len);
+		request_complete(req, 0, msg, NULL);
+	}
+}
+
+void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
+{
+	json_t *msg;
+	size_t len;
+
+	RDQ_DISPATCH_ONLY();
+	if (ep->role != EP_ACTIVE) {
+		request_fail(req, -EOPNOTSUPP,
+			     "endpoint %llu is a %s: it %s, it does not keep messages for ep.recv",
+			     (unsigned long long)ep->obj.handle, ep_role_name(ep->role),
+			     ep->role == EP_LISTENER ? "has no QP" : "echoes what it receives");
+		return;
+	}
+	if (ep->qp_active && !ep->recv_q.head && qp_take_message(ep->qp_active, &msg, &len)) {
+		request_complete(req, 0, msg, NULL);
+		return;
+	}
+	if (ep->state != EP_CONNECTED) {
+		request_fail(req, -ENOTCONN, "endpoint %llu is %s and holds no message",
+			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state));
+		return;
+	}
+	if (timeout_ms == 0) {
+		request_fail(req, -EAGAIN, "no message is waiting");
+		return;
+	}
+	req->ep = ep->obj.handle;
+	if (request_enqueue(&ep->recv_q, req, timeout_ms, recv_deadline) < 0)
+		request_fail(req, -ENOMEM, "out of memory");
+}
+
+void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
+{
+	struct ep *ep = ep_get(d, h);
+
+	if (!ep)
+		return;
+	deliver_messages(ep);
+	object_unref(ep);
+}

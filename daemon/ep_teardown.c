@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Taking endpoints down: ep.destroy, qp.destroy, a closing connection's tied
+ * endpoints, shutdown, and a device removal. The loop unpublishes (the handle
+ * stops resolving), fails what waits, stops the data path, and posts the
+ * teardown last on the endpoint's event queue; a worker destroys the
+ * rdma_cm_id and the QP.
+ */
+#include "endpoint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <rdma/rdma_cma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "endpoint_internal.h"
+#include "engine/level.h"
+#include "engine/workers.h"
+#include "log.h"
+#include "protocol/errname.h"
+#include "protocol/message.h"
+#include "qp.h"
+#include "rdqd.h"
+
+/*
+ * The endpoint is going for a reason a worker step that looks it up cannot
+ * see (a device removal): requests that work items carry for it will answer
+ * with that reason instead of a plain ENOENT.
+ */
+static bool mark_gone(struct request *req, void *arg)
+{
+	struct ep *ep = arg;
+
+	if (req->ep == ep->obj.handle && req->state == REQ_DISPATCHED)
+		req->gone_status = ep->destroy_status;
+	return true;
+}
+
+static void teardown_done(struct work_item *item)
+{
+	struct ep_teardown *t = item->data;
+
+	if (item->request)
+		request_complete(item->request, 0, NULL, NULL);
+	ep_broadcast_event(t->ep, "ep.destroyed", 0);
+	/* Its id and QP are gone from a removed device: librdmacm may let the device go now. */
+	if (t->ep->destroy_status == -ENODEV)
+		device_resync(item->ctx);
+	object_unref(t->qp);
+	object_unref(t->ep);
+	free(t);
+}
+
+/*
+ * An item for a step that tears something of the endpoint down: its data is
+ * a zeroed struct ep_teardown. Uncapped, so NULL only when out of memory.
+ */
+static struct work_item *ep_teardown_item(struct ep *ep, work_fn passive, work_fn dispatch)
+{
+	struct ep_teardown *t = calloc(1, sizeof(*t));
+	struct work_item *item = t ? ep_item(ep, passive, dispatch) : NULL;
+
+	if (!item) {
+		free(t);
+		return NULL;
+	}
+	item->data = t;
+	return item;
+}
+
+/* Gives back a teardown item that was not queued. */
+static void ep_teardown_item_put(struct rdqd *d, struct work_item *item)
+{
+	free(item->data);
+	work_item_put(&d->workers, item);
+}
+
+void endpoint_destroy(struct ep *ep, struct request *req)
+{
+	struct rdqd *d = ep->d;
+	struct ep_teardown *t;
+	struct work_item *item;
+
+	RDQ_DISPATCH_ONLY();
+	item = ep_teardown_item(ep, ep_work_teardown, teardown_done);
+	if (!item) {
+		if (req)
+			request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	/* From here on the handle is stale: every lookup fails. */
+	if (!handle_table_remove(&d->objects, ep->obj.handle)) {
+		ep_teardown_item_put(d, item);
+		if (req)
+			request_fail(req, -ENOENT, "endpoint already gone");
+		return;
+	}
+	t = item->data;
+	t->ep = ep; /* the table's reference, now the teardown's */
+	if (ep->destroy_status != -ECANCELED)
+		control_foreach_request(d, mark_gone, ep);
+
+	request_queue_fail_all(&ep->connect_q, ep->destroy_status, ep->destroy_message);
+	request_queue_fail_all(&ep->disconnect_q, ep->destroy_status, ep->destroy_message);
+	request_queue_fail_all(&ep->recv_q, ep->destroy_status, ep->destroy_message);
+
+	/* Children first, as in KMDF's object tree. */
+	while (ep->nchildren) {
+		rdq_handle_t h = ep->children[--ep->nchildren];
+		struct ep *child = ep_get(d, h);
+
+		if (child) {
+			child->destroy_status = ep->destroy_status;
+			child->destroy_message = ep->destroy_message;
+			endpoint_destroy(child, NULL);
+			object_unref(child);
+		}
+	}
+	if (ep->parent) {
+		struct ep *parent = ep_get(d, ep->parent);
+
+		if (parent) {
+			ep_children_remove(parent, ep->obj.handle);
+			object_unref(parent);
+		}
+	}
+	if (ep->qp_active) {
+		qp_deactivate(ep->qp_active, ep->destroy_status);
+		ep->qp_active = NULL;
+	}
+	if (ep->qp)
+		t->qp = handle_table_remove(&d->objects, ep->qp); /* the table's reference */
+	if (req) {
+		request_dispatch(req);
+		item->request = req;
+	}
+	ep_post(ep, item);
+}
+
+static void qp_destroy_done(struct work_item *item)
+{
+	struct ep_teardown *t = item->data;
+	struct qp *qp = t->qp;
+	json_t *event = rdq_event_new("qp.destroyed");
+
+	if (item->request)
+		request_complete(item->request, 0, NULL, NULL);
+	json_object_set_new(event, "qp", json_integer((json_int_t)qp->obj.handle));
+	json_object_set_new(event, "ep", json_integer((json_int_t)item->handle));
+	control_broadcast(item->ctx, qp->obj.owner, event);
+	object_unref(qp);
+	object_unref(t->ep);
+	free(t);
+}
+
+void endpoint_qp_destroy(struct ep *ep, struct request *req)
+{
+	struct rdqd *d = ep->d;
+	struct ep_teardown *t;
+	struct work_item *item;
+	struct qp *qp;
+
+	RDQ_DISPATCH_ONLY();
+	item = ep_teardown_item(ep, ep_work_qp_destroy, qp_destroy_done);
+	if (!item) {
+		request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	/* From here on the QP's handle is stale, for clients and for workers alike. */
+	qp = ep->qp ? handle_table_remove(&d->objects, ep->qp) : NULL;
+	if (!qp) {
+		ep_teardown_item_put(d, item);
+		request_fail(req, -ENOENT, "endpoint %llu has no QP (any more)",
+			     (unsigned long long)ep->obj.handle);
+		return;
+	}
+	if (ep->qp_active == qp) {
+		qp_deactivate(qp, -ECANCELED);
+		ep->qp_active = NULL;
+	}
+	/*
+	 * The QP's last reference (the table's) and one on the endpoint, whose
+	 * lock the worker takes: a step of the endpoint may be using the QP
+	 * (with sync scope none it may run beside this one).
+	 */
+	t = item->data;
+	t->qp = qp;
+	t->ep = object_ref(ep);
+	request_dispatch(req);
+	item->request = req;
+	ep_post(ep, item);
+}
+
+/* Keeps the endpoints tied to the connection arg points to (0: every endpoint). */
+static bool tied_to(void *object, void *arg)
+{
+	rdq_handle_t conn = *(rdq_handle_t *)arg;
+
+	return !conn || ((struct ep *)object)->tied_conn == conn;
+}
+
+static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
+{
+	unsigned count;
+	/* Collected first: destroying changes the table, which must not be locked then. */
+	rdq_handle_t *handles = handle_table_collect(&d->objects, OBJ_EP, tied_to, &conn, &count);
+
+	for (unsigned i = 0; i < count; i++) {
+		struct ep *ep = ep_get(d, handles[i]);
+
+		if (ep) {
+			endpoint_destroy(ep, NULL);
+			object_unref(ep);
+		}
+	}
+	free(handles);
+}
+
+void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
+{
+	destroy_collected(d, conn);
+}
+
+void endpoint_destroy_all(struct rdqd *d)
+{
+	destroy_collected(d, 0);
+}
+
+/*
+ * The endpoint's RDMA device is going away. The kernel cannot let it go
+ * while an rdma_cm_id or verbs object of ours is on it, so the endpoint is
+ * torn down now, on a worker; what waits on it completes with ENODEV.
+ */
+void ep_device_removed(struct ep *ep)
+{
+	log_warn("ep %llu: its RDMA device was removed; tearing it down",
+		 (unsigned long long)ep->obj.handle);
+	ep->d->counters.device_removals++;
+	ep_broadcast_event(ep, "ep.error", -ENODEV);
+	ep->destroy_status = -ENODEV;
+	ep->destroy_message = "the RDMA device was removed";
+	endpoint_destroy(ep, NULL);
+}
+
+void ep_work_teardown(struct work_item *item)
+{
+	struct ep_teardown *t = item->data;
+
+	RDQ_PASSIVE_ONLY();
+	/* Unpublished objects: these references are the only way left to reach them. */
+	pthread_mutex_lock(&t->ep->lock);
+	if (t->qp)
+		qp_teardown(t->qp);
+	if (t->ep->id) {
+		/* Waits until the loop has acked every event of this id. */
+		rdma_destroy_id(t->ep->id);
+		t->ep->id = NULL;
+	}
+	t->ep->dead = true;
+	pthread_mutex_unlock(&t->ep->lock);
+	item->status = 0;
+}
+
+void ep_work_qp_destroy(struct work_item *item)
+{
+	struct ep_teardown *t = item->data;
+
+	RDQ_PASSIVE_ONLY();
+	/*
+	 * Unpublished by qp.destroy: the item holds the last reference. The
+	 * endpoint's lock keeps a step that found the QP before that (and is
+	 * moving it to error, say) from seeing it torn down under it.
+	 */
+	pthread_mutex_lock(&t->ep->lock);
+	qp_teardown(t->qp);
+	pthread_mutex_unlock(&t->ep->lock);
+	item->status = 0;
+}
