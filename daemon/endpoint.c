@@ -13,7 +13,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,6 @@
 
 #include "endpoint_internal.h"
 #include "engine/level.h"
-#include "engine/workers.h"
 #include "log.h"
 #include "protocol/errname.h"
 #include "protocol/message.h"

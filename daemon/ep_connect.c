@@ -10,7 +10,6 @@
  */
 #include "endpoint.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <rdma/rdma_cma.h>
@@ -20,10 +19,7 @@
 
 #include "endpoint_internal.h"
 #include "engine/level.h"
-#include "engine/workers.h"
 #include "log.h"
-#include "protocol/errname.h"
-#include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
 

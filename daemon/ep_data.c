@@ -7,22 +7,12 @@
  */
 #include "endpoint.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <rdma/rdma_cma.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "endpoint_internal.h"
 #include "engine/level.h"
-#include "engine/workers.h"
-#include "log.h"
-#include "protocol/errname.h"
-#include "protocol/message.h"
 #include "qp.h"
-#include "rdqd.h"
 
 void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len)
 {
