@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "request.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "engine/check.h"
 #include "engine/level.h"
 #include "object.h"
 #include "log.h"
@@ -170,7 +170,7 @@ static void deadline_fired(evutil_socket_t fd, short what, void *arg);
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
 		    void (*on_deadline)(struct request *req))
 {
-	assert(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
+	RDQ_CHECK(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
 	if (timeout_ms > 0 && on_deadline) {
 		struct timeval tv = {.tv_sec = timeout_ms / 1000,
 				     .tv_usec = (timeout_ms % 1000) * 1000};
@@ -203,7 +203,7 @@ static void deadline_fired(evutil_socket_t fd, short what, void *arg)
 	struct rdqd *d = req->d;
 
 	/* Only a queued request has an armed deadline; completion frees the timer. */
-	assert(req->state == REQ_QUEUED);
+	RDQ_CHECK(req->state == REQ_QUEUED);
 	req->on_deadline(req);
 	loop_histogram_record(d, start);
 }
@@ -212,7 +212,7 @@ void request_dequeue(struct request *req)
 {
 	struct request_queue *q = req->queue;
 
-	assert(req->state == REQ_QUEUED && q);
+	RDQ_CHECK(req->state == REQ_QUEUED && q);
 	if (req->queue_prev)
 		req->queue_prev->queue_next = req->queue_next;
 	else
@@ -242,7 +242,7 @@ struct request *request_queue_pop(struct request_queue *q)
 
 void request_dispatch(struct request *req)
 {
-	assert(req->state == REQ_NEW);
+	RDQ_CHECK(req->state == REQ_NEW);
 	req->state = REQ_DISPATCHED;
 }
 

@@ -107,6 +107,7 @@ void work_item_post(struct workers *w, struct work_serial *s, struct work_item *
 		return;
 	}
 	item->serial = s;
+	item->serial_last = false;
 	item->next = NULL;
 	pthread_mutex_lock(&s->lock);
 	if (!s->out) {
@@ -129,8 +130,8 @@ void work_item_post(struct workers *w, struct work_serial *s, struct work_item *
 		w->serial_max = waiting;
 }
 
-/* Takes the item posted behind the one that ran, or marks the queue idle. */
-static struct work_item *serial_next(struct work_serial *s)
+/* Takes the item posted behind the one that ran, or NULL; with idle, marks the queue idle then. */
+static struct work_item *serial_next(struct work_serial *s, bool idle)
 {
 	struct work_item *next;
 
@@ -142,7 +143,7 @@ static struct work_item *serial_next(struct work_serial *s)
 			s->tail = NULL;
 		s->waiting--;
 		next->next = NULL;
-	} else {
+	} else if (idle) {
 		s->out = false;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -194,7 +195,13 @@ static struct work_item *run_items(struct workers *w, struct work_item *item, un
 	for (;;) {
 		if (item->passive)
 			item->passive(item);
-		next = serial_next(s);
+		/*
+		 * The queue stays out while this item travels back: the loop marks it
+		 * idle when the item arrives (workers_drain_done), so an item posted
+		 * meanwhile cannot overtake it.
+		 */
+		next = serial_next(s, false);
+		item->serial_last = !next;
 		if (!next || --budget == 0) {
 			/*
 			 * Unlock before the last item goes back: once the loop has it, the
@@ -292,6 +299,17 @@ unsigned workers_drain_done(struct workers *w)
 
 	while ((item = list)) {
 		list = item->next;
+		/*
+		 * The last item its queue ran: start the one posted behind it, or mark
+		 * the queue idle. Before the dispatch half, which may free the object
+		 * the queue is part of.
+		 */
+		if (item->serial && item->serial_last) {
+			struct work_item *next = serial_next(item->serial, true);
+
+			if (next)
+				work_item_queue(w, next);
+		}
 		if (item->dispatch)
 			item->dispatch(item);
 		pool_put(w, item);

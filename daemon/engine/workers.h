@@ -17,8 +17,10 @@
  * KMDF's FxEventQueue: the loop only posts; at most one item of the object
  * is on the workers' queue or running at a time; the worker that runs it
  * goes on with the items posted behind it, in order, holding the object's
- * state-machine lock. Which objects share one event queue is the
- * synchronization scope (the daemon's choice: per endpoint, per device, none).
+ * state-machine lock. The queue goes idle only on the loop, when the last
+ * item it ran comes back, so the dispatch halves run in post order too.
+ * Which objects share one event queue is the synchronization scope (the
+ * daemon's choice: per endpoint, per device, none).
  */
 #ifndef RDQ_ENGINE_WORKERS_H
 #define RDQ_ENGINE_WORKERS_H
@@ -43,6 +45,7 @@ struct work_item {
 	rdq_handle_t handle;	    /* the object the work is for */
 	rdq_handle_t handle2;	    /* a second object (a QP), or 0 */
 	struct work_serial *serial; /* the event queue it was posted to, or NULL */
+	bool serial_last;	    /* it came back with nothing behind it on serial */
 	struct request *request;    /* the request it carries, owned while queued, or NULL */
 	void *data;		    /* op-specific, freed by the dispatch callback */
 	int arg;		    /* op-specific input (an rdma_cm event status, say) */
@@ -73,7 +76,7 @@ struct work_serial {
 	pthread_mutex_t lock;	/* guards the three fields below; held briefly */
 	struct work_item *head; /* items waiting behind the one that is out */
 	struct work_item *tail;
-	bool out;		     /* an item is on the workers' queue or running */
+	bool out;		     /* an item is queued, running, or on its way back */
 	pthread_mutex_t *state_lock; /* held while a worker runs the items, or NULL */
 	unsigned waiting;	     /* guarded by lock: items on head..tail */
 };

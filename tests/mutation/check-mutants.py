@@ -49,6 +49,9 @@ static void qp_destroy_done(""",
 }
 
 static void qp_destroy_done("""),
+    ("event_queue_idles_before_its_item_is_back", "daemon/engine/workers.c",
+     "next = serial_next(s, false);",
+     "next = serial_next(s, true);"),
     ("late_disconnected_moves_the_qp_again", "daemon/ep_disconnect.c",
      "	if (!ep->qp_error_queued) {\n		queue_qp_error(ep, req, status,",
      "	if (1) {\n		queue_qp_error(ep, req, status,"),

@@ -716,6 +716,59 @@ static void test_manual_run_matching(void **state)
 	work_serial_destroy(&s);
 }
 
+/* The dispatch halves' order, for the test below. */
+static int dispatched[4];
+static unsigned ndispatched;
+
+static void record_dispatch(struct work_item *item)
+{
+	dispatched[ndispatched++] = item->arg;
+}
+
+/*
+ * An item posted while the last one of its queue is on its way back to the
+ * loop waits for it: the queue goes idle only when the loop has the item, so
+ * the later item can neither run nor come back first. Once it is back and
+ * nothing waits, the queue is idle and the next post goes to the workers.
+ */
+static void test_serial_idle_only_when_back(void **state)
+{
+	struct workers w;
+	struct work_serial s;
+	struct work_item *item;
+
+	serial_log_reset();
+	ndispatched = 0;
+	start(&w, WORKERS_MANUAL, 0, 0);
+	work_serial_init(&s, NULL);
+	item = serial_item(&w, 0, 1, step_a);
+	item->dispatch = record_dispatch;
+	work_item_post(&w, &s, item);
+	assert_true(workers_run_queued(&w, step_a)); /* ran; on its way back to the loop */
+
+	item = serial_item(&w, 0, 2, step_b);
+	item->dispatch = record_dispatch;
+	work_item_post(&w, &s, item);
+	assert_int_equal(w.queued, 0); /* waits on the event queue, not on the workers' */
+	assert_false(workers_run_queued(&w, NULL));
+
+	assert_int_equal(workers_drain_done(&w), 1); /* item 1 back: item 2 goes out */
+	assert_int_equal(w.queued, 1);
+	assert_true(workers_run_queued(&w, step_b));
+	assert_int_equal(workers_drain_done(&w), 1);
+	assert_int_equal(ndispatched, 2);
+	assert_int_equal(dispatched[0], 1);
+	assert_int_equal(dispatched[1], 2);
+
+	/* Back with nothing behind it: the queue is idle. */
+	work_item_post(&w, &s, serial_item(&w, 0, 3, step_a));
+	assert_int_equal(w.queued, 1);
+	assert_true(workers_run_queued(&w, step_a));
+	assert_int_equal(workers_drain_done(&w), 1);
+	stop(&w);
+	work_serial_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -732,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_serial_one_item_out),
 		cmocka_unit_test(test_serials_independent),
 		cmocka_unit_test(test_manual_run_matching),
+		cmocka_unit_test(test_serial_idle_only_when_back),
 	};
 
 	return cmocka_run_group_tests_name("workers", tests, NULL, NULL);
