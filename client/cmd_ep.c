@@ -4,10 +4,8 @@
 #include <stdio.h>
 
 #include "cmds.h"
+#include "protocol/defaults.h"
 #include "print.h"
-
-/* The daemon's own default for timeout_ms (docs/protocol.md). */
-#define EP_DEFAULT_TIMEOUT_MS 5000
 
 #define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N]\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
@@ -20,23 +18,33 @@
 static const char ep_usage[] =
 	"Usage: rdqctl ep COMMAND [ARGS...]\n"
 	"\n"
-	"  " LISTEN_USAGE
-	"        listen for connections (port 7472 if left out); prints the endpoint\n"
-	"  " CONNECT_USAGE "        connect to a listener; prints the endpoint and its QP number\n"
-	"  " SEND_USAGE "        send DATA (1 to 4096 bytes) on a connected endpoint\n"
-	"  " RECV_USAGE "        wait for one message and print it (0 = do not wait)\n"
-	"  " DISCONNECT_USAGE
-	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
-	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
-	"        is in error\n"
-	"  " DESTROY_USAGE
-	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
-	"  " SHOW_USAGE "        list endpoints, or one (the default command)\n"
-	"\n"
-	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
-	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
-	"Timeouts are in milliseconds; the daemon's default is 5000 (for disconnect,\n"
-	"rdqd's --disconnect-timeout).\n";
+	"  " LISTEN_USAGE "        listen for connections (port " RDQ_STR(
+		RDQ_DEFAULT_PORT) " if left out); prints the\n"
+				  "        endpoint\n"
+				  "  " CONNECT_USAGE "        connect to a listener; prints the "
+				  "endpoint and its QP number\n"
+				  "  " SEND_USAGE
+				  "        send DATA (1 to 4096 bytes) on a connected endpoint\n"
+				  "  " RECV_USAGE
+				  "        wait for one message and print it (0 = do not wait)\n"
+				  "  " DISCONNECT_USAGE
+				  "        disconnect; prints \"state disconnecting\" once the "
+				  "DREQ is sent, or\n"
+				  "        with --wait \"status 0\" once the disconnect is "
+				  "complete and the QP\n"
+				  "        is in error\n"
+				  "  " DESTROY_USAGE "        destroy an endpoint (a listener "
+				  "takes its accepted endpoints along)\n"
+				  "  " SHOW_USAGE
+				  "        list endpoints, or one (the default command)\n"
+				  "\n"
+				  "ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare "
+				  "address.\n"
+				  "--tied destroys the endpoint when this rdqctl exits; EP and QP "
+				  "are integers.\n"
+				  "Timeouts are in milliseconds; the daemon's default is " RDQ_STR(
+					  RDQ_DEFAULT_TIMEOUT_MS) " (for disconnect,\n"
+								  "rdqd's --disconnect-timeout).\n";
 
 #define USAGE(cmd) ("Usage: rdqctl ep " cmd)
 
@@ -103,7 +111,7 @@ static void connect_text(json_t *result)
 static int ep_connect(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep connect";
-	int64_t timeout = EP_DEFAULT_TIMEOUT_MS;
+	int64_t timeout = RDQ_DEFAULT_TIMEOUT_MS;
 	bool tied = false, has_timeout = false;
 	const struct opt opts[] = {
 		{.name = "--tied", .seen = &tied},
@@ -203,7 +211,7 @@ static void recv_text(json_t *result)
 static int ep_recv(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep recv";
-	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, ep;
+	int64_t timeout = RDQ_DEFAULT_TIMEOUT_MS, ep;
 	bool has_timeout = false;
 	const struct opt opts[] = {
 		TIMEOUT_OPT(&timeout, &has_timeout),
@@ -245,7 +253,7 @@ static void disconnect_text(json_t *result)
 static int ep_disconnect(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep disconnect";
-	int64_t timeout = EP_DEFAULT_TIMEOUT_MS, qp = 0, ep;
+	int64_t timeout = RDQ_DEFAULT_TIMEOUT_MS, qp = 0, ep;
 	bool has_timeout = false, has_qp = false, wait = false;
 	const struct opt opts[] = {
 		/* A QP handle, not a QP number: past a slot's first use it exceeds 32 bits. */

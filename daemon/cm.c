@@ -51,8 +51,7 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
 			new_id = ev->id;
 		d->counters.cm_events++;
-		if ((size_t)type <
-		    sizeof(d->counters.cm_by_type) / sizeof(d->counters.cm_by_type[0]))
+		if ((size_t)type < CM_EVENT_TYPES)
 			d->counters.cm_by_type[type]++;
 		log_debug("cm: %s status %d ep %llu", rdma_event_str(ev->event), status,
 			  (unsigned long long)h);

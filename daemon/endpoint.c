@@ -222,16 +222,34 @@ void endpoints_fini(struct rdqd *d)
 	pthread_mutex_destroy(&d->device_lock);
 }
 
-void ep_broadcast_event(struct ep *ep, const char *name, int status)
+/* Each event's name and the fields it carries beside "ep" (docs/protocol.md). */
+enum ep_event_field {
+	FIELD_QP = 1 << 0,     /* "qp": the endpoint's QP */
+	FIELD_STATUS = 1 << 1, /* "status": the status, as a number */
+	FIELD_ERRNO = 1 << 2,  /* "errno" and "message": the status, in words */
+};
+
+static const struct {
+	const char *name;
+	unsigned fields;
+} ep_events[] = {
+	[EP_EVENT_ESTABLISHED] = {"ep.established", FIELD_QP},
+	[EP_EVENT_DISCONNECTED] = {"ep.disconnected", FIELD_STATUS},
+	[EP_EVENT_ERROR] = {"ep.error", FIELD_ERRNO},
+	[EP_EVENT_DESTROYED] = {"ep.destroyed", 0},
+};
+
+void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
 {
-	json_t *event = rdq_event_new(name);
+	json_t *event = rdq_event_new(ep_events[type].name);
+	unsigned fields = ep_events[type].fields;
 
 	json_object_set_new(event, "ep", json_integer((json_int_t)ep->obj.handle));
-	if (!strcmp(name, "ep.established"))
+	if (fields & FIELD_QP)
 		json_object_set_new(event, "qp", json_integer((json_int_t)ep->qp));
-	if (!strcmp(name, "ep.disconnected"))
+	if (fields & FIELD_STATUS)
 		json_object_set_new(event, "status", json_integer(status));
-	if (!strcmp(name, "ep.error")) {
+	if (fields & FIELD_ERRNO) {
 		json_object_set_new(event, "errno", json_string(rdq_errno_name(-status)));
 		json_object_set_new(event, "message", json_string(strerror(-status)));
 	}

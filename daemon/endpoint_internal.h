@@ -38,8 +38,16 @@ struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch);
 /* Posts item to the endpoint's event queue (its own, the device's, or none). */
 void ep_post(struct ep *ep, struct work_item *item);
 
-/* Tells watchers of the endpoint's owner: event name, the endpoint, a status or 0. */
-void ep_broadcast_event(struct ep *ep, const char *name, int status);
+/* The events about an endpoint that watchers of its owner get. */
+enum ep_event {
+	EP_EVENT_ESTABLISHED,  /* connected */
+	EP_EVENT_DISCONNECTED, /* rdma_cm reported DISCONNECTED, with its status */
+	EP_EVENT_ERROR,	       /* a connect failed or the device went away: a negative errno */
+	EP_EVENT_DESTROYED,    /* its teardown is done */
+};
+
+/* Tells watchers of the endpoint's owner; status is the event's, or 0. */
+void ep_broadcast_event(struct ep *ep, enum ep_event type, int status);
 /* "ADDR:PORT" of an address, or "-". */
 void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size);
 

@@ -117,7 +117,7 @@ void ep_connect_failed(struct ep *ep, int status, const char *what)
 	if (req)
 		request_fail(req, status, "cannot connect to %s:%d: %s (%s)", ep->addr, ep->port,
 			     strerror(-status), what);
-	ep_broadcast_event(ep, "ep.error", status);
+	ep_broadcast_event(ep, EP_EVENT_ERROR, status);
 	/* Nobody else holds a handle to a failed active or passive endpoint. */
 	endpoint_destroy(ep, NULL);
 }
@@ -286,7 +286,7 @@ static void activate(struct ep *ep)
 				 json_pack("{s:I, s:I}", "ep", (json_int_t)ep->obj.handle, "qp",
 					   (json_int_t)ep->qp),
 				 NULL);
-	ep_broadcast_event(ep, "ep.established", 0);
+	ep_broadcast_event(ep, EP_EVENT_ESTABLISHED, 0);
 }
 
 static void accept_done(struct work_item *item)

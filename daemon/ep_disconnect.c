@@ -201,7 +201,7 @@ void ep_disconnected(struct ep *ep, int status)
 	/* Dequeued from here on: it can no longer be cancelled, only completed. */
 	req = request_queue_pop(&ep->disconnect_q);
 	request_queue_fail_all(&ep->recv_q, -ECONNRESET, "the connection was disconnected");
-	ep_broadcast_event(ep, "ep.disconnected", status);
+	ep_broadcast_event(ep, EP_EVENT_DISCONNECTED, status);
 	if (!ep->qp_error_queued) {
 		queue_qp_error(ep, req, status,
 			       started_by_peer ? ep_work_answer_dreq : ep_work_qp_error,

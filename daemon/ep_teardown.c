@@ -39,7 +39,7 @@ static void teardown_done(struct work_item *item)
 
 	if (item->request)
 		request_complete(item->request, 0, NULL, NULL);
-	ep_broadcast_event(t->ep, "ep.destroyed", 0);
+	ep_broadcast_event(t->ep, EP_EVENT_DESTROYED, 0);
 	/* Its id and QP are gone from a removed device: librdmacm may let the device go now. */
 	if (t->ep->destroy_status == -ENODEV)
 		device_resync(item->ctx);
@@ -233,7 +233,7 @@ void ep_device_removed(struct ep *ep)
 	log_warn("ep %llu: its RDMA device was removed; tearing it down",
 		 (unsigned long long)ep->obj.handle);
 	ep->d->counters.device_removals++;
-	ep_broadcast_event(ep, "ep.error", -ENODEV);
+	ep_broadcast_event(ep, EP_EVENT_ERROR, -ENODEV);
 	ep->destroy_status = -ENODEV;
 	ep->destroy_message = "the RDMA device was removed";
 	endpoint_destroy(ep, NULL);

@@ -367,7 +367,7 @@ static void raise_fd_limit(void)
 
 static int start(struct rdqd *d)
 {
-	static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
+	static const int signals[RDQD_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
 	int ret;
 
 	d->listen_fd = -1;
@@ -390,7 +390,7 @@ static int start(struct rdqd *d)
 	if (!d->done_event)
 		return -ENOMEM;
 	event_add(d->done_event, NULL);
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < RDQD_SIGNALS; i++) {
 		d->signal_events[i] = evsignal_new(d->base, signals[i], on_signal, d);
 		if (!d->signal_events[i])
 			return -ENOMEM;
@@ -418,7 +418,7 @@ static void stop(struct rdqd *d)
 	endpoints_fini(d);
 	device_watch_stop(d);
 	cm_close(d);
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < RDQD_SIGNALS; i++)
 		if (d->signal_events[i])
 			event_free(d->signal_events[i]);
 	if (d->done_event)

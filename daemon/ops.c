@@ -16,14 +16,11 @@
 
 #include "config.h"
 #include "endpoint.h"
+#include "protocol/defaults.h"
 #include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
 #include "request.h"
-
-#define DEFAULT_PORT	   7472
-#define DEFAULT_TIMEOUT_MS 5000
-#define MAX_TIMEOUT_MS	   3600000
 
 struct op {
 	const char *name;
@@ -91,46 +88,73 @@ static void op_status(struct rdqd *d, struct request *req)
 			 NULL);
 }
 
+/* A counter of stats: its name in the reply, and its value now. */
+struct stat_field {
+	const char *name;
+	uint64_t value;
+};
+
+#define STAT_FIELDS(...)                                                                           \
+	stat_object((const struct stat_field[]){__VA_ARGS__},                                      \
+		    sizeof((const struct stat_field[]){__VA_ARGS__}) / sizeof(struct stat_field))
+
+/* An object of the counters in fields, in their order (docs/protocol.md, stats). */
+static json_t *stat_object(const struct stat_field *fields, size_t n)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(obj, fields[i].name, json_integer((json_int_t)fields[i].value));
+	return obj;
+}
+
 static void op_stats(struct rdqd *d, struct request *req)
 {
 	struct rdqd_counters *k = &d->counters;
 	struct workers_stats w;
-	json_t *by_status = json_object(), *hist = json_array(), *cm = json_object();
+	json_t *requests, *workers, *events, *loop, *by_status = json_object(),
+						    *hist = json_array(), *cm = json_object();
+	json_t *result;
 
 	workers_get_stats(&d->workers, &w);
 	for (unsigned i = 0; i < REQ_STATUS_BUCKETS; i++)
-		json_object_set_new(by_status, request_status_names[i],
+		json_object_set_new(by_status, request_status_name(i),
 				    json_integer((json_int_t)k->by_status[i]));
 	for (unsigned i = 0; i < LOOP_HIST_BUCKETS; i++)
 		json_array_append_new(hist, json_integer((json_int_t)d->hist.buckets[i]));
-	for (unsigned i = 0; i < sizeof(k->cm_by_type) / sizeof(k->cm_by_type[0]); i++)
+	for (unsigned i = 0; i < CM_EVENT_TYPES; i++)
 		if (k->cm_by_type[i])
 			json_object_set_new(cm, rdma_event_str((enum rdma_cm_event_type)i),
 					    json_integer((json_int_t)k->cm_by_type[i]));
+
 	/* This request is still pending while it answers: it counts as received, not replied. */
-	request_complete(
-		req, 0,
-		json_pack(
-			"{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:o}, s:{s:I, s:I, s:I, s:I, s:I, s:I},"
-			" s:{s:i, s:I, s:I, s:I, s:I, s:s}, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o},"
-			" s:{s:I, s:I, s:o}}",
-			"requests", "received", (json_int_t)k->received, "rejected",
-			(json_int_t)k->rejected, "replied", (json_int_t)k->replied, "dropped",
-			(json_int_t)k->dropped, "completed", (json_int_t)k->completed, "pending",
-			(json_int_t)k->pending, "by_status", by_status, "pool", "size",
-			(json_int_t)w.pool_size, "free", (json_int_t)w.pool_free, "in_use",
-			(json_int_t)w.in_use, "high_water", (json_int_t)w.high_water, "misses",
-			(json_int_t)w.misses, "refused", (json_int_t)w.refused, "workers",
-			"threads", (int)w.threads, "queued", (json_int_t)w.queued, "run",
-			(json_int_t)w.run, "deferred", (json_int_t)w.deferred, "serial_max",
-			(json_int_t)w.serial_max, "sync_scope", sync_scope_name(d->opt.sync_scope),
-			"endpoints", count_endpoints(d), "objects",
-			(json_int_t)handle_table_count(&d->objects), "connections",
-			(json_int_t)k->connections, "events", "cm", (json_int_t)k->cm_events,
-			"cm_stale", (json_int_t)k->cm_stale, "sent", (json_int_t)k->events_sent,
-			"by_type", cm, "loop", "callbacks", (json_int_t)d->hist.count, "max_us",
-			(json_int_t)d->hist.max_us, "histogram_us", hist),
-		NULL);
+	requests = STAT_FIELDS({"received", k->received}, {"rejected", k->rejected},
+			       {"replied", k->replied}, {"dropped", k->dropped},
+			       {"completed", k->completed}, {"pending", k->pending});
+	json_object_set_new(requests, "by_status", by_status);
+	workers = STAT_FIELDS({"threads", w.threads}, {"queued", w.queued}, {"run", w.run},
+			      {"deferred", w.deferred}, {"serial_max", w.serial_max});
+	json_object_set_new(workers, "sync_scope", json_string(sync_scope_name(d->opt.sync_scope)));
+	events = STAT_FIELDS({"cm", k->cm_events}, {"cm_stale", k->cm_stale},
+			     {"sent", k->events_sent});
+	json_object_set_new(events, "by_type", cm);
+	loop = STAT_FIELDS({"callbacks", d->hist.count}, {"max_us", d->hist.max_us});
+	json_object_set_new(loop, "histogram_us", hist);
+
+	result = json_object();
+	json_object_set_new(result, "requests", requests);
+	json_object_set_new(result, "pool",
+			    STAT_FIELDS({"size", w.pool_size}, {"free", w.pool_free},
+					{"in_use", w.in_use}, {"high_water", w.high_water},
+					{"misses", w.misses}, {"refused", w.refused}));
+	json_object_set_new(result, "workers", workers);
+	json_object_set_new(result, "endpoints", json_integer(count_endpoints(d)));
+	json_object_set_new(result, "objects",
+			    json_integer((json_int_t)handle_table_count(&d->objects)));
+	json_object_set_new(result, "connections", json_integer((json_int_t)k->connections));
+	json_object_set_new(result, "events", events);
+	json_object_set_new(result, "loop", loop);
+	request_complete(req, 0, result, NULL);
 }
 
 static void op_dev_show(struct rdqd *d, struct request *req)
@@ -149,7 +173,8 @@ static bool arg_address(struct request *req, const char **addr, int64_t *port)
 	size_t len = 0;
 
 	if (bad_arg(req, rdq_arg_string(req->args, "addr", true, addr, &len, err), err) ||
-	    bad_arg(req, rdq_arg_int(req->args, "port", 1, 65535, DEFAULT_PORT, port, err), err))
+	    bad_arg(req, rdq_arg_int(req->args, "port", 1, 65535, RDQ_DEFAULT_PORT, port, err),
+		    err))
 		return false;
 	if (len == 0 || len >= 64) {
 		request_fail(req, -EINVAL, "args.addr must be 1 to 63 characters");
@@ -166,7 +191,10 @@ static void op_ep_listen(struct rdqd *d, struct request *req)
 	bool tied;
 
 	if (!arg_address(req, &addr, &port) ||
-	    bad_arg(req, rdq_arg_int(req->args, "backlog", 1, 4096, 64, &backlog, err), err) ||
+	    bad_arg(req,
+		    rdq_arg_int(req->args, "backlog", 1, RDQ_MAX_BACKLOG, RDQ_DEFAULT_BACKLOG,
+				&backlog, err),
+		    err) ||
 	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
 		return;
 	endpoint_listen(d, req, addr, (int)port, (int)backlog, tied);
@@ -181,8 +209,8 @@ static void op_ep_connect(struct rdqd *d, struct request *req)
 
 	if (!arg_address(req, &addr, &port) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
-				&timeout, err),
+		    rdq_arg_int(req->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
+				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
 		    err) ||
 	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
 		return;
@@ -212,8 +240,8 @@ static void op_ep_recv(struct rdqd *d, struct request *req)
 	struct ep *ep;
 
 	if (bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 0, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS,
-				&timeout, err),
+		    rdq_arg_int(req->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
 		    err))
 		return;
 	ep = arg_endpoint(d, req);
@@ -233,7 +261,7 @@ static void op_ep_disconnect(struct rdqd *d, struct request *req)
 
 	if (bad_arg(req, rdq_arg_handle(req->args, "qp", false, &qp, err), err) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 1, MAX_TIMEOUT_MS,
+		    rdq_arg_int(req->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
 				d->opt.disconnect_timeout_ms, &timeout, err),
 		    err) ||
 	    bad_arg(req, rdq_arg_bool(req->args, "wait", true, &wait, err), err))

@@ -15,6 +15,12 @@
 
 #include "engine/handle_table.h"
 #include "engine/workers.h"
+#include "request.h"
+
+/* rdma_cm_event_type values counted in stats (rdma-core 44 has 17, from 0). */
+#define CM_EVENT_TYPES 20
+/* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (logged). */
+#define RDQD_SIGNALS 3
 
 struct rdma_event_channel;
 struct request;
@@ -60,16 +66,16 @@ struct loop_histogram {
 };
 
 struct rdqd_counters {
-	uint64_t received;     /* requests decoded (with an id) */
-	uint64_t rejected;     /* messages answered with an error before becoming requests */
-	uint64_t replied;      /* replies written to a connection */
-	uint64_t dropped;      /* replies whose connection had closed */
-	uint64_t completed;    /* requests completed, whatever the status */
-	uint64_t pending;      /* requests not yet completed */
-	uint64_t by_status[8]; /* by request_status_names (request.h) */
+	uint64_t received;  /* requests decoded (with an id) */
+	uint64_t rejected;  /* messages answered with an error before becoming requests */
+	uint64_t replied;   /* replies written to a connection */
+	uint64_t dropped;   /* replies whose connection had closed */
+	uint64_t completed; /* requests completed, whatever the status */
+	uint64_t pending;   /* requests not yet completed */
+	uint64_t by_status[REQ_STATUS_BUCKETS]; /* by request_status_name */
 	uint64_t cm_events;
-	uint64_t cm_by_type[20];
-	uint64_t cm_stale;	  /* events for an endpoint already gone */
+	uint64_t cm_by_type[CM_EVENT_TYPES]; /* by enum rdma_cm_event_type */
+	uint64_t cm_stale;		     /* events for an endpoint already gone */
 	uint64_t device_removals; /* endpoints torn down because their device went away */
 	uint64_t events_sent;
 	uint64_t connections; /* open now */
@@ -94,7 +100,7 @@ struct rdqd {
 	int uevent_fd;
 	struct event *done_event;
 	struct event *listen_event;
-	struct event *signal_events[3];
+	struct event *signal_events[RDQD_SIGNALS];
 	struct event *watchdog_timer; /* WATCHDOG=1 to systemd, from the loop itself */
 	struct event *shutdown_timer; /* bounds how long clients may take to read their replies */
 	int listen_fd;

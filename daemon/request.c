@@ -16,10 +16,6 @@
 #include "protocol/message.h"
 #include "rdqd.h"
 
-const char *const request_status_names[REQ_STATUS_BUCKETS] = {
-	"ok", "ECANCELED", "ETIMEDOUT", "ENOENT", "EINVAL", "ENODEV", "ECONNRESET", "other",
-};
-
 const char *request_state_name(enum request_state state)
 {
 	static const char *const names[] = {
@@ -32,30 +28,40 @@ const char *request_state_name(enum request_state state)
 	return names[state];
 }
 
-/* The bucket of request_status_names a completion status counts in. */
+/*
+ * The status buckets of stats' by_status: each bucket's name and the errno
+ * values it counts (0 terminates; the first bucket is success, the last
+ * everything else). One table, so that names and members cannot drift.
+ */
+static const struct {
+	const char *name;
+	int errnos[4];
+} status_buckets[REQ_STATUS_BUCKETS] = {
+	{"ok", {0}},
+	{"ECANCELED", {ECANCELED}},
+	{"ETIMEDOUT", {ETIMEDOUT}},
+	{"ENOENT", {ENOENT}},
+	{"EINVAL", {EINVAL, EBADMSG, EOPNOTSUPP}},
+	{"ENODEV", {ENODEV}},
+	{"ECONNRESET", {ECONNRESET, ENOTCONN}},
+	{"other", {0}},
+};
+
+const char *request_status_name(unsigned bucket)
+{
+	return status_buckets[bucket].name;
+}
+
+/* The bucket a completion status (0 or a negative errno) counts in. */
 static unsigned status_bucket(int status)
 {
-	switch (-status) {
-	case 0:
+	if (status == 0)
 		return 0;
-	case ECANCELED:
-		return 1;
-	case ETIMEDOUT:
-		return 2;
-	case ENOENT:
-		return 3;
-	case EINVAL:
-	case EBADMSG:
-	case EOPNOTSUPP:
-		return 4;
-	case ENODEV:
-		return 5;
-	case ECONNRESET:
-	case ENOTCONN:
-		return 6;
-	default:
-		return 7;
-	}
+	for (unsigned b = 1; b < REQ_STATUS_BUCKETS - 1; b++)
+		for (unsigned i = 0; i < 4 && status_buckets[b].errnos[i]; i++)
+			if (status_buckets[b].errnos[i] == -status)
+				return b;
+	return REQ_STATUS_BUCKETS - 1;
 }
 
 /* Each connection keeps its requests in a list so that closing it finds them. */

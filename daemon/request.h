@@ -56,7 +56,8 @@ const char *request_state_name(enum request_state state);
 
 /* Completions are counted by status in these buckets (stats' by_status). */
 #define REQ_STATUS_BUCKETS 8
-extern const char *const request_status_names[REQ_STATUS_BUCKETS];
+/* The name of bucket (less than REQ_STATUS_BUCKETS): "ok", an errno's name, or "other". */
+const char *request_status_name(unsigned bucket);
 
 /* A cancel-safe queue: requests wait here until dequeued or cancelled. Loop only. */
 struct request_queue {

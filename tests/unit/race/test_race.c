@@ -809,7 +809,7 @@ static bool reach_stage(const struct race_case *c)
 static unsigned bucket_of(int err)
 {
 	for (unsigned i = 0; i < REQ_STATUS_BUCKETS - 1; i++)
-		if (strcmp(request_status_names[i], errname(err)) == 0)
+		if (strcmp(request_status_name(i), errname(err)) == 0)
 			return i;
 	return REQ_STATUS_BUCKETS - 1;
 }
@@ -842,7 +842,7 @@ static void check_request_completed(const struct race_case *c)
 		in_bucket += bucket_of(fake.replies[i].err) == bucket_of(c->status);
 	if (w.d.counters.by_status[bucket_of(c->status)] != in_bucket + 1)
 		for (unsigned b = 0; b < REQ_STATUS_BUCKETS; b++)
-			print_message("by_status %s: %llu\n", request_status_names[b],
+			print_message("by_status %s: %llu\n", request_status_name(b),
 				      (unsigned long long)w.d.counters.by_status[b]);
 	assert_int_equal(w.d.counters.by_status[bucket_of(c->status)], in_bucket + 1);
 }
