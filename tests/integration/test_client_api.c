@@ -173,7 +173,7 @@ struct error_case {
 
 static const struct error_case error_cases[] = {
 	{"unknown endpoint", "ep.destroy", "{\"ep\":99}", -ENOENT, "99"},
-	{"stale endpoint handle", "ep.show", "{\"ep\":4294967297}", -ENOENT, "4294967297"},
+	{"a handle no endpoint had", "ep.show", "{\"ep\":4294967297}", -ENOENT, "4294967297"},
 	{"missing argument", "ep.destroy", NULL, -EINVAL, "args.ep"},
 	{"argument of the wrong type", "ep.recv", "{\"ep\":1,\"timeout_ms\":\"soon\"}", -EINVAL,
 	 "args.timeout_ms"},
@@ -188,7 +188,7 @@ static const struct error_case error_cases[] = {
 	{"qp.destroy of qp 0", "qp.destroy", "{\"qp\":0}", -EINVAL, "args.qp"},
 	{"qp.destroy of a qp that is a string", "qp.destroy", "{\"qp\":\"1\"}", -EINVAL, "args.qp"},
 	{"qp.destroy of an unknown qp", "qp.destroy", "{\"qp\":12345}", -ENOENT, "12345"},
-	{"qp.destroy of a stale qp handle", "qp.destroy", "{\"qp\":4294967297}", -ENOENT,
+	{"qp.destroy of a handle no qp had", "qp.destroy", "{\"qp\":4294967297}", -ENOENT,
 	 "4294967297"},
 	{"dev.show without RDMA", "dev.show", NULL, -ENODEV, "RDMA"},
 	{"ep.listen without RDMA", "ep.listen", "{\"addr\":\"127.0.0.1\",\"port\":7472}", -ENODEV,

@@ -56,7 +56,8 @@ B=$1
 P=$(passive_ep)
 ctl ep recv "$B" --timeout 30000 >/tmp/recv.out 2>&1 &
 RECV=$!
-sleep 0.3
+recv_pending() { ctl -j request list | grep -q '"op":"ep.recv"'; }
+wait_until 10 recv_pending || fail "the recv waits" "$(ctl -j request list)"
 ctl ep disconnect "$P" >/dev/null
 wait $RECV
 expect_match "peer's disconnect: a pending recv completes with ECONNRESET" ECONNRESET "$(cat /tmp/recv.out)"
@@ -190,7 +191,7 @@ W1=$!
 ctl ep recv "$I" --timeout 60000 >/tmp/term-recv.out 2>&1 &
 W2=$!
 wait_until 10 has_pending "$H"
-sleep 0.3
+wait_until 10 recv_pending || fail "the recv waits" "$(ctl -j request list)"
 rdqd_stop
 expect "rdqd exits 0 on SIGTERM with requests pending" 0 "$?"
 wait $W1
