@@ -116,8 +116,8 @@ static const struct ctl_case cases[] = {
 
 	/* rdqd answers with an error: 1, its errno name on stderr. */
 	FAILS("ep destroy 99: ENOENT", DAEMON, 1, "ENOENT", "ep", "destroy", "99"),
-	FAILS("ep destroy of a handle no endpoint had: ENOENT", DAEMON, 1, "ENOENT", "ep", "destroy",
-	      "4294967297"),
+	FAILS("ep destroy of a handle no endpoint had: ENOENT", DAEMON, 1, "ENOENT", "ep",
+	      "destroy", "4294967297"),
 	FAILS("ep show 99: ENOENT", DAEMON, 1, "ENOENT", "ep", "show", "99"),
 	FAILS("ep recv 99: ENOENT", DAEMON, 1, "ENOENT", "ep", "recv", "99", "--timeout", "0"),
 	FAILS("cancel 999999: ENOENT", DAEMON, 1, "ENOENT", "cancel", "999999"),
