@@ -67,8 +67,12 @@ struct ep {
 
 	/* Guards id and dead: with sync scope none, two steps may run at once. */
 	pthread_mutex_t lock;
-	struct rdma_cm_id *id; /* guarded by lock; a passive one is set before publishing */
-	bool dead;	       /* guarded by lock: torn down; later steps must do nothing */
+	/*
+	 * Guarded by lock. A passive endpoint's is set on the loop right after it
+	 * is published, before any work item names the endpoint.
+	 */
+	struct rdma_cm_id *id;
+	bool dead; /* guarded by lock: torn down; later steps must do nothing */
 
 	/* Loop only. */
 	enum ep_state state;
