@@ -165,6 +165,12 @@ struct ep_work_args {
 	int backlog;
 	int64_t timeout_ms;
 	struct sockaddr_storage local, remote;
+	/*
+	 * The QP a connect or accept step made, unpublished, or NULL: a new
+	 * object only this item holds, so the pointer may cross back to the
+	 * loop, which publishes it for the endpoint or has it discarded.
+	 */
+	struct qp *qp;
 };
 
 /*

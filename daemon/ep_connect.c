@@ -138,34 +138,44 @@ static void connect_deadline(struct request *req)
 static void connect_step_done(struct work_item *item, const char *what)
 {
 	struct rdqd *d = item->ctx;
+	struct ep_work_args *a = item->data;
 	struct ep *ep = ep_get(d, item->handle);
+	struct qp *qp = a ? a->qp : NULL; /* made by the step, not yet published */
+	int ret;
 
-	if (item->handle2 && (!ep || item->status < 0)) {
-		/* The step made a QP for an endpoint that is gone: discard it on a worker. */
+	if (!ep)
+		goto out;
+	if (item->status < 0) {
+		ep_connect_failed(ep, item->status, what);
+	} else if (qp && ep->state == EP_CONNECTING) {
+		/* The endpoint takes the QP: only now does a handle name it. */
+		ret = qp_publish(d, qp);
+		if (ret < 0) {
+			ep_connect_failed(ep, ret, "too many objects for the QP");
+		} else {
+			ep->qp = qp->obj.handle;
+			qp = NULL;
+			if (ep->early_event == RDMA_CM_EVENT_CONNECT_RESPONSE)
+				queue_establish(ep);
+			else if (ep->early_event == RDMA_CM_EVENT_ESTABLISHED)
+				activate(ep);
+			ep->early_event = -1;
+		}
+	}
+	object_unref(ep);
+out:
+	if (qp) {
+		/* A QP nobody took (its endpoint is gone or failed): discard it on a worker. */
 		/* Past the pool's cap too: freeing must not be refused. */
 		struct work_item *discard = work_item_get_uncapped(&d->workers);
 
 		if (discard) {
 			discard->ctx = d;
-			discard->handle2 = item->handle2;
+			discard->data = qp;
 			discard->passive = ep_work_qp_discard;
 			work_item_queue(&d->workers, discard);
 		}
 	}
-	if (!ep)
-		goto out;
-	if (item->status < 0) {
-		ep_connect_failed(ep, item->status, what);
-	} else if (item->handle2 && ep->state == EP_CONNECTING) {
-		ep->qp = item->handle2;
-		if (ep->early_event == RDMA_CM_EVENT_CONNECT_RESPONSE)
-			queue_establish(ep);
-		else if (ep->early_event == RDMA_CM_EVENT_ESTABLISHED)
-			activate(ep);
-		ep->early_event = -1;
-	}
-	object_unref(ep);
-out:
 	free(item->data);
 }
 
@@ -384,17 +394,6 @@ static void save_addrs(struct rdma_cm_id *id, struct ep_work_args *a)
 	memcpy(&a->remote, rdma_get_peer_addr(id), sizeof(struct sockaddr_in6));
 }
 
-/* Destroys a QP made by a step that then failed: it never reached the loop. */
-static void qp_discard(struct rdqd *d, rdq_handle_t h)
-{
-	struct qp *qp = handle_table_remove(&d->objects, h);
-
-	if (!qp)
-		return;
-	qp_teardown(qp);
-	object_unref(qp);
-}
-
 /*
  * Resolves the item's address and makes the endpoint's rdma_cm_id; on success
  * *ai is the address (freeaddrinfo it). Called under ep->lock.
@@ -485,9 +484,9 @@ void ep_work_resolve_route(struct work_item *item)
 void ep_work_connect(struct work_item *item)
 {
 	struct rdqd *d = item->ctx;
+	struct ep_work_args *a = item->data;
 	struct rdma_conn_param param;
-	rdq_handle_t qph = 0;
-	struct qp *qp;
+	struct qp *qp = NULL;
 	struct ep *ep;
 	int ret;
 
@@ -495,20 +494,18 @@ void ep_work_connect(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, &qph);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, &qp);
 	if (ret < 0)
 		goto out;
-	qp = handle_table_lookup(&d->objects, qph, OBJ_QP);
 	conn_param_init(&param, qp->qp->qp_num);
-	object_unref(qp);
-	save_addrs(ep->id, item->data);
+	save_addrs(ep->id, a);
 	if (rdma_connect(ep->id, &param)) {
 		ret = -errno;
-		qp_discard(d, qph);
-		qph = 0;
+		qp_discard(qp);
+		qp = NULL;
 	}
 out:
-	item->handle2 = qph;
+	a->qp = qp;
 	item->status = ret;
 	ep_put_unlock(ep);
 }
@@ -544,7 +541,6 @@ void ep_work_accept(struct work_item *item)
 	struct rdqd *d = item->ctx;
 	struct ep_work_args *a = item->data;
 	struct rdma_conn_param param;
-	rdq_handle_t qph = 0;
 	struct qp *qp = NULL;
 	struct ep *ep;
 	int ret;
@@ -553,10 +549,9 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, &qph);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, &qp);
 	if (ret < 0)
 		goto reject;
-	qp = handle_table_lookup(&d->objects, qph, OBJ_QP);
 	ret = qp_ready(qp, ep->id);
 	if (ret < 0)
 		goto reject;
@@ -566,17 +561,15 @@ void ep_work_accept(struct work_item *item)
 		goto reject;
 	}
 	save_addrs(ep->id, a);
-	object_unref(qp);
-	item->handle2 = qph;
+	a->qp = qp;
 	item->status = 0;
 	ep_put_unlock(ep);
 	return;
 
 reject:
 	rdma_reject(ep->id, NULL, 0);
-	object_unref(qp);
-	if (qph)
-		qp_discard(d, qph);
+	if (qp)
+		qp_discard(qp);
 	item->status = ret;
 	ep_put_unlock(ep);
 }
@@ -596,7 +589,8 @@ void ep_work_qp_discard(struct work_item *item)
 {
 	RDQ_PASSIVE_ONLY();
 	/* A QP made for an endpoint that was destroyed while the QP was being made. */
-	qp_discard(item->ctx, item->handle2);
+	qp_discard(item->data);
+	item->data = NULL;
 }
 
 /* --------------------------------------------- the rdma_cm events of a connect */

@@ -52,7 +52,7 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 }
 
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      rdq_handle_t *out)
+	      struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
 		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
@@ -116,10 +116,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 		ret = -EIO;
 		goto err;
 	}
-	ret = handle_table_insert(&d->objects, qp, OBJ_QP, &qp->obj.handle);
-	if (ret < 0)
-		goto err;
-	*out = qp->obj.handle;
+	*out = qp;
 	return 0;
 
 err_errno:
@@ -128,6 +125,13 @@ err:
 	qp_teardown(qp);
 	qp_release(&qp->obj);
 	return ret;
+}
+
+void qp_discard(struct qp *qp)
+{
+	RDQ_PASSIVE_ONLY();
+	qp_teardown(qp);
+	object_unref(qp);
 }
 
 int qp_ready(struct qp *qp, struct rdma_cm_id *id)
@@ -337,6 +341,12 @@ static void cq_ready(evutil_socket_t fd, short what, void *arg)
 			event_active(qp->cq_event, EV_READ, 0);
 	}
 	loop_histogram_record(qp->d, start);
+}
+
+int qp_publish(struct rdqd *d, struct qp *qp)
+{
+	RDQ_DISPATCH_ONLY();
+	return handle_table_insert(&d->objects, qp, OBJ_QP, &qp->obj.handle);
 }
 
 int qp_activate(struct qp *qp)

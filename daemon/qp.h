@@ -55,12 +55,16 @@ struct qp {
 /* --- PASSIVE level --- */
 
 /*
- * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT,
- * posts its receives and publishes it in the handle table. Returns 0 and
- * the new handle, or -errno (nothing left behind).
+ * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT and
+ * posts its receives. It is not published: *out holds its one reference
+ * until the loop gives it to the handle table (qp_publish) when its endpoint
+ * takes it, or qp_discard ends it. Returns 0, or -errno (nothing left behind).
  */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      rdq_handle_t *out);
+	      struct qp **out);
+
+/* Tears down and frees a QP that was never published (PASSIVE). */
+void qp_discard(struct qp *qp);
 
 /* Moves the QP to RTR then RTS with the attributes rdma_cm gives for id. */
 int qp_ready(struct qp *qp, struct rdma_cm_id *id);
@@ -75,6 +79,12 @@ void qp_teardown(struct qp *qp);
 
 /* Posts receive slot again (never blocks; also used while creating). Returns 0 or -errno. */
 int qp_post_recv(struct qp *qp, unsigned slot);
+
+/*
+ * Publishes a QP qp_create made, as its endpoint takes it: the handle table
+ * takes the reference, and qp->obj.handle names it. Returns 0 or -ENOSPC.
+ */
+int qp_publish(struct rdqd *d, struct qp *qp);
 
 /* Starts polling the QP's completions on the loop; takes a reference. */
 int qp_activate(struct qp *qp);

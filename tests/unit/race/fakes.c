@@ -230,12 +230,11 @@ static void fake_qp_release(struct object *obj)
 	free(box);
 }
 
-/* Like the real one: a new object, one reference (the table's), published as OBJ_QP. */
+/* Like the real one: a new object, one reference (the caller's), not published. */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      rdq_handle_t *out)
+	      struct qp **out)
 {
 	struct qp_box *box;
-	int ret;
 
 	RDQ_PASSIVE_ONLY();
 	if (!live_id(id))
@@ -262,17 +261,30 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	box->qp.d = d;
 	box->qp.ep = ep;
 	box->qp.echo = echo;
-	ret = handle_table_insert(&d->objects, &box->qp, OBJ_QP, &box->qp.obj.handle);
-	if (ret < 0) {
-		free(box->qp.qp);
-		free(box);
-		return ret;
-	}
 	fake.qps[fake.nqps].qp = &box->qp;
-	fake.qps[fake.nqps].handle = box->qp.obj.handle;
 	fake.nqps++;
-	*out = box->qp.obj.handle;
+	*out = &box->qp;
 	return 0;
+}
+
+/* Like the real one, on the loop: the table takes the reference; the record learns the handle. */
+int qp_publish(struct rdqd *d, struct qp *qp)
+{
+	struct fake_qp *r = qp_record(qp);
+	int ret;
+
+	RDQ_DISPATCH_ONLY();
+	ret = handle_table_insert(&d->objects, qp, OBJ_QP, &qp->obj.handle);
+	if (ret == 0 && r)
+		r->handle = qp->obj.handle;
+	return ret;
+}
+
+void qp_discard(struct qp *qp)
+{
+	RDQ_PASSIVE_ONLY();
+	qp_teardown(qp);
+	object_unref(qp);
 }
 
 int qp_ready(struct qp *qp, struct rdma_cm_id *id)
