@@ -114,11 +114,12 @@ static void devices_answer(struct work_item *item)
 void device_show(struct rdqd *d, struct request *req)
 {
 	struct work_item *item;
+	int err;
 
 	RDQ_DISPATCH_ONLY();
-	item = work_item_get(&d->workers);
+	item = work_item_get(&d->workers, &err);
 	if (!item) {
-		request_fail(req, -EBUSY, "the daemon is out of work items; try again");
+		request_fail_no_work_item(req, err);
 		return;
 	}
 	item->ctx = d;

@@ -178,13 +178,17 @@ void ep_unpublish_unused(struct ep *ep)
  * request (listen, connect, disconnect) is subject to the pool's cap: steps
  * that follow rdma_cm events or free resources must not be refused.
  */
-struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch)
+struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch,
+			      int *err)
 {
 	struct workers *w = &ep->d->workers;
-	struct work_item *item = capped ? work_item_get(w) : work_item_get_uncapped(w);
+	struct work_item *item = capped ? work_item_get(w, err) : work_item_get_uncapped(w);
 
-	if (!item)
+	if (!item) {
+		if (!capped && err)
+			*err = -ENOMEM;
 		return NULL;
+	}
 	item->ctx = ep->d;
 	item->handle = ep->obj.handle;
 	item->passive = passive;
@@ -194,7 +198,7 @@ struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_
 
 struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch)
 {
-	return ep_item_for(ep, false, passive, dispatch);
+	return ep_item_for(ep, false, passive, dispatch, NULL);
 }
 
 /*

@@ -30,9 +30,11 @@ void ep_unpublish_unused(struct ep *ep);
 /*
  * A work item for one of the endpoint's steps. Only a client's new request
  * is subject to the pool's cap (capped): steps that follow an rdma_cm event
- * or free something must not be refused. NULL if none can be had.
+ * or free something must not be refused. NULL if none can be had, with *err
+ * -EBUSY (the cap) or -ENOMEM; err may be NULL.
  */
-struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch);
+struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_fn dispatch,
+			      int *err);
 /* The same, never capped. */
 struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch);
 /* Posts item to the endpoint's event queue (its own, the device's, or none). */

@@ -72,12 +72,13 @@ static struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role rol
 		return NULL;
 	}
 	args = calloc(1, sizeof(*args));
-	item = args ? ep_item_for(ep, true, passive, dispatch) : NULL;
+	err = -ENOMEM;
+	item = args ? ep_item_for(ep, true, passive, dispatch, &err) : NULL;
 	if (!item) {
 		free(args);
 		ep_unpublish_unused(ep);
 		object_unref(ep);
-		request_fail(req, -EBUSY, "the daemon is out of work items; try again");
+		request_fail_no_work_item(req, err);
 		return NULL;
 	}
 	item->data = args;

@@ -147,6 +147,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 			 int64_t timeout_ms)
 {
 	struct work_item *item;
+	int err;
 
 	RDQ_DISPATCH_ONLY();
 	if (qp && qp != ep->qp) {
@@ -164,9 +165,9 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state));
 		return;
 	}
-	item = ep_item_for(ep, true, ep_work_disconnect, disconnect_sent);
+	item = ep_item_for(ep, true, ep_work_disconnect, disconnect_sent, &err);
 	if (!item) {
-		request_fail(req, -EBUSY, "the daemon is out of work items; try again");
+		request_fail_no_work_item(req, err);
 		return;
 	}
 	req->ep = ep->obj.handle;

@@ -171,6 +171,14 @@ void request_fail(struct request *req, int status, const char *fmt, ...)
 	request_complete(req, status, NULL, message);
 }
 
+void request_fail_no_work_item(struct request *req, int err)
+{
+	if (err == -EBUSY)
+		request_fail(req, err, "the daemon is out of work items (--pool-cap); try again");
+	else
+		request_fail(req, -ENOMEM, "out of memory");
+}
+
 static void deadline_fired(evutil_socket_t fd, short what, void *arg);
 
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,

@@ -84,6 +84,9 @@ void request_complete(struct request *req, int status, json_t *result, const cha
 void request_fail(struct request *req, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Fails req because no work item could be had: err -EBUSY (the pool's cap) or -ENOMEM. */
+void request_fail_no_work_item(struct request *req, int err);
+
 /*
  * Puts a request on a queue (state QUEUED); with timeout_ms > 0 arms a
  * deadline that calls on_deadline(req) on the loop. Returns 0 or -ENOMEM.

@@ -18,14 +18,21 @@ static struct work_item *pool_alloc_item(struct workers *w)
 	return item;
 }
 
-struct work_item *work_item_get(struct workers *w)
+struct work_item *work_item_get(struct workers *w, int *err)
 {
+	struct work_item *item = NULL;
+	int ret = -EBUSY;
+
 	RDQ_DISPATCH_ONLY();
 	if (w->pool_cap && w->in_use >= w->pool_cap) {
 		w->refused++;
-		return NULL;
+	} else {
+		item = work_item_get_uncapped(w);
+		ret = -ENOMEM;
 	}
-	return work_item_get_uncapped(w);
+	if (!item && err)
+		*err = ret;
+	return item;
 }
 
 struct work_item *work_item_get_uncapped(struct workers *w)

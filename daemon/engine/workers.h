@@ -130,8 +130,11 @@ int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsig
  */
 void workers_stop(struct workers *w);
 
-/* Takes a zeroed item from the pool, or NULL (-EBUSY) at the cap or out of memory. Loop only. */
-struct work_item *work_item_get(struct workers *w);
+/*
+ * Takes a zeroed item from the pool. NULL at the cap (*err -EBUSY: back-pressure,
+ * try again) or out of memory (*err -ENOMEM); err may be NULL. Loop only.
+ */
+struct work_item *work_item_get(struct workers *w, int *err);
 
 /*
  * The same, ignoring the cap: for work that frees resources or follows an

@@ -49,7 +49,7 @@ static void call_workers_stop(void)
 
 static void call_work_item_get(void)
 {
-	work_item_get(&zeroed_workers);
+	work_item_get(&zeroed_workers, NULL);
 }
 
 static void call_workers_drain_done(void)

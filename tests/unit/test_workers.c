@@ -122,7 +122,7 @@ static void test_round_trip(void **state)
 
 	atomic_store(&step, 0);
 	start(&w, 1, 1, 0);
-	item = work_item_get(&w);
+	item = work_item_get(&w, NULL);
 	assert_non_null(item);
 	item->passive = trip_passive;
 	item->dispatch = trip_dispatch;
@@ -162,7 +162,7 @@ static void test_no_callbacks(void **state)
 	struct work_item *item;
 
 	start(&w, 1, 0, 0);
-	item = work_item_get(&w);
+	item = work_item_get(&w, NULL);
 	assert_non_null(item);
 	work_item_queue(&w, item);
 	assert_int_equal(drain_until(&w, 1), 1);
@@ -185,7 +185,7 @@ static void test_prealloc_reused(void **state)
 	assert_int_equal(s.in_use, 0);
 
 	for (int i = 0; i < 100; i++) {
-		struct work_item *a = work_item_get(&w), *b = work_item_get(&w);
+		struct work_item *a = work_item_get(&w, NULL), *b = work_item_get(&w, NULL);
 
 		assert_non_null(a);
 		assert_non_null(b);
@@ -212,7 +212,7 @@ static void test_empty_pool_grows(void **state)
 	start(&w, 1, 0, 0);
 	assert_int_equal(stats_of(&w).pool_size, 0);
 	for (int i = 0; i < 3; i++) {
-		items[i] = work_item_get(&w);
+		items[i] = work_item_get(&w, NULL);
 		assert_non_null(items[i]);
 		s = stats_of(&w);
 		assert_int_equal(s.misses, i + 1);
@@ -225,13 +225,13 @@ static void test_empty_pool_grows(void **state)
 	assert_int_equal(drain_until(&w, 3), 3);
 
 	for (int i = 0; i < 3; i++)
-		items[i] = work_item_get(&w);
+		items[i] = work_item_get(&w, NULL);
 	s = stats_of(&w);
 	assert_int_equal(s.misses, 3);
 	assert_int_equal(s.pool_size, 3);
 	assert_int_equal(s.pool_free, 0);
 	/* The pool had exactly these three: a fourth get must allocate again. */
-	extra = work_item_get(&w);
+	extra = work_item_get(&w, NULL);
 	assert_non_null(extra);
 	s = stats_of(&w);
 	assert_int_equal(s.misses, 4);
@@ -253,14 +253,17 @@ static void test_cap_refuses(void **state)
 	struct workers w;
 	struct work_item *a, *b;
 	struct workers_stats s;
+	int err = 0;
 
 	start(&w, 1, 0, 2);
-	a = work_item_get(&w);
-	b = work_item_get(&w);
+	a = work_item_get(&w, NULL);
+	b = work_item_get(&w, NULL);
 	assert_non_null(a);
 	assert_non_null(b);
-	assert_null(work_item_get(&w));
-	assert_null(work_item_get(&w));
+	/* Refused for the cap, and said so: EBUSY (try again), not ENOMEM. */
+	assert_null(work_item_get(&w, &err));
+	assert_int_equal(err, -EBUSY);
+	assert_null(work_item_get(&w, NULL));
 	s = stats_of(&w);
 	assert_int_equal(s.refused, 2);
 	assert_int_equal(s.misses, 2);
@@ -270,16 +273,16 @@ static void test_cap_refuses(void **state)
 	print_message("freed by a drain\n");
 	work_item_queue(&w, a);
 	assert_int_equal(drain_until(&w, 1), 1);
-	a = work_item_get(&w);
+	a = work_item_get(&w, NULL);
 	assert_non_null(a);
-	assert_null(work_item_get(&w));
+	assert_null(work_item_get(&w, NULL));
 	s = stats_of(&w);
 	assert_int_equal(s.refused, 3);
 	assert_int_equal(s.misses, 2); /* the item came from the pool */
 
 	print_message("freed by a put\n");
 	work_item_put(&w, b);
-	b = work_item_get(&w);
+	b = work_item_get(&w, NULL);
 	assert_non_null(b);
 	assert_int_equal(stats_of(&w).refused, 3);
 
@@ -300,7 +303,7 @@ static void test_high_water_and_in_use(void **state)
 
 	start(&w, 2, 2, 0);
 	for (int i = 0; i < 5; i++)
-		items[i] = work_item_get(&w);
+		items[i] = work_item_get(&w, NULL);
 	assert_int_equal(workers_in_use(&w), 5);
 	for (int i = 0; i < 4; i++)
 		work_item_queue(&w, items[i]);
@@ -309,8 +312,8 @@ static void test_high_water_and_in_use(void **state)
 	assert_int_equal(drain_until(&w, 4), 4);
 	assert_int_equal(workers_in_use(&w), 0);
 
-	items[0] = work_item_get(&w);
-	items[1] = work_item_get(&w);
+	items[0] = work_item_get(&w, NULL);
+	items[1] = work_item_get(&w, NULL);
 	s = stats_of(&w);
 	assert_int_equal(s.in_use, 2);
 	assert_int_equal(s.high_water, 5);
@@ -337,7 +340,7 @@ static void test_put_unqueued(void **state)
 
 	atomic_store(&step, 0);
 	start(&w, 1, 1, 0);
-	item = work_item_get(&w);
+	item = work_item_get(&w, NULL);
 	item->passive = trip_passive;
 	item->dispatch = trip_dispatch;
 	item->data = &trip;
@@ -354,7 +357,7 @@ static void test_put_unqueued(void **state)
 	assert_int_equal(workers_drain_done(&w), 0);
 	assert_int_equal(atomic_load(&step), 0);
 
-	again = work_item_get(&w);
+	again = work_item_get(&w, NULL);
 	assert_ptr_equal(again, item); /* the pool's only item */
 	assert_null(again->passive);
 	assert_null(again->dispatch);
@@ -407,7 +410,7 @@ static void test_many_items(void **state)
 	}
 	start(&w, 2, 64, 0);
 	for (int i = 0; i < MANY; i++) {
-		struct work_item *item = work_item_get(&w);
+		struct work_item *item = work_item_get(&w, NULL);
 
 		assert_non_null(item);
 		item->passive = many_passive;
@@ -494,7 +497,7 @@ static void serial_passive(struct work_item *item)
 
 static struct work_item *serial_item(struct workers *w, unsigned serial, int arg, work_fn fn)
 {
-	struct work_item *item = work_item_get(w);
+	struct work_item *item = work_item_get(w, NULL);
 
 	assert_non_null(item);
 	item->passive = fn;
@@ -705,7 +708,7 @@ static void test_manual_run_matching(void **state)
 	assert_int_equal(workers_drain_done(&w), 4);
 
 	/* The callback runs at PASSIVE level; the caller gets its own level back. */
-	item = work_item_get(&w);
+	item = work_item_get(&w, NULL);
 	item->passive = step_level;
 	work_item_queue(&w, item);
 	assert_true(workers_run_queued(&w, step_level));
