@@ -531,26 +531,6 @@ void control_set_watch(struct rdqd *d, rdq_handle_t h, bool on)
 		c->watch = on;
 }
 
-unsigned control_cancel(struct rdqd *d, rdq_handle_t h, int64_t id, struct request *self)
-{
-	struct conn *c = conn_get(d, h);
-	struct request *req, *next;
-	unsigned n = 0;
-
-	if (!c)
-		return 0;
-	for (req = c->requests; req; req = next) {
-		next = req->conn_next;
-		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end.
-		 */
-		if (req != self && req->id == id && req->state == REQ_QUEUED) {
-			request_complete(req, -ECANCELED, NULL, "cancelled by the client");
-			n++;
-		}
-	}
-	return n;
-}
-
 struct foreach_request_ctx {
 	bool (*fn)(struct request *req, void *arg);
 	void *arg;

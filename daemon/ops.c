@@ -404,7 +404,7 @@ static void op_cancel(struct rdqd *d, struct request *req)
 		cancel_by_rid(d, req, rid);
 		return;
 	}
-	n = control_cancel(d, req->conn, target, req);
+	n = request_cancel_id(d, req->conn, target, req);
 	if (n == 0)
 		request_fail(req, -ENOENT, "no cancelable request %lld on this connection",
 			     (long long)target);

@@ -137,8 +137,6 @@ struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn);
 unsigned control_connections(struct rdqd *d);
 /* Turns events on or off for conn. */
 void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
-/* Cancels conn's queued requests with this id (not self). Returns how many. */
-unsigned control_cancel(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self);
 /* Calls fn for every pending request of every connection, until it returns false. */
 void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg);
 

@@ -320,3 +320,22 @@ int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct req
 	request_complete(s.found, -ECANCELED, NULL, "cancelled by a client");
 	return 0;
 }
+
+unsigned request_cancel_id(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self)
+{
+	struct request **list = control_conn_requests(d, conn);
+	struct request *req, *next;
+	unsigned n = 0;
+
+	RDQ_DISPATCH_ONLY();
+	for (req = list ? *list : NULL; req; req = next) {
+		next = req->conn_next;
+		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end.
+		 */
+		if (req != self && req->id == id && req->state == REQ_QUEUED) {
+			request_complete(req, -ECANCELED, NULL, "cancelled by the client");
+			n++;
+		}
+	}
+	return n;
+}

@@ -113,6 +113,12 @@ void request_queue_fail_all(struct request_queue *q, int status, const char *mes
 void request_orphan(struct request *req);
 
 /*
+ * cancel by id: completes with ECANCELED every queued request of connection
+ * conn with this client id (never self). Returns how many.
+ */
+unsigned request_cancel_id(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self);
+
+/*
  * cancel by number: finds the pending request rid that uid may see (never
  * self). A queued one completes with ECANCELED: returns 0. Returns -EALREADY
  * for one past its queue (it completes on its own; *state says where it is),
