@@ -247,12 +247,14 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 {
 	bool changed = !json_equal(d->devices, s->names);
 
-	if (s->channel && cm_attach(d, s->channel) < 0) {
-		snprintf(s->error, sizeof(s->error), "cannot watch the rdma_cm channel");
-		rdma_destroy_event_channel(s->channel);
-	} else if (s->channel) {
-		log_info("rdma_cm channel open");
-		changed = true;
+	if (s->channel) {
+		if (cm_attach(d, s->channel) < 0) {
+			snprintf(s->error, sizeof(s->error), "cannot watch the rdma_cm channel");
+			rdma_destroy_event_channel(s->channel);
+		} else {
+			log_info("rdma_cm channel open");
+			changed = true;
+		}
 	}
 	json_decref(d->devices);
 	d->devices = s->names;

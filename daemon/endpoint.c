@@ -260,7 +260,8 @@ void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
 	control_broadcast(ep->d, ep->obj.owner, event);
 }
 
-void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
+/* "ADDR:PORT" of an address, or "-". */
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "";
 	int port = 0;
@@ -398,8 +399,8 @@ json_t *endpoint_describe(struct ep *ep)
 	char local[80], remote[80];
 	struct qp *qp = ep->qp_active;
 
-	ep_format_addr(&ep->local, local, sizeof(local));
-	ep_format_addr(&ep->remote, remote, sizeof(remote));
+	format_addr(&ep->local, local, sizeof(local));
+	format_addr(&ep->remote, remote, sizeof(remote));
 	return json_pack(
 		"{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
 		(json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",

@@ -8,8 +8,6 @@
 #define RDQD_ENDPOINT_INTERNAL_H
 
 #include <stdbool.h>
-#include <stddef.h>
-#include <sys/socket.h>
 
 #include "endpoint.h"
 #include "engine/workers.h"
@@ -50,8 +48,6 @@ enum ep_event {
 
 /* Tells watchers of the endpoint's owner; status is the event's, or 0. */
 void ep_broadcast_event(struct ep *ep, enum ep_event type, int status);
-/* "ADDR:PORT" of an address, or "-". */
-void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size);
 
 /* A listener's passive endpoints. */
 void ep_children_add(struct ep *listener, rdq_handle_t child);
