@@ -133,6 +133,9 @@ passive_ep() {
 
 # silent_peer_start ADDR PORT: starts silent-peer (its pid in SILENT), waits until it listens.
 silent_peer_start() {
+	# A second start must not read the first one's "listening" before its own
+	# process has truncated the file.
+	rm -f /tmp/silent.out
 	silent-peer "$1" "$2" >/tmp/silent.out 2>&1 &
 	SILENT=$!
 	wait_until 10 grep -q listening /tmp/silent.out ||
