@@ -2,12 +2,35 @@
 #include "message.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errname.h"
 #include "frame.h"
+#include "utf8.h"
+
+/*
+ * Writes a sentence into err for an error reply. The text must be valid
+ * UTF-8 or jansson refuses to put it in the reply, and formatting alone does
+ * not ensure that: it may quote bytes from the client (jansson's parse errors
+ * do), and a precision or the buffer's size may cut it inside a character.
+ */
+static void set_err(char err[RDQ_ERRMSG_MAX], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_err(char err[RDQ_ERRMSG_MAX], const char *fmt, ...)
+{
+	char text[RDQ_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
+	rdq_utf8_copy(err, RDQ_ERRMSG_MAX, text, strlen(text));
+}
 
 int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out,
 		       char err[RDQ_ERRMSG_MAX])
@@ -20,38 +43,37 @@ int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out
 
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		snprintf(err, RDQ_ERRMSG_MAX, "malformed JSON at byte %d: %.100s", jerr.position,
-			 jerr.text);
+		set_err(err, "malformed JSON at byte %d: %.100s", jerr.position, jerr.text);
 		return -EBADMSG;
 	}
 	if (!json_is_object(root)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "a request must be a JSON object");
+		set_err(err, "a request must be a JSON object");
 		goto bad;
 	}
 
 	/* The id first, so that every later error can name the request. */
 	id = json_object_get(root, "id");
 	if (!id || !json_is_integer(id) || json_integer_value(id) < 0) {
-		snprintf(err, RDQ_ERRMSG_MAX, "\"id\" must be a non-negative integer");
+		set_err(err, "\"id\" must be a non-negative integer");
 		goto bad;
 	}
 	out->id = json_integer_value(id);
 
 	v = json_object_get(root, "v");
 	if (!v || !json_is_integer(v)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "\"v\" (the protocol version) must be an integer");
+		set_err(err, "\"v\" (the protocol version) must be an integer");
 		goto bad;
 	}
 	if (json_integer_value(v) != RDQ_PROTOCOL_VERSION) {
-		snprintf(err, RDQ_ERRMSG_MAX, "protocol version %lld is not supported (this is %d)",
-			 (long long)json_integer_value(v), RDQ_PROTOCOL_VERSION);
+		set_err(err, "protocol version %lld is not supported (this is %d)",
+			(long long)json_integer_value(v), RDQ_PROTOCOL_VERSION);
 		json_decref(root);
 		return -EPROTONOSUPPORT;
 	}
 
 	op = json_object_get(root, "op");
 	if (!op || !json_is_string(op)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "\"op\" must be a string");
+		set_err(err, "\"op\" must be a string");
 		goto bad;
 	}
 
@@ -59,12 +81,12 @@ int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out
 	if (!args) {
 		args = json_object();
 		if (!args || json_object_set_new(root, "args", args) < 0) {
-			snprintf(err, RDQ_ERRMSG_MAX, "out of memory");
+			set_err(err, "out of memory");
 			json_decref(root);
 			return -ENOMEM;
 		}
 	} else if (!json_is_object(args)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "\"args\" must be an object");
+		set_err(err, "\"args\" must be an object");
 		json_decref(root);
 		return -EINVAL;
 	}
@@ -95,7 +117,7 @@ static json_t *arg_get(json_t *args, const char *name, bool required, char err[R
 	*ret = 0;
 	if (!value || json_is_null(value)) {
 		if (required) {
-			snprintf(err, RDQ_ERRMSG_MAX, "args.%s is required", name);
+			set_err(err, "args.%s is required", name);
 			*ret = -EINVAL;
 		}
 		return NULL;
@@ -112,8 +134,7 @@ int rdq_arg_handle(json_t *args, const char *name, bool required, uint64_t *out,
 	if (!value)
 		return ret;
 	if (!json_is_integer(value) || json_integer_value(value) <= 0) {
-		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be a handle (a positive integer)",
-			 name);
+		set_err(err, "args.%s must be a handle (a positive integer)", name);
 		return -EINVAL;
 	}
 	*out = (uint64_t)json_integer_value(value);
@@ -131,8 +152,8 @@ int rdq_arg_int(json_t *args, const char *name, int64_t min, int64_t max, int64_
 		return 0;
 	if (!json_is_integer(value) || json_integer_value(value) < min ||
 	    json_integer_value(value) > max) {
-		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be an integer from %lld to %lld", name,
-			 (long long)min, (long long)max);
+		set_err(err, "args.%s must be an integer from %lld to %lld", name, (long long)min,
+			(long long)max);
 		return -EINVAL;
 	}
 	*out = json_integer_value(value);
@@ -148,7 +169,7 @@ int rdq_arg_bool(json_t *args, const char *name, bool def, bool *out, char err[R
 	if (!value)
 		return 0;
 	if (!json_is_boolean(value)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be true or false", name);
+		set_err(err, "args.%s must be true or false", name);
 		return -EINVAL;
 	}
 	*out = json_is_true(value);
@@ -164,7 +185,7 @@ int rdq_arg_string(json_t *args, const char *name, bool required, const char **o
 	if (!value)
 		return ret;
 	if (!json_is_string(value)) {
-		snprintf(err, RDQ_ERRMSG_MAX, "args.%s must be a string", name);
+		set_err(err, "args.%s must be a string", name);
 		return -EINVAL;
 	}
 	*out = json_string_value(value);
@@ -190,23 +211,39 @@ json_t *rdq_reply_ok(int64_t id, json_t *result)
 {
 	json_t *reply = reply_new(id, true);
 
-	if (!reply) {
+	if (!result)
+		result = json_object();
+	if (!reply || !result || json_object_set_new(reply, "result", result) < 0) {
+		json_decref(reply);
 		json_decref(result);
 		return NULL;
 	}
-	json_object_set_new(reply, "result", result ? result : json_object());
 	return reply;
 }
 
 json_t *rdq_reply_error(int64_t id, int err, const char *message)
 {
-	json_t *reply = reply_new(id, false);
+	char text[RDQ_REPLY_MESSAGE_MAX];
+	json_t *reply, *error;
 
-	if (!reply)
+	/*
+	 * The message comes from anywhere (a cut snprintf, a client's op quoted back, strerror
+	 * in some locale): made valid UTF-8 and bounded here, it can always go in the reply.
+	 */
+	if (message)
+		rdq_utf8_copy(text, sizeof(text), message, strlen(message));
+	if (!message || text[0] == '\0')
+		rdq_utf8_copy(text, sizeof(text), strerror(err), strlen(strerror(err)));
+
+	/* A reply without its error object would be worse than none: on failure, NULL. */
+	error = json_pack("{s:s, s:i, s:s}", "errno", rdq_errno_name(err), "code", err, "message",
+			  text);
+	reply = reply_new(id, false);
+	if (!error || !reply || json_object_set_new(reply, "error", error) < 0) {
+		json_decref(reply);
+		json_decref(error);
 		return NULL;
-	json_object_set_new(reply, "error",
-			    json_pack("{s:s, s:i, s:s}", "errno", rdq_errno_name(err), "code", err,
-				      "message", message ? message : strerror(err)));
+	}
 	return reply;
 }
 

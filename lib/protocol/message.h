@@ -57,10 +57,19 @@ int rdq_arg_string(json_t *args, const char *name, bool required, const char **o
 /* Builds {"v":1,"op":op,"id":id,"args":args}; steals args (may be NULL). */
 json_t *rdq_request_new(int64_t id, const char *op, json_t *args);
 
-/* Builds a success reply; steals result (may be NULL: an empty object). */
+/* Builds a success reply; steals result (may be NULL: an empty object). NULL when out of memory. */
 json_t *rdq_reply_ok(int64_t id, json_t *result);
 
-/* Builds an error reply for a positive errno value and a message. */
+/* The longest message an error reply carries, in bytes: a longer one is cut. */
+#define RDQ_REPLY_MESSAGE_MAX 1024
+
+/*
+ * Builds an error reply for a positive errno value and a message (NULL or
+ * empty: strerror's). Any message will do: it is made valid UTF-8 (ill-formed
+ * bytes become U+FFFD, a character cut at the end is dropped) and cut after
+ * the last whole character within RDQ_REPLY_MESSAGE_MAX - 1 bytes, so the
+ * reply always has its error object. NULL only when out of memory.
+ */
 json_t *rdq_reply_error(int64_t id, int err, const char *message);
 
 /* Builds an event {"v":1,"event":name}; add its fields with json_object_set_new. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The wire protocol (lib/protocol/, docs/protocol.md): frame headers,
- * request decoding, argument readers, replies and events, packing, and
- * errno names. Every table row is one input and what must come of it.
+ * request decoding, argument readers, replies and events, packing, errno
+ * names, and making text valid UTF-8 for error messages. Every table row is one input and what must
+ * come of it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "protocol/errname.h"
 #include "protocol/frame.h"
 #include "protocol/message.h"
+#include "protocol/utf8.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -659,6 +661,246 @@ static void test_errno_name_edges(void **state)
 	assert_int_equal(rdq_errno_from_name("EWHATEVER"), 0);
 }
 
+/* UTF-8 repair and cutting */
+
+#define FFFD RDQ_UTF8_REPLACEMENT
+
+/* Whether jansson takes text as a JSON string: the check that matters for a reply. */
+static bool json_accepts(const char *text, size_t len)
+{
+	json_t *s = json_stringn(text, len);
+
+	json_decref(s);
+	return s != NULL;
+}
+
+static void test_utf8_copy(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *in;
+		size_t len;  /* of in; 0: strlen */
+		size_t size; /* of the output buffer */
+		const char *out;
+	} cases[] = {
+		{"ASCII", "hello", 0, 64, "hello"},
+		{"2, 3 and 4 bytes, whole", "\u00e9\u20ac\U0001F600", 0, 64,
+		 "\u00e9\u20ac\U0001F600"},
+		{"the largest code point", "\xF4\x8F\xBF\xBF", 0, 64, "\xF4\x8F\xBF\xBF"},
+		{"empty", "", 0, 64, ""},
+
+		/* A character cut short by the end of the input: a cut, dropped. */
+		{"end cuts a 4-byte character after 2", "ab\xF0\x9F", 0, 64, "ab"},
+		{"end cuts a 4-byte character after 3", "ab\xF0\x9F\x98", 0, 64, "ab"},
+		{"end cuts a 2-byte character", "ab\xD2", 0, 64, "ab"},
+		{"nothing but a cut character", "\xE2\x82", 0, 64, ""},
+
+		/* Ill-formed bytes inside the text: one U+FFFD each maximal part. */
+		{"jansson's parse error: D2 then a quote", "near '\"\\\xD2'", 0, 64,
+		 "near '\"\\" FFFD "'"},
+		{"a cut character, then more text", "A\xF0\x9F\"", 0, 64, "A" FFFD "\""},
+		{"a lone continuation byte", "a\x89z", 0, 64, "a" FFFD "z"},
+		{"C0 80: an overlong NUL", "\xC0\x80", 0, 64, FFFD FFFD},
+		{"E0 80 80: an overlong 3-byte form", "\xE0\x80\x80", 0, 64, FFFD FFFD FFFD},
+		{"ED A0 80: a surrogate", "\xED\xA0\x80", 0, 64, FFFD FFFD FFFD},
+		{"F4 90 80 80: past U+10FFFF", "\xF4\x90\x80\x80", 0, 64, FFFD FFFD FFFD FFFD},
+		{"F5, FF: never lead bytes", "\xF5\xFF", 0, 64, FFFD FFFD},
+		{"a 2-byte lead before ASCII", "\xC3(", 0, 64, FFFD "("},
+		{"a NUL byte", "a\0b", 3, 64, "a" FFFD "b"},
+		{"U+FFFD itself is text", FFFD, 0, 64, FFFD},
+
+		/* Too long: cut after the last whole character that fits (size counts the NUL). */
+		{"fits exactly", "h\u00e9", 0, 4, "h\u00e9"},
+		{"one byte short: the 2-byte character goes", "h\u00e9", 0, 3, "h"},
+		{"a 4-byte character in 4 bytes: no room for the NUL", "\U0001F600", 0, 4, ""},
+		{"a 4-byte character in 5 bytes", "\U0001F600x", 0, 5, "\U0001F600"},
+		{"no room for a U+FFFD", "a\xFF", 0, 4, "a"},
+		{"room for the NUL only", "abc", 0, 1, ""},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+		char out[64];
+		size_t n;
+
+		print_message("%s\n", cases[i].name);
+		memset(out, 'x', sizeof(out));
+		n = rdq_utf8_copy(out, cases[i].size, cases[i].in, len);
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+		assert_true(n < cases[i].size);
+		assert_true(json_accepts(out, n));
+	}
+
+	print_message("size 0: nothing written\n");
+	{
+		char out[4] = "xyz";
+
+		assert_int_equal(rdq_utf8_copy(out, 0, "abc", 3), 0);
+		assert_string_equal(out, "xyz");
+	}
+}
+
+/* Every byte value at every place of a short text: the result is always a JSON string. */
+static void test_utf8_copy_any_bytes(void **state)
+{
+	static const char *const texts[] = {"\u00e9", "\u20ac", "\U0001F600", "ab"};
+
+	for (size_t t = 0; t < ARRAY_SIZE(texts); t++) {
+		for (size_t at = 0; at <= strlen(texts[t]); at++) {
+			for (unsigned b = 0; b < 256; b++) {
+				char in[8], out[16];
+				size_t len = strlen(texts[t]), n;
+
+				memcpy(in, texts[t], at);
+				in[at] = (char)b;
+				memcpy(in + at + 1, texts[t] + at, len - at);
+				n = rdq_utf8_copy(out, sizeof(out), in, len + 1);
+				if (!json_accepts(out, n))
+					fail_msg("%s with byte %02x at %zu", texts[t], b, at);
+			}
+		}
+	}
+}
+
+/* What rdqd does with an op it does not know: quote it, cut by a precision. */
+static void unknown_op_message(char err[RDQ_ERRMSG_MAX], const char *op)
+{
+	snprintf(err, RDQ_ERRMSG_MAX, "unknown op \"%.60s\" (docs/protocol.md lists them)", op);
+}
+
+/* The error object of a reply: errno name, code, and a message jansson accepted. */
+static const char *assert_error_whole(json_t *reply, const char *name, int code)
+{
+	json_t *error = json_object_get(reply, "error");
+	const char *message = json_string_value(json_object_get(error, "message"));
+	size_t len = 0;
+	uint8_t *buf;
+
+	assert_non_null(reply);
+	assert_true(json_is_false(json_object_get(reply, "ok")));
+	assert_non_null(error);
+	assert_string_equal(json_string_value(json_object_get(error, "errno")), name);
+	assert_int_equal(json_integer_value(json_object_get(error, "code")), code);
+	assert_non_null(message);
+	assert_true(message[0] != '\0');
+	/* And it goes on the wire. */
+	buf = rdq_message_pack(reply, &len);
+	assert_non_null(buf);
+	assert_true(len <= RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE);
+	free(buf);
+	return message;
+}
+
+/* A request body of 4 bytes, "\ and D2 89, makes jansson quote a lone D2 in its error. */
+static void test_reply_error_bad_utf8_in_parse_error(void **state)
+{
+	static const char body[] = "\"\\\xD2\x89";
+	struct rdq_request_msg msg;
+	char err[RDQ_ERRMSG_MAX];
+	json_t *reply;
+	const char *message;
+
+	assert_int_equal(rdq_request_decode(body, 4, &msg, err), -EBADMSG);
+	assert_int_equal(msg.id, RDQ_NO_ID);
+	assert_non_null(strstr(err, "malformed JSON"));
+	assert_true(json_accepts(err, strlen(err)));
+
+	reply = rdq_reply_error(msg.id, EBADMSG, err);
+	message = assert_error_whole(reply, "EBADMSG", EBADMSG);
+	assert_non_null(strstr(message, "malformed JSON"));
+	assert_non_null(strstr(message, FFFD));
+	assert_true(json_is_null(json_object_get(reply, "id")));
+	json_decref(reply);
+}
+
+/* An unknown op of 58 "A" and an emoji: "%.60s" keeps two of the emoji's four bytes. */
+static void test_reply_error_op_cut_in_a_character(void **state)
+{
+	char op[128], err[RDQ_ERRMSG_MAX], expect[RDQ_ERRMSG_MAX];
+	json_t *reply;
+
+	memset(op, 'A', 58);
+	strcpy(op + 58, "\U0001F600");
+	unknown_op_message(err, op);
+	assert_false(json_accepts(err, strlen(err))); /* what rdqd hands over */
+
+	reply = rdq_reply_error(7, EOPNOTSUPP, err);
+	snprintf(expect, sizeof(expect),
+		 "unknown op \"%.58s" FFFD "\" (docs/protocol.md lists them)", op);
+	assert_string_equal(assert_error_whole(reply, "EOPNOTSUPP", EOPNOTSUPP), expect);
+	assert_int_equal(json_integer_value(json_object_get(reply, "id")), 7);
+	json_decref(reply);
+}
+
+static void test_reply_error_any_message(void **state)
+{
+	char *big = malloc(3 * RDQ_REPLY_MESSAGE_MAX);
+	const char *message;
+	json_t *reply;
+	size_t len;
+
+	print_message("ill-formed bytes only: U+FFFD\n");
+	reply = rdq_reply_error(1, EINVAL, "\xFF");
+	assert_string_equal(assert_error_whole(reply, "EINVAL", EINVAL), FFFD);
+	json_decref(reply);
+
+	print_message("nothing left but a cut character: strerror's\n");
+	reply = rdq_reply_error(1, EINVAL, "\xF0\x9F");
+	assert_string_equal(assert_error_whole(reply, "EINVAL", EINVAL), strerror(EINVAL));
+	json_decref(reply);
+
+	print_message("empty: strerror's\n");
+	reply = rdq_reply_error(1, EBUSY, "");
+	assert_string_equal(assert_error_whole(reply, "EBUSY", EBUSY), strerror(EBUSY));
+	json_decref(reply);
+
+	print_message("too long: cut after a whole character\n");
+	assert_non_null(big);
+	/* Twice too long, in 2-byte characters. */
+	for (size_t i = 0; i < RDQ_REPLY_MESSAGE_MAX; i++)
+		memcpy(big + 2 * i, "\u00e9", 2);
+	big[2 * RDQ_REPLY_MESSAGE_MAX] = '\0';
+	reply = rdq_reply_error(1, EINVAL, big);
+	message = assert_error_whole(reply, "EINVAL", EINVAL);
+	len = strlen(message);
+	assert_true(len <= RDQ_REPLY_MESSAGE_MAX - 1);
+	assert_true(len >= RDQ_REPLY_MESSAGE_MAX - 2);
+	assert_int_equal(len % 2, 0);
+	assert_memory_equal(message, big, len);
+	json_decref(reply);
+
+	print_message("a long message of control characters still packs (\\u escapes)\n");
+	memset(big, '\x01', 3 * RDQ_REPLY_MESSAGE_MAX - 1);
+	big[3 * RDQ_REPLY_MESSAGE_MAX - 1] = '\0';
+	reply = rdq_reply_error(1, EINVAL, big);
+	assert_int_equal(strlen(assert_error_whole(reply, "EINVAL", EINVAL)),
+			 RDQ_REPLY_MESSAGE_MAX - 1);
+	json_decref(reply);
+	free(big);
+}
+
+/* The argument readers' sentences stay whole when a long name fills them. */
+static void test_arg_error_cut_whole(void **state)
+{
+	char name[200], err[RDQ_ERRMSG_MAX];
+	json_t *args = json_object();
+	uint64_t h;
+	size_t len;
+
+	/* "args." is 5 bytes: each 2-byte character then ends on an odd byte. */
+	for (size_t i = 0; i + 2 < sizeof(name); i += 2)
+		memcpy(name + i, "\u00e9", 2);
+	name[sizeof(name) - 2] = '\0';
+	assert_int_equal(rdq_arg_handle(args, name, true, &h, err), -EINVAL);
+	len = strlen(err);
+	assert_true(len < RDQ_ERRMSG_MAX);
+	assert_true(len >= RDQ_ERRMSG_MAX - 3);
+	assert_true(json_accepts(err, len));
+	assert_memory_equal(err, "args.\u00e9", 7);
+	json_decref(args);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -676,6 +918,12 @@ int main(void)
 		cmocka_unit_test(test_pack_sizes),
 		cmocka_unit_test(test_errno_names),
 		cmocka_unit_test(test_errno_name_edges),
+		cmocka_unit_test(test_utf8_copy),
+		cmocka_unit_test(test_utf8_copy_any_bytes),
+		cmocka_unit_test(test_reply_error_bad_utf8_in_parse_error),
+		cmocka_unit_test(test_reply_error_op_cut_in_a_character),
+		cmocka_unit_test(test_reply_error_any_message),
+		cmocka_unit_test(test_arg_error_cut_whole),
 	};
 
 	return cmocka_run_group_tests_name("protocol", tests, NULL, NULL);
