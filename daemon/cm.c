@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The rdma_cm event channel, on the loop. The channel's fd is non-blocking,
+ * The channel's fd is non-blocking,
  * so rdma_get_cm_event never sleeps; events are drained in bounded batches.
  *
  * The ack rule: each event is acked exactly once, right after the loop has
@@ -8,12 +8,15 @@
  * until every event of its id is acked, and the loop never waits for a
  * worker, so this order cannot deadlock.
  */
+#include "cm.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "endpoint.h"
 #include "log.h"
 #include "rdqd.h"

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * The control socket, on the loop: accepting clients, reading frames,
- * writing replies and events. Each connection is named by a handle (from a
- * loop-only table) so that a request outliving its connection finds it gone
- * instead of touching freed memory.
- */
+#include "control.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,13 +20,12 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "endpoint.h"
+#include "clock.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/frame.h"
 #include "protocol/message.h"
 #include "rdqd.h"
-#include "request.h"
 
 #define FRAMES_PER_CALLBACK  64		  /* then yield to other callbacks */
 #define OUTPUT_HIGH	     (1u << 20)	  /* stop reading a client whose replies pile up */
@@ -44,12 +39,11 @@ struct conn {
 	struct event *resume; /* continues reading after a full batch */
 	uid_t uid;
 	pid_t pid;
-	bool watch;		  /* sent events */
-	bool closing;		  /* shutdown: close once the output is flushed */
-	bool throttled;		  /* reading paused: too much output waiting */
-	unsigned pending;	  /* requests not yet completed */
-	uint32_t skip;		  /* bytes of an oversize frame still to discard */
-	struct request *requests; /* its pending requests */
+	bool watch;			  /* sent events */
+	bool closing;			  /* shutdown: close once the output is flushed */
+	bool throttled;			  /* reading paused: too much output waiting */
+	uint32_t skip;			  /* bytes of an oversize frame still to discard */
+	struct control_requests requests; /* kept for request.c */
 };
 
 static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
@@ -57,7 +51,7 @@ static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
 	return handle_table_lookup(&d->conns, h, 0);
 }
 
-struct request **control_conn_requests(struct rdqd *d, rdq_handle_t h)
+struct control_requests *control_requests(struct rdqd *d, rdq_handle_t h)
 {
 	struct conn *c = conn_get(d, h);
 
@@ -127,14 +121,6 @@ void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
 	json_decref(event);
 }
 
-void control_request_done(struct rdqd *d, rdq_handle_t h)
-{
-	struct conn *c = conn_get(d, h);
-
-	if (c && c->pending)
-		c->pending--;
-}
-
 /* Answers a message that never became a request. */
 static void reject(struct conn *c, int64_t id, int err, const char *message)
 {
@@ -148,42 +134,16 @@ static void reject(struct conn *c, int64_t id, int err, const char *message)
 	json_decref(reply);
 }
 
-static void handle_frame(struct conn *c, const char *body, size_t len)
+void control_reject(struct rdqd *d, rdq_handle_t h, int64_t id, int err, const char *message)
 {
-	struct rdqd *d = c->d;
-	struct rdq_request_msg msg;
-	char err[RDQ_ERRMSG_MAX];
-	const struct op *op;
-	struct request *req;
-	int ret;
+	struct conn *c = conn_get(d, h);
 
-	ret = rdq_request_decode(body, len, &msg, err);
-	if (ret < 0) {
-		reject(c, msg.id, -ret, err);
-		return;
-	}
-	op = ops_find(msg.op);
-	if (!op) {
-		snprintf(err, sizeof(err), "unknown op \"%.60s\" (docs/protocol.md lists them)",
-			 msg.op);
-		reject(c, msg.id, EOPNOTSUPP, err);
-	} else if (d->shutting_down) {
-		reject(c, msg.id, ESHUTDOWN, "rdqd is shutting down");
-	} else if (c->pending >= d->opt.max_pending) {
-		snprintf(err, sizeof(err),
-			 "too many pending requests on this connection (limit %u)",
-			 d->opt.max_pending);
-		reject(c, msg.id, EBUSY, err);
+	if (c) {
+		reject(c, id, err, message);
 	} else {
-		req = request_new(d, c->handle, c->uid, msg.id, op, msg.args);
-		if (!req) {
-			reject(c, msg.id, ENOMEM, "out of memory");
-		} else {
-			c->pending++;
-			ops_dispatch(d, req);
-		}
+		d->counters.rejected++;
+		d->counters.dropped++;
 	}
-	rdq_request_msg_clear(&msg);
 }
 
 static void conn_close(struct conn *c);
@@ -235,7 +195,8 @@ static void read_frames(struct conn *c)
 		if (avail < RDQ_FRAME_HEADER + len)
 			return;
 		evbuffer_drain(in, RDQ_FRAME_HEADER);
-		handle_frame(c, (const char *)evbuffer_pullup(in, len), len);
+		d->control_handlers->frame(d, h, c->uid, (const char *)evbuffer_pullup(in, len),
+					   len);
 		evbuffer_drain(in, len);
 		frames++;
 		/* Handlers do not close connections; this keeps a future one from using c freed. */
@@ -285,16 +246,13 @@ static void conn_close(struct conn *c)
 	struct rdqd *d = c->d;
 
 	handle_table_remove(&d->conns, c->handle);
-	request_orphan_all(&c->requests);
-	endpoint_destroy_tied(d, c->handle);
+	d->counters.connections--;
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);
 	bufferevent_free(c->bev);
 	event_free(c->resume);
+	d->control_handlers->closed(d, c->handle, &c->requests);
 	free(c);
-	d->counters.connections--;
-	if (d->shutting_down)
-		rdqd_check_exit(d);
 }
 
 /* Turns a new socket away with one error frame; the write is best effort, never blocking. */
@@ -429,10 +387,11 @@ static int open_socket(struct rdqd *d)
 	return fd;
 }
 
-int control_listen(struct rdqd *d)
+int control_listen(struct rdqd *d, const struct control_handlers *handlers)
 {
 	int fd = -1;
 
+	d->control_handlers = handlers;
 #if RDQ_HAVE_SYSTEMD
 	/* Socket activation: systemd made and bound the socket for us. */
 	if (sd_listen_fds(1) == 1) {
@@ -531,26 +490,23 @@ void control_set_watch(struct rdqd *d, rdq_handle_t h, bool on)
 		c->watch = on;
 }
 
-struct foreach_request_ctx {
-	bool (*fn)(struct request *req, void *arg);
+struct foreach_requests_ctx {
+	bool (*fn)(struct control_requests *list, void *arg);
 	void *arg;
-	bool stop;
 };
 
 static bool conn_requests_each(void *object, rdq_handle_t h, void *arg)
 {
-	struct foreach_request_ctx *ctx = arg;
+	struct foreach_requests_ctx *ctx = arg;
 	struct conn *c = object;
 
-	for (struct request *req = c->requests; req && !ctx->stop; req = req->conn_next)
-		ctx->stop = !ctx->fn(req, ctx->arg);
-	return !ctx->stop;
+	return ctx->fn(&c->requests, ctx->arg);
 }
 
-void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg)
+void control_foreach_requests(struct rdqd *d, bool (*fn)(struct control_requests *list, void *arg),
+			      void *arg)
 {
-	struct foreach_request_ctx ctx = {.fn = fn, .arg = arg};
+	struct foreach_requests_ctx ctx = {.fn = fn, .arg = arg};
 
-	/* fn must not complete requests: the table is locked while it runs. */
 	handle_table_foreach(&d->conns, 0, conn_requests_each, &ctx);
 }

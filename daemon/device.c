@@ -9,6 +9,8 @@
  * when one is about an RDMA device or the rdma_cm device, a worker reads the
  * device lists again and opens the rdma_cm channel if it is not open yet.
  */
+#include "device.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -21,12 +23,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "engine/level.h"
 #include "engine/workers.h"
-#include "endpoint.h"
 #include "log.h"
-#include "rdqd.h"
 #include "protocol/errname.h"
+#include "rdqd.h"
 #include "request.h"
 
 static const char *port_state(enum ibv_port_state s)
@@ -248,7 +250,7 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 	bool changed = !json_equal(d->devices, s->names);
 
 	if (s->channel) {
-		if (cm_attach(d, s->channel) < 0) {
+		if (d->cm_attach(d, s->channel) < 0) {
 			snprintf(s->error, sizeof(s->error), "cannot watch the rdma_cm channel");
 			rdma_destroy_event_channel(s->channel);
 		} else {
@@ -393,12 +395,14 @@ static int uevents_open(struct rdqd *d)
 	return 0;
 }
 
-int device_watch_start(struct rdqd *d)
+int device_watch_start(struct rdqd *d,
+		       int (*attach)(struct rdqd *d, struct rdma_event_channel *channel))
 {
 	struct device_scan s = {0};
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
+	d->cm_attach = attach;
 	d->scan_timer = evtimer_new(d->base, on_scan_timer, d);
 	if (!d->scan_timer)
 		return -ENOMEM;

@@ -3,11 +3,11 @@
  * The endpoint object: its states and their one transition function, its
  * lifetime (made, published, looked up, released), the helpers every
  * endpoint feature shares (work items on the endpoint's event queue, events
- * to watchers), its place in a listener's tree, and the rdma_cm event switch,
- * which hands each event to the feature it belongs to. The features, each
- * with its loop half and its worker half: ep_connect.c (listen, connect,
- * accept), ep_data.c (send, recv), ep_disconnect.c, ep_teardown.c (destroy,
- * qp.destroy, device removal).
+ * to watchers), its place in a listener's tree. The features, each with its
+ * loop half and its worker half: ep_connect.c (listen, connect, accept),
+ * ep_data.c (send, recv), ep_disconnect.c, ep_teardown.c (destroy,
+ * qp.destroy, device removal); ep_events.c hands each rdma_cm event to the
+ * feature it belongs to.
  */
 #include "endpoint.h"
 
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
@@ -332,65 +333,6 @@ struct ep *ep_get_locked(struct work_item *item)
 void ep_put_unlock(struct ep *ep)
 {
 	pthread_mutex_unlock(&ep->lock);
-	object_unref(ep);
-}
-
-void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
-		       struct rdma_cm_id *new_id)
-{
-	struct ep *ep = ep_get(d, h);
-
-	RDQ_DISPATCH_ONLY();
-	if (!ep) {
-		/* An event for an endpoint destroyed meanwhile. */
-		d->counters.cm_stale++;
-		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
-			ep_reject_orphan(d, new_id);
-		return;
-	}
-	switch (type) {
-	/* Making the connection: ep_connect.c. */
-	case RDMA_CM_EVENT_ADDR_RESOLVED:
-		ep_addr_resolved(ep);
-		break;
-	case RDMA_CM_EVENT_ROUTE_RESOLVED:
-		ep_route_resolved(ep);
-		break;
-	case RDMA_CM_EVENT_CONNECT_RESPONSE:
-		ep_connect_response(ep);
-		break;
-	case RDMA_CM_EVENT_CONNECT_REQUEST:
-		ep_connect_request(d, ep, new_id);
-		break;
-	case RDMA_CM_EVENT_ESTABLISHED:
-		ep_established(ep);
-		break;
-	case RDMA_CM_EVENT_ADDR_ERROR:
-	case RDMA_CM_EVENT_ROUTE_ERROR:
-	case RDMA_CM_EVENT_CONNECT_ERROR:
-	case RDMA_CM_EVENT_UNREACHABLE:
-		ep_connect_error(ep, status < 0 ? status : -EHOSTUNREACH, rdma_event_str(type));
-		break;
-	case RDMA_CM_EVENT_REJECTED:
-		ep_connect_error(ep, -ECONNREFUSED, "the peer rejected the connection");
-		break;
-	/* Its end: ep_disconnect.c and ep_teardown.c. */
-	case RDMA_CM_EVENT_DISCONNECTED:
-		ep_disconnected(ep, status);
-		break;
-	case RDMA_CM_EVENT_DEVICE_REMOVAL:
-		ep_device_removed(ep);
-		break;
-	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
-		/* The QP may be reused now; ours is torn down with the endpoint anyway. */
-	case RDMA_CM_EVENT_ADDR_CHANGE:
-		/* Bonding failover and the like: the connection goes on. */
-	case RDMA_CM_EVENT_MULTICAST_JOIN:
-	case RDMA_CM_EVENT_MULTICAST_ERROR:
-		/* rdq joins no multicast groups. */
-	default:
-		break;
-	}
 	object_unref(ep);
 }
 

@@ -8,7 +8,7 @@
  * finds the endpoint again by handle and reports back to the loop, which
  * moves the state on. Each feature keeps both halves in one file:
  * ep_connect.c, ep_data.c, ep_disconnect.c, ep_teardown.c; endpoint.c holds
- * the object, its states and the rdma_cm event switch.
+ * the object and its states, ep_events.c the rdma_cm event switch.
  */
 #ifndef RDQD_ENDPOINT_H
 #define RDQD_ENDPOINT_H
@@ -19,6 +19,7 @@
 
 #include "engine/workers.h"
 #include "object.h"
+#include "rdqd.h"
 #include "request.h"
 
 struct rdqd;
@@ -102,6 +103,7 @@ struct ep {
 };
 
 const char *ep_state_name(enum ep_state state);
+const char *sync_scope_name(enum sync_scope scope);
 const char *ep_role_name(enum ep_role role);
 
 /* Sets up what endpoints share (the device-scope event queue); once, at start. */
@@ -146,7 +148,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req);
 void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn);
 void endpoint_destroy_all(struct rdqd *d);
 
-/* rdma_cm events, on the loop (cm.c calls these after acking the event). */
+/* An rdma_cm event, on the loop (cm.c calls this after acking the event): ep_events.c. */
 void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		       struct rdma_cm_id *new_id);
 

@@ -495,7 +495,7 @@ void ep_work_connect(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, endpoint_message_arrived, &qp);
 	if (ret < 0)
 		goto out;
 	conn_param_init(&param, qp->qp->qp_num);
@@ -550,7 +550,7 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, NULL, &qp);
 	if (ret < 0)
 		goto reject;
 	ret = qp_ready(qp, ep->id);

@@ -12,6 +12,8 @@
 #include <rdma/rdma_cma.h>
 #include <stdlib.h>
 
+#include "control.h"
+#include "device.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
@@ -95,7 +97,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	t = item->data;
 	t->ep = ep; /* the table's reference, now the teardown's */
 	if (ep->destroy_status != -ECANCELED)
-		control_foreach_request(d, mark_gone, ep);
+		request_foreach(d, mark_gone, ep);
 
 	request_queue_fail_all(&ep->connect_q, ep->destroy_status, ep->destroy_message);
 	request_queue_fail_all(&ep->disconnect_q, ep->destroy_status, ep->destroy_message);

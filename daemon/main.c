@@ -24,12 +24,18 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "client.h"
+#include "clock.h"
+#include "cm.h"
+#include "control.h"
+#include "device.h"
 #include "endpoint.h"
 #include "engine/level.h"
 #include "log.h"
 #include "object.h"
 #include "rdq/client.h"
 #include "rdqd.h"
+#include "shutdown.h"
 
 static void notify(const char *state)
 {
@@ -38,32 +44,6 @@ static void notify(const char *state)
 #else
 	(void)state;
 #endif
-}
-
-uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-uint64_t now_ms(void)
-{
-	return now_us() / 1000u;
-}
-
-void loop_histogram_record(struct rdqd *d, uint64_t start_us)
-{
-	uint64_t us = now_us() - start_us;
-	unsigned b = 0;
-
-	while (b < LOOP_HIST_BUCKETS - 1 && us >= (1ull << b))
-		b++;
-	d->hist.buckets[b]++;
-	d->hist.count++;
-	if (us > d->hist.max_us)
-		d->hist.max_us = us;
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg)
@@ -75,59 +55,6 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	loop_histogram_record(d, start);
 	if (d->shutting_down)
 		rdqd_check_exit(d);
-}
-
-/* Seconds clients get, at shutdown, to read the replies waiting for them. */
-#define SHUTDOWN_GRACE_S 5
-
-static void on_shutdown_grace(evutil_socket_t fd, short what, void *arg)
-{
-	struct rdqd *d = arg;
-
-	log_warn("shutdown: closing clients that did not read their replies");
-	control_close_all(d, true);
-	event_base_loopexit(d->base, NULL);
-}
-
-void rdqd_check_exit(struct rdqd *d)
-{
-	if (workers_in_use(&d->workers))
-		return;
-	/* Objects made by work that was in flight when shutdown began: destroy them too. */
-	if (handle_table_count(&d->objects)) {
-		endpoint_destroy_all(d);
-		if (workers_in_use(&d->workers))
-			return;
-	}
-	if (d->counters.pending)
-		return;
-	control_close_all(d, false);
-	if (control_connections(d) == 0) {
-		event_base_loopexit(d->base, NULL);
-		return;
-	}
-	/* Some clients have replies they are not reading: give them a bounded time. */
-	if (!d->shutdown_timer) {
-		struct timeval grace = {.tv_sec = SHUTDOWN_GRACE_S};
-
-		d->shutdown_timer = evtimer_new(d->base, on_shutdown_grace, d);
-		if (d->shutdown_timer)
-			evtimer_add(d->shutdown_timer, &grace);
-	}
-}
-
-void rdqd_shutdown(struct rdqd *d)
-{
-	if (d->shutting_down)
-		return;
-	d->shutting_down = true;
-	notify("STOPPING=1");
-	log_info("shutting down: %u object(s), %llu request(s) pending",
-		 handle_table_count(&d->objects), (unsigned long long)d->counters.pending);
-	control_stop_accepting(d);
-	/* Queued requests complete with ECANCELED; work in flight finishes on the workers. */
-	endpoint_destroy_all(d);
-	rdqd_check_exit(d);
 }
 
 /*
@@ -396,10 +323,10 @@ static int start(struct rdqd *d)
 			return -ENOMEM;
 		evsignal_add(d->signal_events[i], NULL);
 	}
-	ret = device_watch_start(d);
+	ret = device_watch_start(d, cm_attach);
 	if (ret < 0)
 		return ret;
-	ret = control_listen(d);
+	ret = control_listen(d, &client_handlers);
 	if (ret < 0) {
 		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
 		return ret;

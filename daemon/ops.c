@@ -14,7 +14,12 @@
 #include <stdlib.h>
 #include <stdint.h>
 
+#include "ops.h"
+
+#include "clock.h"
 #include "config.h"
+#include "control.h"
+#include "device.h"
 #include "endpoint.h"
 #include "protocol/defaults.h"
 #include "protocol/message.h"
@@ -364,7 +369,7 @@ static void op_request_list(struct rdqd *d, struct request *req)
 {
 	struct request_search s = {.self = req, .list = json_array()};
 
-	control_foreach_request(d, request_seen, &s);
+	request_foreach(d, request_seen, &s);
 	request_complete(req, 0, json_pack("{s:o}", "requests", s.list), NULL);
 }
 

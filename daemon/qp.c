@@ -18,7 +18,7 @@
 
 #include <event2/event.h>
 
-#include "endpoint.h"
+#include "clock.h"
 #include "engine/level.h"
 #include "log.h"
 #include "rdqd.h"
@@ -51,8 +51,8 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 	return 0;
 }
 
-int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out)
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner,
+	      qp_message_fn on_message, struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
 		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
@@ -77,7 +77,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	qp->obj.release = qp_release;
 	qp->d = d;
 	qp->ep = ep;
-	qp->echo = echo;
+	qp->on_message = on_message;
 
 	ret = -ENOMEM;
 	qp->buf = aligned_alloc(4096, size);
@@ -282,7 +282,7 @@ static void recv_done(struct qp *qp, const struct ibv_wc *wc)
 		return;
 	}
 	qp->received++;
-	if (qp->echo) {
+	if (!qp->on_message) {
 		/* The echo goes out of the receive slot itself; the slot is reposted after. */
 		if (post_send(qp, WR_ECHO, slot, slot, wc->byte_len) < 0)
 			qp_post_recv(qp, slot);
@@ -291,7 +291,7 @@ static void recv_done(struct qp *qp, const struct ibv_wc *wc)
 	qp->rx_len[slot] = wc->byte_len;
 	qp->rx_ring[(qp->rx_head + qp->rx_count) % QP_RECV_SLOTS] = (uint8_t)slot;
 	qp->rx_count++;
-	endpoint_message_arrived(qp->d, qp->ep);
+	qp->on_message(qp->d, qp->ep);
 }
 
 static void echo_done(struct qp *qp, const struct ibv_wc *wc)

@@ -27,11 +27,14 @@ struct rdma_cm_id;
 #define QP_RECV_SLOTS 16u
 #define QP_SEND_SLOTS 16u
 
+/* Called on the loop when a message arrived for endpoint ep to take (qp_take_message). */
+typedef void (*qp_message_fn)(struct rdqd *d, rdq_handle_t ep);
+
 struct qp {
 	struct object obj;
 	struct rdqd *d;
-	rdq_handle_t ep; /* the endpoint it serves */
-	bool echo;	 /* answer each message with itself (a listener's endpoint) */
+	rdq_handle_t ep;	  /* the endpoint it serves */
+	qp_message_fn on_message; /* or NULL: answer each message with itself (echo) */
 
 	/* Made by a worker before the handle is published; read-only afterwards. */
 	struct ibv_pd *pd;
@@ -56,12 +59,14 @@ struct qp {
 
 /*
  * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT and
- * posts its receives. It is not published: *out holds its one reference
+ * posts its receives. Each message that arrives goes to on_message, or, if
+ * that is NULL, straight back to the peer (a listener's endpoints echo).
+ * It is not published: *out holds its one reference
  * until the loop gives it to the handle table (qp_publish) when its endpoint
  * takes it, or qp_discard ends it. Returns 0, or -errno (nothing left behind).
  */
-int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out);
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner,
+	      qp_message_fn on_message, struct qp **out);
 
 /* Tears down and frees a QP that was never published (PASSIVE). */
 void qp_discard(struct qp *qp);

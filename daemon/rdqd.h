@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The daemon's shared state. One instance, owned by the loop thread; the
- * fields a worker may touch say so.
+ * The daemon's shared state: one instance, owned by the loop thread; the
+ * fields a worker may touch say so. Data only: each module's functions are
+ * declared in its own header.
  */
 #ifndef RDQD_RDQD_H
 #define RDQD_RDQD_H
@@ -22,9 +23,8 @@
 /* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (logged). */
 #define RDQD_SIGNALS 3
 
+struct control_handlers;
 struct rdma_event_channel;
-struct request;
-struct conn;
 
 /* Object kinds in the handle table. */
 enum object_kind {
@@ -41,8 +41,6 @@ enum sync_scope {
 	SYNC_DEVICE,   /* every endpoint's steps one at a time, daemon-wide */
 	SYNC_NONE,     /* no order: any step may run beside another of its endpoint */
 };
-
-const char *sync_scope_name(enum sync_scope scope);
 
 struct rdqd_options {
 	const char *socket_path;
@@ -89,11 +87,14 @@ struct rdqd {
 	/* With SYNC_DEVICE: the one event queue and state lock every endpoint shares. */
 	struct work_serial device_serial;
 	pthread_mutex_t device_lock;
-	struct handle_table objects;   /* endpoints and QPs; thread-safe */
-	struct handle_table conns;     /* client connections; loop only */
+	struct handle_table objects;			 /* endpoints and QPs; thread-safe */
+	struct handle_table conns;			 /* client connections; loop only */
+	const struct control_handlers *control_handlers; /* what a frame or a close leads to */
 	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
-	char rdma_error[160];	       /* why RDMA is unusable now, or "" */
-	json_t *devices;	       /* names of the RDMA devices usable now */
+	/* Where device.c hands the rdma_cm channel once it could open one (cm.c's reader). */
+	int (*cm_attach)(struct rdqd *d, struct rdma_event_channel *channel);
+	char rdma_error[160]; /* why RDMA is unusable now, or "" */
+	json_t *devices;      /* names of the RDMA devices usable now */
 	struct event *cm_event;
 	struct event *uevent_event; /* the kernel says a device came or went */
 	struct event *scan_timer;   /* gathers a burst of uevents into one scan */
@@ -113,58 +114,5 @@ struct rdqd {
 	struct rdqd_counters counters;
 	struct loop_histogram hist;
 };
-
-/* Monotonic milliseconds. */
-uint64_t now_ms(void);
-uint64_t now_us(void);
-
-/* Records a loop callback that started at start_us. */
-void loop_histogram_record(struct rdqd *d, uint64_t start_us);
-
-/* control.c: the control socket and its connections. */
-int control_listen(struct rdqd *d);
-void control_stop_accepting(struct rdqd *d);
-/* Closes every client once its replies are written, or at once with force. */
-void control_close_all(struct rdqd *d, bool force);
-/* Sends msg (not stolen) to connection conn if it is still open. Returns 0 or -ENOENT. */
-int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
-/* Sends an event (stolen) to each watching connection that may see objects of owner. */
-void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
-/* A request of conn completed: it may start another. */
-void control_request_done(struct rdqd *d, rdq_handle_t conn);
-/* The head of conn's list of pending requests, or NULL if conn closed. */
-struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn);
-unsigned control_connections(struct rdqd *d);
-/* Turns events on or off for conn. */
-void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
-/* Calls fn for every pending request of every connection, until it returns false. */
-void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg);
-
-/* ops.c: request handlers. */
-void ops_dispatch(struct rdqd *d, struct request *req);
-/* Returns the op for a name, or NULL. */
-const struct op *ops_find(const char *name);
-
-/* cm.c: the rdma_cm event channel. */
-/* Makes channel non-blocking and serves its events on the loop; d->cm becomes channel. */
-int cm_attach(struct rdqd *d, struct rdma_event_channel *channel);
-void cm_close(struct rdqd *d);
-
-/* main.c: shutdown. */
-void rdqd_shutdown(struct rdqd *d);
-/* During shutdown: exits the loop once nothing is left to finish. */
-void rdqd_check_exit(struct rdqd *d);
-
-/* device.c: the RDMA devices. dev.show, on a worker. */
-void device_show(struct rdqd *d, struct request *req);
-/*
- * Reads the device lists again on a worker: after a device removal (so that
- * librdmacm lets the device go) and when uevents say devices changed. Opens
- * the rdma_cm channel once a device is there.
- */
-void device_resync(struct rdqd *d);
-/* At start (may block): reads the devices and starts watching uevents. */
-int device_watch_start(struct rdqd *d);
-void device_watch_stop(struct rdqd *d);
 
 #endif

@@ -9,10 +9,11 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
+#include "control.h"
 #include "engine/check.h"
 #include "engine/level.h"
 #include "object.h"
-#include "log.h"
 #include "protocol/message.h"
 #include "rdqd.h"
 
@@ -64,36 +65,42 @@ static unsigned status_bucket(int status)
 	return REQ_STATUS_BUCKETS - 1;
 }
 
-/* Each connection keeps its requests in a list so that closing it finds them. */
+/*
+ * Each connection keeps a list of its pending requests, so that closing it
+ * finds them, cancel by id searches only its own, and its count bounds them.
+ */
 static void conn_list_add(struct rdqd *d, struct request *req)
 {
-	struct request **head = control_conn_requests(d, req->conn);
+	struct control_requests *list = control_requests(d, req->conn);
 
-	if (!head) {
+	if (!list) {
 		req->conn = 0;
 		return;
 	}
 	req->conn_prev = NULL;
-	req->conn_next = *head;
-	if (*head)
-		(*head)->conn_prev = req;
-	*head = req;
+	req->conn_next = list->head;
+	if (list->head)
+		list->head->conn_prev = req;
+	list->head = req;
+	list->count++;
 }
 
 static void conn_list_remove(struct request *req)
 {
-	struct request **head;
+	struct control_requests *list;
 
 	if (!req->conn)
 		return;
-	head = control_conn_requests(req->d, req->conn);
+	list = control_requests(req->d, req->conn);
+	RDQ_CHECK(list);
 	if (req->conn_prev)
 		req->conn_prev->conn_next = req->conn_next;
-	else if (head)
-		*head = req->conn_next;
+	else
+		list->head = req->conn_next;
 	if (req->conn_next)
 		req->conn_next->conn_prev = req->conn_prev;
 	req->conn_prev = req->conn_next = NULL;
+	list->count--;
 }
 
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
@@ -151,7 +158,6 @@ void request_complete(struct request *req, int status, json_t *result, const cha
 			d->counters.dropped++;
 		json_decref(reply);
 		conn_list_remove(req);
-		control_request_done(d, req->conn);
 	} else {
 		d->counters.dropped++;
 	}
@@ -277,15 +283,38 @@ void request_orphan(struct request *req)
 		request_complete(req, -ECANCELED, NULL, "the client's connection closed");
 }
 
-void request_orphan_all(struct request **head)
+void request_orphan_all(struct control_requests *list)
 {
-	struct request *req = *head, *next;
+	struct request *req = list->head, *next;
 
-	*head = NULL;
+	list->head = NULL;
+	list->count = 0;
 	for (; req; req = next) {
 		next = req->conn_next;
 		request_orphan(req);
 	}
+}
+
+struct foreach_ctx {
+	bool (*fn)(struct request *req, void *arg);
+	void *arg;
+	bool stop;
+};
+
+static bool list_each(struct control_requests *list, void *arg)
+{
+	struct foreach_ctx *ctx = arg;
+
+	for (struct request *req = list->head; req && !ctx->stop; req = req->conn_next)
+		ctx->stop = !ctx->fn(req, ctx->arg);
+	return !ctx->stop;
+}
+
+void request_foreach(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg)
+{
+	struct foreach_ctx ctx = {.fn = fn, .arg = arg};
+
+	control_foreach_requests(d, list_each, &ctx);
 }
 
 struct rid_search {
@@ -310,7 +339,7 @@ int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct req
 {
 	struct rid_search s = {.rid = rid, .uid = uid, .self = self};
 
-	control_foreach_request(d, rid_matches, &s);
+	request_foreach(d, rid_matches, &s);
 	if (!s.found)
 		return -ENOENT;
 	*state = s.found->state;
@@ -323,12 +352,12 @@ int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct req
 
 unsigned request_cancel_id(struct rdqd *d, rdq_handle_t conn, int64_t id, struct request *self)
 {
-	struct request **list = control_conn_requests(d, conn);
+	struct control_requests *list = control_requests(d, conn);
 	struct request *req, *next;
 	unsigned n = 0;
 
 	RDQ_DISPATCH_ONLY();
-	for (req = list ? *list : NULL; req; req = next) {
+	for (req = list ? list->head : NULL; req; req = next) {
 		next = req->conn_next;
 		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end.
 		 */

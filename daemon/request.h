@@ -15,8 +15,9 @@
 
 #include "engine/handle_table.h"
 
-struct rdqd;
+struct control_requests;
 struct op;
+struct rdqd;
 struct request_queue;
 
 enum request_state {
@@ -66,7 +67,8 @@ struct request_queue {
 };
 
 /*
- * Makes a request for a decoded message; it joins connection conn's list.
+ * Makes a request for a decoded message; it joins connection conn's list
+ * (a closed conn: it has nowhere to answer).
  * Returns NULL when out of memory.
  */
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
@@ -128,6 +130,13 @@ int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct req
 		       enum request_state *state);
 
 /* request_orphan for each request of a connection's list, which ends up empty. */
-void request_orphan_all(struct request **head);
+void request_orphan_all(struct control_requests *list);
+
+/*
+ * Calls fn for every pending request of every open connection, until it
+ * returns false. fn must not complete requests: the lists may not change
+ * while it runs.
+ */
+void request_foreach(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg);
 
 #endif

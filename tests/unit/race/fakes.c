@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "device.h"
 #include "endpoint.h"
 #include "engine/level.h"
 #include "object.h"
@@ -231,8 +233,8 @@ static void fake_qp_release(struct object *obj)
 }
 
 /* Like the real one: a new object, one reference (the caller's), not published. */
-int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out)
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner,
+	      qp_message_fn on_message, struct qp **out)
 {
 	struct qp_box *box;
 
@@ -260,7 +262,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	box->qp.obj.release = fake_qp_release;
 	box->qp.d = d;
 	box->qp.ep = ep;
-	box->qp.echo = echo;
+	box->qp.on_message = on_message;
 	fake.qps[fake.nqps].qp = &box->qp;
 	fake.nqps++;
 	*out = &box->qp;
@@ -391,7 +393,7 @@ void fake_conn_close(struct rdqd *d, struct fake_conn *c)
 	free(c);
 }
 
-struct request **control_conn_requests(struct rdqd *d, rdq_handle_t conn)
+struct control_requests *control_requests(struct rdqd *d, rdq_handle_t conn)
 {
 	struct fake_conn *c = handle_table_lookup(&d->conns, conn, 0);
 
@@ -407,7 +409,7 @@ void device_resync(struct rdqd *d)
 }
 
 struct foreach_ctx {
-	bool (*fn)(struct request *req, void *arg);
+	bool (*fn)(struct control_requests *list, void *arg);
 	void *arg;
 };
 
@@ -416,14 +418,11 @@ static bool each_conn(void *object, rdq_handle_t h, void *arg)
 	struct fake_conn *c = object;
 	struct foreach_ctx *ctx = arg;
 
-	for (struct request *req = c->requests; req; req = req->conn_next)
-		if (!ctx->fn(req, ctx->arg))
-			return false;
-	return true;
+	return ctx->fn(&c->requests, ctx->arg);
 }
 
-/* As control.c's: every pending request of every open connection. */
-void control_foreach_request(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg)
+void control_foreach_requests(struct rdqd *d, bool (*fn)(struct control_requests *list, void *arg),
+			      void *arg)
 {
 	struct foreach_ctx ctx = {.fn = fn, .arg = arg};
 
@@ -467,11 +466,6 @@ void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
 	else
 		fake.overflows++;
 	json_decref(event);
-}
-
-void control_request_done(struct rdqd *d, rdq_handle_t conn)
-{
-	RDQ_DISPATCH_ONLY();
 }
 
 /* A clock that only moves when asked: no case depends on how long anything took. */

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control.h"
 #include "engine/handle_table.h"
 
 struct rdqd;
@@ -96,7 +97,7 @@ void fake_hook_set(enum fake_point at, fake_hook_fn fn, void *arg);
 /* The fake connections: what control_send and control_conn_requests look at. */
 struct fake_conn {
 	rdq_handle_t handle;
-	struct request *requests; /* its pending requests (request.c keeps the list) */
+	struct control_requests requests; /* its pending requests (request.c keeps the list) */
 };
 
 /* Opens a client connection in d->conns. */

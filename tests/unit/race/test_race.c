@@ -487,7 +487,7 @@ static struct request *pending_request(uint64_t rid)
 	struct fake_conn *conns[] = {w.client, w.admin};
 
 	for (unsigned i = 0; i < 2; i++)
-		for (struct request *req = conns[i] ? conns[i]->requests : NULL; req;
+		for (struct request *req = conns[i] ? conns[i]->requests.head : NULL; req;
 		     req = req->conn_next)
 			if (req->rid == rid)
 				return req;

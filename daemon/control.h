@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control socket, on the loop: accepting clients, cutting their input
+ * into frames, writing replies and events. It knows nothing of what a frame
+ * means: the layer above (client.c) gets each frame and each close through
+ * struct control_handlers. Each connection is named by a handle (from a
+ * loop-only table), so that a request outliving its connection finds it gone
+ * instead of touching freed memory.
+ */
+#ifndef RDQD_CONTROL_H
+#define RDQD_CONTROL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/handle_table.h"
+
+struct rdqd;
+struct request;
+
+/*
+ * A connection's pending requests. request.c owns the list; the connection
+ * only keeps it, so that it closes with the connection.
+ */
+struct control_requests {
+	struct request *head;
+	unsigned count;
+};
+
+struct control_handlers {
+	/* A whole frame's body arrived on conn (uid: the peer's, from SO_PEERCRED). */
+	void (*frame)(struct rdqd *d, rdq_handle_t conn, uid_t uid, const char *body, size_t len);
+	/* conn closed (its handle no longer resolves); requests is its list, still filled. */
+	void (*closed)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests);
+};
+
+/* Opens (or takes from systemd) the control socket and starts accepting. */
+int control_listen(struct rdqd *d, const struct control_handlers *handlers);
+void control_stop_accepting(struct rdqd *d);
+/* Closes every client once its replies are written, or at once with force. */
+void control_close_all(struct rdqd *d, bool force);
+unsigned control_connections(struct rdqd *d);
+
+/* Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT or -ENOMEM. */
+int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
+/* Answers a message that never became a request (counted as rejected). */
+void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
+/* Sends an event (stolen) to each watching connection that may see objects of owner. */
+void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
+/* Turns events on or off for conn. */
+void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
+
+/* conn's list of pending requests, or NULL if conn closed. */
+struct control_requests *control_requests(struct rdqd *d, rdq_handle_t conn);
+/* Calls fn for every open connection's list until it returns false. fn must not close any. */
+void control_foreach_requests(struct rdqd *d, bool (*fn)(struct control_requests *list, void *arg),
+			      void *arg);
+
+#endif

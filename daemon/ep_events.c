@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rdma_cm's events for an endpoint, on the loop: each goes to the feature
+ * that handles it (ep_connect.c, ep_disconnect.c, ep_teardown.c). cm.c calls
+ * this after acking the event.
+ */
+#include "endpoint.h"
+
+#include <errno.h>
+#include <rdma/rdma_cma.h>
+
+#include "endpoint_internal.h"
+#include "engine/level.h"
+#include "rdqd.h"
+
+void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
+		       struct rdma_cm_id *new_id)
+{
+	struct ep *ep = ep_get(d, h);
+
+	RDQ_DISPATCH_ONLY();
+	if (!ep) {
+		/* An event for an endpoint destroyed meanwhile. */
+		d->counters.cm_stale++;
+		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
+			ep_reject_orphan(d, new_id);
+		return;
+	}
+	switch (type) {
+	/* Making the connection: ep_connect.c. */
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		ep_addr_resolved(ep);
+		break;
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		ep_route_resolved(ep);
+		break;
+	case RDMA_CM_EVENT_CONNECT_RESPONSE:
+		ep_connect_response(ep);
+		break;
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		ep_connect_request(d, ep, new_id);
+		break;
+	case RDMA_CM_EVENT_ESTABLISHED:
+		ep_established(ep);
+		break;
+	case RDMA_CM_EVENT_ADDR_ERROR:
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+	case RDMA_CM_EVENT_UNREACHABLE:
+		ep_connect_error(ep, status < 0 ? status : -EHOSTUNREACH, rdma_event_str(type));
+		break;
+	case RDMA_CM_EVENT_REJECTED:
+		ep_connect_error(ep, -ECONNREFUSED, "the peer rejected the connection");
+		break;
+	/* Its end: ep_disconnect.c and ep_teardown.c. */
+	case RDMA_CM_EVENT_DISCONNECTED:
+		ep_disconnected(ep, status);
+		break;
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		ep_device_removed(ep);
+		break;
+	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
+		/* The QP may be reused now; ours is torn down with the endpoint anyway. */
+	case RDMA_CM_EVENT_ADDR_CHANGE:
+		/* Bonding failover and the like: the connection goes on. */
+	case RDMA_CM_EVENT_MULTICAST_JOIN:
+	case RDMA_CM_EVENT_MULTICAST_ERROR:
+		/* rdq joins no multicast groups. */
+	default:
+		break;
+	}
+	object_unref(ep);
+}
