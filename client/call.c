@@ -6,7 +6,9 @@
  * because the exit status needs what rdq_call() folds together: whether an
  * error came from rdqd (status 1, with its errno name) or from the
  * connection (status 3), e.g. an ETIMEDOUT of ep.connect from a local wait
- * that ran out.
+ * that ran out. An error rdqd sends before closing the connection (it turns
+ * a client away with EMFILE when it has too many) is rdqd's answer too:
+ * status 1, with its reason.
  */
 #include <errno.h>
 #include <grp.h>
@@ -47,6 +49,14 @@ int ctl_unreachable(struct ctl *ctl, int err)
 	const char *name = rdq_strerrno(-err);
 	char where[2 * sizeof(ctl->socket) + 8];
 
+	if (err == -ETIMEDOUT) {
+		/* The listen backlog is full: rdqd is stopped, stuck, or not accepting. */
+		fprintf(stderr,
+			"rdqctl: %s: rdqd did not take the connection within %d ms (ETIMEDOUT); "
+			"is it stuck?\n",
+			ctl->socket, ctl->wait_ms);
+		return RDQCTL_EUNREACH;
+	}
 	if (err == -EACCES || err == -EPERM) {
 		/* With the default, the system service's socket is the one that refuses. */
 		permission_hint(ctl->default_socket && access(ctl->socket, F_OK) < 0
@@ -72,7 +82,9 @@ static int connect_once(struct ctl *ctl)
 
 	if (ctl->client)
 		return RDQCTL_OK;
-	ret = rdq_client_connect(ctl->default_socket ? NULL : ctl->socket, &ctl->client);
+	/* -t bounds the connect too: a full listen backlog would make it wait for ever. */
+	ret = rdq_client_connect_timeout(ctl->default_socket ? NULL : ctl->socket, ctl->wait_ms,
+					 &ctl->client);
 	if (ret < 0) {
 		ctl->client = NULL;
 		return ctl_unreachable(ctl, ret);
@@ -96,6 +108,19 @@ static int lost(struct ctl *ctl, int err)
 	return ctl_unreachable(ctl, err);
 }
 
+/* rdqd closed the connection after saying why (note_farewell()): that is its answer. */
+static int turned_away(struct ctl *ctl)
+{
+	fprintf(stderr, "rdqctl: %s: %s\n", ctl->socket, rdq_client_error(ctl->client));
+	return RDQCTL_EDAEMON;
+}
+
+/* An error that answers no request (null id): what rdqd says before it closes. */
+static bool is_farewell(const json_t *msg)
+{
+	return json_is_null(json_object_get(msg, "id")) && rdq_reply_status(msg, NULL) < 0;
+}
+
 static int daemon_error(json_t *reply)
 {
 	json_t *error = json_object_get(reply, "error");
@@ -114,7 +139,8 @@ static int daemon_error(json_t *reply)
 
 int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result)
 {
-	int64_t id, deadline = -1, wait = ctl->wait_ms;
+	int64_t id = -1, deadline = -1, wait = ctl->wait_ms;
+	bool farewell = false;
 	int ret;
 	json_t *msg, *value;
 
@@ -129,7 +155,8 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 		fprintf(stderr, "rdqctl: %s\n", rdq_client_error(ctl->client));
 		return RDQCTL_EUSAGE;
 	}
-	if (ret < 0)
+	/* Closed already: what rdqd sent first may say why, so read on. */
+	if (ret < 0 && ret != -ECONNRESET)
 		return lost(ctl, ret);
 
 	/* Let rdqd's own timeout answer first: its error says more than ours. */
@@ -154,10 +181,13 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 				ctl->socket, op, wait);
 			return RDQCTL_EUNREACH;
 		}
+		if (ret == -ECONNRESET && farewell)
+			return turned_away(ctl);
 		if (ret < 0)
 			return lost(ctl, ret);
-		if (rdq_message_is_reply(msg, id))
+		if (id >= 0 && rdq_message_is_reply(msg, id))
 			break;
+		farewell = is_farewell(msg);
 		if (ctl->on_other)
 			ctl->on_other(ctl, msg);
 		json_decref(msg);

@@ -7,6 +7,11 @@
  * are read but not yet wanted (events and replies that arrive while
  * rdq_call() waits for its own reply) go to a FIFO that rdq_client_next()
  * empties first, so nothing is lost or reordered.
+ *
+ * When rdqd closes a connection on purpose (it turns a client away when it
+ * has too many), it first sends an error with a null id that says why. The
+ * client remembers the last such error, so that the close can be reported
+ * with rdqd's reason instead of as a bare "connection closed".
  */
 #include <rdq/client.h>
 
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +57,10 @@ struct rdq_client {
 	int64_t *discard; /* ids of calls that gave up: their replies are dropped */
 	size_t ndiscard;
 	size_t discard_cap;
+
+	/* The last message read was an error with a null id: rdqd's reason if it closes now. */
+	int farewell_err; /* positive errno, or 0 */
+	char farewell[ERROR_MAX];
 
 	char error[ERROR_MAX];
 };
@@ -181,6 +191,34 @@ static bool discard_match(struct rdq_client *c, const json_t *msg)
 
 /* --- reading frames --- */
 
+/* Keeps msg's error if it answers no request (null id): rdqd's reason, should it close next. */
+static void note_farewell(struct rdq_client *c, const json_t *msg)
+{
+	const char *message;
+	int err;
+
+	c->farewell_err = 0;
+	if (!json_is_null(json_object_get(msg, "id")))
+		return;
+	err = rdq_reply_status(msg, &message);
+	if (err >= 0)
+		return;
+	c->farewell_err = -err;
+	snprintf(c->farewell, sizeof(c->farewell), "%s",
+		 message && message[0] ? message : strerror(-err));
+}
+
+/* The connection is gone: says so, with rdqd's reason when it gave one. Returns -ECONNRESET. */
+static int closed(struct rdq_client *c)
+{
+	if (c->farewell_err)
+		set_error(c, "rdqd closed the connection: %s (%s)", c->farewell,
+			  rdq_errno_name(c->farewell_err));
+	else
+		set_error(c, "connection closed by rdqd");
+	return -ECONNRESET;
+}
+
 static void rbuf_consume(struct rdq_client *c, size_t n)
 {
 	memmove(c->rbuf, c->rbuf + n, c->rlen - n);
@@ -241,6 +279,7 @@ static int take_frame(struct rdq_client *c, json_t **msg)
 			json_decref(root);
 			continue;
 		}
+		note_farewell(c, root);
 		*msg = root;
 		return 0;
 	}
@@ -257,10 +296,8 @@ static int fill(struct rdq_client *c, int64_t deadline)
 	ssize_t n;
 	int ret;
 
-	if (c->eof) {
-		set_error(c, "connection closed by rdqd");
-		return -ECONNRESET;
-	}
+	if (c->eof)
+		return closed(c);
 	for (;;) {
 		ret = poll(&pfd, 1, remaining_ms(deadline));
 		if (ret < 0 && errno == EINTR)
@@ -295,10 +332,8 @@ static int receive(struct rdq_client *c, int64_t deadline, json_t **msg)
 		ret = take_frame(c, msg);
 		if (ret != -EAGAIN)
 			return ret;
-		if (c->eof) {
-			set_error(c, "connection closed by rdqd");
-			return -ECONNRESET;
-		}
+		if (c->eof)
+			return closed(c);
 		ret = fill(c, deadline);
 		if (ret < 0)
 			return ret;
@@ -330,6 +365,20 @@ static int drain_to_queue(struct rdq_client *c)
 
 /* --- writing --- */
 
+/*
+ * rdqd closed the connection while we were writing. What it sent before
+ * closing is still in the socket, and may say why: read it all into the FIFO.
+ * Returns -ECONNRESET, as closed().
+ */
+static int read_rest(struct rdq_client *c)
+{
+	while (!c->eof) {
+		if (fill(c, 0) < 0 || drain_to_queue(c) < 0)
+			break;
+	}
+	return closed(c);
+}
+
 static int send_all(struct rdq_client *c, const uint8_t *buf, size_t len)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
@@ -345,10 +394,8 @@ static int send_all(struct rdq_client *c, const uint8_t *buf, size_t len)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
-			set_error(c, "connection closed by rdqd");
-			return -ECONNRESET;
-		}
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return read_rest(c);
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			set_error(c, "writing to rdqd: %s", strerror(errno));
 			return -errno;
@@ -374,7 +421,47 @@ static int send_all(struct rdq_client *c, const uint8_t *buf, size_t len)
 
 /* --- public API --- */
 
-static int connect_path(const char *path, struct rdq_client **out)
+/*
+ * connect() bounded by the deadline. A Unix socket's connect() blocks while
+ * the listener's backlog is full (rdqd stopped, or not accepting). Made
+ * non-blocking it fails at once with EAGAIN instead of EINPROGRESS, and
+ * poll() cannot wait for room in the backlog; but a blocking connect() waits
+ * no longer than the socket's send timeout, and wakes as soon as there is
+ * room. Returns 0 or a negative errno, -ETIMEDOUT at the deadline.
+ */
+static int connect_bounded(int fd, const struct sockaddr_un *addr, int64_t deadline)
+{
+	static const struct timeval forever = {0, 0};
+	int left, ret;
+
+	for (;;) {
+		struct timeval tv = forever;
+
+		left = remaining_ms(deadline);
+		if (left >= 0) {
+			tv.tv_sec = left / 1000;
+			/* 0 means forever: with no time left, wait the shortest time. */
+			tv.tv_usec = left == 0 ? 1 : (left % 1000) * 1000;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+			return -errno;
+		ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+		if (ret == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (remaining_ms(deadline) == 0)
+			return -ETIMEDOUT;
+	}
+	/* Sends never block (MSG_DONTWAIT); the timeout is put back only to leave no surprise. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &forever, sizeof(forever)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int connect_path(const char *path, int64_t deadline, struct rdq_client **out)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rdq_client *c;
@@ -398,8 +485,8 @@ static int connect_path(const char *path, struct rdq_client **out)
 		ret = -errno;
 		goto err;
 	}
-	if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = -errno;
+	ret = connect_bounded(c->fd, &addr, deadline);
+	if (ret < 0) {
 		close(c->fd);
 		goto err;
 	}
@@ -414,19 +501,25 @@ err:
 
 int rdq_client_connect(const char *path, struct rdq_client **out)
 {
+	return rdq_client_connect_timeout(path, -1, out);
+}
+
+int rdq_client_connect_timeout(const char *path, int timeout_ms, struct rdq_client **out)
+{
 	char user_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int64_t deadline = deadline_after(timeout_ms);
 	int ret, system_ret;
 
 	if (path)
-		return connect_path(path, out);
+		return connect_path(path, deadline, out);
 	ret = rdq_default_socket_path(user_path, sizeof(user_path));
 	if (ret < 0)
 		return ret;
-	ret = connect_path(user_path, out);
+	ret = connect_path(user_path, deadline, out);
 	if ((ret != -ENOENT && ret != -ECONNREFUSED) || strcmp(user_path, RDQ_SYSTEM_SOCKET) == 0)
 		return ret;
-	/* No daemon of this user's own: the system service, if there is one. */
-	system_ret = connect_path(RDQ_SYSTEM_SOCKET, out);
+	/* No daemon of this user's own: the system service, if there is one, in the time left. */
+	system_ret = connect_path(RDQ_SYSTEM_SOCKET, deadline, out);
 	return system_ret == -ENOENT ? ret : system_ret;
 }
 
@@ -497,6 +590,12 @@ int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg)
 	return receive(client, deadline_after(timeout_ms), msg);
 }
 
+/* A call that lost its connection fails with rdqd's reason for closing it, if it gave one. */
+static int closed_status(const struct rdq_client *c, int ret)
+{
+	return ret == -ECONNRESET && c->farewell_err ? -c->farewell_err : ret;
+}
+
 int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **result)
 {
 	return rdq_call_timeout(client, op, args, -1, result);
@@ -515,7 +614,7 @@ int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, in
 	client->error[0] = '\0';
 	ret = rdq_client_send(client, op, args, &id);
 	if (ret < 0)
-		return ret;
+		return closed_status(client, ret);
 	deadline = deadline_after(timeout_ms);
 
 	/* A blocked send may already have read the reply into the FIFO. */
@@ -531,7 +630,7 @@ int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, in
 			/* Whatever comes later for this id has nobody to go to. */
 			if (ret != -ECONNRESET && discard_add(client, id) < 0)
 				return -ENOMEM;
-			return ret;
+			return closed_status(client, ret);
 		}
 		if (rdq_message_is_reply(msg, id)) {
 			reply = msg;

@@ -48,6 +48,15 @@ RDQ_EXPORT int rdq_default_socket_path(char *buf, size_t size);
  */
 RDQ_EXPORT int rdq_client_connect(const char *path, struct rdq_client **out);
 
+/*
+ * Like rdq_client_connect(), waiting at most timeout_ms (< 0: forever) for
+ * rdqd to take the connection: a daemon that is stopped or not accepting
+ * leaves connect() waiting while its listen backlog is full. Returns
+ * -ETIMEDOUT when the time ran out.
+ */
+RDQ_EXPORT int rdq_client_connect_timeout(const char *path, int timeout_ms,
+					  struct rdq_client **out);
+
 /* The socket path the client is connected to. */
 RDQ_EXPORT const char *rdq_client_path(const struct rdq_client *client);
 
@@ -68,7 +77,11 @@ RDQ_EXPORT int rdq_client_send(struct rdq_client *client, const char *op, json_t
  * Returns the next message from the daemon, a reply or an event, in *msg
  * (caller json_decref()s it). timeout_ms < 0 waits forever, 0 does not wait.
  * Returns 0, -EAGAIN on timeout, -ECONNRESET if the daemon closed the
- * connection, -EBADMSG if it sent something unreadable.
+ * connection, -EBADMSG if it sent something unreadable. When rdqd said why
+ * it closed the connection (an error reply with a null id, the last message
+ * before the close, as when it turns a client away with EMFILE), that message
+ * is returned first, and rdq_client_error() then gives its reason:
+ * "rdqd closed the connection: too many clients (EMFILE)".
  */
 RDQ_EXPORT int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg);
 
@@ -77,8 +90,10 @@ RDQ_EXPORT int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t
  * On success returns 0 and, if result is not NULL, sets *result to the
  * reply's "result" object (caller json_decref()s it). If the daemon answers
  * with an error, returns its negative errno and the message can be read
- * with rdq_client_error(). Events received meanwhile are kept in order for
- * rdq_client_next().
+ * with rdq_client_error(). If rdqd closes the connection instead, returns
+ * -ECONNRESET, or the negative errno of the reason it gave before closing
+ * (see rdq_client_next(); -EMFILE when it has too many clients). Events
+ * received meanwhile are kept in order for rdq_client_next().
  */
 RDQ_EXPORT int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **result);
 
