@@ -30,6 +30,7 @@
 #include "protocol/errname.h"
 #include "rdqd.h"
 #include "request.h"
+#include "work.h"
 
 static const char *port_state(enum ibv_port_state s)
 {
@@ -110,7 +111,8 @@ static void devices_query(struct work_item *item)
 
 static void devices_answer(struct work_item *item)
 {
-	request_complete(item->request, 0, json_pack("{s:o}", "devices", item->data), NULL);
+	request_complete(work_of(item)->request, 0, json_pack("{s:o}", "devices", item->data),
+			 NULL);
 }
 
 void device_show(struct rdqd *d, struct request *req)
@@ -128,7 +130,7 @@ void device_show(struct rdqd *d, struct request *req)
 	item->passive = devices_query;
 	item->dispatch = devices_answer;
 	request_dispatch(req);
-	item->request = req;
+	work_of(item)->request = req;
 	work_item_queue(&d->workers, item);
 }
 

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "qp.h"
 #include "rdqd.h"
+#include "work.h"
 
 static void activate(struct ep *ep);
 static void queue_establish(struct ep *ep);
@@ -29,7 +30,7 @@ static void queue_establish(struct ep *ep);
 static void listen_done(struct work_item *item)
 {
 	struct ep_work_args *a = item->data;
-	struct request *req = item->request;
+	struct request *req = work_of(item)->request;
 	struct ep *ep = ep_get(item->ctx, item->handle);
 
 	if (!ep) {
@@ -103,7 +104,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	args->port = port;
 	args->backlog = backlog;
 	request_dispatch(req);
-	item->request = req;
+	work_of(item)->request = req;
 	ep_post(ep, item);
 	object_unref(ep);
 }
@@ -273,7 +274,7 @@ static void queue_establish(struct ep *ep)
 		ep_connect_failed(ep, -EBUSY, "out of work items");
 		return;
 	}
-	item->handle2 = ep->qp;
+	work_of(item)->qp = ep->qp;
 	ep_post(ep, item);
 }
 
@@ -522,7 +523,7 @@ void ep_work_establish(struct work_item *item)
 	ep = ep_get_locked(item);
 	if (!ep)
 		return;
-	qp = handle_table_lookup(&d->objects, item->handle2, OBJ_QP);
+	qp = handle_table_lookup(&d->objects, work_of(item)->qp, OBJ_QP);
 	if (!qp) {
 		ret = -ENOENT;
 		goto out;

@@ -18,6 +18,7 @@
 #include "protocol/errname.h"
 #include "qp.h"
 #include "rdqd.h"
+#include "work.h"
 
 /* The status for a step that found its endpoint or QP gone: ENOENT, unless we know better. */
 static int gone_status(const struct request *req)
@@ -35,7 +36,7 @@ static void answer_disconnect(struct request *req, struct work_item *item)
 		request_fail(req, -ENOENT,
 			     "disconnected, but QP %llu was already destroyed: nothing to move to "
 			     "error",
-			     (unsigned long long)item->handle2);
+			     (unsigned long long)work_of(item)->qp);
 	else if (item->status < 0)
 		request_fail(req, item->status,
 			     "disconnected, but the QP could not be moved to error: %s",
@@ -57,8 +58,8 @@ static void qp_error_done(struct work_item *item)
 	struct ep *ep = ep_get(item->ctx, item->handle);
 
 	/* No request when the peer started the disconnect: nobody waits for an answer. */
-	if (item->request)
-		answer_disconnect(item->request, item);
+	if (work_of(item)->request)
+		answer_disconnect(work_of(item)->request, item);
 	/* A listener's endpoint lives for its connection only. */
 	if (ep && ep->role == EP_PASSIVE && ep->state == EP_DISCONNECTED)
 		endpoint_destroy(ep, NULL);
@@ -68,7 +69,7 @@ static void qp_error_done(struct work_item *item)
 /* The local deadline passed before rdma_cm reported: the QP went to error anyway. */
 static void deadline_qp_error_done(struct work_item *item)
 {
-	struct request *req = item->request;
+	struct request *req = work_of(item)->request;
 
 	request_fail(req, -ETIMEDOUT,
 		     "rdma_cm did not report the disconnect within %lld ms; the QP %s",
@@ -89,11 +90,11 @@ static void queue_qp_error(struct ep *ep, struct request *req, int status, work_
 			request_fail(req, -EBUSY, "out of work items");
 		return;
 	}
-	item->handle2 = ep->qp;
+	work_of(item)->qp = ep->qp;
 	item->arg = status;
 	if (req) {
 		request_dispatch(req);
-		item->request = req;
+		work_of(item)->request = req;
 	}
 	ep->qp_error_queued = true;
 	ep_post(ep, item);
@@ -115,7 +116,7 @@ static void disconnect_deadline(struct request *req)
 
 static void disconnect_sent(struct work_item *item)
 {
-	struct request *req = item->request;
+	struct request *req = work_of(item)->request;
 	struct ep *ep = ep_get(item->ctx, item->handle);
 
 	if (req) {
@@ -179,7 +180,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 		}
 	} else {
 		request_dispatch(req);
-		item->request = req;
+		work_of(item)->request = req;
 	}
 	ep_set_state(ep, EP_DISCONNECTING);
 	ep_post(ep, item);
@@ -235,8 +236,8 @@ void ep_work_disconnect(struct work_item *item)
 /* Moves the item's QP to error; the caller holds ep->lock. */
 static void qp_error_locked(struct work_item *item)
 {
-	struct qp *qp =
-		handle_table_lookup(&((struct rdqd *)item->ctx)->objects, item->handle2, OBJ_QP);
+	struct qp *qp = handle_table_lookup(&((struct rdqd *)item->ctx)->objects, work_of(item)->qp,
+					    OBJ_QP);
 
 	if (!qp) {
 		item->status = -ENOENT;

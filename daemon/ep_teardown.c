@@ -20,6 +20,7 @@
 #include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
+#include "work.h"
 
 /*
  * The endpoint is going for a reason a worker step that looks it up cannot
@@ -39,8 +40,8 @@ static void teardown_done(struct work_item *item)
 {
 	struct ep_teardown *t = item->data;
 
-	if (item->request)
-		request_complete(item->request, 0, NULL, NULL);
+	if (work_of(item)->request)
+		request_complete(work_of(item)->request, 0, NULL, NULL);
 	ep_broadcast_event(t->ep, EP_EVENT_DESTROYED, 0);
 	/* Its id and QP are gone from a removed device: librdmacm may let the device go now. */
 	if (t->ep->destroy_status == -ENODEV)
@@ -131,7 +132,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		t->qp = handle_table_remove(&d->objects, ep->qp); /* the table's reference */
 	if (req) {
 		request_dispatch(req);
-		item->request = req;
+		work_of(item)->request = req;
 	}
 	ep_post(ep, item);
 }
@@ -142,8 +143,8 @@ static void qp_destroy_done(struct work_item *item)
 	struct qp *qp = t->qp;
 	json_t *event = rdq_event_new("qp.destroyed");
 
-	if (item->request)
-		request_complete(item->request, 0, NULL, NULL);
+	if (work_of(item)->request)
+		request_complete(work_of(item)->request, 0, NULL, NULL);
 	json_object_set_new(event, "qp", json_integer((json_int_t)qp->obj.handle));
 	json_object_set_new(event, "ep", json_integer((json_int_t)item->handle));
 	control_broadcast(item->ctx, qp->obj.owner, event);
@@ -186,7 +187,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	t->qp = qp;
 	t->ep = object_ref(ep);
 	request_dispatch(req);
-	item->request = req;
+	work_of(item)->request = req;
 	ep_post(ep, item);
 }
 

@@ -36,6 +36,7 @@
 #include "rdq/client.h"
 #include "rdqd.h"
 #include "shutdown.h"
+#include "work.h"
 
 static void notify(const char *state)
 {
@@ -51,10 +52,8 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 	struct rdqd *d = arg;
 	uint64_t start = now_us();
 
-	workers_drain_done(&d->workers);
+	rdqd_work_returned(d);
 	loop_histogram_record(d, start);
-	if (d->shutting_down)
-		rdqd_check_exit(d);
 }
 
 /*
@@ -307,7 +306,8 @@ static int start(struct rdqd *d)
 	if (handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
 	    handle_table_init(&d->conns, d->opt.max_clients + 16, NULL) < 0)
 		return -ENOMEM;
-	ret = workers_start(&d->workers, d->opt.workers, d->opt.pool_prealloc, d->opt.pool_cap);
+	ret = workers_start(&d->workers, d->opt.workers, d->opt.pool_prealloc, d->opt.pool_cap,
+			    sizeof(struct rdqd_work));
 	if (ret < 0) {
 		log_err("cannot start workers: %s", strerror(-ret));
 		return ret;

@@ -11,7 +11,7 @@
 
 static struct work_item *pool_alloc_item(struct workers *w)
 {
-	struct work_item *item = calloc(1, sizeof(*item));
+	struct work_item *item = calloc(1, w->item_size);
 
 	if (item)
 		w->pool_size++;
@@ -51,7 +51,7 @@ struct work_item *work_item_get_uncapped(struct workers *w)
 		if (!item)
 			return NULL;
 	}
-	memset(item, 0, sizeof(*item));
+	memset(item, 0, w->item_size);
 	if (++w->in_use > w->high_water)
 		w->high_water = w->in_use;
 	return item;
@@ -330,13 +330,15 @@ uint64_t workers_in_use(const struct workers *w)
 	return w->in_use;
 }
 
-int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap)
+int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap,
+		  size_t item_size)
 {
 	long cpus;
 	int ret;
 
 	memset(w, 0, sizeof(*w));
 	w->done_fd = -1;
+	w->item_size = item_size > sizeof(struct work_item) ? item_size : sizeof(struct work_item);
 	if (nthreads == WORKERS_MANUAL) {
 		w->manual = true;
 		nthreads = 0;

@@ -13,6 +13,10 @@
  * An item names objects by handle only. The passive callback looks them up
  * again: between queueing and running, either may have been destroyed.
  *
+ * The engine knows nothing of what the work is: a user that needs more per
+ * item than handle, data and arg makes its items larger (workers_start's
+ * item_size) and puts struct work_item first in its own.
+ *
  * An object's items go through its event queue (struct work_serial), after
  * KMDF's FxEventQueue: the loop only posts; at most one item of the object
  * is on the workers' queue or running at a time; the worker that runs it
@@ -27,13 +31,13 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "handle_table.h"
 
 struct work_item;
 struct work_serial;
-struct request;
 
 typedef void (*work_fn)(struct work_item *item);
 
@@ -43,10 +47,8 @@ struct work_item {
 	work_fn dispatch;	    /* then runs on the loop; may be NULL */
 	void *ctx;		    /* the engine's user (the daemon), the same for every item */
 	rdq_handle_t handle;	    /* the object the work is for */
-	rdq_handle_t handle2;	    /* a second object (a QP), or 0 */
 	struct work_serial *serial; /* the event queue it was posted to, or NULL */
 	bool serial_last;	    /* it came back with nothing behind it on serial */
-	struct request *request;    /* the request it carries, owned while queued, or NULL */
 	void *data;		    /* op-specific, freed by the dispatch callback */
 	int arg;		    /* op-specific input (an rdma_cm event status, say) */
 	int status;		    /* 0 or a negative errno, set by the passive callback */
@@ -105,6 +107,7 @@ struct workers {
 	struct work_item *pool;
 	uint64_t pool_size, pool_free, in_use, high_water, misses, refused;
 	uint64_t pool_cap; /* 0: no cap */
+	size_t item_size;  /* bytes per item: the user's item, struct work_item first */
 
 	uint64_t deferred, serial_max; /* loop only */
 
@@ -117,11 +120,13 @@ struct workers {
 #define WORKERS_MANUAL UINT32_MAX
 
 /*
- * Starts nthreads workers (0: one per CPU) and preallocates prealloc items;
+ * Starts nthreads workers (0: one per CPU) and preallocates prealloc items
+ * of item_size bytes (at least struct work_item's; each is zeroed when taken);
  * the pool never holds more than cap items in use (0: no cap). Returns 0 or
  * -errno. Call from the loop thread.
  */
-int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap);
+int workers_start(struct workers *w, unsigned nthreads, unsigned prealloc, unsigned cap,
+		  size_t item_size);
 
 /*
  * Stops the workers after they finish the queue, joins them, and frees the

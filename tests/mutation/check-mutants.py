@@ -37,13 +37,13 @@ MUTANTS = [
      "if (!slot->object || slot->generation != rdq_handle_generation(h))",
      "if (!slot->object)"),
     ("teardown_posted_before_a_pending_step", "daemon/ep_teardown.c",
-     """		item->request = req;
+     """		work_of(item)->request = req;
 	}
 	ep_post(ep, item);
 }
 
 static void qp_destroy_done(""",
-     """		item->request = req;
+     """		work_of(item)->request = req;
 	}
 	work_item_queue(&d->workers, item);
 }
@@ -55,6 +55,12 @@ static void qp_destroy_done("""),
     ("late_disconnected_moves_the_qp_again", "daemon/ep_disconnect.c",
      "	if (!ep->qp_error_queued) {\n		queue_qp_error(ep, req, status,",
      "	if (1) {\n		queue_qp_error(ep, req, status,"),
+    ("closed_client_keeps_its_tied_endpoints", "daemon/client.c",
+     "	endpoint_destroy_tied(d, conn);\n",
+     ""),
+    ("shutdown_leaves_the_endpoints", "daemon/shutdown.c",
+     "	control_stop_accepting(d);\n	/* Queued requests complete with ECANCELED; work in flight finishes on the workers. */\n	endpoint_destroy_all(d);\n",
+     "	control_stop_accepting(d);\n"),
 ]
 
 # The tests that must catch them, as built by meson (paths in the build dir).

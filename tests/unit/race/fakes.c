@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "device.h"
 #include "endpoint.h"
 #include "engine/level.h"
@@ -32,8 +31,6 @@ static struct {
 
 void fake_reset(void)
 {
-	for (unsigned i = 0; i < fake.nreplies; i++)
-		json_decref(fake.replies[i].result);
 	memset(&fake, 0, sizeof(fake));
 	memset(hooks, 0, sizeof(hooks));
 }
@@ -372,34 +369,7 @@ int qp_take_message(struct qp *qp, json_t **out, size_t *len)
 	return 0;
 }
 
-/* ------------------------------------------------------ control and main */
-
-struct fake_conn *fake_conn_open(struct rdqd *d)
-{
-	struct fake_conn *c = calloc(1, sizeof(*c));
-
-	if (c && handle_table_insert(&d->conns, c, 0, &c->handle) < 0) {
-		free(c);
-		c = NULL;
-	}
-	return c;
-}
-
-void fake_conn_close(struct rdqd *d, struct fake_conn *c)
-{
-	handle_table_remove(&d->conns, c->handle);
-	request_orphan_all(&c->requests);
-	endpoint_destroy_tied(d, c->handle);
-	free(c);
-}
-
-struct control_requests *control_requests(struct rdqd *d, rdq_handle_t conn)
-{
-	struct fake_conn *c = handle_table_lookup(&d->conns, conn, 0);
-
-	RDQ_DISPATCH_ONLY();
-	return c ? &c->requests : NULL;
-}
+/* ------------------------------------------------------------ devices */
 
 /* device.c's: after a device removal, librdmacm re-reads its devices. Counted. */
 void device_resync(struct rdqd *d)
@@ -408,101 +378,15 @@ void device_resync(struct rdqd *d)
 	fake.resyncs++;
 }
 
-struct foreach_ctx {
-	bool (*fn)(struct control_requests *list, void *arg);
-	void *arg;
-};
-
-static bool each_conn(void *object, rdq_handle_t h, void *arg)
-{
-	struct fake_conn *c = object;
-	struct foreach_ctx *ctx = arg;
-
-	return ctx->fn(&c->requests, ctx->arg);
-}
-
-void control_foreach_requests(struct rdqd *d, bool (*fn)(struct control_requests *list, void *arg),
-			      void *arg)
-{
-	struct foreach_ctx ctx = {.fn = fn, .arg = arg};
-
-	RDQ_DISPATCH_ONLY();
-	handle_table_foreach(&d->conns, 0, each_conn, &ctx);
-}
-
-int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg)
-{
-	struct fake_reply *r;
-	json_t *error, *id;
-	const char *message;
-
-	RDQ_DISPATCH_ONLY();
-	if (!handle_table_lookup(&d->conns, conn, 0))
-		return -ENOENT;
-	if (fake.nreplies == FAKE_MAX_REPLIES) {
-		fake.overflows++;
-		return 0;
-	}
-	r = &fake.replies[fake.nreplies++];
-	r->conn = conn;
-	id = json_object_get(msg, "id");
-	r->id = json_is_integer(id) ? json_integer_value(id) : -1;
-	error = json_object_get(msg, "error");
-	r->err = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
-	message = json_string_value(json_object_get(error, "message"));
-	snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
-	r->result = json_incref(json_object_get(msg, "result"));
-	return 0;
-}
-
-void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
-{
-	const char *name = json_string_value(json_object_get(event, "event"));
-
-	RDQ_DISPATCH_ONLY();
-	if (fake.nevents < FAKE_MAX_EVENTS)
-		snprintf(fake.events[fake.nevents++], sizeof(fake.events[0]), "%s",
-			 name ? name : "?");
-	else
-		fake.overflows++;
-	json_decref(event);
-}
-
-/* A clock that only moves when asked: no case depends on how long anything took. */
-static uint64_t clock_us = 1000000;
-
-uint64_t now_us(void)
-{
-	return clock_us++;
-}
-
-uint64_t now_ms(void)
-{
-	return now_us() / 1000u;
-}
-
-/* Only deadline_fired times itself among the linked files: each call is a deadline. */
-void loop_histogram_record(struct rdqd *d, uint64_t start_us)
+/* No case asks to list devices. */
+void device_show(struct rdqd *d, struct request *req)
 {
 	RDQ_DISPATCH_ONLY();
-	fake.deadlines++;
+	fake.unexpected++;
+	request_fail(req, -ENODEV, "the race table has no devices");
 }
 
 /* ----------------------------------------------------------- queries */
-
-unsigned fake_replies_for(rdq_handle_t conn, int64_t id, const struct fake_reply **last)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < fake.nreplies; i++) {
-		if (fake.replies[i].conn == conn && fake.replies[i].id == id) {
-			n++;
-			if (last)
-				*last = &fake.replies[i];
-		}
-	}
-	return n;
-}
 
 struct fake_qp *fake_qp_by_handle(rdq_handle_t h)
 {
@@ -510,13 +394,4 @@ struct fake_qp *fake_qp_by_handle(rdq_handle_t h)
 		if (fake.qps[i].handle == h)
 			return &fake.qps[i];
 	return NULL;
-}
-
-unsigned fake_events_named(const char *name)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < fake.nevents; i++)
-		n += strcmp(fake.events[i], name) == 0;
-	return n;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seam of the race table: link-time stand-ins for what the endpoint code
- * calls outside the files the test links (rdma_cm, the QP module, the
- * control socket, the clock). Each fake does the least that keeps the real
- * endpoint code honest and records what it was asked to do, so that a case
- * can assert on it: every rdma_cm_id made and destroyed, every DREQ sent,
- * every QP made, moved to error, torn down and freed, every reply sent.
+ * The seam of the race table: link-time stand-ins for the hardware side of
+ * rdqd, which the test cannot have: rdma_cm, the QP module (verbs) and the
+ * device list. Everything else is the daemon's own code: the control socket,
+ * client handling, ops, requests, endpoints, shutdown, the clock. Each fake
+ * does the least that keeps the real code honest and records what it was
+ * asked to do, so that a case can assert on it: every rdma_cm_id made and
+ * destroyed, every DREQ sent, every QP made, moved to error, torn down and
+ * freed.
  *
  * Two fakes can run a hook: rdma_disconnect (the DREQ step) and qp_to_error
  * (the QP step). A worker calls them holding the endpoint's locks, so a hook
@@ -14,11 +16,9 @@
 #ifndef RDQ_TEST_RACE_FAKES_H
 #define RDQ_TEST_RACE_FAKES_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "control.h"
 #include "engine/handle_table.h"
 
 struct rdqd;
@@ -26,10 +26,8 @@ struct qp;
 struct request;
 struct rdma_cm_id;
 
-#define FAKE_MAX_IDS	 8
-#define FAKE_MAX_QPS	 8
-#define FAKE_MAX_REPLIES 32
-#define FAKE_MAX_EVENTS	 32
+#define FAKE_MAX_IDS 8
+#define FAKE_MAX_QPS 8
 
 /* One rdma_cm_id the code under test made. */
 struct fake_id {
@@ -51,15 +49,6 @@ struct fake_qp {
 	unsigned error_on_freed; /* qp_to_error reached the verbs QP after its teardown */
 };
 
-/* One reply written to a client's connection. */
-struct fake_reply {
-	rdq_handle_t conn;
-	int64_t id;
-	int err; /* 0, or the positive errno of an error reply */
-	char message[160];
-	json_t *result; /* a reference to the result of a success */
-};
-
 /* A point in a worker step where a hook may play a racing loop event. */
 enum fake_point {
 	FAKE_AT_DREQ,	  /* inside rdma_disconnect */
@@ -75,11 +64,6 @@ struct fake_record {
 	unsigned nids;
 	struct fake_qp qps[FAKE_MAX_QPS];
 	unsigned nqps;
-	struct fake_reply replies[FAKE_MAX_REPLIES];
-	unsigned nreplies;
-	char events[FAKE_MAX_EVENTS][32]; /* the names of the events broadcast to watchers */
-	unsigned nevents;
-	unsigned deadlines;  /* loop callbacks timed: request deadlines that fired */
 	unsigned overflows;  /* records that did not fit: a case that made too many */
 	unsigned hooks_run;  /* hooks that ran */
 	unsigned resyncs;    /* device_resync calls: one per endpoint torn down by a removal */
@@ -94,28 +78,7 @@ void fake_reset(void);
 /* Arms fn(arg) to run once, the next time a worker reaches point at. */
 void fake_hook_set(enum fake_point at, fake_hook_fn fn, void *arg);
 
-/* The fake connections: what control_send and control_conn_requests look at. */
-struct fake_conn {
-	rdq_handle_t handle;
-	struct control_requests requests; /* its pending requests (request.c keeps the list) */
-};
-
-/* Opens a client connection in d->conns. */
-struct fake_conn *fake_conn_open(struct rdqd *d);
-
-/*
- * Closes it as control.c's conn_close does: its requests are orphaned (the
- * queued ones cancelled) and the endpoints tied to it destroyed. Frees c.
- */
-void fake_conn_close(struct rdqd *d, struct fake_conn *c);
-
-/* The replies sent for request id on conn. */
-unsigned fake_replies_for(rdq_handle_t conn, int64_t id, const struct fake_reply **last);
-
 /* The record of the QP with this handle, or NULL. */
 struct fake_qp *fake_qp_by_handle(rdq_handle_t h);
-
-/* How many times an event of this name was broadcast. */
-unsigned fake_events_named(const char *name);
 
 #endif

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#include "clients.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "engine/level.h"
+#include "protocol/frame.h"
+#include "protocol/message.h"
+#include "rdqd.h"
+
+#define MAX_REPLIES 64
+/* Loop turns with nothing read that count as quiet: a reply needs two (read, then write). */
+#define QUIET_TURNS 3
+
+static struct {
+	struct rdqd *d;
+	int fd[NCLIENTS];   /* -1 once closed */
+	bool eof[NCLIENTS]; /* rdqd closed it */
+	uint8_t in[NCLIENTS][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
+	size_t in_len[NCLIENTS];
+	int64_t last_id;
+	struct reply replies[MAX_REPLIES];
+	unsigned nreplies;
+} c = {.fd = {-1, -1}};
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "race clients: %s: %s\n", what, strerror(errno));
+	abort();
+}
+
+static void record(enum client_name who, json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id"), *error = json_object_get(msg, "error");
+	const char *message = json_string_value(json_object_get(error, "message"));
+	struct reply *r;
+
+	if (json_object_get(msg, "event"))
+		return; /* an event, not a reply */
+	if (c.nreplies == MAX_REPLIES) {
+		fprintf(stderr, "race clients: more than %u replies\n", MAX_REPLIES);
+		abort();
+	}
+	r = &c.replies[c.nreplies++];
+	r->who = who;
+	r->id = json_is_integer(id) ? json_integer_value(id) : -1;
+	r->err = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
+	snprintf(r->message, sizeof(r->message), "%s", message ? message : "");
+	r->result = json_incref(json_object_get(msg, "result"));
+}
+
+/* Reads what is there and records each whole frame. Returns the bytes read. */
+static size_t read_client(enum client_name who)
+{
+	size_t got = 0;
+
+	while (c.fd[who] >= 0 && !c.eof[who]) {
+		ssize_t n = recv(c.fd[who], c.in[who] + c.in_len[who],
+				 sizeof(c.in[who]) - c.in_len[who], MSG_DONTWAIT);
+
+		if (n == 0)
+			c.eof[who] = true;
+		if (n <= 0)
+			break;
+		c.in_len[who] += (size_t)n;
+		got += (size_t)n;
+	}
+	for (;;) {
+		uint32_t len;
+		json_t *msg;
+
+		if (c.in_len[who] < RDQ_FRAME_HEADER ||
+		    rdq_frame_read_header(c.in[who], &len) < 0 ||
+		    c.in_len[who] < RDQ_FRAME_HEADER + len)
+			break;
+		msg = json_loadb((const char *)c.in[who] + RDQ_FRAME_HEADER, len, 0, NULL);
+		if (!msg) {
+			fprintf(stderr, "race clients: rdqd sent a frame that is not JSON\n");
+			abort();
+		}
+		record(who, msg);
+		json_decref(msg);
+		memmove(c.in[who], c.in[who] + RDQ_FRAME_HEADER + len,
+			c.in_len[who] - RDQ_FRAME_HEADER - len);
+		c.in_len[who] -= RDQ_FRAME_HEADER + len;
+	}
+	return got;
+}
+
+void clients_pump(void)
+{
+	enum rdq_level level = rdq_level_current();
+	unsigned quiet = 0;
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	while (quiet < QUIET_TURNS) {
+		size_t got = 0;
+
+		event_base_loop(c.d->base, EVLOOP_NONBLOCK);
+		for (int who = 0; who < NCLIENTS; who++)
+			got += read_client(who);
+		quiet = got ? 0 : quiet + 1;
+	}
+	rdq_level_set(level);
+}
+
+void clients_open(struct rdqd *d)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	c.d = d;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d->opt.socket_path);
+	for (int who = 0; who < NCLIENTS; who++) {
+		c.fd[who] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (c.fd[who] < 0 || connect(c.fd[who], (struct sockaddr *)&addr, sizeof(addr)) < 0)
+			fail("connect");
+		c.eof[who] = false;
+		c.in_len[who] = 0;
+	}
+	clients_pump();
+}
+
+int64_t clients_send(enum client_name who, const char *op, json_t *args)
+{
+	int64_t id = ++c.last_id;
+	json_t *msg = rdq_request_new(id, op, args);
+	size_t len;
+	uint8_t *buf = msg ? rdq_message_pack(msg, &len) : NULL;
+
+	if (!buf || c.fd[who] < 0)
+		fail("send");
+	if (send(c.fd[who], buf, len, MSG_NOSIGNAL) != (ssize_t)len)
+		fail("send");
+	free(buf);
+	json_decref(msg);
+	clients_pump();
+	return id;
+}
+
+void clients_close(enum client_name who)
+{
+	close(c.fd[who]);
+	c.fd[who] = -1;
+	clients_pump();
+}
+
+bool clients_closed(enum client_name who)
+{
+	return c.fd[who] < 0;
+}
+
+unsigned clients_replies_for(enum client_name who, int64_t id, const struct reply **last)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c.nreplies; i++) {
+		if (c.replies[i].who == who && c.replies[i].id == id) {
+			n++;
+			if (last)
+				*last = &c.replies[i];
+		}
+	}
+	return n;
+}
+
+unsigned clients_replies_with(int err)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c.nreplies; i++)
+		n += c.replies[i].err == err;
+	return n;
+}
+
+void clients_reset(void)
+{
+	for (int who = 0; who < NCLIENTS; who++) {
+		if (c.fd[who] >= 0)
+			close(c.fd[who]);
+		c.fd[who] = -1;
+	}
+	for (unsigned i = 0; i < c.nreplies; i++)
+		json_decref(c.replies[i].result);
+	c.nreplies = 0;
+	c.last_id = 0;
+}

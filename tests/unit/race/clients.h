@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The race table's clients: real Unix sockets connected to the real control
+ * socket (control.c, client.c, ops.c in the test binary), speaking the real
+ * protocol. A case's requests and racing events go in as frames and come
+ * back as replies; nothing in between is played by the test.
+ *
+ * The test thread is the loop: clients_pump() turns it (non-blocking) until
+ * the sockets are quiet, at DISPATCH level, and reads what came back.
+ */
+#ifndef RACE_CLIENTS_H
+#define RACE_CLIENTS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rdqd;
+
+enum client_name {
+	CLIENT, /* makes the endpoint and the request under test */
+	ADMIN,	/* another connection of the same user: cancels and destroys */
+	NCLIENTS,
+};
+
+/* One reply a client read. */
+struct reply {
+	enum client_name who;
+	int64_t id;
+	int err; /* 0, or the positive errno of an error reply */
+	char message[160];
+	json_t *result; /* a reference to the result of a success */
+};
+
+/* Connects both clients to d's control socket (d is listening) and lets d accept them. */
+void clients_open(struct rdqd *d);
+
+/* Turns the loop until nothing moves on the sockets, and reads every reply. */
+void clients_pump(void);
+
+/*
+ * Sends a request (args stolen, may be NULL) and turns the loop so that rdqd
+ * reads it. Returns its id (ids are unique across both clients).
+ */
+int64_t clients_send(enum client_name who, const char *op, json_t *args);
+
+/* Closes a client's socket, as a client that exits does, and turns the loop. */
+void clients_close(enum client_name who);
+bool clients_closed(enum client_name who);
+
+/* How many replies who got for request id; *last (may be NULL) is the latest. */
+unsigned clients_replies_for(enum client_name who, int64_t id, const struct reply **last);
+
+/* Replies of any client with this error (0: success). */
+unsigned clients_replies_with(int err);
+
+/* Closes what is left and forgets every reply. */
+void clients_reset(void);
+
+#endif
