@@ -232,8 +232,12 @@ json_t *rdq_reply_error(int64_t id, int err, const char *message)
 	 */
 	if (message)
 		rdq_utf8_copy(text, sizeof(text), message, strlen(message));
-	if (!message || text[0] == '\0')
-		rdq_utf8_copy(text, sizeof(text), strerror(err), strlen(strerror(err)));
+	if (!message || text[0] == '\0') {
+		/* Once: for a number it does not know, strerror() frees its previous text. */
+		const char *why = strerror(err);
+
+		rdq_utf8_copy(text, sizeof(text), why, strlen(why));
+	}
 
 	/* A reply without its error object would be worse than none: on failure, NULL. */
 	error = json_pack("{s:s, s:i, s:s}", "errno", rdq_errno_name(err), "code", err, "message",

@@ -850,6 +850,11 @@ static void test_reply_error_any_message(void **state)
 	assert_string_equal(assert_error_whole(reply, "EINVAL", EINVAL), strerror(EINVAL));
 	json_decref(reply);
 
+	print_message("no message, an errno without a name: strerror's whole text\n");
+	reply = rdq_reply_error(1, 59152, NULL);
+	assert_string_equal(assert_error_whole(reply, "E?", 59152), "Unknown error 59152");
+	json_decref(reply);
+
 	print_message("empty: strerror's\n");
 	reply = rdq_reply_error(1, EBUSY, "");
 	assert_string_equal(assert_error_whole(reply, "EBUSY", EBUSY), strerror(EBUSY));
