@@ -136,6 +136,19 @@ static void connect_deadline(struct request *req)
 	}
 }
 
+/* A cancelled connect abandons the connection: its endpoint goes too. */
+static void connect_cancelled(struct request *req, const char *message)
+{
+	struct ep *ep = ep_get(req->d, req->ep);
+
+	request_dequeue(req);
+	request_fail(req, -ECANCELED, "%s", message);
+	if (ep) {
+		endpoint_destroy(ep, NULL);
+		object_unref(ep);
+	}
+}
+
 /* Generic result of a connect step: on failure, give up the connection. */
 static void connect_step_done(struct work_item *item, const char *what)
 {
@@ -237,6 +250,7 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 	ep_set_state(ep, EP_RESOLVING);
 	req->ep = ep->obj.handle;
 	/* The request waits on the endpoint until rdma_cm says how the connect went. */
+	request_on_cancel(req, connect_cancelled);
 	if (request_enqueue(&ep->connect_q, req, timeout_ms, connect_deadline) < 0) {
 		free(args);
 		work_item_put(&d->workers, item);

@@ -251,6 +251,22 @@ void request_dequeue(struct request *req)
 	}
 }
 
+void request_on_cancel(struct request *req,
+		       void (*on_cancel)(struct request *req, const char *message))
+{
+	req->on_cancel = on_cancel;
+}
+
+/* A cancel of a queued request (by number or by id). */
+static void cancel(struct request *req, const char *message)
+{
+	RDQ_CHECK(req->state == REQ_QUEUED);
+	if (req->on_cancel)
+		req->on_cancel(req, message);
+	else
+		request_complete(req, -ECANCELED, NULL, message);
+}
+
 struct request *request_queue_pop(struct request_queue *q)
 {
 	struct request *req = q->head;
@@ -346,7 +362,7 @@ int request_cancel_rid(struct rdqd *d, uid_t uid, uint64_t rid, const struct req
 	/* Dequeued: its completion is under way and will come, with its own status. */
 	if (s.found->state != REQ_QUEUED)
 		return -EALREADY;
-	request_complete(s.found, -ECANCELED, NULL, "cancelled by a client");
+	cancel(s.found, "cancelled by a client");
 	return 0;
 }
 
@@ -362,7 +378,7 @@ unsigned request_cancel_id(struct rdqd *d, rdq_handle_t conn, int64_t id, struct
 		/* Only a request still on a queue can be cancelled; a dequeued one runs to its end.
 		 */
 		if (req != self && req->id == id && req->state == REQ_QUEUED) {
-			request_complete(req, -ECANCELED, NULL, "cancelled by the client");
+			cancel(req, "cancelled by the client");
 			n++;
 		}
 	}

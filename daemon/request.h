@@ -48,7 +48,9 @@ struct request {
 	int gone_status;
 	struct event *deadline;			  /* armed while QUEUED with a timeout */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
-	struct request_queue *queue;		  /* the queue holding it while QUEUED */
+	/* What a cancel does while it is QUEUED, or NULL: complete it with ECANCELED. */
+	void (*on_cancel)(struct request *req, const char *message);
+	struct request_queue *queue; /* the queue holding it while QUEUED */
 	struct request *queue_prev, *queue_next;
 	struct request *conn_prev, *conn_next; /* in its connection's list */
 };
@@ -95,6 +97,14 @@ void request_fail_no_work_item(struct request *req, int err);
  */
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
 		    void (*on_deadline)(struct request *req));
+
+/*
+ * Makes a cancel of req (while QUEUED) call on_cancel, which must complete
+ * it, instead of completing it with ECANCELED: for a request whose end ends
+ * more than itself (a cancelled ep.connect abandons its endpoint).
+ */
+void request_on_cancel(struct request *req,
+		       void (*on_cancel)(struct request *req, const char *message));
 
 /* Removes a QUEUED request from its queue; it is no longer cancelable. */
 void request_dequeue(struct request *req);

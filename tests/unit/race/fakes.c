@@ -83,6 +83,9 @@ static struct fake_id *live_id(struct rdma_cm_id *id)
 	return r;
 }
 
+/* The channel of ids rdma_cm makes for connection requests. */
+static struct rdma_event_channel incoming_channel = {.fd = -1};
+
 int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id, void *context,
 		   enum rdma_port_space ps)
 {
@@ -142,6 +145,7 @@ int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 {
 	RDQ_PASSIVE_ONLY();
 	live_id(id);
+	hook_run(FAKE_AT_CONNECT);
 	return 0;
 }
 
@@ -161,40 +165,62 @@ int rdma_disconnect(struct rdma_cm_id *id)
 	if (r)
 		r->disconnects++;
 	hook_run(FAKE_AT_DREQ);
+	if (fake.disconnect_error) {
+		errno = fake.disconnect_error;
+		return -1;
+	}
 	return 0;
 }
 
-/* The cases never listen or accept: these exist for the linker and count as surprises. */
 int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 {
 	RDQ_PASSIVE_ONLY();
-	fake.unexpected++;
-	errno = EOPNOTSUPP;
-	return -1;
+	live_id(id);
+	return 0;
 }
 
 int rdma_listen(struct rdma_cm_id *id, int backlog)
 {
 	RDQ_PASSIVE_ONLY();
-	fake.unexpected++;
-	errno = EOPNOTSUPP;
-	return -1;
+	if (live_id(id))
+		fake.listens++;
+	return 0;
 }
 
 int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	fake.unexpected++;
-	errno = EOPNOTSUPP;
-	return -1;
+	r = live_id(id);
+	if (r)
+		r->accepts++;
+	hook_run(FAKE_AT_ACCEPT);
+	return 0;
 }
 
 int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	fake.unexpected++;
-	errno = EOPNOTSUPP;
-	return -1;
+	r = live_id(id);
+	if (r)
+		r->rejects++;
+	return 0;
+}
+
+struct rdma_cm_id *fake_incoming_id(void)
+{
+	enum rdq_level level = rdq_level_current();
+	struct rdma_cm_id *id = NULL;
+
+	/* rdma_cm made it (as a worker would call it: the fake checks the level). */
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+	if (rdma_create_id(&incoming_channel, &id, NULL, RDMA_PS_TCP) == 0)
+		fake.incoming++;
+	rdq_level_set(level);
+	return id;
 }
 
 const char *rdma_event_str(enum rdma_cm_event_type event)

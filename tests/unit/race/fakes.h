@@ -9,9 +9,10 @@
  * destroyed, every DREQ sent, every QP made, moved to error, torn down and
  * freed.
  *
- * Two fakes can run a hook: rdma_disconnect (the DREQ step) and qp_to_error
- * (the QP step). A worker calls them holding the endpoint's locks, so a hook
- * that plays a loop event there is that event racing a running step.
+ * Four fakes can run a hook: rdma_disconnect (the DREQ step), qp_to_error
+ * (the QP step), rdma_connect (the connect step) and rdma_accept (the accept
+ * step). A worker calls them holding the endpoint's locks, so a hook that
+ * plays a loop event there is that event racing a running step.
  */
 #ifndef RDQ_TEST_RACE_FAKES_H
 #define RDQ_TEST_RACE_FAKES_H
@@ -34,6 +35,8 @@ struct fake_id {
 	struct rdma_cm_id *id; /* freed at its first destroy; kept only as a key */
 	unsigned disconnects;  /* rdma_disconnect calls: DREQs (or DREPs) sent */
 	unsigned destroys;
+	unsigned accepts;	     /* rdma_accept calls */
+	unsigned rejects;	     /* rdma_reject calls */
 	unsigned used_after_destroy; /* calls that named it after its destroy */
 };
 
@@ -53,6 +56,8 @@ struct fake_qp {
 enum fake_point {
 	FAKE_AT_DREQ,	  /* inside rdma_disconnect */
 	FAKE_AT_QP_ERROR, /* inside qp_to_error, before the QP is modified */
+	FAKE_AT_CONNECT,  /* inside rdma_connect (the QP is made) */
+	FAKE_AT_ACCEPT,	  /* inside rdma_accept (the QP is made and ready) */
 	FAKE_POINTS,
 };
 
@@ -64,10 +69,13 @@ struct fake_record {
 	unsigned nids;
 	struct fake_qp qps[FAKE_MAX_QPS];
 	unsigned nqps;
-	unsigned overflows;  /* records that did not fit: a case that made too many */
-	unsigned hooks_run;  /* hooks that ran */
-	unsigned resyncs;    /* device_resync calls: one per endpoint torn down by a removal */
-	unsigned unexpected; /* calls no case makes (listen, accept, send): a daemon change */
+	unsigned overflows;   /* records that did not fit: a case that made too many */
+	unsigned hooks_run;   /* hooks that ran */
+	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
+	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
+	unsigned listens;     /* rdma_listen calls */
+	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */
+	unsigned unexpected;  /* calls no case makes (a send, a device list): a daemon change */
 };
 
 extern struct fake_record fake;
@@ -77,6 +85,9 @@ void fake_reset(void);
 
 /* Arms fn(arg) to run once, the next time a worker reaches point at. */
 void fake_hook_set(enum fake_point at, fake_hook_fn fn, void *arg);
+
+/* The rdma_cm_id rdma_cm makes for a peer's connection request (recorded like the others). */
+struct rdma_cm_id *fake_incoming_id(void);
 
 /* The record of the QP with this handle, or NULL. */
 struct fake_qp *fake_qp_by_handle(rdq_handle_t h);

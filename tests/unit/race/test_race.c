@@ -48,6 +48,8 @@
 #include "engine/level.h"
 #include "engine/workers.h"
 #include "fakes.h"
+#include "harness.h"
+#include "race_connect.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/errname.h"
@@ -56,28 +58,6 @@
 #include "request.h"
 #include "shutdown.h"
 #include "work.h"
-
-#define UID 1000
-/* Deadlines the cases fire themselves: the clock never reaches them. */
-#define FAR_MS 60000
-/* More rounds than any case needs to run everything that is queued. */
-#define SETTLE_ROUNDS 1000
-
-/* What happens to the request under test, loop side. */
-enum race_event {
-	EV_NONE,
-	EV_CANCEL,	   /* another client cancels it by its number (cancel rid=N) */
-	EV_CLOSE,	   /* its client's connection closes */
-	EV_DESTROY,	   /* another client destroys the endpoint (ep.destroy) */
-	EV_DESTROY_NOW,	   /* the same, and a second worker takes the teardown at once if it may */
-	EV_QP_DESTROY,	   /* another client destroys the endpoint's QP (qp.destroy) */
-	EV_QP_DESTROY_NOW, /* the same, and a second worker takes its step at once if it may */
-	EV_DISCONNECTED,   /* rdma_cm: DISCONNECTED, status 0 (a DREP, or the peer's DREQ) */
-	EV_DREQ_TIMEOUT,   /* rdma_cm: DISCONNECTED, status -ETIMEDOUT (no DREP came) */
-	EV_DEADLINE,	   /* the request's local deadline fires, if it is still armed */
-	EV_DEVICE_REMOVAL, /* rdma_cm: DEVICE_REMOVAL */
-	EV_SHUTDOWN,	   /* rdqd_shutdown: every endpoint destroyed */
-};
 
 /* Where the request is when the first event comes. */
 enum race_stage {
@@ -110,11 +90,19 @@ struct race_case {
 	int first_reply, then_reply;
 	/* ... and what reached the fakes: moves of the QP to error, DREQs (and DREPs) sent. */
 	unsigned qp_errors, dreqs;
+	/* rdma_disconnect fails with this errno: no DREQ went out, the endpoint stays connected. */
+	int dreq_error;
 };
 
 /* clang-format off */
 static const struct race_case cases[] = {
-	/* Each way a disconnect ends, alone. */
+	/* Each way a disconnect ends, alone; and a DREQ that cannot be sent. */
+	{.name = "dreq_send_fails_and_the_endpoint_stays_connected",
+	 .stage = AT_DREQ_QUEUED, .dreq_error = ENOTCONN,
+	 .status = ENOTCONN, .qp_errors = 0, .dreqs = 1},
+	{.name = "nowait_dreq_send_fails", .request = DISCONNECT_NOWAIT,
+	 .stage = AT_DREQ_QUEUED, .dreq_error = EINVAL,
+	 .status = EINVAL, .qp_errors = 0, .dreqs = 1},
 	{.name = "drep_completes_with_status_0",
 	 .stage = AT_QUEUED, .first = EV_DISCONNECTED,
 	 .status = 0, .qp_errors = 1, .dreqs = 1},
@@ -423,191 +411,6 @@ static const struct race_case cases[] = {
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))
 
-/* The daemon of one case, and what the case knows about it. */
-static struct world {
-	struct rdqd d;
-	char dir[64]; /* a temporary folder for the control socket */
-	char socket_path[96];
-	uid_t uid; /* the clients' (this process's) */
-	rdq_handle_t ep, qp;
-	/* The request under test. */
-	int64_t r_id;
-	uint64_t r_rid;
-	int r_state_at_first; /* its state when the first event came, -1 if not pending */
-	/* The requests the two events made (0: none). */
-	int64_t first_id, then_id;
-	unsigned deadlines_armed; /* deadline events that found the deadline armed */
-	unsigned second_worker_runs;
-	unsigned lock_waits; /* a second worker's step found ep->lock held: it would wait */
-} w;
-
-static struct rdma_event_channel dummy_channel = {.fd = -1};
-
-static const char *errname(int err)
-{
-	return err ? rdq_errno_name(err) : "ok";
-}
-
-/* ------------------------------------------------------------ the loop */
-
-/*
- * Runs every queued worker step and drains every item back, as the loop and
- * the workers would when left alone, until nothing moves. Returns false if it
- * never stopped moving.
- */
-static bool settle(void)
-{
-	for (unsigned i = 0; i < SETTLE_ROUNDS; i++) {
-		clients_pump();
-		if (rdqd_work_returned(&w.d))
-			continue;
-		if (!workers_run_queued(&w.d.workers, NULL))
-			return true;
-	}
-	return false;
-}
-
-/* Runs the queued step fn on the test thread (a worker) and brings it back (the loop). */
-static void step(work_fn fn)
-{
-	assert_true(workers_run_queued(&w.d.workers, fn));
-	assert_int_equal(rdqd_work_returned(&w.d), 1);
-	clients_pump();
-}
-
-struct request_search {
-	int64_t id;   /* a client's request id, or -1 */
-	uint64_t rid; /* or the daemon's number, or 0 */
-	struct request *found;
-};
-
-static bool request_matches(struct request *req, void *arg)
-{
-	struct request_search *s = arg;
-
-	if (req->id != s->id && req->rid != s->rid)
-		return true;
-	s->found = req;
-	return false;
-}
-
-/* A pending request, by the daemon's number (as cancel rid=N finds it) or a client's id. */
-static struct request *pending_request(uint64_t rid, int64_t id)
-{
-	struct request_search s = {.id = rid ? -1 : id, .rid = rid};
-
-	request_foreach(&w.d, request_matches, &s);
-	return s.found;
-}
-
-/* --------------------------------------------------------- the events */
-
-/*
- * The events are requests from the other client, a closed socket, rdma_cm
- * events through the real switch, the clock reaching a deadline, and the real
- * shutdown. They may run inside a hook, in the middle of a worker step, so
- * they record and never assert.
- */
-
-/* Whether a worker's step holds the endpoint's lock now (the test thread, inside a hook). */
-static bool ep_lock_held(struct ep *ep)
-{
-	if (pthread_mutex_trylock(&ep->lock) != 0)
-		return true;
-	pthread_mutex_unlock(&ep->lock);
-	return false;
-}
-
-/*
- * With now, a second worker is free: it takes fn's step at once, if the
- * endpoint's event queue lets the step reach the workers. Without an event
- * queue it does, but the step takes ep->lock, which the running step holds: a
- * real worker would wait there, so the test thread (which holds the lock
- * itself) only notes that it would.
- */
-static void second_worker(struct ep *ep, work_fn fn)
-{
-	if (w.d.opt.sync_scope == SYNC_NONE && ep_lock_held(ep))
-		w.lock_waits++;
-	else if (workers_run_queued(&w.d.workers, fn))
-		w.second_worker_runs++;
-}
-
-/* op (ep.destroy or qp.destroy) from the other client; with now, a second worker is free. */
-static int64_t destroy(const char *op, const char *key, rdq_handle_t h, bool now, work_fn fn)
-{
-	/* The test's own reference, for the lock check: the request unpublishes the endpoint. */
-	struct ep *ep = endpoint_lookup(&w.d, w.ep, w.uid);
-	int64_t id = clients_send(ADMIN, op, json_pack("{s:I}", key, (json_int_t)h));
-
-	if (ep && now)
-		second_worker(ep, fn);
-	object_unref(ep);
-	return id;
-}
-
-/*
- * The clock reaches the request's deadline: its timer fires if it is still
- * armed, whatever the request's state (a dequeued request's timer must be
- * gone, and a case where it is not fails here); the loop runs it.
- */
-static void fire_deadline(void)
-{
-	struct request *req = pending_request(w.r_rid, 0);
-
-	if (req && req->deadline && evtimer_pending(req->deadline, NULL)) {
-		w.deadlines_armed++;
-		event_active(req->deadline, EV_TIMEOUT, 1);
-	}
-	clients_pump();
-}
-
-/* The rdma_cm event type for an endpoint, through the real switch. */
-static void cm_event(int type, int status)
-{
-	endpoint_cm_event(&w.d, w.ep, type, status, NULL);
-	clients_pump();
-}
-
-/* Returns the id of the request the event made on the other client, or 0. */
-static int64_t fire(enum race_event ev)
-{
-	switch (ev) {
-	case EV_NONE:
-		break;
-	case EV_CANCEL:
-		return clients_send(ADMIN, "cancel",
-				    json_pack("{s:I}", "rid", (json_int_t)w.r_rid));
-	case EV_CLOSE:
-		clients_close(CLIENT);
-		break;
-	case EV_DESTROY:
-	case EV_DESTROY_NOW:
-		return destroy("ep.destroy", "ep", w.ep, ev == EV_DESTROY_NOW, ep_work_teardown);
-	case EV_QP_DESTROY:
-	case EV_QP_DESTROY_NOW:
-		return destroy("qp.destroy", "qp", w.qp, ev == EV_QP_DESTROY_NOW,
-			       ep_work_qp_destroy);
-	case EV_DISCONNECTED:
-		cm_event(RDMA_CM_EVENT_DISCONNECTED, 0);
-		break;
-	case EV_DREQ_TIMEOUT:
-		cm_event(RDMA_CM_EVENT_DISCONNECTED, -ETIMEDOUT);
-		break;
-	case EV_DEADLINE:
-		fire_deadline();
-		break;
-	case EV_DEVICE_REMOVAL:
-		cm_event(RDMA_CM_EVENT_DEVICE_REMOVAL, 0);
-		break;
-	case EV_SHUTDOWN:
-		rdqd_shutdown(&w.d);
-		clients_pump();
-		break;
-	}
-	return 0;
-}
-
 /* The first event, noting where the request was when it came. */
 static void fire_first(const struct race_case *c)
 {
@@ -627,70 +430,20 @@ static void race_hook(void *arg)
 	rdq_level_set(level);
 }
 
-/* ------------------------------------------------------------ fixture */
+/* ------------------------------------------------------------ the case */
 
 static int setup(void **state)
 {
 	const struct race_case *c = *state;
-	struct rdqd *d = &w.d;
+	int ret = world_start(c->scope);
 
-	memset(&w, 0, sizeof(w));
-	fake_reset();
-	rdq_level_set(RDQ_LEVEL_DISPATCH);
-	w.uid = getuid();
-	snprintf(w.dir, sizeof(w.dir), "/tmp/rdq-race-XXXXXX");
-	if (!mkdtemp(w.dir))
-		return -1;
-	snprintf(w.socket_path, sizeof(w.socket_path), "%s/rdqd.sock", w.dir);
-	d->opt = (struct rdqd_options){
-		.socket_path = w.socket_path,
-		.max_pending = 64,
-		.max_endpoints = 16,
-		.max_clients = 8,
-		.sync_scope = c->scope,
-		.disconnect_timeout_ms = FAR_MS,
-	};
-	d->listen_fd = -1;
-	d->uevent_fd = -1;
-	d->base = event_base_new();
-	if (!d->base || handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
-	    handle_table_init(&d->conns, d->opt.max_clients, NULL) < 0 ||
-	    workers_start(&d->workers, WORKERS_MANUAL, 4, 0, sizeof(struct rdqd_work)) < 0)
-		return -1;
-	endpoints_init(d);
-	d->cm = &dummy_channel;
-	if (control_listen(d, &client_handlers) < 0)
-		return -1;
-	clients_open(d);
-	return control_connections(d) == NCLIENTS ? 0 : -1;
+	fake.disconnect_error = c->dreq_error;
+	return ret;
 }
 
-/* Leaves nothing behind, even after a failed case (then ASan reports what it could not free). */
 static int teardown(void **state)
 {
-	struct rdqd *d = &w.d;
-
-	rdq_level_set(RDQ_LEVEL_DISPATCH);
-	fake_hook_set(FAKE_AT_DREQ, NULL, NULL);
-	fake_hook_set(FAKE_AT_QP_ERROR, NULL, NULL);
-	endpoint_destroy_all(d);
-	settle();
-	clients_reset();
-	clients_pump();
-	settle();
-	control_stop_accepting(d);
-	control_close_all(d, true);
-	if (d->shutdown_timer)
-		event_free(d->shutdown_timer);
-	rdq_level_set(RDQ_LEVEL_PASSIVE);
-	workers_stop(&d->workers);
-	endpoints_fini(d);
-	handle_table_fini(&d->objects);
-	handle_table_fini(&d->conns);
-	event_base_free(d->base);
-	rmdir(w.dir);
-	fake_reset();
-	rdq_level_set(RDQ_LEVEL_UNSET);
+	world_stop();
 	return 0;
 }
 
@@ -710,11 +463,11 @@ static void connect_endpoint(bool tied)
 	assert_non_null(req);
 	w.ep = req->ep; /* the request waits on the endpoint, so it is still there to read */
 	step(ep_work_resolve_addr);
-	cm_event(RDMA_CM_EVENT_ADDR_RESOLVED, 0);
+	fire(EV_ADDR_RESOLVED);
 	step(ep_work_resolve_route);
-	cm_event(RDMA_CM_EVENT_ROUTE_RESOLVED, 0);
+	fire(EV_ROUTE_RESOLVED);
 	step(ep_work_connect);
-	cm_event(RDMA_CM_EVENT_CONNECT_RESPONSE, 0);
+	fire(EV_CONNECT_RESPONSE);
 	step(ep_work_establish);
 
 	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
@@ -792,63 +545,6 @@ static bool reach_stage(const struct race_case *c)
 
 /* ------------------------------------------------------------- checks */
 
-/* The stats bucket request.c counts a status in, by its names (for the statuses seen here). */
-static unsigned bucket_of(int err)
-{
-	for (unsigned i = 0; i < REQ_STATUS_BUCKETS - 1; i++)
-		if (strcmp(request_status_name(i), errname(err)) == 0)
-			return i;
-	return REQ_STATUS_BUCKETS - 1;
-}
-
-/*
- * The request under test completed exactly once, with status: answered on
- * its connection, or, if that closed first, counted as dropped in the
- * status's bucket (the only dropped completion of the case).
- */
-static void check_request_completed(const struct race_case *c)
-{
-	const struct reply *reply = NULL;
-	unsigned replies;
-	uint64_t in_bucket;
-
-	clients_pump();
-	replies = clients_replies_for(CLIENT, w.r_id, &reply);
-	assert_null(pending_request(w.r_rid, 0));
-	if (replies) {
-		assert_int_equal(replies, 1);
-		if (reply->err != c->status)
-			print_message("request %lld: %s \"%s\"\n", (long long)w.r_id,
-				      errname(reply->err), reply->message);
-		assert_string_equal(errname(reply->err), errname(c->status));
-		assert_int_equal(w.d.counters.dropped, 0);
-		return;
-	}
-	/* Orphaned: its connection closed before it completed. */
-	assert_true(clients_closed(CLIENT));
-	assert_int_equal(w.d.counters.dropped, 1);
-	in_bucket = clients_replies_with(c->status);
-	if (w.d.counters.by_status[bucket_of(c->status)] != in_bucket + 1)
-		for (unsigned b = 0; b < REQ_STATUS_BUCKETS; b++)
-			print_message("by_status %s: %llu\n", request_status_name(b),
-				      (unsigned long long)w.d.counters.by_status[b]);
-	assert_int_equal(w.d.counters.by_status[bucket_of(c->status)], in_bucket + 1);
-}
-
-/* The request an event made (the other client's) got its one reply. */
-static void check_event_reply(int64_t id, int expected)
-{
-	const struct reply *reply = NULL;
-
-	if (!id)
-		return;
-	assert_int_equal(clients_replies_for(ADMIN, id, &reply), 1);
-	if (reply->err != expected)
-		print_message("event request %lld: %s \"%s\"\n", (long long)id, errname(reply->err),
-			      reply->message);
-	assert_string_equal(errname(reply->err), errname(expected));
-}
-
 /* Where the request was when the first event came: what the stage promises. */
 static void check_stage(const struct race_case *c)
 {
@@ -890,35 +586,14 @@ static void check_effects(const struct race_case *c)
 		assert_int_equal(w.second_worker_runs, 0);
 		assert_int_equal(w.lock_waits, c->scope == SYNC_NONE);
 	}
-}
+	/* No DREQ went out: the connection is as it was, and can be disconnected again. */
+	if (c->dreq_error) {
+		struct ep *ep = endpoint_lookup(&w.d, w.ep, w.uid);
 
-/* Destroys everything, runs everything, and checks that nothing is left. */
-static void check_nothing_left(void)
-{
-	struct rdqd *d = &w.d;
-
-	endpoint_destroy_all(d);
-	assert_true(settle());
-	assert_int_equal(d->counters.pending, 0);
-	assert_int_equal(d->counters.completed, d->counters.received);
-	assert_int_equal(d->counters.replied + d->counters.dropped, d->counters.completed);
-	assert_int_equal(workers_in_use(&d->workers), 0);
-	assert_int_equal(handle_table_count(&d->objects), 0);
-	/* Still one completion: the clean-up completed nothing twice. */
-	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
-	for (unsigned i = 0; i < fake.nids; i++) {
-		assert_int_equal(fake.ids[i].destroys, 1);
-		assert_int_equal(fake.ids[i].used_after_destroy, 0);
+		assert_non_null(ep);
+		assert_string_equal(ep_state_name(ep->state), "connected");
+		object_unref(ep);
 	}
-	for (unsigned i = 0; i < fake.nqps; i++) {
-		assert_int_equal(fake.qps[i].teardowns, 1);
-		assert_int_equal(fake.qps[i].released, 1);
-		assert_true(fake.qps[i].to_error <= 1);
-		assert_int_equal(fake.qps[i].error_on_freed, 0);
-		assert_int_equal(fake.qps[i].deactivations, fake.qps[i].activations);
-	}
-	assert_int_equal(fake.unexpected, 0);
-	assert_int_equal(fake.overflows, 0);
 }
 
 static void run_case(void **state)
@@ -935,7 +610,7 @@ static void run_case(void **state)
 
 	check_stage(c);
 	check_effects(c);
-	check_request_completed(c);
+	check_completed_once(w.r_id, w.r_rid, c->status);
 	check_event_reply(w.first_id, c->first_reply);
 	check_event_reply(w.then_id, c->then_reply);
 	check_nothing_left();
@@ -955,5 +630,6 @@ int main(void)
 			.teardown_func = teardown,
 			.initial_state = (void *)&cases[i],
 		};
-	return cmocka_run_group_tests_name("race", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("race-disconnect", tests, NULL, NULL) +
+	       race_connect_run();
 }

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+#include "harness.h"
+
+#include <errno.h>
+#include <rdma/rdma_cma.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "client.h"
+#include "clients.h"
+#include "control.h"
+#include "endpoint.h"
+#include "engine/level.h"
+#include "fakes.h"
+#include "object.h"
+#include "protocol/errname.h"
+#include "request.h"
+#include "shutdown.h"
+#include "work.h"
+
+/* More rounds than any case needs to run everything that is queued. */
+#define SETTLE_ROUNDS 1000
+
+struct world w;
+
+static struct rdma_event_channel dummy_channel = {.fd = -1};
+
+const char *errname(int err)
+{
+	return err ? rdq_errno_name(err) : "ok";
+}
+
+/* ------------------------------------------------------------ the loop */
+
+bool settle(void)
+{
+	for (unsigned i = 0; i < SETTLE_ROUNDS; i++) {
+		clients_pump();
+		if (rdqd_work_returned(&w.d))
+			continue;
+		if (!workers_run_queued(&w.d.workers, NULL))
+			return true;
+	}
+	return false;
+}
+
+void step(work_fn fn)
+{
+	assert_true(workers_run_queued(&w.d.workers, fn));
+	assert_int_equal(rdqd_work_returned(&w.d), 1);
+	clients_pump();
+}
+
+struct request_search {
+	int64_t id;   /* a client's request id, or -1 */
+	uint64_t rid; /* or the daemon's number, or 0 */
+	struct request *found;
+};
+
+static bool request_matches(struct request *req, void *arg)
+{
+	struct request_search *s = arg;
+
+	if (req->id != s->id && req->rid != s->rid)
+		return true;
+	s->found = req;
+	return false;
+}
+
+struct request *pending_request(uint64_t rid, int64_t id)
+{
+	struct request_search s = {.id = rid ? -1 : id, .rid = rid};
+
+	request_foreach(&w.d, request_matches, &s);
+	return s.found;
+}
+
+/* --------------------------------------------------------- the events */
+
+/*
+ * The events are requests from the other client, a closed socket, rdma_cm
+ * events through the real switch, the clock reaching a deadline, and the real
+ * shutdown. They may run inside a hook, in the middle of a worker step, so
+ * they record and never assert.
+ */
+
+/* Whether a worker's step holds the endpoint's lock now (the test thread, inside a hook). */
+static bool ep_lock_held(struct ep *ep)
+{
+	if (pthread_mutex_trylock(&ep->lock) != 0)
+		return true;
+	pthread_mutex_unlock(&ep->lock);
+	return false;
+}
+
+/*
+ * With now, a second worker is free: it takes fn's step at once, if the
+ * endpoint's event queue lets the step reach the workers. Without an event
+ * queue it does, but the step takes ep->lock, which the running step holds: a
+ * real worker would wait there, so the test thread (which holds the lock
+ * itself) only notes that it would.
+ */
+static void second_worker(struct ep *ep, work_fn fn)
+{
+	if (w.d.opt.sync_scope == SYNC_NONE && ep_lock_held(ep))
+		w.lock_waits++;
+	else if (workers_run_queued(&w.d.workers, fn))
+		w.second_worker_runs++;
+}
+
+/*
+ * op (ep.destroy or qp.destroy of h) from the other client; with now, a
+ * second worker is free for endpoint ep's step fn.
+ */
+static int64_t destroy(const char *op, const char *key, rdq_handle_t h, rdq_handle_t ep_h, bool now,
+		       work_fn fn)
+{
+	/* The test's own reference, for the lock check: the request unpublishes the endpoint. */
+	struct ep *ep = endpoint_lookup(&w.d, ep_h, w.uid);
+	int64_t id = clients_send(ADMIN, op, json_pack("{s:I}", key, (json_int_t)h));
+
+	if (ep && now && fn)
+		second_worker(ep, fn);
+	object_unref(ep);
+	return id;
+}
+
+/*
+ * The clock reaches the request's deadline: its timer fires if it is still
+ * armed, whatever the request's state (a dequeued request's timer must be
+ * gone, and a case where it is not fails here); the loop runs it.
+ */
+static void fire_deadline(void)
+{
+	struct request *req = pending_request(w.r_rid, 0);
+
+	if (req && req->deadline && evtimer_pending(req->deadline, NULL)) {
+		w.deadlines_armed++;
+		event_active(req->deadline, EV_TIMEOUT, 1);
+	}
+	clients_pump();
+}
+
+/* An rdma_cm event for endpoint h, through the real switch (cm.c acked it already). */
+static void cm_event(rdq_handle_t h, int type, int status, struct rdma_cm_id *new_id)
+{
+	endpoint_cm_event(&w.d, h, type, status, new_id);
+	clients_pump();
+}
+
+int64_t fire(enum race_event ev)
+{
+	switch (ev) {
+	case EV_NONE:
+		break;
+	case EV_CANCEL:
+		return clients_send(ADMIN, "cancel",
+				    json_pack("{s:I}", "rid", (json_int_t)w.r_rid));
+	case EV_CLOSE:
+		clients_close(CLIENT);
+		break;
+	case EV_DESTROY:
+	case EV_DESTROY_NOW:
+		return destroy("ep.destroy", "ep", w.ep, w.ep, ev == EV_DESTROY_NOW,
+			       ep_work_teardown);
+	case EV_QP_DESTROY:
+	case EV_QP_DESTROY_NOW:
+		return destroy("qp.destroy", "qp", w.qp, w.ep, ev == EV_QP_DESTROY_NOW,
+			       ep_work_qp_destroy);
+	case EV_DESTROY_LISTENER:
+		return destroy("ep.destroy", "ep", w.listener, w.listener, false, NULL);
+	case EV_DISCONNECTED:
+		cm_event(w.ep, RDMA_CM_EVENT_DISCONNECTED, 0, NULL);
+		break;
+	case EV_DREQ_TIMEOUT:
+		cm_event(w.ep, RDMA_CM_EVENT_DISCONNECTED, -ETIMEDOUT, NULL);
+		break;
+	case EV_DEADLINE:
+		fire_deadline();
+		break;
+	case EV_DEVICE_REMOVAL:
+		cm_event(w.ep, RDMA_CM_EVENT_DEVICE_REMOVAL, 0, NULL);
+		break;
+	case EV_LISTENER_REMOVAL:
+		cm_event(w.listener, RDMA_CM_EVENT_DEVICE_REMOVAL, 0, NULL);
+		break;
+	case EV_SHUTDOWN:
+		rdqd_shutdown(&w.d);
+		clients_pump();
+		break;
+	case EV_ADDR_RESOLVED:
+		cm_event(w.ep, RDMA_CM_EVENT_ADDR_RESOLVED, 0, NULL);
+		break;
+	case EV_ROUTE_RESOLVED:
+		cm_event(w.ep, RDMA_CM_EVENT_ROUTE_RESOLVED, 0, NULL);
+		break;
+	case EV_CONNECT_RESPONSE:
+		cm_event(w.ep, RDMA_CM_EVENT_CONNECT_RESPONSE, 0, NULL);
+		break;
+	case EV_ESTABLISHED:
+		cm_event(w.ep, RDMA_CM_EVENT_ESTABLISHED, 0, NULL);
+		break;
+	case EV_REJECTED:
+		cm_event(w.ep, RDMA_CM_EVENT_REJECTED, 0, NULL);
+		break;
+	case EV_UNREACHABLE:
+		cm_event(w.ep, RDMA_CM_EVENT_UNREACHABLE, -ETIMEDOUT, NULL);
+		break;
+	case EV_CONNECT_REQUEST:
+		cm_event(w.listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, fake_incoming_id());
+		break;
+	}
+	return 0;
+}
+
+void hook_fire(void *arg)
+{
+	enum rdq_level level = rdq_level_current();
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	w.first_id = fire(*(const enum race_event *)arg);
+	rdq_level_set(level);
+}
+
+/* ------------------------------------------------------------ fixture */
+
+int world_start(enum sync_scope scope)
+{
+	struct rdqd *d = &w.d;
+
+	memset(&w, 0, sizeof(w));
+	fake_reset();
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	w.uid = getuid();
+	snprintf(w.dir, sizeof(w.dir), "/tmp/rdq-race-XXXXXX");
+	if (!mkdtemp(w.dir))
+		return -1;
+	snprintf(w.socket_path, sizeof(w.socket_path), "%s/rdqd.sock", w.dir);
+	d->opt = (struct rdqd_options){
+		.socket_path = w.socket_path,
+		.max_pending = 64,
+		.max_endpoints = 16,
+		.max_clients = 8,
+		.sync_scope = scope,
+		.disconnect_timeout_ms = FAR_MS,
+	};
+	d->listen_fd = -1;
+	d->uevent_fd = -1;
+	d->base = event_base_new();
+	if (!d->base || handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
+	    handle_table_init(&d->conns, d->opt.max_clients, NULL) < 0 ||
+	    workers_start(&d->workers, WORKERS_MANUAL, 4, 0, sizeof(struct rdqd_work)) < 0)
+		return -1;
+	endpoints_init(d);
+	d->cm = &dummy_channel;
+	if (control_listen(d, &client_handlers) < 0)
+		return -1;
+	clients_open(d);
+	return control_connections(d) == NCLIENTS ? 0 : -1;
+}
+
+void world_stop(void)
+{
+	struct rdqd *d = &w.d;
+
+	rdq_level_set(RDQ_LEVEL_DISPATCH);
+	for (int at = 0; at < FAKE_POINTS; at++)
+		fake_hook_set(at, NULL, NULL);
+	endpoint_destroy_all(d);
+	settle();
+	clients_reset();
+	clients_pump();
+	settle();
+	control_stop_accepting(d);
+	control_close_all(d, true);
+	if (d->shutdown_timer)
+		event_free(d->shutdown_timer);
+	rdq_level_set(RDQ_LEVEL_PASSIVE);
+	workers_stop(&d->workers);
+	endpoints_fini(d);
+	handle_table_fini(&d->objects);
+	handle_table_fini(&d->conns);
+	event_base_free(d->base);
+	rmdir(w.dir);
+	fake_reset();
+	rdq_level_set(RDQ_LEVEL_UNSET);
+}
+
+/* ------------------------------------------------------------- checks */
+
+static unsigned bucket_of(int err)
+{
+	for (unsigned i = 0; i < REQ_STATUS_BUCKETS - 1; i++)
+		if (strcmp(request_status_name(i), errname(err)) == 0)
+			return i;
+	return REQ_STATUS_BUCKETS - 1;
+}
+
+/*
+ * The request under test completed exactly once, with status: answered on
+ * its connection, or, if that closed first, counted as dropped in the
+ * status's bucket (the only dropped completion of the case).
+ */
+
+void check_completed_once(int64_t id, uint64_t rid, int status)
+{
+	const struct reply *reply = NULL;
+	unsigned replies;
+	uint64_t in_bucket;
+
+	clients_pump();
+	replies = clients_replies_for(CLIENT, id, &reply);
+	assert_null(pending_request(rid, 0));
+	if (replies) {
+		assert_int_equal(replies, 1);
+		if (reply->err != status)
+			print_message("request %lld: %s \"%s\"\n", (long long)id,
+				      errname(reply->err), reply->message);
+		assert_string_equal(errname(reply->err), errname(status));
+		assert_int_equal(w.d.counters.dropped, 0);
+		return;
+	}
+	/* Orphaned: its connection closed before it completed. */
+	assert_true(clients_closed(CLIENT));
+	assert_int_equal(w.d.counters.dropped, 1);
+	in_bucket = clients_replies_with(status);
+	if (w.d.counters.by_status[bucket_of(status)] != in_bucket + 1)
+		for (unsigned b = 0; b < REQ_STATUS_BUCKETS; b++)
+			print_message("by_status %s: %llu\n", request_status_name(b),
+				      (unsigned long long)w.d.counters.by_status[b]);
+	assert_int_equal(w.d.counters.by_status[bucket_of(status)], in_bucket + 1);
+}
+
+void check_event_reply(int64_t id, int expected)
+{
+	const struct reply *reply = NULL;
+
+	if (!id)
+		return;
+	assert_int_equal(clients_replies_for(ADMIN, id, &reply), 1);
+	if (reply->err != expected)
+		print_message("event request %lld: %s \"%s\"\n", (long long)id, errname(reply->err),
+			      reply->message);
+	assert_string_equal(errname(reply->err), errname(expected));
+}
+
+/* Where the request was when the first event came: what the stage promises. */
+
+void check_nothing_left(void)
+{
+	struct rdqd *d = &w.d;
+
+	endpoint_destroy_all(d);
+	assert_true(settle());
+	assert_int_equal(d->counters.pending, 0);
+	assert_int_equal(d->counters.completed, d->counters.received);
+	assert_int_equal(d->counters.replied + d->counters.dropped, d->counters.completed);
+	assert_int_equal(workers_in_use(&d->workers), 0);
+	assert_int_equal(handle_table_count(&d->objects), 0);
+	/* Still one completion: the clean-up completed nothing twice. */
+	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
+	for (unsigned i = 0; i < fake.nids; i++) {
+		assert_int_equal(fake.ids[i].destroys, 1);
+		assert_int_equal(fake.ids[i].used_after_destroy, 0);
+	}
+	for (unsigned i = 0; i < fake.nqps; i++) {
+		assert_int_equal(fake.qps[i].teardowns, 1);
+		assert_int_equal(fake.qps[i].released, 1);
+		assert_true(fake.qps[i].to_error <= 1);
+		assert_int_equal(fake.qps[i].error_on_freed, 0);
+		assert_int_equal(fake.qps[i].deactivations, fake.qps[i].activations);
+	}
+	assert_int_equal(fake.unexpected, 0);
+	assert_int_equal(fake.overflows, 0);
+}
