@@ -310,7 +310,7 @@ void ep_children_remove(struct ep *listener, rdq_handle_t child)
 }
 
 /* Finds the item's endpoint and takes its lock; NULL (status -ENOENT) if gone. */
-struct ep *ep_get_locked(struct work_item *item)
+struct ep *ep_step_enter(struct work_item *item)
 {
 	struct rdqd *d = item->ctx;
 	struct ep *ep = handle_table_lookup(&d->objects, item->handle, OBJ_EP);
@@ -330,7 +330,7 @@ struct ep *ep_get_locked(struct work_item *item)
 	return ep;
 }
 
-void ep_put_unlock(struct ep *ep)
+void ep_step_leave(struct ep *ep)
 {
 	pthread_mutex_unlock(&ep->lock);
 	object_unref(ep);

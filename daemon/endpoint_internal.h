@@ -55,10 +55,10 @@ void ep_children_remove(struct ep *listener, rdq_handle_t child);
 
 /*
  * PASSIVE: finds the item's endpoint and takes its lock; NULL (item status
- * -ENOENT) if it is gone or torn down. ep_put_unlock releases both.
+ * -ENOENT) if it is gone or torn down. ep_step_leave releases both.
  */
-struct ep *ep_get_locked(struct work_item *item);
-void ep_put_unlock(struct ep *ep);
+struct ep *ep_step_enter(struct work_item *item);
+void ep_step_leave(struct ep *ep);
 
 /* --- ep_connect.c: the rdma_cm events of making a connection --- */
 

@@ -443,7 +443,7 @@ void ep_work_listen(struct work_item *item)
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	ret = create_id(item, true, &id, &ai);
@@ -457,7 +457,7 @@ void ep_work_listen(struct work_item *item)
 	if (ai)
 		freeaddrinfo(ai);
 	item->status = ret;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_resolve_addr(struct work_item *item)
@@ -469,7 +469,7 @@ void ep_work_resolve_addr(struct work_item *item)
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	ret = create_id(item, false, &id, &ai);
@@ -481,7 +481,7 @@ void ep_work_resolve_addr(struct work_item *item)
 		freeaddrinfo(ai);
 	}
 	item->status = ret;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_resolve_route(struct work_item *item)
@@ -490,11 +490,11 @@ void ep_work_resolve_route(struct work_item *item)
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	item->status = rdma_resolve_route(ep->id, (int)a->timeout_ms) ? -errno : 0;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_connect(struct work_item *item)
@@ -507,7 +507,7 @@ void ep_work_connect(struct work_item *item)
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, endpoint_message_arrived, &qp);
@@ -523,7 +523,7 @@ void ep_work_connect(struct work_item *item)
 out:
 	a->qp = qp;
 	item->status = ret;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_establish(struct work_item *item)
@@ -534,7 +534,7 @@ void ep_work_establish(struct work_item *item)
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	qp = handle_table_lookup(&d->objects, work_of(item)->qp, OBJ_QP);
@@ -549,7 +549,7 @@ void ep_work_establish(struct work_item *item)
 	object_unref(qp);
 out:
 	item->status = ret;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_accept(struct work_item *item)
@@ -562,7 +562,7 @@ void ep_work_accept(struct work_item *item)
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, NULL, &qp);
@@ -579,7 +579,7 @@ void ep_work_accept(struct work_item *item)
 	save_addrs(ep->id, a);
 	a->qp = qp;
 	item->status = 0;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 	return;
 
 reject:
@@ -587,7 +587,7 @@ reject:
 	if (qp)
 		qp_discard(qp);
 	item->status = ret;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_reject(struct work_item *item)

@@ -225,12 +225,12 @@ void ep_work_disconnect(struct work_item *item)
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	/* Sends the DREQ (or the DREP, if the peer's DREQ came first). */
 	item->status = rdma_disconnect(ep->id) ? -errno : 0;
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 /* Moves the item's QP to error; the caller holds ep->lock. */
@@ -252,11 +252,11 @@ void ep_work_qp_error(struct work_item *item)
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	qp_error_locked(item);
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
 
 void ep_work_answer_dreq(struct work_item *item)
@@ -264,7 +264,7 @@ void ep_work_answer_dreq(struct work_item *item)
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
-	ep = ep_get_locked(item);
+	ep = ep_step_enter(item);
 	if (!ep)
 		return;
 	/*
@@ -273,5 +273,5 @@ void ep_work_answer_dreq(struct work_item *item)
 	 */
 	rdma_disconnect(ep->id);
 	qp_error_locked(item);
-	ep_put_unlock(ep);
+	ep_step_leave(ep);
 }
