@@ -5,8 +5,13 @@
  * the address, the route, make the QP and connect or accept, establish) to the
  * endpoint's event queue and acts on the rdma_cm event that follows; the
  * worker half runs the blocking calls, finding its endpoint again by handle.
- * A connect that fails, or times out, answers its request and destroys the
- * endpoint.
+ * A connect that fails, times out or is cancelled answers its request and
+ * destroys the endpoint.
+ *
+ * Longer than rdq's other files on purpose: the active and passive sides
+ * share their steps (the new QP published when a step returns, activation,
+ * the connection parameters, making the rdma_cm_id), which split in two
+ * files would become an internal interface of their own.
  */
 #include "endpoint.h"
 
