@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The deterministic race table: every pair of {cancel, connection
- * close, endpoint destroy, QP destroy, DISCONNECTED, DREQ timeout, local
- * deadline, device removal, shutdown} against a request in each of its
- * states, each case named after the race it covers.
+ * The disconnect race table: every pair of {cancel, connection close,
+ * endpoint destroy, QP destroy, DISCONNECTED, DREQ timeout, local deadline,
+ * device removal, shutdown} against a request in each of its states, each
+ * case named after the race it covers. Most of this file is the table.
  *
- * The real endpoint and request code runs here (endpoint.c and its features
- * ep_*.c, request.c, the engine) against the fakes of fakes.c, with no thread and no
- * sleep: the test thread is the loop, and it also plays the workers, one step
- * at a time, with WORKERS_MANUAL and workers_run_queued. So a case picks the
- * order of loop events and worker steps exactly:
+ * rdqd's own code runs here (harness.h says how): the requests and the
+ * other client's events go in over the real control socket, rdma_cm's
+ * events through the real switch, and the test thread plays the loop and,
+ * one step at a time, the workers. So a case picks the order of loop events
+ * and worker steps exactly:
  *
  *  - queued:    the request waits on the endpoint's queue (before the DREQ
  *               step ran, while it runs, or after it);
@@ -22,10 +22,8 @@
  * Each case asserts the request's single completion and its status, the
  * reply to the racing event's own request, how often the QP went to error
  * and the DREQ went out, and then, after destroying everything, that nothing
- * is left: no pending request, no work item out, no object published, every
- * rdma_cm_id destroyed once, every QP torn down once and freed. The binary is
- * built with AddressSanitizer and UndefinedBehaviorSanitizer, whose leak
- * check runs at exit too.
+ * is left (harness.c's check_nothing_left). The connect and passive tables
+ * are in race_connect.c.
  */
 #include <errno.h>
 #include <rdma/rdma_cma.h>
