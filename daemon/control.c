@@ -282,6 +282,7 @@ static void accept_one(struct rdqd *d, int fd)
 	}
 	if (d->counters.connections >= d->opt.max_clients) {
 		refuse(fd, EMFILE, "too many clients");
+		d->counters.refused++;
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -313,6 +314,51 @@ static void accept_one(struct rdqd *d, int fd)
 		  (int)c->pid);
 }
 
+static int open_spare(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * accept failed with EMFILE or ENFILE: the client is still waiting in the
+ * backlog and the socket stays readable. Give up the spare descriptor to
+ * take the client and tell it why it is turned away; without a spare, stop
+ * accepting for a while (doubling up to a second), so that the loop never
+ * spins on a socket it cannot serve.
+ */
+static bool accept_starved(struct rdqd *d, int lfd, int err)
+{
+	int fd;
+
+	if (!d->fd_starved) {
+		d->fd_starved = true;
+		d->starved_refused = 0;
+		log_warn("out of file descriptors (%s): clients are turned away until some are "
+			 "free; raise LimitNOFILE= or close endpoints",
+			 strerror(err));
+	}
+	if (d->spare_fd >= 0) {
+		close(d->spare_fd);
+		d->spare_fd = -1;
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			refuse(fd, EMFILE, "rdqd is out of file descriptors; try again later");
+			d->counters.refused_nofd++;
+			d->starved_refused++;
+		}
+		d->spare_fd = open_spare();
+		if (fd >= 0 && d->spare_fd >= 0)
+			return true;
+	}
+	/* Not even the spare: wait for descriptors to come free. */
+	d->accept_backoff_ms = d->accept_backoff_ms ? d->accept_backoff_ms * 2 : 50;
+	if (d->accept_backoff_ms > 1000)
+		d->accept_backoff_ms = 1000;
+	event_del(d->listen_event);
+	evtimer_add(d->accept_timer, &(struct timeval){.tv_usec = d->accept_backoff_ms * 1000});
+	return false;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct rdqd *d = arg;
@@ -321,14 +367,39 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	for (int i = 0; i < ACCEPTS_PER_CALLBACK; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (!accept_starved(d, lfd, errno))
+				break;
+			continue;
+		}
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept: %s", strerror(errno));
 			break;
 		}
+		if (d->fd_starved) {
+			d->fd_starved = false;
+			d->accept_backoff_ms = 0;
+			log_info("descriptors are free again: accepting clients (%llu turned away "
+				 "meanwhile)",
+				 (unsigned long long)d->starved_refused);
+		}
+		if (d->spare_fd < 0)
+			d->spare_fd = open_spare();
 		accept_one(d, fd);
 	}
 	loop_histogram_record(d, start);
+}
+
+/* The backoff is over: listen again (a client waiting in the backlog wakes on_accept). */
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rdqd *d = arg;
+
+	if (d->spare_fd < 0)
+		d->spare_fd = open_spare();
+	if (d->listen_event)
+		event_add(d->listen_event, NULL);
 }
 
 /* Makes the socket's folder (0755 for /run/rdq, else 0700) if missing. */
@@ -414,7 +485,9 @@ int control_listen(struct rdqd *d, const struct control_handlers *handlers)
 	}
 	d->listen_fd = fd;
 	d->listen_event = event_new(d->base, fd, EV_READ | EV_PERSIST, on_accept, d);
-	if (!d->listen_event)
+	d->accept_timer = evtimer_new(d->base, on_accept_timer, d);
+	d->spare_fd = open_spare();
+	if (!d->listen_event || !d->accept_timer)
 		return -ENOMEM;
 	event_add(d->listen_event, NULL);
 	return 0;
@@ -425,6 +498,12 @@ void control_stop_accepting(struct rdqd *d)
 	if (d->listen_event)
 		event_free(d->listen_event);
 	d->listen_event = NULL;
+	if (d->accept_timer)
+		event_free(d->accept_timer);
+	d->accept_timer = NULL;
+	if (d->spare_fd >= 0)
+		close(d->spare_fd);
+	d->spare_fd = -1;
 	if (d->listen_fd >= 0) {
 		close(d->listen_fd);
 		if (d->listen_fd_ours)

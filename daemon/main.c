@@ -298,6 +298,7 @@ static int start(struct rdqd *d)
 
 	d->listen_fd = -1;
 	d->uevent_fd = -1;
+	d->spare_fd = -1;
 	d->start_ms = now_ms();
 	raise_fd_limit();
 	d->base = event_base_new();

@@ -157,6 +157,10 @@ static void op_stats(struct rdqd *d, struct request *req)
 	json_object_set_new(result, "objects",
 			    json_integer((json_int_t)handle_table_count(&d->objects)));
 	json_object_set_new(result, "connections", json_integer((json_int_t)k->connections));
+	json_object_set_new(result, "clients",
+			    STAT_FIELDS({"open", k->connections}, {"accepted", k->accepted},
+					{"refused", k->refused},
+					{"refused_nofd", k->refused_nofd}));
 	json_object_set_new(result, "events", events);
 	json_object_set_new(result, "loop", loop);
 	request_complete(req, 0, result, NULL);

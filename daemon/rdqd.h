@@ -76,8 +76,10 @@ struct rdqd_counters {
 	uint64_t cm_stale;		     /* events for an endpoint already gone */
 	uint64_t device_removals; /* endpoints torn down because their device went away */
 	uint64_t events_sent;
-	uint64_t connections; /* open now */
-	uint64_t accepted;    /* ever */
+	uint64_t connections;  /* open now */
+	uint64_t accepted;     /* ever */
+	uint64_t refused;      /* turned away at once: --max-clients */
+	uint64_t refused_nofd; /* turned away because rdqd was out of descriptors */
 };
 
 struct rdqd {
@@ -106,6 +108,16 @@ struct rdqd {
 	struct event *shutdown_timer; /* bounds how long clients may take to read their replies */
 	int listen_fd;
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
+	/*
+	 * Out of descriptors: a spare one, given up to accept a client only to
+	 * tell it so; and a timer that resumes accepting when not even that
+	 * could be done.
+	 */
+	int spare_fd;
+	struct event *accept_timer;
+	unsigned accept_backoff_ms;
+	bool fd_starved;	  /* in an episode of EMFILE/ENFILE; logged once each */
+	uint64_t starved_refused; /* clients turned away in this episode */
 	bool shutting_down;
 	bool scan_queued; /* a device_resync is on its way */
 	bool scan_again;  /* devices changed again meanwhile */

@@ -255,6 +255,7 @@ int world_start(enum sync_scope scope)
 	};
 	d->listen_fd = -1;
 	d->uevent_fd = -1;
+	d->spare_fd = -1;
 	d->base = event_base_new();
 	if (!d->base || handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
 	    handle_table_init(&d->conns, d->opt.max_clients, NULL) < 0 ||

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rdqd at its limits, run for real: out of file descriptors (a low
+ * RLIMIT_NOFILE set on the running daemon), and the paths it is given. At
+ * each limit rdqd says what happened, to the client and once in its log,
+ * harms nothing it should not touch, and serves again as soon as it can.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "daemon_harness.h"
+
+#define CLIENTS	     40 /* connections made against a daemon with room for a few */
+#define ROOM	     4	/* descriptors left to rdqd beyond those it holds at rest */
+#define VERSION_BODY "{\"v\":1,\"id\":7,\"op\":\"version\"}"
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+static unsigned log_count(const struct daemon *d, const char *text)
+{
+	char *log = file_read(d->log);
+	unsigned n = 0;
+
+	for (const char *p = log; (p = strstr(p, text)); p += strlen(text))
+		n++;
+	free(log);
+	return n;
+}
+
+/*
+ * With room for ROOM more descriptors, CLIENTS clients connect at once: a
+ * few are served, every other one gets an EMFILE reply saying rdqd is out of
+ * descriptors (not a silent close, not a hang), the log says so once (not a
+ * line per attempt: the loop does not spin), and once the clients are gone a
+ * new one is served again.
+ */
+static void test_out_of_descriptors(void **state)
+{
+	struct daemon d;
+	struct rlimit low;
+	int fds[CLIENTS], served = 0, refused = 0, base;
+	json_t *msg;
+
+	assert_int_equal(daemon_start(&d, NULL), 0);
+	base = count_fds(d.pid);
+	assert_true(base > 0);
+	low = (struct rlimit){.rlim_cur = (rlim_t)(base + ROOM), .rlim_max = (rlim_t)(base + ROOM)};
+	assert_int_equal(prlimit(d.pid, RLIMIT_NOFILE, &low, NULL), 0);
+
+	for (int i = 0; i < CLIENTS; i++) {
+		fds[i] = raw_connect(d.socket);
+		assert_true(fds[i] >= 0);
+		/* A refused client may be closed already: its write may fail, its read may not. */
+		raw_send_frame(fds[i], VERSION_BODY, strlen(VERSION_BODY));
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		msg = NULL;
+		if (raw_read_message(fds[i], HARNESS_REPLY_MS, &msg) < 0) {
+			daemon_dump_log(&d);
+			fail_msg("client %d got no answer at all", i);
+		}
+		if (strcmp(reply_errno(msg), "ok") == 0) {
+			served++;
+		} else {
+			assert_string_equal(reply_errno(msg), "EMFILE");
+			assert_true(reply_id_is_null(msg));
+			assert_non_null(strstr(reply_message(msg), "out of file descriptors"));
+			refused++;
+		}
+		json_decref(msg);
+	}
+	print_message("served %d, refused %d\n", served, refused);
+	assert_true(served >= 1 && served <= ROOM);
+	assert_int_equal(served + refused, CLIENTS);
+	assert_int_equal(log_count(&d, "out of file descriptors"), 1);
+
+	for (int i = 0; i < CLIENTS; i++)
+		close(fds[i]);
+	/* Served again: a new client's request is answered (the close may take a turn). */
+	fds[0] = raw_connect(d.socket);
+	assert_true(fds[0] >= 0);
+	assert_int_equal(raw_send_frame(fds[0], VERSION_BODY, strlen(VERSION_BODY)), 0);
+	msg = NULL;
+	assert_int_equal(raw_read_message(fds[0], HARNESS_REPLY_MS, &msg), 0);
+	assert_string_equal(reply_errno(msg), "ok");
+	json_decref(msg);
+	close(fds[0]);
+	assert_int_equal(log_count(&d, "accepting clients"), 1);
+	assert_int_equal(log_count(&d, "out of file descriptors"), 1);
+
+	assert_int_equal(daemon_stop(&d), 0);
+	daemon_cleanup(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_out_of_descriptors),
+	};
+
+	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
+}
