@@ -25,6 +25,7 @@
 #include "object.h"
 #include "protocol/frame.h"
 #include "protocol/message.h"
+#include "protocol/socket_path.h"
 #include "rdqd.h"
 
 #define FRAMES_PER_CALLBACK  64		  /* then yield to other callbacks */
@@ -414,18 +415,32 @@ static int make_parent(const char *path)
 	return 0;
 }
 
-/* Removes a socket file left by a daemon that died; refuses if one still answers. */
+/*
+ * Removes a socket file left by a daemon that died. Anything else at path is
+ * left alone: a socket that still answers (another rdqd), and whatever is
+ * not a socket at all.
+ */
 static int clear_stale(const char *path, const struct sockaddr_un *addr)
 {
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int ret = 0;
+	struct stat st;
+	int fd, ret = 0;
 
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("%s exists and is not a socket: not touching it; choose another --socket",
+			path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+	if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0) {
+		log_err("%s: another rdqd is serving there", path);
 		ret = -EADDRINUSE;
-	else if (errno == ECONNREFUSED)
+	} else if (errno == ECONNREFUSED) {
 		unlink(path);
+	}
 	close(fd);
 	return ret;
 }
@@ -442,6 +457,15 @@ static int open_socket(struct rdqd *d)
 	ret = make_parent(path);
 	if (ret < 0)
 		return ret;
+	if (d->opt.socket_default) {
+		char why[RDQ_ERRMSG_MAX + 64];
+
+		ret = rdq_socket_dir_check(path, why, sizeof(why));
+		if (ret < 0) {
+			log_err("%s", why);
+			return ret;
+		}
+	}
 	ret = clear_stale(path, &addr);
 	if (ret < 0)
 		return ret;

@@ -210,10 +210,12 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		return 2;
 	}
 	opt->socket_path = path;
+	opt->socket_default = true;
 	while ((c = getopt_long(argc, argv, "s:w:vqVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			opt->socket_path = optarg;
+			opt->socket_default = false;
 			break;
 		case 'w':
 			ret = parse_uint(optarg, "--workers", 256, &opt->workers);

@@ -44,6 +44,7 @@ enum sync_scope {
 
 struct rdqd_options {
 	const char *socket_path;
+	bool socket_default;	/* no --socket: the path every client finds by itself */
 	unsigned workers;	/* 0: one per CPU */
 	unsigned pool_prealloc; /* work items made at start */
 	unsigned pool_cap;	/* 0: no cap */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,10 +121,140 @@ static void test_out_of_descriptors(void **state)
 	daemon_cleanup(&d);
 }
 
+/* Runs rdqd with argv (NULL-terminated, argv[0] ignored) and env, until it exits; its stderr in
+ * log. */
+static int run_rdqd(const char *const *args, const char *log)
+{
+	const char *argv[16] = {getenv("RDQD")};
+	pid_t pid;
+	int n = 1;
+
+	for (; args && *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = proc_spawn(argv, NULL, log);
+	assert_true(pid > 0);
+	return proc_wait(pid, HARNESS_START_MS);
+}
+
+/*
+ * `rdqd -s PATH` where PATH is a regular file: rdqd refuses to start, says
+ * why, and the file is untouched (it used to be unlinked as a stale socket).
+ */
+static void test_socket_path_is_a_file(void **state)
+{
+	char dir[] = "/tmp/rdq-limits-XXXXXX", path[96], log[96];
+	const char *content = "precious data\n";
+	char *after;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rdqd.sock", dir);
+	snprintf(log, sizeof(log), "%s/rdqd.log", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+
+	assert_int_equal(run_rdqd((const char *[]){"-s", path, NULL}, log), 1);
+	after = file_read(path);
+	assert_string_equal(after, content);
+	free(after);
+	after = file_read(log);
+	assert_non_null(strstr(after, "exists and is not a socket"));
+	free(after);
+	unlink(path);
+	unlink(log);
+	rmdir(dir);
+}
+
+/* Runs `rdqd` as uid with no XDG_RUNTIME_DIR (so the /tmp/rdq-UID fallback) for a moment. */
+static int run_as(uid_t uid, const char *log, bool *served)
+{
+	char ids[32], *out;
+	const char *argv[] = {"/usr/bin/setpriv",
+			      "--reuid",
+			      ids,
+			      "--regid",
+			      ids,
+			      "--clear-groups",
+			      "env",
+			      "-u",
+			      "XDG_RUNTIME_DIR",
+			      getenv("RDQD"),
+			      "-v",
+			      NULL};
+	pid_t pid;
+	int ret;
+
+	snprintf(ids, sizeof(ids), "%u", (unsigned)uid);
+	unlink(log);
+	pid = proc_spawn(argv, NULL, log);
+	assert_true(pid > 0);
+	ret = proc_wait(pid, 1000);
+	out = file_read(log);
+	*served = strstr(out, "ready") != NULL;
+	free(out);
+	if (ret < 0) { /* still running: it serves; stop it */
+		kill(pid, SIGTERM);
+		ret = proc_wait(pid, HARNESS_STOP_MS);
+	}
+	return ret;
+}
+
+/*
+ * The per-user fallback folder /tmp/rdq-UID (no XDG_RUNTIME_DIR) must be the
+ * user's own: rdqd refuses a folder another user owns, or one others may
+ * write, saying which, and serves in a folder that is the user's alone.
+ * Needs root, to run rdqd as another user.
+ */
+static void test_fallback_folder_must_be_private(void **state)
+{
+	const uid_t uid = 64123; /* a uid no account on the test machine has */
+	char dir[64], sock[96], log[] = "/tmp/rdq-limits-fallback.log";
+	bool served;
+	char *out;
+
+	if (geteuid() != 0)
+		skip();
+	snprintf(dir, sizeof(dir), "/tmp/rdq-%u", (unsigned)uid);
+	snprintf(sock, sizeof(sock), "%s/rdqd.sock", dir);
+	unlink(sock);
+	rmdir(dir);
+
+	/* Someone else's folder (root's), where the user's socket would go. */
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(run_as(uid, log, &served), 1);
+	assert_false(served);
+	out = file_read(log);
+	assert_non_null(strstr(out, "belongs to uid 0"));
+	free(out);
+
+	/* The user's, but writable by everyone. */
+	assert_int_equal(chown(dir, uid, uid), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(run_as(uid, log, &served), 1);
+	assert_false(served);
+	out = file_read(log);
+	assert_non_null(strstr(out, "writable by others"));
+	free(out);
+
+	/* The user's alone: served, and stopped cleanly. */
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(run_as(uid, log, &served), 0);
+	assert_true(served);
+
+	unlink(sock);
+	rmdir(dir);
+	unlink(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_descriptors),
+		cmocka_unit_test(test_socket_path_is_a_file),
+		cmocka_unit_test(test_fallback_folder_must_be_private),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
