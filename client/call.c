@@ -108,7 +108,7 @@ static int lost(struct ctl *ctl, int err)
 	return ctl_unreachable(ctl, err);
 }
 
-/* rdqd closed the connection after saying why (note_farewell()): that is its answer. */
+/* rdqd closed the connection after saying why; librdq's error holds the reason. */
 static int turned_away(struct ctl *ctl)
 {
 	fprintf(stderr, "rdqctl: %s: %s\n", ctl->socket, rdq_client_error(ctl->client));
