@@ -346,7 +346,10 @@ static int ep_show(struct ctl *ctl, int argc, char **argv)
 			return ret;
 		args = json_pack("{s:I}", "ep", (json_int_t)ep);
 	}
-	ret = ctl_call(ctl, "ep.show", args, -1, &result);
+	if (args)
+		ret = ctl_call(ctl, "ep.show", args, -1, &result);
+	else
+		ret = ctl_call_pages(ctl, "ep.show", NULL, "endpoints", &result);
 	if (ret)
 		return ret;
 	print_result(result, show_text);

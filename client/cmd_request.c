@@ -86,7 +86,7 @@ static int request_list(struct ctl *ctl, int argc, char **argv)
 			 argv, NULL, 0, 0, &npos);
 	if (ret)
 		return ret < 0 ? RDQCTL_OK : ret;
-	ret = ctl_call(ctl, "request.list", NULL, -1, &result);
+	ret = ctl_call_pages(ctl, "request.list", NULL, "requests", &result);
 	if (ret)
 		return ret;
 	print_result(result, list_text);

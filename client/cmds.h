@@ -103,6 +103,13 @@ int arg_address(const char *path, const char *s, char *buf, size_t size, int *po
  */
 int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result);
 
+/*
+ * ctl_call for a list that comes in pages: asks page after page (args, stolen,
+ * may be NULL, get the cursor "after") and gives the whole list in
+ * *result as {key: [...]}. Returns as ctl_call does.
+ */
+int ctl_call_pages(struct ctl *ctl, const char *op, json_t *args, const char *key, json_t **result);
+
 /* Prints why talking to rdqd failed (err a negative errno); returns RDQCTL_EUNREACH. */
 int ctl_unreachable(struct ctl *ctl, int err);
 

@@ -80,7 +80,8 @@ static int conn_send(struct conn *c, const json_t *msg)
 	int ret;
 
 	if (!buf)
-		return -ENOMEM;
+		return json_dumpb(msg, NULL, 0, JSON_COMPACT) > RDQ_MAX_MESSAGE ? -EMSGSIZE
+										: -ENOMEM;
 	ret = bufferevent_write(c->bev, buf, len) < 0 ? -ENOMEM : 0;
 	free(buf);
 	check_throttle(c);

@@ -44,7 +44,10 @@ void control_stop_accepting(struct rdqd *d);
 void control_close_all(struct rdqd *d, bool force);
 unsigned control_connections(struct rdqd *d);
 
-/* Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT or -ENOMEM. */
+/*
+ * Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT,
+ * -EMSGSIZE (it would not fit in a frame) or -ENOMEM.
+ */
 int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);

@@ -297,13 +297,51 @@ static bool visible_to(void *object, void *arg)
 	return object_visible(((struct object *)object)->owner, *(uid_t *)arg);
 }
 
+/*
+ * A page of a list: at most args.limit items after args.after (a cursor: the
+ * "next" of the page before). A whole list may not fit in one message.
+ */
+struct page {
+	int64_t limit;
+	uint64_t after;
+};
+
+static bool arg_page(struct request *req, struct page *p)
+{
+	char err[RDQ_ERRMSG_MAX];
+	int64_t after;
+
+	if (bad_arg(req,
+		    rdq_arg_int(req->args, "limit", 1, RDQ_MAX_PAGE, RDQ_DEFAULT_PAGE, &p->limit,
+				err),
+		    err) ||
+	    bad_arg(req, rdq_arg_int(req->args, "after", 0, INT64_MAX, 0, &after, err), err))
+		return false;
+	p->after = (uint64_t)after;
+	return true;
+}
+
+/* The result of a page: items, and "next" (the cursor for the page after) if more remain. */
+static void complete_page(struct request *req, const char *key, json_t *items, bool more,
+			  uint64_t last)
+{
+	json_t *result = json_pack("{s:o}", key, items);
+
+	if (more && result)
+		json_object_set_new(result, "next", json_integer((json_int_t)last));
+	request_complete(req, 0, result, NULL);
+}
+
 static void op_ep_show(struct rdqd *d, struct request *req)
 {
 	char err[RDQ_ERRMSG_MAX];
 	json_t *list = json_array();
-	uint64_t one = 0;
+	uint64_t one = 0, last = 0;
+	struct page page;
+	bool more = false;
 
-	if (bad_arg(req, rdq_arg_handle(req->args, "ep", false, &one, err), err)) {
+	if (bad_arg(req, rdq_arg_handle(req->args, "ep", false, &one, err), err) ||
+	    !arg_page(req, &page)) {
 		json_decref(list);
 		return;
 	}
@@ -318,22 +356,34 @@ static void op_ep_show(struct rdqd *d, struct request *req)
 		json_array_append_new(list, endpoint_describe(ep));
 		object_unref(ep);
 	} else {
-		/* Describe outside the table's lock: collect the handles first. */
+		/*
+		 * Describe outside the table's lock: collect the handles first, in
+		 * the table's order (by slot), which the cursor follows.
+		 */
 		unsigned count;
 		rdq_handle_t *handles =
 			handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &count);
 
 		for (unsigned i = 0; i < count; i++) {
-			struct ep *ep = endpoint_lookup(d, handles[i], req->uid);
+			struct ep *ep;
 
+			if (page.after &&
+			    rdq_handle_index(handles[i]) <= rdq_handle_index(page.after))
+				continue;
+			if ((int64_t)json_array_size(list) == page.limit) {
+				more = true;
+				break;
+			}
+			ep = endpoint_lookup(d, handles[i], req->uid);
 			if (ep) {
 				json_array_append_new(list, endpoint_describe(ep));
+				last = handles[i];
 				object_unref(ep);
 			}
 		}
 		free(handles);
 	}
-	request_complete(req, 0, json_pack("{s:o}", "endpoints", list), NULL);
+	complete_page(req, "endpoints", list, more, last);
 }
 
 static void op_watch(struct rdqd *d, struct request *req)
@@ -347,34 +397,76 @@ static void op_watch(struct rdqd *d, struct request *req)
 	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
 }
 
-/* What request.list collects: every pending request the asker's uid may see. */
+/* What request.list collects: the pending requests the asker's uid may see, past the cursor. */
 struct request_search {
 	struct request *self; /* the request.list itself: not listed */
-	json_t *list;
+	uint64_t after;	      /* only requests with a greater rid */
+	struct request **found;
+	size_t n, cap;
+	bool out_of_memory;
 };
 
 static bool request_seen(struct request *req, void *arg)
 {
 	struct request_search *s = arg;
 
-	if (req == s->self || !object_visible(req->uid, s->self->uid))
+	if (req == s->self || req->rid <= s->after || !object_visible(req->uid, s->self->uid))
 		return true;
-	json_array_append_new(s->list,
-			      json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "rid",
-					(json_int_t)req->rid, "id", (json_int_t)req->id, "op",
-					req->op->name, "state", request_state_name(req->state),
-					"ep", (json_int_t)req->ep, "age_ms",
-					(json_int_t)(now_ms() - req->start_ms), "uid",
-					(int)req->uid, "mine", req->conn == s->self->conn));
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct request **found = realloc(s->found, cap * sizeof(*found));
+
+		if (!found) {
+			s->out_of_memory = true;
+			return false;
+		}
+		s->found = found;
+		s->cap = cap;
+	}
+	s->found[s->n++] = req;
 	return true;
+}
+
+static int by_rid(const void *a, const void *b)
+{
+	uint64_t x = (*(struct request *const *)a)->rid, y = (*(struct request *const *)b)->rid;
+
+	return (x > y) - (x < y);
+}
+
+static json_t *describe_request(const struct request *r, const struct request *asker)
+{
+	return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "rid", (json_int_t)r->rid,
+			 "id", (json_int_t)r->id, "op", r->op->name, "state",
+			 request_state_name(r->state), "ep", (json_int_t)r->ep, "age_ms",
+			 (json_int_t)(now_ms() - r->start_ms), "uid", (int)r->uid, "mine",
+			 r->conn == asker->conn);
 }
 
 static void op_request_list(struct rdqd *d, struct request *req)
 {
-	struct request_search s = {.self = req, .list = json_array()};
+	struct request_search s = {.self = req};
+	struct page page;
+	json_t *list;
+	size_t n;
 
+	if (!arg_page(req, &page))
+		return;
+	s.after = page.after;
 	request_foreach(d, request_seen, &s);
-	request_complete(req, 0, json_pack("{s:o}", "requests", s.list), NULL);
+	if (s.out_of_memory) {
+		free(s.found);
+		request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	/* In rid order, so that the cursor (the last rid listed) finds the rest. */
+	qsort(s.found, s.n, sizeof(*s.found), by_rid);
+	n = s.n < (size_t)page.limit ? s.n : (size_t)page.limit;
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, describe_request(s.found[i], req));
+	complete_page(req, "requests", list, s.n > n, n ? s.found[n - 1]->rid : 0);
+	free(s.found);
 }
 
 /* cancel with args.rid: any pending request of this uid, by the daemon's number. */

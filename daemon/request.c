@@ -125,10 +125,37 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	return req;
 }
 
+/*
+ * Sends the request's one reply: result (stolen) or the error. A reply too
+ * big for a frame is answered with EMSGSIZE instead, never dropped. Returns
+ * the status the client got.
+ */
+static int answer(struct request *req, int status, json_t *result, const char *message)
+{
+	struct rdqd *d = req->d;
+	json_t *reply = status == 0 ? rdq_reply_ok(req->id, result)
+				    : rdq_reply_error(req->id, -status, message);
+	int ret = reply ? control_send(d, req->conn, reply) : -ENOMEM;
+
+	if (ret == -EMSGSIZE) {
+		json_decref(reply);
+		status = -EMSGSIZE;
+		reply = rdq_reply_error(req->id, EMSGSIZE,
+					"the reply would exceed the 64 KiB message limit; ask for "
+					"less (list operations take a limit and a cursor)");
+		ret = reply ? control_send(d, req->conn, reply) : -ENOMEM;
+	}
+	if (ret == 0)
+		d->counters.replied++;
+	else
+		d->counters.dropped++;
+	json_decref(reply);
+	return status;
+}
+
 void request_complete(struct request *req, int status, json_t *result, const char *message)
 {
 	struct rdqd *d = req->d;
-	json_t *reply;
 
 	/*
 	 * Exactly once is the contract. The request is freed below, so a second
@@ -144,23 +171,16 @@ void request_complete(struct request *req, int status, json_t *result, const cha
 		req->deadline = NULL;
 	}
 
-	d->counters.completed++;
-	d->counters.pending--;
-	d->counters.by_status[status_bucket(status)]++;
-
 	if (req->conn) {
-		reply = status == 0 ? rdq_reply_ok(req->id, result)
-				    : rdq_reply_error(req->id, -status, message);
+		status = answer(req, status, result, message);
 		result = NULL;
-		if (reply && control_send(d, req->conn, reply) == 0)
-			d->counters.replied++;
-		else
-			d->counters.dropped++;
-		json_decref(reply);
 		conn_list_remove(req);
 	} else {
 		d->counters.dropped++;
 	}
+	d->counters.completed++;
+	d->counters.pending--;
+	d->counters.by_status[status_bucket(status)]++;
 	json_decref(result);
 	json_decref(req->args);
 	free(req);

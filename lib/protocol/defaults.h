@@ -12,6 +12,8 @@
 #define RDQ_MAX_BACKLOG	       4096
 #define RDQ_DEFAULT_TIMEOUT_MS 5000    /* ep.connect, ep.recv: timeout_ms */
 #define RDQ_MAX_TIMEOUT_MS     3600000 /* any timeout_ms: one hour */
+#define RDQ_DEFAULT_PAGE       100     /* ep.show, request.list: limit */
+#define RDQ_MAX_PAGE	       200     /* a page that still fits a 64 KiB message */
 
 /* A number as a string literal, for help texts. */
 #define RDQ_STR_(x) #x

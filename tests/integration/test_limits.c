@@ -59,15 +59,16 @@ static unsigned log_count(const struct daemon *d, const char *text)
 /*
  * With room for ROOM more descriptors, CLIENTS clients connect at once: a
  * few are served, every other one gets an EMFILE reply saying rdqd is out of
- * descriptors (not a silent close, not a hang), the log says so once (not a
- * line per attempt: the loop does not spin), and once the clients are gone a
- * new one is served again.
+ * descriptors (not a silent close, not a hang), the log says so once per
+ * episode (not a line per attempt: the loop does not spin), and once the
+ * clients are gone a new one is served again.
  */
 static void test_out_of_descriptors(void **state)
 {
 	struct daemon d;
 	struct rlimit low;
 	int fds[CLIENTS], served = 0, refused = 0, base;
+	unsigned episodes;
 	json_t *msg;
 
 	assert_int_equal(daemon_start(&d, NULL), 0);
@@ -99,9 +100,16 @@ static void test_out_of_descriptors(void **state)
 		json_decref(msg);
 	}
 	print_message("served %d, refused %d\n", served, refused);
-	assert_true(served >= 1 && served <= ROOM);
+	/* About ROOM served (rdqd's own descriptors at rest vary by one or two). */
+	assert_true(served >= 1 && served <= 2 * ROOM);
 	assert_int_equal(served + refused, CLIENTS);
-	assert_int_equal(log_count(&d, "out of file descriptors"), 1);
+	/*
+	 * One warning per episode of shortage, not one per attempt (a spinning
+	 * loop logged about a million a second). A descriptor rdqd freed on its
+	 * own meanwhile may end an episode and start another.
+	 */
+	episodes = log_count(&d, "out of file descriptors");
+	assert_true(episodes >= 1 && episodes <= 3);
 
 	for (int i = 0; i < CLIENTS; i++)
 		close(fds[i]);
@@ -114,8 +122,9 @@ static void test_out_of_descriptors(void **state)
 	assert_string_equal(reply_errno(msg), "ok");
 	json_decref(msg);
 	close(fds[0]);
-	assert_int_equal(log_count(&d, "accepting clients"), 1);
-	assert_int_equal(log_count(&d, "out of file descriptors"), 1);
+	/* Each episode ends with one line, with its count of clients turned away. */
+	assert_int_equal(log_count(&d, "out of file descriptors"), episodes);
+	assert_int_equal(log_count(&d, "accepting clients"), episodes);
 
 	assert_int_equal(daemon_stop(&d), 0);
 	daemon_cleanup(&d);
@@ -168,22 +177,16 @@ static void test_socket_path_is_a_file(void **state)
 	rmdir(dir);
 }
 
-/* Runs `rdqd` as uid with no XDG_RUNTIME_DIR (so the /tmp/rdq-UID fallback) for a moment. */
+/*
+ * Runs `rdqd` as uid with no XDG_RUNTIME_DIR (so the /tmp/rdq-UID fallback)
+ * until it exits or says it is ready; then stops it. Returns its exit code.
+ */
 static int run_as(uid_t uid, const char *log, bool *served)
 {
 	char ids[32], *out;
-	const char *argv[] = {"/usr/bin/setpriv",
-			      "--reuid",
-			      ids,
-			      "--regid",
-			      ids,
-			      "--clear-groups",
-			      "env",
-			      "-u",
-			      "XDG_RUNTIME_DIR",
-			      getenv("RDQD"),
-			      "-v",
-			      NULL};
+	const char *argv[] = {"/usr/bin/setpriv", "--reuid", ids, "--regid", ids, "--clear-groups",
+			      "env", "-u", "XDG_RUNTIME_DIR", getenv("RDQD"), NULL};
+	int64_t deadline = harness_now_ms() + HARNESS_START_MS;
 	pid_t pid;
 	int ret;
 
@@ -191,11 +194,15 @@ static int run_as(uid_t uid, const char *log, bool *served)
 	unlink(log);
 	pid = proc_spawn(argv, NULL, log);
 	assert_true(pid > 0);
-	ret = proc_wait(pid, 1000);
-	out = file_read(log);
-	*served = strstr(out, "ready") != NULL;
-	free(out);
-	if (ret < 0) { /* still running: it serves; stop it */
+	*served = false;
+	while ((ret = proc_wait(pid, 20)) < 0 && harness_now_ms() < deadline) {
+		out = file_read(log);
+		*served = strstr(out, " ready") != NULL;
+		free(out);
+		if (*served)
+			break;
+	}
+	if (ret < 0) {
 		kill(pid, SIGTERM);
 		ret = proc_wait(pid, HARNESS_STOP_MS);
 	}
@@ -210,14 +217,16 @@ static int run_as(uid_t uid, const char *log, bool *served)
  */
 static void test_fallback_folder_must_be_private(void **state)
 {
-	const uid_t uid = 64123; /* a uid no account on the test machine has */
-	char dir[64], sock[96], log[] = "/tmp/rdq-limits-fallback.log";
+	/* A uid no account on the test machine has; one per run, as runs may overlap. */
+	const uid_t uid = 64000 + (uid_t)(getpid() % 1000);
+	char dir[64], sock[96], log[64];
 	bool served;
 	char *out;
 
 	if (geteuid() != 0)
 		skip();
 	snprintf(dir, sizeof(dir), "/tmp/rdq-%u", (unsigned)uid);
+	snprintf(log, sizeof(log), "/tmp/rdq-limits-%u.log", (unsigned)uid);
 	snprintf(sock, sizeof(sock), "%s/rdqd.sock", dir);
 	unlink(sock);
 	rmdir(dir);
