@@ -16,7 +16,7 @@
 #include "protocol/message.h"
 #include "rdqd.h"
 
-#define MAX_REPLIES 64
+#define MAX_REPLIES 1024
 /* Loop turns with nothing read that count as quiet: a reply needs two (read, then write). */
 #define QUIET_TURNS 3
 

@@ -296,6 +296,42 @@ void world_stop(void)
 	rdq_level_set(RDQ_LEVEL_UNSET);
 }
 
+/* An active endpoint, connected through the real state machine, step by step. */
+void world_connect(bool tied)
+{
+	struct rdqd *d = &w.d;
+	int64_t id = clients_send(CLIENT, "ep.connect",
+				  json_pack("{s:s, s:i, s:I, s:b}", "addr", "127.0.0.1", "port",
+					    7471, "timeout_ms", (json_int_t)FAR_MS, "tied", tied));
+	struct request *req = pending_request(0, id);
+	const struct reply *reply;
+	struct ep *ep;
+
+	if (!req && clients_replies_for(CLIENT, id, &reply))
+		print_message("ep.connect: %s \"%s\"\n", errname(reply->err), reply->message);
+	assert_non_null(req);
+	w.ep = req->ep; /* the request waits on the endpoint, so it is still there to read */
+	step(ep_work_resolve_addr);
+	fire(EV_ADDR_RESOLVED);
+	step(ep_work_resolve_route);
+	fire(EV_ROUTE_RESOLVED);
+	step(ep_work_connect);
+	fire(EV_CONNECT_RESPONSE);
+	step(ep_work_establish);
+
+	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	assert_string_equal(errname(reply->err), "ok");
+	assert_int_equal(json_integer_value(json_object_get(reply->result, "ep")), w.ep);
+	w.qp = (rdq_handle_t)json_integer_value(json_object_get(reply->result, "qp"));
+	assert_non_null(fake_qp_by_handle(w.qp));
+	ep = endpoint_lookup(d, w.ep, w.uid);
+	assert_non_null(ep);
+	assert_string_equal(ep_state_name(ep->state), "connected");
+	object_unref(ep);
+	assert_int_equal(workers_in_use(&d->workers), 0);
+	assert_int_equal(fake.nids, 1);
+}
+
 /* ------------------------------------------------------------- checks */
 
 static unsigned bucket_of(int err)

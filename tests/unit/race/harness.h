@@ -77,6 +77,12 @@ int world_start(enum sync_scope scope);
 void world_stop(void);
 
 /*
+ * An active endpoint made by the client's ep.connect and connected through
+ * the real state machine, step by step: sets w.ep and w.qp.
+ */
+void world_connect(bool tied);
+
+/*
  * Runs every queued worker step and drains every item back, as the loop and
  * the workers would when left alone, until nothing moves. Returns false if it
  * never stopped moving.
