@@ -184,8 +184,17 @@ static void test_socket_path_is_a_file(void **state)
 static int run_as(uid_t uid, const char *log, bool *served)
 {
 	char ids[32], *out;
-	const char *argv[] = {"/usr/bin/setpriv", "--reuid", ids, "--regid", ids, "--clear-groups",
-			      "env", "-u", "XDG_RUNTIME_DIR", getenv("RDQD"), NULL};
+	const char *argv[] = {"/usr/bin/setpriv",
+			      "--reuid",
+			      ids,
+			      "--regid",
+			      ids,
+			      "--clear-groups",
+			      "env",
+			      "-u",
+			      "XDG_RUNTIME_DIR",
+			      getenv("RDQD"),
+			      NULL};
 	int64_t deadline = harness_now_ms() + HARNESS_START_MS;
 	pid_t pid;
 	int ret;
