@@ -83,7 +83,6 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 		request_fail(req, -EAGAIN, "no message is waiting");
 		return;
 	}
-	req->ep = ep->obj.handle;
 	if (request_enqueue(&ep->recv_q, req, timeout_ms, recv_deadline) < 0)
 		request_fail(req, -ENOMEM, "out of memory");
 }

@@ -171,7 +171,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 		request_fail_no_work_item(req, err);
 		return;
 	}
-	req->ep = ep->obj.handle;
+	req->ep = ep->obj.handle; /* its deadline finds the endpoint by it */
 	if (wait) {
 		if (request_enqueue(&ep->disconnect_q, req, timeout_ms, disconnect_deadline) < 0) {
 			work_item_put(&ep->d->workers, item);

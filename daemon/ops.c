@@ -52,6 +52,8 @@ static struct ep *arg_endpoint(struct rdqd *d, struct request *req)
 	ep = endpoint_lookup(d, h, req->uid);
 	if (!ep)
 		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)h);
+	else
+		req->ep = h; /* request.list shows what each request acts on */
 	return ep;
 }
 
@@ -531,6 +533,8 @@ static void op_qp_destroy(struct rdqd *d, struct request *req)
 		object_unref(ep);
 		return;
 	}
+	req->ep = ep->obj.handle;
+	req->qp = h;
 	endpoint_qp_destroy(ep, req);
 	object_unref(ep);
 }

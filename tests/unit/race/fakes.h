@@ -74,6 +74,7 @@ struct fake_record {
 	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
 	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
 	unsigned listens;     /* rdma_listen calls */
+	unsigned sends;	      /* qp_post_send calls that took a slot */
 	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */
 	unsigned unexpected;  /* calls no case makes (a send, a device list): a daemon change */
 };
