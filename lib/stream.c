@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * librdq's message stream: how one connection's bytes become messages and
+ * back. The public API (lib/client.c) is built on it.
+ *
+ * Input is read into a buffer big enough for the largest frame, so a frame
+ * that arrives in pieces is simply completed by later reads. Messages that
+ * are read but not yet wanted (events and replies that arrive while
+ * rdq_call() waits for its own reply) go to a FIFO that rdq_client_next()
+ * empties first, so nothing is lost or reordered. Replies of calls that gave
+ * up are dropped as they arrive.
+ *
+ * When rdqd closes a connection on purpose (it turns a client away when it
+ * has too many), it first sends an error with a null id that says why. The
+ * stream remembers the last such error, so that the close can be reported
+ * with rdqd's reason instead of as a bare "connection closed".
+ */
+#include "stream.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "protocol/errname.h"
+
+void stream_set_error(struct rdq_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->error, sizeof(c->error), fmt, ap);
+	va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t stream_deadline_after(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+int stream_remaining_ms(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = deadline - now_ms();
+	if (left <= 0)
+		return 0;
+	return left > 0x7fffffff ? 0x7fffffff : (int)left;
+}
+
+/* --- the stream's memory --- */
+
+int stream_init(struct rdq_client *c)
+{
+	c->rbuf = malloc(RBUF_SIZE);
+	return c->rbuf ? 0 : -ENOMEM;
+}
+
+void stream_release(struct rdq_client *c)
+{
+	json_t *msg;
+
+	while ((msg = stream_queue_take_any(c)))
+		json_decref(msg);
+	free(c->discard);
+	free(c->rbuf);
+}
+
+/* --- the FIFO of messages read ahead --- */
+
+int stream_queue_push(struct rdq_client *c, json_t *msg)
+{
+	struct msg_node *node = malloc(sizeof(*node));
+
+	if (!node) {
+		json_decref(msg);
+		return -ENOMEM;
+	}
+	node->msg = msg;
+	node->next = NULL;
+	if (c->tail)
+		c->tail->next = node;
+	else
+		c->head = node;
+	c->tail = node;
+	return 0;
+}
+
+/* Removes and returns the first queued message that match() accepts, or NULL. */
+static json_t *queue_take(struct rdq_client *c, bool (*match)(const json_t *, int64_t), int64_t id)
+{
+	struct msg_node **link = &c->head, *prev = NULL;
+
+	for (struct msg_node *node = c->head; node; prev = node, node = node->next) {
+		json_t *msg = node->msg;
+
+		if (match(msg, id)) {
+			*link = node->next;
+			if (c->tail == node)
+				c->tail = prev;
+			free(node);
+			return msg;
+		}
+		link = &node->next;
+	}
+	return NULL;
+}
+
+static bool match_any(const json_t *msg, int64_t id)
+{
+	return true;
+}
+
+static bool match_reply(const json_t *msg, int64_t id)
+{
+	return rdq_message_is_reply(msg, id);
+}
+
+json_t *stream_queue_take_any(struct rdq_client *c)
+{
+	return queue_take(c, match_any, 0);
+}
+
+json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id)
+{
+	return queue_take(c, match_reply, id);
+}
+
+/* --- ids whose replies nobody waits for any more --- */
+
+int stream_discard_add(struct rdq_client *c, int64_t id)
+{
+	if (c->ndiscard == c->discard_cap) {
+		size_t cap = c->discard_cap ? c->discard_cap * 2 : 8;
+		int64_t *ids = realloc(c->discard, cap * sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		c->discard = ids;
+		c->discard_cap = cap;
+	}
+	c->discard[c->ndiscard++] = id;
+	return 0;
+}
+
+/* True (and forgets the id) if msg is the late reply of a call that gave up. */
+static bool discard_match(struct rdq_client *c, const json_t *msg)
+{
+	json_t *id;
+
+	if (c->ndiscard == 0 || rdq_message_is_event(msg))
+		return false;
+	id = json_object_get(msg, "id");
+	if (!json_is_integer(id))
+		return false;
+	for (size_t i = 0; i < c->ndiscard; i++) {
+		if (c->discard[i] == json_integer_value(id)) {
+			c->discard[i] = c->discard[--c->ndiscard];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* --- reading frames --- */
+
+/* Keeps msg's error if it answers no request (null id): rdqd's reason, should it close next. */
+static void note_farewell(struct rdq_client *c, const json_t *msg)
+{
+	const char *message;
+	int err;
+
+	c->farewell_err = 0;
+	if (!json_is_null(json_object_get(msg, "id")))
+		return;
+	err = rdq_reply_status(msg, &message);
+	if (err >= 0)
+		return;
+	c->farewell_err = -err;
+	snprintf(c->farewell, sizeof(c->farewell), "%s",
+		 message && message[0] ? message : strerror(-err));
+}
+
+/* The connection is gone: says so, with rdqd's reason when it gave one. Returns -ECONNRESET. */
+static int closed(struct rdq_client *c)
+{
+	if (c->farewell_err)
+		stream_set_error(c, "rdqd closed the connection: %s (%s)", c->farewell,
+				 rdq_errno_name(c->farewell_err));
+	else
+		stream_set_error(c, "connection closed by rdqd");
+	return -ECONNRESET;
+}
+
+static void rbuf_consume(struct rdq_client *c, size_t n)
+{
+	memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+	c->rlen -= n;
+}
+
+/*
+ * Takes one message out of the read buffer. Returns 0 and sets *msg, -EAGAIN
+ * when no whole frame is buffered yet, or -EBADMSG for a frame that cannot be
+ * used (it is consumed, so the stream stays in step).
+ */
+static int take_frame(struct rdq_client *c, json_t **msg)
+{
+	json_error_t jerr;
+	uint32_t len;
+	json_t *root;
+	int ret;
+
+	for (;;) {
+		if (c->skip) {
+			size_t n = c->skip < c->rlen ? c->skip : c->rlen;
+
+			rbuf_consume(c, n);
+			c->skip -= n;
+			if (c->skip)
+				return -EAGAIN;
+		}
+		if (c->rlen < RDQ_FRAME_HEADER)
+			return -EAGAIN;
+
+		ret = rdq_frame_read_header(c->rbuf, &len);
+		if (ret == -EMSGSIZE) {
+			/* rdqd never sends one; skip it rather than lose the connection. */
+			rbuf_consume(c, RDQ_FRAME_HEADER);
+			c->skip = len;
+			stream_set_error(c, "rdqd sent a frame of %u bytes, more than %u", len,
+					 RDQ_MAX_MESSAGE);
+			return -EBADMSG;
+		}
+		if (ret < 0) {
+			rbuf_consume(c, RDQ_FRAME_HEADER);
+			stream_set_error(c, "rdqd sent an empty frame");
+			return -EBADMSG;
+		}
+		if (c->rlen < RDQ_FRAME_HEADER + len)
+			return -EAGAIN;
+
+		/* Received data may hold NUL bytes: rdqd sends them as \u0000. */
+		root = json_loadb((const char *)c->rbuf + RDQ_FRAME_HEADER, len, JSON_ALLOW_NUL,
+				  &jerr);
+		rbuf_consume(c, RDQ_FRAME_HEADER + len);
+		if (!root || !json_is_object(root)) {
+			json_decref(root);
+			stream_set_error(c, "rdqd sent a message that is not a JSON object");
+			return -EBADMSG;
+		}
+		if (discard_match(c, root)) {
+			json_decref(root);
+			continue;
+		}
+		note_farewell(c, root);
+		*msg = root;
+		return 0;
+	}
+}
+
+/*
+ * Reads what the socket has, waiting up to the deadline for something.
+ * Returns 0 once bytes (or the end of the stream) were read, -EAGAIN when
+ * the deadline passed, -ECONNRESET when the connection is gone.
+ */
+static int fill(struct rdq_client *c, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+	ssize_t n;
+	int ret;
+
+	if (c->eof)
+		return closed(c);
+	for (;;) {
+		ret = poll(&pfd, 1, stream_remaining_ms(deadline));
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return -errno;
+		if (ret == 0)
+			return -EAGAIN;
+
+		n = recv(c->fd, c->rbuf + c->rlen, RBUF_SIZE - c->rlen, MSG_DONTWAIT);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			return 0;
+		}
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (n == 0 || errno == ECONNRESET) {
+			c->eof = true;
+			return 0;
+		}
+		stream_set_error(c, "reading from rdqd: %s", strerror(errno));
+		return -errno;
+	}
+}
+
+int stream_receive(struct rdq_client *c, int64_t deadline, json_t **msg)
+{
+	int ret;
+
+	for (;;) {
+		ret = take_frame(c, msg);
+		if (ret != -EAGAIN)
+			return ret;
+		if (c->eof)
+			return closed(c);
+		ret = fill(c, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/*
+ * Moves every whole frame in the buffer to the FIFO, making room to read.
+ * Used while a send is blocked: rdqd stops reading a client whose replies
+ * pile up, so a client that only wrote would wait for it forever.
+ */
+static int drain_to_queue(struct rdq_client *c)
+{
+	json_t *msg;
+	int ret;
+
+	for (;;) {
+		ret = take_frame(c, &msg);
+		if (ret == -EAGAIN)
+			return 0;
+		/* An unusable frame is dropped: there is no caller to hand the error to. */
+		if (ret == -EBADMSG)
+			continue;
+		ret = stream_queue_push(c, msg);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* --- writing --- */
+
+/*
+ * rdqd closed the connection while we were writing. What it sent before
+ * closing is still in the socket, and may say why: read it all into the FIFO.
+ * Returns -ECONNRESET, as closed().
+ */
+static int read_rest(struct rdq_client *c)
+{
+	while (!c->eof) {
+		if (fill(c, 0) < 0 || drain_to_queue(c) < 0)
+			break;
+	}
+	return closed(c);
+}
+
+int stream_send(struct rdq_client *c, const uint8_t *buf, size_t len)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
+	size_t off = 0;
+	ssize_t n;
+	int ret;
+
+	while (off < len) {
+		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return read_rest(c);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			stream_set_error(c, "writing to rdqd: %s", strerror(errno));
+			return -errno;
+		}
+
+		/* The socket is full: wait for room, reading what rdqd sends meanwhile. */
+		pfd.events = c->eof ? POLLOUT : POLLIN | POLLOUT;
+		ret = poll(&pfd, 1, -1);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return -errno;
+		if (pfd.revents & POLLIN) {
+			ret = fill(c, 0);
+			if (ret == 0)
+				ret = drain_to_queue(c);
+			if (ret < 0 && ret != -EAGAIN)
+				return ret;
+		}
+	}
+	return 0;
+}

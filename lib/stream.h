@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside librdq: the client's connection state and its message stream
+ * (lib/stream.c), shared with the public API in lib/client.c. Nothing here
+ * is exported: librdq is built with hidden visibility and lib/librdq.map.
+ */
+#ifndef RDQ_LIB_STREAM_H
+#define RDQ_LIB_STREAM_H
+
+#include <rdq/client.h>
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include "protocol/frame.h"
+
+#define RBUF_SIZE (RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE)
+#define ERROR_MAX 256
+
+struct msg_node {
+	json_t *msg;
+	struct msg_node *next;
+};
+
+struct rdq_client {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int64_t next_id;
+	bool eof; /* the daemon closed its side; the buffer may still hold frames */
+
+	uint8_t *rbuf; /* RBUF_SIZE bytes: always room for one whole frame */
+	size_t rlen;   /* bytes held in rbuf */
+	size_t skip;   /* bytes of an oversized frame still to throw away */
+
+	struct msg_node *head; /* read but not yet returned, oldest first */
+	struct msg_node *tail;
+
+	int64_t *discard; /* ids of calls that gave up: their replies are dropped */
+	size_t ndiscard;
+	size_t discard_cap;
+
+	/* The last message read was an error with a null id: rdqd's reason if it closes now. */
+	int farewell_err; /* positive errno, or 0 */
+	char farewell[ERROR_MAX];
+
+	char error[ERROR_MAX];
+};
+
+/* Sets the sentence rdq_client_error() returns. */
+void stream_set_error(struct rdq_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Deadlines are absolute CLOCK_MONOTONIC milliseconds; -1 means none. */
+int64_t stream_deadline_after(int timeout_ms);
+
+/* Milliseconds left until the deadline, for poll(): -1 for none, 0 once it passed. */
+int stream_remaining_ms(int64_t deadline);
+
+/* Allocates the read buffer of a zeroed client. Returns 0 or -ENOMEM. */
+int stream_init(struct rdq_client *c);
+
+/* Frees what the stream holds (queued messages, discarded ids, the buffer); not the socket. */
+void stream_release(struct rdq_client *c);
+
+/* Appends msg (stolen) to the FIFO of messages read ahead. Returns 0 or -ENOMEM. */
+int stream_queue_push(struct rdq_client *c, json_t *msg);
+
+/* Removes and returns the oldest queued message, or NULL. */
+json_t *stream_queue_take_any(struct rdq_client *c);
+
+/* Removes and returns the queued reply to id, or NULL. */
+json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id);
+
+/* Drops the reply to id whenever it comes: its call gave up. Returns 0 or -ENOMEM. */
+int stream_discard_add(struct rdq_client *c, int64_t id);
+
+/*
+ * Reads the next message off the socket (not the FIFO), waiting up to the
+ * deadline. Returns 0 and sets *msg, -EAGAIN at the deadline, -ECONNRESET
+ * when the connection is gone (with rdqd's reason in the error if it gave
+ * one), -EBADMSG for an unusable frame, or another negative errno.
+ */
+int stream_receive(struct rdq_client *c, int64_t deadline, json_t **msg);
+
+/*
+ * Writes all of buf. While the socket is full it reads what rdqd sends into
+ * the FIFO. Returns 0, -ECONNRESET when rdqd closed the connection, or
+ * another negative errno.
+ */
+int stream_send(struct rdq_client *c, const uint8_t *buf, size_t len);
+
+#endif
