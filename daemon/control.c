@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "admission.h"
 #include "clock.h"
 #include "log.h"
 #include "object.h"
@@ -44,6 +45,8 @@ struct conn {
 	bool closing;			  /* shutdown: close once the output is flushed */
 	bool throttled;			  /* reading paused: too much output waiting */
 	uint32_t skip;			  /* bytes of an oversize frame still to discard */
+	struct event *idle;		  /* --idle-timeout: fires when it sent nothing for long */
+	uint64_t events_lost;		  /* events not sent: its output was full; not told yet */
 	struct control_requests requests; /* kept for request.c */
 };
 
@@ -101,14 +104,48 @@ struct broadcast_ctx {
 	uint64_t sent;
 };
 
+static size_t output_length(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/*
+ * Tells a watcher how many events it missed while its output was full,
+ * once it reads again. It is told before any newer event.
+ */
+static void report_lost_events(struct conn *c)
+{
+	json_t *event;
+
+	if (!c->events_lost || output_length(c) >= OUTPUT_LOW)
+		return;
+	event = rdq_event_new("events.lost");
+	if (event &&
+	    json_object_set_new(event, "count", json_integer((json_int_t)c->events_lost)) == 0 &&
+	    conn_send(c, event) == 0)
+		c->events_lost = 0;
+	json_decref(event);
+}
+
 static bool broadcast_one(void *object, rdq_handle_t h, void *arg)
 {
 	struct broadcast_ctx *b = arg;
 	struct conn *c = object;
 
-	if (c->watch && !c->closing && object_visible(b->owner, c->uid) &&
-	    conn_send(c, b->event) == 0)
+	if (!c->watch || c->closing || !object_visible(b->owner, c->uid))
+		return true;
+	/*
+	 * A watcher that does not read must not make rdqd hold its events
+	 * without bound: past the output limit they are counted, not kept, and
+	 * it gets "events.lost" when it reads again.
+	 */
+	report_lost_events(c);
+	if (c->events_lost || output_length(c) >= OUTPUT_HIGH) {
+		c->events_lost++;
+		c->d->counters.events_lost++;
+	} else if (conn_send(c, b->event) == 0) {
 		b->sent++;
+	}
 	return true;
 }
 
@@ -209,12 +246,57 @@ static void read_frames(struct conn *c)
 		event_active(c->resume, EV_READ, 0);
 }
 
+/* (Re)starts the idle clock of a connection: it just sent something. */
+static void idle_arm(struct conn *c)
+{
+	struct timeval tv = {.tv_sec = c->d->opt.idle_timeout_s};
+
+	if (c->idle)
+		evtimer_add(c->idle, &tv);
+}
+
+/* Says why, then closes once that is written (or at once if nothing waits to be). */
+static void close_with_reason(struct conn *c, int err, const char *message)
+{
+	reject(c, RDQ_NO_ID, err, message);
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (output_length(c) == 0)
+		conn_close(c);
+}
+
+/*
+ * --idle-timeout: a connection that sent nothing for that long, has no
+ * request pending and watches nothing is holding a share of --max-clients
+ * for nothing; it is closed, and told why.
+ */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct rdqd *d = c->d;
+	uint64_t start = now_us();
+	char msg[RDQ_ERRMSG_MAX];
+
+	if (c->requests.count || c->watch || c->closing) {
+		idle_arm(c);
+	} else {
+		snprintf(msg, sizeof(msg),
+			 "idle for %u s with nothing pending: rdqd closes the connection "
+			 "(--idle-timeout)",
+			 d->opt.idle_timeout_s);
+		d->counters.idle_closed++;
+		close_with_reason(c, ETIMEDOUT, msg);
+	}
+	loop_histogram_record(d, start);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct rdqd *d = c->d;
 	uint64_t start = now_us();
 
+	idle_arm(c);
 	read_frames(c);
 	loop_histogram_record(d, start);
 }
@@ -233,6 +315,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	check_throttle(c);
+	report_lost_events(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -251,8 +334,11 @@ static void conn_close(struct conn *c)
 	d->counters.connections--;
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);
+	admission_remove(d, c->uid);
 	bufferevent_free(c->bev);
 	event_free(c->resume);
+	if (c->idle)
+		event_free(c->idle);
 	d->control_handlers->closed(d, c->handle, &c->requests);
 	free(c);
 }
@@ -276,14 +362,17 @@ static void accept_one(struct rdqd *d, int fd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	char why[RDQ_ERRMSG_MAX];
 	struct conn *c;
+	int ret;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
 	}
-	if (d->counters.connections >= d->opt.max_clients) {
-		refuse(fd, EMFILE, "too many clients");
+	ret = admission_check(d, cred.uid, why, sizeof(why));
+	if (ret < 0) {
+		refuse(fd, -ret, why);
 		d->counters.refused++;
 		return;
 	}
@@ -297,16 +386,23 @@ static void accept_one(struct rdqd *d, int fd)
 	c->pid = cred.pid;
 	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(d->base, -1, 0, on_resume, c);
-	if (!c->bev || !c->resume || handle_table_insert(&d->conns, c, 1, &c->handle) < 0) {
+	if (d->opt.idle_timeout_s)
+		c->idle = evtimer_new(d->base, on_idle, c);
+	if (!c->bev || !c->resume || (d->opt.idle_timeout_s && !c->idle) ||
+	    handle_table_insert(&d->conns, c, 1, &c->handle) < 0) {
 		if (c->bev)
 			bufferevent_free(c->bev);
 		else
 			close(fd);
 		if (c->resume)
 			event_free(c->resume);
+		if (c->idle)
+			event_free(c->idle);
 		free(c);
 		return;
 	}
+	admission_add(d, c->uid);
+	idle_arm(c);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "admission.h"
 #include "client.h"
 #include "clock.h"
 #include "cm.h"
@@ -118,7 +119,14 @@ static void usage(FILE *out)
 		"                           (default 0: no cap)\n"
 		"      --max-pending N      pending requests per client connection (default 256)\n"
 		"      --max-endpoints N    endpoints per user (default 4096)\n"
-		"      --max-clients N      client connections (default 1024)\n"
+		"      --max-clients N      client connections (default 1024); the last 1/16\n"
+		"                           of them are kept for root\n"
+		"      --max-clients-per-user N\n"
+		"                           connections one user (not root) may hold (default:\n"
+		"                           a quarter of --max-clients)\n"
+		"      --idle-timeout S     close a connection that sent nothing for S seconds\n"
+		"                           and has nothing pending or watched (default 300;\n"
+		"                           0: never)\n"
 		"      --sync-scope SCOPE   which endpoints' worker steps run one at a time, in\n"
 		"                           order: endpoint (each endpoint's; default), device\n"
 		"                           (all of them), none (no order)\n"
@@ -176,6 +184,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_MAX_PENDING,
 		OPT_MAX_EP,
 		OPT_MAX_CLIENTS,
+		OPT_MAX_CLIENTS_PER_USER,
+		OPT_IDLE_TIMEOUT,
 		OPT_SYSTEMD,
 		OPT_SYNC_SCOPE,
 		OPT_DISCONNECT_TIMEOUT,
@@ -188,6 +198,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
 		{"max-endpoints", required_argument, NULL, OPT_MAX_EP},
 		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+		{"max-clients-per-user", required_argument, NULL, OPT_MAX_CLIENTS_PER_USER},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 		{"systemd", no_argument, NULL, OPT_SYSTEMD},
 		{"sync-scope", required_argument, NULL, OPT_SYNC_SCOPE},
 		{"disconnect-timeout", required_argument, NULL, OPT_DISCONNECT_TIMEOUT},
@@ -203,6 +215,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 				     .max_pending = 256,
 				     .max_endpoints = 4096,
 				     .max_clients = 1024,
+				     .idle_timeout_s = 300,
 				     .sync_scope = SYNC_ENDPOINT,
 				     .disconnect_timeout_ms = 5000};
 	if (rdq_default_socket_path(path, path_size) < 0) {
@@ -234,6 +247,22 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 			break;
 		case OPT_MAX_CLIENTS:
 			ret = parse_uint(optarg, "--max-clients", 1u << 20, &opt->max_clients);
+			if (ret == 0 && opt->max_clients == 0) {
+				fprintf(stderr, "rdqd: --max-clients must be at least 1\n");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_MAX_CLIENTS_PER_USER:
+			ret = parse_uint(optarg, "--max-clients-per-user", 1u << 20,
+					 &opt->max_clients_per_user);
+			if (ret == 0 && opt->max_clients_per_user == 0) {
+				fprintf(stderr,
+					"rdqd: --max-clients-per-user must be at least 1\n");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_IDLE_TIMEOUT:
+			ret = parse_uint(optarg, "--idle-timeout", 86400, &opt->idle_timeout_s);
 			break;
 		case OPT_SYSTEMD:
 			opt->systemd = true;
@@ -268,6 +297,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		if (ret < 0)
 			return 2;
 	}
+	if (!opt->max_clients_per_user)
+		opt->max_clients_per_user = opt->max_clients / 4 ? opt->max_clients / 4 : 1;
 	if (optind < argc) {
 		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n",
 			argv[optind]);
@@ -357,6 +388,7 @@ static void stop(struct rdqd *d)
 		event_free(d->watchdog_timer);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
+	admission_fini(d);
 	if (d->base)
 		event_base_free(d->base);
 }

@@ -143,7 +143,7 @@ static void op_stats(struct rdqd *d, struct request *req)
 			      {"deferred", w.deferred}, {"serial_max", w.serial_max});
 	json_object_set_new(workers, "sync_scope", json_string(sync_scope_name(d->opt.sync_scope)));
 	events = STAT_FIELDS({"cm", k->cm_events}, {"cm_stale", k->cm_stale},
-			     {"sent", k->events_sent});
+			     {"sent", k->events_sent}, {"lost", k->events_lost});
 	json_object_set_new(events, "by_type", cm);
 	loop = STAT_FIELDS({"callbacks", d->hist.count}, {"max_us", d->hist.max_us});
 	json_object_set_new(loop, "histogram_us", hist);
@@ -161,8 +161,8 @@ static void op_stats(struct rdqd *d, struct request *req)
 	json_object_set_new(result, "connections", json_integer((json_int_t)k->connections));
 	json_object_set_new(result, "clients",
 			    STAT_FIELDS({"open", k->connections}, {"accepted", k->accepted},
-					{"refused", k->refused},
-					{"refused_nofd", k->refused_nofd}));
+					{"refused", k->refused}, {"refused_nofd", k->refused_nofd},
+					{"idle_closed", k->idle_closed}));
 	json_object_set_new(result, "events", events);
 	json_object_set_new(result, "loop", loop);
 	request_complete(req, 0, result, NULL);

@@ -25,6 +25,13 @@
 
 struct control_handlers;
 struct rdma_event_channel;
+struct uid_slot;
+
+/* Connections per uid (admission.c). */
+struct uid_shares {
+	struct uid_slot *slots;
+	size_t cap, used;
+};
 
 /* Object kinds in the handle table. */
 enum object_kind {
@@ -51,7 +58,9 @@ struct rdqd_options {
 	unsigned max_pending;	/* requests per connection */
 	unsigned max_endpoints; /* per uid */
 	unsigned max_clients;
-	bool systemd; /* take the socket from systemd, notify READY=1 */
+	unsigned max_clients_per_user; /* any uid but root */
+	unsigned idle_timeout_s;       /* close a connection idle this long; 0: never */
+	bool systemd;		       /* take the socket from systemd, notify READY=1 */
 	enum sync_scope sync_scope;
 	unsigned disconnect_timeout_ms; /* ep.disconnect's local deadline unless it sets one */
 };
@@ -79,7 +88,9 @@ struct rdqd_counters {
 	uint64_t events_sent;
 	uint64_t connections;  /* open now */
 	uint64_t accepted;     /* ever */
-	uint64_t refused;      /* turned away at once: --max-clients */
+	uint64_t refused;      /* turned away at once: --max-clients, --max-clients-per-user */
+	uint64_t idle_closed;  /* closed for being idle (--idle-timeout) */
+	uint64_t events_lost;  /* events not sent to a watcher that did not read them */
 	uint64_t refused_nofd; /* turned away because rdqd was out of descriptors */
 };
 
@@ -93,6 +104,7 @@ struct rdqd {
 	struct handle_table objects;			 /* endpoints and QPs; thread-safe */
 	struct handle_table conns;			 /* client connections; loop only */
 	const struct control_handlers *control_handlers; /* what a frame or a close leads to */
+	struct uid_shares uid_shares;			 /* loop only */
 	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
 	/* Where device.c hands the rdma_cm channel once it could open one (cm.c's reader). */
 	int (*cm_attach)(struct rdqd *d, struct rdma_event_channel *channel);

@@ -22,11 +22,13 @@
 
 static struct {
 	struct rdqd *d;
-	int fd[NCLIENTS];   /* -1 once closed */
-	bool eof[NCLIENTS]; /* rdqd closed it */
+	int fd[NCLIENTS];    /* -1 once closed */
+	bool eof[NCLIENTS];  /* rdqd closed it */
+	bool deaf[NCLIENTS]; /* not reading (clients_reading) */
 	uint8_t in[NCLIENTS][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
 	size_t in_len[NCLIENTS];
 	int64_t last_id;
+	uint64_t events, events_lost; /* events read, and the counts of events.lost read */
 	struct reply replies[MAX_REPLIES];
 	unsigned nreplies;
 } c = {.fd = {-1, -1}};
@@ -43,8 +45,16 @@ static void record(enum client_name who, json_t *msg)
 	const char *message = json_string_value(json_object_get(error, "message"));
 	struct reply *r;
 
-	if (json_object_get(msg, "event"))
+	if (json_object_get(msg, "event")) {
+		const char *name = json_string_value(json_object_get(msg, "event"));
+
+		if (name && strcmp(name, "events.lost") == 0)
+			c.events_lost +=
+				(uint64_t)json_integer_value(json_object_get(msg, "count"));
+		else
+			c.events++;
 		return; /* an event, not a reply */
+	}
 	if (c.nreplies == MAX_REPLIES) {
 		fprintf(stderr, "race clients: more than %u replies\n", MAX_REPLIES);
 		abort();
@@ -57,22 +67,9 @@ static void record(enum client_name who, json_t *msg)
 	r->result = json_incref(json_object_get(msg, "result"));
 }
 
-/* Reads what is there and records each whole frame. Returns the bytes read. */
-static size_t read_client(enum client_name who)
+/* Records each whole frame in who's buffer, and keeps the rest. */
+static void take_frames(enum client_name who)
 {
-	size_t got = 0;
-
-	while (c.fd[who] >= 0 && !c.eof[who]) {
-		ssize_t n = recv(c.fd[who], c.in[who] + c.in_len[who],
-				 sizeof(c.in[who]) - c.in_len[who], MSG_DONTWAIT);
-
-		if (n == 0)
-			c.eof[who] = true;
-		if (n <= 0)
-			break;
-		c.in_len[who] += (size_t)n;
-		got += (size_t)n;
-	}
 	for (;;) {
 		uint32_t len;
 		json_t *msg;
@@ -80,7 +77,7 @@ static size_t read_client(enum client_name who)
 		if (c.in_len[who] < RDQ_FRAME_HEADER ||
 		    rdq_frame_read_header(c.in[who], &len) < 0 ||
 		    c.in_len[who] < RDQ_FRAME_HEADER + len)
-			break;
+			return;
 		msg = json_loadb((const char *)c.in[who] + RDQ_FRAME_HEADER, len, 0, NULL);
 		if (!msg) {
 			fprintf(stderr, "race clients: rdqd sent a frame that is not JSON\n");
@@ -91,6 +88,26 @@ static size_t read_client(enum client_name who)
 		memmove(c.in[who], c.in[who] + RDQ_FRAME_HEADER + len,
 			c.in_len[who] - RDQ_FRAME_HEADER - len);
 		c.in_len[who] -= RDQ_FRAME_HEADER + len;
+	}
+}
+
+/* Reads what is there and records each whole frame. Returns the bytes read. */
+static size_t read_client(enum client_name who)
+{
+	size_t got = 0;
+
+	while (c.fd[who] >= 0 && !c.eof[who] && !c.deaf[who]) {
+		ssize_t n = recv(c.fd[who], c.in[who] + c.in_len[who],
+				 sizeof(c.in[who]) - c.in_len[who], MSG_DONTWAIT);
+
+		if (n == 0)
+			c.eof[who] = true;
+		if (n <= 0)
+			break;
+		c.in_len[who] += (size_t)n;
+		got += (size_t)n;
+		/* The buffer holds the largest frame, so taking whole ones always makes room. */
+		take_frames(who);
 	}
 	return got;
 }
@@ -152,6 +169,17 @@ void clients_close(enum client_name who)
 	clients_pump();
 }
 
+void clients_reading(enum client_name who, bool on)
+{
+	c.deaf[who] = !on;
+}
+
+void clients_events(uint64_t *read, uint64_t *lost)
+{
+	*read = c.events;
+	*lost = c.events_lost;
+}
+
 bool clients_closed(enum client_name who)
 {
 	return c.fd[who] < 0;
@@ -180,6 +208,13 @@ unsigned clients_replies_with(int err)
 	return n;
 }
 
+void clients_forget_replies(void)
+{
+	for (unsigned i = 0; i < c.nreplies; i++)
+		json_decref(c.replies[i].result);
+	c.nreplies = 0;
+}
+
 void clients_reset(void)
 {
 	for (int who = 0; who < NCLIENTS; who++) {
@@ -191,4 +226,6 @@ void clients_reset(void)
 		json_decref(c.replies[i].result);
 	c.nreplies = 0;
 	c.last_id = 0;
+	c.events = c.events_lost = 0;
+	memset(c.deaf, 0, sizeof(c.deaf));
 }

@@ -44,6 +44,12 @@ void clients_pump(void);
  */
 int64_t clients_send(enum client_name who, const char *op, json_t *args);
 
+/* Stops or resumes reading who's socket: a client that does not read what rdqd sends. */
+void clients_reading(enum client_name who, bool on);
+
+/* Events read so far (any client), and the sum of the counts of "events.lost" among them. */
+void clients_events(uint64_t *read, uint64_t *lost);
+
 /* Closes a client's socket, as a client that exits does, and turns the loop. */
 void clients_close(enum client_name who);
 bool clients_closed(enum client_name who);
@@ -53,6 +59,9 @@ unsigned clients_replies_for(enum client_name who, int64_t id, const struct repl
 
 /* Replies of any client with this error (0: success). */
 unsigned clients_replies_with(int err);
+
+/* Forgets the replies read so far (a long test's; their ids are not reused). */
+void clients_forget_replies(void);
 
 /* Closes what is left and forgets every reply. */
 void clients_reset(void);

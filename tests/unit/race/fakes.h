@@ -27,7 +27,7 @@ struct qp;
 struct request;
 struct rdma_cm_id;
 
-#define FAKE_MAX_IDS 512
+#define FAKE_MAX_IDS 32768
 #define FAKE_MAX_QPS 8
 
 /* One rdma_cm_id the code under test made. */

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <rdma/rdma_cma.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "admission.h"
 #include "client.h"
 #include "clients.h"
 #include "control.h"
@@ -238,6 +240,8 @@ int world_start(enum sync_scope scope)
 	struct rdqd *d = &w.d;
 
 	memset(&w, 0, sizeof(w));
+	/* As rdqd does: a client that closed must not kill the daemon's writes. */
+	signal(SIGPIPE, SIG_IGN);
 	fake_reset();
 	rdq_level_set(RDQ_LEVEL_DISPATCH);
 	w.uid = getuid();
@@ -250,6 +254,7 @@ int world_start(enum sync_scope scope)
 		.max_pending = 64,
 		.max_endpoints = 16,
 		.max_clients = 8,
+		.max_clients_per_user = 8,
 		.sync_scope = scope,
 		.disconnect_timeout_ms = FAR_MS,
 	};
@@ -290,6 +295,7 @@ void world_stop(void)
 	endpoints_fini(d);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
+	admission_fini(d);
 	event_base_free(d->base);
 	rmdir(w.dir);
 	fake_reset();

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+#include "admission.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rdqd.h"
+
+/*
+ * Connections per uid, in an open-addressing table keyed by uid: an accept
+ * costs the same however many connections and users there are. An entry
+ * stays when its count drops to zero (a user who connected once is likely
+ * to again), so lookups never meet a hole; the table grows at half full.
+ */
+struct uid_slot {
+	uid_t uid;
+	unsigned count;
+	bool used;
+};
+
+static size_t slot_of(uid_t uid, size_t cap)
+{
+	return ((size_t)uid * 2654435761u) & (cap - 1);
+}
+
+static struct uid_slot *find(struct rdqd *d, uid_t uid, bool add)
+{
+	struct uid_shares *t = &d->uid_shares;
+	size_t i;
+
+	if (add && (t->used + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct uid_slot *slots = calloc(cap, sizeof(*slots));
+
+		if (!slots)
+			return NULL;
+		for (size_t j = 0; j < t->cap; j++) {
+			if (!t->slots[j].used)
+				continue;
+			for (i = slot_of(t->slots[j].uid, cap); slots[i].used;
+			     i = (i + 1) & (cap - 1))
+				;
+			slots[i] = t->slots[j];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	if (!t->cap)
+		return NULL;
+	for (i = slot_of(uid, t->cap); t->slots[i].used; i = (i + 1) & (t->cap - 1))
+		if (t->slots[i].uid == uid)
+			return &t->slots[i];
+	if (!add)
+		return NULL;
+	t->slots[i] = (struct uid_slot){.uid = uid, .used = true};
+	t->used++;
+	return &t->slots[i];
+}
+
+unsigned admission_count(struct rdqd *d, uid_t uid)
+{
+	struct uid_slot *s = find(d, uid, false);
+
+	return s ? s->count : 0;
+}
+
+int admission_check(struct rdqd *d, uid_t uid, char *why, size_t size)
+{
+	unsigned max = d->opt.max_clients;
+	unsigned reserve = max / ROOT_RESERVE_DIV ? max / ROOT_RESERVE_DIV : 1;
+	uint64_t open = d->counters.connections;
+
+	if (open >= max) {
+		snprintf(why, size, "too many clients (%u)", max);
+		return -EMFILE;
+	}
+	if (uid == 0)
+		return 0;
+	if (open + reserve >= max) {
+		snprintf(why, size, "too many clients (the last %u of %u are kept for root)",
+			 reserve, max);
+		return -EMFILE;
+	}
+	if (admission_count(d, uid) >= d->opt.max_clients_per_user) {
+		snprintf(why, size, "too many connections for uid %u (--max-clients-per-user %u)",
+			 (unsigned)uid, d->opt.max_clients_per_user);
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+void admission_add(struct rdqd *d, uid_t uid)
+{
+	struct uid_slot *s = find(d, uid, true);
+
+	/* Out of memory for the table: the connection goes uncounted rather than refused. */
+	if (s)
+		s->count++;
+}
+
+void admission_remove(struct rdqd *d, uid_t uid)
+{
+	struct uid_slot *s = find(d, uid, false);
+
+	if (s && s->count)
+		s->count--;
+}
+
+void admission_fini(struct rdqd *d)
+{
+	free(d->uid_shares.slots);
+	d->uid_shares = (struct uid_shares){0};
+}
