@@ -87,6 +87,11 @@ static int connect_once(struct ctl *ctl)
 					 &ctl->client);
 	if (ret < 0) {
 		ctl->client = NULL;
+		/* librdq refused before connecting (the default socket's folder) and says why. */
+		if (rdq_client_error(NULL)[0]) {
+			fprintf(stderr, "rdqctl: %s\n", rdq_client_error(NULL));
+			return RDQCTL_EUNREACH;
+		}
 		return ctl_unreachable(ctl, ret);
 	}
 	/* Later messages name the socket it reached. */

@@ -20,6 +20,14 @@
 #include "config.h"
 #include "protocol/errname.h"
 #include "protocol/message.h"
+#include "protocol/socket_path.h"
+
+/*
+ * Why the last rdq_client_connect*() of this thread failed, when librdq has
+ * more to say than the errno; rdq_client_error(NULL) returns it. A failed
+ * connect has no client to hold its error, and a global would mix threads.
+ */
+static _Thread_local char connect_error[ERROR_MAX];
 
 /*
  * connect() bounded by the deadline. A Unix socket's connect() blocks while
@@ -108,11 +116,23 @@ int rdq_client_connect_timeout(const char *path, int timeout_ms, struct rdq_clie
 	int64_t deadline = stream_deadline_after(timeout_ms);
 	int ret, system_ret;
 
+	connect_error[0] = '\0';
 	if (path)
 		return connect_path(path, deadline, out);
 	ret = rdq_default_socket_path(user_path, sizeof(user_path));
 	if (ret < 0)
 		return ret;
+	/*
+	 * The user's own folder must be theirs alone, as rdqd requires: in one
+	 * another user controls, they could put a socket of their own there, and
+	 * we would send our requests to it. The system service's folder is root's
+	 * by design and only root writes there.
+	 */
+	if (strcmp(user_path, RDQ_SYSTEM_SOCKET) != 0) {
+		ret = rdq_socket_dir_check(user_path, connect_error, sizeof(connect_error));
+		if (ret < 0)
+			return ret;
+	}
 	ret = connect_path(user_path, deadline, out);
 	if ((ret != -ENOENT && ret != -ECONNREFUSED) || strcmp(user_path, RDQ_SYSTEM_SOCKET) == 0)
 		return ret;
@@ -250,7 +270,7 @@ int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, in
 
 const char *rdq_client_error(const struct rdq_client *client)
 {
-	return client->error;
+	return client ? client->error : connect_error;
 }
 
 int rdq_message_is_reply(const json_t *msg, int64_t id)

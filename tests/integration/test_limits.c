@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -267,12 +269,166 @@ static void test_fallback_folder_must_be_private(void **state)
 	unlink(log);
 }
 
+/*
+ * A socket that listens at path and that every user may connect to, as
+ * someone else could put in a folder they control. Never accepts: a client
+ * that connected stays in its backlog, for accepted() to find.
+ */
+static int listen_at(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+/* Whether a client connected to the listening socket lfd (and takes it out of the backlog). */
+static bool accepted(int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Runs `rdqctl -t 500 status` as uid with no XDG_RUNTIME_DIR, its stderr in err; its exit code. */
+static int rdqctl_as(uid_t uid, const char *err)
+{
+	char ids[32];
+	const char *argv[] = {"/usr/bin/setpriv",
+			      "--reuid",
+			      ids,
+			      "--regid",
+			      ids,
+			      "--clear-groups",
+			      "env",
+			      "-u",
+			      "XDG_RUNTIME_DIR",
+			      getenv("RDQCTL"),
+			      "-t",
+			      "500",
+			      "status",
+			      NULL};
+	pid_t pid;
+	int ret;
+
+	snprintf(ids, sizeof(ids), "%u", (unsigned)uid);
+	unlink(err);
+	pid = proc_spawn(argv, NULL, err);
+	assert_true(pid > 0);
+	ret = proc_wait(pid, HARNESS_REPLY_MS);
+	if (ret < 0) {
+		kill(pid, SIGKILL);
+		proc_wait(pid, HARNESS_STOP_MS);
+		fail_msg("rdqctl still ran after %d ms", HARNESS_REPLY_MS);
+	}
+	return ret;
+}
+
+/* rdqctl as uid refuses its default folder: status 3, the rule it breaks, no connection. */
+static void check_refused(uid_t uid, int lfd, const char *err, const char *rule)
+{
+	int status = rdqctl_as(uid, err);
+	char *out = file_read(err);
+
+	if (status != 3 || !strstr(out, rule))
+		fprintf(stderr, "rdqctl: exit %d, expected 3 and \"%s\"; stderr:\n%s", status, rule,
+			out);
+	assert_int_equal(status, 3);
+	assert_non_null(strstr(out, rule));
+	assert_non_null(strstr(out, "refusing to use it"));
+	free(out);
+	assert_false(accepted(lfd));
+}
+
+/* The folder test_client_refuses_foreign_folder makes, removed by its teardown even if it fails. */
+static struct {
+	char dir[64];  /* /tmp/rdq-UID */
+	char real[80]; /* where the folder is moved while dir is a link to it */
+	char err[64];  /* rdqctl's stderr */
+	int lfd;       /* the socket listening in the folder, or -1 */
+} folder = {.lfd = -1};
+
+static int remove_folder(void **state)
+{
+	char path[128];
+
+	if (folder.lfd >= 0)
+		close(folder.lfd);
+	folder.lfd = -1;
+	snprintf(path, sizeof(path), "%s/rdqd.sock", folder.real);
+	unlink(path);
+	rmdir(folder.real);
+	snprintf(path, sizeof(path), "%s/rdqd.sock", folder.dir);
+	unlink(path);
+	unlink(folder.dir);
+	rmdir(folder.dir);
+	unlink(folder.err);
+	return 0;
+}
+
+/*
+ * rdqctl's default folder /tmp/rdq-UID (no XDG_RUNTIME_DIR) must be the
+ * user's own, as rdqd's: in a folder another user owns, one others may
+ * write, or a link, rdqctl refuses, says which rule the folder breaks, and
+ * does not talk to the socket listening there. In a folder that is the
+ * user's alone it connects to that same socket. Needs root, to run rdqctl as
+ * another user.
+ */
+static void test_client_refuses_foreign_folder(void **state)
+{
+	/* A uid no account has, apart from the one test_fallback_folder_must_be_private uses. */
+	const uid_t uid = 65000 + (uid_t)(getpid() % 500);
+	char sock[96];
+
+	if (geteuid() != 0)
+		skip();
+	snprintf(folder.dir, sizeof(folder.dir), "/tmp/rdq-%u", (unsigned)uid);
+	snprintf(folder.real, sizeof(folder.real), "%s.real", folder.dir);
+	snprintf(folder.err, sizeof(folder.err), "/tmp/rdq-limits-%u.err", (unsigned)uid);
+	snprintf(sock, sizeof(sock), "%s/rdqd.sock", folder.dir);
+	remove_folder(NULL);
+
+	/* Someone else's folder (root's), with a socket anyone may connect to. */
+	assert_int_equal(mkdir(folder.dir, 0755), 0);
+	folder.lfd = listen_at(sock);
+	check_refused(uid, folder.lfd, folder.err, "belongs to uid 0");
+
+	/* The user's, but writable by everyone. */
+	assert_int_equal(chown(folder.dir, uid, uid), 0);
+	assert_int_equal(chmod(folder.dir, 0777), 0);
+	check_refused(uid, folder.lfd, folder.err, "writable by others");
+
+	/* A link to a folder that is the user's alone: the link itself could be anyone's. */
+	assert_int_equal(chmod(folder.dir, 0700), 0);
+	assert_int_equal(rename(folder.dir, folder.real), 0);
+	assert_int_equal(symlink(folder.real, folder.dir), 0);
+	check_refused(uid, folder.lfd, folder.err, "is not a folder");
+	assert_int_equal(unlink(folder.dir), 0);
+	assert_int_equal(rename(folder.real, folder.dir), 0);
+
+	/* The user's alone: rdqctl connects to the same socket (and gets no answer from it). */
+	assert_int_equal(rdqctl_as(uid, folder.err), 3);
+	assert_true(accepted(folder.lfd));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_descriptors),
 		cmocka_unit_test(test_socket_path_is_a_file),
 		cmocka_unit_test(test_fallback_folder_must_be_private),
+		cmocka_unit_test_teardown(test_client_refuses_foreign_folder, remove_folder),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);

@@ -44,7 +44,11 @@ RDQ_EXPORT int rdq_default_socket_path(char *buf, size_t size);
  * socket's permissions keep this user out.
  * path NULL: the default path; for a user other than root where no daemon
  * listens, then the system service's socket, unless that does not exist
- * either (the error is then the default path's).
+ * either (the error is then the default path's). The folder of a user's
+ * default path must be the user's own, as rdqd requires: a folder (not a
+ * link), owned by the user, writable by no one else. If it is not, nothing
+ * is connected to: returns -EPERM, and rdq_client_error(NULL) says which
+ * rule the folder breaks. A path given is not checked.
  */
 RDQ_EXPORT int rdq_client_connect(const char *path, struct rdq_client **out);
 
@@ -107,6 +111,9 @@ RDQ_EXPORT int rdq_call_timeout(struct rdq_client *client, const char *op, json_
 /*
  * The message of the last error reply rdq_call() returned, or of the last
  * local failure ("connection closed by rdqd"). Valid until the next call.
+ * client NULL: why the last rdq_client_connect*() of this thread failed,
+ * when there is more to say than its errno (the default socket's folder is
+ * not the user's own), else "".
  */
 RDQ_EXPORT const char *rdq_client_error(const struct rdq_client *client);
 
