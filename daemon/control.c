@@ -20,7 +20,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "admission.h"
+#include "shares.h"
 #include "clock.h"
 #include "log.h"
 #include "object.h"
@@ -334,7 +334,7 @@ static void conn_close(struct conn *c)
 	d->counters.connections--;
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);
-	admission_remove(d, c->uid);
+	shares_remove(d, c->uid, SHARE_CONNECTIONS);
 	bufferevent_free(c->bev);
 	event_free(c->resume);
 	if (c->idle)
@@ -370,7 +370,7 @@ static void accept_one(struct rdqd *d, int fd)
 		close(fd);
 		return;
 	}
-	ret = admission_check(d, cred.uid, why, sizeof(why));
+	ret = shares_check_connection(d, cred.uid, why, sizeof(why));
 	if (ret < 0) {
 		refuse(fd, -ret, why);
 		d->counters.refused++;
@@ -401,7 +401,7 @@ static void accept_one(struct rdqd *d, int fd)
 		free(c);
 		return;
 	}
-	admission_add(d, c->uid);
+	shares_add(d, c->uid, SHARE_CONNECTIONS);
 	idle_arm(c);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_LOW, 0);

@@ -26,6 +26,7 @@
 #include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
+#include "shares.h"
 
 static const char *const state_names[] = {
 	[EP_IDLE] = "idle",
@@ -92,29 +93,14 @@ static void ep_release(struct object *obj)
 	free(ep);
 }
 
-struct count_ctx {
-	uid_t uid;
-	unsigned count;
-};
-
-static bool count_owned(void *object, rdq_handle_t h, void *arg)
-{
-	struct count_ctx *c = arg;
-
-	if (((struct object *)object)->owner == c->uid)
-		c->count++;
-	return true;
-}
-
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
 			rdq_handle_t tied_conn, int *err)
 {
-	struct count_ctx owned = {.uid = owner};
 	struct ep *ep;
 
+	/* A count kept per uid: the same cost however many endpoints there are. */
 	if (role != EP_PASSIVE) {
-		handle_table_foreach(&d->objects, OBJ_EP, count_owned, &owned);
-		if (owned.count >= d->opt.max_endpoints) {
+		if (shares_count(d, owner, SHARE_ENDPOINTS) >= d->opt.max_endpoints) {
 			*err = -EDQUOT;
 			return NULL;
 		}
@@ -142,7 +128,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->serial = d->opt.sync_scope == SYNC_ENDPOINT ? &ep->own_serial
 		     : d->opt.sync_scope == SYNC_DEVICE ? &d->device_serial
 							: NULL;
-	*err = handle_table_insert(&d->objects, ep, OBJ_EP, &ep->obj.handle);
+	*err = object_publish(d, ep, OBJ_EP);
 	if (*err < 0) {
 		if (*err == -ENOSPC)
 			*err = -EDQUOT;
@@ -170,7 +156,7 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h)
 /* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
 void ep_unpublish_unused(struct ep *ep)
 {
-	if (handle_table_remove(&ep->d->objects, ep->obj.handle))
+	if (object_unpublish(ep->d, ep->obj.handle))
 		object_unref(ep); /* the table's reference */
 }
 

@@ -89,7 +89,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		return;
 	}
 	/* From here on the handle is stale: every lookup fails. */
-	if (!handle_table_remove(&d->objects, ep->obj.handle)) {
+	if (!object_unpublish(d, ep->obj.handle)) {
 		ep_teardown_item_put(d, item);
 		if (req)
 			request_fail(req, -ENOENT, "endpoint already gone");
@@ -129,7 +129,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		ep->qp_active = NULL;
 	}
 	if (ep->qp)
-		t->qp = handle_table_remove(&d->objects, ep->qp); /* the table's reference */
+		t->qp = object_unpublish(d, ep->qp); /* the table's reference */
 	if (req) {
 		request_dispatch(req);
 		work_of(item)->request = req;
@@ -167,7 +167,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 		return;
 	}
 	/* From here on the QP's handle is stale, for clients and for workers alike. */
-	qp = ep->qp ? handle_table_remove(&d->objects, ep->qp) : NULL;
+	qp = ep->qp ? object_unpublish(d, ep->qp) : NULL;
 	if (!qp) {
 		ep_teardown_item_put(d, item);
 		request_fail(req, -ENOENT, "endpoint %llu has no QP (any more)",

@@ -24,7 +24,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "admission.h"
+#include "shares.h"
 #include "client.h"
 #include "clock.h"
 #include "cm.h"
@@ -388,7 +388,7 @@ static void stop(struct rdqd *d)
 		event_free(d->watchdog_timer);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
-	admission_fini(d);
+	shares_fini(d);
 	if (d->base)
 		event_base_free(d->base);
 }

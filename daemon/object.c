@@ -3,6 +3,38 @@
 
 #include <stddef.h>
 
+#include "engine/level.h"
+#include "rdqd.h"
+#include "shares.h"
+
+static enum share_kind share_of(unsigned kind)
+{
+	return kind == OBJ_EP ? SHARE_ENDPOINTS : SHARE_QPS;
+}
+
+int object_publish(struct rdqd *d, void *obj, unsigned kind)
+{
+	struct object *o = obj;
+	int ret;
+
+	RDQ_DISPATCH_ONLY();
+	ret = handle_table_insert(&d->objects, o, kind, &o->handle);
+	if (ret == 0)
+		shares_add(d, o->owner, share_of(kind));
+	return ret;
+}
+
+void *object_unpublish(struct rdqd *d, rdq_handle_t h)
+{
+	struct object *o;
+
+	RDQ_DISPATCH_ONLY();
+	o = handle_table_remove(&d->objects, h);
+	if (o)
+		shares_remove(d, o->owner, share_of(o->kind));
+	return o;
+}
+
 void object_acquire(void *obj)
 {
 	object_ref(obj);

@@ -33,6 +33,22 @@ static inline void *object_ref(void *obj)
 /* Drops a reference; frees at the last. Accepts NULL. Returns NULL. */
 void *object_unref(void *obj);
 
+struct rdqd;
+
+/*
+ * Publishes obj in d's object table as kind (OBJ_EP, OBJ_QP): the table takes
+ * a reference and obj->handle names it; it counts in its owner's share.
+ * Returns 0 or -ENOSPC. Loop only.
+ */
+int object_publish(struct rdqd *d, void *obj, unsigned kind);
+
+/*
+ * Unpublishes handle h: its lookups fail from now on, and it no longer
+ * counts in its owner's share. Returns the table's reference (the caller
+ * drops it), or NULL if h was not published. Loop only.
+ */
+void *object_unpublish(struct rdqd *d, rdq_handle_t h);
+
 /* Whether uid may see an object owned by owner: its own, or root. */
 static inline int object_visible(uid_t owner, uid_t uid)
 {

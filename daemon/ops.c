@@ -26,6 +26,7 @@
 #include "qp.h"
 #include "rdqd.h"
 #include "request.h"
+#include "shares.h"
 
 struct op {
 	const char *name;
@@ -65,19 +66,13 @@ static void op_version(struct rdqd *d, struct request *req)
 		NULL);
 }
 
-static bool count_one(void *object, rdq_handle_t h, void *arg)
+/*
+ * What a uid is shown of the daemon's objects: root everyone's, any other
+ * user its own (docs/protocol.md, "What a user sees").
+ */
+static json_int_t seen_count(struct rdqd *d, uid_t uid, enum share_kind kind)
 {
-	(*(json_int_t *)arg)++;
-	return true;
-}
-
-/* Endpoints now, whoever owns them. */
-static json_int_t count_endpoints(struct rdqd *d)
-{
-	json_int_t n = 0;
-
-	handle_table_foreach(&d->objects, OBJ_EP, count_one, &n);
-	return n;
+	return (json_int_t)(uid == 0 ? shares_total(d, kind) : shares_count(d, uid, kind));
 }
 
 static void op_status(struct rdqd *d, struct request *req)
@@ -89,8 +84,10 @@ static void op_status(struct rdqd *d, struct request *req)
 				   (int)getpid(), "uptime_ms", (json_int_t)(now_ms() - d->start_ms),
 				   "rdma", rdma, "rdma_error", rdma ? NULL : d->rdma_error,
 				   "devices", (json_int_t)json_array_size(d->devices),
-				   "device_names", d->devices, "endpoints", count_endpoints(d),
-				   "objects", (json_int_t)handle_table_count(&d->objects),
+				   "device_names", d->devices, "endpoints",
+				   seen_count(d, req->uid, SHARE_ENDPOINTS), "objects",
+				   seen_count(d, req->uid, SHARE_ENDPOINTS) +
+					   seen_count(d, req->uid, SHARE_QPS),
 				   "connections", (json_int_t)d->counters.connections),
 			 NULL);
 }
@@ -155,9 +152,11 @@ static void op_stats(struct rdqd *d, struct request *req)
 					{"in_use", w.in_use}, {"high_water", w.high_water},
 					{"misses", w.misses}, {"refused", w.refused}));
 	json_object_set_new(result, "workers", workers);
-	json_object_set_new(result, "endpoints", json_integer(count_endpoints(d)));
+	json_object_set_new(result, "endpoints",
+			    json_integer(seen_count(d, req->uid, SHARE_ENDPOINTS)));
 	json_object_set_new(result, "objects",
-			    json_integer((json_int_t)handle_table_count(&d->objects)));
+			    json_integer(seen_count(d, req->uid, SHARE_ENDPOINTS) +
+					 seen_count(d, req->uid, SHARE_QPS)));
 	json_object_set_new(result, "connections", json_integer((json_int_t)k->connections));
 	json_object_set_new(result, "clients",
 			    STAT_FIELDS({"open", k->connections}, {"accepted", k->accepted},

@@ -346,7 +346,7 @@ static void cq_ready(evutil_socket_t fd, short what, void *arg)
 int qp_publish(struct rdqd *d, struct qp *qp)
 {
 	RDQ_DISPATCH_ONLY();
-	return handle_table_insert(&d->objects, qp, OBJ_QP, &qp->obj.handle);
+	return object_publish(d, qp, OBJ_QP);
 }
 
 int qp_activate(struct qp *qp)

@@ -27,10 +27,11 @@ struct control_handlers;
 struct rdma_event_channel;
 struct uid_slot;
 
-/* Connections per uid (admission.c). */
+/* Counts per uid: connections, endpoints, QPs (shares.c). */
 struct uid_shares {
 	struct uid_slot *slots;
 	size_t cap, used;
+	uint64_t total[3]; /* by enum share_kind (SHARE_KINDS of them): everyone's */
 };
 
 /* Object kinds in the handle table. */

@@ -299,7 +299,7 @@ int qp_publish(struct rdqd *d, struct qp *qp)
 	int ret;
 
 	RDQ_DISPATCH_ONLY();
-	ret = handle_table_insert(&d->objects, qp, OBJ_QP, &qp->obj.handle);
+	ret = object_publish(d, qp, OBJ_QP);
 	if (ret == 0 && r)
 		r->handle = qp->obj.handle;
 	return ret;

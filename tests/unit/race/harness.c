@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-#include "admission.h"
+#include "shares.h"
 #include "client.h"
 #include "clients.h"
 #include "control.h"
@@ -295,7 +295,7 @@ void world_stop(void)
 	endpoints_fini(d);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
-	admission_fini(d);
+	shares_fini(d);
 	event_base_free(d->base);
 	rmdir(w.dir);
 	fake_reset();
@@ -409,6 +409,10 @@ void check_nothing_left(void)
 	assert_int_equal(d->counters.replied + d->counters.dropped, d->counters.completed);
 	assert_int_equal(workers_in_use(&d->workers), 0);
 	assert_int_equal(handle_table_count(&d->objects), 0);
+	/* Every object published was counted in its owner's share, and uncounted once. */
+	assert_int_equal(shares_total(d, SHARE_ENDPOINTS), 0);
+	assert_int_equal(shares_total(d, SHARE_QPS), 0);
+	assert_int_equal(shares_count(d, w.uid, SHARE_ENDPOINTS), 0);
 	/* Still one completion: the clean-up completed nothing twice. */
 	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
 	for (unsigned i = 0; i < fake.nids; i++) {

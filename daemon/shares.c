@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: MIT */
-#include "admission.h"
+#include "shares.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "rdqd.h"
 
 /*
- * Connections per uid, in an open-addressing table keyed by uid: an accept
- * costs the same however many connections and users there are. An entry
- * stays when its count drops to zero (a user who connected once is likely
+ * Counts per uid, in an open-addressing table keyed by uid: an accept or a
+ * new endpoint costs the same however many there are. An entry stays when
+ * its counts drop to zero (a user who connected once is likely
  * to again), so lookups never meet a hole; the table grows at half full.
  */
 struct uid_slot {
 	uid_t uid;
-	unsigned count;
+	unsigned count[SHARE_KINDS];
 	bool used;
 };
 
@@ -59,14 +60,14 @@ static struct uid_slot *find(struct rdqd *d, uid_t uid, bool add)
 	return &t->slots[i];
 }
 
-unsigned admission_count(struct rdqd *d, uid_t uid)
+unsigned shares_count(struct rdqd *d, uid_t uid, enum share_kind kind)
 {
 	struct uid_slot *s = find(d, uid, false);
 
-	return s ? s->count : 0;
+	return s ? s->count[kind] : 0;
 }
 
-int admission_check(struct rdqd *d, uid_t uid, char *why, size_t size)
+int shares_check_connection(struct rdqd *d, uid_t uid, char *why, size_t size)
 {
 	unsigned max = d->opt.max_clients;
 	unsigned reserve = max / ROOT_RESERVE_DIV ? max / ROOT_RESERVE_DIV : 1;
@@ -83,7 +84,7 @@ int admission_check(struct rdqd *d, uid_t uid, char *why, size_t size)
 			 reserve, max);
 		return -EMFILE;
 	}
-	if (admission_count(d, uid) >= d->opt.max_clients_per_user) {
+	if (shares_count(d, uid, SHARE_CONNECTIONS) >= d->opt.max_clients_per_user) {
 		snprintf(why, size, "too many connections for uid %u (--max-clients-per-user %u)",
 			 (unsigned)uid, d->opt.max_clients_per_user);
 		return -EDQUOT;
@@ -91,24 +92,32 @@ int admission_check(struct rdqd *d, uid_t uid, char *why, size_t size)
 	return 0;
 }
 
-void admission_add(struct rdqd *d, uid_t uid)
+void shares_add(struct rdqd *d, uid_t uid, enum share_kind kind)
 {
 	struct uid_slot *s = find(d, uid, true);
 
-	/* Out of memory for the table: the connection goes uncounted rather than refused. */
+	d->uid_shares.total[kind]++;
+	/* Out of memory for the table: it goes uncounted rather than refused. */
 	if (s)
-		s->count++;
+		s->count[kind]++;
 }
 
-void admission_remove(struct rdqd *d, uid_t uid)
+void shares_remove(struct rdqd *d, uid_t uid, enum share_kind kind)
 {
 	struct uid_slot *s = find(d, uid, false);
 
-	if (s && s->count)
-		s->count--;
+	if (s && s->count[kind])
+		s->count[kind]--;
+	if (d->uid_shares.total[kind])
+		d->uid_shares.total[kind]--;
 }
 
-void admission_fini(struct rdqd *d)
+uint64_t shares_total(struct rdqd *d, enum share_kind kind)
+{
+	return d->uid_shares.total[kind];
+}
+
+void shares_fini(struct rdqd *d)
 {
 	free(d->uid_shares.slots);
 	d->uid_shares = (struct uid_shares){0};

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Each user's share of rdqd: the connections and objects a uid holds, kept
+ * as counts so that a limit costs the same however much there is. No user
+ * but root may hold more than --max-clients-per-user connections or
+ * --max-endpoints endpoints, and the last few connections are root's alone,
+ * so that one user can neither take everything nor lock out an
+ * administrator. Loop only.
+ */
+#ifndef RDQD_SHARES_H
+#define RDQD_SHARES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct rdqd;
+
+/* What is counted per uid. */
+enum share_kind {
+	SHARE_CONNECTIONS,
+	SHARE_ENDPOINTS,
+	SHARE_QPS,
+	SHARE_KINDS, /* struct uid_shares' total[] has this many */
+};
+
+/* Connections kept for root: ROOT_RESERVE_DIV-th of --max-clients, at least one. */
+#define ROOT_RESERVE_DIV 16
+
+/*
+ * Whether uid may open one more connection. Returns 0, or a negative errno
+ * (-EMFILE: rdqd is full; -EDQUOT: this user holds its share) with a
+ * sentence in why.
+ */
+int shares_check_connection(struct rdqd *d, uid_t uid, char *why, size_t size);
+
+/* One more, or one less, of kind for uid. */
+void shares_add(struct rdqd *d, uid_t uid, enum share_kind kind);
+void shares_remove(struct rdqd *d, uid_t uid, enum share_kind kind);
+
+/* How many of kind uid holds now. */
+unsigned shares_count(struct rdqd *d, uid_t uid, enum share_kind kind);
+
+/* How many of kind everyone holds. */
+uint64_t shares_total(struct rdqd *d, enum share_kind kind);
+
+void shares_fini(struct rdqd *d);
+
+#endif
