@@ -99,8 +99,13 @@ static int connect_once(struct ctl *ctl)
 	return RDQCTL_OK;
 }
 
-static int lost(struct ctl *ctl, int err)
+int ctl_lost(struct ctl *ctl, int err, bool farewell)
 {
+	/* rdqd said why before it closed: its answer, and librdq's error holds the reason. */
+	if (err == -ECONNRESET && farewell) {
+		fprintf(stderr, "rdqctl: %s: %s\n", ctl->socket, rdq_client_error(ctl->client));
+		return RDQCTL_EDAEMON;
+	}
 	if (err == -ECONNRESET) {
 		fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket,
 			rdq_client_error(ctl->client));
@@ -113,15 +118,7 @@ static int lost(struct ctl *ctl, int err)
 	return ctl_unreachable(ctl, err);
 }
 
-/* rdqd closed the connection after saying why; librdq's error holds the reason. */
-static int turned_away(struct ctl *ctl)
-{
-	fprintf(stderr, "rdqctl: %s: %s\n", ctl->socket, rdq_client_error(ctl->client));
-	return RDQCTL_EDAEMON;
-}
-
-/* An error that answers no request (null id): what rdqd says before it closes. */
-static bool is_farewell(const json_t *msg)
+bool ctl_is_farewell(const json_t *msg)
 {
 	return json_is_null(json_object_get(msg, "id")) && rdq_reply_status(msg, NULL) < 0;
 }
@@ -162,7 +159,7 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 	}
 	/* Closed already: what rdqd sent first may say why, so read on. */
 	if (ret < 0 && ret != -ECONNRESET)
-		return lost(ctl, ret);
+		return ctl_lost(ctl, ret, false);
 
 	/* Let rdqd's own timeout answer first: its error says more than ours. */
 	if (wait >= 0 && op_wait_ms >= 0 && (int64_t)op_wait_ms + RDQCTL_GRACE_MS > wait)
@@ -186,13 +183,11 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 				ctl->socket, op, wait);
 			return RDQCTL_EUNREACH;
 		}
-		if (ret == -ECONNRESET && farewell)
-			return turned_away(ctl);
 		if (ret < 0)
-			return lost(ctl, ret);
+			return ctl_lost(ctl, ret, farewell);
 		if (id >= 0 && rdq_message_is_reply(msg, id))
 			break;
-		farewell = is_farewell(msg);
+		farewell = ctl_is_farewell(msg);
 		if (ctl->on_other)
 			ctl->on_other(ctl, msg);
 		json_decref(msg);

@@ -164,6 +164,7 @@ int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigset_t block, old;
 	json_t *result, *msg;
+	bool farewell = false; /* the last message was rdqd's reason for closing */
 	int npos, ret;
 
 	ret = args_parse(path,
@@ -200,17 +201,14 @@ int cmd_monitor(struct ctl *ctl, int argc, char **argv)
 
 		ret = rdq_client_next(ctl->client, 0, &msg);
 		if (ret == 0) {
+			farewell = ctl_is_farewell(msg);
 			monitor_show(ctl, msg);
 			json_decref(msg);
 			continue;
 		}
 		if (ret != -EAGAIN) {
-			if (ret == -ECONNRESET)
-				fprintf(stderr, "rdqctl: %s: %s; is rdqd running?\n", ctl->socket,
-					rdq_client_error(ctl->client));
-			else
-				ctl_unreachable(ctl, ret);
-			ret = RDQCTL_EUNREACH;
+			/* After a farewell, the close is rdqd's answer: its reason, status 1. */
+			ret = ctl_lost(ctl, ret, farewell);
 			goto out;
 		}
 		if (ppoll(&pfd, 1, NULL, &old) < 0 && errno != EINTR) {

@@ -113,6 +113,20 @@ int ctl_call_pages(struct ctl *ctl, const char *op, json_t *args, const char *ke
 /* Prints why talking to rdqd failed (err a negative errno); returns RDQCTL_EUNREACH. */
 int ctl_unreachable(struct ctl *ctl, int err);
 
+/*
+ * Whether msg is what rdqd sends before it closes a connection on purpose
+ * (turning a client away): an error that answers no request (null id).
+ */
+bool ctl_is_farewell(const json_t *msg);
+
+/*
+ * Prints why the connection to rdqd failed (err a negative errno from
+ * librdq). farewell: the last message read was ctl_is_farewell(), so a close
+ * (-ECONNRESET) is rdqd's answer, printed with its reason, RDQCTL_EDAEMON.
+ * Otherwise returns RDQCTL_EUNREACH.
+ */
+int ctl_lost(struct ctl *ctl, int err, bool farewell);
+
 /* The commands of the objects dev, ep, qp and request (cmd_dev.c, cmd_ep.c, ...). */
 extern const struct cmd_level dev_level;
 extern const struct cmd_level ep_level;

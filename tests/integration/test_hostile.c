@@ -326,6 +326,90 @@ static void test_rdqctl_turned_away(void **state)
 	daemon_cleanup(&d);
 }
 
+/* rdqctl monitor turned away by a full rdqd: its reason, status 1, as other commands. */
+static void test_rdqctl_monitor_turned_away(void **state)
+{
+	static const char *const args[] = {"monitor", "--count", "1", NULL};
+	struct daemon d;
+	int64_t took;
+	int held = start_full_daemon(&d);
+	int status = run_rdqctl(d.socket, args, &took);
+
+	if (status != 1 || !err_says("too many clients"))
+		show_run(status, took);
+	assert_int_equal(status, 1);
+	assert_true(err_says("rdqd closed the connection: too many clients (EMFILE)"));
+	assert_false(err_says("is rdqd running"));
+
+	close(held);
+	assert_int_equal(daemon_stop(&d), 0);
+	daemon_cleanup(&d);
+}
+
+/*
+ * rdqctl monitor, already watching, when rdqd sends an error with a null id
+ * and closes the connection: rdqd's reason, status 1, not "is rdqd
+ * running?". rdqd turns clients away as they connect, so a socket of the
+ * test's own plays rdqd here: it answers watch, sends an event, then the
+ * error, and closes.
+ */
+static void test_rdqctl_monitor_farewell(void **state)
+{
+	static const char farewell[] = "{\"v\":1,\"id\":null,\"ok\":false,\"error\":{"
+				       "\"errno\":\"EMFILE\",\"code\":24,"
+				       "\"message\":\"too many clients\"}}";
+	static const char event[] = "{\"v\":1,\"event\":\"ep.destroyed\",\"ep\":3}";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const char *argv[] = {getenv("RDQCTL"), "-s", addr.sun_path, "monitor", NULL};
+	struct pollfd pfd = {.events = POLLIN};
+	json_t *req = NULL;
+	char reply[96], *out;
+	int lfd, fd, status;
+	pid_t pid;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/farewell.sock", fx.d.dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	unlink(fx.out);
+	unlink(fx.err);
+	pid = proc_spawn(argv, fx.out, fx.err);
+	assert_true(pid > 0);
+
+	pfd.fd = lfd;
+	assert_int_equal(poll(&pfd, 1, HARNESS_REPLY_MS), 1);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(raw_read_message(fd, HARNESS_REPLY_MS, &req), 0);
+	assert_string_equal(json_string_value(json_object_get(req, "op")), "watch");
+	snprintf(reply, sizeof(reply), "{\"v\":1,\"id\":%lld,\"ok\":true,\"result\":{}}",
+		 (long long)reply_id(req));
+	json_decref(req);
+	assert_int_equal(raw_send_frame(fd, reply, strlen(reply)), 0);
+	assert_int_equal(raw_send_frame(fd, event, strlen(event)), 0);
+	assert_int_equal(raw_send_frame(fd, farewell, strlen(farewell)), 0);
+	close(fd);
+
+	status = proc_wait(pid, RUN_MS);
+	if (status < 0) {
+		kill(pid, SIGKILL);
+		proc_wait(pid, RUN_MS);
+		fail_msg("rdqctl monitor still ran after %d ms", RUN_MS);
+	}
+	if (status != 1 || !err_says("too many clients"))
+		show_run(status, 0);
+	assert_int_equal(status, 1);
+	out = file_read(fx.out);
+	assert_non_null(strstr(out, "ep.destroyed ep 3"));
+	free(out);
+	assert_true(err_says("rdqd closed the connection: too many clients (EMFILE)"));
+	assert_false(err_says("is rdqd running"));
+
+	close(lfd);
+	unlink(addr.sun_path);
+}
+
 /* librdq: the call fails with rdqd's errno and its message. */
 static void test_librdq_turned_away(void **state)
 {
@@ -396,6 +480,8 @@ int main(void)
 		cmocka_unit_test(test_librdq_connect_times_out),
 		cmocka_unit_test(test_rdqctl_turned_away),
 		cmocka_unit_test(test_librdq_turned_away),
+		cmocka_unit_test(test_rdqctl_monitor_turned_away),
+		cmocka_unit_test(test_rdqctl_monitor_farewell),
 	};
 
 	return cmocka_run_group_tests_name("hostile", tests, group_setup, group_teardown);
