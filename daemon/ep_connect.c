@@ -382,14 +382,19 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 	object_unref(ep);
 }
 
-/* Connection parameters for both sides: retry forever on receiver-not-ready. */
+/*
+ * Connection parameters for both sides. Transport retries are finite (6: the
+ * most that means "6" everywhere; rxe takes 7 as "forever", so a send across
+ * a dead link would never fail); receiver-not-ready retries are not (the
+ * peer is there, only slow to post receives).
+ */
 static void conn_param_init(struct rdma_conn_param *p, uint32_t qp_num)
 {
 	memset(p, 0, sizeof(*p));
 	p->qp_num = qp_num;
 	p->responder_resources = 1;
 	p->initiator_depth = 1;
-	p->retry_count = 7;
+	p->retry_count = 6;
 	p->rnr_retry_count = 7;
 }
 
@@ -649,6 +654,17 @@ void ep_established(struct ep *ep)
 
 void ep_connect_error(struct ep *ep, int status, const char *what)
 {
-	if (ep->state == EP_RESOLVING || ep->state == EP_CONNECTING)
+	if (ep->state == EP_RESOLVING || ep->state == EP_CONNECTING) {
 		ep_connect_failed(ep, status, what);
+	} else if (ep->state == EP_CONNECTED || ep->state == EP_DISCONNECTING) {
+		/*
+		 * The peer became unreachable while connected (rdma_cm says so again
+		 * every few seconds while it lasts). The connection is not given up
+		 * here: sends fail on their own (transport retries, their deadline),
+		 * and the peer may come back. Watchers are told each time.
+		 */
+		log_info("ep %llu: %s while %s", (unsigned long long)ep->obj.handle, what,
+			 ep_state_name(ep->state));
+		ep_broadcast_event(ep, EP_EVENT_ERROR, status);
+	}
 }

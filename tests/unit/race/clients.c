@@ -16,7 +16,8 @@
 #include "protocol/message.h"
 #include "rdqd.h"
 
-#define MAX_REPLIES 1024
+#define MAX_REPLIES	1024
+#define MAX_EVENT_NAMES 64
 /* Loop turns with nothing read that count as quiet: a reply needs two (read, then write). */
 #define QUIET_TURNS 3
 
@@ -28,7 +29,9 @@ static struct {
 	uint8_t in[NCLIENTS][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
 	size_t in_len[NCLIENTS];
 	int64_t last_id;
-	uint64_t events, events_lost; /* events read, and the counts of events.lost read */
+	uint64_t events, events_lost;	 /* events read, and the counts of events.lost read */
+	char names[MAX_EVENT_NAMES][32]; /* the first events' names */
+	unsigned nnames;
 	struct reply replies[MAX_REPLIES];
 	unsigned nreplies;
 } c = {.fd = {-1, -1}};
@@ -53,6 +56,8 @@ static void record(enum client_name who, json_t *msg)
 				(uint64_t)json_integer_value(json_object_get(msg, "count"));
 		else
 			c.events++;
+		if (name && c.nnames < MAX_EVENT_NAMES)
+			snprintf(c.names[c.nnames++], sizeof(c.names[0]), "%s", name);
 		return; /* an event, not a reply */
 	}
 	if (c.nreplies == MAX_REPLIES) {
@@ -180,6 +185,15 @@ void clients_events(uint64_t *read, uint64_t *lost)
 	*lost = c.events_lost;
 }
 
+unsigned clients_events_named(const char *name)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c.nnames; i++)
+		n += strcmp(c.names[i], name) == 0;
+	return n;
+}
+
 bool clients_closed(enum client_name who)
 {
 	return c.fd[who] < 0;
@@ -227,5 +241,6 @@ void clients_reset(void)
 	c.nreplies = 0;
 	c.last_id = 0;
 	c.events = c.events_lost = 0;
+	c.nnames = 0;
 	memset(c.deaf, 0, sizeof(c.deaf));
 }

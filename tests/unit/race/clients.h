@@ -50,6 +50,9 @@ void clients_reading(enum client_name who, bool on);
 /* Events read so far (any client), and the sum of the counts of "events.lost" among them. */
 void clients_events(uint64_t *read, uint64_t *lost);
 
+/* How many of the first events read (any client) had this name. */
+unsigned clients_events_named(const char *name);
+
 /* Closes a client's socket, as a client that exits does, and turns the loop. */
 void clients_close(enum client_name who);
 bool clients_closed(enum client_name who);

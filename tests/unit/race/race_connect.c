@@ -47,6 +47,8 @@ struct connect_case {
 	int first_reply; /* the reply to the first event's own request, if it made one */
 	bool connected;	 /* the endpoint ends up connected; else it is gone */
 	bool no_id;	 /* it is gone before its address step could make its rdma_cm_id */
+	unsigned errors; /* ep.error events a watcher of the owner gets: a failed connect, or
+			  * a peer unreachable while connected */
 	unsigned qps;	 /* QPs made (each torn down once: the checks that end every case) */
 };
 
@@ -61,6 +63,13 @@ static const struct connect_case connect_cases[] = {
 	{.name = "response_while_connect_step_running_is_kept",
 	 .stage = CS_CONNECT_RUNNING, .first = EV_CONNECT_RESPONSE,
 	 .status = 0, .connected = true, .qps = 1},
+
+	{.name = "unreachable_when_connected_is_reported_and_kept",
+	 .stage = CS_WAIT_RESPONSE, .first = EV_CONNECT_RESPONSE, .then = EV_UNREACHABLE,
+	 .status = 0, .connected = true, .qps = 1, .errors = 1},
+	{.name = "unreachable_while_connecting_fails_the_connect",
+	 .stage = CS_WAIT_RESPONSE, .first = EV_UNREACHABLE,
+	 .status = ETIMEDOUT, .qps = 1, .errors = 1},
 
 	{.name = "destroy_while_resolve_queued",
 	 .stage = CS_RESOLVE_QUEUED, .first = EV_DESTROY,
@@ -100,20 +109,20 @@ static const struct connect_case connect_cases[] = {
 
 	{.name = "rejected_by_the_peer",
 	 .stage = CS_WAIT_RESPONSE, .first = EV_REJECTED,
-	 .status = ECONNREFUSED, .qps = 1},
+	 .status = ECONNREFUSED, .qps = 1, .errors = 1},
 	{.name = "unreachable_while_connect_step_returning",
 	 .stage = CS_CONNECT_RETURNING, .first = EV_UNREACHABLE,
-	 .status = ETIMEDOUT, .qps = 1},
+	 .status = ETIMEDOUT, .qps = 1, .errors = 1},
 	{.name = "rejected_while_connect_step_running",
 	 .stage = CS_CONNECT_RUNNING, .first = EV_REJECTED,
-	 .status = ECONNREFUSED, .qps = 1},
+	 .status = ECONNREFUSED, .qps = 1, .errors = 1},
 
 	{.name = "device_removal_while_route_queued",
 	 .stage = CS_ROUTE_QUEUED, .first = EV_DEVICE_REMOVAL,
-	 .status = ENODEV, .qps = 0},
+	 .status = ENODEV, .qps = 0, .errors = 1},
 	{.name = "device_removal_while_connect_step_returning",
 	 .stage = CS_CONNECT_RETURNING, .first = EV_DEVICE_REMOVAL,
-	 .status = ENODEV, .qps = 1},
+	 .status = ENODEV, .qps = 1, .errors = 1},
 
 	{.name = "close_while_connect_step_queued_tied", .tied = true,
 	 .stage = CS_CONNECT_QUEUED, .first = EV_CLOSE,
@@ -178,6 +187,7 @@ static void run_connect_case(void **state)
 	const struct connect_case *c = *state;
 	struct request *req;
 
+	assert_int_equal(clients_replies_for(ADMIN, clients_send(ADMIN, "watch", NULL), NULL), 1);
 	w.r_id = clients_send(CLIENT, "ep.connect",
 			      json_pack("{s:s, s:i, s:I, s:b}", "addr", "127.0.0.1", "port", 7471,
 					"timeout_ms", (json_int_t)FAR_MS, "tied", c->tied));
@@ -197,6 +207,7 @@ static void run_connect_case(void **state)
 	assert_int_equal(ep_connected(w.ep), c->connected ? 1 : -1);
 	assert_int_equal(fake.nqps, c->qps);
 	assert_int_equal(fake.nids, c->no_id ? 0 : 1);
+	assert_int_equal(clients_events_named("ep.error"), c->errors);
 	check_nothing_left();
 }
 
