@@ -180,31 +180,35 @@ static void test_socket_path_is_a_file(void **state)
 }
 
 /*
- * Runs `rdqd` as uid with no XDG_RUNTIME_DIR (so the /tmp/rdq-UID fallback)
- * until it exits or says it is ready; then stops it. Returns its exit code.
+ * Starts program (its arguments after it, NULL-terminated) as uid, with no
+ * XDG_RUNTIME_DIR (so the /tmp/rdq-UID fallback), its stderr in err.
  */
-static int run_as(uid_t uid, const char *log, bool *served)
+static pid_t spawn_as(uid_t uid, const char *err, const char *const *cmd)
 {
-	char ids[32], *out;
-	const char *argv[] = {"/usr/bin/setpriv",
-			      "--reuid",
-			      ids,
-			      "--regid",
-			      ids,
-			      "--clear-groups",
-			      "env",
-			      "-u",
-			      "XDG_RUNTIME_DIR",
-			      getenv("RDQD"),
-			      NULL};
-	int64_t deadline = harness_now_ms() + HARNESS_START_MS;
+	static char ids[32];
+	const char *argv[24] = {"/usr/bin/setpriv", "--reuid", ids,  "--regid",	       ids,
+				"--clear-groups",   "env",     "-u", "XDG_RUNTIME_DIR"};
+	size_t n = 9;
 	pid_t pid;
-	int ret;
 
 	snprintf(ids, sizeof(ids), "%u", (unsigned)uid);
-	unlink(log);
-	pid = proc_spawn(argv, NULL, log);
+	for (; *cmd && n < 23; cmd++)
+		argv[n++] = *cmd;
+	argv[n] = NULL;
+	unlink(err);
+	pid = proc_spawn(argv, NULL, err);
 	assert_true(pid > 0);
+	return pid;
+}
+
+/* Runs rdqd as uid until it exits or says it is ready; then stops it. Returns its exit code. */
+static int run_as(uid_t uid, const char *log, bool *served)
+{
+	int64_t deadline = harness_now_ms() + HARNESS_START_MS;
+	pid_t pid = spawn_as(uid, log, (const char *[]){getenv("RDQD"), NULL});
+	char *out;
+	int ret;
+
 	*served = false;
 	while ((ret = proc_wait(pid, 20)) < 0 && harness_now_ms() < deadline) {
 		out = file_read(log);
@@ -304,29 +308,10 @@ static bool accepted(int lfd)
 /* Runs `rdqctl -t 500 status` as uid with no XDG_RUNTIME_DIR, its stderr in err; its exit code. */
 static int rdqctl_as(uid_t uid, const char *err)
 {
-	char ids[32];
-	const char *argv[] = {"/usr/bin/setpriv",
-			      "--reuid",
-			      ids,
-			      "--regid",
-			      ids,
-			      "--clear-groups",
-			      "env",
-			      "-u",
-			      "XDG_RUNTIME_DIR",
-			      getenv("RDQCTL"),
-			      "-t",
-			      "500",
-			      "status",
-			      NULL};
-	pid_t pid;
-	int ret;
+	pid_t pid =
+		spawn_as(uid, err, (const char *[]){getenv("RDQCTL"), "-t", "500", "status", NULL});
+	int ret = proc_wait(pid, HARNESS_REPLY_MS);
 
-	snprintf(ids, sizeof(ids), "%u", (unsigned)uid);
-	unlink(err);
-	pid = proc_spawn(argv, NULL, err);
-	assert_true(pid > 0);
-	ret = proc_wait(pid, HARNESS_REPLY_MS);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
 		proc_wait(pid, HARNESS_STOP_MS);
