@@ -9,7 +9,7 @@
 
 #define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N]\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
-#define SEND_USAGE	 "send EP DATA\n"
+#define SEND_USAGE	 "send EP DATA [--timeout MS]\n"
 #define RECV_USAGE	 "recv EP [--timeout MS]\n"
 #define DISCONNECT_USAGE "disconnect EP [--qp QP] [--timeout MS] [--wait]\n"
 #define DESTROY_USAGE	 "destroy EP\n"
@@ -151,9 +151,14 @@ static int ep_send(struct ctl *ctl, int argc, char **argv)
 	json_t *args, *result;
 	char *pos[2];
 	int npos, ret;
-	int64_t ep;
+	int64_t ep, timeout = RDQ_DEFAULT_TIMEOUT_MS;
+	bool has_timeout = false;
+	struct opt opts[] = {
+		TIMEOUT_OPT(&timeout, &has_timeout),
+		{0},
+	};
 
-	ret = args_parse(path, USAGE(SEND_USAGE), NULL, argc, argv, pos, 2, 2, &npos);
+	ret = args_parse(path, USAGE(SEND_USAGE), opts, argc, argv, pos, 2, 2, &npos);
 	if (ret)
 		return ret < 0 ? RDQCTL_OK : ret;
 	ret = arg_handle(path, "EP", pos[0], &ep);
@@ -163,7 +168,9 @@ static int ep_send(struct ctl *ctl, int argc, char **argv)
 	args = json_pack("{s:I, s:s}", "ep", (json_int_t)ep, "data", pos[1]);
 	if (!args)
 		return usage_error(path, "DATA must be UTF-8 text");
-	ret = ctl_call(ctl, "ep.send", args, -1, &result);
+	if (has_timeout)
+		json_object_set_new(args, "timeout_ms", json_integer(timeout));
+	ret = ctl_call(ctl, "ep.send", args, (int)timeout, &result);
 	if (ret)
 		return ret;
 	/* Silent on success in text, like ip(8); -j shows the byte count. */

@@ -125,7 +125,9 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 		     bool tied);
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied);
-void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len);
+/* Sends data; the request completes when the send does, or with ETIMEDOUT after timeout_ms. */
+void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len,
+		   int64_t timeout_ms);
 void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms);
 void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bool wait,
 			 int64_t timeout_ms);

@@ -14,7 +14,27 @@
 #include "engine/level.h"
 #include "qp.h"
 
-void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len)
+/*
+ * A send that did not complete in time: across a dead link the hardware may
+ * retry for long, so the client is answered now. The slot is kept until the
+ * hardware lets it go; the bytes may still arrive.
+ */
+static void send_deadline(struct request *req)
+{
+	struct ep *ep = ep_get(req->d, req->ep);
+
+	/* The QP is still active: its deactivation would have completed the send. */
+	if (ep && ep->qp_active)
+		qp_abandon_send(ep->qp_active, req);
+	object_unref(ep);
+	request_fail(req, -ETIMEDOUT,
+		     "the send did not complete within %lld ms: the peer may be unreachable "
+		     "(the bytes may still arrive)",
+		     (long long)req->timeout_ms);
+}
+
+void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len,
+		   int64_t timeout_ms)
 {
 	int ret;
 
@@ -32,6 +52,9 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 		return;
 	}
 	ret = qp_post_send(ep->qp_active, data, len, req);
+	/* In flight now; without memory for its deadline it simply has none. */
+	if (ret == 0 && timeout_ms > 0)
+		request_deadline_in_flight(req, timeout_ms, send_deadline);
 	if (ret == -ENOBUFS)
 		request_fail(req, ret, "all %u send slots of endpoint %llu are busy; retry",
 			     QP_SEND_SLOTS, (unsigned long long)ep->obj.handle);

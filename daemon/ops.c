@@ -232,14 +232,19 @@ static void op_ep_send(struct rdqd *d, struct request *req)
 	char err[RDQ_ERRMSG_MAX];
 	const char *data;
 	size_t len = 0;
+	int64_t timeout;
 	struct ep *ep;
 
-	if (bad_arg(req, rdq_arg_string(req->args, "data", true, &data, &len, err), err))
+	if (bad_arg(req, rdq_arg_string(req->args, "data", true, &data, &len, err), err) ||
+	    bad_arg(req,
+		    rdq_arg_int(req->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
+		    err))
 		return;
 	ep = arg_endpoint(d, req);
 	if (!ep)
 		return;
-	endpoint_send(ep, req, data, len);
+	endpoint_send(ep, req, data, len, timeout);
 	object_unref(ep);
 }
 

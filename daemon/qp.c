@@ -246,6 +246,14 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 	return 0;
 }
 
+void qp_abandon_send(struct qp *qp, const struct request *req)
+{
+	RDQ_DISPATCH_ONLY();
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++)
+		if (qp->send_req[s] == req)
+			qp->send_req[s] = NULL; /* busy until the hardware reports the send */
+}
+
 static void send_done(struct qp *qp, const struct ibv_wc *wc)
 {
 	unsigned s = WR_SLOT(wc->wr_id);

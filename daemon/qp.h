@@ -107,6 +107,13 @@ void qp_deactivate(struct qp *qp, int status);
 int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req);
 
 /*
+ * Forgets that req rides a send slot (its deadline passed: it is completed
+ * elsewhere). The slot stays busy until the hardware reports the send, whose
+ * completion then answers no one.
+ */
+void qp_abandon_send(struct qp *qp, const struct request *req);
+
+/*
  * Takes the oldest received message: copies it into a new JSON string set
  * in *out. Returns 1 if there was one, 0 if none.
  */

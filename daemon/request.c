@@ -207,22 +207,35 @@ void request_fail_no_work_item(struct request *req, int err)
 
 static void deadline_fired(evutil_socket_t fd, short what, void *arg);
 
+/* Arms req's deadline; the callback pointer rides in the request, the event's arg is it. */
+static int arm_deadline(struct request *req, int64_t timeout_ms,
+			void (*on_deadline)(struct request *req))
+{
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+
+	req->deadline = evtimer_new(req->d->base, deadline_fired, req);
+	if (!req->deadline)
+		return -ENOMEM;
+	req->timeout_ms = timeout_ms;
+	evtimer_add(req->deadline, &tv);
+	req->on_deadline = on_deadline;
+	return 0;
+}
+
+int request_deadline_in_flight(struct request *req, int64_t timeout_ms,
+			       void (*on_deadline)(struct request *req))
+{
+	RDQ_CHECK(req->state == REQ_DISPATCHED && !req->deadline);
+	req->in_flight_deadline = true;
+	return arm_deadline(req, timeout_ms, on_deadline);
+}
+
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
 		    void (*on_deadline)(struct request *req))
 {
 	RDQ_CHECK(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
-	if (timeout_ms > 0 && on_deadline) {
-		struct timeval tv = {.tv_sec = timeout_ms / 1000,
-				     .tv_usec = (timeout_ms % 1000) * 1000};
-
-		/* The callback pointer rides in the request; the event's arg is the request. */
-		req->deadline = evtimer_new(req->d->base, deadline_fired, req);
-		if (!req->deadline)
-			return -ENOMEM;
-		req->timeout_ms = timeout_ms;
-		evtimer_add(req->deadline, &tv);
-		req->on_deadline = on_deadline;
-	}
+	if (timeout_ms > 0 && on_deadline && arm_deadline(req, timeout_ms, on_deadline) < 0)
+		return -ENOMEM;
 	req->queue = q;
 	req->queue_next = NULL;
 	req->queue_prev = q->tail;
@@ -242,8 +255,12 @@ static void deadline_fired(evutil_socket_t fd, short what, void *arg)
 	uint64_t start = now_us();
 	struct rdqd *d = req->d;
 
-	/* Only a queued request has an armed deadline; completion frees the timer. */
-	RDQ_CHECK(req->state == REQ_QUEUED);
+	/*
+	 * Only a queued request, or one in flight that asked for it, has an armed
+	 * deadline: dequeuing and completion free the timer.
+	 */
+	RDQ_CHECK(req->state == REQ_QUEUED ||
+		  (req->state == REQ_DISPATCHED && req->in_flight_deadline));
 	req->on_deadline(req);
 	loop_histogram_record(d, start);
 }

@@ -48,6 +48,7 @@ struct request {
 	int gone_status;
 	struct event *deadline;			  /* armed while QUEUED with a timeout */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
+	bool in_flight_deadline; /* the deadline runs while DISPATCHED (a send in flight) */
 	/* What a cancel does while it is QUEUED, or NULL: complete it with ECANCELED. */
 	void (*on_cancel)(struct request *req, const char *message);
 	struct request_queue *queue; /* the queue holding it while QUEUED */
@@ -105,6 +106,14 @@ int request_enqueue(struct request_queue *q, struct request *req, int64_t timeou
  */
 void request_on_cancel(struct request *req,
 		       void (*on_cancel)(struct request *req, const char *message));
+
+/*
+ * Arms a deadline for a DISPATCHED request whose carrier may never come back
+ * (a send the hardware keeps retrying): on_deadline(req) runs on the loop and
+ * must complete it. Completion frees the timer. Returns 0 or -ENOMEM.
+ */
+int request_deadline_in_flight(struct request *req, int64_t timeout_ms,
+			       void (*on_deadline)(struct request *req));
 
 /* Removes a QUEUED request from its queue; it is no longer cancelable. */
 void request_dequeue(struct request *req);

@@ -396,6 +396,14 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 	return -ENOBUFS;
 }
 
+void qp_abandon_send(struct qp *qp, const struct request *req)
+{
+	RDQ_DISPATCH_ONLY();
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++)
+		if (qp->send_req[s] == req)
+			qp->send_req[s] = NULL;
+}
+
 /* No message ever arrives: a receive waits on the endpoint's queue. */
 int qp_take_message(struct qp *qp, json_t **out, size_t *len)
 {

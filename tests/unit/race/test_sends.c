@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A send in flight that the hardware never reports (a dead link: the
+ * transport retries for long), through rdqd's own code on the race harness:
+ * its deadline answers the client with ETIMEDOUT, the QP forgets the request
+ * (its slot stays busy until the hardware lets go), and a later completion
+ * or teardown answers no one twice.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "clients.h"
+#include "fakes.h"
+#include "harness.h"
+#include "log.h"
+#include "qp.h"
+#include "request.h"
+
+static int setup(void **state)
+{
+	return world_start(SYNC_ENDPOINT);
+}
+
+static int teardown(void **state)
+{
+	world_stop();
+	return 0;
+}
+
+static int64_t send_lost(int64_t timeout_ms)
+{
+	return clients_send(CLIENT, "ep.send",
+			    json_pack("{s:I, s:s, s:I}", "ep", (json_int_t)w.ep, "data", "lost",
+				      "timeout_ms", (json_int_t)timeout_ms));
+}
+
+static unsigned slots_holding(struct qp *qp)
+{
+	unsigned n = 0;
+
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++)
+		n += qp->send_req[s] != NULL;
+	return n;
+}
+
+static void test_send_deadline(void **state)
+{
+	const struct reply *reply;
+	struct request *req;
+	struct qp *qp;
+	int64_t timed, untimed;
+
+	world_connect(false);
+	qp = fake_qp_by_handle(w.qp)->qp;
+	timed = send_lost(FAR_MS);
+	untimed = send_lost(0);
+	assert_int_equal(fake.sends, 2);
+	assert_int_equal(slots_holding(qp), 2);
+
+	/* The clock reaches the first send's deadline; the second has none. */
+	req = pending_request(0, timed);
+	assert_non_null(req);
+	assert_non_null(req->deadline);
+	assert_null(pending_request(0, untimed)->deadline);
+	event_active(req->deadline, EV_TIMEOUT, 1);
+	clients_pump();
+
+	assert_int_equal(clients_replies_for(CLIENT, timed, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	assert_non_null(strstr(reply->message, "did not complete within"));
+	assert_null(pending_request(0, timed));
+	assert_int_equal(slots_holding(qp), 1);
+
+	/* The other completes when the endpoint goes: once, and the timed one not again. */
+	clients_send(CLIENT, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)w.ep));
+	assert_true(settle());
+	assert_int_equal(clients_replies_for(CLIENT, untimed, &reply), 1);
+	assert_string_equal(errname(reply->err), "ECANCELED");
+	assert_int_equal(clients_replies_for(CLIENT, timed, NULL), 1);
+	check_nothing_left();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_send_deadline, setup, teardown),
+	};
+
+	log_max_priority = LOG_ERR;
+	return cmocka_run_group_tests_name("sends", tests, NULL, NULL);
+}
