@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "daemon_harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -165,6 +166,63 @@ bool proc_catches(pid_t pid, int sig)
 	}
 	fclose(f);
 	return caught;
+}
+
+int proc_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+int proc_wait_fd_count(pid_t pid, int want, int timeout_ms)
+{
+	int64_t deadline = harness_now_ms() + timeout_ms;
+	int n;
+
+	while ((n = proc_fd_count(pid)) != want && harness_now_ms() < deadline)
+		usleep(10 * 1000);
+	return n;
+}
+
+int proc_settled_fd_count(pid_t pid)
+{
+	int64_t deadline = harness_now_ms() + 2000;
+	int n = proc_fd_count(pid), before;
+
+	do {
+		before = n;
+		usleep(100 * 1000);
+		n = proc_fd_count(pid);
+	} while (n != before && harness_now_ms() < deadline);
+	return n;
+}
+
+long proc_rss_kib(pid_t pid)
+{
+	char path[64], line[128];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }
 
 char *file_read(const char *path)

@@ -97,6 +97,18 @@ int proc_wait(pid_t pid, int timeout_ms);
 /* Whether pid catches sig (it installed its handler: /proc/PID/status SigCgt). */
 bool proc_catches(pid_t pid, int sig);
 
+/* Open descriptors of pid (/proc/PID/fd), or -1. */
+int proc_fd_count(pid_t pid);
+
+/* Waits up to timeout_ms until pid holds want descriptors; returns the last count seen. */
+int proc_wait_fd_count(pid_t pid, int want, int timeout_ms);
+
+/* pid's descriptors once they stop changing (the same count 100 ms apart, within 2 s). */
+int proc_settled_fd_count(pid_t pid);
+
+/* Resident memory of pid in KiB (VmRSS of /proc/PID/status), or -1. */
+long proc_rss_kib(pid_t pid);
+
 /* Reads a whole file into a new string ("" if it cannot), for checking output. */
 char *file_read(const char *path);
 

@@ -30,23 +30,6 @@
 #define ROOM	     4	/* descriptors left to rdqd beyond those it holds at rest */
 #define VERSION_BODY "{\"v\":1,\"id\":7,\"op\":\"version\"}"
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.';
-	closedir(dir);
-	return n;
-}
-
 static unsigned log_count(const struct daemon *d, const char *text)
 {
 	char *log = file_read(d->log);
@@ -74,7 +57,7 @@ static void test_out_of_descriptors(void **state)
 	json_t *msg;
 
 	assert_int_equal(daemon_start(&d, NULL), 0);
-	base = count_fds(d.pid);
+	base = proc_settled_fd_count(d.pid);
 	assert_true(base > 0);
 	low = (struct rlimit){.rlim_cur = (rlim_t)(base + ROOM), .rlim_max = (rlim_t)(base + ROOM)};
 	assert_int_equal(prlimit(d.pid, RLIMIT_NOFILE, &low, NULL), 0);
@@ -124,6 +107,8 @@ static void test_out_of_descriptors(void **state)
 	assert_string_equal(reply_errno(msg), "ok");
 	json_decref(msg);
 	close(fds[0]);
+	/* Every descriptor the attack cost comes back. */
+	assert_int_equal(proc_wait_fd_count(d.pid, base, HARNESS_REPLY_MS), base);
 	/* Each episode ends with one line, with its count of clients turned away. */
 	assert_int_equal(log_count(&d, "out of file descriptors"), episodes);
 	assert_int_equal(log_count(&d, "accepting clients"), episodes);

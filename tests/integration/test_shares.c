@@ -25,7 +25,11 @@
 #include "daemon_harness.h"
 
 #define VERSION_BODY "{\"v\":1,\"id\":7,\"op\":\"version\"}"
-#define MAX_CONNS    64
+/* Growth of rdqd's resident memory an attack may leave (allocator caches, not leaks). */
+#define RSS_SLACK_KIB 4096
+/* "Served promptly": a status round trip of another client while an attack goes on. */
+#define PROMPT_MS 1000
+#define MAX_CONNS 64
 
 /* What one client connection got for a version request: "ok", or the errno name of its refusal. */
 static const char *try_version(int fd, char *why, size_t size)
@@ -118,12 +122,15 @@ static void test_per_user_share(void **state)
 	struct holder a, b;
 	struct daemon d;
 	char why[160];
-	int fd;
+	long rss;
+	int fd, base;
 
 	if (geteuid() != 0)
 		skip();
 	assert_int_equal(daemon_start(&d, extra), 0);
 	open_to_everyone(&d);
+	base = proc_settled_fd_count(d.pid);
+	rss = proc_rss_kib(d.pid);
 
 	holder_start(&a, 61001, &d, 30);
 	print_message("uid A: served %d, EDQUOT %d, EMFILE %d\n", a.counts[0], a.counts[1],
@@ -157,6 +164,10 @@ static void test_per_user_share(void **state)
 	assert_int_equal(a.counts[0], 2);
 	holder_release(&a);
 	(void)why;
+	/* The flood cost nothing that stays: descriptors back, memory about where it was. */
+	assert_int_equal(proc_wait_fd_count(d.pid, base, HARNESS_REPLY_MS), base);
+	print_message("rdqd's RSS %ld KiB before, %ld KiB after\n", rss, proc_rss_kib(d.pid));
+	assert_true(proc_rss_kib(d.pid) < rss + RSS_SLACK_KIB);
 	assert_int_equal(daemon_stop(&d), 0);
 	daemon_cleanup(&d);
 }
@@ -244,12 +255,56 @@ static void test_idle_timeout(void **state)
 	daemon_cleanup(&d);
 }
 
+/*
+ * A slow client dribbles a frame, one byte every 50 ms for 2 s: rdqd keeps
+ * the partial frame and waits, and meanwhile another client's requests are
+ * each answered within PROMPT_MS. When the slow one leaves, its descriptor
+ * comes back.
+ */
+static void test_slow_client(void **state)
+{
+	struct daemon d;
+	char frame[300];
+	int slow, other, base, len;
+	int64_t until;
+
+	assert_int_equal(daemon_start(&d, NULL), 0);
+	base = proc_settled_fd_count(d.pid);
+	len = snprintf(frame + 4, sizeof(frame) - 4,
+		       "{\"v\":1,\"id\":9,\"op\":\"version\",\"args\":{\"pad\":\"%0200d\"}}", 0);
+	frame[0] = 0;
+	frame[1] = 0;
+	frame[2] = (char)(len >> 8);
+	frame[3] = (char)len;
+	slow = raw_connect(d.socket);
+	other = raw_connect(d.socket);
+	assert_true(slow >= 0 && other >= 0);
+
+	until = harness_now_ms() + 2000;
+	for (int i = 0; harness_now_ms() < until && i < len + 4 - 1; i++) {
+		int64_t start = harness_now_ms();
+
+		assert_int_equal(raw_write(slow, frame + i, 1, HARNESS_REPLY_MS), 0);
+		if (i % 4 == 0) {
+			assert_string_equal(try_version(other, NULL, 0), "ok");
+			assert_true(harness_now_ms() - start < PROMPT_MS);
+		}
+		usleep(50 * 1000);
+	}
+	close(slow);
+	close(other);
+	assert_int_equal(proc_wait_fd_count(d.pid, base, HARNESS_REPLY_MS), base);
+	assert_int_equal(daemon_stop(&d), 0);
+	daemon_cleanup(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_per_user_share),
 		cmocka_unit_test(test_root_reserve),
 		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_slow_client),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
