@@ -62,9 +62,14 @@ struct control_requests *control_requests(struct rdqd *d, rdq_handle_t h)
 	return c ? &c->requests : NULL;
 }
 
+static size_t output_length(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 static void check_throttle(struct conn *c)
 {
-	size_t out = evbuffer_get_length(bufferevent_get_output(c->bev));
+	size_t out = output_length(c);
 
 	if (!c->throttled && out >= OUTPUT_HIGH) {
 		c->throttled = true;
@@ -103,11 +108,6 @@ struct broadcast_ctx {
 	json_t *event;
 	uint64_t sent;
 };
-
-static size_t output_length(struct conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev));
-}
 
 /*
  * Tells a watcher how many events it missed while its output was full,
@@ -310,7 +310,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (c->closing && output_length(c) == 0) {
 		conn_close(c);
 		return;
 	}
@@ -646,7 +646,7 @@ static bool first_flushed(void *object, rdq_handle_t h, void *arg)
 {
 	struct conn *c = object;
 
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (output_length(c) == 0) {
 		*(struct conn **)arg = c;
 		return false;
 	}

@@ -128,7 +128,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->serial = d->opt.sync_scope == SYNC_ENDPOINT ? &ep->own_serial
 		     : d->opt.sync_scope == SYNC_DEVICE ? &d->device_serial
 							: NULL;
-	*err = object_publish(d, ep, OBJ_EP);
+	*err = object_publish(d, ep);
 	if (*err < 0) {
 		if (*err == -ENOSPC)
 			*err = -EDQUOT;

@@ -12,15 +12,15 @@ static enum share_kind share_of(unsigned kind)
 	return kind == OBJ_EP ? SHARE_ENDPOINTS : SHARE_QPS;
 }
 
-int object_publish(struct rdqd *d, void *obj, unsigned kind)
+int object_publish(struct rdqd *d, void *obj)
 {
 	struct object *o = obj;
 	int ret;
 
 	RDQ_DISPATCH_ONLY();
-	ret = handle_table_insert(&d->objects, o, kind, &o->handle);
+	ret = handle_table_insert(&d->objects, o, o->kind, &o->handle);
 	if (ret == 0)
-		shares_add(d, o->owner, share_of(kind));
+		shares_add(d, o->owner, share_of(o->kind));
 	return ret;
 }
 

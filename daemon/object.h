@@ -36,11 +36,11 @@ void *object_unref(void *obj);
 struct rdqd;
 
 /*
- * Publishes obj in d's object table as kind (OBJ_EP, OBJ_QP): the table takes
- * a reference and obj->handle names it; it counts in its owner's share.
+ * Publishes obj in d's object table under its kind: the table takes a
+ * reference and obj->handle names it; it counts in its owner's share.
  * Returns 0 or -ENOSPC. Loop only.
  */
-int object_publish(struct rdqd *d, void *obj, unsigned kind);
+int object_publish(struct rdqd *d, void *obj);
 
 /*
  * Unpublishes handle h: its lookups fail from now on, and it no longer

@@ -354,7 +354,7 @@ static void cq_ready(evutil_socket_t fd, short what, void *arg)
 int qp_publish(struct rdqd *d, struct qp *qp)
 {
 	RDQ_DISPATCH_ONLY();
-	return object_publish(d, qp, OBJ_QP);
+	return object_publish(d, qp);
 }
 
 int qp_activate(struct qp *qp)

@@ -17,6 +17,7 @@
 #include "engine/handle_table.h"
 #include "engine/workers.h"
 #include "request.h"
+#include "shares.h"
 
 /* rdma_cm_event_type values counted in stats (rdma-core 44 has 17, from 0). */
 #define CM_EVENT_TYPES 20
@@ -25,14 +26,6 @@
 
 struct control_handlers;
 struct rdma_event_channel;
-struct uid_slot;
-
-/* Counts per uid: connections, endpoints, QPs (shares.c). */
-struct uid_shares {
-	struct uid_slot *slots;
-	size_t cap, used;
-	uint64_t total[3]; /* by enum share_kind (SHARE_KINDS of them): everyone's */
-};
 
 /* Object kinds in the handle table. */
 enum object_kind {

@@ -21,7 +21,16 @@ enum share_kind {
 	SHARE_CONNECTIONS,
 	SHARE_ENDPOINTS,
 	SHARE_QPS,
-	SHARE_KINDS, /* struct uid_shares' total[] has this many */
+	SHARE_KINDS,
+};
+
+struct uid_slot;
+
+/* Counts per uid (an open-addressing table, shares.c), and everyone's. Loop only. */
+struct uid_shares {
+	struct uid_slot *slots;
+	size_t cap, used;
+	uint64_t total[SHARE_KINDS];
 };
 
 /* Connections kept for root: ROOT_RESERVE_DIV-th of --max-clients, at least one. */

@@ -299,7 +299,7 @@ int qp_publish(struct rdqd *d, struct qp *qp)
 	int ret;
 
 	RDQ_DISPATCH_ONLY();
-	ret = object_publish(d, qp, OBJ_QP);
+	ret = object_publish(d, qp);
 	if (ret == 0 && r)
 		r->handle = qp->obj.handle;
 	return ret;
