@@ -146,6 +146,26 @@ int proc_wait(pid_t pid, int timeout_ms)
 	return wait_exit(&pid, &status, timeout_ms);
 }
 
+int proc_run(const char *const *argv, const char *out, const char *err, int timeout_ms)
+{
+	pid_t pid;
+	int ret;
+
+	if (out)
+		unlink(out);
+	if (err)
+		unlink(err);
+	pid = proc_spawn(argv, out, err);
+	if (pid < 0)
+		return -1;
+	ret = proc_wait(pid, timeout_ms);
+	if (ret < 0) {
+		kill(pid, SIGKILL);
+		proc_wait(pid, timeout_ms);
+	}
+	return ret;
+}
+
 bool proc_catches(pid_t pid, int sig)
 {
 	char path[64], line[256];

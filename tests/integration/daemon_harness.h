@@ -94,6 +94,13 @@ pid_t proc_spawn(const char *const *argv, const char *out, const char *err);
  */
 int proc_wait(pid_t pid, int timeout_ms);
 
+/*
+ * proc_spawn, then proc_wait up to timeout_ms; one still running then is
+ * killed (and reaped). Returns its exit code as proc_wait does, or -1 if it
+ * had to be killed. out and err are emptied first.
+ */
+int proc_run(const char *const *argv, const char *out, const char *err, int timeout_ms);
+
 /* Whether pid catches sig (it installed its handler: /proc/PID/status SigCgt). */
 bool proc_catches(pid_t pid, int sig);
 

@@ -44,22 +44,14 @@ static int run_rdqctl(const char *socket, const char *const *args, int64_t *took
 	const char *argv[16] = {getenv("RDQCTL"), "-s", socket};
 	int64_t start = harness_now_ms();
 	unsigned n = 3;
-	pid_t pid;
 	int ret;
 
 	for (; *args && n < 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	unlink(fx.out);
-	unlink(fx.err);
-	pid = proc_spawn(argv, fx.out, fx.err);
-	assert_true(pid > 0);
-	ret = proc_wait(pid, RUN_MS);
-	if (ret < 0) {
-		kill(pid, SIGKILL);
-		proc_wait(pid, RUN_MS);
+	ret = proc_run(argv, fx.out, fx.err, RUN_MS);
+	if (ret < 0)
 		fail_msg("rdqctl still ran after %d ms", RUN_MS);
-	}
 	*took_ms = harness_now_ms() - start;
 	return ret;
 }

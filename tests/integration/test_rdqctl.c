@@ -190,7 +190,6 @@ static int run(enum where where, const char *const *args)
 {
 	const char *argv[16];
 	unsigned n = 0;
-	pid_t pid;
 	int ret;
 
 	argv[n++] = getenv("RDQCTL");
@@ -207,13 +206,7 @@ static int run(enum where where, const char *const *args)
 	for (; *args && n < 15; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	unlink(fx.out);
-	unlink(fx.err);
-	pid = proc_spawn(argv, fx.out, fx.err);
-	assert_true(pid > 0);
-	ret = proc_wait(pid, RUN_MS);
-	if (ret < 0)
-		kill(pid, SIGKILL);
+	ret = proc_run(argv, fx.out, fx.err, RUN_MS);
 	assert_true(ret >= 0);
 	return ret;
 }
