@@ -230,7 +230,8 @@ static const struct {
 	[EP_EVENT_DESTROYED] = {"ep.destroyed", 0},
 };
 
-void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
+/* Builds the event about ep that watchers of its owner get. */
+static json_t *ep_event_new(struct ep *ep, enum ep_event type, int status)
 {
 	json_t *event = rdq_event_new(ep_events[type].name);
 	unsigned fields = ep_events[type].fields;
@@ -244,6 +245,19 @@ void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
 		json_object_set_new(event, "errno", json_string(rdq_errno_name(-status)));
 		json_object_set_new(event, "message", json_string(strerror(-status)));
 	}
+	return event;
+}
+
+void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
+{
+	control_broadcast(ep->d, ep->obj.owner, ep_event_new(ep, type, status));
+}
+
+void ep_broadcast_error(struct ep *ep, int status, const char *reason)
+{
+	json_t *event = ep_event_new(ep, EP_EVENT_ERROR, status);
+
+	json_object_set_new(event, "reason", json_string(reason));
 	control_broadcast(ep->d, ep->obj.owner, event);
 }
 

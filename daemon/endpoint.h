@@ -154,8 +154,11 @@ void endpoint_destroy_all(struct rdqd *d);
 void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		       struct rdma_cm_id *new_id);
 
-/* A message arrived on the endpoint's QP: hand it to a waiting ep.recv. */
-void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h);
+/*
+ * The endpoint's QP has news, on the loop: status 0, a message arrived (hand
+ * it to a waiting ep.recv); or < 0, the QP failed, and why says how.
+ */
+void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why);
 
 /* Describes an endpoint for ep.show. */
 json_t *endpoint_describe(struct ep *ep);

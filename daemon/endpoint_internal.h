@@ -48,6 +48,8 @@ enum ep_event {
 
 /* Tells watchers of the endpoint's owner; status is the event's, or 0. */
 void ep_broadcast_event(struct ep *ep, enum ep_event type, int status);
+/* ep.error with the words that say what happened (status: a negative errno). */
+void ep_broadcast_error(struct ep *ep, int status, const char *reason);
 
 /* A listener's passive endpoints. */
 void ep_children_add(struct ep *listener, rdq_handle_t child);
@@ -79,6 +81,12 @@ void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id);
 
 /* rdma_cm's DISCONNECTED: a DREP, the peer's DREQ, or our DREQ timing out. */
 void ep_disconnected(struct ep *ep, int status);
+/*
+ * The QP failed under a connected endpoint (the transport gave up, the peer
+ * is not receiving, a remote error): watchers and waiting receives are told
+ * why, and a DREQ goes out; the endpoint is disconnecting from here on.
+ */
+void ep_transport_failed(struct ep *ep, int status, const char *why);
 
 /* --- ep_teardown.c --- */
 

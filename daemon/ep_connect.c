@@ -383,10 +383,12 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 }
 
 /*
- * Connection parameters for both sides. Transport retries are finite (6: the
- * most that means "6" everywhere; rxe takes 7 as "forever", so a send across
- * a dead link would never fail); receiver-not-ready retries are not (the
- * peer is there, only slow to post receives).
+ * Connection parameters for both sides. Both retry counts are finite (7
+ * means "forever" for receiver-not-ready retries everywhere, and for
+ * transport retries on rxe): a send across a dead link, or to a peer that
+ * never posts a receive, fails, and its endpoint says why, instead of
+ * holding its buffer for ever. 6 RNR retries wait at least the peer's
+ * min_rnr_timer each (0.01 to 655 ms).
  */
 static void conn_param_init(struct rdma_conn_param *p, uint32_t qp_num)
 {
@@ -395,7 +397,7 @@ static void conn_param_init(struct rdma_conn_param *p, uint32_t qp_num)
 	p->responder_resources = 1;
 	p->initiator_depth = 1;
 	p->retry_count = 6;
-	p->rnr_retry_count = 7;
+	p->rnr_retry_count = 6;
 }
 
 /* Resolves a numeric or named address; getaddrinfo may block, hence here. */
@@ -520,7 +522,7 @@ void ep_work_connect(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, endpoint_message_arrived, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, endpoint_qp_event, &qp);
 	if (ret < 0)
 		goto out;
 	conn_param_init(&param, qp->qp->qp_num);
@@ -575,7 +577,7 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, NULL, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, endpoint_qp_event, &qp);
 	if (ret < 0)
 		goto reject;
 	ret = qp_ready(qp, ep->id);

@@ -110,12 +110,16 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 		request_fail(req, -ENOMEM, "out of memory");
 }
 
-void endpoint_message_arrived(struct rdqd *d, rdq_handle_t h)
+void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why)
 {
 	struct ep *ep = ep_get(d, h);
 
+	RDQ_DISPATCH_ONLY();
 	if (!ep)
 		return;
-	deliver_messages(ep);
+	if (status == 0)
+		deliver_messages(ep);
+	else
+		ep_transport_failed(ep, status, why);
 	object_unref(ep);
 }

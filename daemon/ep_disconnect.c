@@ -220,6 +220,25 @@ void ep_disconnected(struct ep *ep, int status)
 		endpoint_destroy(ep, NULL);
 }
 
+void ep_transport_failed(struct ep *ep, int status, const char *why)
+{
+	struct work_item *item;
+
+	RDQ_DISPATCH_ONLY();
+	log_warn("ep %llu: %s", (unsigned long long)ep->obj.handle, why);
+	ep->d->counters.transport_failed++;
+	ep_broadcast_error(ep, status, why);
+	request_queue_fail_all(&ep->recv_q, status, why);
+	/* Already disconnecting or disconnected: its DREQ is out, or the peer's came. */
+	if (ep->state != EP_CONNECTED)
+		return;
+	item = ep_item(ep, ep_work_disconnect, disconnect_sent);
+	if (!item)
+		return; /* it stays connected, broken: watchers were told, sends fail */
+	ep_set_state(ep, EP_DISCONNECTING);
+	ep_post(ep, item);
+}
+
 void ep_work_disconnect(struct work_item *item)
 {
 	struct ep *ep;

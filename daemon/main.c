@@ -133,6 +133,10 @@ static void usage(FILE *out)
 		"      --disconnect-timeout MS\n"
 		"                           local deadline of ep.disconnect --wait when the\n"
 		"                           request sets none (default 5000)\n"
+		"      --max-message BYTES  largest RDMA message either way, 4096 to 1048576\n"
+		"                           (default 65536)\n"
+		"      --recv-backlog N     received messages an endpoint holds until a client\n"
+		"                           reads them; one more fails the endpoint (default 64)\n"
 		"      --systemd            run as the systemd service: take the control socket\n"
 		"                           from systemd (rdqd.socket) and fail without one.\n"
 		"                           Without it a socket systemd passes is used too, and\n"
@@ -189,6 +193,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_SYSTEMD,
 		OPT_SYNC_SCOPE,
 		OPT_DISCONNECT_TIMEOUT,
+		OPT_MAX_MESSAGE,
+		OPT_RECV_BACKLOG,
 	};
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
@@ -203,6 +209,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"systemd", no_argument, NULL, OPT_SYSTEMD},
 		{"sync-scope", required_argument, NULL, OPT_SYNC_SCOPE},
 		{"disconnect-timeout", required_argument, NULL, OPT_DISCONNECT_TIMEOUT},
+		{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
+		{"recv-backlog", required_argument, NULL, OPT_RECV_BACKLOG},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},
@@ -217,7 +225,9 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 				     .max_clients = 1024,
 				     .idle_timeout_s = 300,
 				     .sync_scope = SYNC_ENDPOINT,
-				     .disconnect_timeout_ms = 5000};
+				     .disconnect_timeout_ms = 5000,
+				     .max_message = 65536,
+				     .recv_backlog = 64};
 	if (rdq_default_socket_path(path, path_size) < 0) {
 		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
 		return 2;
@@ -275,6 +285,20 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 					 &opt->disconnect_timeout_ms);
 			if (ret == 0 && opt->disconnect_timeout_ms == 0) {
 				fprintf(stderr, "rdqd: --disconnect-timeout must be at least 1\n");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_MAX_MESSAGE:
+			ret = parse_uint(optarg, "--max-message", 1u << 20, &opt->max_message);
+			if (ret == 0 && opt->max_message < 4096) {
+				fprintf(stderr, "rdqd: --max-message must be at least 4096\n");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_RECV_BACKLOG:
+			ret = parse_uint(optarg, "--recv-backlog", 1u << 16, &opt->recv_backlog);
+			if (ret == 0 && opt->recv_backlog == 0) {
+				fprintf(stderr, "rdqd: --recv-backlog must be at least 1\n");
 				ret = -EINVAL;
 			}
 			break;

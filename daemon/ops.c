@@ -163,6 +163,10 @@ static void op_stats(struct rdqd *d, struct request *req)
 					{"refused", k->refused}, {"refused_nofd", k->refused_nofd},
 					{"idle_closed", k->idle_closed}));
 	json_object_set_new(result, "events", events);
+	json_object_set_new(result, "data",
+			    STAT_FIELDS({"transport_failed", k->transport_failed},
+					{"backlog_full", k->backlog_full},
+					{"recv_discarded", k->recv_discarded}));
 	json_object_set_new(result, "loop", loop);
 	request_complete(req, 0, result, NULL);
 }

@@ -51,8 +51,8 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 	return 0;
 }
 
-int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner,
-	      qp_message_fn on_message, struct qp **out)
+int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
+	      qp_event_fn on_event, struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
 		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
@@ -77,7 +77,8 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	qp->obj.release = qp_release;
 	qp->d = d;
 	qp->ep = ep;
-	qp->on_message = on_message;
+	qp->echo = echo;
+	qp->on_event = on_event;
 
 	ret = -ENOMEM;
 	qp->buf = aligned_alloc(4096, size);
@@ -290,7 +291,7 @@ static void recv_done(struct qp *qp, const struct ibv_wc *wc)
 		return;
 	}
 	qp->received++;
-	if (!qp->on_message) {
+	if (qp->echo) {
 		/* The echo goes out of the receive slot itself; the slot is reposted after. */
 		if (post_send(qp, WR_ECHO, slot, slot, wc->byte_len) < 0)
 			qp_post_recv(qp, slot);
@@ -299,7 +300,7 @@ static void recv_done(struct qp *qp, const struct ibv_wc *wc)
 	qp->rx_len[slot] = wc->byte_len;
 	qp->rx_ring[(qp->rx_head + qp->rx_count) % QP_RECV_SLOTS] = (uint8_t)slot;
 	qp->rx_count++;
-	qp->on_message(qp->d, qp->ep);
+	qp->on_event(qp->d, qp->ep, 0, NULL);
 }
 
 static void echo_done(struct qp *qp, const struct ibv_wc *wc)

@@ -26,6 +26,7 @@
 
 struct control_handlers;
 struct rdma_event_channel;
+struct verbs_device;
 
 /* Object kinds in the handle table. */
 enum object_kind {
@@ -57,6 +58,8 @@ struct rdqd_options {
 	bool systemd;		       /* take the socket from systemd, notify READY=1 */
 	enum sync_scope sync_scope;
 	unsigned disconnect_timeout_ms; /* ep.disconnect's local deadline unless it sets one */
+	unsigned max_message;		/* bytes in one RDMA message, either way */
+	unsigned recv_backlog;		/* received messages an endpoint holds unread */
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -80,12 +83,15 @@ struct rdqd_counters {
 	uint64_t cm_stale;		     /* events for an endpoint already gone */
 	uint64_t device_removals; /* endpoints torn down because their device went away */
 	uint64_t events_sent;
-	uint64_t connections;  /* open now */
-	uint64_t accepted;     /* ever */
-	uint64_t refused;      /* turned away at once: --max-clients, --max-clients-per-user */
-	uint64_t idle_closed;  /* closed for being idle (--idle-timeout) */
-	uint64_t events_lost;  /* events not sent to a watcher that did not read them */
-	uint64_t refused_nofd; /* turned away because rdqd was out of descriptors */
+	uint64_t connections;	   /* open now */
+	uint64_t accepted;	   /* ever */
+	uint64_t refused;	   /* turned away at once: --max-clients, --max-clients-per-user */
+	uint64_t idle_closed;	   /* closed for being idle (--idle-timeout) */
+	uint64_t events_lost;	   /* events not sent to a watcher that did not read them */
+	uint64_t refused_nofd;	   /* turned away because rdqd was out of descriptors */
+	uint64_t transport_failed; /* endpoints whose QP failed: RNR, retries, remote errors */
+	uint64_t backlog_full;	   /* endpoints failed with --recv-backlog messages unread */
+	uint64_t recv_discarded;   /* messages that arrived for a QP already going away */
 };
 
 struct rdqd {
@@ -95,8 +101,11 @@ struct rdqd {
 	/* With SYNC_DEVICE: the one event queue and state lock every endpoint shares. */
 	struct work_serial device_serial;
 	pthread_mutex_t device_lock;
-	struct handle_table objects;			 /* endpoints and QPs; thread-safe */
-	struct handle_table conns;			 /* client connections; loop only */
+	struct handle_table objects; /* endpoints and QPs; thread-safe */
+	struct handle_table conns;   /* client connections; loop only */
+	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */
+	struct verbs_device *verbs_devices;
+	pthread_mutex_t verbs_lock;
 	const struct control_handlers *control_handlers; /* what a frame or a close leads to */
 	struct uid_shares uid_shares;			 /* loop only */
 	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
