@@ -522,7 +522,7 @@ void ep_work_connect(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, endpoint_qp_event, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, &qp);
 	if (ret < 0)
 		goto out;
 	conn_param_init(&param, qp->qp->qp_num);
@@ -577,7 +577,7 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, endpoint_qp_event, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, &qp);
 	if (ret < 0)
 		goto reject;
 	ret = qp_ready(qp, ep->id);

@@ -381,6 +381,7 @@ static int start(struct rdqd *d)
 			return -ENOMEM;
 		evsignal_add(d->signal_events[i], NULL);
 	}
+	d->qp_event = endpoint_qp_event;
 	ret = device_watch_start(d, cm_attach);
 	if (ret < 0)
 		return ret;

@@ -52,7 +52,7 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 }
 
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      qp_event_fn on_event, struct qp **out)
+	      struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
 		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
@@ -78,7 +78,6 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	qp->d = d;
 	qp->ep = ep;
 	qp->echo = echo;
-	qp->on_event = on_event;
 
 	ret = -ENOMEM;
 	qp->buf = aligned_alloc(4096, size);
@@ -300,7 +299,7 @@ static void recv_done(struct qp *qp, const struct ibv_wc *wc)
 	qp->rx_len[slot] = wc->byte_len;
 	qp->rx_ring[(qp->rx_head + qp->rx_count) % QP_RECV_SLOTS] = (uint8_t)slot;
 	qp->rx_count++;
-	qp->on_event(qp->d, qp->ep, 0, NULL);
+	qp->d->qp_event(qp->d, qp->ep, 0, NULL);
 }
 
 static void echo_done(struct qp *qp, const struct ibv_wc *wc)

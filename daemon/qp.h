@@ -27,19 +27,11 @@ struct rdma_cm_id;
 #define QP_RECV_SLOTS 16u
 #define QP_SEND_SLOTS 16u
 
-/*
- * How a QP tells its endpoint, on the loop: status 0, a message arrived for
- * it to take (qp_take_message); < 0, the QP failed (why says how: the
- * transport gave up, the peer is not receiving, a remote error).
- */
-typedef void (*qp_event_fn)(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
-
 struct qp {
 	struct object obj;
 	struct rdqd *d;
 	rdq_handle_t ep; /* the endpoint it serves */
 	bool echo;	 /* answer each message with itself; else keep it */
-	qp_event_fn on_event;
 
 	/* Made by a worker before the handle is published; read-only afterwards. */
 	struct ibv_pd *pd;
@@ -66,12 +58,14 @@ struct qp {
  * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT and
  * posts its receives. Each message that arrives goes straight back to the
  * peer (echo: a listener's endpoints) or waits for its endpoint to take it.
+ * News for the endpoint (a message to take, the QP failed) goes to
+ * d->qp_event.
  * It is not published: *out holds its one reference
  * until the loop gives it to the handle table (qp_publish) when its endpoint
  * takes it, or qp_discard ends it. Returns 0, or -errno (nothing left behind).
  */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      qp_event_fn on_event, struct qp **out);
+	      struct qp **out);
 
 /* Tears down and frees a QP that was never published (PASSIVE). */
 void qp_discard(struct qp *qp);

@@ -111,6 +111,12 @@ struct rdqd {
 	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
 	/* Where device.c hands the rdma_cm channel once it could open one (cm.c's reader). */
 	int (*cm_attach)(struct rdqd *d, struct rdma_event_channel *channel);
+	/*
+	 * Where a QP's news goes, on the loop (the endpoints; main.c wires it):
+	 * status 0, a message arrived for endpoint ep to take; < 0, the QP
+	 * failed, and why says how.
+	 */
+	void (*qp_event)(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
 	char rdma_error[160]; /* why RDMA is unusable now, or "" */
 	json_t *devices;      /* names of the RDMA devices usable now */
 	struct event *cm_event;

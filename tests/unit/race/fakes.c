@@ -257,7 +257,7 @@ static void fake_qp_release(struct object *obj)
 
 /* Like the real one: a new object, one reference (the caller's), not published. */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      qp_event_fn on_event, struct qp **out)
+	      struct qp **out)
 {
 	struct qp_box *box;
 
@@ -286,7 +286,6 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	box->qp.d = d;
 	box->qp.ep = ep;
 	box->qp.echo = echo;
-	box->qp.on_event = on_event;
 	fake.qps[fake.nqps].qp = &box->qp;
 	fake.nqps++;
 	*out = &box->qp;
