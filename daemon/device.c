@@ -30,6 +30,7 @@
 #include "protocol/errname.h"
 #include "rdqd.h"
 #include "request.h"
+#include "verbs_device.h"
 #include "work.h"
 
 static const char *port_state(enum ibv_port_state s)
@@ -146,6 +147,7 @@ void device_show(struct rdqd *d, struct request *req)
 /* What a scan found: made on a worker, applied on the loop, then freed. */
 struct device_scan {
 	struct rdma_event_channel *channel; /* opened by this scan, or NULL */
+	struct verbs_device *retired;	    /* shared verbs resources of devices now gone */
 	json_t *names;			    /* the devices libibverbs can use, by name */
 	char error[sizeof(((struct rdqd *)0)->rdma_error)]; /* why RDMA is unusable, or "" */
 };
@@ -188,10 +190,11 @@ static int kernel_device_names(char *buf, size_t size)
  * opened before. With the channel open, rdma_get_devices makes librdmacm
  * re-read its own list, which also lets a removed device go.
  */
-static void scan_devices(struct device_scan *s, bool channel_open)
+static void scan_devices(struct rdqd *d, struct device_scan *s, bool channel_open)
 {
 	struct ibv_device **list;
 	char kernel_names[96];
+	bool busy = false;
 	int n = 0;
 
 	RDQ_PASSIVE_ONLY();
@@ -199,6 +202,8 @@ static void scan_devices(struct device_scan *s, bool channel_open)
 	list = ibv_get_device_list(&n);
 	for (int i = 0; list && i < n; i++)
 		json_array_append_new(s->names, json_string(ibv_get_device_name(list[i])));
+	/* The shared resources of a device that left go first; librdmacm closes it after. */
+	s->retired = verbs_devices_retire_gone(d, list, list ? n : 0, &busy);
 	if (list)
 		ibv_free_device_list(list);
 	if (n == 0) {
@@ -211,7 +216,7 @@ static void scan_devices(struct device_scan *s, bool channel_open)
 			snprintf(s->error, sizeof(s->error), "no RDMA device found");
 		return;
 	}
-	if (channel_open) {
+	if (channel_open && !busy) {
 		struct ibv_context **contexts = rdma_get_devices(NULL);
 
 		if (contexts)
@@ -275,7 +280,48 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 static void devices_rescan(struct work_item *item)
 {
 	RDQ_PASSIVE_ONLY();
-	scan_devices(item->data, item->arg);
+	scan_devices(item->ctx, item->data, item->arg);
+}
+
+static void shared_resources_destroy(struct work_item *item)
+{
+	RDQ_PASSIVE_ONLY();
+	verbs_device_destroy(item->data);
+	item->data = NULL;
+}
+
+/* Now librdmacm may let the device go: read the lists again. */
+static void shared_resources_destroyed(struct work_item *item)
+{
+	device_resync(item->ctx);
+}
+
+/*
+ * Devices a scan found gone: the loop stops reading their completions and
+ * drops the list's reference. Where no QP is left, a worker destroys their
+ * resources; otherwise the last QP's teardown does.
+ */
+static void retire(struct rdqd *d, struct verbs_device *retired)
+{
+	while (retired) {
+		struct verbs_device *v = retired;
+		struct work_item *item;
+
+		retired = v->retired_next;
+		verbs_device_unwatch(v);
+		if (!verbs_device_release(v))
+			continue;
+		item = work_item_get_uncapped(&d->workers);
+		if (!item) {
+			log_warn("cannot free the resources of a removed device: out of memory");
+			continue;
+		}
+		item->ctx = d;
+		item->data = v;
+		item->passive = shared_resources_destroy;
+		item->dispatch = shared_resources_destroyed;
+		work_item_queue(&d->workers, item);
+	}
 }
 
 static void devices_rescanned(struct work_item *item)
@@ -284,6 +330,7 @@ static void devices_rescanned(struct work_item *item)
 	struct device_scan *s = item->data;
 
 	d->scan_queued = false;
+	retire(d, s->retired);
 	scan_apply(d, s);
 	free(s);
 	if (d->scan_again) {
@@ -405,6 +452,7 @@ int device_watch_start(struct rdqd *d,
 
 	RDQ_PASSIVE_ONLY();
 	d->cm_attach = attach;
+	pthread_mutex_init(&d->verbs_lock, NULL);
 	d->scan_timer = evtimer_new(d->base, on_scan_timer, d);
 	if (!d->scan_timer)
 		return -ENOMEM;
@@ -414,7 +462,7 @@ int device_watch_start(struct rdqd *d,
 			 "later are used only after a restart",
 			 strerror(-ret));
 	/* Start-up may block: the first read runs here, not on a worker. */
-	scan_devices(&s, false);
+	scan_devices(d, &s, false);
 	scan_apply(d, &s);
 	return 0;
 }
@@ -433,4 +481,6 @@ void device_watch_stop(struct rdqd *d)
 	d->scan_timer = NULL;
 	json_decref(d->devices);
 	d->devices = NULL;
+	verbs_devices_close(d);
+	pthread_mutex_destroy(&d->verbs_lock);
 }

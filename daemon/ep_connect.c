@@ -383,12 +383,10 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 }
 
 /*
- * Connection parameters for both sides. Both retry counts are finite (7
- * means "forever" for receiver-not-ready retries everywhere, and for
- * transport retries on rxe): a send across a dead link, or to a peer that
- * never posts a receive, fails, and its endpoint says why, instead of
- * holding its buffer for ever. 6 RNR retries wait at least the peer's
- * min_rnr_timer each (0.01 to 655 ms).
+ * Connection parameters for both sides: what we ask of the peer's sends.
+ * Both retry counts are finite (7 means "forever" for receiver-not-ready
+ * retries everywhere, and for transport retries on rxe). Our own QP's counts
+ * come from the peer's parameters, and qp.c caps them the same way.
  */
 static void conn_param_init(struct rdma_conn_param *p, uint32_t qp_num)
 {

@@ -46,9 +46,15 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 						       : ", not connected");
 		return;
 	}
-	if (len == 0 || len > QP_SLOT_SIZE) {
-		request_fail(req, -EMSGSIZE, "data must be 1 to %u bytes, not %zu", QP_SLOT_SIZE,
-			     len);
+	if (ep->qp_active->failed) {
+		request_fail(req, ep->qp_active->fail_status,
+			     "endpoint %llu's connection failed: %s",
+			     (unsigned long long)ep->obj.handle, ep->qp_active->fail_why);
+		return;
+	}
+	if (len == 0 || len > ep->d->opt.max_message) {
+		request_fail(req, -EMSGSIZE, "data must be 1 to %u bytes (--max-message), not %zu",
+			     ep->d->opt.max_message, len);
 		return;
 	}
 	ret = qp_post_send(ep->qp_active, data, len, req);
@@ -56,8 +62,10 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 	if (ret == 0 && timeout_ms > 0)
 		request_deadline_in_flight(req, timeout_ms, send_deadline);
 	if (ret == -ENOBUFS)
-		request_fail(req, ret, "all %u send slots of endpoint %llu are busy; retry",
-			     QP_SEND_SLOTS, (unsigned long long)ep->obj.handle);
+		request_fail(req, ret,
+			     "no send slot is free: endpoint %llu has %u sends in flight, or its "
+			     "device's send buffers are all in use; retry",
+			     (unsigned long long)ep->obj.handle, ep->qp_active->sends_out);
 	else if (ret < 0)
 		request_fail(req, ret, "cannot post the send: %s", strerror(-ret));
 }
@@ -70,7 +78,7 @@ static void recv_deadline(struct request *req)
 /* Answers waiting receives while messages are buffered. */
 static void deliver_messages(struct ep *ep)
 {
-	while (ep->recv_q.head && ep->qp_active && ep->qp_active->rx_count) {
+	while (ep->recv_q.head && ep->qp_active && ep->qp_active->held) {
 		struct request *req = request_queue_pop(&ep->recv_q);
 		json_t *msg;
 		size_t len;

@@ -3,14 +3,20 @@
  * The QP. Its resources are made, moved between states and destroyed on
  * workers (PASSIVE), since every verbs call for them may sleep in the kernel.
  * Its data path runs on the loop (DISPATCH): posting sends and receives and
- * polling the CQ never block. A listener's endpoints echo every message; a
- * connecting endpoint keeps what it receives until a client asks for it
- * (ep.recv).
+ * polling the device's CQ never block.
+ *
+ * Every message is copied out of its receive slot as it arrives, and the
+ * slot goes back to the shared receive queue at once: one slow endpoint
+ * never holds the device's receive buffers. A listener's endpoints echo each
+ * message from a send slot; a connecting endpoint holds what it receives
+ * until a client asks for it (ep.recv). Either holds at most --recv-backlog
+ * messages: one more means its peer sends faster than the endpoint's
+ * reader, and the endpoint fails with that reason rather than losing data.
  */
 #include "qp.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,19 +29,31 @@
 #include "log.h"
 #include "rdqd.h"
 #include "request.h"
+#include "verbs_device.h"
 
 /* ------------------------------------------------ resources (workers) */
-
-#define QP_CQ_DEPTH (QP_RECV_SLOTS + QP_SEND_SLOTS * 2)
 
 static void qp_release(struct object *obj)
 {
 	struct qp *qp = (struct qp *)obj;
+	struct qp_msg *m;
 
 	/* qp_teardown() has run by now: only memory is left. */
-	free(qp->buf);
+	while ((m = qp->held_head)) {
+		qp->held_head = m->next;
+		free(m);
+	}
 	free(qp);
 }
+
+/*
+ * Retries of our own sends. rdma_cm takes both counts from the peer's
+ * connection parameters, and 7 means "forever" (for RNR everywhere, for
+ * transport retries on rxe): a peer that asks for that would let a send to
+ * it, and the send slot it holds, wait for ever. Ours are capped here.
+ */
+#define QP_RETRY_MAX	 6
+#define QP_RNR_RETRY_MAX 6
 
 /* Moves the QP to state with the attributes rdma_cm computes for id. */
 static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_state state)
@@ -46,6 +64,10 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 	RDQ_PASSIVE_ONLY();
 	if (rdma_init_qp_attr(id, &attr, &mask))
 		return -errno;
+	if ((mask & IBV_QP_RETRY_CNT) && attr.retry_cnt > QP_RETRY_MAX)
+		attr.retry_cnt = QP_RETRY_MAX;
+	if ((mask & IBV_QP_RNR_RETRY) && attr.rnr_retry > QP_RNR_RETRY_MAX)
+		attr.rnr_retry = QP_RNR_RETRY_MAX;
 	if (ibv_modify_qp(qp->qp, &attr, mask))
 		return -errno;
 	return 0;
@@ -55,13 +77,9 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	      struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
-		.cap = {.max_send_wr = QP_SEND_SLOTS + QP_RECV_SLOTS,
-			.max_recv_wr = QP_RECV_SLOTS,
-			.max_send_sge = 1,
-			.max_recv_sge = 1},
+		.cap = {.max_send_wr = QP_SEND_SLOTS, .max_send_sge = 1},
 		.qp_type = IBV_QPT_RC,
 	};
-	size_t size = (size_t)(QP_RECV_SLOTS + QP_SEND_SLOTS) * QP_SLOT_SIZE;
 	struct qp *qp;
 	int ret;
 
@@ -72,6 +90,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	if (!qp)
 		return -ENOMEM;
 	atomic_init(&qp->obj.refs, 1);
+	atomic_init(&qp->torn_down, false);
 	qp->obj.kind = OBJ_QP;
 	qp->obj.owner = owner;
 	qp->obj.release = qp_release;
@@ -79,48 +98,32 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	qp->ep = ep;
 	qp->echo = echo;
 
-	ret = -ENOMEM;
-	qp->buf = aligned_alloc(4096, size);
-	if (!qp->buf)
+	qp->dev = verbs_device_get(d, id->verbs);
+	if (!qp->dev) {
+		ret = errno ? -errno : -ENOMEM;
 		goto err;
-	memset(qp->buf, 0, size);
-	qp->pd = ibv_alloc_pd(id->verbs);
-	if (!qp->pd)
-		goto err_errno;
-	qp->channel = ibv_create_comp_channel(id->verbs);
-	if (!qp->channel)
-		goto err_errno;
-	/* The loop reads this channel: it must never block there. */
-	if (fcntl(qp->channel->fd, F_SETFL, fcntl(qp->channel->fd, F_GETFL) | O_NONBLOCK) < 0)
-		goto err_errno;
-	qp->cq = ibv_create_cq(id->verbs, QP_CQ_DEPTH, NULL, qp->channel, 0);
-	if (!qp->cq)
-		goto err_errno;
-	init.send_cq = qp->cq;
-	init.recv_cq = qp->cq;
-	qp->qp = ibv_create_qp(qp->pd, &init);
-	if (!qp->qp)
-		goto err_errno;
-	qp->mr = ibv_reg_mr(qp->pd, qp->buf, size, IBV_ACCESS_LOCAL_WRITE);
-	if (!qp->mr)
-		goto err_errno;
+	}
+	init.send_cq = qp->dev->cq;
+	init.recv_cq = qp->dev->cq;
+	init.srq = qp->dev->srq;
+	qp->qp = ibv_create_qp(qp->dev->pd, &init);
+	if (!qp->qp) {
+		ret = errno ? -errno : -EIO;
+		goto err;
+	}
+	/* In the map before it can receive: a message may come before the loop hears of it. */
+	ret = verbs_device_map_add(qp->dev, qp);
+	if (ret < 0) {
+		ibv_destroy_qp(qp->qp);
+		qp->qp = NULL;
+		goto err;
+	}
 	ret = modify_from_cm(qp, id, IBV_QPS_INIT);
 	if (ret < 0)
 		goto err;
-	for (unsigned i = 0; i < QP_RECV_SLOTS; i++) {
-		ret = qp_post_recv(qp, i);
-		if (ret < 0)
-			goto err;
-	}
-	if (ibv_req_notify_cq(qp->cq, 0)) {
-		ret = -EIO;
-		goto err;
-	}
 	*out = qp;
 	return 0;
 
-err_errno:
-	ret = errno ? -errno : -EIO;
 err:
 	qp_teardown(qp);
 	qp_release(&qp->obj);
@@ -157,65 +160,89 @@ void qp_teardown(struct qp *qp)
 {
 	RDQ_PASSIVE_ONLY();
 	/* Tolerates a half-built QP: each part may be missing. */
-	if (qp->qp)
+	if (qp->qp) {
+		verbs_device_map_remove(qp->dev, qp);
 		ibv_destroy_qp(qp->qp);
-	if (qp->mr)
-		ibv_dereg_mr(qp->mr);
-	if (qp->cq)
-		ibv_destroy_cq(qp->cq);
-	if (qp->channel)
-		ibv_destroy_comp_channel(qp->channel);
-	if (qp->pd)
-		ibv_dealloc_pd(qp->pd);
-	qp->qp = NULL;
-	qp->mr = NULL;
-	qp->cq = NULL;
-	qp->channel = NULL;
-	qp->pd = NULL;
+		qp->qp = NULL;
+	}
+	/* Its send slots may be lent again: no work request of it is left. */
+	atomic_store(&qp->torn_down, true);
+	if (qp->dev)
+		verbs_device_put(qp->dev);
+	qp->dev = NULL;
 }
 
 /* ------------------------------------------------ the data path (loop) */
 
-/* wr_id = kind << 16 | slot */
-enum wr_kind {
-	WR_RECV = 0,
-	WR_SEND = 1, /* a client's ep.send */
-	WR_ECHO = 2, /* an echo, sent straight from the receive slot */
-};
+/*
+ * A work request's id: a receive slot's index, or, with the top bit set, a
+ * send slot's index (low 20 bits) and the generation of that loan: a
+ * completion of an earlier loan (its QP destroyed meanwhile) is stale.
+ */
+#define WR_SEND_BIT	 (1ull << 63)
+#define WR_SLOT_BITS	 20
+#define WR_SEND(slot, g) (WR_SEND_BIT | (g) << WR_SLOT_BITS | (slot))
+#define WR_SLOT(id)	 ((unsigned)((id) & ((1u << WR_SLOT_BITS) - 1)))
+#define WR_GEN(id)	 (((id) & ~WR_SEND_BIT) >> WR_SLOT_BITS)
+#define WR_GEN_MASK	 ((1ull << (63 - WR_SLOT_BITS)) - 1)
 
-#define WR_ID(kind, slot) ((uint64_t)(kind) << 16 | (slot))
-#define WR_KIND(id)	  ((unsigned)((id) >> 16))
-#define WR_SLOT(id)	  ((unsigned)((id)&0xffff))
+/* Reports the QP's first failure to its endpoint (now, or once it is active). */
+static void qp_fail(struct qp *qp, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static uint8_t *slot_addr(struct qp *qp, unsigned slot)
+static void qp_fail(struct qp *qp, int status, const char *fmt, ...)
 {
-	return qp->buf + (size_t)slot * QP_SLOT_SIZE;
+	va_list ap;
+
+	if (qp->failed)
+		return;
+	qp->failed = true;
+	qp->fail_status = status;
+	va_start(ap, fmt);
+	vsnprintf(qp->fail_why, sizeof(qp->fail_why), fmt, ap);
+	va_end(ap);
+	if (qp->active)
+		qp->d->qp_event(qp->d, qp->ep, status, qp->fail_why);
 }
 
-int qp_post_recv(struct qp *qp, unsigned slot)
+/* What a failed send completion says, for a person. */
+static int send_failure(enum ibv_wc_status status, const char **why)
 {
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)slot_addr(qp, slot),
-		.length = QP_SLOT_SIZE,
-		.lkey = qp->mr->lkey,
-	};
-	struct ibv_recv_wr wr = {.wr_id = WR_ID(WR_RECV, slot), .sg_list = &sge, .num_sge = 1};
-	struct ibv_recv_wr *bad;
-
-	return -ibv_post_recv(qp->qp, &wr, &bad);
+	switch (status) {
+	case IBV_WC_RETRY_EXC_ERR:
+		*why = "the transport gave up: the peer acknowledged nothing through every retry";
+		return -ETIMEDOUT;
+	case IBV_WC_RNR_RETRY_EXC_ERR:
+		*why = "the peer is not receiving (RNR): it posted no receive through every retry";
+		return -ENOBUFS;
+	case IBV_WC_REM_INV_REQ_ERR:
+		*why = "the peer refused the message (remote invalid request: larger than its "
+		       "receive buffer?)";
+		return -EMSGSIZE;
+	case IBV_WC_REM_OP_ERR:
+		*why = "the peer failed the message (remote operation error: larger than its "
+		       "receive buffer, or its QP failed)";
+		return -EREMOTEIO;
+	case IBV_WC_REM_ACCESS_ERR:
+		*why = "the peer failed the message (remote access error)";
+		return -EREMOTEIO;
+	default:
+		*why = ibv_wc_status_str(status);
+		return -EIO;
+	}
 }
 
-/* Posts a signalled send of len bytes at buffer slot, tagged with kind. */
-static int post_send(struct qp *qp, enum wr_kind kind, unsigned tag, unsigned buf_slot,
-		     uint32_t len)
+/* Posts a signalled send of len bytes from device send slot slot. */
+static int post_send(struct qp *qp, unsigned slot, uint32_t len)
 {
+	struct verbs_device *v = qp->dev;
 	struct ibv_sge sge = {
-		.addr = (uintptr_t)slot_addr(qp, buf_slot),
+		.addr = (uintptr_t)verbs_device_slot(v, v->recv_slots + slot),
 		.length = len,
-		.lkey = qp->mr->lkey,
+		.lkey = v->mr->lkey,
 	};
 	struct ibv_send_wr wr = {
-		.wr_id = WR_ID(kind, tag),
+		.wr_id = WR_SEND(slot, v->sends[slot].gen & WR_GEN_MASK),
 		.sg_list = &sge,
 		.num_sge = 1,
 		.opcode = IBV_WR_SEND,
@@ -226,129 +253,289 @@ static int post_send(struct qp *qp, enum wr_kind kind, unsigned tag, unsigned bu
 	return -ibv_post_send(qp->qp, &wr, &bad);
 }
 
-int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req)
+/*
+ * Lends a send slot to a free tag of the QP, copies data in and posts it.
+ * Returns the tag, -ENOBUFS when the QP or the device has no room, or
+ * another -errno.
+ */
+static int send_from_slot(struct qp *qp, const void *data, uint32_t len, bool echo)
 {
-	unsigned s;
+	struct verbs_device *v = qp->dev;
+	unsigned tag;
+	int slot, ret;
+
+	if (qp->sends_out == QP_SEND_SLOTS)
+		return -ENOBUFS;
+	for (tag = 0; qp->send_busy[tag]; tag++)
+		;
+	slot = verbs_device_lend_send(v, qp, (uint8_t)tag, echo);
+	if (slot < 0)
+		return -ENOBUFS;
+	memcpy(verbs_device_slot(v, v->recv_slots + (unsigned)slot), data, len);
+	ret = post_send(qp, (unsigned)slot, len);
+	if (ret < 0) {
+		verbs_device_return_send(v, (unsigned)slot);
+		return ret;
+	}
+	qp->send_busy[tag] = true;
+	qp->send_slot[tag] = (uint16_t)slot;
+	qp->send_len[tag] = len;
+	qp->sends_out++;
+	return (int)tag;
+}
+
+/* The device's echoes waiting for a send slot: a FIFO, unlinked in O(1). */
+static void wait_for_slot(struct qp *qp)
+{
+	struct verbs_device *v = qp->dev;
+
+	if (qp->waiting)
+		return;
+	qp->waiting = true;
+	qp->waiting_next = NULL;
+	qp->waiting_prev = v->waiting_tail;
+	if (v->waiting_tail)
+		v->waiting_tail->waiting_next = qp;
+	else
+		v->waiting_head = qp;
+	v->waiting_tail = qp;
+}
+
+static void stop_waiting(struct qp *qp)
+{
+	struct verbs_device *v = qp->dev;
+
+	if (!qp->waiting)
+		return;
+	qp->waiting = false;
+	if (qp->waiting_prev)
+		qp->waiting_prev->waiting_next = qp->waiting_next;
+	else
+		v->waiting_head = qp->waiting_next;
+	if (qp->waiting_next)
+		qp->waiting_next->waiting_prev = qp->waiting_prev;
+	else
+		v->waiting_tail = qp->waiting_prev;
+	qp->waiting_next = qp->waiting_prev = NULL;
+}
+
+/* Echoes held messages while the QP and its device have room. */
+static void echo_held(struct qp *qp)
+{
+	struct qp_msg *m;
 	int ret;
 
-	RDQ_DISPATCH_ONLY();
-	for (s = 0; s < QP_SEND_SLOTS && qp->send_busy[s]; s++)
-		;
-	if (s == QP_SEND_SLOTS)
-		return -ENOBUFS;
-	memcpy(slot_addr(qp, QP_RECV_SLOTS + s), data, len);
-	ret = post_send(qp, WR_SEND, s, QP_RECV_SLOTS + s, (uint32_t)len);
-	if (ret < 0)
-		return ret;
-	qp->send_busy[s] = true;
-	qp->send_req[s] = req;
-	request_dispatch(req);
-	return 0;
-}
-
-void qp_abandon_send(struct qp *qp, const struct request *req)
-{
-	RDQ_DISPATCH_ONLY();
-	for (unsigned s = 0; s < QP_SEND_SLOTS; s++)
-		if (qp->send_req[s] == req)
-			qp->send_req[s] = NULL; /* busy until the hardware reports the send */
-}
-
-static void send_done(struct qp *qp, const struct ibv_wc *wc)
-{
-	unsigned s = WR_SLOT(wc->wr_id);
-	struct request *req = qp->send_req[s];
-
-	qp->send_busy[s] = false;
-	qp->send_req[s] = NULL;
-	if (!req)
-		return;
-	if (wc->status == IBV_WC_SUCCESS) {
-		qp->sent++;
-		request_complete(req, 0, json_pack("{s:I}", "bytes", (json_int_t)wc->byte_len),
-				 NULL);
-	} else if (wc->status == IBV_WC_WR_FLUSH_ERR) {
-		qp->flushed++;
-		request_complete(req, -ECONNRESET, NULL,
-				 "the send was flushed: the connection went down first");
-	} else {
-		request_fail(req, -EIO, "the send failed: %s", ibv_wc_status_str(wc->status));
+	while ((m = qp->held_head) && qp->active && !qp->failed) {
+		ret = send_from_slot(qp, m->data, m->len, true);
+		if (ret == -ENOBUFS) {
+			/* No slot on the device (the QP's own sends wake it otherwise). */
+			if (qp->sends_out < QP_SEND_SLOTS)
+				wait_for_slot(qp);
+			return;
+		}
+		qp->held_head = m->next;
+		if (!qp->held_head)
+			qp->held_tail = NULL;
+		qp->held--;
+		free(m);
+		if (ret < 0) {
+			qp_fail(qp, ret, "cannot post the echo: %s", strerror(-ret));
+			return;
+		}
 	}
 }
 
-static void recv_done(struct qp *qp, const struct ibv_wc *wc)
+/* A send slot came back: the echo that waited longest for one goes out. */
+static void wake_waiting(struct verbs_device *v)
 {
-	unsigned slot = WR_SLOT(wc->wr_id);
+	struct qp *qp = v->waiting_head;
 
-	if (wc->status != IBV_WC_SUCCESS) {
-		/* Flushes after the QP went to error are normal: the slot is simply retired. */
-		if (wc->status == IBV_WC_WR_FLUSH_ERR)
-			qp->flushed++;
+	if (!qp || !v->sends_free)
+		return;
+	stop_waiting(qp);
+	echo_held(qp);
+}
+
+/* Holds a copy of a message for ep.recv or a later echo; fails the QP past the backlog. */
+static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
+{
+	struct qp_msg *m;
+
+	if (qp->held >= qp->d->opt.recv_backlog) {
+		qp->discarded++;
+		if (!qp->failed)
+			qp->d->counters.backlog_full++;
+		if (qp->echo)
+			qp_fail(qp, -ENOBUFS,
+				"the peer sends faster than it takes its echoes back: %u messages "
+				"held (--recv-backlog)",
+				qp->held);
 		else
-			log_warn("qp %llu: receive failed: %s", (unsigned long long)qp->obj.handle,
-				 ibv_wc_status_str(wc->status));
+			qp_fail(qp, -ENOBUFS,
+				"%u messages arrived unread: the local client does not read them "
+				"(--recv-backlog)",
+				qp->held);
+		return;
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		qp->discarded++;
+		qp_fail(qp, -ENOMEM, "out of memory for a received message of %u bytes", len);
+		return;
+	}
+	m->next = NULL;
+	m->len = len;
+	memcpy(m->data, data, len);
+	if (qp->held_tail)
+		qp->held_tail->next = m;
+	else
+		qp->held_head = m;
+	qp->held_tail = m;
+	qp->held++;
+}
+
+static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
+{
+	if (qp->retired || qp->failed) {
+		/* Its endpoint is going away, or the connection already failed. */
+		qp->discarded++;
+		qp->d->counters.recv_discarded++;
 		return;
 	}
 	qp->received++;
-	if (qp->echo) {
-		/* The echo goes out of the receive slot itself; the slot is reposted after. */
-		if (post_send(qp, WR_ECHO, slot, slot, wc->byte_len) < 0)
-			qp_post_recv(qp, slot);
+	if (qp->echo && qp->active && !qp->held_head) {
+		int ret = send_from_slot(qp, data, len, true);
+
+		if (ret >= 0)
+			return;
+		if (ret != -ENOBUFS) {
+			qp_fail(qp, ret, "cannot post the echo: %s", strerror(-ret));
+			return;
+		}
+		if (qp->sends_out < QP_SEND_SLOTS)
+			wait_for_slot(qp);
+	}
+	hold(qp, data, len);
+	if (!qp->echo && qp->active && !qp->failed)
+		qp->d->qp_event(qp->d, qp->ep, 0, NULL);
+}
+
+static void recv_completed(struct verbs_device *v, const struct ibv_wc *wc)
+{
+	unsigned slot = (unsigned)wc->wr_id;
+	struct qp *qp = verbs_device_map_lookup(v, wc->qp_num);
+
+	if (wc->status == IBV_WC_SUCCESS) {
+		if (qp)
+			message_arrived(qp, verbs_device_slot(v, slot), wc->byte_len);
+		else
+			v->d->counters.recv_discarded++; /* its QP was destroyed meanwhile */
+	} else if (wc->status != IBV_WC_WR_FLUSH_ERR) {
+		v->recv_errors++;
+		/* rxe reports a message longer than the buffer as a local QP operation error. */
+		if (qp && wc->status == IBV_WC_LOC_LEN_ERR)
+			qp_fail(qp, -EMSGSIZE,
+				"the peer sent a message larger than the largest allowed, %u bytes "
+				"(--max-message)",
+				v->d->opt.max_message);
+		else if (qp)
+			qp_fail(qp, -EIO,
+				"a receive failed: %s (as a message larger than the largest "
+				"allowed, %u bytes (--max-message), does)",
+				ibv_wc_status_str(wc->status), v->d->opt.max_message);
+	}
+	object_unref(qp);
+	/* Flushed receives belong to a shared queue being destroyed: they stay down. */
+	if (wc->status != IBV_WC_WR_FLUSH_ERR && verbs_device_post_recv(v, slot) < 0)
+		log_warn("%s: cannot repost a shared receive", v->device->name);
+}
+
+static void send_completed(struct verbs_device *v, const struct ibv_wc *wc)
+{
+	unsigned slot = WR_SLOT(wc->wr_id), tag;
+	struct send_slot *s;
+	struct request *req;
+	const char *why;
+	struct qp *qp;
+	bool echo;
+	int status;
+
+	s = slot < v->send_slots ? &v->sends[slot] : NULL;
+	if (!s || !s->qp || (s->gen & WR_GEN_MASK) != WR_GEN(wc->wr_id)) {
+		v->stale++; /* a loan whose QP was destroyed; the slot went back then */
 		return;
 	}
-	qp->rx_len[slot] = wc->byte_len;
-	qp->rx_ring[(qp->rx_head + qp->rx_count) % QP_RECV_SLOTS] = (uint8_t)slot;
-	qp->rx_count++;
-	qp->d->qp_event(qp->d, qp->ep, 0, NULL);
-}
-
-static void echo_done(struct qp *qp, const struct ibv_wc *wc)
-{
-	if (wc->status == IBV_WC_SUCCESS) {
-		qp->echoed++;
-		qp_post_recv(qp, WR_SLOT(wc->wr_id));
-	} else {
-		qp->flushed++;
+	qp = s->qp;
+	tag = s->tag;
+	echo = s->echo;
+	if (s->orphan) {
+		/* Its QP was deactivated: nobody waits for this send any more. */
+		verbs_device_return_send(v, slot);
+		wake_waiting(v);
+		return;
 	}
+	verbs_device_return_send(v, slot);
+	req = qp->send_req[tag];
+	qp->send_req[tag] = NULL;
+	qp->send_busy[tag] = false;
+	qp->sends_out--;
+	if (wc->status == IBV_WC_SUCCESS) {
+		if (echo)
+			qp->echoed++;
+		else
+			qp->sent++;
+		if (req)
+			request_complete(req, 0,
+					 json_pack("{s:I}", "bytes", (json_int_t)qp->send_len[tag]),
+					 NULL);
+	} else if (wc->status == IBV_WC_WR_FLUSH_ERR) {
+		qp->flushed++;
+		if (req)
+			request_complete(req, -ECONNRESET, NULL,
+					 "the send was flushed: the connection went down first");
+	} else {
+		status = send_failure(wc->status, &why);
+		if (req)
+			request_fail(req, status, "the send failed: %s", why);
+		qp_fail(qp, status, "%s", why);
+	}
+	if (qp->echo)
+		echo_held(qp);
+	wake_waiting(v);
 }
 
-static void cq_ready(evutil_socket_t fd, short what, void *arg)
+static void device_cq_ready(evutil_socket_t fd, short what, void *arg)
 {
-	struct qp *qp = arg;
+	struct verbs_device *v = arg;
 	uint64_t start = now_us();
 	struct ibv_cq *cq;
-	struct ibv_wc wc[16];
+	struct ibv_wc wc[32];
 	void *context;
 	int n;
 
 	/* Ack each event as it is read: ibv_destroy_cq (on a worker) waits for the acks. */
-	while (ibv_get_cq_event(qp->channel, &cq, &context) == 0)
+	while (ibv_get_cq_event(v->channel, &cq, &context) == 0)
 		ibv_ack_cq_events(cq, 1);
-	ibv_req_notify_cq(qp->cq, 0);
+	ibv_req_notify_cq(v->cq, 0);
 	/* Bounded: completions beyond these wait for the next turn of the loop. */
 	for (unsigned round = 0; round < 8; round++) {
-		n = ibv_poll_cq(qp->cq, 16, wc);
+		n = ibv_poll_cq(v->cq, 32, wc);
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++) {
-			switch (WR_KIND(wc[i].wr_id)) {
-			case WR_RECV:
-				recv_done(qp, &wc[i]);
-				break;
-			case WR_SEND:
-				send_done(qp, &wc[i]);
-				break;
-			case WR_ECHO:
-				echo_done(qp, &wc[i]);
-				break;
-			}
+			if (wc[i].wr_id & WR_SEND_BIT)
+				send_completed(v, &wc[i]);
+			else
+				recv_completed(v, &wc[i]);
 		}
-		if (n < 16)
+		if (n < 32)
 			break;
 		if (round == 7)
-			event_active(qp->cq_event, EV_READ, 0);
+			event_active(v->cq_event, EV_READ, 0);
 	}
-	loop_histogram_record(qp->d, start);
+	if (v->orphans)
+		verbs_device_sweep_orphans(v);
+	loop_histogram_record(v->d, start);
 }
 
 int qp_publish(struct rdqd *d, struct qp *qp)
@@ -359,15 +546,27 @@ int qp_publish(struct rdqd *d, struct qp *qp)
 
 int qp_activate(struct qp *qp)
 {
+	struct verbs_device *v = qp->dev;
+
 	RDQ_DISPATCH_ONLY();
-	qp->cq_event = event_new(qp->d->base, qp->channel->fd, EV_READ | EV_PERSIST, cq_ready, qp);
-	if (!qp->cq_event)
-		return -ENOMEM;
-	event_add(qp->cq_event, NULL);
+	if (!v->cq_event) {
+		v->cq_event = event_new(qp->d->base, v->channel->fd, EV_READ | EV_PERSIST,
+					device_cq_ready, v);
+		if (!v->cq_event)
+			return -ENOMEM;
+		event_add(v->cq_event, NULL);
+		/* Completions that came before the loop watched the channel. */
+		event_active(v->cq_event, EV_READ, 0);
+	}
 	object_ref(qp);
 	qp->active = true;
-	/* Completions that came before the loop watched the channel. */
-	event_active(qp->cq_event, EV_READ, 0);
+	/* What happened before: a failure, messages to echo or to announce. */
+	if (qp->failed)
+		qp->d->qp_event(qp->d, qp->ep, qp->fail_status, qp->fail_why);
+	else if (qp->echo)
+		echo_held(qp);
+	else if (qp->held)
+		qp->d->qp_event(qp->d, qp->ep, 0, NULL);
 	return 0;
 }
 
@@ -377,48 +576,82 @@ void qp_deactivate(struct qp *qp, int status)
 	if (!qp->active)
 		return;
 	qp->active = false;
-	event_free(qp->cq_event);
-	qp->cq_event = NULL;
-	for (unsigned s = 0; s < QP_SEND_SLOTS; s++) {
-		struct request *req = qp->send_req[s];
+	qp->retired = true;
+	stop_waiting(qp);
+	/* The hardware may still read these slots: they come back at completion or teardown. */
+	verbs_device_orphan_sends(qp->dev, qp);
+	for (unsigned t = 0; t < QP_SEND_SLOTS; t++) {
+		struct request *req = qp->send_req[t];
 
-		qp->send_req[s] = NULL;
+		qp->send_req[t] = NULL;
+		qp->send_busy[t] = false;
 		if (req)
 			request_complete(req, status, NULL,
 					 "the endpoint went away before the send completed");
 	}
+	qp->sends_out = 0;
 	object_unref(qp);
+}
+
+int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req)
+{
+	int tag;
+
+	RDQ_DISPATCH_ONLY();
+	if (qp->failed)
+		return -ENOTCONN;
+	tag = send_from_slot(qp, data, (uint32_t)len, false);
+	if (tag < 0)
+		return tag;
+	qp->send_req[tag] = req;
+	request_dispatch(req);
+	return 0;
+}
+
+void qp_abandon_send(struct qp *qp, const struct request *req)
+{
+	RDQ_DISPATCH_ONLY();
+	for (unsigned t = 0; t < QP_SEND_SLOTS; t++)
+		if (qp->send_req[t] == req)
+			qp->send_req[t] = NULL; /* lent until the hardware reports the send */
 }
 
 /* Messages are text in JSON; bytes that are not UTF-8 are given as hex instead. */
 static json_t *message_json(const uint8_t *data, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
-	char hex[QP_SLOT_SIZE * 2 + 1];
 	json_t *text = json_stringn((const char *)data, len);
+	json_t *out;
+	char *hex;
 
 	if (text)
 		return json_pack("{s:o, s:I}", "data", text, "bytes", (json_int_t)len);
+	hex = malloc(2 * len + 1);
+	if (!hex)
+		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		hex[2 * i] = digits[data[i] >> 4];
 		hex[2 * i + 1] = digits[data[i] & 15];
 	}
 	hex[2 * len] = 0;
-	return json_pack("{s:s, s:I}", "hex", hex, "bytes", (json_int_t)len);
+	out = json_pack("{s:s, s:I}", "hex", hex, "bytes", (json_int_t)len);
+	free(hex);
+	return out;
 }
 
 int qp_take_message(struct qp *qp, json_t **out, size_t *len)
 {
-	unsigned slot;
+	struct qp_msg *m = qp->held_head;
 
 	RDQ_DISPATCH_ONLY();
-	if (!qp->rx_count)
+	if (!m)
 		return 0;
-	slot = qp->rx_ring[qp->rx_head];
-	qp->rx_head = (qp->rx_head + 1) % QP_RECV_SLOTS;
-	qp->rx_count--;
-	*len = qp->rx_len[slot];
-	*out = message_json(slot_addr(qp, slot), *len);
-	qp_post_recv(qp, slot);
+	qp->held_head = m->next;
+	if (!qp->held_head)
+		qp->held_tail = NULL;
+	qp->held--;
+	*len = m->len;
+	*out = message_json(m->data, m->len);
+	free(m);
 	return 1;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A queue pair with its own PD, completion channel, CQ and registered
- * buffers, made with ibv_create_qp (not rdma_create_qp): rdma_cm therefore
- * never moves it to error for us; rdq does that on a worker.
+ * A queue pair. What it shares with the other QPs of its device (PD, CQ,
+ * SRQ, buffers) is in verbs_device.h; what is its own is its send queue, its
+ * place in the device's qp_num map, and the messages it holds. Made with
+ * ibv_create_qp (not rdma_create_qp): rdma_cm therefore never moves it to
+ * error for us; rdq does that on a worker.
  *
  * Two halves in qp.c, two levels:
  *  - PASSIVE: create, state changes, teardown. These block.
@@ -14,6 +16,7 @@
 
 #include <infiniband/verbs.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,10 +25,16 @@
 struct rdqd;
 struct request;
 struct rdma_cm_id;
+struct verbs_device;
 
-#define QP_SLOT_SIZE  4096u /* the largest message */
-#define QP_RECV_SLOTS 16u
-#define QP_SEND_SLOTS 16u
+#define QP_SEND_SLOTS 16u /* sends in flight per QP */
+
+/* A received message, copied out of the device's receive slot. */
+struct qp_msg {
+	struct qp_msg *next;
+	uint32_t len;
+	uint8_t data[];
+};
 
 struct qp {
 	struct object obj;
@@ -34,22 +43,26 @@ struct qp {
 	bool echo;	 /* answer each message with itself; else keep it */
 
 	/* Made by a worker before the handle is published; read-only afterwards. */
-	struct ibv_pd *pd;
-	struct ibv_comp_channel *channel;
-	struct ibv_cq *cq;
+	struct verbs_device *dev;
 	struct ibv_qp *qp;
-	struct ibv_mr *mr;
-	uint8_t *buf; /* QP_RECV_SLOTS then QP_SEND_SLOTS slots of QP_SLOT_SIZE */
+	atomic_bool torn_down; /* set by qp_teardown: the hardware is done with its sends */
 
 	/* The data path: loop only. */
-	struct event *cq_event; /* the completion channel in the loop */
-	bool active;		/* polling; sends allowed while the ep is connected */
-	struct request *send_req[QP_SEND_SLOTS]; /* the client send each slot carries */
+	bool active;  /* polled; sends allowed while the ep is connected */
+	bool retired; /* deactivated: what still arrives is discarded */
+	bool failed;  /* reported a failure (once) */
+	int fail_status;
+	char fail_why[160];
+	struct request *send_req[QP_SEND_SLOTS]; /* the client send each tag carries */
 	bool send_busy[QP_SEND_SLOTS];
-	uint32_t rx_len[QP_RECV_SLOTS]; /* bytes in each received, unread slot */
-	uint8_t rx_ring[QP_RECV_SLOTS]; /* received slots in arrival order */
-	unsigned rx_head, rx_count;
-	uint64_t sent, received, echoed, flushed;
+	uint16_t send_slot[QP_SEND_SLOTS]; /* the device's send slot each tag rides */
+	uint32_t send_len[QP_SEND_SLOTS];
+	unsigned sends_out;
+	struct qp_msg *held_head, *held_tail; /* received, not yet taken or echoed */
+	unsigned held;
+	struct qp *waiting_next, *waiting_prev; /* echoes waiting for a device send slot */
+	bool waiting;
+	uint64_t sent, received, echoed, flushed, discarded;
 };
 
 /* --- PASSIVE level --- */
@@ -81,40 +94,45 @@ void qp_teardown(struct qp *qp);
 
 /* --- qp.c: DISPATCH level (the loop) --- */
 
-/* Posts receive slot again (never blocks; also used while creating). Returns 0 or -errno. */
-int qp_post_recv(struct qp *qp, unsigned slot);
-
 /*
  * Publishes a QP qp_create made, as its endpoint takes it: the handle table
  * takes the reference, and qp->obj.handle names it. Returns 0 or -ENOSPC.
  */
 int qp_publish(struct rdqd *d, struct qp *qp);
 
-/* Starts polling the QP's completions on the loop; takes a reference. */
+/*
+ * Starts the QP's data path on the loop (and reading its device's
+ * completions, if nothing did yet); takes a reference. Messages that came
+ * before are echoed or announced now.
+ */
 int qp_activate(struct qp *qp);
 
 /*
- * Stops polling, completes the sends still waiting with status, and drops
- * the loop's reference. After this only a worker touches the QP.
+ * Ends the data path: completes the sends still waiting with status, leaves
+ * their slots to come back once the hardware is done, and drops the loop's
+ * reference. After this only a worker touches the QP's verbs resources.
  */
 void qp_deactivate(struct qp *qp, int status);
 
 /*
- * Posts a send of len bytes. The request completes when the send does.
- * Returns 0 (the request is the QP's now) or -ENOBUFS/-EIO.
+ * Posts a send of len bytes (at most the device's slot size). The request
+ * completes when the send does. Returns 0 (the request is the QP's now),
+ * -ENOBUFS (QP_SEND_SLOTS sends in flight, or every send slot of the device
+ * lent), or another -errno.
  */
 int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *req);
 
 /*
  * Forgets that req rides a send slot (its deadline passed: it is completed
- * elsewhere). The slot stays busy until the hardware reports the send, whose
+ * elsewhere). The slot stays lent until the hardware reports the send, whose
  * completion then answers no one.
  */
 void qp_abandon_send(struct qp *qp, const struct request *req);
 
 /*
- * Takes the oldest received message: copies it into a new JSON string set
- * in *out. Returns 1 if there was one, 0 if none.
+ * Takes the oldest received message as the JSON of an ep.recv reply (text,
+ * or hex for bytes that are not UTF-8) set in *out. Returns 1 if there was
+ * one, 0 if none.
  */
 int qp_take_message(struct qp *qp, json_t **out, size_t *len);
 

@@ -257,6 +257,8 @@ int world_start(enum sync_scope scope)
 		.max_clients_per_user = 8,
 		.sync_scope = scope,
 		.disconnect_timeout_ms = FAR_MS,
+		.max_message = 65536,
+		.recv_backlog = 64,
 	};
 	d->listen_fd = -1;
 	d->uevent_fd = -1;

@@ -1,0 +1,106 @@
+#!/bin/sh
+# Messages through the shared verbs resources, against foreign peers written
+# against librdmacm (echo-peer): every size up to the largest allowed, a
+# message over it, a peer that never posts a receive (RNR) while others are
+# served, and an endpoint whose client does not read (--recv-backlog).
+set -u
+. "${RDQ_TESTS:-$(dirname "$0")/..}/rxe/lib.sh"
+
+ADDR=${RDQ_ADDR_SELF:?RDQ_ADDR_SELF must name the rxe netdev address}
+PORT=7480
+EVENTS=/tmp/data-events.out
+
+stat_of() { json_get "$1" "$(ctl -j stats)"; }
+
+# requests_balance NAME: every request received has its reply (the stats request is pending).
+requests_balance() {
+	stats=$(ctl -j stats)
+	received=$(json_get received "$stats")
+	rejected=$(json_get rejected "$stats")
+	replied=$(json_get replied "$stats")
+	pending=$(json_get pending "$stats")
+	expect "$1: every request has its reply" "$((received + rejected))" "$((replied + pending))"
+	expect "$1: no reply dropped" 0 "$(json_get dropped "$stats")"
+}
+
+# ---------------------------------------------------------------- default limits
+rdqd_start || exit 1
+ctl -j monitor >"$EVENTS" 2>&1 &
+MON=$!
+L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT")")
+expect_match "listen" '^[0-9]+$' "$L"
+
+for size in 1 4095 4096 4097 65536; do
+	out=$(timeout 60 echo-peer "$ADDR" "$PORT" "$size" 20 2>&1)
+	expect "20 echoes of $size bytes come back byte for byte" 0 "$?"
+done
+expect_match "the 64 KiB peer says so" "20 echoes of 65536 bytes, every byte checked" "$out"
+
+# A peer that never posts a receive: rdqd's echo to it is refused (RNR) until
+# the retries run out; its endpoint then fails and rdqd disconnects it.
+timeout 90 echo-peer --deaf "$ADDR" "$PORT" 64 4 60 >/tmp/deaf.out 2>&1 &
+DEAF=$!
+# Meanwhile another peer is served as usual.
+out=$(timeout 60 echo-peer "$ADDR" "$PORT" 4096 200 2>&1)
+expect "another peer gets 200 echoes while one does not receive" 0 "$?"
+wait $DEAF
+expect "the deaf peer is disconnected by rdqd" 0 "$?"
+expect_match "the deaf peer saw the disconnect" "disconnected by the other side" \
+	"$(cat /tmp/deaf.out)"
+rnr_event() { grep '"event":"ep.error"' "$EVENTS" | grep -q 'not receiving (RNR)'; }
+if wait_until 10 rnr_event; then pass "watchers get ep.error: the peer is not receiving (RNR)"
+else fail "watchers get ep.error: the peer is not receiving (RNR)" "$(cat "$EVENTS")"; fi
+expect "stats count one failed transport" 1 "$(stat_of transport_failed)"
+no_passive() { ! ctl -j ep show | grep -q '"role":"passive"'; }
+if wait_until 20 no_passive; then pass "no passive endpoint is left"
+else fail "no passive endpoint is left" "$(ctl -j ep show)"; fi
+requests_balance "default limits"
+kill "$MON" 2>/dev/null
+rdqd_stop
+expect "rdqd exits 0" 0 "$?"
+
+# ---------------------------------------------------------------- a small maximum and backlog
+rdqd_start --max-message 4096 --recv-backlog 4 || exit 1
+L=$(json_get ep "$(ctl -j ep listen "$ADDR:$PORT")")
+big=$(head -c 4097 /dev/zero | tr '\0' 'x')
+A=$(json_get ep "$(ctl -j ep connect "$ADDR:$PORT")")
+out=$(ctl ep send "$A" "$big" 2>&1)
+expect_match "ep.send over --max-message gives EMSGSIZE and names the option" \
+	'EMSGSIZE.*--max-message' "$out"
+
+out=$(timeout 60 echo-peer "$ADDR" "$PORT" 4097 1 2>&1)
+expect "a peer's message over the maximum fails at the peer" 3 "$?"
+expect_match "the peer is told its message was refused" \
+	"remote operation error|Remote Invalid Request" "$out"
+oversize_logged() { grep -q 'larger than the largest allowed.*4096 bytes' "$RDQD_LOG"; }
+if wait_until 10 oversize_logged; then pass "rdqd says which endpoint got a message too large"
+else fail "rdqd says which endpoint got a message too large" "$(tail -5 "$RDQD_LOG")"; fi
+expect "the oversize message counts as a failed transport" 1 "$(stat_of transport_failed)"
+
+# A client that does not read: four echoes wait, the fifth fails the endpoint.
+for i in 1 2 3 4 5; do ctl ep send "$A" "unread $i" >/dev/null; done
+not_connected() { ! ctl -j ep show "$A" | grep -q '"state":"connected"'; }
+if wait_until 10 not_connected; then pass "the fifth unread message fails the endpoint"
+else fail "the fifth unread message fails the endpoint" "$(ctl -j ep show "$A")"; fi
+expect "stats count the full backlog" 1 "$(stat_of backlog_full)"
+expect "the four held messages can still be read, in order" "unread 1" "$(ctl ep recv "$A" 2>&1)"
+out=$(ctl ep send "$A" again 2>&1)
+expect_match "a send on the failed endpoint is refused" 'ENOTCONN|ENOBUFS' "$out"
+ctl ep destroy "$A" >/dev/null
+requests_balance "small maximum"
+rdqd_stop
+expect "rdqd exits 0" 0 "$?"
+
+# ---------------------------------------------------------------- the largest maximum
+rdqd_start --max-message 1048576 || exit 1
+ctl ep listen "$ADDR:$PORT" >/dev/null
+out=$(timeout 120 echo-peer "$ADDR" "$PORT" 1048576 3 2>&1)
+expect "three 1 MiB messages come back byte for byte" 0 "$?"
+out=$(timeout 60 echo-peer "$ADDR" "$PORT" 1048577 1 2>&1)
+expect "one byte more is refused at the peer" 3 "$?"
+requests_balance "1 MiB"
+rdqd_stop
+expect "rdqd exits 0" 0 "$?"
+expect_no_level_violation
+
+finish

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * echo-peer: a foreign client of rdq's echo service, written against
+ * librdmacm directly, for what rdqctl cannot do: messages up to the largest
+ * rdqd allows (1 MiB), a message larger than that, and a peer that never
+ * posts a receive.
+ *
+ * Usage:
+ *   echo-peer ADDR PORT SIZE COUNT
+ *       sends COUNT messages of SIZE bytes, one at a time, each with its own
+ *       byte pattern, and checks every byte of each echo
+ *   echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S
+ *       sends COUNT messages but never posts a receive, then waits up to
+ *       WAIT_S seconds for the other side to disconnect
+ *
+ * Prints one line saying what happened. Exit status: 0 as expected; 1 the
+ * echo was wrong or never came, or (--deaf) no disconnect came; 2 usage or
+ * set-up; 3 a send failed (its completion status is printed).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rdma/rdma_cma.h>
+#include <rdma/rdma_verbs.h>
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "echo-peer: %s: %s\n", what, strerror(errno));
+	return 2;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct rdma_cm_id *connect_to(const char *addr, const char *port, unsigned depth)
+{
+	struct rdma_addrinfo hints = {.ai_port_space = RDMA_PS_TCP}, *res;
+	struct ibv_qp_init_attr attr = {
+		.cap = {.max_send_wr = depth,
+			.max_recv_wr = depth,
+			.max_send_sge = 1,
+			.max_recv_sge = 1},
+		.sq_sig_all = 1,
+		.qp_type = IBV_QPT_RC,
+	};
+	struct rdma_conn_param param = {.responder_resources = 1,
+					.initiator_depth = 1,
+					.retry_count = 6,
+					.rnr_retry_count = 7};
+	struct rdma_cm_id *id;
+
+	if (rdma_getaddrinfo(addr, port, &hints, &res)) {
+		fail("rdma_getaddrinfo");
+		return NULL;
+	}
+	if (rdma_create_ep(&id, res, NULL, &attr)) {
+		fail("rdma_create_ep");
+		rdma_freeaddrinfo(res);
+		return NULL;
+	}
+	rdma_freeaddrinfo(res);
+	if (rdma_connect(id, &param)) {
+		fail("rdma_connect");
+		rdma_destroy_ep(id);
+		return NULL;
+	}
+	return id;
+}
+
+/* Message i's bytes: every value occurs, and no two messages are alike. */
+static void fill(uint8_t *buf, size_t size, unsigned i)
+{
+	for (size_t j = 0; j < size; j++)
+		buf[j] = (uint8_t)(i * 131u + j * 7u + (j >> 8));
+}
+
+static int send_one(struct rdma_cm_id *id, uint8_t *buf, size_t size, struct ibv_mr *mr)
+{
+	struct ibv_wc wc;
+
+	if (rdma_post_send(id, NULL, buf, size, mr, 0))
+		return fail("rdma_post_send");
+	if (rdma_get_send_comp(id, &wc) <= 0)
+		return fail("rdma_get_send_comp");
+	if (wc.status != IBV_WC_SUCCESS) {
+		printf("echo-peer: the send of %zu bytes failed: %s\n", size,
+		       ibv_wc_status_str(wc.status));
+		return 3;
+	}
+	return 0;
+}
+
+static int echo(struct rdma_cm_id *id, size_t size, unsigned count)
+{
+	uint8_t *out = malloc(size), *in = malloc(size);
+	struct ibv_mr *mr_out, *mr_in;
+	struct ibv_wc wc;
+	int ret;
+
+	if (!out || !in)
+		return fail("malloc");
+	mr_out = rdma_reg_msgs(id, out, size);
+	mr_in = rdma_reg_msgs(id, in, size);
+	if (!mr_out || !mr_in)
+		return fail("rdma_reg_msgs");
+	for (unsigned i = 0; i < count; i++) {
+		fill(out, size, i);
+		memset(in, 0, size);
+		if (rdma_post_recv(id, NULL, in, size, mr_in))
+			return fail("rdma_post_recv");
+		ret = send_one(id, out, size, mr_out);
+		if (ret)
+			return ret;
+		if (rdma_get_recv_comp(id, &wc) <= 0)
+			return fail("rdma_get_recv_comp");
+		if (wc.status != IBV_WC_SUCCESS) {
+			printf("echo-peer: echo %u did not come: %s\n", i,
+			       ibv_wc_status_str(wc.status));
+			return 1;
+		}
+		if (wc.byte_len != size || memcmp(in, out, size)) {
+			printf("echo-peer: echo %u differs: %u bytes back of %zu sent\n", i,
+			       wc.byte_len, size);
+			return 1;
+		}
+	}
+	printf("echo-peer: %u echoes of %zu bytes, every byte checked\n", count, size);
+	rdma_dereg_mr(mr_out);
+	rdma_dereg_mr(mr_in);
+	free(out);
+	free(in);
+	return 0;
+}
+
+/* Sends without ever posting a receive, then waits for the other side to give up. */
+static int deaf(struct rdma_cm_id *id, size_t size, unsigned count, int wait_s)
+{
+	uint8_t *out = calloc(1, size);
+	struct rdma_event_channel *channel;
+	struct rdma_cm_event *event;
+	struct ibv_mr *mr;
+	long start;
+	int ret;
+
+	if (!out)
+		return fail("calloc");
+	mr = rdma_reg_msgs(id, out, size);
+	if (!mr)
+		return fail("rdma_reg_msgs");
+	for (unsigned i = 0; i < count; i++) {
+		fill(out, size, i);
+		ret = send_one(id, out, size, mr);
+		if (ret)
+			return ret;
+	}
+	/* Events from here on come through a channel this process can wait on with a bound. */
+	channel = rdma_create_event_channel();
+	if (!channel || rdma_migrate_id(id, channel))
+		return fail("rdma_migrate_id");
+	start = now_ms();
+	for (;;) {
+		struct pollfd p = {.fd = channel->fd, .events = POLLIN};
+		long left = wait_s * 1000L - (now_ms() - start);
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			printf("echo-peer: no disconnect within %d s\n", wait_s);
+			return 1;
+		}
+		if (rdma_get_cm_event(channel, &event))
+			return fail("rdma_get_cm_event");
+		ret = event->event == RDMA_CM_EVENT_DISCONNECTED;
+		rdma_ack_cm_event(event);
+		if (ret)
+			break;
+	}
+	printf("echo-peer: sent %u, received nothing; disconnected by the other side after "
+	       "%ld ms\n",
+	       count, now_ms() - start);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool is_deaf = argc > 1 && !strcmp(argv[1], "--deaf");
+	char **a = argv + 1 + is_deaf;
+	struct rdma_cm_id *id;
+	size_t size;
+	unsigned count;
+	int ret;
+
+	if (argc != (is_deaf ? 7 : 5)) {
+		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT\n"
+				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n");
+		return 2;
+	}
+	size = strtoul(a[2], NULL, 10);
+	count = (unsigned)strtoul(a[3], NULL, 10);
+	if (size == 0 || count == 0) {
+		fprintf(stderr, "echo-peer: SIZE and COUNT must be at least 1\n");
+		return 2;
+	}
+	id = connect_to(a[0], a[1], 4);
+	if (!id)
+		return 2;
+	ret = is_deaf ? deaf(id, size, count, atoi(a[4])) : echo(id, size, count);
+	rdma_disconnect(id);
+	rdma_destroy_ep(id);
+	return ret;
+}
