@@ -5,8 +5,14 @@
  * flight at once, at most --window), then disconnects them all the same
  * way, and prints the time of each phase: total and per connection.
  *
- * Usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] ADDR[:PORT]
+ * With -b BLOCK it connects in blocks of BLOCK and, after each, prints the
+ * block's time and (with -p, rdqd's pid) rdqd's resident memory and open
+ * descriptors: how the cost of a connect and of an endpoint grows with the
+ * endpoints already there.
+ *
+ * Usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] [-b BLOCK [-p PID]] ADDR[:PORT]
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -24,9 +30,12 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Sends n requests made by make(i), at most window in flight; collects each reply's result. */
-static int storm(struct rdq_client *c, int n, int window, json_t *(*make)(int i, void *arg),
-		 const char *op, void *arg, json_t **results)
+/*
+ * Sends requests first to first + n - 1, made by make(i), at most window in
+ * flight; collects each reply's result in results[i].
+ */
+static int storm(struct rdq_client *c, int first, int n, int window,
+		 json_t *(*make)(int i, void *arg), const char *op, void *arg, json_t **results)
 {
 	int sent = 0, done = 0;
 	int64_t first_id = -1;
@@ -34,7 +43,7 @@ static int storm(struct rdq_client *c, int n, int window, json_t *(*make)(int i,
 	while (done < n) {
 		while (sent < n && sent - done < window) {
 			int64_t id;
-			int ret = rdq_client_send(c, op, make(sent, arg), &id);
+			int ret = rdq_client_send(c, op, make(first + sent, arg), &id);
 
 			if (ret < 0)
 				return ret;
@@ -62,7 +71,8 @@ static int storm(struct rdq_client *c, int n, int window, json_t *(*make)(int i,
 			return status;
 		}
 		if (results)
-			results[id - first_id] = json_incref(json_object_get(msg, "result"));
+			results[first + (id - first_id)] =
+				json_incref(json_object_get(msg, "result"));
 		json_decref(msg);
 		done++;
 	}
@@ -95,16 +105,55 @@ static json_t *make_destroy(int i, void *arg)
 	return json_pack("{s:O}", "ep", json_object_get(eps[i], "ep"));
 }
 
+/* rdqd's resident set (KiB) and open descriptors, from /proc. */
+static void process_usage(int pid, long *rss_kib, int *fds)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	FILE *f;
+	DIR *dir;
+
+	*rss_kib = -1;
+	*fds = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", rss_kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	*fds = 0;
+	while ((de = readdir(dir)))
+		*fds += de->d_name[0] != '.';
+	closedir(dir);
+}
+
+static void print_block(int k, int connections, double ms, int pid)
+{
+	long rss = -1;
+	int fds = -1;
+
+	if (pid > 0)
+		process_usage(pid, &rss, &fds);
+	printf("block %d connections %d ms %.1f rss_kib %ld fds %d\n", k, connections, ms, rss,
+	       fds);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	const char *socket = NULL;
 	struct target t = {.port = 7472};
-	int n = 100, window = 200, opt, ret;
+	int n = 100, window = 200, block = 0, pid = 0, opt, ret = 0;
 	struct rdq_client *c;
 	char addr[64], *colon;
 	double t0, t1, t2;
 
-	while ((opt = getopt(argc, argv, "s:n:w:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:w:b:p:h")) != -1) {
 		switch (opt) {
 		case 's':
 			socket = optarg;
@@ -115,14 +164,21 @@ int main(int argc, char **argv)
 		case 'w':
 			window = atoi(optarg);
 			break;
+		case 'b':
+			block = atoi(optarg);
+			break;
+		case 'p':
+			pid = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr,
-				"usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] ADDR[:PORT]\n");
+			fprintf(stderr, "usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] [-b BLOCK "
+					"[-p PID]] ADDR[:PORT]\n");
 			return 2;
 		}
 	}
-	if (optind >= argc || n <= 0 || window <= 0) {
-		fprintf(stderr, "usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] ADDR[:PORT]\n");
+	if (optind >= argc || n <= 0 || window <= 0 || block < 0) {
+		fprintf(stderr, "usage: rdq-storm [-s SOCKET] [-n N] [-w WINDOW] [-b BLOCK [-p "
+				"PID]] ADDR[:PORT]\n");
 		return 2;
 	}
 	snprintf(addr, sizeof(addr), "%s", argv[optind]);
@@ -138,14 +194,24 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	eps = calloc((size_t)n, sizeof(*eps));
+	if (block)
+		print_block(0, 0, 0, pid);
 	t0 = now_ms();
-	ret = storm(c, n, window, make_connect, "ep.connect", &t, eps);
+	for (int done = 0; ret == 0 && done < n;) {
+		int count = block && n - done > block ? block : n - done;
+		double start = now_ms();
+
+		ret = storm(c, done, count, window, make_connect, "ep.connect", &t, eps);
+		done += count;
+		if (block && ret == 0)
+			print_block(done / block, done, now_ms() - start, pid);
+	}
 	t1 = now_ms();
 	if (ret == 0)
-		ret = storm(c, n, window, make_disconnect, "ep.disconnect", NULL, NULL);
+		ret = storm(c, 0, n, window, make_disconnect, "ep.disconnect", NULL, NULL);
 	t2 = now_ms();
 	if (ret == 0)
-		ret = storm(c, n, window, make_destroy, "ep.destroy", NULL, NULL);
+		ret = storm(c, 0, n, window, make_destroy, "ep.destroy", NULL, NULL);
 	if (ret < 0)
 		return 1;
 	printf("rdq-storm n=%d connect %.1f ms (%.0f us/conn) disconnect %.1f ms (%.0f us/conn)\n",
