@@ -12,7 +12,7 @@ set -u
 ADDR=${RDQ_ADDR_SELF:?}
 N=${1:-10000}
 
-rdqd_start -q || exit 1
+rdqd_start -q --max-endpoints 16384 || exit 1
 ctl ep listen "$ADDR:7472" >/dev/null
 echo "== scale N=$N rdqd pid $RDQD_PID"
 rdq-storm -s "$RDQ_SOCK" -n "$N" -b 1000 -p "$RDQD_PID" "$ADDR:7472" || echo "rdq-storm failed"

@@ -185,6 +185,30 @@ static int kernel_device_names(char *buf, size_t size)
 }
 
 /*
+ * Makes the shared verbs resources of each device librdmacm has open (and
+ * libibverbs still lists) ahead of the first QP on it: registering the
+ * buffer pool takes long, and the first connection should not wait for it.
+ */
+static void prepare_shared_resources(struct rdqd *d, struct ibv_device **list, int n)
+{
+	struct ibv_context **contexts = rdma_get_devices(NULL);
+
+	RDQ_PASSIVE_ONLY();
+	for (int i = 0; contexts && contexts[i]; i++) {
+		bool listed = false;
+		struct verbs_device *v;
+
+		for (int j = 0; j < n && !listed; j++)
+			listed = list[j] == contexts[i]->device;
+		v = listed ? verbs_device_get(d, contexts[i]) : NULL;
+		if (v)
+			verbs_device_put(v); /* the device list keeps its own reference */
+	}
+	if (contexts)
+		rdma_free_devices(contexts);
+}
+
+/*
  * Reads which devices are usable now. The first time there is one, opens
  * the rdma_cm channel: librdmacm needs a device to initialise, so it is not
  * opened before. With the channel open, rdma_get_devices makes librdmacm
@@ -200,12 +224,12 @@ static void scan_devices(struct rdqd *d, struct device_scan *s, bool channel_ope
 	RDQ_PASSIVE_ONLY();
 	s->names = json_array();
 	list = ibv_get_device_list(&n);
-	for (int i = 0; list && i < n; i++)
+	if (!list)
+		n = 0;
+	for (int i = 0; i < n; i++)
 		json_array_append_new(s->names, json_string(ibv_get_device_name(list[i])));
 	/* The shared resources of a device that left go first; librdmacm closes it after. */
-	s->retired = verbs_devices_retire_gone(d, list, list ? n : 0, &busy);
-	if (list)
-		ibv_free_device_list(list);
+	s->retired = verbs_devices_retire_gone(d, list, n, &busy);
 	if (n == 0) {
 		if (kernel_device_names(kernel_names, sizeof(kernel_names)) > 0)
 			snprintf(s->error, sizeof(s->error),
@@ -214,28 +238,29 @@ static void scan_devices(struct rdqd *d, struct device_scan *s, bool channel_ope
 				 kernel_names);
 		else
 			snprintf(s->error, sizeof(s->error), "no RDMA device found");
-		return;
-	}
-	if (channel_open && !busy) {
-		struct ibv_context **contexts = rdma_get_devices(NULL);
+	} else if (channel_open) {
+		/* rdma_get_devices lets librdmacm close removed devices: not while theirs live. */
+		if (!busy)
+			prepare_shared_resources(d, list, n);
+	} else {
+		s->channel = rdma_create_event_channel();
+		if (s->channel) {
+			prepare_shared_resources(d, list, n);
+		} else {
+			int err = errno;
 
-		if (contexts)
-			rdma_free_devices(contexts);
-		return;
+			if (err == ENOENT || err == ENODEV)
+				snprintf(s->error, sizeof(s->error),
+					 "no rdma_cm device (/dev/infiniband/rdma_cm); load the "
+					 "rdma_ucm module");
+			else
+				snprintf(s->error, sizeof(s->error),
+					 "cannot open /dev/infiniband/rdma_cm: %s (%s)",
+					 strerror(err), rdq_errno_name(err));
+		}
 	}
-	s->channel = rdma_create_event_channel();
-	if (!s->channel) {
-		int err = errno;
-
-		if (err == ENOENT || err == ENODEV)
-			snprintf(s->error, sizeof(s->error),
-				 "no rdma_cm device (/dev/infiniband/rdma_cm); load the rdma_ucm "
-				 "module");
-		else
-			snprintf(s->error, sizeof(s->error),
-				 "cannot open /dev/infiniband/rdma_cm: %s (%s)", strerror(err),
-				 rdq_errno_name(err));
-	}
+	if (list)
+		ibv_free_device_list(list);
 }
 
 static void log_devices(json_t *names)
