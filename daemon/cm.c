@@ -31,6 +31,23 @@ static rdq_handle_t event_handle(const struct rdma_cm_event *ev)
 	return (rdq_handle_t)(uintptr_t)id->context;
 }
 
+/*
+ * What a peer that rejected our connect says in the REJ's private data, as
+ * text: rdqd's own listeners put a reason there (admission.c), and so may
+ * others. It comes from the network: only printable ASCII is kept, up to the
+ * first NUL. "" when there is none.
+ */
+static void reject_reason(const struct rdma_cm_event *ev, char *buf, size_t size)
+{
+	const unsigned char *p = ev->param.conn.private_data;
+	size_t n = 0;
+
+	if (p && ev->event == RDMA_CM_EVENT_REJECTED)
+		for (size_t i = 0; i < ev->param.conn.private_data_len && p[i] && n + 1 < size; i++)
+			buf[n++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	buf[n] = '\0';
+}
+
 static void cm_ready(evutil_socket_t fd, short what, void *arg)
 {
 	struct rdqd *d = arg;
@@ -40,6 +57,7 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 	for (n = 0; n < CM_BATCH; n++) {
 		struct rdma_cm_event *ev;
 		struct rdma_cm_id *new_id = NULL;
+		char reason[160];
 		rdq_handle_t h;
 		int type, status;
 
@@ -53,13 +71,15 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 		h = event_handle(ev);
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
 			new_id = ev->id;
+		/* Copied before the ack, which frees the event and its private data. */
+		reject_reason(ev, reason, sizeof(reason));
 		d->counters.cm_events++;
 		if ((size_t)type < CM_EVENT_TYPES)
 			d->counters.cm_by_type[type]++;
 		log_debug("cm: %s status %d ep %llu", rdma_event_str(ev->event), status,
 			  (unsigned long long)h);
 		rdma_ack_cm_event(ev);
-		endpoint_cm_event(d, h, type, status, new_id);
+		endpoint_cm_event(d, h, type, status, new_id, reason[0] ? reason : NULL);
 	}
 	/* More may be waiting: come back on the next turn, after other callbacks ran. */
 	if (n == CM_BATCH)

@@ -424,17 +424,59 @@ static int open_spare(void)
  * accepting for a while (doubling up to a second), so that the loop never
  * spins on a socket it cannot serve.
  */
+/* An episode of EMFILE/ENFILE begins (once: it is logged once). */
+static void starving(struct rdqd *d, int err)
+{
+	if (d->fd_starved)
+		return;
+	d->fd_starved = true;
+	d->starved_refused = 0;
+	log_warn("out of file descriptors (%s): clients and connection requests are turned away "
+		 "until some are free; raise LimitNOFILE= or close endpoints",
+		 strerror(err));
+}
+
+/* The episode is over: a descriptor could be had again. */
+static void starving_over(struct rdqd *d)
+{
+	if (!d->fd_starved)
+		return;
+	d->fd_starved = false;
+	d->accept_backoff_ms = 0;
+	log_info("descriptors are free again: accepting clients (%llu turned away meanwhile)",
+		 (unsigned long long)d->starved_refused);
+}
+
+void control_fd_shortage(struct rdqd *d, int err)
+{
+	starving(d, err);
+}
+
+/*
+ * Only an accept that succeeds ends an episode in on_accept, and no client
+ * may come: so whoever asks while one lasts tries a descriptor of its own.
+ */
+bool control_fd_starved(struct rdqd *d)
+{
+	int fd;
+
+	if (!d->fd_starved)
+		return false;
+	fd = open_spare();
+	if (fd < 0)
+		return true;
+	close(fd);
+	if (d->spare_fd < 0)
+		d->spare_fd = open_spare();
+	starving_over(d);
+	return false;
+}
+
 static bool accept_starved(struct rdqd *d, int lfd, int err)
 {
 	int fd;
 
-	if (!d->fd_starved) {
-		d->fd_starved = true;
-		d->starved_refused = 0;
-		log_warn("out of file descriptors (%s): clients are turned away until some are "
-			 "free; raise LimitNOFILE= or close endpoints",
-			 strerror(err));
-	}
+	starving(d, err);
 	if (d->spare_fd >= 0) {
 		close(d->spare_fd);
 		d->spare_fd = -1;
@@ -475,13 +517,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				log_warn("accept: %s", strerror(errno));
 			break;
 		}
-		if (d->fd_starved) {
-			d->fd_starved = false;
-			d->accept_backoff_ms = 0;
-			log_info("descriptors are free again: accepting clients (%llu turned away "
-				 "meanwhile)",
-				 (unsigned long long)d->starved_refused);
-		}
+		starving_over(d);
 		if (d->spare_fd < 0)
 			d->spare_fd = open_spare();
 		accept_one(d, fd);

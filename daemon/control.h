@@ -56,6 +56,15 @@ void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
 /* Turns events on or off for conn. */
 void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
 
+/*
+ * Out of file descriptors. control.c starts an episode when an accept fails
+ * with EMFILE or ENFILE, or when another part of rdqd reports err
+ * (control_fd_shortage); it is logged once. control_fd_starved says whether
+ * one lasts, trying a descriptor first: one that can be had ends it.
+ */
+void control_fd_shortage(struct rdqd *d, int err);
+bool control_fd_starved(struct rdqd *d);
+
 /* conn's list of pending requests, or NULL if conn closed. */
 struct control_requests *control_requests(struct rdqd *d, rdq_handle_t conn);
 /* Calls fn for every open connection's list until it returns false. fn must not close any. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admission.h"
 #include "control.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
@@ -98,7 +99,12 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 {
 	struct ep *ep;
 
-	/* A count kept per uid: the same cost however many endpoints there are. */
+	/*
+	 * A count kept per uid: the same cost however many endpoints there are.
+	 * The endpoints peers make on the user's listeners are not the user's
+	 * doing: they are admitted against the network's limits instead
+	 * (admission.c), and counted apart (object.network).
+	 */
 	if (role != EP_PASSIVE) {
 		if (shares_count(d, owner, SHARE_ENDPOINTS) >= d->opt.max_endpoints) {
 			*err = -EDQUOT;
@@ -114,6 +120,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->obj.kind = OBJ_EP;
 	ep->obj.owner = owner;
 	ep->obj.release = ep_release;
+	ep->obj.network = role == EP_PASSIVE;
 	ep->d = d;
 	ep->role = role;
 	ep->parent = parent;
@@ -207,6 +214,7 @@ void endpoints_init(struct rdqd *d)
 
 void endpoints_fini(struct rdqd *d)
 {
+	admission_fini(d);
 	if (!d->device_serial.state_lock)
 		return; /* never initialized */
 	work_serial_destroy(&d->device_serial);
@@ -284,28 +292,37 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t siz
 	}
 }
 
-void ep_children_add(struct ep *listener, rdq_handle_t child)
+bool ep_children_add(struct ep *listener, struct ep *child)
 {
 	if (listener->nchildren == listener->children_cap) {
 		unsigned cap = listener->children_cap ? listener->children_cap * 2 : 8;
 		rdq_handle_t *c = realloc(listener->children, cap * sizeof(*c));
 
 		if (!c)
-			return; /* the child still works; the listener's destroy just won't find it
-				 */
+			return false;
 		listener->children = c;
 		listener->children_cap = cap;
 	}
-	listener->children[listener->nchildren++] = child;
+	child->child_index = listener->nchildren;
+	listener->children[listener->nchildren++] = child->obj.handle;
+	return true;
 }
 
-void ep_children_remove(struct ep *listener, rdq_handle_t child)
+/* The last child takes the leaver's place: no walk over a listener of thousands. */
+void ep_children_remove(struct ep *listener, struct ep *child)
 {
-	for (unsigned i = 0; i < listener->nchildren; i++) {
-		if (listener->children[i] == child) {
-			listener->children[i] = listener->children[--listener->nchildren];
-			return;
-		}
+	unsigned i = child->child_index;
+	struct ep *moved;
+
+	if (i >= listener->nchildren || listener->children[i] != child->obj.handle)
+		return; /* not (any more) among them */
+	listener->children[i] = listener->children[--listener->nchildren];
+	if (i == listener->nchildren)
+		return;
+	moved = ep_get(listener->d, listener->children[i]);
+	if (moved) {
+		moved->child_index = i;
+		object_unref(moved);
 	}
 }
 
@@ -340,14 +357,21 @@ json_t *endpoint_describe(struct ep *ep)
 {
 	char local[80], remote[80];
 	struct qp *qp = ep->qp_active;
+	json_t *out;
 
 	format_addr(&ep->local, local, sizeof(local));
 	format_addr(&ep->remote, remote, sizeof(remote));
-	return json_pack(
+	out = json_pack(
 		"{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
 		(json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",
 		ep_role_name(ep->role), "state", ep_state_name(ep->state), "local", local, "remote",
 		remote, "parent", (json_int_t)ep->parent, "owner", (int)ep->obj.owner, "tied",
 		ep->tied_conn != 0, "sent", (json_int_t)(qp ? qp->sent : 0), "received",
 		(json_int_t)(qp ? qp->received : 0), "echoed", (json_int_t)(qp ? qp->echoed : 0));
+	/* A listener's peers now, and how many it admits at once. */
+	if (out && ep->role == EP_LISTENER) {
+		json_object_set_new(out, "connections", json_integer(ep->nchildren));
+		json_object_set_new(out, "max_connections", json_integer(ep->max_connections));
+	}
+	return out;
 }

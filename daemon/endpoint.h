@@ -82,8 +82,16 @@ struct ep {
 	struct request_queue connect_q;	   /* the ep.connect waiting for rdma_cm */
 	struct request_queue disconnect_q; /* ep.disconnect requests waiting for DISCONNECTED */
 	struct request_queue recv_q;	   /* ep.recv requests waiting for a message */
-	rdq_handle_t *children;		   /* a listener's passive endpoints */
+	/*
+	 * A listener's passive endpoints: nchildren is how many peers it holds
+	 * now, never more than max_connections (admission.c). A passive
+	 * endpoint's child_index is its place in its listener's array, so that
+	 * leaving it costs the same however many there are.
+	 */
+	rdq_handle_t *children;
 	unsigned nchildren, children_cap;
+	unsigned max_connections;
+	unsigned child_index;
 	struct sockaddr_storage local, remote;
 	int disconnect_status; /* DISCONNECTED's status, once reported */
 	bool qp_error_queued;  /* its QP's move to error is queued or done: once is enough */
@@ -122,7 +130,7 @@ struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
 
 /* Requests (loop): each takes ownership of req. */
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     bool tied);
+		     unsigned max_connections, bool tied);
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied);
 /* Sends data; the request completes when the send does, or with ETIMEDOUT after timeout_ms. */
@@ -150,9 +158,13 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req);
 void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn);
 void endpoint_destroy_all(struct rdqd *d);
 
-/* An rdma_cm event, on the loop (cm.c calls this after acking the event): ep_events.c. */
+/*
+ * An rdma_cm event, on the loop (cm.c calls this after acking the event):
+ * ep_events.c. new_id: a CONNECT_REQUEST's new id; peer_says: the text a
+ * peer put in a REJECTED's private data, or NULL.
+ */
 void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
-		       struct rdma_cm_id *new_id);
+		       struct rdma_cm_id *new_id, const char *peer_says);
 
 /*
  * The endpoint's QP has news, on the loop: status 0, a message arrived (hand

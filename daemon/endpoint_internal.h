@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "admission.h"
 #include "endpoint.h"
 #include "engine/workers.h"
 
@@ -51,9 +52,12 @@ void ep_broadcast_event(struct ep *ep, enum ep_event type, int status);
 /* ep.error with the words that say what happened (status: a negative errno). */
 void ep_broadcast_error(struct ep *ep, int status, const char *reason);
 
-/* A listener's passive endpoints. */
-void ep_children_add(struct ep *listener, rdq_handle_t child);
-void ep_children_remove(struct ep *listener, rdq_handle_t child);
+/*
+ * A listener's passive endpoints. ep_children_add returns false when out of
+ * memory: the child would be lost to the listener's destroy and its count.
+ */
+bool ep_children_add(struct ep *listener, struct ep *child);
+void ep_children_remove(struct ep *listener, struct ep *child);
 
 /*
  * PASSIVE: finds the item's endpoint and takes its lock; NULL (item status
@@ -72,9 +76,18 @@ void ep_established(struct ep *ep);
 void ep_connect_error(struct ep *ep, int status, const char *what);
 /* The connection could not be made: answer the connect and destroy the endpoint. */
 void ep_connect_failed(struct ep *ep, int status, const char *what);
-/* A peer's CONNECT_REQUEST on listener: a passive endpoint, accepted on a worker. */
+/*
+ * A peer's CONNECT_REQUEST on listener: if admission.c admits it, a passive
+ * endpoint, accepted on a worker; otherwise rejected (ep_reject).
+ */
 void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *new_id);
-/* Rejects a connection request nobody can take (its listener is gone), on a worker. */
+/*
+ * Rejects a connection request nobody takes, on a worker, telling the peer
+ * reason (at most ADMISSION_REASON_MAX bytes with its NUL; a longer one is
+ * cut); counted in stats under why.
+ */
+void ep_reject(struct rdqd *d, struct rdma_cm_id *id, enum admission why, const char *reason);
+/* Rejects a connection request whose listener is gone. */
 void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id);
 
 /* --- ep_disconnect.c --- */

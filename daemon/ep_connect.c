@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
+#include "protocol/errname.h"
 #include "qp.h"
 #include "rdqd.h"
 #include "work.h"
@@ -94,7 +96,7 @@ static struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role rol
 }
 
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     bool tied)
+		     unsigned max_connections, bool tied)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
@@ -106,6 +108,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 		return;
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", addr);
+	ep->max_connections = max_connections;
 	args->port = port;
 	args->backlog = backlog;
 	request_dispatch(req);
@@ -163,6 +166,13 @@ static void connect_step_done(struct work_item *item, const char *what)
 	struct qp *qp = a ? a->qp : NULL; /* made by the step, not yet published */
 	int ret;
 
+	/*
+	 * A step that ran out of descriptors (making the QP's completion
+	 * channel) starts an episode: the next peers are rejected at once
+	 * instead of each failing here after a worker made half a QP.
+	 */
+	if (item->status == -EMFILE || item->status == -ENFILE)
+		control_fd_shortage(d, -item->status);
 	if (!ep)
 		goto out;
 	if (item->status < 0) {
@@ -333,25 +343,56 @@ static void accept_done(struct work_item *item)
 	object_unref(ep);
 }
 
-void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id)
+/*
+ * What rejecting a connection request carries to the worker: the request's
+ * rdma_cm_id, which nobody else owns (no endpoint took it), and the words
+ * the peer gets.
+ */
+struct ep_rejection {
+	struct rdma_cm_id *id;
+	char reason[ADMISSION_REASON_MAX];
+};
+
+static void reject_done(struct work_item *item)
+{
+	/* The peer gave up waiting, most likely: its request is gone either way. */
+	if (item->status < 0)
+		log_debug("rdma_reject: %s", strerror(-item->status));
+	free(item->data);
+}
+
+void ep_reject(struct rdqd *d, struct rdma_cm_id *id, enum admission why, const char *reason)
 {
 	/* Past the pool's cap too: the connection request must be answered. */
-	struct work_item *item = work_item_get_uncapped(&d->workers);
+	struct ep_rejection *r = malloc(sizeof(*r));
+	struct work_item *item = r ? work_item_get_uncapped(&d->workers) : NULL;
 
+	admission_rejected(d, why, reason);
 	if (!item) {
+		free(r);
 		log_err("out of memory: a connection request cannot be rejected");
 		return;
 	}
+	r->id = id;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	item->ctx = d;
-	item->data = id;
+	item->data = r;
 	item->passive = ep_work_reject;
+	item->dispatch = reject_done;
 	work_item_queue(&d->workers, item);
+}
+
+void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id)
+{
+	ep_reject(d, id, REFUSE_OTHER, "rdq: the listener is going away");
 }
 
 void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *new_id)
 {
+	char reason[ADMISSION_REASON_MAX];
 	struct ep_work_args *args;
 	struct work_item *item;
+	enum admission why;
 	struct ep *ep;
 	int err;
 
@@ -359,16 +400,25 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 		ep_reject_orphan(d, new_id);
 		return;
 	}
+	why = admission_check(d, listener->obj.handle, listener->nchildren,
+			      listener->max_connections, reason, sizeof(reason));
+	if (why != ADMIT) {
+		ep_reject(d, new_id, why, reason);
+		return;
+	}
 	ep = endpoint_new(d, EP_PASSIVE, listener->obj.owner, listener->obj.handle, 0, &err);
 	args = ep ? calloc(1, sizeof(*args)) : NULL;
 	item = args ? ep_item(ep, ep_work_accept, accept_done) : NULL;
-	if (!item) {
+	if (!item || !ep_children_add(listener, ep)) {
+		if (item)
+			work_item_put(&d->workers, item);
 		free(args);
 		if (ep) {
 			ep_unpublish_unused(ep);
 			object_unref(ep);
 		}
-		ep_reject_orphan(d, new_id);
+		ep_reject(d, new_id, REFUSE_OTHER,
+			  err == -EDQUOT ? "rdq: out of objects" : "rdq: out of memory");
 		return;
 	}
 	/* Set before any worker can know the handle; later events find it by context. */
@@ -376,10 +426,10 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 	new_id->context = (void *)(uintptr_t)ep->obj.handle;
 	ep_set_state(ep, EP_CONNECTING);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", listener->addr);
-	ep_children_add(listener, ep->obj.handle);
 	item->data = args;
 	ep_post(ep, item);
 	object_unref(ep);
+	admission_accepted(d);
 }
 
 /*
@@ -562,6 +612,20 @@ out:
 	ep_step_leave(ep);
 }
 
+/* The accept could not be made: the peer is told why, as admission's rejects tell it. */
+static void accept_refused(struct rdma_cm_id *id, int err)
+{
+	char reason[ADMISSION_REASON_MAX];
+
+	RDQ_PASSIVE_ONLY();
+	if (err == -EMFILE || err == -ENFILE)
+		snprintf(reason, sizeof(reason), "rdq: out of file descriptors");
+	else
+		snprintf(reason, sizeof(reason), "rdq: the connection could not be accepted (%s)",
+			 rdq_errno_name(-err));
+	rdma_reject(id, reason, (uint8_t)(strlen(reason) + 1));
+}
+
 void ep_work_accept(struct work_item *item)
 {
 	struct rdqd *d = item->ctx;
@@ -593,7 +657,7 @@ void ep_work_accept(struct work_item *item)
 	return;
 
 reject:
-	rdma_reject(ep->id, NULL, 0);
+	accept_refused(ep->id, ret);
 	if (qp)
 		qp_discard(qp);
 	item->status = ret;
@@ -602,13 +666,17 @@ reject:
 
 void ep_work_reject(struct work_item *item)
 {
-	struct rdma_cm_id *id = item->data;
+	struct ep_rejection *r = item->data;
 
 	RDQ_PASSIVE_ONLY();
-	/* A connection request whose listener is gone: nobody owns this id but us. */
-	rdma_reject(id, NULL, 0);
-	rdma_destroy_id(id);
-	item->data = NULL;
+	/*
+	 * A connection request nobody takes: this item owns its id. The reason
+	 * goes with its NUL, so that a peer that prints the private data (or
+	 * rdqd's own connect, ep_events.c) reads a whole string.
+	 */
+	if (rdma_reject(r->id, r->reason, (uint8_t)(strlen(r->reason) + 1)))
+		item->status = -errno;
+	rdma_destroy_id(r->id);
 }
 
 void ep_work_qp_discard(struct work_item *item)

@@ -8,15 +8,17 @@
 
 #include <errno.h>
 #include <rdma/rdma_cma.h>
+#include <stdio.h>
 
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "rdqd.h"
 
 void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
-		       struct rdma_cm_id *new_id)
+		       struct rdma_cm_id *new_id, const char *peer_says)
 {
 	struct ep *ep = ep_get(d, h);
+	char why[200];
 
 	RDQ_DISPATCH_ONLY();
 	if (!ep) {
@@ -50,7 +52,10 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		ep_connect_error(ep, status < 0 ? status : -EHOSTUNREACH, rdma_event_str(type));
 		break;
 	case RDMA_CM_EVENT_REJECTED:
-		ep_connect_error(ep, -ECONNREFUSED, "the peer rejected the connection");
+		/* The peer's own words, if it gave any: an rdqd says which limit it met. */
+		snprintf(why, sizeof(why), "the peer rejected the connection%s%s",
+			 peer_says ? ": " : "", peer_says ? peer_says : "");
+		ep_connect_error(ep, -ECONNREFUSED, why);
 		break;
 	/* Its end: ep_disconnect.c and ep_teardown.c. */
 	case RDMA_CM_EVENT_DISCONNECTED:

@@ -120,7 +120,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		struct ep *parent = ep_get(d, ep->parent);
 
 		if (parent) {
-			ep_children_remove(parent, ep->obj.handle);
+			ep_children_remove(parent, ep);
 			object_unref(parent);
 		}
 	}

@@ -118,7 +118,12 @@ static void usage(FILE *out)
 		"      --pool-cap N         most work items in use; beyond, requests get EBUSY\n"
 		"                           (default 0: no cap)\n"
 		"      --max-pending N      pending requests per client connection (default 256)\n"
-		"      --max-endpoints N    endpoints per user (default 4096)\n"
+		"      --max-endpoints N    endpoints per user (default 4096); those that\n"
+		"                           remote peers make on its listeners count apart\n"
+		"      --max-network-endpoints N\n"
+		"                           endpoints remote peers may make on all listeners\n"
+		"                           together (default 16384); a peer past it, or past\n"
+		"                           its listener's max_connections, is rejected\n"
 		"      --max-clients N      client connections (default 1024); the last 1/16\n"
 		"                           of them are kept for root\n"
 		"      --max-clients-per-user N\n"
@@ -187,6 +192,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_POOL_CAP,
 		OPT_MAX_PENDING,
 		OPT_MAX_EP,
+		OPT_MAX_NET_EP,
 		OPT_MAX_CLIENTS,
 		OPT_MAX_CLIENTS_PER_USER,
 		OPT_IDLE_TIMEOUT,
@@ -203,6 +209,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"pool-cap", required_argument, NULL, OPT_POOL_CAP},
 		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
 		{"max-endpoints", required_argument, NULL, OPT_MAX_EP},
+		{"max-network-endpoints", required_argument, NULL, OPT_MAX_NET_EP},
 		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
 		{"max-clients-per-user", required_argument, NULL, OPT_MAX_CLIENTS_PER_USER},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
@@ -222,6 +229,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 	*opt = (struct rdqd_options){.pool_prealloc = 64,
 				     .max_pending = 256,
 				     .max_endpoints = 4096,
+				     .max_network_endpoints = 16384,
 				     .max_clients = 1024,
 				     .idle_timeout_s = 300,
 				     .sync_scope = SYNC_ENDPOINT,
@@ -254,6 +262,15 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 			break;
 		case OPT_MAX_EP:
 			ret = parse_uint(optarg, "--max-endpoints", 1u << 24, &opt->max_endpoints);
+			break;
+		case OPT_MAX_NET_EP:
+			ret = parse_uint(optarg, "--max-network-endpoints", 1u << 24,
+					 &opt->max_network_endpoints);
+			if (ret == 0 && opt->max_network_endpoints == 0) {
+				fprintf(stderr,
+					"rdqd: --max-network-endpoints must be at least 1\n");
+				ret = -EINVAL;
+			}
 			break;
 		case OPT_MAX_CLIENTS:
 			ret = parse_uint(optarg, "--max-clients", 1u << 20, &opt->max_clients);

@@ -7,9 +7,11 @@
 #include "rdqd.h"
 #include "shares.h"
 
-static enum share_kind share_of(unsigned kind)
+static enum share_kind share_of(const struct object *o)
 {
-	return kind == OBJ_EP ? SHARE_ENDPOINTS : SHARE_QPS;
+	if (o->kind == OBJ_EP)
+		return o->network ? SHARE_NETWORK_ENDPOINTS : SHARE_ENDPOINTS;
+	return SHARE_QPS;
 }
 
 int object_publish(struct rdqd *d, void *obj)
@@ -20,7 +22,7 @@ int object_publish(struct rdqd *d, void *obj)
 	RDQ_DISPATCH_ONLY();
 	ret = handle_table_insert(&d->objects, o, o->kind, &o->handle);
 	if (ret == 0)
-		shares_add(d, o->owner, share_of(o->kind));
+		shares_add(d, o->owner, share_of(o));
 	return ret;
 }
 
@@ -31,7 +33,7 @@ void *object_unpublish(struct rdqd *d, rdq_handle_t h)
 	RDQ_DISPATCH_ONLY();
 	o = handle_table_remove(&d->objects, h);
 	if (o)
-		shares_remove(d, o->owner, share_of(o->kind));
+		shares_remove(d, o->owner, share_of(o));
 	return o;
 }
 

@@ -8,15 +8,22 @@
 #define RDQD_OBJECT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "engine/handle_table.h"
 
 struct object {
 	atomic_uint refs;
-	unsigned kind;			     /* enum object_kind */
-	rdq_handle_t handle;		     /* set once inserted; stale after removal */
-	uid_t owner;			     /* the uid that created it */
+	unsigned kind;	     /* enum object_kind */
+	rdq_handle_t handle; /* set once inserted; stale after removal */
+	uid_t owner;	     /* the uid that created it */
+	/*
+	 * Made for a remote peer (a listener's passive endpoint): counted in its
+	 * owner's SHARE_NETWORK_ENDPOINTS, not in the owner's own endpoints.
+	 * Fixed before it is published.
+	 */
+	bool network;
 	void (*release)(struct object *obj); /* frees the object at the last unref */
 };
 
@@ -37,7 +44,8 @@ struct rdqd;
 
 /*
  * Publishes obj in d's object table under its kind: the table takes a
- * reference and obj->handle names it; it counts in its owner's share.
+ * reference and obj->handle names it; it counts in its owner's share (of
+ * its kind, or the network's).
  * Returns 0 or -ENOSPC. Loop only.
  */
 int object_publish(struct rdqd *d, void *obj);

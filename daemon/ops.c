@@ -75,6 +75,12 @@ static json_int_t seen_count(struct rdqd *d, uid_t uid, enum share_kind kind)
 	return (json_int_t)(uid == 0 ? shares_total(d, kind) : shares_count(d, uid, kind));
 }
 
+/* Endpoints a uid is shown: its own and those peers made on its listeners, counted apart. */
+static json_int_t seen_endpoints(struct rdqd *d, uid_t uid)
+{
+	return seen_count(d, uid, SHARE_ENDPOINTS) + seen_count(d, uid, SHARE_NETWORK_ENDPOINTS);
+}
+
 static void op_status(struct rdqd *d, struct request *req)
 {
 	bool rdma = d->cm && !d->rdma_error[0];
@@ -85,9 +91,8 @@ static void op_status(struct rdqd *d, struct request *req)
 				   "rdma", rdma, "rdma_error", rdma ? NULL : d->rdma_error,
 				   "devices", (json_int_t)json_array_size(d->devices),
 				   "device_names", d->devices, "endpoints",
-				   seen_count(d, req->uid, SHARE_ENDPOINTS), "objects",
-				   seen_count(d, req->uid, SHARE_ENDPOINTS) +
-					   seen_count(d, req->uid, SHARE_QPS),
+				   seen_endpoints(d, req->uid), "objects",
+				   seen_endpoints(d, req->uid) + seen_count(d, req->uid, SHARE_QPS),
 				   "connections", (json_int_t)d->counters.connections),
 			 NULL);
 }
@@ -152,11 +157,10 @@ static void op_stats(struct rdqd *d, struct request *req)
 					{"in_use", w.in_use}, {"high_water", w.high_water},
 					{"misses", w.misses}, {"refused", w.refused}));
 	json_object_set_new(result, "workers", workers);
-	json_object_set_new(result, "endpoints",
-			    json_integer(seen_count(d, req->uid, SHARE_ENDPOINTS)));
-	json_object_set_new(result, "objects",
-			    json_integer(seen_count(d, req->uid, SHARE_ENDPOINTS) +
-					 seen_count(d, req->uid, SHARE_QPS)));
+	json_object_set_new(result, "endpoints", json_integer(seen_endpoints(d, req->uid)));
+	json_object_set_new(
+		result, "objects",
+		json_integer(seen_endpoints(d, req->uid) + seen_count(d, req->uid, SHARE_QPS)));
 	json_object_set_new(result, "connections", json_integer((json_int_t)k->connections));
 	json_object_set_new(result, "clients",
 			    STAT_FIELDS({"open", k->connections}, {"accepted", k->accepted},
@@ -167,6 +171,19 @@ static void op_stats(struct rdqd *d, struct request *req)
 			    STAT_FIELDS({"transport_failed", k->transport_failed},
 					{"backlog_full", k->backlog_full},
 					{"recv_discarded", k->recv_discarded}));
+	/*
+	 * Daemon-wide, like the other shared limits: requests = accepted + the
+	 * rejected; endpoints is the passive endpoints now, against max_endpoints.
+	 */
+	json_object_set_new(result, "network",
+			    STAT_FIELDS({"requests", k->net_requests},
+					{"accepted", k->net_accepted},
+					{"rejected_listener_full", k->net_rejected_listener_full},
+					{"rejected_daemon_full", k->net_rejected_daemon_full},
+					{"rejected_nofd", k->net_rejected_nofd},
+					{"rejected_other", k->net_rejected_other},
+					{"endpoints", shares_total(d, SHARE_NETWORK_ENDPOINTS)},
+					{"max_endpoints", d->opt.max_network_endpoints}));
 	json_object_set_new(result, "loop", loop);
 	request_complete(req, 0, result, NULL);
 }
@@ -201,7 +218,7 @@ static void op_ep_listen(struct rdqd *d, struct request *req)
 {
 	char err[RDQ_ERRMSG_MAX];
 	const char *addr;
-	int64_t port, backlog;
+	int64_t port, backlog, max_connections;
 	bool tied;
 
 	if (!arg_address(req, &addr, &port) ||
@@ -209,9 +226,13 @@ static void op_ep_listen(struct rdqd *d, struct request *req)
 		    rdq_arg_int(req->args, "backlog", 1, RDQ_MAX_BACKLOG, RDQ_DEFAULT_BACKLOG,
 				&backlog, err),
 		    err) ||
+	    bad_arg(req,
+		    rdq_arg_int(req->args, "max_connections", 1, RDQ_MAX_MAX_CONNECTIONS,
+				RDQ_DEFAULT_MAX_CONNECTIONS, &max_connections, err),
+		    err) ||
 	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
 		return;
-	endpoint_listen(d, req, addr, (int)port, (int)backlog, tied);
+	endpoint_listen(d, req, addr, (int)port, (int)backlog, (unsigned)max_connections, tied);
 }
 
 static void op_ep_connect(struct rdqd *d, struct request *req)

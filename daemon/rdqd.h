@@ -51,7 +51,8 @@ struct rdqd_options {
 	unsigned pool_prealloc; /* work items made at start */
 	unsigned pool_cap;	/* 0: no cap */
 	unsigned max_pending;	/* requests per connection */
-	unsigned max_endpoints; /* per uid */
+	unsigned max_endpoints; /* per uid: its own, not those peers made on its listeners */
+	unsigned max_network_endpoints; /* passive endpoints, daemon-wide */
 	unsigned max_clients;
 	unsigned max_clients_per_user; /* any uid but root */
 	unsigned idle_timeout_s;       /* close a connection idle this long; 0: never */
@@ -92,6 +93,16 @@ struct rdqd_counters {
 	uint64_t transport_failed; /* endpoints whose QP failed: RNR, retries, remote errors */
 	uint64_t backlog_full;	   /* endpoints failed with --recv-backlog messages unread */
 	uint64_t recv_discarded;   /* messages that arrived for a QP already going away */
+	/*
+	 * Peers' connection requests on our listeners (admission.c): each one is
+	 * accepted (a passive endpoint is made for it) or rejected, for one reason.
+	 */
+	uint64_t net_requests;
+	uint64_t net_accepted;
+	uint64_t net_rejected_listener_full; /* the listener held its max_connections */
+	uint64_t net_rejected_daemon_full;   /* --max-network-endpoints were up */
+	uint64_t net_rejected_nofd;	     /* rdqd was out of file descriptors */
+	uint64_t net_rejected_other;	     /* the listener was going; no memory or objects left */
 };
 
 struct rdqd {
@@ -140,6 +151,13 @@ struct rdqd {
 	unsigned accept_backoff_ms;
 	bool fd_starved;	  /* in an episode of EMFILE/ENFILE; logged once each */
 	uint64_t starved_refused; /* clients turned away in this episode */
+	/*
+	 * Rejected connection requests are logged at most once a second
+	 * (admission.c): the first at once, the rest summed by this timer.
+	 */
+	struct event *reject_log_timer;
+	uint64_t rejects_unlogged; /* since the last line */
+	char reject_last[160];	   /* the latest one's reason */
 	bool shutting_down;
 	bool scan_queued; /* a device_resync is on its way */
 	bool scan_again;  /* devices changed again meanwhile */

@@ -5,7 +5,9 @@
  * but root may hold more than --max-clients-per-user connections or
  * --max-endpoints endpoints, and the last few connections are root's alone,
  * so that one user can neither take everything nor lock out an
- * administrator. Loop only.
+ * administrator. The endpoints that remote peers make on a user's listeners
+ * are counted apart (SHARE_NETWORK_ENDPOINTS): the network does not spend
+ * the user's own quota, and has limits of its own (admission.c). Loop only.
  */
 #ifndef RDQD_SHARES_H
 #define RDQD_SHARES_H
@@ -19,7 +21,8 @@ struct rdqd;
 /* What is counted per uid. */
 enum share_kind {
 	SHARE_CONNECTIONS,
-	SHARE_ENDPOINTS,
+	SHARE_ENDPOINTS,	 /* the user's own: listeners and active endpoints */
+	SHARE_NETWORK_ENDPOINTS, /* passive: made on the user's listeners for peers */
 	SHARE_QPS,
 	SHARE_KINDS,
 };

@@ -155,7 +155,7 @@ static void fire_deadline(void)
 /* An rdma_cm event for endpoint h, through the real switch (cm.c acked it already). */
 static void cm_event(rdq_handle_t h, int type, int status, struct rdma_cm_id *new_id)
 {
-	endpoint_cm_event(&w.d, h, type, status, new_id);
+	endpoint_cm_event(&w.d, h, type, status, new_id, NULL);
 	clients_pump();
 }
 
@@ -253,6 +253,7 @@ int world_start(enum sync_scope scope)
 		.socket_path = w.socket_path,
 		.max_pending = 64,
 		.max_endpoints = 16,
+		.max_network_endpoints = 16,
 		.max_clients = 8,
 		.max_clients_per_user = 8,
 		.sync_scope = scope,
