@@ -7,7 +7,7 @@
 #include "protocol/defaults.h"
 #include "print.h"
 
-#define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N]\n"
+#define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N]\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
 #define SEND_USAGE	 "send EP DATA [--timeout MS]\n"
 #define RECV_USAGE	 "recv EP [--timeout MS]\n"
@@ -15,36 +15,36 @@
 #define DESTROY_USAGE	 "destroy EP\n"
 #define SHOW_USAGE	 "show [EP]\n"
 
+/* Laid out as printed; clang-format would break the lines at the macros. */
+/* clang-format off */
 static const char ep_usage[] =
 	"Usage: rdqctl ep COMMAND [ARGS...]\n"
 	"\n"
-	"  " LISTEN_USAGE "        listen for connections (port " RDQ_STR(
-		RDQ_DEFAULT_PORT) " if left out); prints the\n"
-				  "        endpoint\n"
-				  "  " CONNECT_USAGE "        connect to a listener; prints the "
-				  "endpoint and its QP number\n"
-				  "  " SEND_USAGE
-				  "        send DATA (1 to 4096 bytes) on a connected endpoint\n"
-				  "  " RECV_USAGE
-				  "        wait for one message and print it (0 = do not wait)\n"
-				  "  " DISCONNECT_USAGE
-				  "        disconnect; prints \"state disconnecting\" once the "
-				  "DREQ is sent, or\n"
-				  "        with --wait \"status 0\" once the disconnect is "
-				  "complete and the QP\n"
-				  "        is in error\n"
-				  "  " DESTROY_USAGE "        destroy an endpoint (a listener "
-				  "takes its accepted endpoints along)\n"
-				  "  " SHOW_USAGE
-				  "        list endpoints, or one (the default command)\n"
-				  "\n"
-				  "ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare "
-				  "address.\n"
-				  "--tied destroys the endpoint when this rdqctl exits; EP and QP "
-				  "are integers.\n"
-				  "Timeouts are in milliseconds; the daemon's default is " RDQ_STR(
-					  RDQ_DEFAULT_TIMEOUT_MS) " (for disconnect,\n"
-								  "rdqd's --disconnect-timeout).\n";
+	"  " LISTEN_USAGE
+	"        listen for connections (port " RDQ_STR(RDQ_DEFAULT_PORT) " if left out); prints the\n"
+	"        endpoint. At most N peers are connected to it at once (default\n"
+	"        " RDQ_STR(RDQ_DEFAULT_MAX_CONNECTIONS) ", up to " RDQ_STR(RDQ_MAX_MAX_CONNECTIONS) "): rdqd rejects the others and tells them why\n"
+	"  " CONNECT_USAGE
+	"        connect to a listener; prints the endpoint and its QP number\n"
+	"  " SEND_USAGE
+	"        send DATA (1 to 4096 bytes) on a connected endpoint\n"
+	"  " RECV_USAGE
+	"        wait for one message and print it (0 = do not wait)\n"
+	"  " DISCONNECT_USAGE
+	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
+	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
+	"        is in error\n"
+	"  " DESTROY_USAGE
+	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
+	"  " SHOW_USAGE
+	"        list endpoints, or one (the default command); PEERS is a listener's\n"
+	"        connected peers / its --max-connections\n"
+	"\n"
+	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
+	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
+	"Timeouts are in milliseconds; the daemon's default is " RDQ_STR(RDQ_DEFAULT_TIMEOUT_MS) " (for disconnect,\n"
+	"rdqd's --disconnect-timeout).\n";
+/* clang-format on */
 
 #define USAGE(cmd) ("Usage: rdqctl ep " cmd)
 
@@ -62,8 +62,8 @@ static void listen_text(json_t *result)
 static int ep_listen(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep listen";
-	int64_t backlog = 0;
-	bool tied = false, has_backlog = false;
+	int64_t backlog = 0, max_connections = 0;
+	bool tied = false, has_backlog = false, has_max = false;
 	const struct opt opts[] = {
 		{.name = "--tied", .seen = &tied},
 		{.name = "--backlog",
@@ -72,6 +72,12 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 		 .max = INT_MAX,
 		 .value = &backlog,
 		 .seen = &has_backlog},
+		{.name = "--max-connections",
+		 .metavar = "N",
+		 .min = 1,
+		 .max = RDQ_MAX_MAX_CONNECTIONS,
+		 .value = &max_connections,
+		 .seen = &has_max},
 		{0},
 	};
 	char *pos[1], addr[256];
@@ -90,6 +96,8 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 		json_object_set_new(args, "port", json_integer(port));
 	if (has_backlog)
 		json_object_set_new(args, "backlog", json_integer(backlog));
+	if (has_max)
+		json_object_set_new(args, "max_connections", json_integer(max_connections));
 	if (tied)
 		json_object_set_new(args, "tied", json_true());
 
@@ -325,15 +333,39 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 static void show_text(json_t *result)
 {
 	static const struct print_column cols[] = {
-		{"EP", "ep"},	      {"QP", "qp"},
-		{"ROLE", "role"},     {"STATE", "state"},
-		{"LOCAL", "local"},   {"REMOTE", "remote"},
-		{"PARENT", "parent"}, {"OWNER", "owner"},
-		{"SENT", "sent"},     {"RECEIVED", "received"},
+		{"EP", "ep"},
+		{"QP", "qp"},
+		{"ROLE", "role"},
+		{"STATE", "state"},
+		{"LOCAL", "local"},
+		{"REMOTE", "remote"},
+		{"PARENT", "parent"},
+		{"PEERS", "peers"},
+		{"OWNER", "owner"},
+		{"SENT", "sent"},
+		{"RECEIVED", "received"},
 		{"ECHOED", "echoed"},
 	};
+	json_t *rows = json_object_get(result, "endpoints"), *row;
+	size_t i;
 
-	print_table(cols, sizeof(cols) / sizeof(cols[0]), json_object_get(result, "endpoints"));
+	json_array_foreach(rows, i, row)
+	{
+		json_t *max = json_object_get(row, "max_connections");
+
+		/* Handle 0 names nothing: only a passive endpoint has a parent (missing: "-"). */
+		if (json_integer_value(json_object_get(row, "parent")) == 0)
+			json_object_del(row, "parent");
+		/* A listener's peers, of how many it takes at once: "3/1024". */
+		if (json_is_integer(max))
+			json_object_set_new(
+				row, "peers",
+				json_sprintf(
+					"%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+					json_integer_value(json_object_get(row, "connections")),
+					json_integer_value(max)));
+	}
+	print_table(cols, sizeof(cols) / sizeof(cols[0]), rows);
 }
 
 static int ep_show(struct ctl *ctl, int argc, char **argv)

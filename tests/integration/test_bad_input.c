@@ -259,6 +259,20 @@ static const struct frame_case frame_cases[] = {
 	 BODY("{\"v\":1,\"id\":57,\"op\":\"cancel\",\"args\":{\"req\":12345}}"), "ENOENT", NULL, 57,
 	 NULL},
 
+	/* ep.listen's max_connections: 1 to 65536, checked before anything else happens. */
+	{"ep.listen max_connections 0",
+	 BODY("{\"v\":1,\"id\":47,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"max_connections\":0}}"),
+	 "EINVAL", NULL, 47, "args.max_connections"},
+	{"ep.listen max_connections past 65536",
+	 BODY("{\"v\":1,\"id\":48,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"max_connections\":65537}}"),
+	 "EINVAL", NULL, 48, "args.max_connections"},
+	{"ep.listen max_connections not a number",
+	 BODY("{\"v\":1,\"id\":49,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","
+	      "\"max_connections\":\"many\"}}"),
+	 "EINVAL", NULL, 49, "args.max_connections"},
+
 	/* RDMA operations on a machine without RDMA: ENODEV with a message. */
 	{"ep.listen without RDMA",
 	 BODY("{\"v\":1,\"id\":60,\"op\":\"ep.listen\",\"args\":{\"addr\":\"127.0.0.1\","

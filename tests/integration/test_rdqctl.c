@@ -137,6 +137,13 @@ static const struct ctl_case cases[] = {
 	FAILS("ep listen without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "listen",
 	      "127.0.0.1:7472"),
 	FAILS("ep connect without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "connect", "127.0.0.1"),
+	/* rdqd checks the arguments first: the option reached it and passed. */
+	FAILS("ep listen --max-connections reaches rdqd", DAEMON, 1, "ENODEV", "ep", "listen",
+	      "127.0.0.1:7472", "--max-connections", "65536"),
+	OK("ep help names --max-connections", NO_SOCKET_OPT, "[--max-connections N]", "ep", "help"),
+	OK("stats (text) shows the network's counters", DAEMON, "rejected_listener_full 0",
+	   "stats"),
+	OK_JSON("stats -j: the network's limit", "\"max_endpoints\":16384", "-j", "stats"),
 
 	/* Usage errors: 2, before any daemon is asked. */
 	FAILS("no arguments", NO_SOCKET_OPT, 2, "Usage: rdqctl", NULL),
@@ -161,6 +168,10 @@ static const struct ctl_case cases[] = {
 	      "--timeout", "-1"),
 	FAILS("ep disconnect --qp 0 (no handle is 0)", NO_SOCKET_OPT, 2, "--qp", "ep", "disconnect",
 	      "1", "--qp", "0"),
+	FAILS("ep listen --max-connections 0", NO_SOCKET_OPT, 2, "from 1 to 65536", "ep", "listen",
+	      "127.0.0.1", "--max-connections", "0"),
+	FAILS("ep listen --max-connections past 65536", NO_SOCKET_OPT, 2, "from 1 to 65536", "ep",
+	      "listen", "127.0.0.1", "--max-connections", "65537"),
 	FAILS("cancel without RID", NO_SOCKET_OPT, 2, "missing", "cancel"),
 	FAILS("cancel abc", NO_SOCKET_OPT, 2, "not a request number", "cancel", "abc"),
 	FAILS("cancel 0 (no request is 0)", NO_SOCKET_OPT, 2, "not a request number", "cancel",
