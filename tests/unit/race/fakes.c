@@ -205,8 +205,16 @@ int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private
 
 	RDQ_PASSIVE_ONLY();
 	r = live_id(id);
-	if (r)
+	if (r) {
+		size_t n = private_data_len < sizeof(r->reject_data) ? private_data_len
+								     : sizeof(r->reject_data) - 1;
+
 		r->rejects++;
+		r->reject_len = private_data_len;
+		memset(r->reject_data, 0, sizeof(r->reject_data));
+		if (private_data)
+			memcpy(r->reject_data, private_data, n);
+	}
 	return 0;
 }
 
@@ -264,6 +272,8 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	RDQ_PASSIVE_ONLY();
 	if (!live_id(id))
 		return -EINVAL;
+	if (fake.qp_create_error)
+		return -fake.qp_create_error;
 	if (fake.nqps == FAKE_MAX_QPS) {
 		fake.overflows++;
 		return -ENOMEM;

@@ -37,6 +37,8 @@ struct fake_id {
 	unsigned destroys;
 	unsigned accepts;	     /* rdma_accept calls */
 	unsigned rejects;	     /* rdma_reject calls */
+	char reject_data[160];	     /* the last reject's private data, as given (cut to fit) */
+	unsigned reject_len;	     /* its length, as given */
 	unsigned used_after_destroy; /* calls that named it after its destroy */
 };
 
@@ -73,6 +75,7 @@ struct fake_record {
 	unsigned hooks_run;   /* hooks that ran */
 	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
 	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
+	int qp_create_error;  /* set by a case: qp_create fails with this errno */
 	unsigned listens;     /* rdma_listen calls */
 	unsigned sends;	      /* qp_post_send calls that took a slot */
 	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */

@@ -305,19 +305,10 @@ void world_stop(void)
 	rdq_level_set(RDQ_LEVEL_UNSET);
 }
 
-/* An active endpoint, connected through the real state machine, step by step. */
-void world_connect(bool tied)
+void world_connect_steps(int64_t id)
 {
-	struct rdqd *d = &w.d;
-	int64_t id = clients_send(CLIENT, "ep.connect",
-				  json_pack("{s:s, s:i, s:I, s:b}", "addr", "127.0.0.1", "port",
-					    7471, "timeout_ms", (json_int_t)FAR_MS, "tied", tied));
 	struct request *req = pending_request(0, id);
-	const struct reply *reply;
-	struct ep *ep;
 
-	if (!req && clients_replies_for(CLIENT, id, &reply))
-		print_message("ep.connect: %s \"%s\"\n", errname(reply->err), reply->message);
 	assert_non_null(req);
 	w.ep = req->ep; /* the request waits on the endpoint, so it is still there to read */
 	step(ep_work_resolve_addr);
@@ -327,6 +318,21 @@ void world_connect(bool tied)
 	step(ep_work_connect);
 	fire(EV_CONNECT_RESPONSE);
 	step(ep_work_establish);
+}
+
+/* An active endpoint, connected through the real state machine, step by step. */
+void world_connect(bool tied)
+{
+	struct rdqd *d = &w.d;
+	int64_t id = clients_send(CLIENT, "ep.connect",
+				  json_pack("{s:s, s:i, s:I, s:b}", "addr", "127.0.0.1", "port",
+					    7471, "timeout_ms", (json_int_t)FAR_MS, "tied", tied));
+	const struct reply *reply;
+	struct ep *ep;
+
+	if (!pending_request(0, id) && clients_replies_for(CLIENT, id, &reply))
+		print_message("ep.connect: %s \"%s\"\n", errname(reply->err), reply->message);
+	world_connect_steps(id);
 
 	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
 	assert_string_equal(errname(reply->err), "ok");
@@ -401,6 +407,16 @@ void check_event_reply(int64_t id, int expected)
 
 /* Where the request was when the first event came: what the stage promises. */
 
+/* rdma_reject calls on every id made. */
+static unsigned rejects_sent(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fake.nids; i++)
+		n += fake.ids[i].rejects;
+	return n;
+}
+
 void check_nothing_left(void)
 {
 	struct rdqd *d = &w.d;
@@ -414,8 +430,17 @@ void check_nothing_left(void)
 	assert_int_equal(handle_table_count(&d->objects), 0);
 	/* Every object published was counted in its owner's share, and uncounted once. */
 	assert_int_equal(shares_total(d, SHARE_ENDPOINTS), 0);
+	assert_int_equal(shares_total(d, SHARE_NETWORK_ENDPOINTS), 0);
 	assert_int_equal(shares_total(d, SHARE_QPS), 0);
 	assert_int_equal(shares_count(d, w.uid, SHARE_ENDPOINTS), 0);
+	assert_int_equal(shares_count(d, w.uid, SHARE_NETWORK_ENDPOINTS), 0);
+	/* Every peer's connection request was accepted or rejected, for one reason. */
+	assert_int_equal(d->counters.net_requests,
+			 d->counters.net_accepted + d->counters.net_rejected_listener_full +
+				 d->counters.net_rejected_daemon_full +
+				 d->counters.net_rejected_nofd + d->counters.net_rejected_other);
+	/* Each rejected one was answered through rdma_cm (so were accepts that failed). */
+	assert_true(rejects_sent() >= d->counters.net_requests - d->counters.net_accepted);
 	/* Still one completion: the clean-up completed nothing twice. */
 	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
 	for (unsigned i = 0; i < fake.nids; i++) {

@@ -83,6 +83,12 @@ void world_stop(void);
 void world_connect(bool tied);
 
 /*
+ * Plays the client's pending ep.connect id through every step to
+ * established (sets w.ep); the reply is the caller's to read.
+ */
+void world_connect_steps(int64_t id);
+
+/*
  * Runs every queued worker step and drains every item back, as the loop and
  * the workers would when left alone, until nothing moves. Returns false if it
  * never stopped moving.
