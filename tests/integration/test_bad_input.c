@@ -30,6 +30,13 @@
 #define HOG_LIMIT    (64u << 20) /* bytes a non-reading client may write before we call it a leak */
 #define HOG_STUCK_MS 2000	 /* no room to write for this long: rdqd stopped reading us */
 #define HOG_BATCH    64		 /* requests per write of the hog */
+/*
+ * What rdqd's memory may grow by over all the cases, once they are done: what
+ * the allocator keeps for reuse (a few hundred KiB is usual). Thousands of
+ * requests and hundreds of connections went through, so keeping a little of
+ * each would show; so would the hog's 1 MiB of replies.
+ */
+#define BASELINE_RSS_SLACK_KIB 1024
 
 static struct {
 	struct daemon d;
@@ -37,6 +44,8 @@ static struct {
 	struct rdq_client *other; /* a well-behaved client that must keep being served */
 	int64_t good_id;	  /* ids of the probe requests, apart from the cases' */
 	bool rdma;		  /* the machine has RDMA: the ENODEV cases do not apply */
+	int base_fds;		  /* rdqd's descriptors before the first case */
+	long base_rss;		  /* and its memory (KiB) */
 } fx;
 
 /* --- helpers --- */
@@ -713,6 +722,25 @@ static void test_stats_balance(void **state)
 	assert_int_equal(after.completed - before.completed, 8);
 }
 
+/*
+ * After every case above (with the two connections of the fixture still
+ * open): rdqd holds the descriptors it held before the first, and its memory
+ * is within the allocator's slack of what it was.
+ */
+static void test_back_to_baseline(void **state)
+{
+	int fds;
+	long rss;
+
+	/* The short connections' closes are seen by rdqd eventually: wait for the count. */
+	fds = proc_wait_fd_count(fx.d.pid, fx.base_fds, HARNESS_REPLY_MS);
+	rss = proc_rss_kib(fx.d.pid);
+	print_message("rdqd: %d descriptors (%d before the cases), %ld KiB (%ld before)\n", fds,
+		      fx.base_fds, rss, fx.base_rss);
+	assert_int_equal(fds, fx.base_fds);
+	assert_true(rss <= fx.base_rss + BASELINE_RSS_SLACK_KIB);
+}
+
 /* --- the fixture --- */
 
 static int group_setup(void **state)
@@ -729,6 +757,8 @@ static int group_setup(void **state)
 	}
 	fx.rdma = json_is_true(json_object_get(status, "rdma"));
 	json_decref(status);
+	fx.base_fds = proc_settled_fd_count(fx.d.pid);
+	fx.base_rss = proc_rss_kib(fx.d.pid);
 	return 0;
 }
 
@@ -762,6 +792,7 @@ static const struct CMUnitTest stream_tests[] = {
 	cmocka_unit_test(test_many_short_connections),
 	/* Last: it counts everything the others sent. */
 	cmocka_unit_test(test_stats_balance),
+	cmocka_unit_test(test_back_to_baseline),
 };
 
 int main(void)

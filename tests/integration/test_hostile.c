@@ -30,6 +30,24 @@
 #define RUN_MS	    20000 /* a bound on one rdqctl run that should have ended long before */
 #define BACKLOG_MAX 4096  /* more connections than any listen backlog holds */
 #define FFFD	    "\xEF\xBF\xBD" /* U+FFFD, what stands for bytes that are not UTF-8 */
+/*
+ * A deaf client's requests: more than rdqd may read from it before it stops
+ * (its 1 MiB of replies waiting is about 800 stats replies); rdqd that kept
+ * reading would hold about 30 times this in replies.
+ */
+#define DEAF_WRITE_MAX (4u << 20)
+#define DEAF_STUCK_MS  2000 /* no room to write for this long: rdqd stopped reading it */
+/*
+ * What a client that never reads may cost rdqd's memory while it is there:
+ * its 1 MiB of replies waiting, the frame being read, and the allocator's
+ * own slack around them (about 1.1 MiB in all is usual). Once it is gone, what
+ * may stay is what the allocator keeps for reuse (100 to 300 KiB is usual):
+ * less than one client's replies, and DEAF_ROUNDS of them kept would be
+ * several times the bound.
+ */
+#define DEAF_RSS_SLACK_KIB  (3 * 1024)
+#define AFTER_RSS_SLACK_KIB 1024
+#define DEAF_ROUNDS	    3
 
 static struct {
 	struct daemon d; /* for the cases that need an ordinary rdqd */
@@ -179,6 +197,122 @@ static void test_unknown_op_cut_inside_a_character(void **state)
 	assert_non_null(strstr(reply_message(reply), "AAAA"));
 	assert_int_equal(reply_id(reply), 9);
 	json_decref(reply);
+}
+
+/* --- a client that never reads: rdqd's cost is bounded, and goes when the client does --- */
+
+/* Writes stats requests to fd, without reading, until rdqd stops taking them; bytes written. */
+static size_t write_until_stuck(int fd)
+{
+	static const char body[] = "{\"v\":1,\"id\":2,\"op\":\"stats\"}";
+	uint8_t batch[64 * 48];
+	size_t flen, len = 0, off = 0, written = 0;
+	uint8_t *frame = frame_build(body, sizeof(body) - 1, &flen);
+
+	assert_non_null(frame);
+	while (len + flen <= sizeof(batch)) {
+		memcpy(batch + len, frame, flen);
+		len += flen;
+	}
+	free(frame);
+	while (written < DEAF_WRITE_MAX) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t n = send(fd, batch + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0) {
+			written += (size_t)n;
+			off = (off + (size_t)n) % len;
+			continue;
+		}
+		assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+		if (poll(&pfd, 1, DEAF_STUCK_MS) == 0)
+			break;
+	}
+	return written;
+}
+
+/*
+ * AddressSanitizer keeps freed memory out of use for a while (its
+ * quarantine), which would count as memory kept: the daemons this process
+ * starts reuse it at once, as the allocator does without sanitizers.
+ */
+static void asan_reuse_freed_memory(void)
+{
+	const char *given = getenv("ASAN_OPTIONS");
+	char options[512];
+
+	snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", given ? given : "",
+		 given && *given ? ":" : "");
+	setenv("ASAN_OPTIONS", options, 1);
+}
+
+/* How many client connections rdqd counts now (stats), asked on a connection of its own. */
+static json_int_t daemon_connections(struct rdq_client *c)
+{
+	json_t *stats = NULL;
+	json_int_t n;
+
+	assert_int_equal(rdq_call_timeout(c, "stats", NULL, HARNESS_REPLY_MS, &stats), 0);
+	n = json_integer_value(json_object_get(stats, "connections"));
+	json_decref(stats);
+	return n;
+}
+
+/*
+ * A client that watches for events, then sends requests and never reads a
+ * reply: rdqd stops reading it once its replies pile up, so its memory
+ * grows by a bounded amount, whatever the client sends; everyone else is
+ * served meanwhile. When the client goes, rdqd's descriptors are back to
+ * what they were, and its memory within the allocator's slack: three such
+ * clients, one after the other, leave no more than one.
+ */
+static void test_deaf_watcher(void **state)
+{
+	static const char watch[] = "{\"v\":1,\"id\":1,\"op\":\"watch\"}";
+	struct rdq_client *other = NULL;
+	long base_rss, peak_rss, after_rss;
+	int base_fds, after_fds;
+	struct daemon d;
+
+	/* Under AddressSanitizer, freed memory is reused at once too, as without it. */
+	asan_reuse_freed_memory();
+	assert_int_equal(daemon_start(&d, NULL), 0);
+	assert_int_equal(rdq_client_connect(d.socket, &other), 0);
+	assert_int_equal(daemon_connections(other), 1);
+	base_fds = proc_settled_fd_count(d.pid);
+	base_rss = proc_rss_kib(d.pid);
+	assert_true(base_fds > 0 && base_rss > 0);
+
+	for (int round = 0; round < DEAF_ROUNDS; round++) {
+		int deaf = raw_connect(d.socket);
+		size_t written;
+
+		assert_true(deaf >= 0);
+		assert_int_equal(raw_send_frame(deaf, watch, sizeof(watch) - 1), 0);
+		written = write_until_stuck(deaf);
+		peak_rss = proc_rss_kib(d.pid);
+		print_message(
+			"a deaf watcher wrote %zu bytes; rdqd's memory %ld KiB, %ld at rest\n",
+			written, peak_rss, base_rss);
+		assert_true(peak_rss <= base_rss + DEAF_RSS_SLACK_KIB);
+		assert_true(written < DEAF_WRITE_MAX);
+		/* Everyone else is served meanwhile. */
+		assert_int_equal(daemon_connections(other), 2);
+		close(deaf);
+		for (int64_t deadline = harness_now_ms() + HARNESS_REPLY_MS;
+		     daemon_connections(other) != 1;)
+			assert_true(harness_now_ms() < deadline);
+	}
+	after_fds = proc_settled_fd_count(d.pid);
+	after_rss = proc_rss_kib(d.pid);
+	print_message("once they are gone: %d descriptors (%d before), %ld KiB\n", after_fds,
+		      base_fds, after_rss);
+	assert_int_equal(after_fds, base_fds);
+	assert_true(after_rss <= base_rss + AFTER_RSS_SLACK_KIB);
+
+	rdq_client_close(other);
+	assert_int_equal(daemon_stop(&d), 0);
+	daemon_cleanup(&d);
 }
 
 /* --- a daemon that does not accept: connecting is bounded by the timeout --- */
@@ -469,6 +603,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_error_quotes_bad_utf8),
 		cmocka_unit_test(test_unknown_op_cut_inside_a_character),
+		cmocka_unit_test(test_deaf_watcher),
 		cmocka_unit_test(test_rdqctl_connect_times_out),
 		cmocka_unit_test(test_librdq_connect_times_out),
 		cmocka_unit_test(test_rdqctl_turned_away),

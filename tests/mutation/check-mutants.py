@@ -76,11 +76,21 @@ static void qp_destroy_done("""),
     ("a_failed_dreq_cannot_return_to_connected", "daemon/endpoint.c",
      "[EP_DISCONNECTING] = TO(EP_DISCONNECTED) | TO(EP_CONNECTED),",
      "[EP_DISCONNECTING] = TO(EP_DISCONNECTED),"),
+    ("a_full_listener_admits_one_more", "daemon/admission.c",
+     "	if (connections >= max) {",
+     "	if (connections > max) {"),
+    ("peers_spend_the_owners_quota", "daemon/endpoint.c",
+     "	ep->obj.network = role == EP_PASSIVE;",
+     "	ep->obj.network = false;"),
+    ("a_leaving_peer_keeps_its_place", "daemon/endpoint.c",
+     "		moved->child_index = i;\n",
+     "\n"),
 ]
 
 # The tests that must catch them, as built by meson (paths in the build dir).
 TESTS = [
     "tests/unit/race/test_race",
+    "tests/unit/race/test_admission",
     "tests/unit/test_handle_table",
     "tests/unit/test_workers",
     "tests/unit/test_level",
