@@ -245,6 +245,17 @@ long proc_rss_kib(pid_t pid)
 	return kib;
 }
 
+void daemon_plain_allocator(void)
+{
+	const char *given = getenv("ASAN_OPTIONS");
+	char options[512];
+
+	unsetenv("MALLOC_PERTURB_");
+	snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", given ? given : "",
+		 given && *given ? ":" : "");
+	setenv("ASAN_OPTIONS", options, 1);
+}
+
 char *file_read(const char *path)
 {
 	FILE *f = fopen(path, "r");

@@ -116,6 +116,15 @@ int proc_settled_fd_count(pid_t pid);
 /* Resident memory of pid in KiB (VmRSS of /proc/PID/status), or -1. */
 long proc_rss_kib(pid_t pid);
 
+/*
+ * For tests that measure rdqd's memory: daemons started from now on keep and
+ * reuse freed memory as the allocator does in service. Without this, meson's
+ * MALLOC_PERTURB_ (glibc then keeps what it freed resident) or
+ * AddressSanitizer's quarantine (freed memory is not reused for a while)
+ * would count as memory kept.
+ */
+void daemon_plain_allocator(void);
+
 /* Reads a whole file into a new string ("" if it cannot), for checking output. */
 char *file_read(const char *path);
 

@@ -231,21 +231,6 @@ static size_t write_until_stuck(int fd)
 	return written;
 }
 
-/*
- * AddressSanitizer keeps freed memory out of use for a while (its
- * quarantine), which would count as memory kept: the daemons this process
- * starts reuse it at once, as the allocator does without sanitizers.
- */
-static void asan_reuse_freed_memory(void)
-{
-	const char *given = getenv("ASAN_OPTIONS");
-	char options[512];
-
-	snprintf(options, sizeof(options), "%s%squarantine_size_mb=0", given ? given : "",
-		 given && *given ? ":" : "");
-	setenv("ASAN_OPTIONS", options, 1);
-}
-
 /* How many client connections rdqd counts now (stats), asked on a connection of its own. */
 static json_int_t daemon_connections(struct rdq_client *c)
 {
@@ -274,8 +259,7 @@ static void test_deaf_watcher(void **state)
 	int base_fds, after_fds;
 	struct daemon d;
 
-	/* Under AddressSanitizer, freed memory is reused at once too, as without it. */
-	asan_reuse_freed_memory();
+	daemon_plain_allocator();
 	assert_int_equal(daemon_start(&d, NULL), 0);
 	assert_int_equal(rdq_client_connect(d.socket, &other), 0);
 	assert_int_equal(daemon_connections(other), 1);
