@@ -353,7 +353,12 @@ static void show_text(json_t *result)
 	{
 		json_t *max = json_object_get(row, "max_connections");
 
-		/* Handle 0 names nothing: only a passive endpoint has a parent (missing: "-"). */
+		/*
+		 * Handle 0 names nothing: a listener has no QP, and only a passive
+		 * endpoint has a parent. A missing cell prints "-".
+		 */
+		if (json_integer_value(json_object_get(row, "qp")) == 0)
+			json_object_del(row, "qp");
 		if (json_integer_value(json_object_get(row, "parent")) == 0)
 			json_object_del(row, "parent");
 		/* A listener's peers, of how many it takes at once: "3/1024". */
