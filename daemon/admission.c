@@ -51,7 +51,7 @@ static const char *remedy(enum admission why)
 {
 	switch (why) {
 	case REFUSE_LISTENER_FULL:
-		return "; a listener's limit is its ep.listen max_connections";
+		return "; its owner may listen with a larger max_connections";
 	case REFUSE_DAEMON_FULL:
 		return "; raise --max-network-endpoints";
 	case REFUSE_NOFD:
