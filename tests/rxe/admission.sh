@@ -117,14 +117,16 @@ expect_match "a foreign one too" "ECONNREFUSED.*too many connections from the ne
 expect "stats: 2 rejected, rdqd full" 2 "$(network rejected_daemon_full)"
 # Own: L, L2, A1..A3 (5 of 10), beside 8 network endpoints. Five more are its own to make.
 i=0
-made=0
+extra=""
 while [ $i -lt 5 ]; do
 	i=$((i + 1))
-	ctl ep listen "$ADDR:$((PORT2 + i))" >/dev/null 2>&1 && made=$((made + 1))
+	extra="$extra $(json_get ep "$(ctl -j ep listen "$ADDR:$((PORT2 + i))" 2>&1)")"
 done
-expect "the owner makes its 10 own endpoints beside 8 of the network's" 5 "$made"
+expect_match "the owner makes its 10 own endpoints beside 8 of the network's" \
+	'^( [0-9]+){5}$' "$extra"
 out=$(ctl ep listen "$ADDR:$((PORT2 + 6))" 2>&1)
 expect_match "its 11th is over its quota" EDQUOT "$out"
+for ep in $extra; do ctl ep destroy "$ep" >/dev/null; done
 
 # --- the foreign peers are killed: their passive endpoints go, room is back
 
@@ -135,8 +137,8 @@ wait_until 30 no_foreign
 expect "the killed peers' passive endpoints are gone" 0 "$(passive_of "$L")"
 expect "stats: the owner's 3 network endpoints are left" 3 "$(network endpoints)"
 out=$(ctl -j ep connect "$ADDR:$PORT" 2>&1)
+expect_match "with room again, the owner's connect to the listener works" '"ep":[0-9]+' "$out"
 A4=$(json_get ep "$out")
-expect_match "with room again, the owner's connect to the listener works" '^[0-9]+$' "$A4"
 ctl ep send "$A4" "room again" >/dev/null
 expect "and echoes" "room again" "$(ctl ep recv "$A4" 2>&1)"
 
