@@ -491,7 +491,8 @@ static void op_request_list(struct rdqd *d, struct request *req)
 		return;
 	}
 	/* In rid order, so that the cursor (the last rid listed) finds the rest. */
-	qsort(s.found, s.n, sizeof(*s.found), by_rid);
+	if (s.n) /* s.found is NULL when nothing was found, and qsort's array may not be */
+		qsort(s.found, s.n, sizeof(*s.found), by_rid);
 	n = s.n < (size_t)page.limit ? s.n : (size_t)page.limit;
 	list = json_array();
 	for (size_t i = 0; i < n; i++)

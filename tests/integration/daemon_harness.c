@@ -256,6 +256,22 @@ void daemon_plain_allocator(void)
 	setenv("ASAN_OPTIONS", options, 1);
 }
 
+bool proc_sanitized(pid_t pid)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "libasan") != NULL;
+	fclose(f);
+	return found;
+}
+
 char *file_read(const char *path)
 {
 	FILE *f = fopen(path, "r");

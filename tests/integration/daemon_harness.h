@@ -125,6 +125,14 @@ long proc_rss_kib(pid_t pid);
  */
 void daemon_plain_allocator(void);
 
+/*
+ * Whether pid runs under AddressSanitizer (libasan is mapped). Its allocator
+ * pads every block and keeps memory by size class, so memory bounds made for
+ * glibc's do not apply there; LeakSanitizer checks rdqd's leaks at its exit
+ * instead (daemon_stop counts its report as a failure).
+ */
+bool proc_sanitized(pid_t pid);
+
 /* Reads a whole file into a new string ("" if it cannot), for checking output. */
 char *file_read(const char *path);
 

@@ -738,7 +738,11 @@ static void test_back_to_baseline(void **state)
 	print_message("rdqd: %d descriptors (%d before the cases), %ld KiB (%ld before)\n", fds,
 		      fx.base_fds, rss, fx.base_rss);
 	assert_int_equal(fds, fx.base_fds);
-	assert_true(rss <= fx.base_rss + BASELINE_RSS_SLACK_KIB);
+	if (proc_sanitized(fx.d.pid))
+		print_message("rdqd runs under AddressSanitizer: its leak check stands for the "
+			      "memory bound\n");
+	else
+		assert_true(rss <= fx.base_rss + BASELINE_RSS_SLACK_KIB);
 }
 
 /* --- the fixture --- */
