@@ -29,9 +29,12 @@ enum admission admission_check(struct rdqd *d, rdq_handle_t listener, unsigned c
 		return REFUSE_DAEMON_FULL;
 	}
 	/*
-	 * Last, since it may cost a system call: a passive endpoint needs a
-	 * descriptor (its QP's completion channel), and without one its accept
-	 * would fail later anyway, after a worker made the rest of the QP.
+	 * Last, since it may cost a system call. An endpoint holds no
+	 * descriptor of its own (its device's QPs share one channel), but while
+	 * rdqd has none to spare its own clients are turned away, the owner
+	 * too: the network must not go on growing what nobody can reach to
+	 * manage, and an accept that needs one (the verbs library opens files
+	 * at times) would fail later, after a worker made the QP.
 	 */
 	if (control_fd_starved(d)) {
 		snprintf(reason, size, "rdq: out of file descriptors");

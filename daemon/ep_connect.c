@@ -167,9 +167,9 @@ static void connect_step_done(struct work_item *item, const char *what)
 	int ret;
 
 	/*
-	 * A step that ran out of descriptors (making the QP's completion
-	 * channel) starts an episode: the next peers are rejected at once
-	 * instead of each failing here after a worker made half a QP.
+	 * A step that ran out of descriptors (in the verbs or rdma_cm library)
+	 * starts an episode: the next peers are rejected at once instead of
+	 * each failing here after a worker made half a QP.
 	 */
 	if (item->status == -EMFILE || item->status == -ENFILE)
 		control_fd_shortage(d, -item->status);

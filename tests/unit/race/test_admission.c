@@ -301,9 +301,9 @@ static void test_out_of_descriptors(void **state)
 }
 
 /*
- * An accept that runs out of descriptors (its QP's completion channel)
- * tells its peer why, and starts an episode: the next peer is rejected at
- * once, without a QP made for it.
+ * An accept that runs out of descriptors (making its QP) tells its peer
+ * why, and starts an episode: the next peer is rejected at once, without a
+ * QP made for it.
  */
 static void test_accept_out_of_descriptors(void **state)
 {
