@@ -417,13 +417,6 @@ static int open_spare(void)
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-/*
- * accept failed with EMFILE or ENFILE: the client is still waiting in the
- * backlog and the socket stays readable. Give up the spare descriptor to
- * take the client and tell it why it is turned away; without a spare, stop
- * accepting for a while (doubling up to a second), so that the loop never
- * spins on a socket it cannot serve.
- */
 /* An episode of EMFILE/ENFILE begins (once: it is logged once). */
 static void starving(struct rdqd *d, int err)
 {
@@ -472,6 +465,13 @@ bool control_fd_starved(struct rdqd *d)
 	return false;
 }
 
+/*
+ * accept failed with EMFILE or ENFILE: the client is still waiting in the
+ * backlog and the socket stays readable. Give up the spare descriptor to
+ * take the client and tell it why it is turned away; without a spare, stop
+ * accepting for a while (doubling up to a second), so that the loop never
+ * spins on a socket it cannot serve.
+ */
 static bool accept_starved(struct rdqd *d, int lfd, int err)
 {
 	int fd;
