@@ -16,8 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PREFIX "{\"v\":1,\"id\":1,\"op\":\"fuzz\",\"args\":"
 
 static const char *const op_names[] = {
-	"ep",	"qp",	"addr", "port", "backlog", "timeout_ms", "tied",
-	"data", "wait", "on",	"req",	"rid",	   "",		 NULL,
+	"ep",	      "qp",   "addr", "port", "backlog", "max_connections",
+	"timeout_ms", "tied", "data", "wait", "on",	 "req",
+	"rid",	      "",     NULL,
 };
 
 static const struct {
@@ -26,6 +27,7 @@ static const struct {
 	{1, 65535, 7472},	   /* port */
 	{0, 3600000, 5000},	   /* timeout_ms */
 	{1, 4096, 64},		   /* backlog */
+	{1, 65536, 1024},	   /* max_connections */
 	{INT64_MIN, INT64_MAX, 0}, /* every integer */
 	{0, 0, 0},		   /* one value */
 };
