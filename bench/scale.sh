@@ -12,8 +12,9 @@ set -u
 ADDR=${RDQ_ADDR_SELF:?}
 N=${1:-10000}
 
-rdqd_start -q --max-endpoints 16384 || exit 1
-ctl ep listen "$ADDR:7472" >/dev/null
+# shellcheck disable=SC2086 # RDQD_ARGS: extra rdqd options, split on spaces
+rdqd_start -q ${RDQD_ARGS:-} || exit 1
+ctl ep listen "$ADDR:7472" --max-connections 65536 >/dev/null
 echo "== scale N=$N rdqd pid $RDQD_PID"
 rdq-storm -s "$RDQ_SOCK" -n "$N" -b 1000 -p "$RDQD_PID" "$ADDR:7472" || echo "rdq-storm failed"
 ctl -j stats

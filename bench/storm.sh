@@ -19,7 +19,7 @@ RESULTS=/tmp/storm-results
 cm_step() { sed -n "s/^$1 *: *\([0-9.]*\).*/\1/p" /tmp/cmtime.out; }
 
 rdqd_start -q || exit 1
-ctl ep listen "$ADDR:7472" >/dev/null
+ctl ep listen "$ADDR:7472" --max-connections 65536 >/dev/null
 for n in "$@"; do
 	run=1
 	while [ "$run" -le "$REPEAT" ]; do

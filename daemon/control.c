@@ -41,7 +41,8 @@ struct conn {
 	struct event *resume; /* continues reading after a full batch */
 	uid_t uid;
 	pid_t pid;
-	bool watch;			  /* sent events */
+	bool watch; /* sent events; then in d->watchers */
+	struct conn *watch_next, *watch_prev;
 	bool closing;			  /* shutdown: close once the output is flushed */
 	bool throttled;			  /* reading paused: too much output waiting */
 	uint32_t skip;			  /* bytes of an oversize frame still to discard */
@@ -49,6 +50,21 @@ struct conn {
 	uint64_t events_lost;		  /* events not sent: its output was full; not told yet */
 	struct control_requests requests; /* kept for request.c */
 };
+
+/* Takes a connection out of d->watchers. */
+static void watch_stop(struct conn *c)
+{
+	if (!c->watch)
+		return;
+	c->watch = false;
+	if (c->watch_prev)
+		c->watch_prev->watch_next = c->watch_next;
+	else
+		c->d->watchers = c->watch_next;
+	if (c->watch_next)
+		c->watch_next->watch_prev = c->watch_prev;
+	c->watch_next = c->watch_prev = NULL;
+}
 
 static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
 {
@@ -127,13 +143,10 @@ static void report_lost_events(struct conn *c)
 	json_decref(event);
 }
 
-static bool broadcast_one(void *object, rdq_handle_t h, void *arg)
+static void broadcast_one(struct conn *c, struct broadcast_ctx *b)
 {
-	struct broadcast_ctx *b = arg;
-	struct conn *c = object;
-
-	if (!c->watch || c->closing || !object_visible(b->owner, c->uid))
-		return true;
+	if (c->closing || !object_visible(b->owner, c->uid))
+		return;
 	/*
 	 * A watcher that does not read must not make rdqd hold its events
 	 * without bound: past the output limit they are counted, not kept, and
@@ -146,7 +159,6 @@ static bool broadcast_one(void *object, rdq_handle_t h, void *arg)
 	} else if (conn_send(c, b->event) == 0) {
 		b->sent++;
 	}
-	return true;
 }
 
 void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
@@ -155,7 +167,11 @@ void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
 
 	if (!event)
 		return;
-	handle_table_foreach(&d->conns, 0, broadcast_one, &b);
+	/* Only the watchers: an event costs nothing per connection that does not watch. */
+	for (struct conn *c = d->watchers, *next; c; c = next) {
+		next = c->watch_next;
+		broadcast_one(c, &b);
+	}
 	d->counters.events_sent += b.sent;
 	json_decref(event);
 }
@@ -331,6 +347,7 @@ static void conn_close(struct conn *c)
 	struct rdqd *d = c->d;
 
 	handle_table_remove(&d->conns, c->handle);
+	watch_stop(c);
 	d->counters.connections--;
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);
@@ -722,8 +739,18 @@ void control_set_watch(struct rdqd *d, rdq_handle_t h, bool on)
 {
 	struct conn *c = conn_get(d, h);
 
-	if (c)
-		c->watch = on;
+	if (!c || c->watch == on)
+		return;
+	if (!on) {
+		watch_stop(c);
+		return;
+	}
+	c->watch = true;
+	c->watch_prev = NULL;
+	c->watch_next = d->watchers;
+	if (d->watchers)
+		d->watchers->watch_prev = c;
+	d->watchers = c;
 }
 
 struct foreach_requests_ctx {

@@ -114,11 +114,13 @@ static void usage(FILE *out)
 		"                           $XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise, or\n"
 		"                           /tmp/rdq-UID/rdqd.sock without XDG_RUNTIME_DIR)\n"
 		"  -w, --workers N          worker threads (default: one per CPU)\n"
-		"      --pool N             work items made at start (default 64)\n"
+		"      --pool N             work items made at start (default: twice\n"
+		"                           --max-pending, what one client's requests in\n"
+		"                           flight need on both ends of a connection)\n"
 		"      --pool-cap N         most work items in use; beyond, requests get EBUSY\n"
 		"                           (default 0: no cap)\n"
 		"      --max-pending N      pending requests per client connection (default 256)\n"
-		"      --max-endpoints N    endpoints per user (default 4096); those that\n"
+		"      --max-endpoints N    endpoints per user (default 16384); those that\n"
 		"                           remote peers make on its listeners count apart\n"
 		"      --max-network-endpoints N\n"
 		"                           endpoints remote peers may make on all listeners\n"
@@ -226,9 +228,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 	};
 	int c, ret = 0;
 
-	*opt = (struct rdqd_options){.pool_prealloc = 64,
-				     .max_pending = 256,
-				     .max_endpoints = 4096,
+	*opt = (struct rdqd_options){.max_pending = 256,
+				     .max_endpoints = 16384,
 				     .max_network_endpoints = 16384,
 				     .max_clients = 1024,
 				     .idle_timeout_s = 300,
@@ -338,6 +339,8 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		if (ret < 0)
 			return 2;
 	}
+	if (!opt->pool_prealloc)
+		opt->pool_prealloc = 2 * opt->max_pending;
 	if (!opt->max_clients_per_user)
 		opt->max_clients_per_user = opt->max_clients / 4 ? opt->max_clients / 4 : 1;
 	if (optind < argc) {

@@ -27,6 +27,7 @@
 struct control_handlers;
 struct rdma_event_channel;
 struct verbs_device;
+struct conn;
 
 /* Object kinds in the handle table. */
 enum object_kind {
@@ -114,6 +115,7 @@ struct rdqd {
 	pthread_mutex_t device_lock;
 	struct handle_table objects; /* endpoints and QPs; thread-safe */
 	struct handle_table conns;   /* client connections; loop only */
+	struct conn *watchers; /* the connections that asked for events (control.c); loop only */
 	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */
 	struct verbs_device *verbs_devices;
 	pthread_mutex_t verbs_lock;
