@@ -34,6 +34,12 @@ for n in "$@"; do
 			"$(cm_step 'resolve route')" "$(cm_step 'create qp')" "$(cm_step connect)" |
 			awk '{ s += $1 } END { printf "%.1f", s }')
 		cm_disconnect=$(cm_step disconnect)
+		# cmtime's own table for the record, and what else it said, counted: at large N its
+		# server rejects connections (event: RDMA_CM_EVENT_REJECTED), and then its figures
+		# are not those of N connections.
+		grep -E '^(step|[a-z ]+ *:)' /tmp/cmtime.out | sed 's/^/cmtime: /'
+		grep -vE '^(step|[a-z ]+ *:|connecting|disconnecting)' /tmp/cmtime.out | sort | uniq -c |
+			sed 's/^/cmtime said: /'
 		out=$(timeout 600 rdq-storm -s "$RDQ_SOCK" -n "$n" "$ADDR:7472" 2>&1)
 		rdq_connect=$(printf '%s\n' "$out" | sed -n 's/.* connect \([0-9.]*\) ms.*/\1/p')
 		rdq_disconnect=$(printf '%s\n' "$out" | sed -n 's/.* disconnect \([0-9.]*\) ms.*/\1/p')

@@ -623,3 +623,40 @@ bool reply_id_is_null(const json_t *reply)
 {
 	return json_is_null(json_object_get(reply, "id"));
 }
+
+size_t raw_flood(int fd, const char *body, size_t limit, int stuck_ms, bool *stuck)
+{
+	size_t flen, len = 0, off = 0, written = 0;
+	uint8_t *frame = frame_build(body, strlen(body), &flen);
+	uint8_t batch[64 * 64];
+
+	if (stuck)
+		*stuck = false;
+	if (!frame || flen > sizeof(batch)) {
+		free(frame);
+		return 0;
+	}
+	while (len + flen <= sizeof(batch)) {
+		memcpy(batch + len, frame, flen);
+		len += flen;
+	}
+	free(frame);
+	while (written < limit) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t n = send(fd, batch + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0) {
+			written += (size_t)n;
+			off = (off + (size_t)n) % len;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			break;
+		if (poll(&pfd, 1, stuck_ms) == 0) {
+			if (stuck)
+				*stuck = true;
+			break;
+		}
+	}
+	return written;
+}

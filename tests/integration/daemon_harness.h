@@ -153,6 +153,13 @@ int raw_send_frame(int fd, const void *body, size_t len);
 /* Writes a header that declares len bytes, without a body. */
 int raw_send_header(int fd, uint32_t len);
 
+/*
+ * Writes the frame of body to fd again and again, never reading, until limit
+ * bytes are written or rdqd takes nothing for stuck_ms (then *stuck, if
+ * given, is true). Returns the bytes written.
+ */
+size_t raw_flood(int fd, const char *body, size_t limit, int stuck_ms, bool *stuck);
+
 /* Builds a frame (header and body) into a new buffer; *out_len gets its size. */
 uint8_t *frame_build(const void *body, size_t len, size_t *out_len);
 

@@ -204,31 +204,8 @@ static void test_unknown_op_cut_inside_a_character(void **state)
 /* Writes stats requests to fd, without reading, until rdqd stops taking them; bytes written. */
 static size_t write_until_stuck(int fd)
 {
-	static const char body[] = "{\"v\":1,\"id\":2,\"op\":\"stats\"}";
-	uint8_t batch[64 * 48];
-	size_t flen, len = 0, off = 0, written = 0;
-	uint8_t *frame = frame_build(body, sizeof(body) - 1, &flen);
-
-	assert_non_null(frame);
-	while (len + flen <= sizeof(batch)) {
-		memcpy(batch + len, frame, flen);
-		len += flen;
-	}
-	free(frame);
-	while (written < DEAF_WRITE_MAX) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		ssize_t n = send(fd, batch + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n > 0) {
-			written += (size_t)n;
-			off = (off + (size_t)n) % len;
-			continue;
-		}
-		assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
-		if (poll(&pfd, 1, DEAF_STUCK_MS) == 0)
-			break;
-	}
-	return written;
+	return raw_flood(fd, "{\"v\":1,\"id\":2,\"op\":\"stats\"}", DEAF_WRITE_MAX, DEAF_STUCK_MS,
+			 NULL);
 }
 
 /* How many client connections rdqd counts now (stats), asked on a connection of its own. */

@@ -329,36 +329,12 @@ static void test_sigterm_watching_client(void **state)
  */
 static void test_sigterm_client_never_reading(void **state)
 {
-	static const char text[] = "{\"v\":1,\"id\":1,\"op\":\"stats\"}";
-	enum { BATCH = 64 };
-	size_t flen, len = 0, off = 0, written = 0;
-	uint8_t *frame = frame_build(text, sizeof(text) - 1, &flen);
-	uint8_t *batch = malloc(flen * BATCH);
 	int fd = raw_connect(d.socket);
 	bool stuck = false;
 
 	assert_true(fd >= 0);
-	assert_non_null(frame);
-	assert_non_null(batch);
-	for (unsigned i = 0; i < BATCH; i++)
-		memcpy(batch + i * flen, frame, flen);
-	len = flen * BATCH;
-	while (!stuck && written < WRITE_LIMIT) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		ssize_t n = send(fd, batch + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n > 0) {
-			written += (size_t)n;
-			off = (off + (size_t)n) % len;
-			continue;
-		}
-		assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
-		if (poll(&pfd, 1, STUCK_MS) == 0)
-			stuck = true;
-	}
+	raw_flood(fd, "{\"v\":1,\"id\":1,\"op\":\"stats\"}", WRITE_LIMIT, STUCK_MS, &stuck);
 	assert_true(stuck);
-	free(frame);
-	free(batch);
 	expect_clean_exit(SIGTERM);
 	close(fd);
 }
