@@ -8,7 +8,8 @@
 #  - B: a disconnect with a 3 s deadline ends with ETIMEDOUT (rdqd's local
 #    deadline: rdma_cm retries the DREQ far longer);
 #  - C: a send with a 120 s deadline fails on its own once the transport's
-#    retries (retry_count 6) run out;
+#    retries (retry_count 6) run out, and C's connection is given up with
+#    it: ep.error says why, and C is disconnecting;
 #  - rdma_cm's UNREACHABLE, if it comes within 30 s, reaches the watcher as
 #    ep.error for a connected endpoint (whether it comes is the kernel's
 #    doing, so its absence is reported, not failed).
@@ -86,7 +87,8 @@ else fail "the monitor sees events" "$(cat "$EVENTS")"; fi
 # checks below are busy meanwhile).
 (
 	i=0
-	until grep -q '"event":"ep.error"' "$EVENTS"; do
+	# rdma_cm's UNREACHABLE: an ep.error without a reason (a failed transport gives one).
+	until grep '"event":"ep.error"' "$EVENTS" | grep -qv '"reason"'; do
 		i=$((i + 1))
 		[ $i -le $((UNREACHABLE_WAIT * 10 + 50)) ] || exit 0
 		sleep 0.1
@@ -132,10 +134,11 @@ expect_took "disconnect: answered within its deadline and slack" "$took"
 # host 1's NIC lost its carrier), so its absence is a note, not a failure.
 wait "$ERRWATCH"
 if [ -s /tmp/error.at ]; then
-	first=$(grep '"event":"ep.error"' "$EVENTS" | head -n 1)
+	first=$(grep '"event":"ep.error"' "$EVENTS" | grep -v '"reason"' | head -n 1)
 	echo "  first ep.error $(($(cat /tmp/error.at) - cut_at)) ms after the cut: $first"
 	connected=""
-	for e in $(grep '"event":"ep.error"' "$EVENTS" | sed -n 's/.*"ep":\([0-9]*\).*/\1/p' | sort -u); do
+	for e in $(grep '"event":"ep.error"' "$EVENTS" | grep -v '"reason"' |
+		sed -n 's/.*"ep":\([0-9]*\).*/\1/p' | sort -u); do
 		case $e in "$A" | "$B" | "$C") ;; *) fail "ep.error names one of our endpoints" "$e" ;; esac
 		tr '{' '\n' </tmp/error.eps | grep "\"ep\":$e," | grep -q '"state":"connected"' &&
 			connected="$connected $e"
@@ -152,7 +155,14 @@ sent_c() { [ -s /tmp/c.end ]; }
 if wait_until 90 sent_c; then
 	echo "  C's send ended $(($(cat /tmp/c.end) - cut_at)) ms after the cut: $(cat /tmp/c.out)"
 	expect_match "a send with a long deadline fails when the transport's retries run out" \
-		"EIO: the send failed: transport retry counter exceeded" "$(cat /tmp/c.out)"
+		"ETIMEDOUT: the send failed: the transport gave up" "$(cat /tmp/c.out)"
+	# The connection is given up with it: watchers are told why, and C is no longer connected.
+	gave_up() { grep '"event":"ep.error"' "$EVENTS" | grep "\"ep\":${C}," | grep -q 'transport gave up'; }
+	if wait_until 10 gave_up; then pass "watchers get ep.error for C: the transport gave up"
+	else fail "watchers get ep.error for C: the transport gave up" "$(cat "$EVENTS")"; fi
+	expect_match "C is disconnecting or disconnected, not connected" \
+		'"state":"disconnect(ing|ed)"' "$(ctl -j ep show "$C")"
+	expect_match "stats count the failed transport" '"transport_failed":[1-9]' "$(ctl -j stats)"
 else
 	fail "C's send ends before its 120 s deadline" "still waiting 90 s later"
 fi
