@@ -22,6 +22,7 @@
 
 #include "shares.h"
 #include "clock.h"
+#include "engine/level.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/frame.h"
@@ -97,17 +98,25 @@ static void check_throttle(struct conn *c)
 	}
 }
 
+/*
+ * Serialises msg once, into a buffer the loop reuses for every message, and
+ * frames it into the connection's output: no allocation of ours per reply,
+ * and no second pass to learn its size first.
+ */
 static int conn_send(struct conn *c, const json_t *msg)
 {
-	size_t len;
-	uint8_t *buf = rdq_message_pack(msg, &len);
+	static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE]; /* the loop's alone */
+	size_t body;
 	int ret;
 
-	if (!buf)
-		return json_dumpb(msg, NULL, 0, JSON_COMPACT) > RDQ_MAX_MESSAGE ? -EMSGSIZE
-										: -ENOMEM;
-	ret = bufferevent_write(c->bev, buf, len) < 0 ? -ENOMEM : 0;
-	free(buf);
+	RDQ_DISPATCH_ONLY();
+	body = json_dumpb(msg, (char *)scratch + RDQ_FRAME_HEADER, RDQ_MAX_MESSAGE, JSON_COMPACT);
+	if (body == 0)
+		return -ENOMEM;
+	if (body > RDQ_MAX_MESSAGE)
+		return -EMSGSIZE; /* json_dumpb wrote only what fits, and said how much it needed */
+	rdq_frame_write_header((uint32_t)body, scratch);
+	ret = bufferevent_write(c->bev, scratch, RDQ_FRAME_HEADER + body) < 0 ? -ENOMEM : 0;
 	check_throttle(c);
 	return ret;
 }
