@@ -94,6 +94,38 @@ static void ep_release(struct object *obj)
 	free(ep);
 }
 
+/* Lists a tied endpoint under its connection, so that the connection's close finds it in O(1). */
+static void ep_tie(struct ep *ep)
+{
+	struct rdqd *d = ep->d;
+	uint32_t slot = rdq_handle_index(ep->tied_conn);
+
+	if (!ep->tied_conn || slot >= d->tied_slots)
+		return;
+	ep->tied_prev = NULL;
+	ep->tied_next = d->tied_lists[slot];
+	if (ep->tied_next)
+		ep->tied_next->tied_prev = ep;
+	d->tied_lists[slot] = ep;
+	ep->tied_listed = true;
+}
+
+void ep_untie(struct ep *ep)
+{
+	struct rdqd *d = ep->d;
+
+	if (!ep->tied_listed)
+		return;
+	ep->tied_listed = false;
+	if (ep->tied_prev)
+		ep->tied_prev->tied_next = ep->tied_next;
+	else
+		d->tied_lists[rdq_handle_index(ep->tied_conn)] = ep->tied_next;
+	if (ep->tied_next)
+		ep->tied_next->tied_prev = ep->tied_prev;
+	ep->tied_next = ep->tied_prev = NULL;
+}
+
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
 			rdq_handle_t tied_conn, int *err)
 {
@@ -142,6 +174,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 		ep_release(&ep->obj);
 		return NULL;
 	}
+	ep_tie(ep);
 	return ep;
 }
 
@@ -163,6 +196,7 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h)
 /* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
 void ep_unpublish_unused(struct ep *ep)
 {
+	ep_untie(ep);
 	if (object_unpublish(ep->d, ep->obj.handle))
 		object_unref(ep); /* the table's reference */
 }
@@ -210,11 +244,20 @@ void endpoints_init(struct rdqd *d)
 {
 	pthread_mutex_init(&d->device_lock, NULL);
 	work_serial_init(&d->device_serial, &d->device_lock);
+	/* One list per connection slot: a connection's handle index is below its table's limit. */
+	d->tied_slots = d->opt.max_clients + 16;
+	d->tied_lists = calloc(d->tied_slots, sizeof(*d->tied_lists));
+	if (!d->tied_lists)
+		d->tied_slots =
+			0; /* a closing connection's tied endpoints are then found by a walk */
 }
 
 void endpoints_fini(struct rdqd *d)
 {
 	admission_fini(d);
+	free(d->tied_lists);
+	d->tied_lists = NULL;
+	d->tied_slots = 0;
 	if (!d->device_serial.state_lock)
 		return; /* never initialized */
 	work_serial_destroy(&d->device_serial);

@@ -26,6 +26,9 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h);
 /* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
 void ep_unpublish_unused(struct ep *ep);
 
+/* Takes the endpoint out of its connection's list of tied endpoints (at its unpublishing). */
+void ep_untie(struct ep *ep);
+
 /*
  * A work item for one of the endpoint's steps. Only a client's new request
  * is subject to the pool's cap (capped): steps that follow an rdma_cm event

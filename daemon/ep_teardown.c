@@ -89,6 +89,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 		return;
 	}
 	/* From here on the handle is stale: every lookup fails. */
+	ep_untie(ep);
 	if (!object_unpublish(d, ep->obj.handle)) {
 		ep_teardown_item_put(d, item);
 		if (req)
@@ -218,7 +219,37 @@ static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
 
 void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
 {
-	destroy_collected(d, conn);
+	uint32_t slot = rdq_handle_index(conn);
+	rdq_handle_t *handles;
+	unsigned count = 0, n = 0;
+	struct ep *ep;
+
+	if (slot >= d->tied_slots) {
+		destroy_collected(d, conn);
+		return;
+	}
+	/* The connection's own endpoints, not a walk over all: O(its own). */
+	for (ep = d->tied_lists[slot]; ep; ep = ep->tied_next)
+		count++;
+	if (!count)
+		return;
+	handles = calloc(count, sizeof(*handles));
+	if (!handles) {
+		destroy_collected(d, conn);
+		return;
+	}
+	/* Collected first: each destroy takes its endpoint out of the list. */
+	for (ep = d->tied_lists[slot]; ep; ep = ep->tied_next)
+		if (ep->tied_conn == conn) /* the slot's connection now, not an earlier one's */
+			handles[n++] = ep->obj.handle;
+	for (unsigned i = 0; i < n; i++) {
+		ep = ep_get(d, handles[i]);
+		if (ep) {
+			endpoint_destroy(ep, NULL);
+			object_unref(ep);
+		}
+	}
+	free(handles);
 }
 
 void endpoint_destroy_all(struct rdqd *d)

@@ -28,6 +28,7 @@ struct control_handlers;
 struct rdma_event_channel;
 struct verbs_device;
 struct conn;
+struct ep;
 
 /* Object kinds in the handle table. */
 enum object_kind {
@@ -115,6 +116,9 @@ struct rdqd {
 	pthread_mutex_t device_lock;
 	struct handle_table objects; /* endpoints and QPs; thread-safe */
 	struct handle_table conns;   /* client connections; loop only */
+	/* The endpoints tied to each connection, by its handle's index (endpoint.c); loop only. */
+	struct ep **tied_lists;
+	unsigned tied_slots;
 	struct conn *watchers; /* the connections that asked for events (control.c); loop only */
 	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */
 	struct verbs_device *verbs_devices;
