@@ -1,0 +1,71 @@
+#!/bin/sh
+# Control-plane requests per second, side by side: rdqd answering `version`
+# (driven by rdq-calls) against redis-server answering PING_INLINE (driven by
+# redis-benchmark), both on a Unix socket on this machine (no RDMA needed),
+# at 1 connection, 50 connections, and 1 connection with 16 requests in
+# flight. Each mode runs REPEAT times (default 3), alternating the two; a
+# "ratio" line per mode gives the median of rdqd / redis, with the lowest and
+# highest. Use a release build (meson setup --buildtype=release).
+# Usage: bench/ctl-rps.sh [BUILD_DIR] [N]   (default: build, 200000 requests a run)
+set -eu
+for tool in redis-server redis-benchmark; do
+	command -v "$tool" >/dev/null ||
+		{ echo "ctl-rps: $tool not found: apt-get install redis-server redis-tools"; exit 2; }
+done
+build=$(cd "${1:-build}" && pwd)
+n=${2:-200000}
+repeat=${REPEAT:-3}
+dir=$(mktemp -d)
+trap 'kill $rdqd_pid $redis_pid 2>/dev/null; rm -rf "$dir"' EXIT
+results=$dir/results
+
+"$build/daemon/rdqd" -q -s "$dir/rdqd.sock" --max-clients 256 2>"$dir/rdqd.log" &
+rdqd_pid=$!
+redis-server --port 0 --unixsocket "$dir/redis.sock" --save '' --appendonly no \
+	--daemonize no >"$dir/redis.log" 2>&1 &
+redis_pid=$!
+i=0
+until [ -S "$dir/rdqd.sock" ] && [ -S "$dir/redis.sock" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { echo "ctl-rps: a server did not start"; exit 1; }
+	sleep 0.05
+done
+
+now_ms() { date +%s%3N; }
+
+# rdq CONNS DEPTH: requests/s of n version requests over CONNS connections.
+rdq() {
+	per=$((n / $1))
+	t0=$(now_ms)
+	k=0
+	while [ $k -lt "$1" ]; do
+		"$build/bench/rdq-calls" -s "$dir/rdqd.sock" -n "$per" -P "$2" version >/dev/null &
+		k=$((k + 1))
+	done
+	wait
+	echo $((per * $1 * 1000 / ($(now_ms) - t0)))
+}
+
+# redis CONNS DEPTH: redis-benchmark's requests/s for PING_INLINE.
+redis() {
+	redis-benchmark -s "$dir/redis.sock" -n "$n" -c "$1" -P "$2" -t ping_inline --csv 2>/dev/null |
+		awk -F'"' '/PING_INLINE/ { printf "%d\n", $4 }'
+}
+
+for mode in "1 1" "50 1" "1 16"; do
+	set -- $mode
+	run=1
+	while [ $run -le "$repeat" ]; do
+		r=$(rdq "$1" "$2")
+		p=$(redis "$1" "$2")
+		echo "rps connections $1 depth $2 run $run rdqd $r redis $p" | tee -a "$results"
+		run=$((run + 1))
+	done
+done
+for mode in "1 1" "50 1" "1 16"; do
+	set -- $mode
+	grep "^rps connections $1 depth $2 " "$results" | awk '{ printf "%.3f\n", $9 / $11 }' |
+		sort -n | awk -v c="$1" -v p="$2" '{ r[NR] = $1 }
+		END { printf "ratio connections %s depth %s rdqd/redis median %.2f min %.2f max %.2f runs %d\n",
+			c, p, r[int((NR + 1) / 2)], r[1], r[NR], NR }'
+done
