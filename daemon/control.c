@@ -23,6 +23,7 @@
 #include "shares.h"
 #include "clock.h"
 #include "engine/level.h"
+#include "engine/list.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/frame.h"
@@ -42,8 +43,8 @@ struct conn {
 	struct event *resume; /* continues reading after a full batch */
 	uid_t uid;
 	pid_t pid;
-	bool watch; /* sent events; then in d->watchers */
-	struct conn *watch_next, *watch_prev;
+	bool watch;			  /* sent events */
+	struct list_node watching;	  /* in d->watchers while watch is set */
 	bool closing;			  /* shutdown: close once the output is flushed */
 	bool throttled;			  /* reading paused: too much output waiting */
 	uint32_t skip;			  /* bytes of an oversize frame still to discard */
@@ -51,21 +52,6 @@ struct conn {
 	uint64_t events_lost;		  /* events not sent: its output was full; not told yet */
 	struct control_requests requests; /* kept for request.c */
 };
-
-/* Takes a connection out of d->watchers. */
-static void watch_stop(struct conn *c)
-{
-	if (!c->watch)
-		return;
-	c->watch = false;
-	if (c->watch_prev)
-		c->watch_prev->watch_next = c->watch_next;
-	else
-		c->d->watchers = c->watch_next;
-	if (c->watch_next)
-		c->watch_next->watch_prev = c->watch_prev;
-	c->watch_next = c->watch_prev = NULL;
-}
 
 static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
 {
@@ -177,9 +163,9 @@ void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
 	if (!event)
 		return;
 	/* Only the watchers: an event costs nothing per connection that does not watch. */
-	for (struct conn *c = d->watchers, *next; c; c = next) {
-		next = c->watch_next;
-		broadcast_one(c, &b);
+	for (struct list_node *n = d->watchers.first, *next; n; n = next) {
+		next = n->next;
+		broadcast_one(list_entry(n, struct conn, watching), &b);
 	}
 	d->counters.events_sent += b.sent;
 	json_decref(event);
@@ -356,7 +342,7 @@ static void conn_close(struct conn *c)
 	struct rdqd *d = c->d;
 
 	handle_table_remove(&d->conns, c->handle);
-	watch_stop(c);
+	list_remove(&d->watchers, &c->watching);
 	d->counters.connections--;
 	log_debug("client %llu (uid %u pid %d) closed", (unsigned long long)c->handle,
 		  (unsigned)c->uid, (int)c->pid);
@@ -750,16 +736,11 @@ void control_set_watch(struct rdqd *d, rdq_handle_t h, bool on)
 
 	if (!c || c->watch == on)
 		return;
-	if (!on) {
-		watch_stop(c);
-		return;
-	}
-	c->watch = true;
-	c->watch_prev = NULL;
-	c->watch_next = d->watchers;
-	if (d->watchers)
-		d->watchers->watch_prev = c;
-	d->watchers = c;
+	c->watch = on;
+	if (on)
+		list_push_front(&d->watchers, &c->watching);
+	else
+		list_remove(&d->watchers, &c->watching);
 }
 
 struct foreach_requests_ctx {

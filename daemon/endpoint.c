@@ -97,33 +97,16 @@ static void ep_release(struct object *obj)
 /* Lists a tied endpoint under its connection, so that the connection's close finds it in O(1). */
 static void ep_tie(struct ep *ep)
 {
-	struct rdqd *d = ep->d;
 	uint32_t slot = rdq_handle_index(ep->tied_conn);
 
-	if (!ep->tied_conn || slot >= d->tied_slots)
-		return;
-	ep->tied_prev = NULL;
-	ep->tied_next = d->tied_lists[slot];
-	if (ep->tied_next)
-		ep->tied_next->tied_prev = ep;
-	d->tied_lists[slot] = ep;
-	ep->tied_listed = true;
+	if (ep->tied_conn && slot < ep->d->tied_slots)
+		list_push_front(&ep->d->tied_lists[slot], &ep->tied);
 }
 
 void ep_untie(struct ep *ep)
 {
-	struct rdqd *d = ep->d;
-
-	if (!ep->tied_listed)
-		return;
-	ep->tied_listed = false;
-	if (ep->tied_prev)
-		ep->tied_prev->tied_next = ep->tied_next;
-	else
-		d->tied_lists[rdq_handle_index(ep->tied_conn)] = ep->tied_next;
-	if (ep->tied_next)
-		ep->tied_next->tied_prev = ep->tied_prev;
-	ep->tied_next = ep->tied_prev = NULL;
+	if (list_linked(&ep->tied))
+		list_remove(&ep->d->tied_lists[rdq_handle_index(ep->tied_conn)], &ep->tied);
 }
 
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,

@@ -56,9 +56,7 @@ struct ep {
 	enum ep_role role;	/* fixed at creation */
 	rdq_handle_t parent;	/* fixed: a passive endpoint's listener */
 	rdq_handle_t tied_conn; /* fixed: destroyed when this connection closes, or 0 */
-	/* Loop: the other endpoints tied to the same connection (d->tied_lists). */
-	struct ep *tied_next, *tied_prev;
-	bool tied_listed;
+	struct list_node tied;	/* loop: in its connection's list (d->tied_lists) */
 
 	/*
 	 * The endpoint's event queue: the loop posts every worker step of this

@@ -222,6 +222,7 @@ void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
 	uint32_t slot = rdq_handle_index(conn);
 	rdq_handle_t *handles;
 	unsigned count = 0, n = 0;
+	struct list_node *node;
 	struct ep *ep;
 
 	if (slot >= d->tied_slots) {
@@ -229,7 +230,7 @@ void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
 		return;
 	}
 	/* The connection's own endpoints, not a walk over all: O(its own). */
-	for (ep = d->tied_lists[slot]; ep; ep = ep->tied_next)
+	for (node = d->tied_lists[slot].first; node; node = node->next)
 		count++;
 	if (!count)
 		return;
@@ -239,9 +240,11 @@ void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
 		return;
 	}
 	/* Collected first: each destroy takes its endpoint out of the list. */
-	for (ep = d->tied_lists[slot]; ep; ep = ep->tied_next)
+	for (node = d->tied_lists[slot].first; node; node = node->next) {
+		ep = list_entry(node, struct ep, tied);
 		if (ep->tied_conn == conn) /* the slot's connection now, not an earlier one's */
 			handles[n++] = ep->obj.handle;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		ep = ep_get(d, handles[i]);
 		if (ep) {

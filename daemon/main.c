@@ -142,6 +142,9 @@ static void usage(FILE *out)
 		"                           request sets none (default 5000)\n"
 		"      --max-message BYTES  largest RDMA message either way, 4096 to 1048576\n"
 		"                           (default 65536)\n"
+		"      --send-slots N       send buffers per RDMA device, each of --max-message\n"
+		"                           bytes, 1 to 4096 (default: 8 MiB of them, at least\n"
+		"                           16 and at most 256); an echo waits for a free one\n"
 		"      --recv-backlog N     received messages an endpoint holds until a client\n"
 		"                           reads them; one more fails the endpoint (default 64)\n"
 		"      --systemd            run as the systemd service: take the control socket\n"
@@ -203,6 +206,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_DISCONNECT_TIMEOUT,
 		OPT_MAX_MESSAGE,
 		OPT_RECV_BACKLOG,
+		OPT_SEND_SLOTS,
 	};
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
@@ -220,6 +224,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"disconnect-timeout", required_argument, NULL, OPT_DISCONNECT_TIMEOUT},
 		{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
 		{"recv-backlog", required_argument, NULL, OPT_RECV_BACKLOG},
+		{"send-slots", required_argument, NULL, OPT_SEND_SLOTS},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},
@@ -317,6 +322,13 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 			ret = parse_uint(optarg, "--recv-backlog", 1u << 16, &opt->recv_backlog);
 			if (ret == 0 && opt->recv_backlog == 0) {
 				fprintf(stderr, "rdqd: --recv-backlog must be at least 1\n");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_SEND_SLOTS:
+			ret = parse_uint(optarg, "--send-slots", 4096, &opt->send_slots);
+			if (ret == 0 && opt->send_slots == 0) {
+				fprintf(stderr, "rdqd: --send-slots must be at least 1\n");
 				ret = -EINVAL;
 			}
 			break;

@@ -170,7 +170,8 @@ static void op_stats(struct rdqd *d, struct request *req)
 	json_object_set_new(result, "data",
 			    STAT_FIELDS({"transport_failed", k->transport_failed},
 					{"backlog_full", k->backlog_full},
-					{"recv_discarded", k->recv_discarded}));
+					{"recv_discarded", k->recv_discarded},
+					{"echo_waited", k->echo_waited}));
 	/*
 	 * Daemon-wide, like the other shared limits: requests = accepted + the
 	 * rejected; endpoints is the passive endpoints now, against max_endpoints.

@@ -284,39 +284,16 @@ static int send_from_slot(struct qp *qp, const void *data, uint32_t len, bool ec
 	return (int)tag;
 }
 
-/* The device's echoes waiting for a send slot: a FIFO, unlinked in O(1). */
+/*
+ * The QP's echo found no free send slot on its device: it waits, in order,
+ * for the next one that comes back (its own sends in flight wake it anyway).
+ */
 static void wait_for_slot(struct qp *qp)
 {
-	struct verbs_device *v = qp->dev;
-
-	if (qp->waiting)
+	if (qp->sends_out == QP_SEND_SLOTS || list_linked(&qp->waiting))
 		return;
-	qp->waiting = true;
-	qp->waiting_next = NULL;
-	qp->waiting_prev = v->waiting_tail;
-	if (v->waiting_tail)
-		v->waiting_tail->waiting_next = qp;
-	else
-		v->waiting_head = qp;
-	v->waiting_tail = qp;
-}
-
-static void stop_waiting(struct qp *qp)
-{
-	struct verbs_device *v = qp->dev;
-
-	if (!qp->waiting)
-		return;
-	qp->waiting = false;
-	if (qp->waiting_prev)
-		qp->waiting_prev->waiting_next = qp->waiting_next;
-	else
-		v->waiting_head = qp->waiting_next;
-	if (qp->waiting_next)
-		qp->waiting_next->waiting_prev = qp->waiting_prev;
-	else
-		v->waiting_tail = qp->waiting_prev;
-	qp->waiting_next = qp->waiting_prev = NULL;
+	list_push_back(&qp->dev->waiting, &qp->waiting);
+	qp->d->counters.echo_waited++;
 }
 
 /* Echoes held messages while the QP and its device have room. */
@@ -329,8 +306,7 @@ static void echo_held(struct qp *qp)
 		ret = send_from_slot(qp, m->data, m->len, true);
 		if (ret == -ENOBUFS) {
 			/* No slot on the device (the QP's own sends wake it otherwise). */
-			if (qp->sends_out < QP_SEND_SLOTS)
-				wait_for_slot(qp);
+			wait_for_slot(qp);
 			return;
 		}
 		qp->held_head = m->next;
@@ -348,11 +324,12 @@ static void echo_held(struct qp *qp)
 /* A send slot came back: the echo that waited longest for one goes out. */
 static void wake_waiting(struct verbs_device *v)
 {
-	struct qp *qp = v->waiting_head;
+	struct qp *qp;
 
-	if (!qp || !v->sends_free)
+	if (!v->waiting.first || !v->sends_free)
 		return;
-	stop_waiting(qp);
+	qp = list_entry(v->waiting.first, struct qp, waiting);
+	list_remove(&v->waiting, &qp->waiting);
 	echo_held(qp);
 }
 
@@ -412,8 +389,7 @@ static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
 			qp_fail(qp, ret, "cannot post the echo: %s", strerror(-ret));
 			return;
 		}
-		if (qp->sends_out < QP_SEND_SLOTS)
-			wait_for_slot(qp);
+		wait_for_slot(qp);
 	}
 	hold(qp, data, len);
 	if (!qp->echo && qp->active && !qp->failed)
@@ -577,7 +553,7 @@ void qp_deactivate(struct qp *qp, int status)
 		return;
 	qp->active = false;
 	qp->retired = true;
-	stop_waiting(qp);
+	list_remove(&qp->dev->waiting, &qp->waiting);
 	/* The hardware may still read these slots: they come back at completion or teardown. */
 	verbs_device_orphan_sends(qp->dev, qp);
 	for (unsigned t = 0; t < QP_SEND_SLOTS; t++) {

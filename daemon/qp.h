@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/list.h"
 #include "object.h"
 
 struct rdqd;
@@ -60,8 +61,7 @@ struct qp {
 	unsigned sends_out;
 	struct qp_msg *held_head, *held_tail; /* received, not yet taken or echoed */
 	unsigned held;
-	struct qp *waiting_next, *waiting_prev; /* echoes waiting for a device send slot */
-	bool waiting;
+	struct list_node waiting; /* in its device's echoes waiting for a send slot */
 	uint64_t sent, received, echoed, flushed, discarded;
 };
 

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "engine/handle_table.h"
+#include "engine/list.h"
 #include "engine/workers.h"
 #include "request.h"
 #include "shares.h"
@@ -63,6 +64,7 @@ struct rdqd_options {
 	unsigned disconnect_timeout_ms; /* ep.disconnect's local deadline unless it sets one */
 	unsigned max_message;		/* bytes in one RDMA message, either way */
 	unsigned recv_backlog;		/* received messages an endpoint holds unread */
+	unsigned send_slots;		/* send buffers per device; 0: 8 MiB of them */
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -95,6 +97,7 @@ struct rdqd_counters {
 	uint64_t transport_failed; /* endpoints whose QP failed: RNR, retries, remote errors */
 	uint64_t backlog_full;	   /* endpoints failed with --recv-backlog messages unread */
 	uint64_t recv_discarded;   /* messages that arrived for a QP already going away */
+	uint64_t echo_waited;	   /* echoes that waited for a free send slot of their device */
 	/*
 	 * Peers' connection requests on our listeners (admission.c): each one is
 	 * accepted (a passive endpoint is made for it) or rejected, for one reason.
@@ -117,9 +120,10 @@ struct rdqd {
 	struct handle_table objects; /* endpoints and QPs; thread-safe */
 	struct handle_table conns;   /* client connections; loop only */
 	/* The endpoints tied to each connection, by its handle's index (endpoint.c); loop only. */
-	struct ep **tied_lists;
+	struct list *tied_lists; /* of struct ep, by their tied member */
 	unsigned tied_slots;
-	struct conn *watchers; /* the connections that asked for events (control.c); loop only */
+	struct list watchers; /* of struct conn: the connections that asked for events (control.c);
+				 loop only */
 	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */
 	struct verbs_device *verbs_devices;
 	pthread_mutex_t verbs_lock;

@@ -115,7 +115,7 @@ static struct verbs_device *create(struct rdqd *d, struct ibv_context *verbs)
 	/* Cache-line aligned slots, each able to hold the largest message. */
 	v->slot_size = (d->opt.max_message + 63u) & ~63u;
 	v->recv_slots = slots_for(v->slot_size);
-	v->send_slots = slots_for(v->slot_size);
+	v->send_slots = d->opt.send_slots ? d->opt.send_slots : slots_for(v->slot_size);
 	if (attr.max_srq_wr > 0 && v->recv_slots > (uint32_t)attr.max_srq_wr)
 		v->recv_slots = (uint32_t)attr.max_srq_wr;
 	/*

@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/list.h"
+
 struct event;
 struct qp;
 struct rdqd;
@@ -75,7 +77,7 @@ struct verbs_device {
 	struct send_slot *sends;
 	unsigned free_send; /* first free send slot, or send_slots when none */
 	unsigned sends_free, orphans;
-	struct qp *waiting_head, *waiting_tail; /* echo QPs waiting for a send slot */
+	struct list waiting; /* of struct qp: echoes waiting for a send slot, oldest first */
 	uint64_t stale, recv_errors;
 };
 

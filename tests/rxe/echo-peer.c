@@ -6,9 +6,9 @@
  * posts a receive.
  *
  * Usage:
- *   echo-peer ADDR PORT SIZE COUNT
- *       sends COUNT messages of SIZE bytes, one at a time, each with its own
- *       byte pattern, and checks every byte of each echo
+ *   echo-peer ADDR PORT SIZE COUNT [DEPTH]
+ *       sends COUNT messages of SIZE bytes, DEPTH at a time (default 1), each
+ *       with its own byte pattern, and checks every byte of each echo
  *   echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S
  *       sends COUNT messages but never posts a receive, then waits up to
  *       WAIT_S seconds for the other side to disconnect
@@ -100,39 +100,57 @@ static int send_one(struct rdma_cm_id *id, uint8_t *buf, size_t size, struct ibv
 	return 0;
 }
 
-static int echo(struct rdma_cm_id *id, size_t size, unsigned count)
+/*
+ * Keeps depth messages in flight: message i goes out of, and comes back
+ * into, slot i % depth; echoes arrive in order, each checked byte by byte.
+ */
+static int echo(struct rdma_cm_id *id, size_t size, unsigned count, unsigned depth)
 {
-	uint8_t *out = malloc(size), *in = malloc(size);
+	uint8_t *out = malloc(size * depth), *in = malloc(size * depth);
 	struct ibv_mr *mr_out, *mr_in;
+	unsigned sent = 0, got = 0;
 	struct ibv_wc wc;
-	int ret;
 
 	if (!out || !in)
 		return fail("malloc");
-	mr_out = rdma_reg_msgs(id, out, size);
-	mr_in = rdma_reg_msgs(id, in, size);
+	mr_out = rdma_reg_msgs(id, out, size * depth);
+	mr_in = rdma_reg_msgs(id, in, size * depth);
 	if (!mr_out || !mr_in)
 		return fail("rdma_reg_msgs");
-	for (unsigned i = 0; i < count; i++) {
-		fill(out, size, i);
-		memset(in, 0, size);
-		if (rdma_post_recv(id, NULL, in, size, mr_in))
-			return fail("rdma_post_recv");
-		ret = send_one(id, out, size, mr_out);
-		if (ret)
-			return ret;
+	while (got < count) {
+		while (sent < count && sent - got < depth) {
+			uint8_t *o = out + (size_t)(sent % depth) * size;
+			uint8_t *r = in + (size_t)(sent % depth) * size;
+
+			fill(o, size, sent);
+			memset(r, 0, size);
+			if (rdma_post_recv(id, NULL, r, size, mr_in))
+				return fail("rdma_post_recv");
+			if (rdma_post_send(id, NULL, o, size, mr_out, 0))
+				return fail("rdma_post_send");
+			sent++;
+		}
+		if (rdma_get_send_comp(id, &wc) <= 0)
+			return fail("rdma_get_send_comp");
+		if (wc.status != IBV_WC_SUCCESS) {
+			printf("echo-peer: the send of %zu bytes failed: %s\n", size,
+			       ibv_wc_status_str(wc.status));
+			return 3;
+		}
 		if (rdma_get_recv_comp(id, &wc) <= 0)
 			return fail("rdma_get_recv_comp");
 		if (wc.status != IBV_WC_SUCCESS) {
-			printf("echo-peer: echo %u did not come: %s\n", i,
+			printf("echo-peer: echo %u did not come: %s\n", got,
 			       ibv_wc_status_str(wc.status));
 			return 1;
 		}
-		if (wc.byte_len != size || memcmp(in, out, size)) {
-			printf("echo-peer: echo %u differs: %u bytes back of %zu sent\n", i,
+		if (wc.byte_len != size || memcmp(in + (size_t)(got % depth) * size,
+						  out + (size_t)(got % depth) * size, size)) {
+			printf("echo-peer: echo %u differs: %u bytes back of %zu sent\n", got,
 			       wc.byte_len, size);
 			return 1;
 		}
+		got++;
 	}
 	printf("echo-peer: %u echoes of %zu bytes, every byte checked\n", count, size);
 	rdma_dereg_mr(mr_out);
@@ -194,13 +212,19 @@ int main(int argc, char **argv)
 	bool is_deaf = argc > 1 && !strcmp(argv[1], "--deaf");
 	char **a = argv + 1 + is_deaf;
 	struct rdma_cm_id *id;
+	unsigned count, depth = 1;
 	size_t size;
-	unsigned count;
 	int ret;
 
-	if (argc != (is_deaf ? 7 : 5)) {
-		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT\n"
+	if (is_deaf ? argc != 7 : argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT [DEPTH]\n"
 				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n");
+		return 2;
+	}
+	if (!is_deaf && argc == 6)
+		depth = (unsigned)strtoul(a[4], NULL, 10);
+	if (depth == 0 || depth > 64) {
+		fprintf(stderr, "echo-peer: DEPTH must be 1 to 64\n");
 		return 2;
 	}
 	size = strtoul(a[2], NULL, 10);
@@ -209,10 +233,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo-peer: SIZE and COUNT must be at least 1\n");
 		return 2;
 	}
-	id = connect_to(a[0], a[1], 4);
+	id = connect_to(a[0], a[1], depth > 4 ? depth : 4);
 	if (!id)
 		return 2;
-	ret = is_deaf ? deaf(id, size, count, atoi(a[4])) : echo(id, size, count);
+	ret = is_deaf ? deaf(id, size, count, atoi(a[4])) : echo(id, size, count, depth);
 	rdma_disconnect(id);
 	rdma_destroy_ep(id);
 	return ret;
