@@ -27,7 +27,8 @@ static const char ep_usage[] =
 	"  " CONNECT_USAGE
 	"        connect to a listener; prints the endpoint and its QP number\n"
 	"  " SEND_USAGE
-	"        send DATA (1 to 4096 bytes) on a connected endpoint\n"
+	"        send DATA (1 byte to rdqd's --max-message, 65536 unless set, within\n"
+	"        one request frame) on a connected endpoint\n"
 	"  " RECV_USAGE
 	"        wait for one message and print it (0 = do not wait)\n"
 	"  " DISCONNECT_USAGE
