@@ -328,6 +328,8 @@ static void activate(struct ep *ep)
 					   (json_int_t)ep->qp),
 				 NULL);
 	ep_broadcast_event(ep, EP_EVENT_ESTABLISHED, 0);
+	/* Messages, or a failure, that came between RTR and now. */
+	qp_catch_up(ep->qp_active);
 }
 
 static void accept_done(struct work_item *item)

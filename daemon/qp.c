@@ -536,14 +536,20 @@ int qp_activate(struct qp *qp)
 	}
 	object_ref(qp);
 	qp->active = true;
-	/* What happened before: a failure, messages to echo or to announce. */
+	return 0;
+}
+
+void qp_catch_up(struct qp *qp)
+{
+	RDQ_DISPATCH_ONLY();
+	if (!qp->active)
+		return;
 	if (qp->failed)
 		qp->d->qp_event(qp->d, qp->ep, qp->fail_status, qp->fail_why);
 	else if (qp->echo)
 		echo_held(qp);
 	else if (qp->held)
 		qp->d->qp_event(qp->d, qp->ep, 0, NULL);
-	return 0;
 }
 
 void qp_deactivate(struct qp *qp, int status)

@@ -102,10 +102,15 @@ int qp_publish(struct rdqd *d, struct qp *qp);
 
 /*
  * Starts the QP's data path on the loop (and reading its device's
- * completions, if nothing did yet); takes a reference. Messages that came
- * before are echoed or announced now.
+ * completions, if nothing did yet); takes a reference.
  */
 int qp_activate(struct qp *qp);
+
+/*
+ * Once its endpoint is connected: what happened before the QP was active
+ * reaches it now (a failure, messages to announce), or goes out (echoes).
+ */
+void qp_catch_up(struct qp *qp);
 
 /*
  * Ends the data path: completes the sends still waiting with status, leaves
