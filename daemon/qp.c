@@ -33,16 +33,28 @@
 
 /* ------------------------------------------------ resources (workers) */
 
+/* Takes the oldest held message off the QP (the caller frees it), or NULL. */
+static struct qp_msg *held_pop(struct qp *qp)
+{
+	struct qp_msg *m = qp->held_head;
+
+	if (!m)
+		return NULL;
+	qp->held_head = m->next;
+	if (!qp->held_head)
+		qp->held_tail = NULL;
+	qp->held--;
+	return m;
+}
+
 static void qp_release(struct object *obj)
 {
 	struct qp *qp = (struct qp *)obj;
 	struct qp_msg *m;
 
 	/* qp_teardown() has run by now: only memory is left. */
-	while ((m = qp->held_head)) {
-		qp->held_head = m->next;
+	while ((m = held_pop(qp)))
 		free(m);
-	}
 	free(qp);
 }
 
@@ -309,11 +321,7 @@ static void echo_held(struct qp *qp)
 			wait_for_slot(qp);
 			return;
 		}
-		qp->held_head = m->next;
-		if (!qp->held_head)
-			qp->held_tail = NULL;
-		qp->held--;
-		free(m);
+		free(held_pop(qp));
 		if (ret < 0) {
 			qp_fail(qp, ret, "cannot post the echo: %s", strerror(-ret));
 			return;
@@ -339,9 +347,7 @@ static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 	struct qp_msg *m;
 
 	if (qp->held >= qp->d->opt.recv_backlog) {
-		qp->discarded++;
-		if (!qp->failed)
-			qp->d->counters.backlog_full++;
+		qp->d->counters.backlog_full++;
 		if (qp->echo)
 			qp_fail(qp, -ENOBUFS,
 				"the peer sends faster than it takes its echoes back: %u messages "
@@ -356,7 +362,6 @@ static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 	}
 	m = malloc(sizeof(*m) + len);
 	if (!m) {
-		qp->discarded++;
 		qp_fail(qp, -ENOMEM, "out of memory for a received message of %u bytes", len);
 		return;
 	}
@@ -375,7 +380,6 @@ static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
 {
 	if (qp->retired || qp->failed) {
 		/* Its endpoint is going away, or the connection already failed. */
-		qp->discarded++;
 		qp->d->counters.recv_discarded++;
 		return;
 	}
@@ -407,7 +411,6 @@ static void recv_completed(struct verbs_device *v, const struct ibv_wc *wc)
 		else
 			v->d->counters.recv_discarded++; /* its QP was destroyed meanwhile */
 	} else if (wc->status != IBV_WC_WR_FLUSH_ERR) {
-		v->recv_errors++;
 		/* rxe reports a message longer than the buffer as a local QP operation error. */
 		if (qp && wc->status == IBV_WC_LOC_LEN_ERR)
 			qp_fail(qp, -EMSGSIZE,
@@ -438,8 +441,7 @@ static void send_completed(struct verbs_device *v, const struct ibv_wc *wc)
 
 	s = slot < v->send_slots ? &v->sends[slot] : NULL;
 	if (!s || !s->qp || (s->gen & WR_GEN_MASK) != WR_GEN(wc->wr_id)) {
-		v->stale++; /* a loan whose QP was destroyed; the slot went back then */
-		return;
+		return; /* a loan whose QP was destroyed; the slot went back then */
 	}
 	qp = s->qp;
 	tag = s->tag;
@@ -623,15 +625,11 @@ static json_t *message_json(const uint8_t *data, size_t len)
 
 int qp_take_message(struct qp *qp, json_t **out, size_t *len)
 {
-	struct qp_msg *m = qp->held_head;
+	struct qp_msg *m = held_pop(qp);
 
 	RDQ_DISPATCH_ONLY();
 	if (!m)
 		return 0;
-	qp->held_head = m->next;
-	if (!qp->held_head)
-		qp->held_tail = NULL;
-	qp->held--;
 	*len = m->len;
 	*out = message_json(m->data, m->len);
 	free(m);

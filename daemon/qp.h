@@ -62,7 +62,7 @@ struct qp {
 	struct qp_msg *held_head, *held_tail; /* received, not yet taken or echoed */
 	unsigned held;
 	struct list_node waiting; /* in its device's echoes waiting for a send slot */
-	uint64_t sent, received, echoed, flushed, discarded;
+	uint64_t sent, received, echoed, flushed;
 };
 
 /* --- PASSIVE level --- */

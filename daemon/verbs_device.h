@@ -78,7 +78,6 @@ struct verbs_device {
 	unsigned free_send; /* first free send slot, or send_slots when none */
 	unsigned sends_free, orphans;
 	struct list waiting; /* of struct qp: echoes waiting for a send slot, oldest first */
-	uint64_t stale, recv_errors;
 };
 
 /* --- PASSIVE level (workers) --- */
