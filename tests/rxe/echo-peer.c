@@ -84,12 +84,11 @@ static void fill(uint8_t *buf, size_t size, unsigned i)
 		buf[j] = (uint8_t)(i * 131u + j * 7u + (j >> 8));
 }
 
-static int send_one(struct rdma_cm_id *id, uint8_t *buf, size_t size, struct ibv_mr *mr)
+/* Waits for the next send completion: 0, 3 when the send failed (said), or 2. */
+static int send_done(struct rdma_cm_id *id, size_t size)
 {
 	struct ibv_wc wc;
 
-	if (rdma_post_send(id, NULL, buf, size, mr, 0))
-		return fail("rdma_post_send");
 	if (rdma_get_send_comp(id, &wc) <= 0)
 		return fail("rdma_get_send_comp");
 	if (wc.status != IBV_WC_SUCCESS) {
@@ -98,6 +97,13 @@ static int send_one(struct rdma_cm_id *id, uint8_t *buf, size_t size, struct ibv
 		return 3;
 	}
 	return 0;
+}
+
+static int send_one(struct rdma_cm_id *id, uint8_t *buf, size_t size, struct ibv_mr *mr)
+{
+	if (rdma_post_send(id, NULL, buf, size, mr, 0))
+		return fail("rdma_post_send");
+	return send_done(id, size);
 }
 
 /*
@@ -110,6 +116,7 @@ static int echo(struct rdma_cm_id *id, size_t size, unsigned count, unsigned dep
 	struct ibv_mr *mr_out, *mr_in;
 	unsigned sent = 0, got = 0;
 	struct ibv_wc wc;
+	int ret;
 
 	if (!out || !in)
 		return fail("malloc");
@@ -130,13 +137,9 @@ static int echo(struct rdma_cm_id *id, size_t size, unsigned count, unsigned dep
 				return fail("rdma_post_send");
 			sent++;
 		}
-		if (rdma_get_send_comp(id, &wc) <= 0)
-			return fail("rdma_get_send_comp");
-		if (wc.status != IBV_WC_SUCCESS) {
-			printf("echo-peer: the send of %zu bytes failed: %s\n", size,
-			       ibv_wc_status_str(wc.status));
-			return 3;
-		}
+		ret = send_done(id, size);
+		if (ret)
+			return ret;
 		if (rdma_get_recv_comp(id, &wc) <= 0)
 			return fail("rdma_get_recv_comp");
 		if (wc.status != IBV_WC_SUCCESS) {

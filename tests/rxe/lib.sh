@@ -141,3 +141,17 @@ silent_peer_start() {
 	wait_until 10 grep -q listening /tmp/silent.out ||
 		fail "silent-peer listens" "$(cat /tmp/silent.out)"
 }
+
+# connect_to_host2 PORT: host 1's start against host 2's listener (two-host
+# scripts): rdqd, two connections (their handles in A and B), an echo on A.
+# Sets PEER, A and B.
+connect_to_host2() {
+	PEER=${RDQ_ADDR_PEER:?two hosts needed: rxehost run --hosts 2}
+	rdqd_start || exit 1
+	rxehost-wait listening 120 || { echo "host 2 never listened"; exit 1; }
+	A=$(json_get ep "$(ctl -j ep connect "$PEER:$1")")
+	B=$(json_get ep "$(ctl -j ep connect "$PEER:$1")")
+	expect_match "two connections to host 2" '^[0-9]+ [0-9]+$' "$A $B"
+	ctl ep send "$A" ping >/dev/null
+	expect "host 2 echoes" ping "$(ctl ep recv "$A" 2>&1)"
+}

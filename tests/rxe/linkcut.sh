@@ -61,14 +61,7 @@ if [ "${RDQ_HOST_INDEX:-1}" = 2 ]; then
 	exit 0
 fi
 
-PEER=${RDQ_ADDR_PEER:?two hosts needed: rxehost run --hosts 2}
-rdqd_start || exit 1
-rxehost-wait listening 120 || { echo "host 2 never listened"; exit 1; }
-A=$(json_get ep "$(ctl -j ep connect "$PEER:$PORT")")
-B=$(json_get ep "$(ctl -j ep connect "$PEER:$PORT")")
-expect_match "two connections to host 2" '^[0-9]+ [0-9]+$' "$A $B"
-ctl ep send "$A" ping >/dev/null
-expect "host 2 echoes" ping "$(ctl ep recv "$A" 2>&1)"
+connect_to_host2 "$PORT"
 
 # The watcher: one JSON event a line. The third connection, made once it
 # watches, shows that events reach it.
