@@ -6,12 +6,18 @@
 
 #include "control.h"
 #include "endpoint.h"
+#include "json_arena.h"
 #include "ops.h"
 #include "protocol/message.h"
 #include "rdqd.h"
 #include "request.h"
 #include "shutdown.h"
 
+/*
+ * A frame becomes a request, or an error reply. Everything JSON made for it
+ * (the decoded request, and the reply of an operation answered at once) lives
+ * in the loop's arena until the frame is done.
+ */
 static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const char *body, size_t len)
 {
 	struct control_requests *pending = control_requests(d, conn);
@@ -21,10 +27,11 @@ static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const cha
 	struct request *req;
 	int ret;
 
+	json_arena_enter();
 	ret = rdq_request_decode(body, len, &msg, err);
 	if (ret < 0) {
 		control_reject(d, conn, msg.id, -ret, err);
-		return;
+		goto out;
 	}
 	op = ops_find(msg.op);
 	if (!op) {
@@ -39,13 +46,17 @@ static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const cha
 			 d->opt.max_pending);
 		control_reject(d, conn, msg.id, EBUSY, err);
 	} else {
-		req = request_new(d, conn, uid, msg.id, op, msg.args);
+		struct op_input in = {.args = msg.args, .data = msg.data, .data_len = msg.data_len};
+
+		req = request_new(d, conn, uid, msg.id, msg.version, op);
 		if (req)
-			ops_dispatch(d, req);
+			ops_dispatch(d, req, &in);
 		else
 			control_reject(d, conn, msg.id, ENOMEM, "out of memory");
 	}
 	rdq_request_msg_clear(&msg);
+out:
+	json_arena_leave();
 }
 
 static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests)

@@ -87,13 +87,16 @@ static void check_throttle(struct conn *c)
 /*
  * Serialises msg once, into a buffer the loop reuses for every message, and
  * frames it into the connection's output: no allocation of ours per reply,
- * and no second pass to learn its size first.
+ * and no second pass to learn its size first. An attachment follows the
+ * JSON after a NUL byte, copied into the output as it is.
  */
-static int conn_send(struct conn *c, const json_t *msg)
+static int conn_send_data(struct conn *c, const json_t *msg, const void *data, size_t data_len)
 {
-	static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE]; /* the loop's alone */
-	size_t body;
-	int ret;
+	/* The loop's alone; one more byte for the NUL before an attachment. */
+	static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE + 1];
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t body, head;
+	int ret = 0;
 
 	RDQ_DISPATCH_ONLY();
 	body = json_dumpb(msg, (char *)scratch + RDQ_FRAME_HEADER, RDQ_MAX_MESSAGE, JSON_COMPACT);
@@ -101,17 +104,32 @@ static int conn_send(struct conn *c, const json_t *msg)
 		return -ENOMEM;
 	if (body > RDQ_MAX_MESSAGE)
 		return -EMSGSIZE; /* json_dumpb wrote only what fits, and said how much it needed */
-	rdq_frame_write_header((uint32_t)body, scratch);
-	ret = bufferevent_write(c->bev, scratch, RDQ_FRAME_HEADER + body) < 0 ? -ENOMEM : 0;
+	head = RDQ_FRAME_HEADER + body;
+	if (data) {
+		scratch[head++] = '\0';
+		rdq_frame_write_header((uint32_t)(body + 1 + data_len), scratch);
+	} else {
+		rdq_frame_write_header((uint32_t)body, scratch);
+	}
+	/* Room for the whole frame first: a frame half written would break the stream. */
+	if (evbuffer_expand(out, head + data_len) < 0 || evbuffer_add(out, scratch, head) < 0 ||
+	    (data && data_len && evbuffer_add(out, data, data_len) < 0))
+		ret = -ENOMEM;
 	check_throttle(c);
 	return ret;
 }
 
-int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg)
+static int conn_send(struct conn *c, const json_t *msg)
+{
+	return conn_send_data(c, msg, NULL, 0);
+}
+
+int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg, const void *data,
+		 size_t data_len)
 {
 	struct conn *c = conn_get(d, h);
 
-	return c ? conn_send(c, msg) : -ENOENT;
+	return c ? conn_send_data(c, msg, data, data_len) : -ENOENT;
 }
 
 struct broadcast_ctx {
@@ -225,11 +243,16 @@ static void read_frames(struct conn *c)
 			return;
 		evbuffer_copyout(in, header, sizeof(header));
 		ret = rdq_frame_read_header(header, &len);
+		/* This rdqd's frames hold at most an attachment of --max-message bytes. */
+		if (ret == 0 && len > RDQ_MAX_MESSAGE + 1 + d->opt.max_message)
+			ret = -EMSGSIZE;
 		if (ret == -EMSGSIZE) {
 			char msg[RDQ_ERRMSG_MAX];
 
-			snprintf(msg, sizeof(msg), "a frame of %u bytes exceeds the limit of %u",
-				 len, RDQ_MAX_MESSAGE);
+			snprintf(msg, sizeof(msg),
+				 "a frame of %u bytes exceeds the limit of %u (64 KiB of JSON, and "
+				 "an attachment of at most --max-message, %u bytes)",
+				 len, RDQ_MAX_MESSAGE + 1 + d->opt.max_message, d->opt.max_message);
 			evbuffer_drain(in, RDQ_FRAME_HEADER);
 			c->skip = len;
 			reject(c, RDQ_NO_ID, EMSGSIZE, msg);

@@ -45,10 +45,13 @@ void control_close_all(struct rdqd *d, bool force);
 unsigned control_connections(struct rdqd *d);
 
 /*
- * Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT,
- * -EMSGSIZE (it would not fit in a frame) or -ENOMEM.
+ * Sends msg (not stolen) to conn if it is still open, followed by data_len
+ * bytes of data as its attachment when data is not NULL (msg announces
+ * them). Returns 0, -ENOENT, -EMSGSIZE (its JSON would not fit in a frame)
+ * or -ENOMEM.
  */
-int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
+int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg, const void *data,
+		 size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
 /* Sends an event (stolen) to each watching connection that may see objects of owner. */

@@ -95,7 +95,14 @@ struct ep {
 	unsigned child_index;
 	struct sockaddr_storage local, remote;
 	int disconnect_status; /* DISCONNECTED's status, once reported */
-	bool qp_error_queued;  /* its QP's move to error is queued or done: once is enough */
+	/*
+	 * Why its connection failed under it (a send or receive completed with
+	 * an error), once it did: later ep.send and ep.recv fail with it, so a
+	 * client that did not wait for its send's completion still learns.
+	 */
+	int failed_status;
+	char failed_why[120];
+	bool qp_error_queued; /* its QP's move to error is queued or done: once is enough */
 	/* What its queued requests complete with when it is destroyed. */
 	int destroy_status;	     /* -ECANCELED, or -ENODEV after a device removal */
 	const char *destroy_message; /* a static string */
@@ -134,8 +141,11 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 		     unsigned max_connections, bool tied);
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied);
-/* Sends data; the request completes when the send does, or with ETIMEDOUT after timeout_ms. */
-void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len,
+/*
+ * Sends data. Without wait the request completes once the send is posted;
+ * with wait, when the send completes, or with ETIMEDOUT after timeout_ms.
+ */
+void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t len, bool wait,
 		   int64_t timeout_ms);
 void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms);
 void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bool wait,

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Messages: ep.send posts to the QP at once (the loop owns the data path);
- * ep.recv answers from the messages that arrived, or waits, cancelable, on
- * the endpoint until one arrives, its deadline passes, or the peer
- * disconnects.
+ * Messages: ep.send posts to the QP at once (the loop owns the data path)
+ * and answers then, or, asked to wait, when the send completes; ep.recv
+ * answers from the messages that arrived, or waits, cancelable, on the
+ * endpoint until one arrives, its deadline passes, or the peer disconnects.
  */
 #include "endpoint.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "endpoint_internal.h"
@@ -33,12 +34,30 @@ static void send_deadline(struct request *req)
 		     (long long)req->timeout_ms);
 }
 
-void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t len,
+/* Fails req with why the endpoint's connection failed, if it did; returns whether. */
+static bool failed_connection(struct ep *ep, struct request *req)
+{
+	int status = ep->failed_status;
+	const char *why = ep->failed_why;
+
+	if (!status && ep->qp_active && ep->qp_active->failed) {
+		status = ep->qp_active->fail_status;
+		why = ep->qp_active->fail_why;
+	}
+	if (status)
+		request_fail(req, status, "endpoint %llu's connection failed: %s",
+			     (unsigned long long)ep->obj.handle, why);
+	return status != 0;
+}
+
+void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t len, bool wait,
 		   int64_t timeout_ms)
 {
 	int ret;
 
 	RDQ_DISPATCH_ONLY();
+	if (failed_connection(ep, req))
+		return;
 	if (ep->state != EP_CONNECTED || !ep->qp_active) {
 		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state),
@@ -46,28 +65,66 @@ void endpoint_send(struct ep *ep, struct request *req, const char *data, size_t 
 						       : ", not connected");
 		return;
 	}
-	if (ep->qp_active->failed) {
-		request_fail(req, ep->qp_active->fail_status,
-			     "endpoint %llu's connection failed: %s",
-			     (unsigned long long)ep->obj.handle, ep->qp_active->fail_why);
-		return;
-	}
 	if (len == 0 || len > ep->d->opt.max_message) {
 		request_fail(req, -EMSGSIZE, "data must be 1 to %u bytes (--max-message), not %zu",
 			     ep->d->opt.max_message, len);
 		return;
 	}
-	ret = qp_post_send(ep->qp_active, data, len, req);
-	/* In flight now; without memory for its deadline it simply has none. */
-	if (ret == 0 && timeout_ms > 0)
-		request_deadline_in_flight(req, timeout_ms, send_deadline);
-	if (ret == -ENOBUFS)
+	ret = qp_post_send(ep->qp_active, data, len, wait ? req : NULL);
+	if (ret == -ENOBUFS) {
 		request_fail(req, ret,
 			     "no send slot is free: endpoint %llu has %u sends in flight, or its "
 			     "device's send buffers are all in use; retry",
 			     (unsigned long long)ep->obj.handle, ep->qp_active->sends_out);
-	else if (ret < 0)
+	} else if (ret < 0) {
 		request_fail(req, ret, "cannot post the send: %s", strerror(-ret));
+	} else if (!wait) {
+		/* Posted: its completion answers no one; a failure fails the connection. */
+		request_complete(req, 0,
+				 json_pack("{s:I, s:b}", "bytes", (json_int_t)len, "completed", 0),
+				 NULL);
+	} else if (timeout_ms > 0) {
+		/* In flight now; without memory for its deadline it simply has none. */
+		request_deadline_in_flight(req, timeout_ms, send_deadline);
+	}
+}
+
+/*
+ * A message as the reply to req: in version 2 its bytes are the reply's
+ * attachment; in version 1 they are text in the JSON, or hex for bytes that
+ * are not UTF-8.
+ */
+static void answer_message(struct request *req, const struct qp_msg *m)
+{
+	static const char digits[] = "0123456789abcdef";
+	json_t *text, *result;
+	char *hex;
+
+	if (req->version > 1) {
+		request_complete_data(req, json_pack("{s:I}", "bytes", (json_int_t)m->len), m->data,
+				      m->len);
+		return;
+	}
+	text = json_stringn((const char *)m->data, m->len);
+	if (text) {
+		request_complete(req, 0,
+				 json_pack("{s:o, s:I}", "data", text, "bytes", (json_int_t)m->len),
+				 NULL);
+		return;
+	}
+	hex = malloc(2 * (size_t)m->len + 1);
+	if (!hex) {
+		request_fail(req, -ENOMEM, "out of memory for the message's hex (it is lost)");
+		return;
+	}
+	for (size_t i = 0; i < m->len; i++) {
+		hex[2 * i] = digits[m->data[i] >> 4];
+		hex[2 * i + 1] = digits[m->data[i] & 15];
+	}
+	hex[2 * (size_t)m->len] = 0;
+	result = json_pack("{s:s, s:I}", "hex", hex, "bytes", (json_int_t)m->len);
+	free(hex);
+	request_complete(req, 0, result, NULL);
 }
 
 static void recv_deadline(struct request *req)
@@ -80,18 +137,16 @@ static void deliver_messages(struct ep *ep)
 {
 	while (ep->recv_q.head && ep->qp_active && ep->qp_active->held) {
 		struct request *req = request_queue_pop(&ep->recv_q);
-		json_t *msg;
-		size_t len;
+		struct qp_msg *m = qp_take_message(ep->qp_active);
 
-		qp_take_message(ep->qp_active, &msg, &len);
-		request_complete(req, 0, msg, NULL);
+		answer_message(req, m);
+		free(m);
 	}
 }
 
 void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 {
-	json_t *msg;
-	size_t len;
+	struct qp_msg *m;
 
 	RDQ_DISPATCH_ONLY();
 	if (ep->role != EP_ACTIVE) {
@@ -101,10 +156,14 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 			     ep->role == EP_LISTENER ? "has no QP" : "echoes what it receives");
 		return;
 	}
-	if (ep->qp_active && !ep->recv_q.head && qp_take_message(ep->qp_active, &msg, &len)) {
-		request_complete(req, 0, msg, NULL);
+	m = ep->qp_active && !ep->recv_q.head ? qp_take_message(ep->qp_active) : NULL;
+	if (m) {
+		answer_message(req, m);
+		free(m);
 		return;
 	}
+	if (failed_connection(ep, req))
+		return;
 	if (ep->state != EP_CONNECTED) {
 		request_fail(req, -ENOTCONN, "endpoint %llu is %s and holds no message",
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state));

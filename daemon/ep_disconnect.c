@@ -9,6 +9,7 @@
 #include "endpoint.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <rdma/rdma_cma.h>
 #include <string.h>
 
@@ -227,6 +228,10 @@ void ep_transport_failed(struct ep *ep, int status, const char *why)
 	RDQ_DISPATCH_ONLY();
 	log_warn("ep %llu: %s", (unsigned long long)ep->obj.handle, why);
 	ep->d->counters.transport_failed++;
+	if (!ep->failed_status) {
+		ep->failed_status = status;
+		snprintf(ep->failed_why, sizeof(ep->failed_why), "%s", why);
+	}
 	ep_broadcast_error(ep, status, why);
 	request_queue_fail_all(&ep->recv_q, status, why);
 	/* Already disconnecting or disconnected: its DREQ is out, or the peer's came. */

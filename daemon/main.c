@@ -32,10 +32,12 @@
 #include "device.h"
 #include "endpoint.h"
 #include "engine/level.h"
+#include "json_arena.h"
 #include "log.h"
 #include "object.h"
 #include "rdq/client.h"
 #include "rdqd.h"
+#include "request.h"
 #include "shutdown.h"
 #include "work.h"
 
@@ -446,6 +448,7 @@ static void stop(struct rdqd *d)
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
 	shares_fini(d);
+	request_pool_drain(d);
 	if (d->base)
 		event_base_free(d->base);
 }
@@ -460,6 +463,7 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	signal(SIGPIPE, SIG_IGN);
+	json_arena_install();
 	ret = start(&d);
 	if (ret < 0) {
 		rdq_level_set(RDQ_LEVEL_PASSIVE);

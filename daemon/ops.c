@@ -30,7 +30,7 @@
 
 struct op {
 	const char *name;
-	void (*handler)(struct rdqd *d, struct request *req);
+	void (*handler)(struct rdqd *d, struct request *req, const struct op_input *in);
 };
 
 /* Fails req with the argument error in err if ret < 0; returns whether it did. */
@@ -42,13 +42,13 @@ static bool bad_arg(struct request *req, int ret, const char *err)
 }
 
 /* Reads args.ep and finds the endpoint, or fails req. A reference for the caller. */
-static struct ep *arg_endpoint(struct rdqd *d, struct request *req)
+static struct ep *arg_endpoint(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	uint64_t h = 0;
 	struct ep *ep;
 
-	if (bad_arg(req, rdq_arg_handle(req->args, "ep", true, &h, err), err))
+	if (bad_arg(req, rdq_arg_handle(in->args, "ep", true, &h, err), err))
 		return NULL;
 	ep = endpoint_lookup(d, h, req->uid);
 	if (!ep)
@@ -58,7 +58,7 @@ static struct ep *arg_endpoint(struct rdqd *d, struct request *req)
 	return ep;
 }
 
-static void op_version(struct rdqd *d, struct request *req)
+static void op_version(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	request_complete(
 		req, 0,
@@ -81,7 +81,7 @@ static json_int_t seen_endpoints(struct rdqd *d, uid_t uid)
 	return seen_count(d, uid, SHARE_ENDPOINTS) + seen_count(d, uid, SHARE_NETWORK_ENDPOINTS);
 }
 
-static void op_status(struct rdqd *d, struct request *req)
+static void op_status(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	bool rdma = d->cm && !d->rdma_error[0];
 
@@ -117,7 +117,7 @@ static json_t *stat_object(const struct stat_field *fields, size_t n)
 	return obj;
 }
 
-static void op_stats(struct rdqd *d, struct request *req)
+static void op_stats(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	struct rdqd_counters *k = &d->counters;
 	struct workers_stats w;
@@ -189,7 +189,7 @@ static void op_stats(struct rdqd *d, struct request *req)
 	request_complete(req, 0, result, NULL);
 }
 
-static void op_dev_show(struct rdqd *d, struct request *req)
+static void op_dev_show(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	if (!d->cm) {
 		request_fail(req, -ENODEV, "no RDMA here: %s", d->rdma_error);
@@ -199,14 +199,14 @@ static void op_dev_show(struct rdqd *d, struct request *req)
 }
 
 /* Reads "addr" and "port"; fails req and returns false if they are wrong. */
-static bool arg_address(struct request *req, const char **addr, int64_t *port)
+static bool arg_address(struct request *req, const struct op_input *in, const char **addr,
+			int64_t *port)
 {
 	char err[RDQ_ERRMSG_MAX];
 	size_t len = 0;
 
-	if (bad_arg(req, rdq_arg_string(req->args, "addr", true, addr, &len, err), err) ||
-	    bad_arg(req, rdq_arg_int(req->args, "port", 1, 65535, RDQ_DEFAULT_PORT, port, err),
-		    err))
+	if (bad_arg(req, rdq_arg_string(in->args, "addr", true, addr, &len, err), err) ||
+	    bad_arg(req, rdq_arg_int(in->args, "port", 1, 65535, RDQ_DEFAULT_PORT, port, err), err))
 		return false;
 	if (len == 0 || len >= 64) {
 		request_fail(req, -EINVAL, "args.addr must be 1 to 63 characters");
@@ -215,84 +215,117 @@ static bool arg_address(struct request *req, const char **addr, int64_t *port)
 	return true;
 }
 
-static void op_ep_listen(struct rdqd *d, struct request *req)
+static void op_ep_listen(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	const char *addr;
 	int64_t port, backlog, max_connections;
 	bool tied;
 
-	if (!arg_address(req, &addr, &port) ||
+	if (!arg_address(req, in, &addr, &port) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "backlog", 1, RDQ_MAX_BACKLOG, RDQ_DEFAULT_BACKLOG,
+		    rdq_arg_int(in->args, "backlog", 1, RDQ_MAX_BACKLOG, RDQ_DEFAULT_BACKLOG,
 				&backlog, err),
 		    err) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "max_connections", 1, RDQ_MAX_MAX_CONNECTIONS,
+		    rdq_arg_int(in->args, "max_connections", 1, RDQ_MAX_MAX_CONNECTIONS,
 				RDQ_DEFAULT_MAX_CONNECTIONS, &max_connections, err),
 		    err) ||
-	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
+	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err))
 		return;
 	endpoint_listen(d, req, addr, (int)port, (int)backlog, (unsigned)max_connections, tied);
 }
 
-static void op_ep_connect(struct rdqd *d, struct request *req)
+static void op_ep_connect(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	const char *addr;
 	int64_t port, timeout;
 	bool tied;
 
-	if (!arg_address(req, &addr, &port) ||
+	if (!arg_address(req, in, &addr, &port) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
+		    rdq_arg_int(in->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
 				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
 		    err) ||
-	    bad_arg(req, rdq_arg_bool(req->args, "tied", false, &tied, err), err))
+	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err))
 		return;
 	endpoint_connect(d, req, addr, (int)port, timeout, tied);
 }
 
-static void op_ep_send(struct rdqd *d, struct request *req)
+/*
+ * The bytes to send: version 2 carries them as the frame's attachment,
+ * version 1 as args.data (text). Fails req and returns false if neither or
+ * both are there.
+ */
+static bool arg_send_data(struct request *req, const struct op_input *in, const void **data,
+			  size_t *len)
 {
 	char err[RDQ_ERRMSG_MAX];
-	const char *data;
+	const char *text = NULL;
+
+	if (bad_arg(req, rdq_arg_string(in->args, "data", false, &text, len, err), err))
+		return false;
+	if (text && in->data) {
+		request_fail(req, -EINVAL, "give the data once: as args.data or as the attachment");
+		return false;
+	}
+	if (!text && !in->data) {
+		request_fail(req, -EINVAL,
+			     "args.data is required (or, in protocol version 2, an attachment)");
+		return false;
+	}
+	if (in->data) {
+		*data = in->data;
+		*len = in->data_len;
+	} else {
+		*data = text;
+	}
+	return true;
+}
+
+static void op_ep_send(struct rdqd *d, struct request *req, const struct op_input *in)
+{
+	char err[RDQ_ERRMSG_MAX];
+	const void *data;
 	size_t len = 0;
 	int64_t timeout;
+	bool wait;
 	struct ep *ep;
 
-	if (bad_arg(req, rdq_arg_string(req->args, "data", true, &data, &len, err), err) ||
+	if (!arg_send_data(req, in, &data, &len) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
 				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
-		    err))
+		    err) ||
+	    bad_arg(req, rdq_arg_bool(in->args, "wait", false, &wait, err), err))
 		return;
-	ep = arg_endpoint(d, req);
+	ep = arg_endpoint(d, req, in);
 	if (!ep)
 		return;
-	endpoint_send(ep, req, data, len, timeout);
+	endpoint_send(ep, req, data, len, wait, timeout);
 	object_unref(ep);
 }
 
-static void op_ep_recv(struct rdqd *d, struct request *req)
+static void op_ep_recv(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	int64_t timeout;
 	struct ep *ep;
 
 	if (bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
 				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
 		    err))
 		return;
-	ep = arg_endpoint(d, req);
+	ep = arg_endpoint(d, req, in);
 	if (!ep)
 		return;
 	endpoint_recv(ep, req, timeout);
 	object_unref(ep);
 }
 
-static void op_ep_disconnect(struct rdqd *d, struct request *req)
+static void op_ep_disconnect(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	int64_t timeout;
@@ -300,23 +333,23 @@ static void op_ep_disconnect(struct rdqd *d, struct request *req)
 	bool wait;
 	struct ep *ep;
 
-	if (bad_arg(req, rdq_arg_handle(req->args, "qp", false, &qp, err), err) ||
+	if (bad_arg(req, rdq_arg_handle(in->args, "qp", false, &qp, err), err) ||
 	    bad_arg(req,
-		    rdq_arg_int(req->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
+		    rdq_arg_int(in->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
 				d->opt.disconnect_timeout_ms, &timeout, err),
 		    err) ||
-	    bad_arg(req, rdq_arg_bool(req->args, "wait", true, &wait, err), err))
+	    bad_arg(req, rdq_arg_bool(in->args, "wait", true, &wait, err), err))
 		return;
-	ep = arg_endpoint(d, req);
+	ep = arg_endpoint(d, req, in);
 	if (!ep)
 		return;
 	endpoint_disconnect(ep, req, qp, wait, timeout);
 	object_unref(ep);
 }
 
-static void op_ep_destroy(struct rdqd *d, struct request *req)
+static void op_ep_destroy(struct rdqd *d, struct request *req, const struct op_input *in)
 {
-	struct ep *ep = arg_endpoint(d, req);
+	struct ep *ep = arg_endpoint(d, req, in);
 
 	if (!ep)
 		return;
@@ -338,16 +371,16 @@ struct page {
 	uint64_t after;
 };
 
-static bool arg_page(struct request *req, struct page *p)
+static bool arg_page(struct request *req, const struct op_input *in, struct page *p)
 {
 	char err[RDQ_ERRMSG_MAX];
 	int64_t after;
 
 	if (bad_arg(req,
-		    rdq_arg_int(req->args, "limit", 1, RDQ_MAX_PAGE, RDQ_DEFAULT_PAGE, &p->limit,
+		    rdq_arg_int(in->args, "limit", 1, RDQ_MAX_PAGE, RDQ_DEFAULT_PAGE, &p->limit,
 				err),
 		    err) ||
-	    bad_arg(req, rdq_arg_int(req->args, "after", 0, INT64_MAX, 0, &after, err), err))
+	    bad_arg(req, rdq_arg_int(in->args, "after", 0, INT64_MAX, 0, &after, err), err))
 		return false;
 	p->after = (uint64_t)after;
 	return true;
@@ -364,7 +397,7 @@ static void complete_page(struct request *req, const char *key, json_t *items, b
 	request_complete(req, 0, result, NULL);
 }
 
-static void op_ep_show(struct rdqd *d, struct request *req)
+static void op_ep_show(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	json_t *list = json_array();
@@ -372,8 +405,8 @@ static void op_ep_show(struct rdqd *d, struct request *req)
 	struct page page;
 	bool more = false;
 
-	if (bad_arg(req, rdq_arg_handle(req->args, "ep", false, &one, err), err) ||
-	    !arg_page(req, &page)) {
+	if (bad_arg(req, rdq_arg_handle(in->args, "ep", false, &one, err), err) ||
+	    !arg_page(req, in, &page)) {
 		json_decref(list);
 		return;
 	}
@@ -418,12 +451,12 @@ static void op_ep_show(struct rdqd *d, struct request *req)
 	complete_page(req, "endpoints", list, more, last);
 }
 
-static void op_watch(struct rdqd *d, struct request *req)
+static void op_watch(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	bool on;
 
-	if (bad_arg(req, rdq_arg_bool(req->args, "on", true, &on, err), err))
+	if (bad_arg(req, rdq_arg_bool(in->args, "on", true, &on, err), err))
 		return;
 	control_set_watch(d, req->conn, on);
 	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
@@ -475,14 +508,14 @@ static json_t *describe_request(const struct request *r, const struct request *a
 			 r->conn == asker->conn);
 }
 
-static void op_request_list(struct rdqd *d, struct request *req)
+static void op_request_list(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	struct request_search s = {.self = req};
 	struct page page;
 	json_t *list;
 	size_t n;
 
-	if (!arg_page(req, &page))
+	if (!arg_page(req, in, &page))
 		return;
 	s.after = page.after;
 	request_foreach(d, request_seen, &s);
@@ -519,14 +552,14 @@ static void cancel_by_rid(struct rdqd *d, struct request *req, int64_t rid)
 		request_complete(req, 0, json_pack("{s:i}", "cancelled", 1), NULL);
 }
 
-static void op_cancel(struct rdqd *d, struct request *req)
+static void op_cancel(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	int64_t target, rid;
 	unsigned n;
 
-	if (bad_arg(req, rdq_arg_int(req->args, "req", 0, INT64_MAX, -1, &target, err), err) ||
-	    bad_arg(req, rdq_arg_int(req->args, "rid", 1, INT64_MAX, -1, &rid, err), err))
+	if (bad_arg(req, rdq_arg_int(in->args, "req", 0, INT64_MAX, -1, &target, err), err) ||
+	    bad_arg(req, rdq_arg_int(in->args, "rid", 1, INT64_MAX, -1, &rid, err), err))
 		return;
 	if ((target < 0) == (rid < 0)) {
 		request_fail(req, -EINVAL,
@@ -546,14 +579,14 @@ static void op_cancel(struct rdqd *d, struct request *req)
 		request_complete(req, 0, json_pack("{s:i}", "cancelled", (int)n), NULL);
 }
 
-static void op_qp_destroy(struct rdqd *d, struct request *req)
+static void op_qp_destroy(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
 	uint64_t h = 0;
 	struct qp *qp;
 	struct ep *ep = NULL;
 
-	if (bad_arg(req, rdq_arg_handle(req->args, "qp", true, &h, err), err))
+	if (bad_arg(req, rdq_arg_handle(in->args, "qp", true, &h, err), err))
 		return;
 	qp = handle_table_lookup(&d->objects, h, OBJ_QP);
 	if (qp && object_visible(qp->obj.owner, req->uid))
@@ -597,7 +630,7 @@ const struct op *ops_find(const char *name)
 	return NULL;
 }
 
-void ops_dispatch(struct rdqd *d, struct request *req)
+void ops_dispatch(struct rdqd *d, struct request *req, const struct op_input *in)
 {
-	req->op->handler(d, req);
+	req->op->handler(d, req, in);
 }

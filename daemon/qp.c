@@ -588,7 +588,8 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 	if (tag < 0)
 		return tag;
 	qp->send_req[tag] = req;
-	request_dispatch(req);
+	if (req)
+		request_dispatch(req);
 	return 0;
 }
 
@@ -600,38 +601,8 @@ void qp_abandon_send(struct qp *qp, const struct request *req)
 			qp->send_req[t] = NULL; /* lent until the hardware reports the send */
 }
 
-/* Messages are text in JSON; bytes that are not UTF-8 are given as hex instead. */
-static json_t *message_json(const uint8_t *data, size_t len)
+struct qp_msg *qp_take_message(struct qp *qp)
 {
-	static const char digits[] = "0123456789abcdef";
-	json_t *text = json_stringn((const char *)data, len);
-	json_t *out;
-	char *hex;
-
-	if (text)
-		return json_pack("{s:o, s:I}", "data", text, "bytes", (json_int_t)len);
-	hex = malloc(2 * len + 1);
-	if (!hex)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		hex[2 * i] = digits[data[i] >> 4];
-		hex[2 * i + 1] = digits[data[i] & 15];
-	}
-	hex[2 * len] = 0;
-	out = json_pack("{s:s, s:I}", "hex", hex, "bytes", (json_int_t)len);
-	free(hex);
-	return out;
-}
-
-int qp_take_message(struct qp *qp, json_t **out, size_t *len)
-{
-	struct qp_msg *m = held_pop(qp);
-
 	RDQ_DISPATCH_ONLY();
-	if (!m)
-		return 0;
-	*len = m->len;
-	*out = message_json(m->data, m->len);
-	free(m);
-	return 1;
+	return held_pop(qp);
 }

@@ -120,8 +120,10 @@ void qp_catch_up(struct qp *qp);
 void qp_deactivate(struct qp *qp, int status);
 
 /*
- * Posts a send of len bytes (at most the device's slot size). The request
- * completes when the send does. Returns 0 (the request is the QP's now),
+ * Posts a send of len bytes (at most the device's slot size). The request,
+ * if any, completes when the send does; without one nobody waits, and a
+ * failed completion is known only as the QP's failure (which fails its
+ * endpoint, and says why). Returns 0 (the request is the QP's now),
  * -ENOBUFS (QP_SEND_SLOTS sends in flight, or every send slot of the device
  * lent), or another -errno.
  */
@@ -134,11 +136,7 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
  */
 void qp_abandon_send(struct qp *qp, const struct request *req);
 
-/*
- * Takes the oldest received message as the JSON of an ep.recv reply (text,
- * or hex for bytes that are not UTF-8) set in *out. Returns 1 if there was
- * one, 0 if none.
- */
-int qp_take_message(struct qp *qp, json_t **out, size_t *len);
+/* Takes the oldest received message (the caller frees it), or NULL if none. */
+struct qp_msg *qp_take_message(struct qp *qp);
 
 #endif

@@ -172,7 +172,9 @@ struct rdqd {
 	bool scan_queued; /* a device_resync is on its way */
 	bool scan_again;  /* devices changed again meanwhile */
 	uint64_t start_ms;
-	uint64_t last_rid; /* the last request number given */
+	uint64_t last_rid;		/* the last request number given */
+	struct request *request_spares; /* completed requests kept for reuse (request.c) */
+	unsigned request_spare_count;
 	struct rdqd_counters counters;
 	struct loop_histogram hist;
 };

@@ -13,6 +13,8 @@
 #include "control.h"
 #include "engine/check.h"
 #include "engine/level.h"
+#include "engine/poison.h"
+#include "json_arena.h"
 #include "object.h"
 #include "protocol/message.h"
 #include "rdqd.h"
@@ -103,10 +105,56 @@ static void conn_list_remove(struct request *req)
 	list->count--;
 }
 
-struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
-			    const struct op *op, json_t *args)
+/*
+ * Completed requests are kept for the next ones, up to REQUEST_SPARES: in
+ * steady state a request costs no allocation of its own. Under ASan none
+ * are kept, so that its quarantine still catches a request used after its
+ * completion (a second completion is such a use).
+ */
+#ifdef RDQ_ASAN
+#define REQUEST_SPARES 0
+#else
+#define REQUEST_SPARES 256
+#endif
+
+static struct request *request_alloc(struct rdqd *d)
 {
-	struct request *req = calloc(1, sizeof(*req));
+	struct request *req = d->request_spares;
+
+	if (!req)
+		return calloc(1, sizeof(*req));
+	d->request_spares = req->conn_next;
+	d->request_spare_count--;
+	memset(req, 0, sizeof(*req));
+	return req;
+}
+
+static void request_release(struct rdqd *d, struct request *req)
+{
+	if (d->request_spare_count + 1 > REQUEST_SPARES) {
+		free(req);
+		return;
+	}
+	req->conn_next = d->request_spares;
+	d->request_spares = req;
+	d->request_spare_count++;
+}
+
+void request_pool_drain(struct rdqd *d)
+{
+	while (d->request_spares) {
+		struct request *req = d->request_spares;
+
+		d->request_spares = req->conn_next;
+		free(req);
+	}
+	d->request_spare_count = 0;
+}
+
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
+			    const struct op *op)
+{
+	struct request *req = request_alloc(d);
 
 	if (!req)
 		return NULL;
@@ -117,7 +165,7 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	req->conn = conn;
 	req->uid = uid;
 	req->op = op;
-	req->args = json_incref(args);
+	req->version = version;
 	req->state = REQ_NEW;
 	conn_list_add(d, req);
 	d->counters.received++;
@@ -126,24 +174,45 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 }
 
 /*
+ * The reply's envelope in the request's version; a version 2 reply may
+ * carry an attachment, announced in it.
+ */
+static json_t *reply_build(struct request *req, int status, json_t *result, const char *message,
+			   size_t data_len, bool attached)
+{
+	json_t *reply = status == 0 ? rdq_reply_ok(req->id, result)
+				    : rdq_reply_error(req->id, -status, message);
+
+	if (reply && req->version > 1 &&
+	    (json_object_set_new(reply, "v", json_integer(req->version)) < 0 ||
+	     (attached &&
+	      json_object_set_new(reply, "attachment", json_integer((json_int_t)data_len)) < 0))) {
+		json_decref(reply);
+		reply = NULL;
+	}
+	return reply;
+}
+
+/*
  * Sends the request's one reply: result (stolen) or the error. A reply too
  * big for a frame is answered with EMSGSIZE instead, never dropped. Returns
  * the status the client got.
  */
-static int answer(struct request *req, int status, json_t *result, const char *message)
+static int answer(struct request *req, int status, json_t *result, const char *message,
+		  const void *data, size_t data_len)
 {
 	struct rdqd *d = req->d;
-	json_t *reply = status == 0 ? rdq_reply_ok(req->id, result)
-				    : rdq_reply_error(req->id, -status, message);
-	int ret = reply ? control_send(d, req->conn, reply) : -ENOMEM;
+	json_t *reply = reply_build(req, status, result, message, data_len, data != NULL);
+	int ret = reply ? control_send(d, req->conn, reply, data, data_len) : -ENOMEM;
 
 	if (ret == -EMSGSIZE) {
 		json_decref(reply);
 		status = -EMSGSIZE;
-		reply = rdq_reply_error(req->id, EMSGSIZE,
-					"the reply would exceed the 64 KiB message limit; ask for "
-					"less (list operations take a limit and a cursor)");
-		ret = reply ? control_send(d, req->conn, reply) : -ENOMEM;
+		reply = reply_build(req, status, NULL,
+				    "the reply would exceed the 64 KiB message limit; ask for "
+				    "less (list operations take a limit and a cursor)",
+				    0, false);
+		ret = reply ? control_send(d, req->conn, reply, NULL, 0) : -ENOMEM;
 	}
 	if (ret == 0)
 		d->counters.replied++;
@@ -153,7 +222,8 @@ static int answer(struct request *req, int status, json_t *result, const char *m
 	return status;
 }
 
-void request_complete(struct request *req, int status, json_t *result, const char *message)
+static void complete(struct request *req, int status, json_t *result, const char *message,
+		     const void *data, size_t data_len)
 {
 	struct rdqd *d = req->d;
 
@@ -171,19 +241,31 @@ void request_complete(struct request *req, int status, json_t *result, const cha
 		req->deadline = NULL;
 	}
 
+	/* The reply is built and written in the loop's JSON arena: no allocation per node. */
+	json_arena_enter();
 	if (req->conn) {
-		status = answer(req, status, result, message);
+		status = answer(req, status, result, message, data, data_len);
 		result = NULL;
 		conn_list_remove(req);
 	} else {
 		d->counters.dropped++;
 	}
+	json_decref(result);
+	json_arena_leave();
 	d->counters.completed++;
 	d->counters.pending--;
 	d->counters.by_status[status_bucket(status)]++;
-	json_decref(result);
-	json_decref(req->args);
-	free(req);
+	request_release(d, req);
+}
+
+void request_complete(struct request *req, int status, json_t *result, const char *message)
+{
+	complete(req, status, result, message, NULL, 0);
+}
+
+void request_complete_data(struct request *req, json_t *result, const void *data, size_t len)
+{
+	complete(req, 0, result, NULL, data, len);
 }
 
 void request_fail(struct request *req, int status, const char *fmt, ...)

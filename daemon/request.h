@@ -35,7 +35,7 @@ struct request {
 	uint64_t start_ms; /* when it was decoded */
 	uid_t uid;	   /* the client's uid, for ownership checks */
 	const struct op *op;
-	json_t *args; /* a reference to the request's args */
+	int version; /* the protocol version it came in: its reply's form */
 	enum request_state state;
 	rdq_handle_t ep;    /* the endpoint it acts on, if any */
 	rdq_handle_t qp;    /* the QP it acts on, if any */
@@ -74,8 +74,11 @@ struct request_queue {
  * (a closed conn: it has nowhere to answer).
  * Returns NULL when out of memory.
  */
-struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id,
-			    const struct op *op, json_t *args);
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
+			    const struct op *op);
+
+/* Frees the requests kept for reuse (at exit). */
+void request_pool_drain(struct rdqd *d);
 
 /*
  * Answers the request once and frees it: with result (stolen; NULL for an
@@ -84,6 +87,13 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
  * Completing a request twice aborts: that is a bug, never a client's fault.
  */
 void request_complete(struct request *req, int status, json_t *result, const char *message);
+
+/*
+ * Completes the request with success: result (stolen; NULL for an empty
+ * object) and, in protocol version 2, len bytes of data as the reply's
+ * attachment (copied). A version 1 request must get its data in result.
+ */
+void request_complete_data(struct request *req, json_t *result, const void *data, size_t len);
 
 /* Formats the message of an error completion. */
 void request_fail(struct request *req, int status, const char *fmt, ...)

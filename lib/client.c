@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "protocol/defaults.h"
 #include "protocol/errname.h"
 #include "protocol/message.h"
 #include "protocol/socket_path.h"
@@ -160,7 +161,9 @@ int rdq_client_fd(const struct rdq_client *client)
 	return client->fd;
 }
 
-int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int64_t *id)
+/* Sends one request: version 1, or version 2 with data as its attachment (data NULL: none). */
+static int send_request(struct rdq_client *client, const char *op, json_t *args, int version,
+			const void *data, size_t data_len, int64_t *id)
 {
 	uint8_t *buf;
 	json_t *req;
@@ -171,10 +174,23 @@ int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int
 		json_decref(args);
 		return -EINVAL;
 	}
+	if (data && data_len > RDQ_MAX_ATTACHMENT) {
+		json_decref(args);
+		stream_set_error(client, "cannot send %s: %zu bytes of data, more than %u", op,
+				 data_len, RDQ_MAX_ATTACHMENT);
+		return -EMSGSIZE;
+	}
 	req = rdq_request_new(client->next_id, op, args);
+	if (req && version > 1 &&
+	    (json_object_set_new(req, "v", json_integer(version)) < 0 ||
+	     (data &&
+	      json_object_set_new(req, "attachment", json_integer((json_int_t)data_len)) < 0))) {
+		json_decref(req);
+		req = NULL;
+	}
 	if (!req)
 		return -ENOMEM;
-	buf = rdq_message_pack(req, &len);
+	buf = rdq_message_pack_data(req, data, data_len, &len);
 	if (!buf) {
 		/* pack fails for size or for memory; tell them apart for the caller. */
 		ret = -ENOMEM;
@@ -193,6 +209,17 @@ int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int
 		return ret;
 	*id = client->next_id++;
 	return 0;
+}
+
+int rdq_client_send(struct rdq_client *client, const char *op, json_t *args, int64_t *id)
+{
+	return send_request(client, op, args, 1, NULL, 0, id);
+}
+
+int rdq_client_send_data(struct rdq_client *client, const char *op, json_t *args, const void *data,
+			 size_t len, int64_t *id)
+{
+	return send_request(client, op, args, 2, data, len, id);
 }
 
 int rdq_client_next(struct rdq_client *client, int timeout_ms, json_t **msg)
@@ -214,25 +241,28 @@ int rdq_call(struct rdq_client *client, const char *op, json_t *args, json_t **r
 	return rdq_call_timeout(client, op, args, -1, result);
 }
 
-int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, int timeout_ms,
-		     json_t **result)
+/*
+ * Sends a request and waits for its reply, which it sets in *reply (the
+ * whole message) when it gets one. Returns its status, as rdq_call().
+ */
+static int call(struct rdq_client *client, const char *op, json_t *args, int version,
+		const void *data, size_t data_len, int timeout_ms, json_t **reply)
 {
 	const char *message;
 	int64_t deadline, id;
-	json_t *reply, *msg;
+	json_t *msg;
 	int ret;
 
-	if (result)
-		*result = NULL;
+	*reply = NULL;
 	client->error[0] = '\0';
-	ret = rdq_client_send(client, op, args, &id);
+	ret = send_request(client, op, args, version, data, data_len, &id);
 	if (ret < 0)
 		return closed_status(client, ret);
 	deadline = stream_deadline_after(timeout_ms);
 
 	/* A blocked send may already have read the reply into the FIFO. */
-	reply = stream_queue_take_reply(client, id);
-	while (!reply) {
+	*reply = stream_queue_take_reply(client, id);
+	while (!*reply) {
 		ret = stream_receive(client, deadline, &msg);
 		if (ret < 0) {
 			if (ret == -EAGAIN) {
@@ -246,23 +276,103 @@ int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, in
 			return closed_status(client, ret);
 		}
 		if (rdq_message_is_reply(msg, id)) {
-			reply = msg;
+			*reply = msg;
 		} else {
 			ret = stream_queue_push(client, msg);
 			if (ret < 0)
 				return ret;
 		}
 	}
-
-	ret = rdq_reply_status(reply, &message);
-	if (ret < 0) {
+	ret = rdq_reply_status(*reply, &message);
+	if (ret < 0)
 		stream_set_error(client, "%s", message ? message : "");
-	} else if (result) {
+	return ret;
+}
+
+int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, int timeout_ms,
+		     json_t **result)
+{
+	json_t *reply;
+	int ret;
+
+	if (result)
+		*result = NULL;
+	ret = call(client, op, args, 1, NULL, 0, timeout_ms, &reply);
+	if (ret == 0 && result) {
 		json_t *value = json_object_get(reply, "result");
 
 		*result = value ? json_incref(value) : json_object();
 		if (!*result)
 			ret = -ENOMEM;
+	}
+	json_decref(reply);
+	return ret;
+}
+
+int rdq_message_data(const json_t *msg, const void **data, size_t *len)
+{
+	json_t *bytes = json_object_get(msg, "attachment");
+
+	/* The stream put the attachment's bytes in place of its count. */
+	if (!json_is_string(bytes))
+		return 0;
+	*data = json_string_value(bytes);
+	*len = json_string_length(bytes);
+	return 1;
+}
+
+int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t len,
+		unsigned flags, int timeout_ms)
+{
+	json_t *args =
+		json_pack("{s:I, s:b}", "ep", (json_int_t)ep, "wait", (flags & RDQ_SEND_WAIT) != 0);
+	json_t *reply;
+	int ret;
+
+	if (args && timeout_ms != 0 &&
+	    /* rdqd's 0 is no limit; here 0 is its default. */
+	    json_object_set_new(args, "timeout_ms", json_integer(timeout_ms < 0 ? 0 : timeout_ms)) <
+		    0) {
+		json_decref(args);
+		args = NULL;
+	}
+	if (!args)
+		return -ENOMEM;
+	if (!data && len)
+		return -EINVAL;
+	ret = call(client, "ep.send", args, 2, data ? data : "", len, -1, &reply);
+	json_decref(reply);
+	return ret;
+}
+
+int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **data, size_t *len)
+{
+	/* No limit is the longest rdqd allows. */
+	json_t *args = json_pack("{s:I, s:I}", "ep", (json_int_t)ep, "timeout_ms",
+				 (json_int_t)(timeout_ms < 0 ? RDQ_MAX_TIMEOUT_MS : timeout_ms));
+	const void *bytes;
+	json_t *reply;
+	int ret;
+
+	*data = NULL;
+	*len = 0;
+	if (!args)
+		return -ENOMEM;
+	/* rdqd bounds the wait; the reply comes whatever happens. */
+	ret = call(client, "ep.recv", args, 2, NULL, 0, -1, &reply);
+	if (ret == 0 && !rdq_message_data(reply, &bytes, len)) {
+		stream_set_error(client, "rdqd's ep.recv reply carries no data");
+		ret = -EBADMSG;
+	}
+	if (ret == 0) {
+		/* One byte more, so that text can be used as a C string. */
+		*data = malloc(*len + 1);
+		if (*data) {
+			memcpy(*data, bytes, *len);
+			((char *)*data)[*len] = '\0';
+		} else {
+			ret = -ENOMEM;
+		}
 	}
 	json_decref(reply);
 	return ret;

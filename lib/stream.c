@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "protocol/errname.h"
+#include "protocol/message.h"
 
 void stream_set_error(struct rdq_client *c, const char *fmt, ...)
 {
@@ -213,13 +214,49 @@ static void rbuf_consume(struct rdq_client *c, size_t n)
 }
 
 /*
+ * A frame's message: its JSON, with the attachment, if any, in place of the
+ * "attachment" count, as a string of exactly its bytes (any bytes: not
+ * checked as UTF-8), so that it lives and dies with the message. NULL, with
+ * the error set, for a frame that is not one.
+ */
+static json_t *parse_frame(struct rdq_client *c, const char *body, size_t len)
+{
+	const uint8_t *data;
+	size_t data_len, json_len = rdq_frame_split(body, len, &data, &data_len);
+	json_t *root, *announced, *bytes;
+
+	/* Version 1 text may hold NUL characters: rdqd sends them as \u0000. */
+	root = json_loadb(body, json_len, JSON_ALLOW_NUL, NULL);
+	if (!root || !json_is_object(root)) {
+		json_decref(root);
+		stream_set_error(c, "rdqd sent a message that is not a JSON object");
+		return NULL;
+	}
+	announced = json_object_get(root, "attachment");
+	if (!data && !announced)
+		return root;
+	if (!data || !json_is_integer(announced) ||
+	    (uint64_t)json_integer_value(announced) != data_len) {
+		json_decref(root);
+		stream_set_error(c, "rdqd sent an attachment other than it announced");
+		return NULL;
+	}
+	bytes = json_stringn_nocheck((const char *)data, data_len);
+	if (!bytes || json_object_set_new(root, "attachment", bytes) < 0) {
+		json_decref(root);
+		stream_set_error(c, "out of memory for an attachment of %zu bytes", data_len);
+		return NULL;
+	}
+	return root;
+}
+
+/*
  * Takes one message out of the read buffer. Returns 0 and sets *msg, -EAGAIN
  * when no whole frame is buffered yet, or -EBADMSG for a frame that cannot be
  * used (it is consumed, so the stream stays in step).
  */
 static int take_frame(struct rdq_client *c, json_t **msg)
 {
-	json_error_t jerr;
 	uint32_t len;
 	json_t *root;
 	int ret;
@@ -242,7 +279,7 @@ static int take_frame(struct rdq_client *c, json_t **msg)
 			rbuf_consume(c, RDQ_FRAME_HEADER);
 			c->skip = len;
 			stream_set_error(c, "rdqd sent a frame of %u bytes, more than %u", len,
-					 RDQ_MAX_MESSAGE);
+					 RDQ_MAX_FRAME);
 			return -EBADMSG;
 		}
 		if (ret < 0) {
@@ -253,15 +290,10 @@ static int take_frame(struct rdq_client *c, json_t **msg)
 		if (c->rlen < RDQ_FRAME_HEADER + len)
 			return -EAGAIN;
 
-		/* Received data may hold NUL bytes: rdqd sends them as \u0000. */
-		root = json_loadb((const char *)c->rbuf + RDQ_FRAME_HEADER, len, JSON_ALLOW_NUL,
-				  &jerr);
+		root = parse_frame(c, (const char *)c->rbuf + RDQ_FRAME_HEADER, len);
 		rbuf_consume(c, RDQ_FRAME_HEADER + len);
-		if (!root || !json_is_object(root)) {
-			json_decref(root);
-			stream_set_error(c, "rdqd sent a message that is not a JSON object");
+		if (!root)
 			return -EBADMSG;
-		}
 		if (discard_match(c, root)) {
 			json_decref(root);
 			continue;

@@ -17,7 +17,7 @@
 
 #include "protocol/frame.h"
 
-#define RBUF_SIZE (RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE)
+#define RBUF_SIZE (RDQ_FRAME_HEADER + RDQ_MAX_FRAME)
 #define ERROR_MAX 256
 
 struct msg_node {

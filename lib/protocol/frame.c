@@ -11,7 +11,7 @@ int rdq_frame_read_header(const uint8_t header[RDQ_FRAME_HEADER], uint32_t *len)
 	*len = n;
 	if (n == 0)
 		return -EBADMSG;
-	if (n > RDQ_MAX_MESSAGE)
+	if (n > RDQ_MAX_FRAME)
 		return -EMSGSIZE;
 	return 0;
 }

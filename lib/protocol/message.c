@@ -32,16 +32,62 @@ static void set_err(char err[RDQ_ERRMSG_MAX], const char *fmt, ...)
 	rdq_utf8_copy(err, RDQ_ERRMSG_MAX, text, strlen(text));
 }
 
+size_t rdq_frame_split(const char *body, size_t len, const uint8_t **data, size_t *data_len)
+{
+	const char *nul = memchr(body, '\0', len);
+
+	*data = NULL;
+	*data_len = 0;
+	if (!nul)
+		return len;
+	*data = (const uint8_t *)nul + 1;
+	*data_len = len - (size_t)(nul - body) - 1;
+	return (size_t)(nul - body);
+}
+
+/* Checks that "attachment" announces exactly the bytes after the NUL (and only in version 2). */
+static int check_attachment(json_t *root, int version, const uint8_t *data, size_t data_len,
+			    char err[RDQ_ERRMSG_MAX])
+{
+	json_t *announced = json_object_get(root, "attachment");
+
+	if (!data && !announced)
+		return 0;
+	if (version < 2) {
+		set_err(err, "attachments need protocol version 2");
+		return -EBADMSG;
+	}
+	if (!announced || !json_is_integer(announced) || json_integer_value(announced) < 0) {
+		set_err(err, "bytes follow the JSON, but \"attachment\" does not give their count");
+		return -EBADMSG;
+	}
+	if (!data || (uint64_t)json_integer_value(announced) != data_len) {
+		set_err(err, "\"attachment\" announces %lld bytes, but %zu follow the JSON",
+			(long long)json_integer_value(announced), data ? data_len : 0);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out,
 		       char err[RDQ_ERRMSG_MAX])
 {
 	json_error_t jerr;
 	json_t *root, *v, *id, *op, *args;
+	const uint8_t *data;
+	size_t data_len, json_len;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
 	out->id = RDQ_NO_ID;
 
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_len = rdq_frame_split(body, len, &data, &data_len);
+	if (json_len > RDQ_MAX_MESSAGE) {
+		set_err(err, "the JSON of a frame is %zu bytes, over the limit of %u", json_len,
+			RDQ_MAX_MESSAGE);
+		return -EMSGSIZE;
+	}
+	root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		set_err(err, "malformed JSON at byte %d: %.100s", jerr.position, jerr.text);
 		return -EBADMSG;
@@ -64,12 +110,16 @@ int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out
 		set_err(err, "\"v\" (the protocol version) must be an integer");
 		goto bad;
 	}
-	if (json_integer_value(v) != RDQ_PROTOCOL_VERSION) {
-		set_err(err, "protocol version %lld is not supported (this is %d)",
+	if (json_integer_value(v) < 1 || json_integer_value(v) > RDQ_PROTOCOL_VERSION) {
+		set_err(err, "protocol version %lld is not supported (this is 1 to %d)",
 			(long long)json_integer_value(v), RDQ_PROTOCOL_VERSION);
 		json_decref(root);
 		return -EPROTONOSUPPORT;
 	}
+	out->version = (int)json_integer_value(v);
+	ret = check_attachment(root, out->version, data, data_len, err);
+	if (ret < 0)
+		goto bad;
 
 	op = json_object_get(root, "op");
 	if (!op || !json_is_string(op)) {
@@ -93,6 +143,8 @@ int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out
 
 	out->op = json_string_value(op);
 	out->args = args;
+	out->data = data;
+	out->data_len = data_len;
 	out->root = root;
 	return 0;
 
@@ -196,15 +248,15 @@ int rdq_arg_string(json_t *args, const char *name, bool required, const char **o
 
 json_t *rdq_request_new(int64_t id, const char *op, json_t *args)
 {
-	return json_pack("{s:i, s:I, s:s, s:o}", "v", RDQ_PROTOCOL_VERSION, "id", (json_int_t)id,
-			 "op", op, "args", args ? args : json_object());
+	return json_pack("{s:i, s:I, s:s, s:o}", "v", RDQ_PROTOCOL_V1, "id", (json_int_t)id, "op",
+			 op, "args", args ? args : json_object());
 }
 
 static json_t *reply_new(int64_t id, bool ok)
 {
 	json_t *id_value = id == RDQ_NO_ID ? json_null() : json_integer(id);
 
-	return json_pack("{s:i, s:o, s:b}", "v", RDQ_PROTOCOL_VERSION, "id", id_value, "ok", ok);
+	return json_pack("{s:i, s:o, s:b}", "v", RDQ_PROTOCOL_V1, "id", id_value, "ok", ok);
 }
 
 json_t *rdq_reply_ok(int64_t id, json_t *result)
@@ -253,24 +305,35 @@ json_t *rdq_reply_error(int64_t id, int err, const char *message)
 
 json_t *rdq_event_new(const char *name)
 {
-	return json_pack("{s:i, s:s}", "v", RDQ_PROTOCOL_VERSION, "event", name);
+	return json_pack("{s:i, s:s}", "v", RDQ_PROTOCOL_V1, "event", name);
 }
 
 uint8_t *rdq_message_pack(const json_t *msg, size_t *len)
 {
+	return rdq_message_pack_data(msg, NULL, 0, len);
+}
+
+uint8_t *rdq_message_pack_data(const json_t *msg, const void *data, size_t data_len, size_t *len)
+{
 	size_t body = json_dumpb(msg, NULL, 0, JSON_COMPACT);
+	size_t total = data ? body + 1 + data_len : body;
 	uint8_t *buf;
 
-	if (body == 0 || body > RDQ_MAX_MESSAGE)
+	if (body == 0 || body > RDQ_MAX_MESSAGE || (data && data_len > RDQ_MAX_ATTACHMENT))
 		return NULL;
-	buf = malloc(RDQ_FRAME_HEADER + body);
+	buf = malloc(RDQ_FRAME_HEADER + total);
 	if (!buf)
 		return NULL;
 	if (json_dumpb(msg, (char *)buf + RDQ_FRAME_HEADER, body, JSON_COMPACT) != body) {
 		free(buf);
 		return NULL;
 	}
-	rdq_frame_write_header((uint32_t)body, buf);
-	*len = RDQ_FRAME_HEADER + body;
+	if (data) {
+		buf[RDQ_FRAME_HEADER + body] = '\0';
+		if (data_len)
+			memcpy(buf + RDQ_FRAME_HEADER + body + 1, data, data_len);
+	}
+	rdq_frame_write_header((uint32_t)total, buf);
+	*len = RDQ_FRAME_HEADER + total;
 	return buf;
 }

@@ -12,7 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RDQ_PROTOCOL_VERSION 1
+/*
+ * The newest protocol version. Version 2 adds attachments: bytes after the
+ * JSON of a frame (docs/protocol.md). A request says its version, and its
+ * reply comes in the same one.
+ */
+#define RDQ_PROTOCOL_VERSION 2
+/* What the builders below write: a version 2 message says so itself. */
+#define RDQ_PROTOCOL_V1 1
 
 /* Room for the human part of an error: "args.ep: expected an integer handle". */
 #define RDQ_ERRMSG_MAX 160
@@ -21,17 +28,30 @@
 #define RDQ_NO_ID (-1)
 
 struct rdq_request_msg {
-	int64_t id;	/* the client's id, or RDQ_NO_ID */
-	const char *op; /* borrowed from root */
-	json_t *args;	/* borrowed from root; an empty object if absent */
-	json_t *root;	/* owned: json_decref() it, or call rdq_request_msg_clear() */
+	int64_t id;	     /* the client's id, or RDQ_NO_ID */
+	int version;	     /* the request's "v": 1 or 2 */
+	const char *op;	     /* borrowed from root */
+	json_t *args;	     /* borrowed from root; an empty object if absent */
+	const uint8_t *data; /* the attachment, borrowed from the body; NULL if none */
+	size_t data_len;
+	json_t *root; /* owned: json_decref() it, or call rdq_request_msg_clear() */
 };
 
 /*
- * Decodes one request body. On success returns 0 and fills *out (the caller
- * owns out->root). On failure returns -EBADMSG (not JSON, not an object,
- * no op), -EPROTONOSUPPORT (wrong "v") or -EINVAL (a field of the wrong
- * type), writes a sentence into err, and sets out->id if it could be read;
+ * Splits a frame body into its JSON text and its attachment: JSON text
+ * never holds a raw NUL byte (a NUL in a string is escaped), so the first
+ * one ends it. Returns the JSON's length and sets *data (NULL when there is
+ * no NUL) and *data_len to what follows the NUL.
+ */
+size_t rdq_frame_split(const char *body, size_t len, const uint8_t **data, size_t *data_len);
+
+/*
+ * Decodes one request body: its JSON, and in version 2 the attachment after
+ * it. On success returns 0 and fills *out (the caller owns out->root). On
+ * failure returns -EBADMSG (not JSON, not an object, no op, an attachment
+ * that is not announced as it is), -EMSGSIZE (JSON over RDQ_MAX_MESSAGE),
+ * -EPROTONOSUPPORT (wrong "v") or -EINVAL (a field of the wrong type),
+ * writes a sentence into err, and sets out->id if it could be read;
  * out->root is then NULL.
  */
 int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out,
@@ -81,5 +101,12 @@ json_t *rdq_event_new(const char *name);
  * memory or when the message would exceed RDQ_MAX_MESSAGE.
  */
 uint8_t *rdq_message_pack(const json_t *msg, size_t *len);
+
+/*
+ * Like rdq_message_pack(), followed, when data is not NULL, by a NUL and
+ * data_len bytes of data (at most RDQ_MAX_ATTACHMENT): a version 2 message
+ * whose "attachment" announces them.
+ */
+uint8_t *rdq_message_pack_data(const json_t *msg, const void *data, size_t data_len, size_t *len);
 
 #endif

@@ -79,7 +79,7 @@ static inline void fuzz_check_error_reply(const json_t *reply, int64_t id, int e
 	json_t *message = json_object_get(error, "message");
 
 	FUZZ_CHECK(reply != NULL);
-	FUZZ_CHECK(json_integer_value(json_object_get(reply, "v")) == RDQ_PROTOCOL_VERSION);
+	FUZZ_CHECK(json_integer_value(json_object_get(reply, "v")) == RDQ_PROTOCOL_V1);
 	FUZZ_CHECK(json_is_false(json_object_get(reply, "ok")));
 	if (id == RDQ_NO_ID)
 		FUZZ_CHECK(json_is_null(json_object_get(reply, "id")));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rdq_frame_read_header() on any 4 bytes: the length is the big-endian
- * number they spell, accepted exactly when it is 1..RDQ_MAX_MESSAGE, and
+ * number they spell, accepted exactly when it is 1..RDQ_MAX_FRAME, and
  * writing it back gives the same bytes.
  */
 #include <errno.h>
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(len == expect);
 	if (expect == 0)
 		FUZZ_CHECK(ret == -EBADMSG);
-	else if (expect > RDQ_MAX_MESSAGE)
+	else if (expect > RDQ_MAX_FRAME)
 		FUZZ_CHECK(ret == -EMSGSIZE);
 	else
 		FUZZ_CHECK(ret == 0);

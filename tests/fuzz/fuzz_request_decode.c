@@ -32,7 +32,12 @@ static void check_decoded(const struct rdq_request_msg *msg)
 	FUZZ_CHECK(json_is_object(msg->root));
 	FUZZ_CHECK(msg->id >= 0);
 	FUZZ_CHECK(json_integer_value(json_object_get(msg->root, "id")) == msg->id);
-	FUZZ_CHECK(json_integer_value(json_object_get(msg->root, "v")) == RDQ_PROTOCOL_VERSION);
+	FUZZ_CHECK(json_integer_value(json_object_get(msg->root, "v")) == msg->version);
+	FUZZ_CHECK(msg->version >= 1 && msg->version <= RDQ_PROTOCOL_VERSION);
+	/* An attachment only in version 2, and exactly as announced. */
+	FUZZ_CHECK(!msg->data || msg->version == 2);
+	FUZZ_CHECK(!msg->data || json_integer_value(json_object_get(msg->root, "attachment")) ==
+					 (json_int_t)msg->data_len);
 	FUZZ_CHECK(msg->op != NULL);
 	FUZZ_CHECK(msg->op == json_string_value(json_object_get(msg->root, "op")));
 	FUZZ_CHECK(json_is_object(msg->args));

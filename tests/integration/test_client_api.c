@@ -63,7 +63,7 @@ static void test_call_version(void **state)
 
 	assert_int_equal(rdq_call(fx.c, "version", NULL, &result), 0);
 	assert_string_equal(json_string_value(json_object_get(result, "version")), rdq_version());
-	assert_int_equal(json_integer_value(json_object_get(result, "protocol")), 1);
+	assert_int_equal(json_integer_value(json_object_get(result, "protocol")), 2);
 	json_decref(result);
 }
 

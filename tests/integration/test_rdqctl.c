@@ -69,7 +69,7 @@ struct ctl_case {
 
 static const struct ctl_case cases[] = {
 	/* Success: 0. */
-	OK("version", DAEMON, "rdqd 0.1.0 (protocol 1)", "version"),
+	OK("version", DAEMON, "rdqd 0.1.0 (protocol 2)", "version"),
 	OK("version shows the client's half too", DAEMON, "rdqctl 0.1.0", "version"),
 	OK_JSON("version -j", "\"protocol\"", "-j", "version"),
 	OK("status", DAEMON, "pid", "status"),

@@ -37,8 +37,11 @@ static void test_frame_read_header(void **state)
 		{"1: the smallest body", {0, 0, 0, 1}, 0, 1},
 		{"0x1234: big-endian", {0, 0, 0x12, 0x34}, 0, 0x1234},
 		{"65535", {0, 0, 0xff, 0xff}, 0, 65535},
-		{"65536: the largest body", {0, 1, 0, 0}, 0, 65536},
-		{"65537: one byte too many", {0, 1, 0, 1}, -EMSGSIZE, 65537},
+		{"65536: the largest JSON", {0, 1, 0, 0}, 0, 65536},
+		{"65537: JSON, a NUL, no attachment", {0, 1, 0, 1}, 0, 65537},
+		/* 65536 + 1 + 1 MiB = 0x110001 */
+		{"the largest frame: JSON, NUL, 1 MiB", {0, 0x11, 0, 1}, 0, 0x110001},
+		{"one byte more", {0, 0x11, 0, 2}, -EMSGSIZE, 0x110002},
 		{"0x01020304: big-endian, too big", {1, 2, 3, 4}, -EMSGSIZE, 0x01020304},
 		{"0x80000000: top bit, not a sign", {0x80, 0, 0, 0}, -EMSGSIZE, 0x80000000u},
 		{"0xffffffff", {0xff, 0xff, 0xff, 0xff}, -EMSGSIZE, 0xffffffffu},
@@ -137,7 +140,8 @@ static const struct decode_case {
 
 	/* The version. */
 	{"missing v", "{\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0},
-	{"v 2", "{\"v\":2,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
+	{"v 2", "{\"v\":2,\"id\":7,\"op\":\"version\"}", 0, 7, "version", 0},
+	{"v 3", "{\"v\":3,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
 	{"v 0", "{\"v\":0,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
 	{"v -1", "{\"v\":-1,\"id\":7,\"op\":\"version\"}", -EPROTONOSUPPORT, 7, NULL, 0},
 	{"v 2^32+1 is not truncated to 1", "{\"v\":4294967297,\"id\":7,\"op\":\"version\"}",
@@ -146,7 +150,7 @@ static const struct decode_case {
 	{"v as a real", "{\"v\":1.0,\"id\":7,\"op\":\"version\"}", -EBADMSG, 7, NULL, 0},
 	{"v past int64", "{\"v\":18446744073709551617,\"id\":7,\"op\":\"version\"}", -EBADMSG, NOID,
 	 NULL, 0},
-	{"v 2 and no op: the version is checked first", "{\"v\":2,\"id\":7}", -EPROTONOSUPPORT, 7,
+	{"v 3 and no op: the version is checked first", "{\"v\":3,\"id\":7}", -EPROTONOSUPPORT, 7,
 	 NULL, 0},
 
 	/* The op. */
@@ -220,6 +224,60 @@ static void test_request_decode_honours_len(void **state)
 	assert_int_equal(msg.id, RDQ_NO_ID);
 }
 
+/*
+ * Version 2: a NUL after the JSON starts the attachment, which "attachment"
+ * must announce exactly; version 1 has none.
+ */
+static void test_request_decode_attachment(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *json; /* then a NUL and the attachment, if attachment is set */
+		const char *attachment;
+		size_t attachment_len;
+		int ret;
+	} cases[] = {
+		{"announced and there", "{\"v\":2,\"id\":1,\"op\":\"ep.send\",\"attachment\":4}",
+		 "a\0\xff\n", 4, 0},
+		{"every byte value may follow", "{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":2}",
+		 "\0\0", 2, 0},
+		{"an empty attachment", "{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":0}", "", 0,
+		 0},
+		{"version 1 has none", "{\"v\":1,\"id\":1,\"op\":\"x\",\"attachment\":1}", "z", 1,
+		 -EBADMSG},
+		{"not announced", "{\"v\":2,\"id\":1,\"op\":\"x\"}", "z", 1, -EBADMSG},
+		{"announced short", "{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":1}", "zz", 2,
+		 -EBADMSG},
+		{"announced long", "{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":3}", "zz", 2,
+		 -EBADMSG},
+		{"announced as a string", "{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":\"2\"}",
+		 "zz", 2, -EBADMSG},
+	};
+	static char body[256];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t json_len = strlen(cases[i].json);
+		size_t len = json_len + 1 + cases[i].attachment_len;
+		struct rdq_request_msg msg;
+		char err[RDQ_ERRMSG_MAX] = "";
+
+		print_message("%s\n", cases[i].name);
+		memcpy(body, cases[i].json, json_len);
+		body[json_len] = '\0';
+		memcpy(body + json_len + 1, cases[i].attachment, cases[i].attachment_len);
+		assert_int_equal(rdq_request_decode(body, len, &msg, err), cases[i].ret);
+		if (cases[i].ret == 0) {
+			assert_int_equal(msg.version, 2);
+			assert_int_equal(msg.data_len, cases[i].attachment_len);
+			assert_ptr_equal(msg.data, body + json_len + 1);
+			assert_memory_equal(msg.data, cases[i].attachment, cases[i].attachment_len);
+		} else {
+			assert_non_null(strstr(err, "attachment"));
+		}
+		rdq_request_msg_clear(&msg);
+	}
+}
+
 /* The error sentence names what is wrong, for the reply's message. */
 static void test_request_decode_messages(void **state)
 {
@@ -231,7 +289,8 @@ static void test_request_decode_messages(void **state)
 		{"[1]", "object"},
 		{"{\"v\":1,\"op\":\"x\"}", "\"id\""},
 		{"{\"id\":1,\"op\":\"x\"}", "\"v\""},
-		{"{\"v\":2,\"id\":1,\"op\":\"x\"}", "version 2"},
+		{"{\"v\":3,\"id\":1,\"op\":\"x\"}", "version 3"},
+		{"{\"v\":2,\"id\":1,\"op\":\"x\",\"attachment\":3}", "announces 3 bytes"},
 		{"{\"v\":1,\"id\":1}", "\"op\""},
 		{"{\"v\":1,\"id\":1,\"op\":\"x\",\"args\":[]}", "\"args\""},
 	};
@@ -913,6 +972,7 @@ int main(void)
 		cmocka_unit_test(test_frame_write_header),
 		cmocka_unit_test(test_request_decode),
 		cmocka_unit_test(test_request_decode_honours_len),
+		cmocka_unit_test(test_request_decode_attachment),
 		cmocka_unit_test(test_request_decode_messages),
 		cmocka_unit_test(test_arg_handle),
 		cmocka_unit_test(test_arg_int),

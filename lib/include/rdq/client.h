@@ -117,6 +117,54 @@ RDQ_EXPORT int rdq_call_timeout(struct rdq_client *client, const char *op, json_
  */
 RDQ_EXPORT const char *rdq_client_error(const struct rdq_client *client);
 
+/*
+ * Binary data. Requests sent by the functions below use protocol version 2:
+ * their bytes travel after the JSON of the frame, exactly, any byte values,
+ * up to rdqd's --max-message (at most RDQ_MAX_DATA); their replies come the
+ * same way. The functions above keep using version 1.
+ */
+#define RDQ_MAX_DATA (1u << 20)
+
+/*
+ * Like rdq_client_send(), with len bytes at data as the request's
+ * attachment (data NULL: none; ep.send takes its bytes from it). The reply,
+ * from rdq_client_next(), is version 2: read its bytes with
+ * rdq_message_data(). -EMSGSIZE for more than RDQ_MAX_DATA bytes.
+ */
+RDQ_EXPORT int rdq_client_send_data(struct rdq_client *client, const char *op, json_t *args,
+				    const void *data, size_t len, int64_t *id);
+
+/*
+ * The bytes a message carries (an ep.recv reply to a version 2 request):
+ * returns 1 and sets *data and *len, borrowed from msg (valid while msg
+ * is), or returns 0 when it carries none.
+ */
+RDQ_EXPORT int rdq_message_data(const json_t *msg, const void **data, size_t *len);
+
+/* rdq_ep_send()'s flags. */
+#define RDQ_SEND_WAIT 1u /* answer once the send completed, not once it was posted */
+
+/*
+ * Sends len bytes (1 to rdqd's --max-message) on endpoint ep and waits for
+ * rdqd's answer: by default it comes once the send is posted, and a send
+ * that then fails makes the endpoint's next rdq_ep_send() or rdq_ep_recv()
+ * fail with why (and watchers get ep.error). With RDQ_SEND_WAIT it comes
+ * when the send completed, or fails with -ETIMEDOUT after timeout_ms
+ * (0: rdqd's default of 5000; < 0: no limit). Returns 0 or a negative
+ * errno; rdq_client_error() says why.
+ */
+RDQ_EXPORT int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t len,
+			   unsigned flags, int timeout_ms);
+
+/*
+ * Receives endpoint ep's next message, waiting up to timeout_ms for one
+ * (0: not at all; < 0: the longest rdqd allows, an hour). Returns 0 and sets *data to a buffer
+ * the caller free()s and *len to its length; or a negative errno (-EAGAIN:
+ * nothing arrived in time) and rdq_client_error() says why.
+ */
+RDQ_EXPORT int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **data,
+			   size_t *len);
+
 /* Helpers for reading replies: 1 if msg is a reply to id / an event. */
 RDQ_EXPORT int rdq_message_is_reply(const json_t *msg, int64_t id);
 RDQ_EXPORT int rdq_message_is_event(const json_t *msg);

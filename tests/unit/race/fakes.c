@@ -391,6 +391,7 @@ void qp_deactivate(struct qp *qp, int status)
 		struct request *req = qp->send_req[s];
 
 		qp->send_req[s] = NULL;
+		qp->send_busy[s] = false;
 		if (req)
 			request_complete(req, status, NULL, "the endpoint went away");
 	}
@@ -402,9 +403,11 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 {
 	RDQ_DISPATCH_ONLY();
 	for (unsigned s = 0; s < QP_SEND_SLOTS; s++) {
-		if (!qp->send_req[s]) {
+		if (!qp->send_busy[s]) {
+			qp->send_busy[s] = true;
 			qp->send_req[s] = req;
-			request_dispatch(req);
+			if (req)
+				request_dispatch(req);
 			fake.sends++;
 			return 0;
 		}
@@ -421,10 +424,10 @@ void qp_abandon_send(struct qp *qp, const struct request *req)
 }
 
 /* No message ever arrives: a receive waits on the endpoint's queue. */
-int qp_take_message(struct qp *qp, json_t **out, size_t *len)
+struct qp_msg *qp_take_message(struct qp *qp)
 {
 	RDQ_DISPATCH_ONLY();
-	return 0;
+	return NULL;
 }
 
 /* ------------------------------------------------------------ devices */

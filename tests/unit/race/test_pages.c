@@ -134,9 +134,9 @@ static void test_requests_in_pages(void **state)
 	r = call("request.list", json_pack("{s:i}", "limit", 5));
 	json_array_foreach(json_object_get(r->result, "requests"), k, item)
 		assert_int_equal(json_integer_value(json_object_get(item, "ep")), w.ep);
-	send_id =
-		clients_send(CLIENT, "ep.send",
-			     json_pack("{s:I, s:s}", "ep", (json_int_t)w.ep, "data", "in flight"));
+	send_id = clients_send(CLIENT, "ep.send",
+			       json_pack("{s:I, s:s, s:b}", "ep", (json_int_t)w.ep, "data",
+					 "in flight", "wait", 1));
 	assert_int_equal(fake.sends, 1);
 	send = pending_request(0, send_id);
 	assert_non_null(send);

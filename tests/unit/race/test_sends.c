@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A send in flight that the hardware never reports (a dead link: the
- * transport retries for long), through rdqd's own code on the race harness:
- * its deadline answers the client with ETIMEDOUT, the QP forgets the request
- * (its slot stays busy until the hardware lets go), and a later completion
- * or teardown answers no one twice.
+ * Sends through rdqd's own code on the race harness.
+ *
+ * A send that waits for its completion, which the hardware never reports (a
+ * dead link: the transport retries for long): its deadline answers the
+ * client with ETIMEDOUT, the QP forgets the request (its slot stays busy
+ * until the hardware lets go), and a later completion or teardown answers no
+ * one twice.
+ *
+ * A send that does not wait: answered once it is posted; when the
+ * connection then fails under it, the next ep.send and ep.recv say why.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +23,7 @@
 #include <event2/event.h>
 
 #include "clients.h"
+#include "endpoint.h"
 #include "fakes.h"
 #include "harness.h"
 #include "log.h"
@@ -38,8 +44,8 @@ static int teardown(void **state)
 static int64_t send_lost(int64_t timeout_ms)
 {
 	return clients_send(CLIENT, "ep.send",
-			    json_pack("{s:I, s:s, s:I}", "ep", (json_int_t)w.ep, "data", "lost",
-				      "timeout_ms", (json_int_t)timeout_ms));
+			    json_pack("{s:I, s:s, s:I, s:b}", "ep", (json_int_t)w.ep, "data",
+				      "lost", "timeout_ms", (json_int_t)timeout_ms, "wait", 1));
 }
 
 static unsigned slots_holding(struct qp *qp)
@@ -88,10 +94,59 @@ static void test_send_deadline(void **state)
 	check_nothing_left();
 }
 
+static unsigned slots_busy(struct qp *qp)
+{
+	unsigned n = 0;
+
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++)
+		n += qp->send_busy[s];
+	return n;
+}
+
+static void test_send_posted_then_failed(void **state)
+{
+	static const char why[] = "the send failed: the transport gave up";
+	const struct reply *reply;
+	struct qp *qp;
+	int64_t posted, after, recv;
+
+	world_connect(false);
+	qp = fake_qp_by_handle(w.qp)->qp;
+	posted = clients_send(CLIENT, "ep.send",
+			      json_pack("{s:I, s:s}", "ep", (json_int_t)w.ep, "data", "posted"));
+	clients_pump();
+
+	/* Answered at once, and says the send has not completed; its slot is lent meanwhile. */
+	assert_int_equal(clients_replies_for(CLIENT, posted, &reply), 1);
+	assert_int_equal(reply->err, 0);
+	assert_int_equal(json_integer_value(json_object_get(reply->result, "bytes")), 6);
+	assert_true(json_is_false(json_object_get(reply->result, "completed")));
+	assert_int_equal(slots_busy(qp), 1);
+	assert_int_equal(slots_holding(qp), 0);
+
+	/* Its completion fails, which fails the QP: the QP module tells the endpoint so. */
+	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why);
+	assert_true(settle());
+
+	after = clients_send(CLIENT, "ep.send",
+			     json_pack("{s:I, s:s}", "ep", (json_int_t)w.ep, "data", "after"));
+	recv = clients_send(CLIENT, "ep.recv",
+			    json_pack("{s:I, s:I}", "ep", (json_int_t)w.ep, "timeout_ms", 0));
+	clients_pump();
+	assert_int_equal(clients_replies_for(CLIENT, after, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	assert_non_null(strstr(reply->message, why));
+	assert_int_equal(clients_replies_for(CLIENT, recv, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	assert_non_null(strstr(reply->message, why));
+	assert_int_equal(fake.sends, 1); /* the one after was never posted */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_send_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_posted_then_failed, setup, teardown),
 	};
 
 	log_max_priority = LOG_ERR;
