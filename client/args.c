@@ -74,6 +74,10 @@ int args_parse(const char *path, const char *usage, const struct opt *opts, int 
 		if (i + 1 == argc)
 			return usage_error(path, "%s needs a value (%s)", o->name, o->metavar);
 		i++;
+		if (o->text) {
+			*o->text = argv[i];
+			continue;
+		}
 		if (parse_int(argv[i], o->min, o->max, o->value) < 0)
 			return usage_error(
 				path, "%s %s: expected an integer from %" PRId64 " to %" PRId64,

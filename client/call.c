@@ -139,20 +139,23 @@ static int daemon_error(json_t *reply)
 	return RDQCTL_EDAEMON;
 }
 
-int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result)
+/* Sends a request (version 2 when v2) and waits for its reply, which it sets in *reply. */
+static int call(struct ctl *ctl, const char *op, json_t *args, bool v2, const void *data,
+		size_t len, int op_wait_ms, json_t **reply)
 {
 	int64_t id = -1, deadline = -1, wait = ctl->wait_ms;
 	bool farewell = false;
 	int ret;
-	json_t *msg, *value;
+	json_t *msg;
 
-	*result = NULL;
+	*reply = NULL;
 	ret = connect_once(ctl);
 	if (ret) {
 		json_decref(args);
 		return ret;
 	}
-	ret = rdq_client_send(ctl->client, op, args, &id);
+	ret = v2 ? rdq_client_send_data(ctl->client, op, args, data, len, &id)
+		 : rdq_client_send(ctl->client, op, args, &id);
 	if (ret == -EMSGSIZE) {
 		fprintf(stderr, "rdqctl: %s\n", rdq_client_error(ctl->client));
 		return RDQCTL_EUSAGE;
@@ -198,8 +201,27 @@ int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json
 		json_decref(msg);
 		return ret;
 	}
-	value = json_object_get(msg, "result");
-	*result = value ? json_incref(value) : json_object();
-	json_decref(msg);
+	*reply = msg;
 	return RDQCTL_OK;
+}
+
+int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result)
+{
+	json_t *reply, *value;
+	int ret;
+
+	*result = NULL;
+	ret = call(ctl, op, args, false, NULL, 0, op_wait_ms, &reply);
+	if (ret)
+		return ret;
+	value = json_object_get(reply, "result");
+	*result = value ? json_incref(value) : json_object();
+	json_decref(reply);
+	return RDQCTL_OK;
+}
+
+int ctl_call_data(struct ctl *ctl, const char *op, json_t *args, const void *data, size_t len,
+		  int op_wait_ms, json_t **reply)
+{
+	return call(ctl, op, args, true, data, len, op_wait_ms, reply);
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* rdqctl ep: endpoints (listen, connect, send, recv, disconnect, destroy, show). */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cmds.h"
 #include "protocol/defaults.h"
@@ -9,8 +12,8 @@
 
 #define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N]\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
-#define SEND_USAGE	 "send EP DATA [--timeout MS]\n"
-#define RECV_USAGE	 "recv EP [--timeout MS]\n"
+#define SEND_USAGE	 "send EP DATA|@FILE|- [--wait] [--timeout MS]\n"
+#define RECV_USAGE	 "recv EP [--timeout MS] [--out FILE]\n"
 #define DISCONNECT_USAGE "disconnect EP [--qp QP] [--timeout MS] [--wait]\n"
 #define DESTROY_USAGE	 "destroy EP\n"
 #define SHOW_USAGE	 "show [EP]\n"
@@ -27,10 +30,15 @@ static const char ep_usage[] =
 	"  " CONNECT_USAGE
 	"        connect to a listener; prints the endpoint and its QP number\n"
 	"  " SEND_USAGE
-	"        send DATA (1 byte to rdqd's --max-message, 65536 unless set, within\n"
-	"        one request frame) on a connected endpoint\n"
+	"        send DATA, the bytes of FILE, or of standard input (-), exactly: 1\n"
+	"        byte to rdqd's --max-message (65536 unless set); rdqd answers once\n"
+	"        the send is posted, or with --wait once it completed (--timeout\n"
+	"        bounds that wait). A send that fails later fails the connection:\n"
+	"        the endpoint's next send or recv says why\n"
 	"  " RECV_USAGE
-	"        wait for one message and print it (0 = do not wait)\n"
+	"        wait for one message (--timeout 0: do not wait) and print its bytes\n"
+	"        and a newline, or write exactly its bytes to FILE (- : standard\n"
+	"        output, without the newline)\n"
 	"  " DISCONNECT_USAGE
 	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
 	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
@@ -154,16 +162,66 @@ static int ep_connect(struct ctl *ctl, int argc, char **argv)
 	return RDQCTL_OK;
 }
 
+/*
+ * Reads all of f (at most RDQ_MAX_DATA bytes) into a new buffer. Returns
+ * RDQCTL_OK, or RDQCTL_EUSAGE after saying why.
+ */
+static int read_all(const char *path, const char *name, FILE *f, uint8_t **out, size_t *len)
+{
+	uint8_t *buf = malloc(RDQ_MAX_DATA + 1);
+	size_t n;
+
+	if (!buf)
+		return usage_error(path, "out of memory");
+	n = fread(buf, 1, RDQ_MAX_DATA + 1, f);
+	if (ferror(f)) {
+		free(buf);
+		return usage_error(path, "cannot read %s: %s", name, strerror(errno));
+	}
+	if (n > RDQ_MAX_DATA) {
+		free(buf);
+		return usage_error(path, "%s holds more than %u bytes, the largest message", name,
+				   RDQ_MAX_DATA);
+	}
+	*out = buf;
+	*len = n;
+	return RDQCTL_OK;
+}
+
+/* The bytes DATA stands for: itself, @FILE's contents, or standard input's (-). */
+static int send_data(const char *path, const char *arg, uint8_t **out, size_t *len)
+{
+	FILE *f;
+	int ret;
+
+	if (strcmp(arg, "-") == 0)
+		return read_all(path, "standard input", stdin, out, len);
+	if (arg[0] != '@') {
+		*len = strlen(arg);
+		*out = (uint8_t *)strdup(arg);
+		return *out ? RDQCTL_OK : usage_error(path, "out of memory");
+	}
+	f = fopen(arg + 1, "rb");
+	if (!f)
+		return usage_error(path, "cannot open %s: %s", arg + 1, strerror(errno));
+	ret = read_all(path, arg + 1, f, out, len);
+	fclose(f);
+	return ret;
+}
+
 static int ep_send(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep send";
-	json_t *args, *result;
+	json_t *args, *reply;
 	char *pos[2];
 	int npos, ret;
 	int64_t ep, timeout = RDQ_DEFAULT_TIMEOUT_MS;
-	bool has_timeout = false;
+	bool has_timeout = false, wait = false;
+	uint8_t *data;
+	size_t len;
 	struct opt opts[] = {
 		TIMEOUT_OPT(&timeout, &has_timeout),
+		{.name = "--wait", .seen = &wait},
 		{0},
 	};
 
@@ -173,67 +231,77 @@ static int ep_send(struct ctl *ctl, int argc, char **argv)
 	ret = arg_handle(path, "EP", pos[0], &ep);
 	if (ret)
 		return ret;
+	ret = send_data(path, pos[1], &data, &len);
+	if (ret)
+		return ret;
 
-	args = json_pack("{s:I, s:s}", "ep", (json_int_t)ep, "data", pos[1]);
-	if (!args)
-		return usage_error(path, "DATA must be UTF-8 text");
-	if (has_timeout)
+	args = json_pack("{s:I, s:b}", "ep", (json_int_t)ep, "wait", wait);
+	if (args && has_timeout)
 		json_object_set_new(args, "timeout_ms", json_integer(timeout));
-	ret = ctl_call(ctl, "ep.send", args, (int)timeout, &result);
+	ret = ctl_call_data(ctl, "ep.send", args, data, len, wait ? (int)timeout : -1, &reply);
+	free(data);
 	if (ret)
 		return ret;
 	/* Silent on success in text, like ip(8); -j shows the byte count. */
-	print_result(result, NULL);
-	json_decref(result);
+	print_result(json_object_get(reply, "result"), NULL);
+	json_decref(reply);
 	return RDQCTL_OK;
 }
 
-static int hex_digit(char c)
+/* Writes all of data to FILE, or to standard output for "-". */
+static int write_out(const char *path, const char *name, const void *data, size_t len)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	bool out = strcmp(name, "-") == 0;
+	FILE *f = out ? stdout : fopen(name, "wb");
+	bool ok;
+
+	if (!f)
+		return usage_error(path, "cannot open %s: %s", name, strerror(errno));
+	ok = fwrite(data, 1, len, f) == len;
+	ok = (out ? fflush(f) : fclose(f)) == 0 && ok;
+	if (!ok)
+		return usage_error(path, "cannot write %s: %s", name, strerror(errno));
+	return RDQCTL_OK;
 }
 
-/* rdqd sends bytes that are not UTF-8 as "hex"; they are printed as the bytes they stand for. */
-static void put_hex(const char *hex)
+/*
+ * -j shows the message in the result: as "data" when it is UTF-8 text, else
+ * as "hex".
+ */
+static void print_message_json(json_t *result, const uint8_t *data, size_t len)
 {
-	while (hex[0] && hex[1]) {
-		int hi = hex_digit(hex[0]), lo = hex_digit(hex[1]);
+	static const char digits[] = "0123456789abcdef";
+	json_t *text = json_stringn((const char *)data, len);
+	char *hex;
 
-		if (hi < 0 || lo < 0)
-			break;
-		putchar(hi << 4 | lo);
-		hex += 2;
+	if (text) {
+		json_object_set_new(result, "data", text);
+	} else if ((hex = malloc(2 * len + 1))) {
+		for (size_t i = 0; i < len; i++) {
+			hex[2 * i] = digits[data[i] >> 4];
+			hex[2 * i + 1] = digits[data[i] & 15];
+		}
+		hex[2 * len] = '\0';
+		json_object_set_new(result, "hex", json_string(hex));
+		free(hex);
 	}
-}
-
-static void recv_text(json_t *result)
-{
-	json_t *data = json_object_get(result, "data");
-
-	/* The bytes as they came (they may hold anything JSON strings can), then a newline. */
-	if (json_is_string(data))
-		fwrite(json_string_value(data), 1, json_string_length(data), stdout);
-	else if (json_is_string(json_object_get(result, "hex")))
-		put_hex(json_string_value(json_object_get(result, "hex")));
-	putchar('\n');
+	print_result(result, NULL);
 }
 
 static int ep_recv(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep recv";
 	int64_t timeout = RDQ_DEFAULT_TIMEOUT_MS, ep;
-	bool has_timeout = false;
+	bool has_timeout = false, has_out = false;
+	const char *out = NULL;
 	const struct opt opts[] = {
 		TIMEOUT_OPT(&timeout, &has_timeout),
+		{.name = "--out", .metavar = "FILE", .text = &out, .seen = &has_out},
 		{0},
 	};
-	json_t *args, *result;
+	json_t *args, *reply, *result;
+	const void *data;
+	size_t len = 0;
 	char *pos[1];
 	int npos, ret;
 
@@ -245,14 +313,30 @@ static int ep_recv(struct ctl *ctl, int argc, char **argv)
 		return ret;
 
 	args = json_pack("{s:I}", "ep", (json_int_t)ep);
-	if (has_timeout)
+	if (args && has_timeout)
 		json_object_set_new(args, "timeout_ms", json_integer(timeout));
-	ret = ctl_call(ctl, "ep.recv", args, (int)timeout, &result);
+	ret = ctl_call_data(ctl, "ep.recv", args, NULL, 0, (int)timeout, &reply);
 	if (ret)
 		return ret;
-	print_result(result, recv_text);
-	json_decref(result);
-	return RDQCTL_OK;
+	if (!rdq_message_data(reply, &data, &len)) {
+		json_decref(reply);
+		fprintf(stderr, "rdqctl: rdqd's ep.recv reply carries no data\n");
+		return RDQCTL_EDAEMON;
+	}
+	result = json_object_get(reply, "result");
+	if (out) {
+		ret = write_out(path, out, data, len);
+		if (ret == RDQCTL_OK && strcmp(out, "-") != 0)
+			print_result(result, NULL);
+	} else if (print_is_json()) {
+		print_message_json(result, data, len);
+	} else {
+		/* The bytes as they came, then a newline. */
+		fwrite(data, 1, len, stdout);
+		putchar('\n');
+	}
+	json_decref(reply);
+	return ret;
 }
 
 static void disconnect_text(json_t *result)

@@ -59,13 +59,17 @@ int cmd_run(struct ctl *ctl, const struct cmd_level *level, int argc, char **arg
 /* Prints "<path>: <message> (try "<path> help")" on stderr; returns RDQCTL_EUSAGE. */
 int usage_error(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Options of a leaf command: a flag (metavar NULL) or an integer in [min, max]. */
+/*
+ * Options of a leaf command: a flag (metavar NULL), a word (text set), or
+ * an integer in [min, max].
+ */
 struct opt {
 	const char *name;    /* "--timeout" */
 	const char *metavar; /* "MS", or NULL for a flag */
 	int64_t min, max;
-	int64_t *value; /* set for an integer option */
-	bool *seen;	/* set to true when given */
+	int64_t *value;	   /* set for an integer option */
+	const char **text; /* set for a word option: the argument as given */
+	bool *seen;	   /* set to true when given */
 };
 
 /*
@@ -102,6 +106,13 @@ int arg_address(const char *path, const char *s, char *buf, size_t size, int *po
  * RDQCTL_EUNREACH, or RDQCTL_EUSAGE when the request is too large to send.
  */
 int ctl_call(struct ctl *ctl, const char *op, json_t *args, int op_wait_ms, json_t **result);
+
+/*
+ * ctl_call in protocol version 2: data (NULL: none) goes as the request's
+ * attachment, and *reply is the whole reply, for rdq_message_data().
+ */
+int ctl_call_data(struct ctl *ctl, const char *op, json_t *args, const void *data, size_t len,
+		  int op_wait_ms, json_t **reply);
 
 /*
  * ctl_call for a list that comes in pages: asks page after page (args, stolen,

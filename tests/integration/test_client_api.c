@@ -418,6 +418,55 @@ static void test_send_too_large(void **state)
 	assert_int_equal(rdq_call(fx.c, "version", NULL, NULL), 0);
 }
 
+/*
+ * Version 2 requests pipelined on one connection: each is answered once, in
+ * version 2, and an attachment rdqd cannot use is refused by the op, not by
+ * the stream.
+ */
+static void test_pipelined_version2(void **state)
+{
+	static const uint8_t bytes[] = {0, 1, 0xff, 0};
+	struct rdq_client *c = connect_client();
+	bool *seen = calloc(MANY + 1, sizeof(*seen));
+	const void *data;
+	size_t len;
+	int64_t id;
+
+	assert_non_null(seen);
+	for (int i = 1; i <= MANY; i++) {
+		/* Odd ones send bytes to an endpoint that is not there. */
+		if (i % 2)
+			assert_int_equal(rdq_client_send_data(c, "ep.send",
+							      json_pack("{s:i}", "ep", 99), bytes,
+							      sizeof(bytes), &id),
+					 0);
+		else
+			assert_int_equal(rdq_client_send_data(c, "version", NULL, NULL, 0, &id), 0);
+		assert_int_equal(id, i);
+	}
+	for (int k = 0; k < MANY; k++) {
+		json_t *msg = NULL;
+
+		assert_int_equal(rdq_client_next(c, HARNESS_REPLY_MS, &msg), 0);
+		id = json_integer_value(json_object_get(msg, "id"));
+		assert_true(id >= 1 && id <= MANY);
+		assert_false(seen[id]);
+		seen[id] = true;
+		assert_int_equal(json_integer_value(json_object_get(msg, "v")), 2);
+		assert_int_equal(rdq_reply_status(msg, NULL), id % 2 ? -ENOENT : 0);
+		assert_false(rdq_message_data(msg, &data, &len));
+		json_decref(msg);
+	}
+	free(seen);
+	/* The binary calls say why they fail. */
+	assert_int_equal(rdq_ep_send(c, 99, bytes, sizeof(bytes), RDQ_SEND_WAIT, 0), -ENOENT);
+	assert_non_null(strstr(rdq_client_error(c), "no endpoint 99"));
+	assert_int_equal(rdq_ep_recv(c, 99, 0, (void **)&data, &len), -ENOENT);
+	assert_null(data);
+	assert_int_equal(rdq_ep_send(c, 99, bytes, RDQ_MAX_DATA + 1, 0, 0), -EMSGSIZE);
+	rdq_client_close(c);
+}
+
 /* --- timeouts --- */
 
 /* A reply within the bound: like rdq_call(). */
@@ -609,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_fd_polls_readable),
 		cmocka_unit_test(test_send_many_without_reading),
 		cmocka_unit_test(test_send_too_large),
+		cmocka_unit_test(test_pipelined_version2),
 		cmocka_unit_test(test_call_timeout_answered),
 		cmocka_unit_test(test_call_timeout_expires),
 		cmocka_unit_test(test_watch),

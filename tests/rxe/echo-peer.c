@@ -12,6 +12,10 @@
  *   echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S
  *       sends COUNT messages but never posts a receive, then waits up to
  *       WAIT_S seconds for the other side to disconnect
+ *   echo-peer --serve ADDR PORT COUNT
+ *       the other way round: listens, accepts one connection (rdqd's
+ *       ep.connect), and sends back each of COUNT messages (up to 1 MiB) as
+ *       it came
  *
  * Prints one line saying what happened. Exit status: 0 as expected; 1 the
  * echo was wrong or never came, or (--deaf) no disconnect came; 2 usage or
@@ -210,6 +214,66 @@ static int deaf(struct rdma_cm_id *id, size_t size, unsigned count, int wait_s)
 	return 0;
 }
 
+/* The largest message rdqd sends (its largest --max-message). */
+#define SERVE_MAX (1u << 20)
+
+/* Takes one connection on ADDR PORT and echoes count messages on it. */
+static int serve(const char *addr, const char *port, unsigned count)
+{
+	struct rdma_addrinfo hints = {.ai_flags = RAI_PASSIVE, .ai_port_space = RDMA_PS_TCP}, *res;
+	struct ibv_qp_init_attr attr = {
+		.cap = {.max_send_wr = 1, .max_recv_wr = 1, .max_send_sge = 1, .max_recv_sge = 1},
+		.sq_sig_all = 1,
+		.qp_type = IBV_QPT_RC,
+	};
+	struct rdma_cm_id *listen_id, *id;
+	uint8_t *buf = malloc(SERVE_MAX);
+	struct ibv_mr *mr;
+	struct ibv_wc wc;
+	unsigned n;
+	int ret = 0;
+
+	if (!buf || rdma_getaddrinfo(addr, port, &hints, &res))
+		return fail("rdma_getaddrinfo");
+	if (rdma_create_ep(&listen_id, res, NULL, &attr))
+		return fail("rdma_create_ep");
+	rdma_freeaddrinfo(res);
+	if (rdma_listen(listen_id, 1))
+		return fail("rdma_listen");
+	printf("echo-peer: listening\n");
+	fflush(stdout);
+	/* The listener's QP attributes give the connection its QP. */
+	if (rdma_get_request(listen_id, &id))
+		return fail("rdma_get_request");
+	mr = rdma_reg_msgs(id, buf, SERVE_MAX);
+	if (!mr)
+		return fail("rdma_reg_msgs");
+	/* A receive is posted before the accept: the first message never meets RNR. */
+	if (rdma_post_recv(id, NULL, buf, SERVE_MAX, mr) || rdma_accept(id, NULL))
+		return fail("rdma_accept");
+	for (n = 0; n < count && ret == 0; n++) {
+		if (rdma_get_recv_comp(id, &wc) <= 0 || wc.status != IBV_WC_SUCCESS) {
+			printf("echo-peer: message %u did not arrive: %s\n", n + 1,
+			       ibv_wc_status_str(wc.status));
+			ret = 1;
+			break;
+		}
+		if (rdma_post_send(id, NULL, buf, wc.byte_len, mr, 0))
+			return fail("rdma_post_send");
+		ret = send_done(id, wc.byte_len);
+		if (ret == 0 && n + 1 < count && rdma_post_recv(id, NULL, buf, SERVE_MAX, mr))
+			return fail("rdma_post_recv");
+	}
+	if (ret == 0)
+		printf("echo-peer: served %u messages\n", count);
+	rdma_disconnect(id);
+	rdma_dereg_mr(mr);
+	rdma_destroy_ep(id);
+	rdma_destroy_ep(listen_id);
+	free(buf);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	bool is_deaf = argc > 1 && !strcmp(argv[1], "--deaf");
@@ -219,9 +283,12 @@ int main(int argc, char **argv)
 	size_t size;
 	int ret;
 
+	if (argc == 5 && !strcmp(argv[1], "--serve"))
+		return serve(argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10));
 	if (is_deaf ? argc != 7 : argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT [DEPTH]\n"
-				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n");
+				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n"
+				"       echo-peer --serve ADDR PORT COUNT\n");
 		return 2;
 	}
 	if (!is_deaf && argc == 6)
