@@ -2,10 +2,11 @@
 # Control-plane requests per second, side by side: rdqd answering `version`
 # (driven by rdq-calls) against redis-server answering PING_INLINE (driven by
 # redis-benchmark), both on a Unix socket on this machine (no RDMA needed),
-# at 1 connection, 50 connections, and 1 connection with 16 requests in
-# flight. Each mode runs REPEAT times (default 3), alternating the two; a
-# "ratio" line per mode gives the median of rdqd / redis, with the lowest and
-# highest. Use a release build (meson setup --buildtype=release).
+# at 1 and 50 connections, one request at a time or 16 in flight (MODES).
+# Each mode runs REPEAT times (default 3), alternating the two; a "ratio"
+# line per mode gives the median of rdqd / redis, with the lowest and
+# highest. Use a release build (meson setup --buildtype=release);
+# bench/plot-ctl-rps turns the output into a table and a plot.
 # Usage: bench/ctl-rps.sh [BUILD_DIR] [N]   (default: build, 200000 requests a run)
 set -eu
 for tool in redis-server redis-benchmark; do
@@ -15,6 +16,8 @@ done
 build=$(cd "${1:-build}" && pwd)
 n=${2:-200000}
 repeat=${REPEAT:-3}
+# Each mode is "CONNECTIONS DEPTH": 1 and 50 connections, one request at a time or 16 in flight.
+MODES=${MODES:-"1,1 50,1 1,16 50,16"}
 dir=$(mktemp -d)
 trap 'kill $rdqd_pid $redis_pid 2>/dev/null; rm -rf "$dir"' EXIT
 results=$dir/results
@@ -52,8 +55,8 @@ redis() {
 		awk -F'"' '/PING_INLINE/ { printf "%d\n", $4 }'
 }
 
-for mode in "1 1" "50 1" "1 16"; do
-	set -- $mode
+for mode in $MODES; do
+	set -- "${mode%,*}" "${mode#*,}"
 	run=1
 	while [ $run -le "$repeat" ]; do
 		r=$(rdq "$1" "$2")
@@ -62,8 +65,8 @@ for mode in "1 1" "50 1" "1 16"; do
 		run=$((run + 1))
 	done
 done
-for mode in "1 1" "50 1" "1 16"; do
-	set -- $mode
+for mode in $MODES; do
+	set -- "${mode%,*}" "${mode#*,}"
 	grep "^rps connections $1 depth $2 " "$results" | awk '{ printf "%.3f\n", $9 / $11 }' |
 		sort -n | awk -v c="$1" -v p="$2" '{ r[NR] = $1 }
 		END { printf "ratio connections %s depth %s rdqd/redis median %.2f min %.2f max %.2f runs %d\n",
