@@ -369,6 +369,19 @@ static void test_fd_polls_readable(void **state)
 	rdq_client_close(c);
 }
 
+/* The next message: a reply to one of the ids 1..MANY, none seen before. The caller decrefs it. */
+static json_t *next_unseen_reply(struct rdq_client *c, bool *seen, int64_t *id)
+{
+	json_t *msg = NULL;
+
+	assert_int_equal(rdq_client_next(c, HARNESS_REPLY_MS, &msg), 0);
+	*id = json_integer_value(json_object_get(msg, "id"));
+	assert_true(*id >= 1 && *id <= MANY);
+	assert_false(seen[*id]);
+	seen[*id] = true;
+	return msg;
+}
+
 /*
  * Many requests sent without reading: rdqd stops reading a client whose replies pile up, so
  * the library must read while it writes. Every reply arrives, once.
@@ -385,13 +398,8 @@ static void test_send_many_without_reading(void **state)
 		assert_int_equal(id, i);
 	}
 	for (int k = 0; k < MANY; k++) {
-		json_t *msg = NULL;
+		json_t *msg = next_unseen_reply(c, seen, &id);
 
-		assert_int_equal(rdq_client_next(c, HARNESS_REPLY_MS, &msg), 0);
-		id = json_integer_value(json_object_get(msg, "id"));
-		assert_true(id >= 1 && id <= MANY);
-		assert_false(seen[id]);
-		seen[id] = true;
 		assert_int_equal(rdq_reply_status(msg, NULL), 0);
 		json_decref(msg);
 	}
@@ -445,13 +453,8 @@ static void test_pipelined_version2(void **state)
 		assert_int_equal(id, i);
 	}
 	for (int k = 0; k < MANY; k++) {
-		json_t *msg = NULL;
+		json_t *msg = next_unseen_reply(c, seen, &id);
 
-		assert_int_equal(rdq_client_next(c, HARNESS_REPLY_MS, &msg), 0);
-		id = json_integer_value(json_object_get(msg, "id"));
-		assert_true(id >= 1 && id <= MANY);
-		assert_false(seen[id]);
-		seen[id] = true;
 		assert_int_equal(json_integer_value(json_object_get(msg, "v")), 2);
 		assert_int_equal(rdq_reply_status(msg, NULL), id % 2 ? -ENOENT : 0);
 		assert_false(rdq_message_data(msg, &data, &len));
