@@ -85,26 +85,29 @@ static void check_throttle(struct conn *c)
 }
 
 /*
- * Serialises msg once, into a buffer the loop reuses for every message, and
- * frames it into the connection's output: no allocation of ours per reply,
- * and no second pass to learn its size first. An attachment follows the
- * JSON after a NUL byte, copied into the output as it is.
+ * Messages are serialised once, into this buffer, which the loop reuses for
+ * every message, then framed into the connection's output: no allocation
+ * of ours per reply, and no second pass to learn the size first. One more
+ * byte holds the NUL before an attachment.
  */
-static int conn_send_data(struct conn *c, const json_t *msg, const void *data, size_t data_len)
+static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE + 1]; /* the loop's alone */
+#define SCRATCH_BODY ((char *)scratch + RDQ_FRAME_HEADER)
+
+/*
+ * Frames the body of body bytes serialised at SCRATCH_BODY, then the
+ * attachment after a NUL when data is not NULL, into c's output.
+ */
+static int conn_write_frame(struct conn *c, size_t body, const void *data, size_t data_len)
 {
-	/* The loop's alone; one more byte for the NUL before an attachment. */
-	static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE + 1];
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t body, head;
+	size_t head = RDQ_FRAME_HEADER + body;
 	int ret = 0;
 
 	RDQ_DISPATCH_ONLY();
-	body = json_dumpb(msg, (char *)scratch + RDQ_FRAME_HEADER, RDQ_MAX_MESSAGE, JSON_COMPACT);
 	if (body == 0)
 		return -ENOMEM;
 	if (body > RDQ_MAX_MESSAGE)
-		return -EMSGSIZE; /* json_dumpb wrote only what fits, and said how much it needed */
-	head = RDQ_FRAME_HEADER + body;
+		return -EMSGSIZE; /* the serialiser wrote only what fits, and said what it needed */
 	if (data) {
 		scratch[head++] = '\0';
 		rdq_frame_write_header((uint32_t)(body + 1 + data_len), scratch);
@@ -117,6 +120,26 @@ static int conn_send_data(struct conn *c, const json_t *msg, const void *data, s
 		ret = -ENOMEM;
 	check_throttle(c);
 	return ret;
+}
+
+static int conn_send_data(struct conn *c, const json_t *msg, const void *data, size_t data_len)
+{
+	return conn_write_frame(c, json_dumpb(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE, JSON_COMPACT),
+				data, data_len);
+}
+
+int control_send_ok(struct rdqd *d, rdq_handle_t h, int version, int64_t id, const json_t *result,
+		    const void *data, size_t data_len)
+{
+	struct conn *c = conn_get(d, h);
+	size_t body;
+
+	if (!c)
+		return -ENOENT;
+	/* The envelope is written around the result, not built as JSON first. */
+	body = rdq_reply_ok_dump(version, id, result, data != NULL, data_len, SCRATCH_BODY,
+				 RDQ_MAX_MESSAGE);
+	return conn_write_frame(c, body, data, data_len);
 }
 
 static int conn_send(struct conn *c, const json_t *msg)

@@ -52,6 +52,14 @@ unsigned control_connections(struct rdqd *d);
  */
 int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg, const void *data,
 		 size_t data_len);
+
+/*
+ * Sends the success reply to request id in protocol version `version`:
+ * result (not stolen; NULL: an empty object) and the attachment, as
+ * control_send(). Returns as control_send().
+ */
+int control_send_ok(struct rdqd *d, rdq_handle_t conn, int version, int64_t id,
+		    const json_t *result, const void *data, size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
 /* Sends an event (stolen) to each watching connection that may see objects of owner. */

@@ -464,8 +464,8 @@ static void send_completed(struct verbs_device *v, const struct ibv_wc *wc)
 			qp->sent++;
 		if (req)
 			request_complete(req, 0,
-					 json_pack("{s:I, s:b}", "bytes", (json_int_t)qp->send_len[tag],
-						   "completed", 1),
+					 json_pack("{s:I, s:b}", "bytes",
+						   (json_int_t)qp->send_len[tag], "completed", 1),
 					 NULL);
 	} else if (wc->status == IBV_WC_WR_FLUSH_ERR) {
 		qp->flushed++;

@@ -173,52 +173,51 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	return req;
 }
 
-/*
- * The reply's envelope in the request's version; a version 2 reply may
- * carry an attachment, announced in it.
- */
-static json_t *reply_build(struct request *req, int status, json_t *result, const char *message,
-			   size_t data_len, bool attached)
+/* An error reply in the request's version. */
+static json_t *error_reply(struct request *req, int status, const char *message)
 {
-	json_t *reply = status == 0 ? rdq_reply_ok(req->id, result)
-				    : rdq_reply_error(req->id, -status, message);
+	json_t *reply = rdq_reply_error(req->id, -status, message);
 
 	if (reply && req->version > 1 &&
-	    (json_object_set_new(reply, "v", json_integer(req->version)) < 0 ||
-	     (attached &&
-	      json_object_set_new(reply, "attachment", json_integer((json_int_t)data_len)) < 0))) {
+	    json_object_set_new(reply, "v", json_integer(req->version)) < 0) {
 		json_decref(reply);
 		reply = NULL;
 	}
 	return reply;
 }
 
+static int send_error(struct request *req, int status, const char *message)
+{
+	json_t *reply = error_reply(req, status, message);
+	int ret = reply ? control_send(req->d, req->conn, reply, NULL, 0) : -ENOMEM;
+
+	json_decref(reply);
+	return ret;
+}
+
 /*
- * Sends the request's one reply: result (stolen) or the error. A reply too
- * big for a frame is answered with EMSGSIZE instead, never dropped. Returns
- * the status the client got.
+ * Sends the request's one reply: result (not stolen) and data, or the
+ * error. A reply too big for a frame is answered with EMSGSIZE instead,
+ * never dropped. Returns the status the client got.
  */
-static int answer(struct request *req, int status, json_t *result, const char *message,
+static int answer(struct request *req, int status, const json_t *result, const char *message,
 		  const void *data, size_t data_len)
 {
 	struct rdqd *d = req->d;
-	json_t *reply = reply_build(req, status, result, message, data_len, data != NULL);
-	int ret = reply ? control_send(d, req->conn, reply, data, data_len) : -ENOMEM;
+	int ret = status == 0 ? control_send_ok(d, req->conn, req->version, req->id, result, data,
+						data_len)
+			      : send_error(req, status, message);
 
 	if (ret == -EMSGSIZE) {
-		json_decref(reply);
 		status = -EMSGSIZE;
-		reply = reply_build(req, status, NULL,
-				    "the reply would exceed the 64 KiB message limit; ask for "
-				    "less (list operations take a limit and a cursor)",
-				    0, false);
-		ret = reply ? control_send(d, req->conn, reply, NULL, 0) : -ENOMEM;
+		ret = send_error(req, status,
+				 "the reply would exceed the 64 KiB message limit; ask for less "
+				 "(list operations take a limit and a cursor)");
 	}
 	if (ret == 0)
 		d->counters.replied++;
 	else
 		d->counters.dropped++;
-	json_decref(reply);
 	return status;
 }
 
@@ -245,7 +244,6 @@ static void complete(struct request *req, int status, json_t *result, const char
 	json_arena_enter();
 	if (req->conn) {
 		status = answer(req, status, result, message, data, data_len);
-		result = NULL;
 		conn_list_remove(req);
 	} else {
 		d->counters.dropped++;
