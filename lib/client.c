@@ -165,7 +165,6 @@ int rdq_client_fd(const struct rdq_client *client)
 static int send_request(struct rdq_client *client, const char *op, json_t *args, int version,
 			const void *data, size_t data_len, int64_t *id)
 {
-	uint8_t *buf;
 	json_t *req;
 	size_t len;
 	int ret;
@@ -190,21 +189,21 @@ static int send_request(struct rdq_client *client, const char *op, json_t *args,
 	}
 	if (!req)
 		return -ENOMEM;
-	buf = rdq_message_pack_data(req, data, data_len, &len);
-	if (!buf) {
-		/* pack fails for size or for memory; tell them apart for the caller. */
-		ret = -ENOMEM;
-		if (json_dumpb(req, NULL, 0, JSON_COMPACT) > RDQ_MAX_MESSAGE)
-			ret = -EMSGSIZE;
-		json_decref(req);
+	/* Serialised once, into the client's buffer; the attachment is sent from where it is. */
+	len = json_dumpb(req, (char *)client->wbuf + RDQ_FRAME_HEADER, RDQ_MAX_MESSAGE,
+			 JSON_COMPACT);
+	json_decref(req);
+	if (len == 0 || len > RDQ_MAX_MESSAGE) {
+		ret = len ? -EMSGSIZE : -ENOMEM;
 		stream_set_error(client, "cannot send %s: %s", op,
 				 ret == -EMSGSIZE ? "request too large" : "out of memory");
 		return ret;
 	}
-	json_decref(req);
-
-	ret = stream_send(client, buf, len);
-	free(buf);
+	rdq_frame_write_header((uint32_t)(data ? len + 1 + data_len : len), client->wbuf);
+	len += RDQ_FRAME_HEADER;
+	if (data)
+		client->wbuf[len++] = '\0';
+	ret = stream_send(client, client->wbuf, len, data, data ? data_len : 0);
 	if (ret < 0)
 		return ret;
 	*id = client->next_id++;

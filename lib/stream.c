@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "protocol/errname.h"
@@ -68,7 +69,8 @@ int stream_remaining_ms(int64_t deadline)
 int stream_init(struct rdq_client *c)
 {
 	c->rbuf = malloc(RBUF_SIZE);
-	return c->rbuf ? 0 : -ENOMEM;
+	c->wbuf = malloc(WBUF_SIZE);
+	return c->rbuf && c->wbuf ? 0 : -ENOMEM;
 }
 
 void stream_release(struct rdq_client *c)
@@ -79,6 +81,7 @@ void stream_release(struct rdq_client *c)
 		json_decref(msg);
 	free(c->discard);
 	free(c->rbuf);
+	free(c->wbuf);
 }
 
 /* --- the FIFO of messages read ahead --- */
@@ -397,15 +400,28 @@ static int read_rest(struct rdq_client *c)
 	return closed(c);
 }
 
-int stream_send(struct rdq_client *c, const uint8_t *buf, size_t len)
+int stream_send(struct rdq_client *c, const uint8_t *head, size_t head_len, const void *data,
+		size_t data_len)
 {
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN | POLLOUT};
-	size_t off = 0;
+	size_t off = 0, len = head_len + data_len;
 	ssize_t n;
 	int ret;
 
 	while (off < len) {
-		n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* The frame's two parts in one call: an attachment is not copied after the JSON. */
+		struct iovec iov[2];
+		struct msghdr mh = {.msg_iov = iov};
+
+		if (off < head_len) {
+			iov[0] = (struct iovec){(void *)(head + off), head_len - off};
+			iov[1] = (struct iovec){(void *)data, data_len};
+			mh.msg_iovlen = data_len ? 2 : 1;
+		} else {
+			iov[0] = (struct iovec){(uint8_t *)data + (off - head_len), len - off};
+			mh.msg_iovlen = 1;
+		}
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;

@@ -18,6 +18,8 @@
 #include "protocol/frame.h"
 
 #define RBUF_SIZE (RDQ_FRAME_HEADER + RDQ_MAX_FRAME)
+/* A request's header, JSON and the NUL before its attachment (sent from where it is). */
+#define WBUF_SIZE (RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE + 1)
 #define ERROR_MAX 256
 
 struct msg_node {
@@ -34,6 +36,7 @@ struct rdq_client {
 	uint8_t *rbuf; /* RBUF_SIZE bytes: always room for one whole frame */
 	size_t rlen;   /* bytes held in rbuf */
 	size_t skip;   /* bytes of an oversized frame still to throw away */
+	uint8_t *wbuf; /* WBUF_SIZE bytes: each request is serialised here, once */
 
 	struct msg_node *head; /* read but not yet returned, oldest first */
 	struct msg_node *tail;
@@ -86,10 +89,12 @@ int stream_discard_add(struct rdq_client *c, int64_t id);
 int stream_receive(struct rdq_client *c, int64_t deadline, json_t **msg);
 
 /*
- * Writes all of buf. While the socket is full it reads what rdqd sends into
- * the FIFO. Returns 0, -ECONNRESET when rdqd closed the connection, or
- * another negative errno.
+ * Writes all of head, then data_len bytes of data (an attachment; data may
+ * be NULL when data_len is 0). While the socket is full it reads what rdqd
+ * sends into the FIFO. Returns 0, -ECONNRESET when rdqd closed the
+ * connection, or another negative errno.
  */
-int stream_send(struct rdq_client *c, const uint8_t *buf, size_t len);
+int stream_send(struct rdq_client *c, const uint8_t *head, size_t head_len, const void *data,
+		size_t data_len);
 
 #endif

@@ -367,30 +367,19 @@ json_t *rdq_event_new(const char *name)
 
 uint8_t *rdq_message_pack(const json_t *msg, size_t *len)
 {
-	return rdq_message_pack_data(msg, NULL, 0, len);
-}
-
-uint8_t *rdq_message_pack_data(const json_t *msg, const void *data, size_t data_len, size_t *len)
-{
 	size_t body = json_dumpb(msg, NULL, 0, JSON_COMPACT);
-	size_t total = data ? body + 1 + data_len : body;
 	uint8_t *buf;
 
-	if (body == 0 || body > RDQ_MAX_MESSAGE || (data && data_len > RDQ_MAX_ATTACHMENT))
+	if (body == 0 || body > RDQ_MAX_MESSAGE)
 		return NULL;
-	buf = malloc(RDQ_FRAME_HEADER + total);
+	buf = malloc(RDQ_FRAME_HEADER + body);
 	if (!buf)
 		return NULL;
 	if (json_dumpb(msg, (char *)buf + RDQ_FRAME_HEADER, body, JSON_COMPACT) != body) {
 		free(buf);
 		return NULL;
 	}
-	if (data) {
-		buf[RDQ_FRAME_HEADER + body] = '\0';
-		if (data_len)
-			memcpy(buf + RDQ_FRAME_HEADER + body + 1, data, data_len);
-	}
-	rdq_frame_write_header((uint32_t)total, buf);
-	*len = RDQ_FRAME_HEADER + total;
+	rdq_frame_write_header((uint32_t)body, buf);
+	*len = RDQ_FRAME_HEADER + body;
 	return buf;
 }

@@ -113,11 +113,4 @@ json_t *rdq_event_new(const char *name);
  */
 uint8_t *rdq_message_pack(const json_t *msg, size_t *len);
 
-/*
- * Like rdq_message_pack(), followed, when data is not NULL, by a NUL and
- * data_len bytes of data (at most RDQ_MAX_ATTACHMENT): a version 2 message
- * whose "attachment" announces them.
- */
-uint8_t *rdq_message_pack_data(const json_t *msg, const void *data, size_t data_len, size_t *len);
-
 #endif
