@@ -1,50 +1,161 @@
 #!/bin/sh
-# Echo latency, side by side in one boot of the rxe host: perftest's
-# ib_send_lat (rdma_cm, completion events) against its own server, then the
-# same client against rdqd's echo service, REPEAT times (default 3) at each
-# message size. A "lat" line per run gives the typical (median) round trip
-# of each, in µs; a "ratio" line per size the median of rdqd / ib_send_lat
-# over the runs, with the lowest and highest.
+# Echo latency, side by side in one boot of the rxe host: four ways of
+# sending a message and waiting for its echo, REPEAT times (default 3) at
+# each message size, the four in turn within a run (in reverse order every
+# other run, so that none always goes first):
+#   ib_send_lat  perftest's ib_send_lat -R -e (rdma_cm, completion events)
+#                against its own server
+#   rdqd_echo    the same client against rdqd's echo service (a listener's
+#                passive endpoint sends each message back)
+#   pingpong     rdma-pingpong, a plain rdma_cm client, against rdqd's echo
+#   rdq          rdq-pingpong: ep.send then ep.recv through rdqd, whose
+#                active endpoint talks to its own listener's echo
+# Every figure is a round trip in µs, the median (p50) and 99th percentile
+# (p99) of ITERS (default 2000) round trips. ib_send_lat prints half the
+# round trip for sends; its figures are doubled here.
+#
+# Output, which bench/plot-echo-lat turns into a table and a plot:
+#   lat size S run R path P p50 X p99 Y       one per path and run
+#   skip size S run R path P: WHY             a path that cannot send S bytes
+#   sum size S path P p50 median .. min .. max .. p99 median .. min .. max .. runs N
+#   ratio size S rdqd_echo/ib_send_lat p50 median .. min .. max .. p99 ... runs N
+#   ratio size S rdq/pingpong p50 ... (through rdqd ÷ plain rdma_cm ping-pong)
+# Ratios are taken within each run, then summarised over the runs.
 # Usage (on the host):
-#   tests/rxe/rxehost run --build-dir build -- bench/echo-lat.sh [SIZE...]
+#   tests/rxe/rxehost run --build-dir build -- bench/echo-lat.sh [SIZE...] | tee echo-lat.log
+#   bench/plot-echo-lat echo-lat.log docs/img/echo-lat.png
 set -u
 . "${RDQ_TESTS:?}/rxe/lib.sh"
 ADDR=${RDQ_ADDR_SELF:?}
 ITERS=${ITERS:-2000}
 REPEAT=${REPEAT:-3}
 RESULTS=/tmp/lat-results
-[ $# -gt 0 ] || set -- 64 4096
+# A run that takes longer than this has hung (an echo that never came).
+LIMIT=${LIMIT:-120}
+[ $# -gt 0 ] || set -- 64 4096 65536
 : >"$RESULTS"
 
-# The t_typical column of ib_send_lat's result line.
-typical() { awk '$1 ~ /^[0-9]+$/ && NF >= 9 { print $5 }' | tail -n 1; }
+# record SIZE RUN PATH P50 P99: a result line, on the console and kept for the summary.
+record() {
+	if [ -n "$4" ] && [ -n "$5" ]; then
+		echo "lat size $1 run $2 path $3 p50 $4 p99 $5" | tee -a "$RESULTS"
+	else
+		echo "lat size $1 run $2 path $3 failed"
+	fi
+}
+
+# The round trip of ib_send_lat's result line: twice its t_typical and its 99% percentile.
+perftest_rtt() {
+	awk '$1 ~ /^[0-9]+$/ && NF >= 9 { p50 = 2 * $5; p99 = 2 * $8 }
+		END { if (p50 != "") printf "%.1f %.1f\n", p50, p99 }'
+}
+
+# p50 and p99 from rdma-pingpong's or rdq-pingpong's line.
+pingpong_rtt() {
+	sed -n 's/.* p50_us \([0-9.]*\) p99_us \([0-9.]*\).*/\1 \2/p'
+}
+
+path_ib_send_lat() {
+	ib_send_lat -R -e -s "$1" -n "$ITERS" -p 7490 >/tmp/lat-server.out 2>&1 &
+	srv=$!
+	sleep 1
+	# shellcheck disable=SC2046 # two numbers, or none
+	record "$1" "$2" ib_send_lat $(timeout "$LIMIT" ib_send_lat -R -e -s "$1" -n "$ITERS" \
+		-p 7490 "$ADDR" 2>&1 | perftest_rtt)
+	# A server whose client failed would wait for ever.
+	kill "$srv" 2>/dev/null
+	wait "$srv" 2>/dev/null
+}
+
+path_rdqd_echo() {
+	# shellcheck disable=SC2046
+	record "$1" "$2" rdqd_echo $(timeout "$LIMIT" ib_send_lat -R -e -s "$1" -n "$ITERS" \
+		-p 7472 "$ADDR" 2>&1 | perftest_rtt)
+}
+
+path_pingpong() {
+	out=$(timeout "$LIMIT" rdma-pingpong "$ADDR" 7472 "$1" "$ITERS" 2>&1)
+	# shellcheck disable=SC2046
+	record "$1" "$2" pingpong $(printf '%s\n' "$out" | pingpong_rtt)
+	printf '%s\n' "$out" | grep -v '^pingpong ' | head -n 5
+}
+
+path_rdq() {
+	out=$(timeout "$LIMIT" rdq-pingpong -s "$RDQ_SOCK" "$ADDR:7472" "$1" "$ITERS" 2>&1)
+	case $out in
+	*" skipped: "*)
+		echo "skip size $1 run $2 path rdq: ${out#* skipped: }"
+		return
+		;;
+	esac
+	# shellcheck disable=SC2046
+	record "$1" "$2" rdq $(printf '%s\n' "$out" | pingpong_rtt)
+	printf '%s\n' "$out" | grep -v '^rdqpingpong ' | head -n 5
+}
 
 rdqd_start -q || exit 1
 ctl ep listen "$ADDR:7472" >/dev/null
+start=$(date +%s)
 for size in "$@"; do
 	run=1
 	while [ "$run" -le "$REPEAT" ]; do
-		ib_send_lat -R -e -s "$size" -n "$ITERS" -p 7490 >/tmp/lat-server.out 2>&1 &
-		srv=$!
-		sleep 1
-		peer=$(timeout 120 ib_send_lat -R -e -s "$size" -n "$ITERS" -p 7490 "$ADDR" 2>&1 |
-			typical)
-		wait "$srv" 2>/dev/null
-		rdq=$(timeout 120 ib_send_lat -R -e -s "$size" -n "$ITERS" -p 7472 "$ADDR" 2>&1 |
-			typical)
-		if [ -z "$peer" ] || [ -z "$rdq" ]; then
-			echo "lat size $size run $run failed: ib_send_lat [$peer] rdqd [$rdq]"
+		if [ $((run % 2)) -eq 1 ]; then
+			order="ib_send_lat rdqd_echo pingpong rdq"
 		else
-			echo "lat size $size run $run ib_send_lat $peer rdqd $rdq" | tee -a "$RESULTS"
+			order="rdq pingpong rdqd_echo ib_send_lat"
 		fi
+		for p in $order; do
+			"path_$p" "$size" "$run"
+		done
 		run=$((run + 1))
 	done
 done
-for size in "$@"; do
-	grep "^lat size $size " "$RESULTS" | awk '{ printf "%.3f\n", $9 / $7 }' | sort -n |
-		awk -v s="$size" '{ r[NR] = $1 }
-			END { if (NR) printf "ratio size %s rdqd/ib_send_lat median %.2f min %.2f max %.2f runs %d\n",
-				s, r[int((NR + 1) / 2)], r[1], r[NR], NR }'
-done
+echo "measured in $(($(date +%s) - start)) s"
+
+# The summaries: per size and path the spread of p50 and p99 over the runs,
+# and the two ratios, each taken within a run.
+awk -v sizes="$*" '
+function spread(list,   v, n, i, j, t) {
+	n = split(list, v, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+		}
+	return sprintf("median %.2f min %.2f max %.2f", v[int((n + 1) / 2)], v[1], v[n])
+}
+function count(list,   v) { return split(list, v, " ") }
+$1 == "lat" { p50[$3 "/" $7 "/" $5] = $9; p99[$3 "/" $7 "/" $5] = $11 }
+END {
+	np = split("ib_send_lat rdqd_echo pingpong rdq", paths, " ")
+	ns = split(sizes, sz, " ")
+	for (s = 1; s <= ns; s++) {
+		S = sz[s]
+		for (k = 1; k <= np; k++) {
+			a = ""; b = ""
+			for (r = 1; r <= 1000; r++)
+				if ((key = S "/" paths[k] "/" r) in p50) {
+					a = a " " p50[key]; b = b " " p99[key]
+				}
+			if (a != "")
+				printf "sum size %s path %s p50 %s p99 %s runs %d\n", S, paths[k],
+					spread(a), spread(b), count(a)
+		}
+		split("rdqd_echo/ib_send_lat rdq/pingpong", names, " ")
+		split("rdqd_echo rdq", num, " ")
+		split("ib_send_lat pingpong", den, " ")
+		for (k = 1; k <= 2; k++) {
+			a = ""; b = ""
+			for (r = 1; r <= 1000; r++)
+				if ((n = S "/" num[k] "/" r) in p50 && (d = S "/" den[k] "/" r) in p50 &&
+				    p50[d] > 0 && p99[d] > 0) {
+					a = a " " p50[n] / p50[d]
+					b = b " " p99[n] / p99[d]
+				}
+			if (a != "")
+				printf "ratio size %s %s p50 %s p99 %s runs %d\n", S, names[k],
+					spread(a), spread(b), count(a)
+		}
+	}
+}' "$RESULTS"
 ctl -j stats
 rdqd_stop

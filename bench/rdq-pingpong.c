@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rdq-pingpong: the round-trip latency of one message through rdqd, for
+ * comparison with rdma-pingpong (the same exchange on rdma_cm directly).
+ * It asks rdqd for an endpoint connected to ADDR:PORT (rdqd's own listener:
+ * its passive endpoint echoes), then times each ep.send followed by the
+ * ep.recv that returns the echo, as a client of rdqd sees them.
+ *
+ * Usage: rdq-pingpong [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
+ *
+ * After WARMUP round trips (default 100) it times ITERS more and prints
+ *   rdqpingpong size SIZE iters ITERS p50_us P50 p99_us P99
+ * or, when a message of SIZE bytes cannot go through rdqd's interface,
+ *   rdqpingpong size SIZE skipped: WHY
+ * Every echo is compared with what was sent, byte by byte.
+ * Exit status: 0 measured or skipped; 1 a request failed or an echo was
+ * wrong; 2 usage; 3 rdqd cannot be reached.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rdq/client.h>
+
+/* How long ep.recv waits for an echo: one that takes longer has been lost. */
+#define RECV_TIMEOUT_MS 10000
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/*
+ * One round trip through rdqd: out (len bytes) leaves with ep.send, and
+ * ep.recv brings its echo back into in (room for len bytes), *in_len its
+ * length. The bytes travel as JSON strings, so out must be text; this is
+ * the only function that knows how they travel. Returns 0 or a negative
+ * errno (then rdq_client_error() says more).
+ */
+static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t len, char *in,
+		    size_t *in_len)
+{
+	json_t *result;
+	const char *data;
+	int ret;
+
+	ret = rdq_call(c, "ep.send", json_pack("{s:I, s:s%}", "ep", ep, "data", out, len), NULL);
+	if (ret < 0)
+		return ret;
+	ret = rdq_call(c, "ep.recv",
+		       json_pack("{s:I, s:i}", "ep", ep, "timeout_ms", RECV_TIMEOUT_MS), &result);
+	if (ret < 0)
+		return ret;
+	/* An echo that is not UTF-8 comes as "hex": not what was sent, so it fails the check. */
+	data = json_string_value(json_object_get(result, "data"));
+	*in_len = data ? json_string_length(json_object_get(result, "data")) : 0;
+	if (data)
+		memcpy(in, data, *in_len < len ? *in_len : len);
+	json_decref(result);
+	return 0;
+}
+
+/*
+ * Message seq: letters (JSON carries them as they are, unescaped), with the
+ * sequence number at both ends so that an echo of an earlier message shows.
+ */
+static void fill(char *buf, size_t size, unsigned long seq)
+{
+	char stamp[24];
+	int n = snprintf(stamp, sizeof(stamp), "%010lu", seq);
+
+	for (size_t j = 0; j < size; j++)
+		buf[j] = (char)('a' + (j * 7 + (j >> 8)) % 26);
+	if (size >= 2 * (size_t)n) {
+		memcpy(buf, stamp, (size_t)n);
+		memcpy(buf + size - (size_t)n, stamp, (size_t)n);
+	}
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The nearest-rank percentile q (0 < q <= 1) of n sorted values. */
+static double percentile(const double *sorted, size_t n, double q)
+{
+	size_t rank = (size_t)((double)n * q + 0.999999);
+
+	return sorted[rank ? rank - 1 : 0];
+}
+
+/* Asks rdqd for an endpoint connected to addr:port; its handle in *ep. */
+static int connect_ep(struct rdq_client *c, const char *target, json_int_t *ep)
+{
+	char addr[64], *colon;
+	int port = 7472, ret;
+	json_t *result;
+
+	snprintf(addr, sizeof(addr), "%s", target);
+	colon = strrchr(addr, ':');
+	if (colon) {
+		*colon = 0;
+		port = atoi(colon + 1);
+	}
+	/* Tied: should this program die, rdqd destroys the endpoint when the connection closes. */
+	ret = rdq_call(c, "ep.connect",
+		       json_pack("{s:s, s:i, s:i, s:b}", "addr", addr, "port", port, "timeout_ms",
+				 10000, "tied", 1),
+		       &result);
+	if (ret < 0) {
+		fprintf(stderr, "rdq-pingpong: ep.connect %s:%d: %s\n", addr, port,
+			rdq_client_error(c));
+		return ret;
+	}
+	*ep = json_integer_value(json_object_get(result, "ep"));
+	json_decref(result);
+	return 0;
+}
+
+/* Times warmup + iters round trips into lat: 0, 1 on a failure, or 0 with *skipped set. */
+static int measure(struct rdq_client *c, json_int_t ep, size_t size, unsigned long warmup,
+		   unsigned long iters, double *lat, int *skipped)
+{
+	char *out = malloc(size), *in = malloc(size);
+	int ret = 0;
+
+	if (!out || !in) {
+		ret = 1;
+		fprintf(stderr, "rdq-pingpong: out of memory\n");
+	}
+	for (unsigned long i = 0; !ret && i < warmup + iters; i++) {
+		size_t got;
+		double t0, us;
+
+		fill(out, size, i + 1);
+		t0 = now_us();
+		ret = exchange(c, ep, out, size, in, &got);
+		us = now_us() - t0;
+		/* Too large for rdqd's interface: no figure for this size, and no failure. */
+		if (ret == -EMSGSIZE && i == 0) {
+			printf("rdqpingpong size %zu skipped: %s (EMSGSIZE)\n", size,
+			       rdq_client_error(c));
+			*skipped = 1;
+			ret = 0;
+			break;
+		}
+		if (ret < 0) {
+			fprintf(stderr, "rdq-pingpong: message %lu: %s (%s)\n", i + 1,
+				rdq_client_error(c), rdq_strerrno(-ret));
+			ret = 1;
+		} else if (got != size || memcmp(in, out, size) != 0) {
+			printf("rdq-pingpong: message %lu: the echo differs from what was sent "
+			       "(%zu bytes back of %zu)\n",
+			       i + 1, got, size);
+			ret = 1;
+		} else if (i >= warmup) {
+			lat[i - warmup] = us;
+		}
+	}
+	free(out);
+	free(in);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char *socket = NULL;
+	unsigned long warmup = 100, iters;
+	int opt, ret, skipped = 0;
+	struct rdq_client *c;
+	json_int_t ep;
+	size_t size;
+	double *lat;
+
+	while ((opt = getopt(argc, argv, "s:w:")) != -1) {
+		switch (opt) {
+		case 's':
+			socket = optarg;
+			break;
+		case 'w':
+			warmup = strtoul(optarg, NULL, 10);
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (argc - optind != 3)
+		goto usage;
+	size = strtoul(argv[optind + 1], NULL, 10);
+	iters = strtoul(argv[optind + 2], NULL, 10);
+	if (size == 0 || size > (1u << 30) || iters == 0)
+		goto usage;
+	lat = calloc(iters, sizeof(*lat));
+	if (!lat) {
+		fprintf(stderr, "rdq-pingpong: out of memory\n");
+		return 1;
+	}
+	ret = rdq_client_connect(socket, &c);
+	if (ret < 0) {
+		fprintf(stderr, "rdq-pingpong: cannot reach rdqd: %s\n", strerror(-ret));
+		free(lat);
+		return 3;
+	}
+	ret = connect_ep(c, argv[optind], &ep) < 0;
+	if (!ret) {
+		ret = measure(c, ep, size, warmup, iters, lat, &skipped);
+		if (!ret && !skipped) {
+			qsort(lat, iters, sizeof(*lat), by_value);
+			printf("rdqpingpong size %zu iters %lu p50_us %.1f p99_us %.1f\n", size,
+			       iters, percentile(lat, iters, 0.50), percentile(lat, iters, 0.99));
+		}
+		/* A clean end for the listener's passive endpoint too, then the handle. */
+		rdq_call(c, "ep.disconnect", json_pack("{s:I, s:b}", "ep", ep, "wait", 1), NULL);
+		rdq_call(c, "ep.destroy", json_pack("{s:I}", "ep", ep), NULL);
+	}
+	rdq_client_close(c);
+	free(lat);
+	return ret;
+usage:
+	fprintf(stderr, "usage: rdq-pingpong [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
+	return 2;
+}
