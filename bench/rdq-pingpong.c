@@ -6,7 +6,7 @@
  * its passive endpoint echoes), then times each ep.send followed by the
  * ep.recv that returns the echo, as a client of rdqd sees them.
  *
- * Usage: rdq-pingpong [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
+ * Usage: rdq-pingpong [-1] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
  *
  * After WARMUP round trips (default 100) it times ITERS more and prints
  *   rdqpingpong size SIZE iters ITERS p50_us P50 p99_us P99
@@ -36,20 +36,36 @@ static double now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+/* -1: the bytes travel in protocol version 1, as JSON strings, rather than as attachments. */
+static int version1;
+
 /*
  * One round trip through rdqd: out (len bytes) leaves with ep.send, and
  * ep.recv brings its echo back into in (room for len bytes), *in_len its
- * length. The bytes travel as JSON strings, so out must be text; this is
- * the only function that knows how they travel. Returns 0 or a negative
- * errno (then rdq_client_error() says more).
+ * length; this is the only function that knows how they travel. By
+ * default they are the attachments of protocol version 2 (rdq_ep_send and
+ * rdq_ep_recv: exact bytes, no escaping, up to --max-message); with -1 they
+ * are JSON strings of version 1 (text only; a frame's 64 KiB bound them).
+ * Returns 0 or a negative errno (then rdq_client_error() says more).
  */
 static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t len, char *in,
 		    size_t *in_len)
 {
 	json_t *result;
 	const char *data;
+	void *echo;
 	int ret;
 
+	if (!version1) {
+		ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
+		if (ret == 0)
+			ret = rdq_ep_recv(c, (uint64_t)ep, RECV_TIMEOUT_MS, &echo, in_len);
+		if (ret < 0)
+			return ret;
+		memcpy(in, echo, *in_len < len ? *in_len : len);
+		free(echo);
+		return 0;
+	}
 	ret = rdq_call(c, "ep.send", json_pack("{s:I, s:s%}", "ep", ep, "data", out, len), NULL);
 	if (ret < 0)
 		return ret;
@@ -67,7 +83,7 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 }
 
 /*
- * Message seq: letters (JSON carries them as they are, unescaped), with the
+ * Message seq: letters (version 1's JSON carries them as they are), with the
  * sequence number at both ends so that an echo of an earlier message shows.
  */
 static void fill(char *buf, size_t size, unsigned long seq)
@@ -181,8 +197,11 @@ int main(int argc, char **argv)
 	size_t size;
 	double *lat;
 
-	while ((opt = getopt(argc, argv, "s:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "1s:w:")) != -1) {
 		switch (opt) {
+		case '1':
+			version1 = 1;
+			break;
 		case 's':
 			socket = optarg;
 			break;
@@ -226,6 +245,6 @@ int main(int argc, char **argv)
 	free(lat);
 	return ret;
 usage:
-	fprintf(stderr, "usage: rdq-pingpong [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
+	fprintf(stderr, "usage: rdq-pingpong [-1] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
 	return 2;
 }
