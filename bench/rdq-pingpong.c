@@ -6,7 +6,7 @@
  * its passive endpoint echoes), then times each ep.send followed by the
  * ep.recv that returns the echo, as a client of rdqd sees them.
  *
- * Usage: rdq-pingpong [-1] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
+ * Usage: rdq-pingpong [-1|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
  *
  * After WARMUP round trips (default 100) it times ITERS more and prints
  *   rdqpingpong size SIZE iters ITERS p50_us P50 p99_us P99
@@ -38,15 +38,61 @@ static double now_us(void)
 
 /* -1: the bytes travel in protocol version 1, as JSON strings, rather than as attachments. */
 static int version1;
+/* -S: the receive is asked for only once the send was answered, not written with it. */
+static int sequential;
+
+/*
+ * The send and its receive written together, as a client that knows it
+ * wants the echo does: rdqd answers the send once posted and the receive
+ * when the echo is there, and the client waits for both replies. Returns
+ * 0 (the echo in *echo, *echo_len: free() it) or a negative errno.
+ */
+static int exchange_pipelined(struct rdq_client *c, json_int_t ep, const char *out, size_t len,
+			      void **echo, size_t *echo_len)
+{
+	int64_t send_id, recv_id;
+	int ret, pending = 2;
+	const void *data;
+	json_t *msg;
+
+	*echo = NULL;
+	ret = rdq_client_send_data(c, "ep.send", json_pack("{s:I}", "ep", ep), out, len, &send_id);
+	if (ret == 0)
+		ret = rdq_client_send_data(
+			c, "ep.recv",
+			json_pack("{s:I, s:i}", "ep", ep, "timeout_ms", RECV_TIMEOUT_MS), NULL, 0,
+			&recv_id);
+	while (ret == 0 && pending) {
+		ret = rdq_client_next(c, RECV_TIMEOUT_MS + 5000, &msg);
+		if (ret < 0)
+			break;
+		if (rdq_message_is_reply(msg, send_id) || rdq_message_is_reply(msg, recv_id)) {
+			pending--;
+			ret = rdq_reply_status(msg, NULL);
+			if (ret == 0 && rdq_message_is_reply(msg, recv_id) &&
+			    rdq_message_data(msg, &data, echo_len)) {
+				*echo = malloc(*echo_len ? *echo_len : 1);
+				if (*echo)
+					memcpy(*echo, data, *echo_len);
+				else
+					ret = -ENOMEM;
+			}
+		}
+		json_decref(msg);
+	}
+	return ret;
+}
 
 /*
  * One round trip through rdqd: out (len bytes) leaves with ep.send, and
  * ep.recv brings its echo back into in (room for len bytes), *in_len its
  * length; this is the only function that knows how they travel. By
- * default they are the attachments of protocol version 2 (rdq_ep_send and
- * rdq_ep_recv: exact bytes, no escaping, up to --max-message); with -1 they
- * are JSON strings of version 1 (text only; a frame's 64 KiB bound them).
- * Returns 0 or a negative errno (then rdq_client_error() says more).
+ * default they are the attachments of protocol version 2 (exact bytes, no
+ * escaping, up to --max-message), the send and the receive written
+ * together; -S asks for the receive once the send was answered (rdq_ep_send
+ * then rdq_ep_recv); -1 carries them as version 1's JSON strings, one
+ * after the other (text only; a frame's 64 KiB bound them). Returns 0 or a
+ * negative errno (then rdq_client_error() says more).
  */
 static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t len, char *in,
 		    size_t *in_len)
@@ -57,9 +103,13 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 	int ret;
 
 	if (!version1) {
-		ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
-		if (ret == 0)
-			ret = rdq_ep_recv(c, (uint64_t)ep, RECV_TIMEOUT_MS, &echo, in_len);
+		if (sequential) {
+			ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
+			if (ret == 0)
+				ret = rdq_ep_recv(c, (uint64_t)ep, RECV_TIMEOUT_MS, &echo, in_len);
+		} else {
+			ret = exchange_pipelined(c, ep, out, len, &echo, in_len);
+		}
 		if (ret < 0)
 			return ret;
 		memcpy(in, echo, *in_len < len ? *in_len : len);
@@ -197,10 +247,13 @@ int main(int argc, char **argv)
 	size_t size;
 	double *lat;
 
-	while ((opt = getopt(argc, argv, "1s:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "1Ss:w:")) != -1) {
 		switch (opt) {
 		case '1':
 			version1 = 1;
+			break;
+		case 'S':
+			sequential = 1;
 			break;
 		case 's':
 			socket = optarg;
@@ -245,6 +298,7 @@ int main(int argc, char **argv)
 	free(lat);
 	return ret;
 usage:
-	fprintf(stderr, "usage: rdq-pingpong [-1] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
+	fprintf(stderr,
+		"usage: rdq-pingpong [-1|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
 	return 2;
 }
