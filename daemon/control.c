@@ -27,6 +27,7 @@
 #include "log.h"
 #include "object.h"
 #include "protocol/frame.h"
+#include "protocol/json_write.h"
 #include "protocol/message.h"
 #include "protocol/socket_path.h"
 #include "rdqd.h"
@@ -124,8 +125,8 @@ static int conn_write_frame(struct conn *c, size_t body, const void *data, size_
 
 static int conn_send_data(struct conn *c, const json_t *msg, const void *data, size_t data_len)
 {
-	return conn_write_frame(c, json_dumpb(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE, JSON_COMPACT),
-				data, data_len);
+	return conn_write_frame(c, rdq_json_write(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE), data,
+				data_len);
 }
 
 int control_send_ok(struct rdqd *d, rdq_handle_t h, int version, int64_t id, const json_t *result,

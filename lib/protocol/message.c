@@ -9,6 +9,7 @@
 
 #include "errname.h"
 #include "frame.h"
+#include "json_write.h"
 #include "utf8.h"
 
 /*
@@ -315,9 +316,8 @@ size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool att
 	if (!result) {
 		PUT_TEXT("{}");
 	} else {
-		/* jansson says how much it needs even when it has no room to write it. */
-		n = json_dumpb(result, at < size ? buf + at : NULL, at < size ? size - at : 0,
-			       JSON_COMPACT);
+		/* It says how much it needs even when it has no room to write it. */
+		n = rdq_json_write(result, at < size ? buf + at : NULL, at < size ? size - at : 0);
 		if (n == 0)
 			return 0;
 		at += n;

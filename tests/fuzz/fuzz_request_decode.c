@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
+#include "protocol/json_write.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,10 +26,22 @@ static void quote_op(const struct rdq_request_msg *msg, int precision)
 	json_decref(reply);
 }
 
+/* rdqd writes JSON with its own writer: the very bytes jansson's serialiser gives. */
+static void check_written_as_jansson(const json_t *value)
+{
+	static char mine[2 * RDQ_MAX_MESSAGE], theirs[2 * RDQ_MAX_MESSAGE];
+	size_t m = json_dumpb(value, theirs, sizeof(theirs), JSON_COMPACT);
+	size_t n = rdq_json_write(value, mine, sizeof(mine));
+
+	FUZZ_CHECK(n == m);
+	FUZZ_CHECK(n > sizeof(mine) || memcmp(mine, theirs, n) == 0);
+}
+
 static void check_decoded(const struct rdq_request_msg *msg)
 {
 	json_t *reply;
 
+	check_written_as_jansson(msg->root);
 	FUZZ_CHECK(json_is_object(msg->root));
 	FUZZ_CHECK(msg->id >= 0);
 	FUZZ_CHECK(json_integer_value(json_object_get(msg->root, "id")) == msg->id);

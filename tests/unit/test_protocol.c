@@ -18,6 +18,7 @@
 
 #include "protocol/errname.h"
 #include "protocol/frame.h"
+#include "protocol/json_write.h"
 #include "protocol/message.h"
 #include "protocol/utf8.h"
 
@@ -517,6 +518,48 @@ static void assert_json(json_t *msg, const char *expected)
 	assert_string_equal(text, expected);
 	free(text);
 	json_decref(msg);
+}
+
+/* rdq_json_write gives jansson's compact bytes for every kind of value. */
+static void test_json_write(void **state)
+{
+	static const char *const texts[] = {
+		"{}",
+		"[]",
+		"{\"a\":1,\"b\":[true,false,null],\"c\":{\"d\":\"e\"}}",
+		"[0,-1,9223372036854775807,-9223372036854775808,42]",
+		"[1.5,-0.25,1e20,1.0,123456789.123,1e-7,-3e300,0.1]",
+		"[\"plain\",\"\",\"q\\\"b\\\\s/"
+		"\",\"\\b\\f\\n\\r\\t\",\"\\u0000\\u0001\\u001f\\u007f\"]",
+		"[\"caf\u00e9\",\"\\u00e9\\u20ac\\ud83d\\ude00\",\"\u65e5\u672c\"]",
+		"{\"z\":1,\"a\":2,\"m\":3,\"key with \\\"quote\":4,\"\\n\":5}",
+		"[[[[[[[[[[1]]]]]]]]]]",
+	};
+	char mine[512], theirs[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		json_t *v = json_loads(texts[i], JSON_ALLOW_NUL, NULL);
+		size_t m, n;
+
+		print_message("%s\n", texts[i]);
+		assert_non_null(v);
+		m = json_dumpb(v, theirs, sizeof(theirs), JSON_COMPACT);
+		n = rdq_json_write(v, mine, sizeof(mine));
+		assert_int_equal(n, m);
+		assert_memory_equal(mine, theirs, n);
+		/* Short of room: what fits, and the length it needs. */
+		assert_int_equal(rdq_json_write(v, mine, 3), m);
+		assert_memory_equal(mine, theirs, m < 3 ? m : 3);
+		assert_int_equal(rdq_json_write(v, NULL, 0), m);
+		json_decref(v);
+	}
+	/* JSON has no infinity: nothing is written, as jansson writes nothing. */
+	{
+		json_t *inf = json_pack("[f]", 1e308 * 10);
+
+		assert_int_equal(rdq_json_write(inf, mine, sizeof(mine)), 0);
+		json_decref(inf);
+	}
 }
 
 /*
@@ -1023,6 +1066,7 @@ int main(void)
 		cmocka_unit_test(test_arg_string),
 		cmocka_unit_test(test_builders),
 		cmocka_unit_test(test_reply_ok_dump),
+		cmocka_unit_test(test_json_write),
 		cmocka_unit_test(test_pack_round_trip),
 		cmocka_unit_test(test_pack_sizes),
 		cmocka_unit_test(test_errno_names),
