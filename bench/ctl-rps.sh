@@ -1,6 +1,6 @@
 #!/bin/sh
 # Control-plane requests per second, side by side: rdqd answering `version`
-# (driven by rdq-calls) against redis-server answering PING_INLINE (driven by
+# (driven by rdq-load) against redis-server answering PING_INLINE (driven by
 # redis-benchmark), both on a Unix socket on this machine (no RDMA needed),
 # at 1 and 50 connections, one request at a time or 16 in flight (MODES).
 # Each mode runs REPEAT times (default 3), alternating the two; a "ratio"
@@ -36,17 +36,24 @@ done
 
 now_ms() { date +%s%3N; }
 
-# rdq CONNS DEPTH: requests/s of n version requests over CONNS connections.
+# rdq CONNS DEPTH: requests/s of n version requests over CONNS connections, DEPTH in flight on
+# each, from one rdq-load process (as redis-benchmark drives redis); LIB=1: through librdq
+# instead, one rdq-calls process per connection.
 rdq() {
-	per=$((n / $1))
-	t0=$(now_ms)
-	k=0
-	while [ $k -lt "$1" ]; do
-		"$build/bench/rdq-calls" -s "$dir/rdqd.sock" -n "$per" -P "$2" version >/dev/null &
-		k=$((k + 1))
-	done
-	wait
-	echo $((per * $1 * 1000 / ($(now_ms) - t0)))
+	if [ "${LIB:-0}" = 1 ]; then
+		per=$((n / $1))
+		t0=$(now_ms)
+		k=0
+		while [ $k -lt "$1" ]; do
+			"$build/bench/rdq-calls" -s "$dir/rdqd.sock" -n "$per" -P "$2" version >/dev/null &
+			k=$((k + 1))
+		done
+		wait
+		echo $((per * $1 * 1000 / ($(now_ms) - t0)))
+		return
+	fi
+	"$build/bench/rdq-load" -s "$dir/rdqd.sock" -n "$n" -c "$1" -P "$2" version |
+		awk '{ printf "%d\n", $(NF - 1) }'
 }
 
 # redis CONNS DEPTH: redis-benchmark's requests/s for PING_INLINE.

@@ -9,6 +9,7 @@
 
 #include "errname.h"
 #include "frame.h"
+#include "json_read.h"
 #include "json_write.h"
 #include "utf8.h"
 
@@ -88,7 +89,10 @@ int rdq_request_decode(const char *body, size_t len, struct rdq_request_msg *out
 			RDQ_MAX_MESSAGE);
 		return -EMSGSIZE;
 	}
-	root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES, &jerr);
+	/* The common shapes the fast way; whatever it declines, jansson reads and judges. */
+	root = rdq_json_read(body, json_len);
+	if (!root)
+		root = json_loadb(body, json_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		set_err(err, "malformed JSON at byte %d: %.100s", jerr.position, jerr.text);
 		return -EBADMSG;

@@ -18,6 +18,7 @@
 
 #include "protocol/errname.h"
 #include "protocol/frame.h"
+#include "protocol/json_read.h"
 #include "protocol/json_write.h"
 #include "protocol/message.h"
 #include "protocol/utf8.h"
@@ -518,6 +519,54 @@ static void assert_json(json_t *msg, const char *expected)
 	assert_string_equal(text, expected);
 	free(text);
 	json_decref(msg);
+}
+
+/*
+ * The fast reader reads the shapes requests have, each to jansson's value,
+ * and declines what it leaves to jansson (a reader that declined everything
+ * would be correct, and slow: so the first list must be read).
+ */
+static void test_json_read(void **state)
+{
+	static const char *const read[] = {
+		"{\"v\":1,\"id\":7,\"op\":\"version\"}",
+		" { \"v\" : 2 "
+		",\"id\":0,\"op\":\"ep.send\",\"args\":{\"ep\":4294967297,\"wait\":true},"
+		"\"attachment\":5}\n",
+		"{\"a\":[],\"b\":{},\"c\":[1,-2,null,false,\"x\"],\"d\":-0,\"e\":"
+		"123456789012345678}",
+		"{\"s\":\"tab\\there \\\"q\\\" \\\\ \\/ \\u00e9\\u20ac \\n\",\"\\u0041\":1}",
+		"[[[{\"deep\":[[[1]]]}]]]",
+	};
+	static const char *const declined[] = {
+		"{\"v\":1.5}",		       /* a real */
+		"{\"s\":\"caf\xc3\xa9\"}",     /* bytes that are not ASCII */
+		"{\"s\":\"\\ud83d\\ude00\"}",  /* a surrogate pair */
+		"{\"s\":\"a\\u0000b\"}",       /* a NUL */
+		"{\"a\":1,\"a\":2}",	       /* a duplicate key */
+		"{\"n\":1234567890123456789}", /* 19 digits */
+		"{\"n\":01}",		       /* a leading zero */
+		"{\"a\":1,}",		       /* a syntax error */
+		"{\"a\":1} x",		       /* something after */
+		"\"a string\"",		       /* not an object or array */
+		"",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(read); i++) {
+		json_t *mine = rdq_json_read(read[i], strlen(read[i]));
+		json_t *theirs = json_loads(read[i], JSON_REJECT_DUPLICATES, NULL);
+
+		print_message("read: %s\n", read[i]);
+		assert_non_null(mine);
+		assert_non_null(theirs);
+		assert_true(json_equal(mine, theirs));
+		json_decref(mine);
+		json_decref(theirs);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(declined); i++) {
+		print_message("declined: %s\n", declined[i]);
+		assert_null(rdq_json_read(declined[i], strlen(declined[i])));
+	}
 }
 
 /* rdq_json_write gives jansson's compact bytes for every kind of value. */
@@ -1067,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_builders),
 		cmocka_unit_test(test_reply_ok_dump),
 		cmocka_unit_test(test_json_write),
+		cmocka_unit_test(test_json_read),
 		cmocka_unit_test(test_pack_round_trip),
 		cmocka_unit_test(test_pack_sizes),
 		cmocka_unit_test(test_errno_names),
