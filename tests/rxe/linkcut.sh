@@ -99,14 +99,16 @@ expect "the wire to host 2 is cut" 0 "$?"
 cut_at=$(now_ms)
 echo "  wire cut: host 2 stopped answering ping $((cut_at - cut_start)) ms after the request"
 
-# C's send has a long deadline: it ends when the transport's retries run out.
+# C's send waits for its completion with a long deadline: it ends when the
+# transport's retries run out.
 (
-	rdqctl -s "$RDQ_SOCK" -j -t 0 ep send "$C" "lost on the wire" --timeout 120000 >/tmp/c.out 2>&1
+	rdqctl -s "$RDQ_SOCK" -j -t 0 ep send "$C" "lost on the wire" --wait --timeout 120000 \
+		>/tmp/c.out 2>&1
 	now_ms >/tmp/c.end
 ) &
 
 t0=$(now_ms)
-out=$(ctl -j ep send "$A" "into the cut" --timeout $DEADLINE_MS 2>&1)
+out=$(ctl -j ep send "$A" "into the cut" --wait --timeout $DEADLINE_MS 2>&1)
 took=$(($(now_ms) - t0))
 expect_match "send across the cut ends with ETIMEDOUT (rdqd's send deadline)" \
 	"ETIMEDOUT: the send did not complete within $DEADLINE_MS ms" "$out"
@@ -156,6 +158,10 @@ if wait_until 90 sent_c; then
 	expect_match "C is disconnecting or disconnected, not connected" \
 		'"state":"disconnect(ing|ed)"' "$(ctl -j ep show "$C")"
 	expect_match "stats count the failed transport" '"transport_failed":[1-9]' "$(ctl -j stats)"
+	# A client that did not wait for a send learns of the failure from its next request.
+	expect_match "C's next send says its connection failed, and why" \
+		"ETIMEDOUT: endpoint $C's connection failed: the transport gave up" \
+		"$(ctl ep send "$C" "after the failure" 2>&1)"
 else
 	fail "C's send ends before its 120 s deadline" "still waiting 90 s later"
 fi
