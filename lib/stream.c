@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "protocol/errname.h"
+#include "protocol/json_read.h"
 #include "protocol/message.h"
 
 void stream_set_error(struct rdq_client *c, const char *fmt, ...)
@@ -228,8 +229,13 @@ static json_t *parse_frame(struct rdq_client *c, const char *body, size_t len)
 	size_t data_len, json_len = rdq_frame_split(body, len, &data, &data_len);
 	json_t *root, *announced, *bytes;
 
-	/* Version 1 text may hold NUL characters: rdqd sends them as \u0000. */
-	root = json_loadb(body, json_len, JSON_ALLOW_NUL, NULL);
+	/*
+	 * The common shapes the fast way (rdqd's replies mostly are); anything else by jansson,
+	 * which takes version 1 text holding NUL characters (rdqd sends them as \u0000).
+	 */
+	root = rdq_json_read(body, json_len);
+	if (!root)
+		root = json_loadb(body, json_len, JSON_ALLOW_NUL, NULL);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
 		stream_set_error(c, "rdqd sent a message that is not a JSON object");
