@@ -8,9 +8,11 @@
  *
  * What is made in a scope must not outlive it: a handler copies what it
  * keeps (the request's arguments are borrowed; results and events are sent
- * and dropped within the scope). Built with AddressSanitizer, the block is
- * poisoned when it is reset, so an object that escapes is reported at its
- * first use.
+ * and dropped within the scope). tests/unit/check-json-scope.py holds the
+ * rule: no json_incref() in rdqd, and JSON members of structs only where it
+ * lists them. Built with AddressSanitizer the block is poisoned outside its
+ * scopes, which catches a stale node touched by rdqd's own code (not one
+ * read inside jansson, which is not instrumented).
  */
 #ifndef RDQD_JSON_ARENA_H
 #define RDQD_JSON_ARENA_H

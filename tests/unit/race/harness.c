@@ -244,7 +244,7 @@ int world_start(enum sync_scope scope)
 	/* As rdqd does: a client that closed must not kill the daemon's writes. */
 	signal(SIGPIPE, SIG_IGN);
 	fake_reset();
-	json_arena_install(); /* as rdqd does: a JSON object that outlives its request is caught */
+	json_arena_install(); /* as rdqd does: requests and replies in the loop's JSON arena */
 	rdq_level_set(RDQ_LEVEL_DISPATCH);
 	w.uid = getuid();
 	snprintf(w.dir, sizeof(w.dir), "/tmp/rdq-race-XXXXXX");
