@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "config.h"
 #include "print.h"
 
 static const char usage[] =
@@ -37,6 +38,8 @@ static const char usage[] =
 	"                        service's at " RDQ_SYSTEM_SOCKET "; root: the latter)\n"
 	"  -t, --timeout MS      how long to wait for rdqd to take the connection, and then\n"
 	"                        for a reply (default 10000; 0 waits forever)\n"
+	"  -V, --version         print rdqctl's version and exit (no daemon needed;\n"
+	"                        \"rdqctl version\" asks rdqd for its own too)\n"
 	"  -h, --help            this text\n"
 	"\n"
 	"Words may be shortened to any unique prefix: rdqctl ep sh = rdqctl ep show.\n"
@@ -82,9 +85,13 @@ static const struct cmd_level top_level = {
 };
 
 static const struct option options[] = {
-	{"json", no_argument, NULL, 'j'},	  {"pretty", no_argument, NULL, 'p'},
-	{"socket", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 't'},
-	{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
+	{"json", no_argument, NULL, 'j'},
+	{"pretty", no_argument, NULL, 'p'},
+	{"socket", required_argument, NULL, 's'},
+	{"timeout", required_argument, NULL, 't'},
+	{"version", no_argument, NULL, 'V'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
 };
 
 int main(int argc, char **argv)
@@ -98,7 +105,7 @@ int main(int argc, char **argv)
 
 	opterr = 0;
 	/* "+": options end at OBJECT; what follows belongs to the command. */
-	while ((c = getopt_long(argc, argv, "+jps:t:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jps:t:Vh", options, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
@@ -116,6 +123,9 @@ int main(int argc, char **argv)
 						   optarg);
 			ctl.wait_ms = wait == 0 ? -1 : (int)wait;
 			break;
+		case 'V':
+			printf("rdqctl %s (librdq %s)\n", RDQ_VERSION, rdq_version());
+			return RDQCTL_OK;
 		case 'h':
 			fputs(usage, stdout);
 			return RDQCTL_OK;

@@ -153,8 +153,10 @@ static void usage(FILE *out)
 		"                           from systemd (rdqd.socket) and fail without one.\n"
 		"                           Without it a socket systemd passes is used too, and\n"
 		"                           readiness and the watchdog are notified either way\n"
-		"  -v, --verbose            log debug messages\n"
-		"  -q, --quiet              log warnings and errors only\n"
+		"      --log-level LEVEL    log messages of LEVEL and above: err, warn, info\n"
+		"                           (default) or debug\n"
+		"  -v, --verbose            log debug messages (--log-level debug)\n"
+		"  -q, --quiet              log warnings and errors only (--log-level warn)\n"
 		"  -V, --version            print the version and exit\n"
 		"  -h, --help               print this help and exit\n"
 		"\n"
@@ -177,6 +179,28 @@ static int parse_uint(const char *arg, const char *name, unsigned max, unsigned 
 	}
 	*out = (unsigned)v;
 	return 0;
+}
+
+static int parse_log_level(const char *arg, int *out)
+{
+	static const struct {
+		const char *name;
+		int priority;
+	} levels[] = {
+		{"err", LOG_ERR},
+		{"warn", LOG_WARNING},
+		{"info", LOG_INFO},
+		{"debug", LOG_DEBUG},
+	};
+
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		if (strcmp(arg, levels[i].name) == 0) {
+			*out = levels[i].priority;
+			return 0;
+		}
+	}
+	fprintf(stderr, "rdqd: --log-level: \"%s\" is not err, warn, info or debug\n", arg);
+	return -EINVAL;
 }
 
 static int parse_scope(const char *arg, enum sync_scope *out)
@@ -209,6 +233,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_MAX_MESSAGE,
 		OPT_RECV_BACKLOG,
 		OPT_SEND_SLOTS,
+		OPT_LOG_LEVEL,
 	};
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
@@ -227,6 +252,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
 		{"recv-backlog", required_argument, NULL, OPT_RECV_BACKLOG},
 		{"send-slots", required_argument, NULL, OPT_SEND_SLOTS},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},
@@ -333,6 +359,9 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 				fprintf(stderr, "rdqd: --send-slots must be at least 1\n");
 				ret = -EINVAL;
 			}
+			break;
+		case OPT_LOG_LEVEL:
+			ret = parse_log_level(optarg, &log_max_priority);
 			break;
 		case 'v':
 			log_max_priority = LOG_DEBUG;

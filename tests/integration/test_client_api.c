@@ -155,6 +155,36 @@ static void test_stats_sync_scope_option(void **state)
 	}
 }
 
+/*
+ * --log-level: warn keeps info and debug lines out of the log (it comes after the harness's
+ * -v, and the last one given counts); a level rdqd does not know stops it with a usage error.
+ */
+static void test_log_level_option(void **state)
+{
+	const char *const warn[] = {"--log-level", "warn", NULL};
+	struct rdq_client *c = NULL;
+	struct daemon d;
+	char out[PATH_MAX], err[PATH_MAX];
+	const char *bad[] = {getenv("RDQD"), "--log-level", "loud", NULL};
+	char *text;
+
+	assert_int_equal(daemon_start(&d, warn), 0);
+	assert_int_equal(rdq_client_connect(d.socket, &c), 0);
+	assert_int_equal(rdq_call(c, "version", NULL, NULL), 0);
+	rdq_client_close(c);
+	assert_int_equal(daemon_stop(&d), 0);
+	assert_false(daemon_log_contains(&d, "<6>"));
+	assert_false(daemon_log_contains(&d, "<7>"));
+
+	snprintf(out, sizeof(out), "%s/out", d.dir);
+	snprintf(err, sizeof(err), "%s/err", d.dir);
+	assert_int_equal(proc_run(bad, out, err, HARNESS_REPLY_MS), 2);
+	text = file_read(err);
+	assert_non_null(strstr(text, "--log-level: \"loud\" is not err, warn, info or debug"));
+	free(text);
+	daemon_cleanup(&d);
+}
+
 /* A NULL result pointer is allowed: the caller wants only the status. */
 static void test_call_without_result(void **state)
 {
@@ -652,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_call_status),
 		cmocka_unit_test(test_call_stats),
 		cmocka_unit_test(test_stats_sync_scope_option),
+		cmocka_unit_test(test_log_level_option),
 		cmocka_unit_test(test_call_without_result),
 		cmocka_unit_test(test_error_replies),
 		cmocka_unit_test(test_reply_status_helpers),

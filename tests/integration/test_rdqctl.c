@@ -195,6 +195,8 @@ static const struct ctl_case cases[] = {
 
 	/* No daemon: 3. */
 	FAILS("version with no socket file", NO_FILE, 3, "is rdqd running", "version"),
+	OK("-V needs no daemon", NO_FILE, "rdqctl 0.1.0 (librdq 0.1.0)", "-V"),
+	OK("--version needs no daemon", NO_FILE, "rdqctl 0.1.0", "--version"),
 	FAILS("status with no socket file", NO_FILE, 3, "ENOENT", "status"),
 	FAILS("stats on a socket no one listens on", REFUSED, 3, "ECONNREFUSED", "stats"),
 	FAILS("ep show on a socket no one listens on", REFUSED, 3, "is rdqd running", "ep", "show"),
