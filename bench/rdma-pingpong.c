@@ -27,6 +27,8 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "percentile.h"
+
 /* The work request ids, to tell the two completions of a round trip apart. */
 enum { WR_SEND = 1, WR_RECV = 2 };
 
@@ -241,21 +243,6 @@ static int check(const struct pingpong *p, uint64_t seq, int full)
 	return differs;
 }
 
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The nearest-rank percentile q (0 < q <= 1) of n sorted values. */
-static double percentile(const double *sorted, size_t n, double q)
-{
-	size_t rank = (size_t)((double)n * q + 0.999999);
-
-	return sorted[rank ? rank - 1 : 0];
-}
-
 int main(int argc, char **argv)
 {
 	struct pingpong p = {0};
@@ -291,7 +278,7 @@ int main(int argc, char **argv)
 			lat[i - warmup] = us;
 	}
 	if (!ret) {
-		qsort(lat, iters, sizeof(*lat), by_value);
+		percentile_sort(lat, iters);
 		printf("pingpong size %zu iters %lu p50_us %.1f p99_us %.1f\n", p.size, iters,
 		       percentile(lat, iters, 0.50), percentile(lat, iters, 0.99));
 	}

@@ -25,6 +25,8 @@
 
 #include <rdq/client.h>
 
+#include "percentile.h"
+
 /* How long ep.recv waits for an echo: one that takes longer has been lost. */
 #define RECV_TIMEOUT_MS 10000
 
@@ -149,21 +151,6 @@ static void fill(char *buf, size_t size, unsigned long seq)
 	}
 }
 
-static int by_value(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The nearest-rank percentile q (0 < q <= 1) of n sorted values. */
-static double percentile(const double *sorted, size_t n, double q)
-{
-	size_t rank = (size_t)((double)n * q + 0.999999);
-
-	return sorted[rank ? rank - 1 : 0];
-}
-
 /* Asks rdqd for an endpoint connected to addr:port; its handle in *ep. */
 static int connect_ep(struct rdq_client *c, const char *target, json_int_t *ep)
 {
@@ -286,7 +273,7 @@ int main(int argc, char **argv)
 	if (!ret) {
 		ret = measure(c, ep, size, warmup, iters, lat, &skipped);
 		if (!ret && !skipped) {
-			qsort(lat, iters, sizeof(*lat), by_value);
+			percentile_sort(lat, iters);
 			printf("rdqpingpong size %zu iters %lu p50_us %.1f p99_us %.1f\n", size,
 			       iters, percentile(lat, iters, 0.50), percentile(lat, iters, 0.99));
 		}
