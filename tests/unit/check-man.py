@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The man pages against the programs: each page renders without a groff
-warning, rdqd(8) names every option `rdqd --help` lists, and rdqctl(8) every
-command and option that rdqctl's help lists, at every level. So the pages and
-the programs cannot drift apart.
+warning; rdqd(8) names every option `rdqd --help` lists; rdqctl(8) every
+command and option that rdqctl's help lists, at every level; librdq(3) every
+function librdq exports (lib/librdq.map); rdq-protocol(7) every operation
+rdqd serves (daemon/ops.c's table). So the pages and the programs cannot
+drift apart.
 
-Usage: check-man.py MAN_DIR RDQD RDQCTL   (MAN_DIR: the built pages)
+Usage: check-man.py MAN_DIR RDQD RDQCTL SOURCE_ROOT   (MAN_DIR: the built pages)
 """
 import os
 import re
@@ -65,16 +67,25 @@ def rdqctl_commands(rdqctl):
 
 
 def main():
-    man_dir, rdqd, rdqctl = sys.argv[1:4]
+    man_dir, rdqd, rdqctl, root = sys.argv[1:5]
     problems = []
+    texts = {}
 
-    for page in ("rdqd.8", "rdqctl.8"):
-        p, text = render(os.path.join(man_dir, page))
+    for page in ("rdqd.8", "rdqctl.8", "librdq.3", "rdq-protocol.7"):
+        p, texts[page] = render(os.path.join(man_dir, page))
         problems += p
-        if page == "rdqd.8":
-            rdqd_text = text
-        else:
-            rdqctl_text = text
+    rdqd_text, rdqctl_text = texts["rdqd.8"], texts["rdqctl.8"]
+
+    with open(os.path.join(root, "lib", "librdq.map")) as f:
+        exported = re.findall(r"^\s+(rdq_\w+);", f.read(), re.M)
+    for name in exported:
+        if name + "(" not in texts["librdq.3"].replace(" (", "("):
+            problems.append(f"librdq(3) does not describe {name}()")
+    with open(os.path.join(root, "daemon", "ops.c")) as f:
+        ops = re.findall(r'^\s*\{"([a-z.]+)", op_\w+\}', f.read(), re.M)
+    for op in ops:
+        if not re.search(r"(?<![\w.])" + re.escape(op) + r"(?![\w.])", texts["rdq-protocol.7"]):
+            problems.append(f"rdq-protocol(7) does not describe the operation {op}")
 
     for opt in sorted(options_of(run(rdqd, "--help").stdout)):
         if opt not in rdqd_text:
@@ -97,7 +108,8 @@ def main():
 
     for p in problems:
         print(p)
-    print(f"check-man: {len(commands)} rdqctl commands checked; {len(problems)} problem(s)")
+    print(f"check-man: {len(commands)} rdqctl commands, {len(exported)} librdq functions, "
+          f"{len(ops)} operations checked; {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
