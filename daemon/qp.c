@@ -329,16 +329,22 @@ static void echo_held(struct qp *qp)
 	}
 }
 
-/* A send slot came back: the echo that waited longest for one goes out. */
+/*
+ * Send slots came back: the echoes that waited longest for one go out, for
+ * as long as slots are free. A QP on the list may have nothing left to echo
+ * by now (its own completions sent its messages); stopping at it would
+ * leave the QPs behind it waiting for a completion that may never come.
+ * Each turn takes a QP off the list for good or uses up the free slots (a
+ * QP that finds none goes back to the end), so the loop ends.
+ */
 static void wake_waiting(struct verbs_device *v)
 {
-	struct qp *qp;
+	while (v->waiting.first && v->sends_free) {
+		struct qp *qp = list_entry(v->waiting.first, struct qp, waiting);
 
-	if (!v->waiting.first || !v->sends_free)
-		return;
-	qp = list_entry(v->waiting.first, struct qp, waiting);
-	list_remove(&v->waiting, &qp->waiting);
-	echo_held(qp);
+		list_remove(&v->waiting, &qp->waiting);
+		echo_held(qp);
+	}
 }
 
 /* Holds a copy of a message for ep.recv or a later echo; fails the QP past the backlog. */

@@ -150,22 +150,24 @@ rdqd_stop
 expect "rdqd exits 0" 0 "$?"
 
 # ---------------------------------------------------------------- two send slots
-# Four peers with 8 messages in flight each against a device with 2 send
+# Six peers with 8 messages in flight each against a device with 2 send
 # slots: a receive slot goes back at once, a send slot only when its echo is
 # acknowledged, so echoes wait for a slot, in order; every one comes back
-# whole and in order.
+# whole and in order. A slot that comes back must reach every echo waiting
+# for one, not only the first in line (which may have nothing left to send):
+# with that wake-up lost, peers stalled here.
 rdqd_start --send-slots 2 || exit 1
 ctl ep listen "$ADDR:$PORT" >/dev/null
 k=1
 pids=""
-while [ $k -le 4 ]; do
-	timeout 120 echo-peer "$ADDR" "$PORT" 4096 200 8 >/tmp/many-$k.out 2>&1 &
+while [ $k -le 6 ]; do
+	timeout 120 echo-peer "$ADDR" "$PORT" 4096 300 8 >/tmp/many-$k.out 2>&1 &
 	pids="$pids $!"
 	k=$((k + 1))
 done
 bad=0
 for p in $pids; do wait "$p" || bad=$((bad + 1)); done
-expect "four peers, 8 in flight each, 2 send slots: every echo comes back whole, in order" 0 "$bad"
+expect "six peers, 8 in flight each, 2 send slots: every echo comes back whole, in order" 0 "$bad"
 waited=$(stat_of echo_waited)
 echo "  echoes that waited for a send slot: $waited"
 expect_match "echoes waited for a send slot" '^[1-9]' "$waited"
