@@ -123,12 +123,6 @@ static int conn_write_frame(struct conn *c, size_t body, const void *data, size_
 	return ret;
 }
 
-static int conn_send_data(struct conn *c, const json_t *msg, const void *data, size_t data_len)
-{
-	return conn_write_frame(c, rdq_json_write(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE), data,
-				data_len);
-}
-
 int control_send_ok(struct rdqd *d, rdq_handle_t h, int version, int64_t id, const json_t *result,
 		    const void *data, size_t data_len)
 {
@@ -145,15 +139,14 @@ int control_send_ok(struct rdqd *d, rdq_handle_t h, int version, int64_t id, con
 
 static int conn_send(struct conn *c, const json_t *msg)
 {
-	return conn_send_data(c, msg, NULL, 0);
+	return conn_write_frame(c, rdq_json_write(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE), NULL, 0);
 }
 
-int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg, const void *data,
-		 size_t data_len)
+int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg)
 {
 	struct conn *c = conn_get(d, h);
 
-	return c ? conn_send_data(c, msg, data, data_len) : -ENOENT;
+	return c ? conn_send(c, msg) : -ENOENT;
 }
 
 struct broadcast_ctx {

@@ -45,18 +45,15 @@ void control_close_all(struct rdqd *d, bool force);
 unsigned control_connections(struct rdqd *d);
 
 /*
- * Sends msg (not stolen) to conn if it is still open, followed by data_len
- * bytes of data as its attachment when data is not NULL (msg announces
- * them). Returns 0, -ENOENT, -EMSGSIZE (its JSON would not fit in a frame)
- * or -ENOMEM.
+ * Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT,
+ * -EMSGSIZE (it would not fit in a frame) or -ENOMEM.
  */
-int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg, const void *data,
-		 size_t data_len);
+int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
 
 /*
  * Sends the success reply to request id in protocol version `version`:
- * result (not stolen; NULL: an empty object) and the attachment, as
- * control_send(). Returns as control_send().
+ * result (not stolen; NULL: an empty object), followed by data_len bytes of
+ * data as its attachment when data is not NULL. Returns as control_send().
  */
 int control_send_ok(struct rdqd *d, rdq_handle_t conn, int version, int64_t id,
 		    const json_t *result, const void *data, size_t data_len);

@@ -22,7 +22,6 @@
 static alignas(max_align_t) unsigned char block[ARENA_SIZE];
 static size_t used;		  /* bytes handed out since the last reset */
 static unsigned depth;		  /* open scopes; the loop's alone */
-static unsigned long overflows;	  /* the loop's alone */
 static _Thread_local bool scoped; /* this thread is the loop, inside a scope */
 
 static bool in_block(const void *p)
@@ -37,10 +36,8 @@ static void *arena_malloc(size_t size)
 
 	if (!scoped)
 		return malloc(size);
-	if (need < size || need > ARENA_SIZE - used) {
-		overflows++;
+	if (need < size || need > ARENA_SIZE - used)
 		return malloc(size);
-	}
 	p = block + used;
 	used += need;
 	rdq_unpoison(p, size);
@@ -75,9 +72,4 @@ void json_arena_leave(void)
 	scoped = false;
 	rdq_poison(block, used);
 	used = 0;
-}
-
-unsigned long json_arena_overflows(void)
-{
-	return overflows;
 }

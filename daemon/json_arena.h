@@ -29,7 +29,4 @@ void json_arena_install(void);
 void json_arena_enter(void);
 void json_arena_leave(void);
 
-/* Allocations that did not fit the block and went to malloc (stats). */
-unsigned long json_arena_overflows(void);
-
 #endif

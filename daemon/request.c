@@ -189,7 +189,7 @@ static json_t *error_reply(struct request *req, int status, const char *message)
 static int send_error(struct request *req, int status, const char *message)
 {
 	json_t *reply = error_reply(req, status, message);
-	int ret = reply ? control_send(req->d, req->conn, reply, NULL, 0) : -ENOMEM;
+	int ret = reply ? control_send(req->d, req->conn, reply) : -ENOMEM;
 
 	json_decref(reply);
 	return ret;
