@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "message.h"
+
 /* Where the text goes: what fits in buf, and how long it is in all. */
 struct out {
 	char *buf;
@@ -188,6 +190,33 @@ static void put_value(struct out *o, const json_t *v)
 		put(o, "null", 4);
 		break;
 	}
+}
+
+#define PUT_TEXT(o, literal) put(o, literal, sizeof(literal) - 1)
+
+size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
+			 size_t attachment, char *buf, size_t size)
+{
+	struct out o = {.buf = buf, .size = buf ? size : 0};
+
+	PUT_TEXT(&o, "{\"v\":");
+	put_integer(&o, version);
+	PUT_TEXT(&o, ",\"id\":");
+	if (id == RDQ_NO_ID)
+		PUT_TEXT(&o, "null");
+	else
+		put_integer(&o, id);
+	PUT_TEXT(&o, ",\"ok\":true,\"result\":");
+	if (result)
+		put_value(&o, result);
+	else
+		PUT_TEXT(&o, "{}");
+	if (attached) {
+		PUT_TEXT(&o, ",\"attachment\":");
+		put_integer(&o, (json_int_t)attachment);
+	}
+	put_char(&o, '}');
+	return o.bad ? 0 : o.len;
 }
 
 size_t rdq_json_write(const json_t *value, char *buf, size_t size)

@@ -9,7 +9,9 @@
 #define RDQ_PROTOCOL_JSON_WRITE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Writes value's compact JSON into buf (size bytes; it may be too small, or
@@ -18,5 +20,16 @@
  * finite).
  */
 size_t rdq_json_write(const json_t *value, char *buf, size_t size);
+
+/*
+ * Writes the JSON of a success reply in version `version`, the same bytes
+ * json_dumpb() gives for rdq_reply_ok(id, result) with "v" set and, when
+ * attached, "attachment" added, without building the envelope: the loop's
+ * replies are written this way. result may be NULL (an empty object).
+ * Returns the length needed, which may exceed size (then buf holds only what
+ * fit), or 0 when result cannot be serialised.
+ */
+size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
+			 size_t attachment, char *buf, size_t size);
 
 #endif

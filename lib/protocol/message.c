@@ -10,7 +10,6 @@
 #include "errname.h"
 #include "frame.h"
 #include "json_read.h"
-#include "json_write.h"
 #include "utf8.h"
 
 /*
@@ -276,62 +275,6 @@ json_t *rdq_reply_ok(int64_t id, json_t *result)
 		return NULL;
 	}
 	return reply;
-}
-
-/* Writes v in decimal at p; returns the digits written (at most 20). */
-static size_t put_uint(char *p, uint64_t v)
-{
-	char digits[20];
-	size_t n = 0;
-
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	for (size_t i = 0; i < n; i++)
-		p[i] = digits[n - 1 - i];
-	return n;
-}
-
-/* Appends n bytes at *at if they fit in size; counts them either way. */
-static void put(char *buf, size_t size, size_t *at, const char *text, size_t n)
-{
-	if (*at + n <= size)
-		memcpy(buf + *at, text, n);
-	*at += n;
-}
-
-#define PUT_TEXT(literal) put(buf, size, &at, literal, sizeof(literal) - 1)
-
-size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
-			 size_t attachment, char *buf, size_t size)
-{
-	char num[24];
-	size_t at = 0, n;
-
-	PUT_TEXT("{\"v\":");
-	put(buf, size, &at, num, put_uint(num, (uint64_t)(version > 0 ? version : 0)));
-	PUT_TEXT(",\"id\":");
-	if (id == RDQ_NO_ID)
-		PUT_TEXT("null");
-	else
-		put(buf, size, &at, num, put_uint(num, (uint64_t)id));
-	PUT_TEXT(",\"ok\":true,\"result\":");
-	if (!result) {
-		PUT_TEXT("{}");
-	} else {
-		/* It says how much it needs even when it has no room to write it. */
-		n = rdq_json_write(result, at < size ? buf + at : NULL, at < size ? size - at : 0);
-		if (n == 0)
-			return 0;
-		at += n;
-	}
-	if (attached) {
-		PUT_TEXT(",\"attachment\":");
-		put(buf, size, &at, num, put_uint(num, attachment));
-	}
-	PUT_TEXT("}");
-	return at;
 }
 
 json_t *rdq_reply_error(int64_t id, int err, const char *message)

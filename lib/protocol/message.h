@@ -80,17 +80,6 @@ json_t *rdq_request_new(int64_t id, const char *op, json_t *args);
 /* Builds a success reply; steals result (may be NULL: an empty object). NULL when out of memory. */
 json_t *rdq_reply_ok(int64_t id, json_t *result);
 
-/*
- * Writes the JSON of a success reply in version `version`, the same bytes
- * json_dumpb() gives for rdq_reply_ok(id, result) with "v" set and, when
- * attached, "attachment" added, without building the envelope: the loop's
- * replies are written this way. result may be NULL (an empty object).
- * Returns the length needed, which may exceed size (then buf holds only what
- * fit), or 0 when result cannot be serialised.
- */
-size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
-			 size_t attachment, char *buf, size_t size);
-
 /* The longest message an error reply carries, in bytes: a longer one is cut. */
 #define RDQ_REPLY_MESSAGE_MAX 1024
 
