@@ -8,6 +8,7 @@
 
 #include "cmds.h"
 #include "protocol/defaults.h"
+#include "protocol/message.h"
 #include "print.h"
 
 #define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N]\n"
@@ -264,30 +265,6 @@ static int write_out(const char *path, const char *name, const void *data, size_
 	return RDQCTL_OK;
 }
 
-/*
- * -j shows the message in the result: as "data" when it is UTF-8 text, else
- * as "hex".
- */
-static void print_message_json(json_t *result, const uint8_t *data, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	json_t *text = json_stringn((const char *)data, len);
-	char *hex;
-
-	if (text) {
-		json_object_set_new(result, "data", text);
-	} else if ((hex = malloc(2 * len + 1))) {
-		for (size_t i = 0; i < len; i++) {
-			hex[2 * i] = digits[data[i] >> 4];
-			hex[2 * i + 1] = digits[data[i] & 15];
-		}
-		hex[2 * len] = '\0';
-		json_object_set_new(result, "hex", json_string(hex));
-		free(hex);
-	}
-	print_result(result, NULL);
-}
-
 static int ep_recv(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep recv";
@@ -329,7 +306,9 @@ static int ep_recv(struct ctl *ctl, int argc, char **argv)
 		if (ret == RDQCTL_OK && strcmp(out, "-") != 0)
 			print_result(result, NULL);
 	} else if (print_is_json()) {
-		print_message_json(result, data, len);
+		/* As version 1 shows it: "data" when it is text, else "hex". */
+		rdq_message_set_text(result, data, len);
+		print_result(result, NULL);
 	} else {
 		/* The bytes as they came, then a newline. */
 		fwrite(data, 1, len, stdout);

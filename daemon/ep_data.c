@@ -13,6 +13,7 @@
 
 #include "endpoint_internal.h"
 #include "engine/level.h"
+#include "protocol/message.h"
 #include "qp.h"
 
 /*
@@ -96,34 +97,20 @@ void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t 
  */
 static void answer_message(struct request *req, const struct qp_msg *m)
 {
-	static const char digits[] = "0123456789abcdef";
-	json_t *text, *result;
-	char *hex;
+	json_t *result;
 
 	if (req->version > 1) {
 		request_complete_data(req, json_pack("{s:I}", "bytes", (json_int_t)m->len), m->data,
 				      m->len);
 		return;
 	}
-	text = json_stringn((const char *)m->data, m->len);
-	if (text) {
-		request_complete(req, 0,
-				 json_pack("{s:o, s:I}", "data", text, "bytes", (json_int_t)m->len),
-				 NULL);
+	result = json_object();
+	if (!result || rdq_message_set_text(result, m->data, m->len) < 0 ||
+	    json_object_set_new(result, "bytes", json_integer((json_int_t)m->len)) < 0) {
+		json_decref(result);
+		request_fail(req, -ENOMEM, "out of memory for the message (it is lost)");
 		return;
 	}
-	hex = malloc(2 * (size_t)m->len + 1);
-	if (!hex) {
-		request_fail(req, -ENOMEM, "out of memory for the message's hex (it is lost)");
-		return;
-	}
-	for (size_t i = 0; i < m->len; i++) {
-		hex[2 * i] = digits[m->data[i] >> 4];
-		hex[2 * i + 1] = digits[m->data[i] & 15];
-	}
-	hex[2 * (size_t)m->len] = 0;
-	result = json_pack("{s:s, s:I}", "hex", hex, "bytes", (json_int_t)m->len);
-	free(hex);
 	request_complete(req, 0, result, NULL);
 }
 

@@ -277,6 +277,28 @@ json_t *rdq_reply_ok(int64_t id, json_t *result)
 	return reply;
 }
 
+int rdq_message_set_text(json_t *obj, const void *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *bytes = data;
+	json_t *text = json_stringn(data, len);
+	char *hex;
+
+	if (text)
+		return json_object_set_new(obj, "data", text) < 0 ? -ENOMEM : 0;
+	hex = malloc(2 * len + 1);
+	if (!hex)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		hex[2 * i] = digits[bytes[i] >> 4];
+		hex[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	hex[2 * len] = '\0';
+	text = json_stringn_nocheck(hex, 2 * len);
+	free(hex);
+	return text && json_object_set_new(obj, "hex", text) == 0 ? 0 : -ENOMEM;
+}
+
 json_t *rdq_reply_error(int64_t id, int err, const char *message)
 {
 	char text[RDQ_REPLY_MESSAGE_MAX];

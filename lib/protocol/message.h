@@ -77,6 +77,13 @@ int rdq_arg_string(json_t *args, const char *name, bool required, const char **o
 /* Builds {"v":1,"op":op,"id":id,"args":args}; steals args (may be NULL). */
 json_t *rdq_request_new(int64_t id, const char *op, json_t *args);
 
+/*
+ * Sets in obj len bytes of a message as protocol version 1 carries them:
+ * "data" when they are UTF-8 text, else "hex", two lowercase hex digits a
+ * byte. Returns 0 or -ENOMEM.
+ */
+int rdq_message_set_text(json_t *obj, const void *data, size_t len);
+
 /* Builds a success reply; steals result (may be NULL: an empty object). NULL when out of memory. */
 json_t *rdq_reply_ok(int64_t id, json_t *result);
 
