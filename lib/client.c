@@ -323,11 +323,12 @@ int rdq_message_data(const json_t *msg, const void **data, size_t *len)
 int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t len,
 		unsigned flags, int timeout_ms)
 {
-	json_t *args =
-		json_pack("{s:I, s:b}", "ep", (json_int_t)ep, "wait", (flags & RDQ_SEND_WAIT) != 0);
-	json_t *reply;
+	json_t *args, *reply;
 	int ret;
 
+	if (!data && len)
+		return -EINVAL;
+	args = json_pack("{s:I, s:b}", "ep", (json_int_t)ep, "wait", (flags & RDQ_SEND_WAIT) != 0);
 	if (args && timeout_ms != 0 &&
 	    /* rdqd's 0 is no limit; here 0 is its default. */
 	    json_object_set_new(args, "timeout_ms", json_integer(timeout_ms < 0 ? 0 : timeout_ms)) <
@@ -337,8 +338,6 @@ int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t
 	}
 	if (!args)
 		return -ENOMEM;
-	if (!data && len)
-		return -EINVAL;
 	ret = call(client, "ep.send", args, 2, data ? data : "", len, -1, &reply);
 	json_decref(reply);
 	return ret;
