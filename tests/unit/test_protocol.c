@@ -545,10 +545,12 @@ static void test_json_read(void **state)
 		"{\"s\":\"a\\u0000b\"}",       /* a NUL */
 		"{\"a\":1,\"a\":2}",	       /* a duplicate key */
 		"{\"n\":1234567890123456789}", /* 19 digits */
-		"{\"n\":01}",		       /* a leading zero */
-		"{\"a\":1,}",		       /* a syntax error */
-		"{\"a\":1} x",		       /* something after */
-		"\"a string\"",		       /* not an object or array */
+		/* Past int64_t: the fuzzer found the first version of the reader overflowing. */
+		"{\"id\":20000000000000000000000000000000000000}",
+		"{\"n\":01}",	/* a leading zero */
+		"{\"a\":1,}",	/* a syntax error */
+		"{\"a\":1} x",	/* something after */
+		"\"a string\"", /* not an object or array */
 		"",
 	};
 
