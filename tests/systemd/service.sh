@@ -1,6 +1,7 @@
 #!/bin/bash
-# The systemd suite: rdq installed with `meson install` (under /usr/local) on
-# a Debian 12 system booted with systemd as PID 1, run as an admin runs it:
+# The systemd suite: rdq installed from its Debian packages with apt (when
+# sdhost passes them in $RDQ_DEBS), or with `meson install` under /usr/local,
+# on a Debian 12 system booted with systemd as PID 1, run as an admin runs it:
 # the shipped units, user and socket, driven by rdqctl as root and as users
 # in and out of group rdq, with RDMA (rxe) arriving after rdqd started.
 # Runs inside the systemd test host (tests/systemd/sdhost) as root.
@@ -8,6 +9,7 @@ set -u
 . "${RDQ_TESTS:-$(dirname "$0")/..}/rxe/lib.sh"
 
 UNITDIR=/usr/local/lib/systemd/system
+[ -z "${RDQ_DEBS:-}" ] || UNITDIR=/lib/systemd/system
 SOCK=/run/rdq/rdqd.sock
 ADDR=10.77.0.1
 PORT=7472
@@ -63,10 +65,29 @@ finish_suite() {
 	finish 80
 }
 
-echo "# the install, as an admin does it"
-systemd-sysusers
-systemctl daemon-reload
-expect "user rdq exists (sysusers.d)" rdq "$(id -un rdq 2>&1)"
+if [ -n "${RDQ_DEBS:-}" ]; then
+	echo "# the install: rdq's packages, with apt"
+	# An admin installs the daemon and CLI; apt pulls in the library. No
+	# network: every dependency must already be on this Debian system.
+	expect_status "apt-get install rdq librdq0 succeeds" 0 \
+		apt-get install -y -q --no-install-recommends "$RDQ_DEBS"/rdq_*.deb "$RDQ_DEBS"/librdq0_*.deb
+	expect "dpkg lists rdq and librdq0 as installed" "ii ii" \
+		"$(dpkg-query -W -f='${db:Status-Abbrev}' rdq librdq0 | tr -s ' ' | sed 's/ $//')"
+	expect "rdqd, rdqctl, the units and the man pages are the package's" \
+		"rdq rdq rdq rdq rdq" \
+		"$(for f in /usr/sbin/rdqd /usr/bin/rdqctl "$UNITDIR/rdqd.service" "$UNITDIR/rdqd.socket" \
+			/usr/share/man/man8/rdqctl.8.gz; do dpkg -S "$f" 2>&1 | cut -d: -f1; done | xargs)"
+	expect "its postinst made user rdq (sysusers.d)" rdq "$(id -un rdq 2>&1)"
+	expect "and enabled and started rdqd.socket" "enabled active" \
+		"$(systemctl is-enabled rdqd.socket) $(systemctl is-active rdqd.socket)"
+	expect "but left rdqd.service to socket activation" "disabled inactive" \
+		"$(systemctl is-enabled rdqd.service) $(systemctl is-active rdqd.service)"
+else
+	echo "# the install, as an admin does it"
+	systemd-sysusers
+	systemctl daemon-reload
+	expect "user rdq exists (sysusers.d)" rdq "$(id -un rdq 2>&1)"
+fi
 useradd -m -G rdq alice && useradd -m bob
 expect "test users: alice in group rdq, bob not" "yes no" \
 	"$(id -nG alice | grep -qw rdq && echo yes) $(id -nG bob | grep -qw rdq && echo yes || echo no)"
@@ -226,5 +247,20 @@ expect_match "and says what to install" 'ENODEV.*install ibverbs-providers' "$(c
 mv /root/rxe.driver /etc/libibverbs.d/rxe.driver
 restart_rdqd
 expect_status "with the driver back, dev show works again" 0 ctl dev show
+
+if [ -n "${RDQ_DEBS:-}" ]; then
+	echo "# removing the package"
+	ctl status >/dev/null 2>&1
+	expect_status "apt-get purge rdq librdq0 succeeds with rdqd running" 0 \
+		apt-get purge -y -q rdq librdq0
+	expect "rdqd.service and rdqd.socket are stopped" "inactive inactive" \
+		"$(systemctl is-active rdqd.service) $(systemctl is-active rdqd.socket)"
+	expect "no rdqd process is left" "" "$(pgrep -x rdqd)"
+	expect "the socket file and the units are gone" "no no no" \
+		"$([ -e "$SOCK" ] && echo yes || echo no) $([ -e "$UNITDIR/rdqd.service" ] && echo yes || echo no) \
+$([ -e "$UNITDIR/rdqd.socket" ] && echo yes || echo no)"
+	expect "purge left no enablement links behind" "" \
+		"$(find /etc/systemd/system -name 'rdqd.*' 2>/dev/null)"
+fi
 
 finish_suite
