@@ -73,6 +73,7 @@ struct loop_histogram {
 	uint64_t count;
 	uint64_t buckets[LOOP_HIST_BUCKETS]; /* [i]: < 2^i µs; the last: everything longer */
 	uint64_t max_us;
+	uint64_t sum_us; /* of every callback, each in whole µs: the histogram's mean */
 };
 
 struct rdqd_counters {
