@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -44,7 +45,8 @@ int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, sockle
 		host[host_len - 2 * v6] = '\0';
 		errno = 0;
 		port = strtoul(colon + 1, &end, 10);
-		if (errno || *end || end == colon + 1 || colon[1] == '-' || colon[1] == '+')
+		/* Digits only: strtoul would take a sign or leading spaces too. */
+		if (errno || *end || !isdigit((unsigned char)colon[1]))
 			port = 0;
 	}
 	if (port >= 1 && port <= 65535) {

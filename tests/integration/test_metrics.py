@@ -226,7 +226,8 @@ def test_scrapes(d, port):
 
 def test_bad_values():
     for bad in ("localhost:9464", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9464",
-                "[::1]", "127.0.0.1:x", ":9464", "127.0.0.1:-1"):
+                "[::1]", "127.0.0.1:x", ":9464", "127.0.0.1:-1",
+                "127.0.0.1: 80", "127.0.0.1:+80", "[127.0.0.1]:80"):
         r = subprocess.run([RDQD, "-s", "/nonexistent/rdqd.sock", "--metrics", bad],
                            capture_output=True, text=True, timeout=START_S)
         check(r.returncode == 2 and f'rdqd: --metrics: "{bad}" is not ADDR:PORT' in r.stderr,
