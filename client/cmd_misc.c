@@ -10,6 +10,7 @@
 #include "cmds.h"
 #include "config.h"
 #include "print.h"
+#include "protocol/prometheus.h"
 
 static int simple_call(struct ctl *ctl, const char *path, const char *usage, const char *op,
 		       void (*text)(json_t *result), int argc, char **argv)
@@ -64,13 +65,46 @@ static void stats_text(json_t *result)
 	json_decref(copy);
 }
 
+/* rdq_prometheus_write's text straight to stdout. */
+static int stdout_sink(void *ctx, const char *text, size_t len)
+{
+	return fwrite(text, 1, len, stdout) == len ? 0 : -EIO;
+}
+
 int cmd_stats(struct ctl *ctl, int argc, char **argv)
 {
-	return simple_call(ctl, "rdqctl stats",
-			   "Usage: rdqctl stats\n\n"
-			   "Prints rdqd's counters, one group per line: requests, pool, workers,\n"
-			   "endpoints, connections, events and the loop's callback histogram.\n",
-			   "stats", stats_text, argc, argv);
+	static const char path[] = "rdqctl stats";
+	bool prometheus = false;
+	const struct opt opts[] = {
+		{.name = "--prometheus", .seen = &prometheus},
+		{0},
+	};
+	json_t *result;
+	int npos, ret;
+
+	ret = args_parse(
+		path,
+		"Usage: rdqctl stats [--prometheus]\n\n"
+		"Prints rdqd's counters, one group per line: requests, pool, workers,\n"
+		"endpoints, connections, events and the loop's callback histogram.\n\n"
+		"  --prometheus   print them in the Prometheus text format (0.0.4) instead,\n"
+		"                 as rdqd --metrics serves them (for node_exporter's\n"
+		"                 textfile collector)\n",
+		opts, argc, argv, NULL, 0, 0, &npos);
+	if (ret)
+		return ret < 0 ? RDQCTL_OK : ret;
+	ret = ctl_call(ctl, "stats", NULL, -1, &result);
+	if (ret)
+		return ret;
+	if (!prometheus) {
+		print_result(result, stats_text);
+	} else if (rdq_prometheus_write(result, stdout_sink, NULL) < 0) {
+		/* As for any output that cannot be written (rdqctl.c): status 1. */
+		perror("rdqctl: writing output");
+		ret = RDQCTL_EDAEMON;
+	}
+	json_decref(result);
+	return ret;
 }
 
 int cmd_status(struct ctl *ctl, int argc, char **argv)

@@ -27,6 +27,7 @@ void loop_histogram_record(struct rdqd *d, uint64_t start_us)
 		b++;
 	d->hist.buckets[b]++;
 	d->hist.count++;
+	d->hist.sum_us += us;
 	if (us > d->hist.max_us)
 		d->hist.max_us = us;
 }

@@ -34,6 +34,7 @@
 #include "engine/level.h"
 #include "json_arena.h"
 #include "log.h"
+#include "metrics.h"
 #include "object.h"
 #include "rdq/client.h"
 #include "rdqd.h"
@@ -149,6 +150,10 @@ static void usage(FILE *out)
 		"                           16 and at most 256); an echo waits for a free one\n"
 		"      --recv-backlog N     received messages an endpoint holds until a client\n"
 		"                           reads them; one more fails the endpoint (default 64)\n"
+		"      --metrics ADDR:PORT  serve the counters over HTTP at\n"
+		"                           http://ADDR:PORT/metrics in the Prometheus text\n"
+		"                           format (default: off). No authentication: bind a\n"
+		"                           local address, such as 127.0.0.1:9464\n"
 		"      --systemd            run as the systemd service: take the control socket\n"
 		"                           from systemd (rdqd.socket) and fail without one.\n"
 		"                           Without it a socket systemd passes is used too, and\n"
@@ -234,6 +239,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		OPT_RECV_BACKLOG,
 		OPT_SEND_SLOTS,
 		OPT_LOG_LEVEL,
+		OPT_METRICS,
 	};
 	static const struct option longopts[] = {
 		{"socket", required_argument, NULL, 's'},
@@ -253,6 +259,7 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 		{"recv-backlog", required_argument, NULL, OPT_RECV_BACKLOG},
 		{"send-slots", required_argument, NULL, OPT_SEND_SLOTS},
 		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+		{"metrics", required_argument, NULL, OPT_METRICS},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"version", no_argument, NULL, 'V'},
@@ -360,6 +367,11 @@ static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *
 				ret = -EINVAL;
 			}
 			break;
+		case OPT_METRICS:
+			opt->metrics = optarg;
+			ret = metrics_parse_address(optarg, &opt->metrics_addr,
+						    &opt->metrics_addr_len);
+			break;
 		case OPT_LOG_LEVEL:
 			ret = parse_log_level(optarg, &log_max_priority);
 			break;
@@ -448,6 +460,10 @@ static int start(struct rdqd *d)
 	ret = device_watch_start(d, cm_attach);
 	if (ret < 0)
 		return ret;
+	/* Before the control socket: a busy metrics port fails the start before any client came. */
+	ret = metrics_start(d);
+	if (ret < 0)
+		return ret;
 	ret = control_listen(d, &client_handlers);
 	if (ret < 0) {
 		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
@@ -458,6 +474,7 @@ static int start(struct rdqd *d)
 
 static void stop(struct rdqd *d)
 {
+	metrics_stop(d);
 	control_stop_accepting(d);
 	control_close_all(d, true);
 	if (d->shutdown_timer)

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "engine/handle_table.h"
@@ -26,6 +27,7 @@
 #define RDQD_SIGNALS 3
 
 struct control_handlers;
+struct evhttp;
 struct rdma_event_channel;
 struct verbs_device;
 struct conn;
@@ -65,6 +67,9 @@ struct rdqd_options {
 	unsigned max_message;		/* bytes in one RDMA message, either way */
 	unsigned recv_backlog;		/* received messages an endpoint holds unread */
 	unsigned send_slots;		/* send buffers per device; 0: 8 MiB of them */
+	const char *metrics;		/* --metrics ADDR:PORT as given, or NULL: not served */
+	struct sockaddr_storage metrics_addr;
+	socklen_t metrics_addr_len;
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -73,6 +78,7 @@ struct loop_histogram {
 	uint64_t count;
 	uint64_t buckets[LOOP_HIST_BUCKETS]; /* [i]: < 2^i µs; the last: everything longer */
 	uint64_t max_us;
+	uint64_t sum_us; /* of every callback, each in whole µs: the histogram's mean */
 };
 
 struct rdqd_counters {
@@ -149,6 +155,7 @@ struct rdqd {
 	struct event *signal_events[RDQD_SIGNALS];
 	struct event *watchdog_timer; /* WATCHDOG=1 to systemd, from the loop itself */
 	struct event *shutdown_timer; /* bounds how long clients may take to read their replies */
+	struct evhttp *metrics_http;  /* the metrics endpoint (metrics.c), or NULL */
 	int listen_fd;
 	bool listen_fd_ours; /* we made it (unlink on exit); false with socket activation */
 	/*

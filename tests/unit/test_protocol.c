@@ -2,7 +2,8 @@
 /*
  * The wire protocol (lib/protocol/, docs/protocol.md): frame headers,
  * request decoding, argument readers, replies and events, packing, errno
- * names, and making text valid UTF-8 for error messages. Every table row is one input and what must
+ * names, making text valid UTF-8 for error messages, and the counters as
+ * Prometheus text. Every table row is one input and what must
  * come of it.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "protocol/json_read.h"
 #include "protocol/json_write.h"
 #include "protocol/message.h"
+#include "protocol/prometheus.h"
 #include "protocol/utf8.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -870,6 +872,129 @@ static bool json_accepts(const char *text, size_t len)
 	return s != NULL;
 }
 
+/* Prometheus text */
+
+/* Collects rdq_prometheus_write's text; fails the write once limit bytes are in. */
+struct collected {
+	char text[8192];
+	size_t len, limit;
+	unsigned calls;
+};
+
+static int collect(void *ctx, const char *text, size_t len)
+{
+	struct collected *c = ctx;
+
+	c->calls++;
+	if (c->len + len > c->limit)
+		return -ENOSPC;
+	memcpy(c->text + c->len, text, len);
+	c->len += len;
+	c->text[c->len] = '\0';
+	return 0;
+}
+
+static void write_prometheus(const char *json, struct collected *c)
+{
+	json_t *stats = json_loads(json, 0, NULL);
+
+	assert_non_null(stats);
+	*c = (struct collected){.limit = sizeof(c->text) - 1};
+	assert_int_equal(rdq_prometheus_write(stats, collect, c), 0);
+	json_decref(stats);
+}
+
+static void test_prometheus(void **state)
+{
+	/* Each case: stats, and lines its text must hold (whole lines), or must not. */
+	static const struct {
+		const char *name;
+		const char *stats;
+		const char *lines[6];
+		const char *absent;
+	} cases[] = {
+		{"a counter and a gauge",
+		 "{\"requests\": {\"received\": 7, \"pending\": 1}}",
+		 {"# TYPE rdq_requests_received_total counter\n", "rdq_requests_received_total 7\n",
+		  "# TYPE rdq_requests_pending gauge\n", "rdq_requests_pending 1\n"},
+		 "untyped"},
+		{"the histogram: cumulative, le in seconds, +Inf, sum and count",
+		 "{\"loop\": {\"callbacks\": 6, \"max_us\": 1500000, \"sum_us\": 1500012,"
+		 " \"histogram_us\": [1, 0, 2, 3]}}",
+		 {"rdq_loop_callback_duration_seconds_bucket{le=\"0.000001\"} 1\n",
+		  "rdq_loop_callback_duration_seconds_bucket{le=\"0.000004\"} 3\n",
+		  "rdq_loop_callback_duration_seconds_bucket{le=\"+Inf\"} 6\n",
+		  "rdq_loop_callback_duration_seconds_sum 1.500012\n",
+		  "rdq_loop_callback_duration_seconds_count 6\n",
+		  "rdq_loop_callback_duration_max_seconds 1.5\n"},
+		 "le=\"0.000008\""},
+		{"maps and a string become labels, escaped",
+		 "{\"requests\": {\"by_status\": {\"ok\": 3, \"a\\\"b\\\\c\\nd\": 1}},"
+		 " \"workers\": {\"sync_scope\": \"device\"}}",
+		 {"rdq_requests_completed_by_status_total{status=\"ok\"} 3\n",
+		  "rdq_requests_completed_by_status_total{status=\"a\\\"b\\\\c\\nd\"} 1\n",
+		  "rdq_workers_sync_scope_info{scope=\"device\"} 1\n"},
+		 NULL},
+		{"entries of one name share one # TYPE",
+		 "{\"network\": {\"rejected_nofd\": 2, \"rejected_other\": 5}}",
+		 {"# TYPE rdq_network_rejected_total counter\n"
+		  "rdq_network_rejected_total{reason=\"nofd\"} 2\n"
+		  "rdq_network_rejected_total{reason=\"other\"} 5\n"},
+		 NULL},
+		{"a field it does not know: untyped, not left out",
+		 "{\"data\": {\"new-thing\": 4}, \"fresh\": 9, \"connections\": 2}",
+		 {"# TYPE rdq_data_new_thing untyped\n", "rdq_data_new_thing 4\n",
+		  "# TYPE rdq_fresh untyped\n", "rdq_fresh 9\n"},
+		 "rdq_connections"},
+	};
+	struct collected c;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		write_prometheus(cases[i].stats, &c);
+		for (size_t j = 0; j < ARRAY_SIZE(cases[i].lines) && cases[i].lines[j]; j++) {
+			const char *at = strstr(c.text, cases[i].lines[j]);
+
+			if (!at || (at != c.text && at[-1] != '\n'))
+				fail_msg("%s: no line %s in:\n%s", cases[i].name, cases[i].lines[j],
+					 c.text);
+		}
+		if (cases[i].absent && strstr(c.text, cases[i].absent))
+			fail_msg("%s: %s in:\n%s", cases[i].name, cases[i].absent, c.text);
+	}
+}
+
+/* Every metric has its # HELP and # TYPE, and the sink's error stops the writing. */
+static void test_prometheus_headers_and_errors(void **state)
+{
+	json_t *stats = json_pack("{s:{s:i, s:i}, s:i}", "requests", "received", 1, "dropped", 2,
+				  "endpoints", 3);
+	struct collected c;
+	unsigned calls;
+
+	write_prometheus("{\"requests\": {\"received\": 1}, \"endpoints\": 3}", &c);
+	assert_string_equal(c.text,
+			    "# HELP rdq_requests_received_total Requests decoded from clients' "
+			    "frames.\n"
+			    "# TYPE rdq_requests_received_total counter\n"
+			    "rdq_requests_received_total 1\n"
+			    "# HELP rdq_endpoints Endpoints now: every user's, those peers made on "
+			    "listeners among them.\n"
+			    "# TYPE rdq_endpoints gauge\n"
+			    "rdq_endpoints 3\n");
+
+	c = (struct collected){.limit = 10};
+	assert_int_equal(rdq_prometheus_write(stats, collect, &c), -ENOSPC);
+	calls = c.calls;
+	assert_true(calls > 0);
+	c = (struct collected){.limit = sizeof(c.text) - 1};
+	assert_int_equal(rdq_prometheus_write(stats, collect, &c), 0);
+	assert_true(c.calls > calls); /* it stopped at the error, not at the end */
+	json_decref(stats);
+	stats = json_array();
+	assert_int_equal(rdq_prometheus_write(stats, collect, &c), -EINVAL);
+	json_decref(stats);
+}
+
 static void test_utf8_copy(void **state)
 {
 	static const struct {
@@ -1123,6 +1248,8 @@ int main(void)
 		cmocka_unit_test(test_pack_sizes),
 		cmocka_unit_test(test_errno_names),
 		cmocka_unit_test(test_errno_name_edges),
+		cmocka_unit_test(test_prometheus),
+		cmocka_unit_test(test_prometheus_headers_and_errors),
 		cmocka_unit_test(test_utf8_copy),
 		cmocka_unit_test(test_utf8_copy_any_bytes),
 		cmocka_unit_test(test_reply_error_bad_utf8_in_parse_error),
