@@ -65,10 +65,13 @@ def command_usage(rdqctl, obj, sub):
 def complete(script, rdqctl, *words, env=None, timeout=30):
     """What bash's completion of `rdqctl WORDS...` offers, the last word being completed:
     (candidates, seconds taken). rdqctl is the command's first word, which the script runs
-    for handles. Raises RuntimeError when the driver fails."""
+    for handles. Raises RuntimeError when the driver fails or takes over timeout seconds."""
     start = time.monotonic()
-    p = subprocess.run([COMPLETE, script, rdqctl, *words], capture_output=True, text=True,
-                       check=False, env=env, timeout=timeout)
+    try:
+        p = subprocess.run([COMPLETE, script, rdqctl, *words], capture_output=True, text=True,
+                           check=False, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"complete-rdqctl {' '.join(words)}: no answer in {timeout} s")
     took = time.monotonic() - start
     if p.returncode != 0 or p.stderr:
         raise RuntimeError(f"complete-rdqctl {' '.join(words)}: exit {p.returncode}: {p.stderr}")

@@ -17,6 +17,7 @@ import stat
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rdqctl_help import (command_usage, complete, global_options, options_of,  # noqa: E402
                          rdqctl_commands)
