@@ -188,6 +188,8 @@ def main():
             t.expect("ep send: the endpoints of -s PATH", EPS, "-s", stand_in, "ep", "send", "")
             t.expect("ep destroy: --socket PATH", EPS, "--socket", stand_in, "ep", "destroy", "")
             t.expect("ep recv: --socket=PATH", EPS, "--socket=" + stand_in, "ep", "recv", "")
+            t.expect("ep send: --sock PATH, a prefix as getopt takes it", EPS, "--sock", stand_in,
+                     "ep", "send", "")
             t.expect("ep show: -js PATH", EPS, "-js", stand_in, "ep", "show", "")
             t.expect("ep disconnect: -sPATH after -t", EPS, "-t", "100", "-s" + stand_in, "ep",
                      "disconnect", "")
