@@ -11,14 +11,11 @@ Usage: check-man.py MAN_DIR RDQD RDQCTL SOURCE_ROOT   (MAN_DIR: the built pages)
 """
 import os
 import re
-import subprocess
 import sys
 
-OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*[a-z]|-[a-zA-Z])\b")
-
-
-def run(*argv):
-    return subprocess.run(argv, capture_output=True, text=True, check=False)
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rdqctl_help import command_usage, global_options, options_of, rdqctl_commands, run  # noqa: E402
 
 
 def render(page):
@@ -28,42 +25,6 @@ def render(page):
     text = run("groff", "-man", "-Tutf8", "-P", "-cbou", page).stdout
     # Words the page breaks across lines with a hyphen count as written.
     return problems, re.sub(r"\s+", " ", text.replace("\u2010", "-").replace("\u2212", "-"))
-
-
-def options_of(help_text):
-    """The options a usage text offers: in its usage lines ("Usage: ...", and command lines
-    indented by two spaces) and at the head of its option lines ("  -s, --socket PATH  ...");
-    not those its descriptions mention."""
-    found = set()
-    for line in help_text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("-"):
-            head = stripped.split("  ")[0]
-        elif stripped.startswith("Usage:") or re.match(r"^  \S", line):
-            head = stripped
-        else:
-            continue
-        found.update(m.group(1) for m in OPTION.finditer(head))
-    return found
-
-
-def rdqctl_commands(rdqctl):
-    """Each 'object command' rdqctl's help lists, and the usage text of each."""
-    top = run(rdqctl, "help").stdout
-    commands = []
-    section = top.split("Objects and commands:")[1].split("Options:")[0]
-    for line in section.splitlines():
-        m = re.match(r"^  ([a-z]+)(?: ([a-z|]+))?", line)
-        if not m:
-            continue
-        obj, subs = m.group(1), m.group(2)
-        if obj == "help":
-            commands.append(("help", None))
-        elif subs and not subs.isupper():
-            commands += [(obj, sub) for sub in subs.split("|")]
-        else:
-            commands.append((obj, None))
-    return top, commands
 
 
 def main():
@@ -92,14 +53,14 @@ def main():
             problems.append(f"rdqd(8) does not name rdqd's option {opt}")
 
     top, commands = rdqctl_commands(rdqctl)
-    wanted = {opt: "rdqctl" for opt in options_of(top.split("Options:")[1])}
+    wanted = {opt: "rdqctl" for opt in global_options(top)}
     for obj, sub in commands:
         name = f"{obj} {sub}" if sub else obj
         if name not in rdqctl_text:
             problems.append(f"rdqctl(8) does not describe the command \"{name}\"")
         if obj == "help":
             continue
-        usage = run(rdqctl, *([obj, sub, "help"] if sub else [obj, "help"])).stdout
+        usage = command_usage(rdqctl, obj, sub)
         for opt in options_of(usage):
             wanted.setdefault(opt, f"rdqctl {name}")
     for opt, where in sorted(wanted.items()):
