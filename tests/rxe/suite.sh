@@ -46,25 +46,6 @@ expect "eight sends in flight all echo" \
 out=$(ctl -j ep show)
 expect_match "ep show lists the passive endpoint" '"role":"passive"' "$out"
 
-# rdqctl's bash completion offers the endpoints and QPs rdqd lists (it needs bash and
-# bash-completion: a native run has them, the test host's busybox image has neither)
-tests=${RDQ_TESTS:-$(dirname "$0")/..}
-if command -v bash >/dev/null 2>&1 && [ -r /usr/share/bash-completion/bash_completion ] &&
-	[ -r "$tests/../completion/rdqctl" ]; then
-	listed() { ctl -j ep show | grep -o "\"$1\":[1-9][0-9]*" | cut -d: -f2 | sort | tr '\n' ' '; }
-	offered() {
-		bash "$tests/lib/complete-rdqctl" "$tests/../completion/rdqctl" rdqctl -s "$RDQ_SOCK" \
-			"$@" '' | sort | tr '\n' ' '
-	}
-	expect "completion: ep send offers the endpoints" "$(listed ep)" "$(offered ep send)"
-	expect_match "completion: they include the listener and the active endpoint" \
-		"(^| )$L .*$A |(^| )$A .*$L " "$(offered ep send)"
-	expect "completion: qp destroy offers the QPs" "$(listed qp)" "$(offered qp destroy)"
-	expect_match "completion: they include connect's QP" "(^| )$Q " "$(offered qp destroy)"
-else
-	echo "skip - completion: no bash or bash-completion here"
-fi
-
 # a message larger than a page comes back whole (the largest sizes: data.sh)
 big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 ctl ep send "$A" "$big" >/dev/null

@@ -183,6 +183,22 @@ expect_match "alice listens and connects over rxe" '^[0-9]+ [0-9]+$' "$AL $AA"
 as_user alice rdqctl ep send "$AA" "alice was here" >/dev/null
 expect "alice's echo comes back" "alice was here" "$(as_user alice rdqctl ep recv "$AA" 2>&1)"
 expect_match "root's view lists alice's endpoints as hers" "\"ep\":$AA" "$(ctl -j ep show)"
+if [ -n "${RDQ_DEBS:-}" ]; then
+	# The package's completion, where bash-completion loads it from, with real endpoints.
+	COMPLETION=/usr/share/bash-completion/completions/rdqctl
+	expect "the package installs rdqctl's completion where bash-completion looks" rdq \
+		"$(dpkg -S "$COMPLETION" 2>&1 | cut -d: -f1)"
+	offered() { as_user "$1" bash "$RDQ_TESTS/lib/complete-rdqctl" "$COMPLETION" rdqctl "${@:2}" '' | xargs; }
+	listed() { as_user "$1" rdqctl -j ep show | grep -o "\"$2\":[1-9][0-9]*" | cut -d: -f2 | sort -u | xargs; }
+	expect "completion: alice's ep send offers the endpoints rdqd lists for her" \
+		"$(listed alice ep)" "$(offered alice ep send | tr ' ' '\n' | sort | xargs)"
+	expect_match "completion: they are her listener and her active endpoint" \
+		"(^| )$AL .*$AA|(^| )$AA .*$AL" "$(offered alice ep send)"
+	expect "completion: qp destroy offers her QPs" \
+		"$(listed alice qp)" "$(offered alice qp destroy | tr ' ' '\n' | sort | xargs)"
+	expect "completion: ep sub-commands" "connect destroy disconnect help listen recv send show" \
+		"$(offered alice ep | tr ' ' '\n' | sort | xargs)"
+fi
 expect_status "bob (not in group rdq) is refused" 3 as_user bob rdqctl status
 expect_match "bob is told why, naming the group" 'permission denied; is your user in group rdq\?' "$(cat /tmp/cmd.out)"
 
