@@ -406,6 +406,58 @@ static void test_reload_command_line_and_restart_only(void **state)
 	assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* Sends a status request on the raw connection fd; returns its reply's errno name ("ok"). */
+static const char *raw_status(int fd)
+{
+	static const char body[] = "{\"v\":1,\"id\":1,\"op\":\"status\"}";
+	static char name[32];
+	json_t *msg = NULL;
+
+	if (raw_send_frame(fd, body, sizeof(body) - 1) < 0 ||
+	    raw_read_message(fd, HARNESS_REPLY_MS, &msg) < 0)
+		return "closed";
+	snprintf(name, sizeof(name), "%s", reply_errno(msg));
+	json_decref(msg);
+	return name;
+}
+
+/*
+ * idle-timeout reaches the connections already open, at their next message: one opened under
+ * 0 (never) is closed a second after it asks once more under 1; one opened under 1 is not
+ * closed once 0 is back, past its old deadline.
+ */
+static void test_reload_idle_timeout(void **state)
+{
+	json_t *msg = NULL;
+	int before, during;
+
+	assert_int_equal(daemon_start_config(&d, "idle-timeout = 0\n", NULL), 0);
+	before = raw_connect(d.socket);
+	assert_true(before >= 0);
+	assert_string_equal(raw_status(before), "ok");
+
+	assert_int_equal(daemon_write_config(&d, "idle-timeout = 1\n"), 0);
+	daemon_signal(&d, SIGHUP);
+	wait_log("reloaded ", 1);
+	assert_string_equal(raw_status(before), "ok");
+	assert_int_equal(raw_read_message(before, HARNESS_REPLY_MS, &msg), 0);
+	assert_string_equal(reply_errno(msg), "ETIMEDOUT");
+	json_decref(msg);
+	close(before);
+
+	/* during's clock runs out in a second unless 0 stops it at its next message. */
+	during = raw_connect(d.socket);
+	assert_true(during >= 0);
+	assert_int_equal(daemon_write_config(&d, "idle-timeout = 0\n"), 0);
+	daemon_signal(&d, SIGHUP);
+	wait_log("reloaded ", 2);
+	assert_string_equal(raw_status(during), "ok");
+	poll(NULL, 0, 1500);
+	assert_string_equal(raw_status(during), "ok");
+	close(during);
+	assert_int_equal(daemon_stop(&d), 0);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -418,6 +470,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_reload_live, teardown),
 		cmocka_unit_test_teardown(test_reload_bad_file_keeps_old, teardown),
 		cmocka_unit_test_teardown(test_reload_command_line_and_restart_only, teardown),
+		cmocka_unit_test_teardown(test_reload_idle_timeout, teardown),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
