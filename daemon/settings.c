@@ -4,7 +4,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ static const struct setting_choice levels[] = {
  * built for its whole life (its event queue), or are the socket itself.
  */
 const struct setting settings_table[] = {
-	{"socket", 's', SETTING_PATH, .offset = AT(socket_path), .in_file = true},
+	{"socket", 's', SETTING_TEXT, .offset = AT(socket_path), .in_file = true},
 	{"workers", 'w', SETTING_NUMBER, 0, 256, 0, .offset = AT(workers), .in_file = true,
 	 .note = "0: one per CPU"},
 	{"pool", 0, SETTING_NUMBER, 0, 1u << 20, 0, .offset = AT(pool_prealloc), .in_file = true,
@@ -147,8 +146,9 @@ static int parse_value(const struct setting *s, const char *text, unsigned *valu
 
 	switch (s->kind) {
 	case SETTING_NUMBER:
+		/* Digits only: strtoul alone would take blanks and a sign, and wrap "-1". */
 		errno = 0;
-		v = isdigit((unsigned char)text[0]) ? strtoul(text, &end, 10) : 0;
+		v = strtoul(text, &end, 10);
 		if (!isdigit((unsigned char)text[0]) || errno || *end || v < s->min || v > s->max) {
 			snprintf(err, err_size, "\"%s\" is not a number from %u to %u", text,
 				 s->min, s->max);
@@ -171,9 +171,9 @@ static int parse_value(const struct setting *s, const char *text, unsigned *valu
 							      : " or ",
 					      c->name);
 		return -EINVAL;
-	case SETTING_PATH:
+	case SETTING_TEXT:
 		if (!text[0]) {
-			snprintf(err, err_size, "a path is needed");
+			snprintf(err, err_size, "a value is needed");
 			return -EINVAL;
 		}
 		return 0;
@@ -187,7 +187,7 @@ static int parse_value(const struct setting *s, const char *text, unsigned *valu
 /* Sets table entry i in layer l to text, already checked. Returns 0 or -ENOMEM. */
 static int layer_set(struct settings_layer *l, unsigned i, const char *text, unsigned value)
 {
-	if (settings_table[i].kind == SETTING_PATH) {
+	if (settings_table[i].kind == SETTING_TEXT) {
 		char *copy = strdup(text);
 
 		if (!copy)
@@ -435,7 +435,7 @@ static void store(struct rdqd_options *opt, unsigned i, const struct settings_la
 {
 	const struct setting *s = &settings_table[i];
 
-	if (s->kind == SETTING_PATH)
+	if (s->kind == SETTING_TEXT)
 		*(const char **)((char *)opt + s->offset) = l->text[i];
 	else if (s->kind == SETTING_FLAG)
 		*(bool *)((char *)opt + s->offset) = l->value[i] != 0;
@@ -451,8 +451,11 @@ void settings_resolve(const struct settings *s, const struct settings_layer *fil
 		const struct setting *st = &settings_table[i];
 		enum setting_origin from = ORIGIN_DEFAULT;
 
-		if (st->kind == SETTING_PATH)
-			*(const char **)((char *)opt + st->offset) = s->default_socket;
+		if (st->kind == SETTING_TEXT)
+			*(const char **)((char *)opt + st->offset) = st->offset == AT(socket_path)
+									     ? s->default_socket
+								     : st->def_text ? st->def_text
+										    : "";
 		else if (st->kind != SETTING_FLAG)
 			*number_at(opt, st) = st->def;
 		if (file && file->set[i]) {
@@ -483,7 +486,7 @@ bool setting_equal(unsigned i, const struct rdqd_options *a, const struct rdqd_o
 {
 	const struct setting *s = &settings_table[i];
 
-	if (s->kind == SETTING_PATH)
+	if (s->kind == SETTING_TEXT)
 		return strcmp(path_of(a, s), path_of(b, s)) == 0;
 	if (s->kind == SETTING_FLAG)
 		return *(const bool *)((const char *)a + s->offset) ==
@@ -495,7 +498,7 @@ void setting_copy(unsigned i, struct rdqd_options *dst, const struct rdqd_option
 {
 	const struct setting *s = &settings_table[i];
 
-	if (s->kind == SETTING_PATH)
+	if (s->kind == SETTING_TEXT)
 		*(const char **)((char *)dst + s->offset) = path_of(src, s);
 	else if (s->kind == SETTING_FLAG)
 		*(bool *)((char *)dst + s->offset) = *(const bool *)((const char *)src + s->offset);
@@ -517,7 +520,7 @@ const char *setting_format(unsigned i, const struct rdqd_options *opt, char *buf
 			if (c->value == number_of(opt, s))
 				snprintf(buf, size, "%s", c->name);
 		break;
-	case SETTING_PATH:
+	case SETTING_TEXT:
 		snprintf(buf, size, "%s", path_of(opt, s));
 		break;
 	case SETTING_FLAG:

@@ -24,7 +24,7 @@
 enum setting_kind {
 	SETTING_NUMBER, /* an unsigned from min to max */
 	SETTING_CHOICE, /* one name of choices, stored as its value */
-	SETTING_PATH,	/* a string (const char *) */
+	SETTING_TEXT,	/* a string (const char *): a path, an address */
 	SETTING_FLAG,	/* no argument: sets a bool; the command line only */
 };
 
@@ -38,8 +38,9 @@ struct setting {
 	const char *name; /* the long option, and the file's key */
 	char short_name;  /* or 0 */
 	enum setting_kind kind;
-	unsigned min, max;		      /* SETTING_NUMBER */
-	unsigned def;			      /* default (SETTING_NUMBER, SETTING_CHOICE) */
+	unsigned min, max;    /* SETTING_NUMBER */
+	unsigned def;	      /* default (SETTING_NUMBER, SETTING_CHOICE) */
+	const char *def_text; /* default (SETTING_TEXT; NULL: ""), but the socket's */
 	const struct setting_choice *choices; /* SETTING_CHOICE: ends with a NULL name */
 	size_t offset;			      /* of the value in struct rdqd_options */
 	bool in_file;			      /* the file may set it */
@@ -61,7 +62,7 @@ enum setting_origin {
 struct settings_layer {
 	bool set[SETTINGS_MAX];
 	unsigned value[SETTINGS_MAX]; /* SETTING_NUMBER, SETTING_CHOICE, SETTING_FLAG */
-	char *text[SETTINGS_MAX];     /* SETTING_PATH; owned, freed by settings_layer_clear */
+	char *text[SETTINGS_MAX];     /* SETTING_TEXT; owned, freed by settings_layer_clear */
 	unsigned line[SETTINGS_MAX];  /* the file's line that set it */
 };
 
@@ -72,7 +73,7 @@ struct settings {
 	bool print;	    /* --print-config */
 	struct settings_layer cli;
 	struct settings_layer start_file; /* the file read at start: opt's paths may point here */
-	char default_socket[108];	  /* "" if the default path would not fit */
+	char default_socket[108]; /* the socket's default, by user; "" if it would not fit */
 	/* The values in force before derived defaults (settings_derive); the loop's alone. */
 	struct rdqd_options raw;
 };
@@ -103,7 +104,7 @@ int settings_read_file(const char *path, bool required, struct settings_layer *o
 /*
  * The options that the defaults, file and s's command line make together,
  * before derived defaults: into opt, and where each came from into origin
- * (may be NULL). opt's paths point into file, s or s->default_socket.
+ * (may be NULL). opt's strings point into file, s or the table.
  */
 void settings_resolve(const struct settings *s, const struct settings_layer *file,
 		      struct rdqd_options *opt, enum setting_origin *origin);
