@@ -297,13 +297,19 @@ static void read_frames(struct conn *c)
 		event_active(c->resume, EV_READ, 0);
 }
 
-/* (Re)starts the idle clock of a connection: it just sent something. */
+/*
+ * (Re)starts the idle clock of a connection: it just sent something. The
+ * timeout is read each time, so a reload's new --idle-timeout (0: never)
+ * reaches every connection at its next message.
+ */
 static void idle_arm(struct conn *c)
 {
 	struct timeval tv = {.tv_sec = c->d->opt.idle_timeout_s};
 
-	if (c->idle)
+	if (tv.tv_sec)
 		evtimer_add(c->idle, &tv);
+	else
+		evtimer_del(c->idle);
 }
 
 /* Says why, then closes once that is written (or at once if nothing waits to be). */
@@ -438,9 +444,9 @@ static void accept_one(struct rdqd *d, int fd)
 	c->pid = cred.pid;
 	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(d->base, -1, 0, on_resume, c);
-	if (d->opt.idle_timeout_s)
-		c->idle = evtimer_new(d->base, on_idle, c);
-	if (!c->bev || !c->resume || (d->opt.idle_timeout_s && !c->idle) ||
+	/* Every connection has its idle timer, armed or not: SIGHUP may set --idle-timeout. */
+	c->idle = evtimer_new(d->base, on_idle, c);
+	if (!c->bev || !c->resume || !c->idle ||
 	    handle_table_insert(&d->conns, c, 1, &c->handle) < 0) {
 		if (c->bev)
 			bufferevent_free(c->bev);

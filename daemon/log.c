@@ -4,14 +4,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int log_max_priority = LOG_INFO;
+atomic_int log_max_priority = LOG_INFO;
 
 void log_msg(int priority, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
 
-	if (priority > log_max_priority)
+	if (priority > atomic_load_explicit(&log_max_priority, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -6,10 +6,14 @@
 #ifndef RDQD_LOG_H
 #define RDQD_LOG_H
 
+#include <stdatomic.h>
 #include <syslog.h>
 
-/* Messages above this priority (numerically) are dropped. Default LOG_INFO. */
-extern int log_max_priority;
+/*
+ * Messages above this priority (numerically) are dropped. Default LOG_INFO.
+ * Atomic: the loop changes it on SIGHUP while workers log.
+ */
+extern atomic_int log_max_priority;
 
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

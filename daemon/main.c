@@ -8,7 +8,6 @@
  * only when no work item is out (rundown) and every client has its replies.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +38,8 @@
 #include "rdq/client.h"
 #include "rdqd.h"
 #include "request.h"
+#include "reload.h"
+#include "settings.h"
 #include "shutdown.h"
 #include "work.h"
 
@@ -100,7 +101,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct rdqd *d = arg;
 
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: nothing to reload");
+		reload_start(d);
 		return;
 	}
 	log_info("%s received", strsignal((int)sig));
@@ -146,8 +147,9 @@ static void usage(FILE *out)
 		"      --max-message BYTES  largest RDMA message either way, 4096 to 1048576\n"
 		"                           (default 65536)\n"
 		"      --send-slots N       send buffers per RDMA device, each of --max-message\n"
-		"                           bytes, 1 to 4096 (default: 8 MiB of them, at least\n"
-		"                           16 and at most 256); an echo waits for a free one\n"
+		"                           bytes, up to 4096 (default 0: 8 MiB of them, at\n"
+		"                           least 16 and at most 256); an echo waits for a\n"
+		"                           free one\n"
 		"      --recv-backlog N     received messages an endpoint holds until a client\n"
 		"                           reads them; one more fails the endpoint (default 64)\n"
 		"      --metrics ADDR:PORT  serve the counters over HTTP at\n"
@@ -162,248 +164,26 @@ static void usage(FILE *out)
 		"                           (default) or debug\n"
 		"  -v, --verbose            log debug messages (--log-level debug)\n"
 		"  -q, --quiet              log warnings and errors only (--log-level warn)\n"
+		"      --config PATH        read the configuration file PATH, which must exist\n"
+		"                           (default: " RDQ_CONFIG_FILE ", if it exists)\n"
+		"      --no-config          read no configuration file\n"
+		"      --print-config       print each option's value and where it came from,\n"
+		"                           in the file's format, and exit\n"
 		"  -V, --version            print the version and exit\n"
-		"  -h, --help               print this help and exit\n"
+		"  -h, --help               print this help and exit\n");
+	fprintf(out,
+		"\n"
+		"The configuration file holds \"key = value\" lines, the keys being the long\n"
+		"options above but --systemd and those below --log-level; options on the\n"
+		"command line override it. SIGHUP reads it again and applies at once\n"
+		"max-pending, max-endpoints, max-network-endpoints, max-clients-per-user,\n"
+		"idle-timeout, disconnect-timeout, recv-backlog, pool-cap and log-level;\n"
+		"the others take effect on restart.\n"
 		"\n"
 		"Runs in the foreground and logs to stderr with <N> priority prefixes.\n"
 		"SIGTERM or SIGINT: stop accepting, cancel pending requests (ECANCELED),\n"
 		"destroy all endpoints, exit 0. Without RDMA devices rdqd still serves status\n"
 		"requests and fails RDMA requests with ENODEV.\n");
-}
-
-static int parse_uint(const char *arg, const char *name, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	if (errno || *end || end == arg || v > max) {
-		fprintf(stderr, "rdqd: %s: \"%s\" is not a number from 0 to %u\n", name, arg, max);
-		return -EINVAL;
-	}
-	*out = (unsigned)v;
-	return 0;
-}
-
-static int parse_log_level(const char *arg, int *out)
-{
-	static const struct {
-		const char *name;
-		int priority;
-	} levels[] = {
-		{"err", LOG_ERR},
-		{"warn", LOG_WARNING},
-		{"info", LOG_INFO},
-		{"debug", LOG_DEBUG},
-	};
-
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		if (strcmp(arg, levels[i].name) == 0) {
-			*out = levels[i].priority;
-			return 0;
-		}
-	}
-	fprintf(stderr, "rdqd: --log-level: \"%s\" is not err, warn, info or debug\n", arg);
-	return -EINVAL;
-}
-
-static int parse_scope(const char *arg, enum sync_scope *out)
-{
-	for (enum sync_scope s = SYNC_ENDPOINT; s <= SYNC_NONE; s++) {
-		if (strcmp(arg, sync_scope_name(s)) == 0) {
-			*out = s;
-			return 0;
-		}
-	}
-	fprintf(stderr, "rdqd: --sync-scope: \"%s\" is not endpoint, device or none\n", arg);
-	return -EINVAL;
-}
-
-static int parse_options(int argc, char **argv, struct rdqd_options *opt, char *path,
-			 size_t path_size)
-{
-	enum {
-		OPT_POOL = 256,
-		OPT_POOL_CAP,
-		OPT_MAX_PENDING,
-		OPT_MAX_EP,
-		OPT_MAX_NET_EP,
-		OPT_MAX_CLIENTS,
-		OPT_MAX_CLIENTS_PER_USER,
-		OPT_IDLE_TIMEOUT,
-		OPT_SYSTEMD,
-		OPT_SYNC_SCOPE,
-		OPT_DISCONNECT_TIMEOUT,
-		OPT_MAX_MESSAGE,
-		OPT_RECV_BACKLOG,
-		OPT_SEND_SLOTS,
-		OPT_LOG_LEVEL,
-		OPT_METRICS,
-	};
-	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"workers", required_argument, NULL, 'w'},
-		{"pool", required_argument, NULL, OPT_POOL},
-		{"pool-cap", required_argument, NULL, OPT_POOL_CAP},
-		{"max-pending", required_argument, NULL, OPT_MAX_PENDING},
-		{"max-endpoints", required_argument, NULL, OPT_MAX_EP},
-		{"max-network-endpoints", required_argument, NULL, OPT_MAX_NET_EP},
-		{"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
-		{"max-clients-per-user", required_argument, NULL, OPT_MAX_CLIENTS_PER_USER},
-		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-		{"systemd", no_argument, NULL, OPT_SYSTEMD},
-		{"sync-scope", required_argument, NULL, OPT_SYNC_SCOPE},
-		{"disconnect-timeout", required_argument, NULL, OPT_DISCONNECT_TIMEOUT},
-		{"max-message", required_argument, NULL, OPT_MAX_MESSAGE},
-		{"recv-backlog", required_argument, NULL, OPT_RECV_BACKLOG},
-		{"send-slots", required_argument, NULL, OPT_SEND_SLOTS},
-		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-		{"metrics", required_argument, NULL, OPT_METRICS},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
-	};
-	int c, ret = 0;
-
-	*opt = (struct rdqd_options){.max_pending = 256,
-				     .max_endpoints = 16384,
-				     .max_network_endpoints = 16384,
-				     .max_clients = 1024,
-				     .idle_timeout_s = 300,
-				     .sync_scope = SYNC_ENDPOINT,
-				     .disconnect_timeout_ms = 5000,
-				     .max_message = 65536,
-				     .recv_backlog = 64};
-	if (rdq_default_socket_path(path, path_size) < 0) {
-		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
-		return 2;
-	}
-	opt->socket_path = path;
-	opt->socket_default = true;
-	while ((c = getopt_long(argc, argv, "s:w:vqVh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			opt->socket_path = optarg;
-			opt->socket_default = false;
-			break;
-		case 'w':
-			ret = parse_uint(optarg, "--workers", 256, &opt->workers);
-			break;
-		case OPT_POOL:
-			ret = parse_uint(optarg, "--pool", 1u << 20, &opt->pool_prealloc);
-			break;
-		case OPT_POOL_CAP:
-			ret = parse_uint(optarg, "--pool-cap", 1u << 24, &opt->pool_cap);
-			break;
-		case OPT_MAX_PENDING:
-			ret = parse_uint(optarg, "--max-pending", 1u << 20, &opt->max_pending);
-			break;
-		case OPT_MAX_EP:
-			ret = parse_uint(optarg, "--max-endpoints", 1u << 24, &opt->max_endpoints);
-			break;
-		case OPT_MAX_NET_EP:
-			ret = parse_uint(optarg, "--max-network-endpoints", 1u << 24,
-					 &opt->max_network_endpoints);
-			if (ret == 0 && opt->max_network_endpoints == 0) {
-				fprintf(stderr,
-					"rdqd: --max-network-endpoints must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_MAX_CLIENTS:
-			ret = parse_uint(optarg, "--max-clients", 1u << 20, &opt->max_clients);
-			if (ret == 0 && opt->max_clients == 0) {
-				fprintf(stderr, "rdqd: --max-clients must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_MAX_CLIENTS_PER_USER:
-			ret = parse_uint(optarg, "--max-clients-per-user", 1u << 20,
-					 &opt->max_clients_per_user);
-			if (ret == 0 && opt->max_clients_per_user == 0) {
-				fprintf(stderr,
-					"rdqd: --max-clients-per-user must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_IDLE_TIMEOUT:
-			ret = parse_uint(optarg, "--idle-timeout", 86400, &opt->idle_timeout_s);
-			break;
-		case OPT_SYSTEMD:
-			opt->systemd = true;
-			break;
-		case OPT_SYNC_SCOPE:
-			ret = parse_scope(optarg, &opt->sync_scope);
-			break;
-		case OPT_DISCONNECT_TIMEOUT:
-			ret = parse_uint(optarg, "--disconnect-timeout", 3600000,
-					 &opt->disconnect_timeout_ms);
-			if (ret == 0 && opt->disconnect_timeout_ms == 0) {
-				fprintf(stderr, "rdqd: --disconnect-timeout must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_MAX_MESSAGE:
-			ret = parse_uint(optarg, "--max-message", 1u << 20, &opt->max_message);
-			if (ret == 0 && opt->max_message < 4096) {
-				fprintf(stderr, "rdqd: --max-message must be at least 4096\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_RECV_BACKLOG:
-			ret = parse_uint(optarg, "--recv-backlog", 1u << 16, &opt->recv_backlog);
-			if (ret == 0 && opt->recv_backlog == 0) {
-				fprintf(stderr, "rdqd: --recv-backlog must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_SEND_SLOTS:
-			ret = parse_uint(optarg, "--send-slots", 4096, &opt->send_slots);
-			if (ret == 0 && opt->send_slots == 0) {
-				fprintf(stderr, "rdqd: --send-slots must be at least 1\n");
-				ret = -EINVAL;
-			}
-			break;
-		case OPT_METRICS:
-			opt->metrics = optarg;
-			ret = metrics_parse_address(optarg, &opt->metrics_addr,
-						    &opt->metrics_addr_len);
-			break;
-		case OPT_LOG_LEVEL:
-			ret = parse_log_level(optarg, &log_max_priority);
-			break;
-		case 'v':
-			log_max_priority = LOG_DEBUG;
-			break;
-		case 'q':
-			log_max_priority = LOG_WARNING;
-			break;
-		case 'V':
-			printf("rdqd %s\n", RDQ_VERSION);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'rdqd --help'.\n");
-			return 2;
-		}
-		if (ret < 0)
-			return 2;
-	}
-	if (!opt->pool_prealloc)
-		opt->pool_prealloc = 2 * opt->max_pending;
-	if (!opt->max_clients_per_user)
-		opt->max_clients_per_user = opt->max_clients / 4 ? opt->max_clients / 4 : 1;
-	if (optind < argc) {
-		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n",
-			argv[optind]);
-		return 2;
-	}
-	return 0;
 }
 
 /*
@@ -499,21 +279,65 @@ static void stop(struct rdqd *d)
 		event_base_free(d->base);
 }
 
+/*
+ * The options from the command line and the configuration file into
+ * d->opt, or --print-config's output. Returns -1 to go on, or the exit code.
+ */
+static int configure(struct rdqd *d, struct settings *s, int argc, char **argv)
+{
+	enum setting_origin origin[SETTINGS_MAX];
+	enum settings_action action;
+	char err[320];
+
+	if (settings_parse_args(s, argc, argv, &action) < 0)
+		return 2;
+	if (action == SETTINGS_HELP) {
+		usage(stdout);
+		return 0;
+	}
+	if (action == SETTINGS_VERSION) {
+		printf("rdqd %s\n", RDQ_VERSION);
+		return 0;
+	}
+	if (s->file &&
+	    settings_read_file(s->file, s->file_required, &s->start_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rdqd: %s\n", err);
+		return 2;
+	}
+	settings_resolve(s, &s->start_file, &s->raw, origin);
+	d->opt = s->raw;
+	settings_derive(&d->opt);
+	if (!d->opt.socket_path[0]) {
+		fprintf(stderr, "rdqd: the default socket path is too long; use --socket\n");
+		return 2;
+	}
+	if (s->print) {
+		settings_print(stdout, s, &s->start_file, &d->opt, origin);
+		return 0;
+	}
+	log_max_priority = (int)d->opt.log_level;
+	d->settings = s;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
-	char path[108];
+	static struct settings settings;
 	struct rdqd d = {0};
 	int ret;
 
-	ret = parse_options(argc, argv, &d.opt, path, sizeof(path));
-	if (ret)
+	ret = configure(&d, &settings, argc, argv);
+	if (ret >= 0) {
+		settings_fini(&settings);
 		return ret;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	json_arena_install();
 	ret = start(&d);
 	if (ret < 0) {
 		rdq_level_set(RDQ_LEVEL_PASSIVE);
 		stop(&d);
+		settings_fini(&settings);
 		return 1;
 	}
 	log_info("rdqd %s ready: %u worker(s)", RDQ_VERSION, d.workers.nthreads);
@@ -526,5 +350,6 @@ int main(int argc, char **argv)
 	stop(&d);
 	log_info("rdqd stopped: %llu request(s) received, %llu completed",
 		 (unsigned long long)d.counters.received, (unsigned long long)d.counters.completed);
+	settings_fini(&settings);
 	return 0;
 }

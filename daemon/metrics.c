@@ -30,7 +30,8 @@
 #define METRICS_TIMEOUT_S   10
 #define METRICS_BACKLOG	    16
 
-int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, socklen_t *len)
+int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			  size_t err_size)
 {
 	const char *colon = strrchr(arg, ':');
 	char host[INET6_ADDRSTRLEN + 2], *end;
@@ -66,11 +67,19 @@ int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, sockle
 			return 0;
 		}
 	}
-	fprintf(stderr,
-		"rdqd: --metrics: \"%s\" is not ADDR:PORT with a numeric address and a port from "
-		"1 to 65535 (127.0.0.1:9464, [::1]:9464)\n",
-		arg);
+	snprintf(err, err_size,
+		 "\"%s\" is not ADDR:PORT with a numeric address and a port from 1 to 65535 "
+		 "(127.0.0.1:9464, [::1]:9464)",
+		 arg);
 	return -EINVAL;
+}
+
+int metrics_check_address(const char *arg, char *err, size_t err_size)
+{
+	struct sockaddr_storage addr;
+	socklen_t len;
+
+	return metrics_parse_address(arg, &addr, &len, err, err_size);
 }
 
 /* rdq_prometheus_write's text into the reply's body. */
@@ -144,14 +153,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 /* The listening socket, made here so that a bad address or a busy port is said plainly. */
 static int metrics_listen(const struct rdqd_options *opt)
 {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char why[160];
 	int fd, one = 1;
 
-	fd = socket(opt->metrics_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Checked when the options were read; a failure here would be a bug. */
+	if (metrics_parse_address(opt->metrics, &addr, &addr_len, why, sizeof(why)) < 0)
+		return -EINVAL;
+	fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* A restart may bind while the last run's connections linger in TIME_WAIT. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)&opt->metrics_addr, opt->metrics_addr_len) < 0 ||
+	    bind(fd, (const struct sockaddr *)&addr, addr_len) < 0 ||
 	    listen(fd, METRICS_BACKLOG) < 0) {
 		int err = -errno;
 
@@ -165,7 +180,7 @@ int metrics_start(struct rdqd *d)
 {
 	int fd;
 
-	if (!d->opt.metrics)
+	if (!d->opt.metrics[0])
 		return 0;
 	fd = metrics_listen(&d->opt);
 	if (fd < 0) {

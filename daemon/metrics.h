@@ -8,17 +8,22 @@
 #ifndef RDQD_METRICS_H
 #define RDQD_METRICS_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct rdqd;
 
 /*
- * Parses --metrics's argument: a numeric IPv4 address or a bracketed IPv6
- * one, a colon and a port from 1 to 65535 ("127.0.0.1:9464",
+ * Parses the metrics option's value: a numeric IPv4 address or a bracketed
+ * IPv6 one, a colon and a port from 1 to 65535 ("127.0.0.1:9464",
  * "[::1]:9464"). No names: resolving one could block. Fills *addr and *len,
- * or prints why not on stderr and returns -EINVAL.
+ * or says why not in err and returns -EINVAL.
  */
-int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, socklen_t *len);
+int metrics_parse_address(const char *arg, struct sockaddr_storage *addr, socklen_t *len, char *err,
+			  size_t err_size);
+
+/* The same check alone, for the option table. */
+int metrics_check_address(const char *arg, char *err, size_t err_size);
 
 /*
  * Listens on the address the options give and serves it on d's loop, if

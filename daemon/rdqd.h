@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "engine/handle_table.h"
@@ -23,11 +22,12 @@
 
 /* rdma_cm_event_type values counted in stats (rdma-core 44 has 17, from 0). */
 #define CM_EVENT_TYPES 20
-/* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (logged). */
+/* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (reload). */
 #define RDQD_SIGNALS 3
 
 struct control_handlers;
 struct evhttp;
+struct settings;
 struct rdma_event_channel;
 struct verbs_device;
 struct conn;
@@ -59,17 +59,16 @@ struct rdqd_options {
 	unsigned max_endpoints; /* per uid: its own, not those peers made on its listeners */
 	unsigned max_network_endpoints; /* passive endpoints, daemon-wide */
 	unsigned max_clients;
-	unsigned max_clients_per_user; /* any uid but root */
-	unsigned idle_timeout_s;       /* close a connection idle this long; 0: never */
-	bool systemd;		       /* take the socket from systemd, notify READY=1 */
-	enum sync_scope sync_scope;
+	unsigned max_clients_per_user;	/* any uid but root */
+	unsigned idle_timeout_s;	/* close a connection idle this long; 0: never */
+	bool systemd;			/* take the socket from systemd, notify READY=1 */
+	unsigned sync_scope;		/* enum sync_scope */
 	unsigned disconnect_timeout_ms; /* ep.disconnect's local deadline unless it sets one */
 	unsigned max_message;		/* bytes in one RDMA message, either way */
 	unsigned recv_backlog;		/* received messages an endpoint holds unread */
 	unsigned send_slots;		/* send buffers per device; 0: 8 MiB of them */
-	const char *metrics;		/* --metrics ADDR:PORT as given, or NULL: not served */
-	struct sockaddr_storage metrics_addr;
-	socklen_t metrics_addr_len;
+	const char *metrics;		/* ADDR:PORT of the metrics endpoint; "": not served */
+	unsigned log_level;		/* LOG_ERR to LOG_DEBUG: the least urgent priority logged */
 };
 
 /* Loop-callback durations, in power-of-two microsecond buckets. */
@@ -176,8 +175,12 @@ struct rdqd {
 	uint64_t rejects_unlogged; /* since the last line */
 	char reject_last[160];	   /* the latest one's reason */
 	bool shutting_down;
-	bool scan_queued; /* a device_resync is on its way */
-	bool scan_again;  /* devices changed again meanwhile */
+	/* Where the options came from, for SIGHUP's reload (reload.c). */
+	struct settings *settings;
+	bool reload_queued; /* a reload's file read is out on a worker */
+	bool reload_again;  /* SIGHUP came again meanwhile */
+	bool scan_queued;   /* a device_resync is on its way */
+	bool scan_again;    /* devices changed again meanwhile */
 	uint64_t start_ms;
 	uint64_t last_rid;		/* the last request number given */
 	struct request *request_spares; /* completed requests kept for reuse (request.c) */

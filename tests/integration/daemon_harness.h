@@ -29,15 +29,26 @@ struct daemon {
 	int status;   /* wait() status once reaped */
 	char dir[64]; /* the temporary folder, removed by daemon_cleanup() */
 	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char log[PATH_MAX]; /* rdqd's stderr */
+	char log[PATH_MAX];    /* rdqd's stderr */
+	char config[PATH_MAX]; /* its configuration file, or "" for none (--no-config) */
 };
 
 /*
- * Makes a temporary folder and starts `rdqd -s DIR/rdqd.sock -v [extra...]`
- * with its stderr in DIR/rdqd.log, then waits until the socket accepts.
- * Returns 0, or -1 after printing why and the daemon's log.
+ * Makes a temporary folder and starts `rdqd -s DIR/rdqd.sock --no-config -v
+ * [extra...]` with its stderr in DIR/rdqd.log, then waits until the socket
+ * accepts. Returns 0, or -1 after printing why and the daemon's log.
  */
 int daemon_start(struct daemon *d, const char *const *extra);
+
+/*
+ * The same with a configuration file, DIR/rdqd.conf holding config: `rdqd -s
+ * DIR/rdqd.sock --config DIR/rdqd.conf [extra...]` (no -v: the file's log
+ * level counts).
+ */
+int daemon_start_config(struct daemon *d, const char *config, const char *const *extra);
+
+/* (Re)writes d's configuration file DIR/rdqd.conf, whole at once. Returns 0 or -1. */
+int daemon_write_config(struct daemon *d, const char *text);
 
 /* Starts rdqd on an existing struct's socket path again (the folder is kept). */
 int daemon_spawn(struct daemon *d, const char *const *extra);

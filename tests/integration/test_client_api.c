@@ -165,7 +165,7 @@ static void test_log_level_option(void **state)
 	struct rdq_client *c = NULL;
 	struct daemon d;
 	char out[PATH_MAX], err[PATH_MAX];
-	const char *bad[] = {getenv("RDQD"), "--log-level", "loud", NULL};
+	const char *bad[] = {getenv("RDQD"), "--no-config", "--log-level", "loud", NULL};
 	char *text;
 
 	assert_int_equal(daemon_start(&d, warn), 0);

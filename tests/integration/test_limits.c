@@ -121,9 +121,9 @@ static void test_out_of_descriptors(void **state)
  * log. */
 static int run_rdqd(const char *const *args, const char *log)
 {
-	const char *argv[16] = {getenv("RDQD")};
+	const char *argv[16] = {getenv("RDQD"), "--no-config"};
 	pid_t pid;
-	int n = 1;
+	int n = 2;
 
 	for (; args && *args && n < 15; args++)
 		argv[n++] = *args;
@@ -190,7 +190,7 @@ static pid_t spawn_as(uid_t uid, const char *err, const char *const *cmd)
 static int run_as(uid_t uid, const char *log, bool *served)
 {
 	int64_t deadline = harness_now_ms() + HARNESS_START_MS;
-	pid_t pid = spawn_as(uid, log, (const char *[]){getenv("RDQD"), NULL});
+	pid_t pid = spawn_as(uid, log, (const char *[]){getenv("RDQD"), "--no-config", NULL});
 	char *out;
 	int ret;
 

@@ -88,7 +88,7 @@ static void test_starts_without_rdma(void **state)
 /* A second rdqd on a socket the first serves: it exits 1, and the first keeps serving. */
 static void test_second_daemon_refused(void **state)
 {
-	const char *argv[] = {getenv("RDQD"), "-s", d.socket, NULL};
+	const char *argv[] = {getenv("RDQD"), "-s", d.socket, "--no-config", NULL};
 	struct rdq_client *c = NULL;
 	char err[160];
 	pid_t pid;
@@ -154,8 +154,8 @@ static void test_options(void **state)
 
 	snprintf(out, sizeof(out), "%s/options.out", d.dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *argv[6] = {getenv("RDQD"), "-s", d.socket};
-		unsigned n = 3;
+		const char *argv[7] = {getenv("RDQD"), "-s", d.socket, "--no-config"};
+		unsigned n = 4;
 
 		for (unsigned k = 0; k < 3 && cases[i].args[k]; k++)
 			argv[n++] = cases[i].args[k];
@@ -266,7 +266,8 @@ static void test_sigint_idle_client(void **state)
 	close(fd);
 }
 
-/* SIGHUP reloads nothing and stops nothing. */
+/* SIGHUP without a configuration file (the harness's --no-config) reloads nothing, stops nothing.
+ */
 static void test_sighup_keeps_serving(void **state)
 {
 	struct rdq_client *c = NULL;

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: MIT */
+#include "settings.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "engine/level.h"
+#include "metrics.h"
+#include "rdq/client.h"
+
+static const struct setting_choice scopes[] = {
+	{"endpoint", SYNC_ENDPOINT},
+	{"device", SYNC_DEVICE},
+	{"none", SYNC_NONE},
+	{NULL, 0},
+};
+
+static const struct setting_choice levels[] = {
+	{"err", LOG_ERR}, {"warn", LOG_WARNING}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
+	{NULL, 0},
+};
+
+#define AT(field) offsetof(struct rdqd_options, field)
+
+/*
+ * live: the option's users read it from d->opt each time (a request, an
+ * accept, a message), so SIGHUP may change it. The others size something
+ * made at start (the worker threads, the work-item pool, the connection
+ * table, each device's registered slots) or decide how an endpoint is
+ * built for its whole life (its event queue), or are the socket itself.
+ */
+const struct setting settings_table[] = {
+	{"socket", 's', SETTING_TEXT, .offset = AT(socket_path), .in_file = true},
+	{"workers", 'w', SETTING_NUMBER, 0, 256, 0, .offset = AT(workers), .in_file = true,
+	 .note = "0: one per CPU"},
+	{"pool", 0, SETTING_NUMBER, 0, 1u << 20, 0, .offset = AT(pool_prealloc), .in_file = true,
+	 .note = "twice max-pending"},
+	{"pool-cap", 0, SETTING_NUMBER, 0, 1u << 24, 0, .offset = AT(pool_cap), .in_file = true,
+	 .live = true, .note = "0: no cap"},
+	{"max-pending", 0, SETTING_NUMBER, 0, 1u << 20, 256, .offset = AT(max_pending),
+	 .in_file = true, .live = true},
+	{"max-endpoints", 0, SETTING_NUMBER, 0, 1u << 24, 16384, .offset = AT(max_endpoints),
+	 .in_file = true, .live = true},
+	{"max-network-endpoints", 0, SETTING_NUMBER, 1, 1u << 24, 16384,
+	 .offset = AT(max_network_endpoints), .in_file = true, .live = true},
+	{"max-clients", 0, SETTING_NUMBER, 1, 1u << 20, 1024, .offset = AT(max_clients),
+	 .in_file = true},
+	{"max-clients-per-user", 0, SETTING_NUMBER, 1, 1u << 20, 0,
+	 .offset = AT(max_clients_per_user), .in_file = true, .live = true,
+	 .note = "a quarter of max-clients"},
+	{"idle-timeout", 0, SETTING_NUMBER, 0, 86400, 300, .offset = AT(idle_timeout_s),
+	 .in_file = true, .live = true},
+	{"sync-scope", 0, SETTING_CHOICE, .def = SYNC_ENDPOINT, .choices = scopes,
+	 .offset = AT(sync_scope), .in_file = true},
+	{"disconnect-timeout", 0, SETTING_NUMBER, 1, 3600000, 5000,
+	 .offset = AT(disconnect_timeout_ms), .in_file = true, .live = true},
+	{"max-message", 0, SETTING_NUMBER, 4096, 1u << 20, 65536, .offset = AT(max_message),
+	 .in_file = true},
+	{"send-slots", 0, SETTING_NUMBER, 0, 4096, 0, .offset = AT(send_slots), .in_file = true,
+	 .note = "0: 8 MiB of max-message slots per device, 16 to 256"},
+	{"recv-backlog", 0, SETTING_NUMBER, 1, 1u << 16, 64, .offset = AT(recv_backlog),
+	 .in_file = true, .live = true},
+	{"log-level", 0, SETTING_CHOICE, .def = LOG_INFO, .choices = levels,
+	 .offset = AT(log_level), .in_file = true, .live = true},
+	{"metrics", 0, SETTING_TEXT, .offset = AT(metrics), .in_file = true, .note = "empty: off",
+	 .may_be_empty = true, .check = metrics_check_address},
+	{"systemd", 0, SETTING_FLAG, .offset = AT(systemd)},
+};
+
+const unsigned settings_count = sizeof(settings_table) / sizeof(settings_table[0]);
+
+_Static_assert(sizeof(settings_table) / sizeof(settings_table[0]) <= SETTINGS_MAX,
+	       "SETTINGS_MAX is too small for the table");
+
+/* The command line's options that set no value of the table, only what rdqd does. */
+enum cli_action {
+	CLI_CONFIG,
+	CLI_NO_CONFIG,
+	CLI_PRINT_CONFIG,
+	CLI_VERBOSE,
+	CLI_QUIET,
+	CLI_VERSION,
+	CLI_HELP,
+};
+
+static const struct {
+	const char *name;
+	char short_name;
+	bool has_arg;
+} cli_actions[] = {
+	[CLI_CONFIG] = {"config", 0, true},
+	[CLI_NO_CONFIG] = {"no-config", 0, false},
+	[CLI_PRINT_CONFIG] = {"print-config", 0, false},
+	[CLI_VERBOSE] = {"verbose", 'v', false},
+	[CLI_QUIET] = {"quiet", 'q', false},
+	[CLI_VERSION] = {"version", 'V', false},
+	[CLI_HELP] = {"help", 'h', false},
+};
+
+#define CLI_ACTIONS (sizeof(cli_actions) / sizeof(cli_actions[0]))
+
+static unsigned *number_at(struct rdqd_options *opt, const struct setting *s)
+{
+	return (unsigned *)((char *)opt + s->offset);
+}
+
+static unsigned number_of(const struct rdqd_options *opt, const struct setting *s)
+{
+	return *(const unsigned *)((const char *)opt + s->offset);
+}
+
+static const char *path_of(const struct rdqd_options *opt, const struct setting *s)
+{
+	return *(const char *const *)((const char *)opt + s->offset);
+}
+
+static int find_setting(const char *name)
+{
+	for (unsigned i = 0; i < settings_count; i++)
+		if (strcmp(settings_table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool is_cli_action(const char *name)
+{
+	for (unsigned i = 0; i < CLI_ACTIONS; i++)
+		if (strcmp(cli_actions[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Checks text as a value of s; the one check of both sources. Returns 0 and
+ * sets *value (numbers and choices), or -EINVAL with why in err.
+ */
+static int parse_value(const struct setting *s, const char *text, unsigned *value, char *err,
+		       size_t err_size)
+{
+	char *end;
+	unsigned long v;
+	size_t n = 0;
+
+	switch (s->kind) {
+	case SETTING_NUMBER:
+		/* Digits only: strtoul alone would take blanks and a sign, and wrap "-1". */
+		errno = 0;
+		v = strtoul(text, &end, 10);
+		if (!isdigit((unsigned char)text[0]) || errno || *end || v < s->min || v > s->max) {
+			snprintf(err, err_size, "\"%s\" is not a number from %u to %u", text,
+				 s->min, s->max);
+			return -EINVAL;
+		}
+		*value = (unsigned)v;
+		return 0;
+	case SETTING_CHOICE:
+		for (const struct setting_choice *c = s->choices; c->name; c++) {
+			if (strcmp(text, c->name) == 0) {
+				*value = c->value;
+				return 0;
+			}
+		}
+		n = (size_t)snprintf(err, err_size, "\"%s\" is not ", text);
+		for (const struct setting_choice *c = s->choices; c->name && n < err_size; c++)
+			n += (size_t)snprintf(err + n, err_size - n, "%s%s",
+					      c == s->choices ? ""
+					      : c[1].name     ? ", "
+							      : " or ",
+					      c->name);
+		return -EINVAL;
+	case SETTING_TEXT:
+		if (!text[0] && !s->may_be_empty) {
+			snprintf(err, err_size, "a value is needed");
+			return -EINVAL;
+		}
+		if (!text[0])
+			return 0;
+		return s->check ? s->check(text, err, err_size) : 0;
+	case SETTING_FLAG:
+		break;
+	}
+	snprintf(err, err_size, "takes no value");
+	return -EINVAL;
+}
+
+/* Sets table entry i in layer l to text, already checked. Returns 0 or -ENOMEM. */
+static int layer_set(struct settings_layer *l, unsigned i, const char *text, unsigned value)
+{
+	if (settings_table[i].kind == SETTING_TEXT) {
+		char *copy = strdup(text);
+
+		if (!copy)
+			return -ENOMEM;
+		free(l->text[i]);
+		l->text[i] = copy;
+	}
+	l->value[i] = value;
+	l->set[i] = true;
+	return 0;
+}
+
+void settings_layer_clear(struct settings_layer *l)
+{
+	for (unsigned i = 0; i < SETTINGS_MAX; i++)
+		free(l->text[i]);
+	memset(l, 0, sizeof(*l));
+}
+
+void settings_fini(struct settings *s)
+{
+	settings_layer_clear(&s->cli);
+	settings_layer_clear(&s->start_file);
+}
+
+/* One command-line option that sets a value of the table. Returns 0 or -errno (printed). */
+static int cli_setting(struct settings *s, unsigned i, const char *arg)
+{
+	const struct setting *st = &settings_table[i];
+	char err[160];
+	unsigned value = 1;
+	int ret;
+
+	if (st->kind != SETTING_FLAG) {
+		ret = parse_value(st, arg, &value, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "rdqd: --%s: %s\n", st->name, err);
+			return ret;
+		}
+	}
+	ret = layer_set(&s->cli, i, arg, value);
+	if (ret < 0)
+		fprintf(stderr, "rdqd: %s\n", strerror(-ret));
+	return ret;
+}
+
+int settings_parse_args(struct settings *s, int argc, char **argv, enum settings_action *action)
+{
+	struct option longopts[SETTINGS_MAX + CLI_ACTIONS + 1];
+	char shortopts[2 * (SETTINGS_MAX + CLI_ACTIONS) + 1];
+	unsigned n = 0, k = 0;
+	int c, log_level = find_setting("log-level");
+
+	/* getopt's val: the short name if there is one, else 256 + the index over both lists. */
+	for (unsigned i = 0; i < settings_count + CLI_ACTIONS; i++) {
+		bool table = i < settings_count;
+		const char *name =
+			table ? settings_table[i].name : cli_actions[i - settings_count].name;
+		char short_name = table ? settings_table[i].short_name
+					: cli_actions[i - settings_count].short_name;
+		bool has_arg = table ? settings_table[i].kind != SETTING_FLAG
+				     : cli_actions[i - settings_count].has_arg;
+
+		longopts[n++] = (struct option){name, has_arg ? required_argument : no_argument,
+						NULL, short_name ? short_name : 256 + (int)i};
+		if (short_name) {
+			shortopts[k++] = short_name;
+			if (has_arg)
+				shortopts[k++] = ':';
+		}
+	}
+	longopts[n] = (struct option){0};
+	shortopts[k] = '\0';
+
+	s->file = RDQ_CONFIG_FILE;
+	*action = SETTINGS_RUN;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		unsigned i = 0;
+
+		if (c == '?' || c == ':') {
+			fprintf(stderr, "Try 'rdqd --help'.\n");
+			return -EINVAL;
+		}
+		if (c >= 256) {
+			i = (unsigned)c - 256;
+		} else {
+			while (longopts[i].val != c)
+				i++;
+		}
+		if (i < settings_count) {
+			if (cli_setting(s, i, optarg) < 0)
+				return -EINVAL;
+			continue;
+		}
+		switch ((enum cli_action)(i - settings_count)) {
+		case CLI_CONFIG:
+			if (!optarg[0]) {
+				fprintf(stderr, "rdqd: --config: a path is needed (--no-config "
+						"reads none)\n");
+				return -EINVAL;
+			}
+			s->file = optarg;
+			s->file_required = true;
+			break;
+		case CLI_NO_CONFIG:
+			s->file = NULL;
+			s->file_required = false;
+			break;
+		case CLI_PRINT_CONFIG:
+			s->print = true;
+			break;
+		case CLI_VERBOSE:
+			layer_set(&s->cli, (unsigned)log_level, "debug", LOG_DEBUG);
+			break;
+		case CLI_QUIET:
+			layer_set(&s->cli, (unsigned)log_level, "warn", LOG_WARNING);
+			break;
+		case CLI_VERSION:
+			*action = SETTINGS_VERSION;
+			return 0;
+		case CLI_HELP:
+			*action = SETTINGS_HELP;
+			return 0;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "rdqd: unexpected argument \"%s\"; try 'rdqd --help'\n",
+			argv[optind]);
+		return -EINVAL;
+	}
+	if (rdq_default_socket_path(s->default_socket, sizeof(s->default_socket)) < 0)
+		s->default_socket[0] = '\0';
+	return 0;
+}
+
+/* Drops blanks at both ends of text, in place. */
+static char *trim(char *text)
+{
+	char *end;
+
+	while (isspace((unsigned char)*text))
+		text++;
+	end = text + strlen(text);
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return text;
+}
+
+/* Cuts a comment off line: a '#' at its start or after a blank. */
+static void cut_comment(char *line)
+{
+	for (char *p = line; *p; p++) {
+		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/* One line of the file. Returns 0, or -errno with why in err (without the file and line). */
+static int file_line(struct settings_layer *out, char *line, unsigned lineno, char *err,
+		     size_t err_size)
+{
+	char *eq, *key, *text, why[160];
+	unsigned value = 0;
+	int i, ret;
+
+	cut_comment(line);
+	key = trim(line);
+	if (!*key)
+		return 0;
+	eq = strchr(key, '=');
+	if (!eq) {
+		snprintf(err, err_size, "\"%.60s\" is not \"key = value\"", key);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	key = trim(key);
+	text = trim(eq + 1);
+	i = find_setting(key);
+	if (i < 0 && !is_cli_action(key)) {
+		snprintf(err, err_size, "unknown key \"%.60s\"", key);
+		return -EINVAL;
+	}
+	if (i < 0 || !settings_table[i].in_file) {
+		snprintf(err, err_size, "%s is an option of the command line only", key);
+		return -EINVAL;
+	}
+	if (out->set[i]) {
+		snprintf(err, err_size, "%s is set again (first on line %u)", key, out->line[i]);
+		return -EINVAL;
+	}
+	ret = parse_value(&settings_table[i], text, &value, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(err, err_size, "%s: %s", key, why);
+		return ret;
+	}
+	ret = layer_set(out, (unsigned)i, text, value);
+	if (ret < 0) {
+		snprintf(err, err_size, "%s", strerror(-ret));
+		return ret;
+	}
+	out->line[i] = lineno;
+	return 0;
+}
+
+int settings_read_file(const char *path, bool required, struct settings_layer *out, char *err,
+		       size_t err_size)
+{
+	char *line = NULL, why[256];
+	size_t cap = 0;
+	unsigned lineno = 0;
+	FILE *f;
+	int ret = 0;
+
+	RDQ_PASSIVE_ONLY();
+	f = fopen(path, "re");
+	if (!f) {
+		ret = -errno;
+		if (ret == -ENOENT && !required)
+			return 0;
+		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		ret = file_line(out, line, lineno, why, sizeof(why));
+		if (ret < 0) {
+			snprintf(err, err_size, "%s:%u: %s", path, lineno, why);
+			break;
+		}
+	}
+	if (ret == 0 && ferror(f)) {
+		ret = -EIO;
+		snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
+	}
+	free(line);
+	fclose(f);
+	if (ret < 0)
+		settings_layer_clear(out);
+	return ret;
+}
+
+static void store(struct rdqd_options *opt, unsigned i, const struct settings_layer *l)
+{
+	const struct setting *s = &settings_table[i];
+
+	if (s->kind == SETTING_TEXT)
+		*(const char **)((char *)opt + s->offset) = l->text[i];
+	else if (s->kind == SETTING_FLAG)
+		*(bool *)((char *)opt + s->offset) = l->value[i] != 0;
+	else
+		*number_at(opt, s) = l->value[i];
+}
+
+void settings_resolve(const struct settings *s, const struct settings_layer *file,
+		      struct rdqd_options *opt, enum setting_origin *origin)
+{
+	memset(opt, 0, sizeof(*opt));
+	for (unsigned i = 0; i < settings_count; i++) {
+		const struct setting *st = &settings_table[i];
+		enum setting_origin from = ORIGIN_DEFAULT;
+
+		if (st->kind == SETTING_TEXT)
+			*(const char **)((char *)opt + st->offset) = st->offset == AT(socket_path)
+									     ? s->default_socket
+								     : st->def_text ? st->def_text
+										    : "";
+		else if (st->kind != SETTING_FLAG)
+			*number_at(opt, st) = st->def;
+		if (file && file->set[i]) {
+			store(opt, i, file);
+			from = ORIGIN_FILE;
+		}
+		if (s->cli.set[i]) {
+			store(opt, i, &s->cli);
+			from = ORIGIN_COMMAND_LINE;
+		}
+		if (origin)
+			origin[i] = from;
+		/* Clients find the default path by themselves; rdqd then makes its folder too. */
+		if (st->offset == AT(socket_path))
+			opt->socket_default = from == ORIGIN_DEFAULT;
+	}
+}
+
+void settings_derive(struct rdqd_options *opt)
+{
+	if (!opt->pool_prealloc)
+		opt->pool_prealloc = 2 * opt->max_pending;
+	if (!opt->max_clients_per_user)
+		opt->max_clients_per_user = opt->max_clients / 4 ? opt->max_clients / 4 : 1;
+}
+
+bool setting_equal(unsigned i, const struct rdqd_options *a, const struct rdqd_options *b)
+{
+	const struct setting *s = &settings_table[i];
+
+	if (s->kind == SETTING_TEXT)
+		return strcmp(path_of(a, s), path_of(b, s)) == 0;
+	if (s->kind == SETTING_FLAG)
+		return *(const bool *)((const char *)a + s->offset) ==
+		       *(const bool *)((const char *)b + s->offset);
+	return number_of(a, s) == number_of(b, s);
+}
+
+void setting_copy(unsigned i, struct rdqd_options *dst, const struct rdqd_options *src)
+{
+	const struct setting *s = &settings_table[i];
+
+	if (s->kind == SETTING_TEXT)
+		*(const char **)((char *)dst + s->offset) = path_of(src, s);
+	else if (s->kind == SETTING_FLAG)
+		*(bool *)((char *)dst + s->offset) = *(const bool *)((const char *)src + s->offset);
+	else
+		*number_at(dst, s) = number_of(src, s);
+}
+
+const char *setting_format(unsigned i, const struct rdqd_options *opt, char *buf, size_t size)
+{
+	const struct setting *s = &settings_table[i];
+
+	switch (s->kind) {
+	case SETTING_NUMBER:
+		snprintf(buf, size, "%u", number_of(opt, s));
+		break;
+	case SETTING_CHOICE:
+		snprintf(buf, size, "?");
+		for (const struct setting_choice *c = s->choices; c->name; c++)
+			if (c->value == number_of(opt, s))
+				snprintf(buf, size, "%s", c->name);
+		break;
+	case SETTING_TEXT:
+		snprintf(buf, size, "%s", path_of(opt, s));
+		break;
+	case SETTING_FLAG:
+		snprintf(buf, size, "%s",
+			 *(const bool *)((const char *)opt + s->offset) ? "yes" : "no");
+		break;
+	}
+	return buf;
+}
+
+void settings_print(FILE *out, const struct settings *s, const struct settings_layer *file,
+		    const struct rdqd_options *opt, const enum setting_origin *origin)
+{
+	char value[160];
+
+	fprintf(out, "# rdqd %s: the options in force (rdqd --print-config), from %s\n",
+		RDQ_VERSION, s->file ? s->file : "no file (--no-config)");
+	for (unsigned i = 0; i < settings_count; i++) {
+		const struct setting *st = &settings_table[i];
+
+		setting_format(i, opt, value, sizeof(value));
+		if (!st->in_file) {
+			fprintf(out, "# %s: %s (the command line only)\n", st->name, value);
+			continue;
+		}
+		fprintf(out, "%s = %s  # ", st->name, value);
+		if (origin[i] == ORIGIN_FILE)
+			fprintf(out, "%s:%u\n", s->file, file->line[i]);
+		else if (origin[i] == ORIGIN_COMMAND_LINE)
+			fprintf(out, "command line\n");
+		else if (st->note)
+			fprintf(out, "default (%s)\n", st->note);
+		else
+			fprintf(out, "default\n");
+	}
+}
