@@ -59,6 +59,8 @@ static const char *remedy(enum admission why)
 		return "; raise --max-network-endpoints";
 	case REFUSE_NOFD:
 		return "; raise LimitNOFILE= or close endpoints";
+	case REFUSE_NO_SERVER:
+		return "; the client serving the listener does not read what rdqd sends it";
 	default:
 		return "";
 	}
@@ -105,6 +107,9 @@ void admission_rejected(struct rdqd *d, enum admission why, const char *reason)
 		break;
 	case REFUSE_NOFD:
 		d->counters.net_rejected_nofd++;
+		break;
+	case REFUSE_NO_SERVER:
+		d->counters.net_rejected_no_server++;
 		break;
 	default:
 		d->counters.net_rejected_other++;

@@ -31,6 +31,7 @@ enum admission {
 	REFUSE_LISTENER_FULL, /* the listener holds its max_connections */
 	REFUSE_DAEMON_FULL,   /* rdqd holds --max-network-endpoints passive endpoints */
 	REFUSE_NOFD,	      /* rdqd is out of file descriptors */
+	REFUSE_NO_SERVER,     /* a serve listener's client is not reading its announcements */
 	REFUSE_OTHER,	      /* the listener is going away; no memory or objects left */
 };
 

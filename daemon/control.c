@@ -149,6 +149,28 @@ int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg)
 	return c ? conn_send(c, msg) : -ENOENT;
 }
 
+bool control_can_announce(struct rdqd *d, rdq_handle_t h)
+{
+	struct conn *c = conn_get(d, h);
+
+	return c && !c->closing && output_length(c) < OUTPUT_HIGH;
+}
+
+int control_announce(struct rdqd *d, rdq_handle_t h, const json_t *event)
+{
+	struct conn *c = conn_get(d, h);
+	int ret;
+
+	if (!c || c->closing)
+		return -ENOENT;
+	if (output_length(c) >= OUTPUT_HIGH)
+		return -ENOBUFS;
+	ret = conn_send(c, event);
+	if (ret == 0)
+		d->counters.events_sent++;
+	return ret;
+}
+
 struct broadcast_ctx {
 	uid_t owner;
 	json_t *event;

@@ -59,6 +59,15 @@ int control_send_ok(struct rdqd *d, rdq_handle_t conn, int version, int64_t id,
 		    const json_t *result, const void *data, size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
+/*
+ * Sends an event to one connection, if it can take it now: 0, -ENOENT if the
+ * connection is gone or closing, -ENOBUFS if its output is over the limit
+ * (it does not read). Unlike a reply, an event that cannot be sent is the
+ * caller's to handle; it is never queued without bound.
+ */
+int control_announce(struct rdqd *d, rdq_handle_t conn, const json_t *event);
+/* Whether control_announce() to conn would send now. */
+bool control_can_announce(struct rdqd *d, rdq_handle_t conn);
 /* Sends an event (stolen) to each watching connection that may see objects of owner. */
 void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
 /* Turns events on or off for conn. */

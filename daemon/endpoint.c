@@ -295,8 +295,7 @@ void ep_broadcast_error(struct ep *ep, int status, const char *reason)
 	control_broadcast(ep->d, ep->obj.owner, event);
 }
 
-/* "ADDR:PORT" of an address, or "-". */
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
+void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "";
 	int port = 0;
@@ -385,8 +384,8 @@ json_t *endpoint_describe(struct ep *ep)
 	struct qp *qp = ep->qp_active;
 	json_t *out;
 
-	format_addr(&ep->local, local, sizeof(local));
-	format_addr(&ep->remote, remote, sizeof(remote));
+	ep_format_addr(&ep->local, local, sizeof(local));
+	ep_format_addr(&ep->remote, remote, sizeof(remote));
 	out = json_pack(
 		"{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
 		(json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",
@@ -394,6 +393,9 @@ json_t *endpoint_describe(struct ep *ep)
 		remote, "parent", (json_int_t)ep->parent, "owner", (int)ep->obj.owner, "tied",
 		ep->tied_conn != 0, "sent", (json_int_t)(qp ? qp->sent : 0), "received",
 		(json_int_t)(qp ? qp->received : 0), "echoed", (json_int_t)(qp ? qp->echoed : 0));
+	/* echo or serve: what becomes of a listener's peers' messages. */
+	if (out && ep->role != EP_ACTIVE)
+		json_object_set_new(out, "mode", json_string(ep->serve ? "serve" : "echo"));
 	/* A listener's peers now, and how many it admits at once. */
 	if (out && ep->role == EP_LISTENER) {
 		json_object_set_new(out, "connections", json_integer(ep->nchildren));

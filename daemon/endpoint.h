@@ -30,7 +30,7 @@ struct work_item;
 enum ep_role {
 	EP_LISTENER, /* waits for connections; has no QP */
 	EP_ACTIVE,   /* made by ep.connect */
-	EP_PASSIVE,  /* accepted by a listener; runs the echo service */
+	EP_PASSIVE,  /* accepted by a listener; echoes, or is served by the listener's client */
 };
 
 /*
@@ -56,7 +56,14 @@ struct ep {
 	enum ep_role role;	/* fixed at creation */
 	rdq_handle_t parent;	/* fixed: a passive endpoint's listener */
 	rdq_handle_t tied_conn; /* fixed: destroyed when this connection closes, or 0 */
-	struct list_node tied;	/* loop: in its connection's list (d->tied_lists) */
+	/*
+	 * Fixed. A serve listener announces its connections to tied_conn (the
+	 * client that made it), and its passive endpoints (served, tied to the
+	 * same client) keep their messages for ep.recv instead of echoing them,
+	 * and stay after a disconnect until destroyed.
+	 */
+	bool serve;
+	struct list_node tied; /* loop: in its connection's list (d->tied_lists) */
 
 	/*
 	 * The endpoint's event queue: the loop posts every worker step of this
@@ -138,7 +145,7 @@ struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
 
 /* Requests (loop): each takes ownership of req. */
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied);
+		     unsigned max_connections, bool tied, bool serve);
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied);
 /*

@@ -42,6 +42,9 @@ struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch);
 /* Posts item to the endpoint's event queue (its own, the device's, or none). */
 void ep_post(struct ep *ep, struct work_item *item);
 
+/* "ADDR:PORT" of an address ("[ADDR]:PORT" for IPv6), or "-". */
+void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size);
+
 /* The events about an endpoint that watchers of its owner get. */
 enum ep_event {
 	EP_EVENT_ESTABLISHED,  /* connected */

@@ -27,11 +27,13 @@
 #include "engine/level.h"
 #include "log.h"
 #include "protocol/errname.h"
+#include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
 #include "work.h"
 
 static void activate(struct ep *ep);
+static bool announce_served(struct ep *ep);
 static void queue_establish(struct ep *ep);
 
 static void listen_done(struct work_item *item)
@@ -50,7 +52,9 @@ static void listen_done(struct work_item *item)
 	} else {
 		ep_set_state(ep, EP_LISTENING);
 		ep->local = a->local;
-		request_complete(req, 0, json_pack("{s:I}", "ep", (json_int_t)ep->obj.handle),
+		request_complete(req, 0,
+				 json_pack("{s:I, s:s}", "ep", (json_int_t)ep->obj.handle, "mode",
+					   ep->serve ? "serve" : "echo"),
 				 NULL);
 	}
 	object_unref(ep);
@@ -96,7 +100,7 @@ static struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role rol
 }
 
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied)
+		     unsigned max_connections, bool tied, bool serve)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
@@ -109,6 +113,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", addr);
 	ep->max_connections = max_connections;
+	ep->serve = serve;
 	args->port = port;
 	args->backlog = backlog;
 	request_dispatch(req);
@@ -321,6 +326,8 @@ static void activate(struct ep *ep)
 	ep->qp_active = qp;
 	object_unref(qp); /* qp_activate holds the loop's own reference */
 	ep_set_state(ep, EP_CONNECTED);
+	if (ep->serve && !announce_served(ep))
+		return;
 	req = request_queue_pop(&ep->connect_q);
 	if (req)
 		request_complete(req, 0,
@@ -330,6 +337,39 @@ static void activate(struct ep *ep)
 	ep_broadcast_event(ep, EP_EVENT_ESTABLISHED, 0);
 	/* Messages, or a failure, that came between RTR and now. */
 	qp_catch_up(ep->qp_active);
+}
+
+/*
+ * A served endpoint is connected: the client serving its listener is told
+ * (ep.accepted), and the peer's messages wait for that client's ep.recv. A
+ * client that cannot be told (gone, or not reading) would never serve the
+ * peer, so the connection is closed at once instead, and counted. Returns
+ * whether the endpoint goes on.
+ */
+static bool announce_served(struct ep *ep)
+{
+	char local[80], remote[80];
+	json_t *event = rdq_event_new("ep.accepted");
+	int ret = -ENOMEM;
+
+	ep_format_addr(&ep->local, local, sizeof(local));
+	ep_format_addr(&ep->remote, remote, sizeof(remote));
+	if (event &&
+	    json_object_set_new(event, "ep", json_integer((json_int_t)ep->obj.handle)) == 0 &&
+	    json_object_set_new(event, "listener", json_integer((json_int_t)ep->parent)) == 0 &&
+	    json_object_set_new(event, "qp", json_integer((json_int_t)ep->qp)) == 0 &&
+	    json_object_set_new(event, "peer", json_string(remote)) == 0 &&
+	    json_object_set_new(event, "local", json_string(local)) == 0)
+		ret = control_announce(ep->d, ep->tied_conn, event);
+	json_decref(event);
+	if (ret == 0)
+		return true;
+	ep->d->counters.net_unannounced++;
+	log_warn("ep %llu: closed: the client serving listener %llu cannot be told of it (%s)",
+		 (unsigned long long)ep->obj.handle, (unsigned long long)ep->parent,
+		 strerror(-ret));
+	endpoint_destroy(ep, NULL);
+	return false;
 }
 
 static void accept_done(struct work_item *item)
@@ -404,11 +444,20 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 	}
 	why = admission_check(d, listener->obj.handle, listener->nchildren,
 			      listener->max_connections, reason, sizeof(reason));
+	/* Nobody would take the peer's requests: say so now rather than accept it. */
+	if (why == ADMIT && listener->serve && !control_can_announce(d, listener->tied_conn)) {
+		why = REFUSE_NO_SERVER;
+		snprintf(reason, sizeof(reason), "rdq: the listener's server is not reading");
+	}
 	if (why != ADMIT) {
 		ep_reject(d, new_id, why, reason);
 		return;
 	}
-	ep = endpoint_new(d, EP_PASSIVE, listener->obj.owner, listener->obj.handle, 0, &err);
+	/* A served endpoint goes with the client that serves it, as its listener does. */
+	ep = endpoint_new(d, EP_PASSIVE, listener->obj.owner, listener->obj.handle,
+			  listener->serve ? listener->tied_conn : 0, &err);
+	if (ep)
+		ep->serve = listener->serve; /* before any work item names it */
 	args = ep ? calloc(1, sizeof(*args)) : NULL;
 	item = args ? ep_item(ep, ep_work_accept, accept_done) : NULL;
 	if (!item || !ep_children_add(listener, ep)) {
@@ -641,7 +690,7 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, true, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, !ep->serve, &qp);
 	if (ret < 0)
 		goto reject;
 	ret = qp_ready(qp, ep->id);

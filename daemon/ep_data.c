@@ -136,11 +136,13 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	struct qp_msg *m;
 
 	RDQ_DISPATCH_ONLY();
-	if (ep->role != EP_ACTIVE) {
+	if (ep->role == EP_LISTENER || (ep->role == EP_PASSIVE && !ep->serve)) {
 		request_fail(req, -EOPNOTSUPP,
 			     "endpoint %llu is a %s: it %s, it does not keep messages for ep.recv",
 			     (unsigned long long)ep->obj.handle, ep_role_name(ep->role),
-			     ep->role == EP_LISTENER ? "has no QP" : "echoes what it receives");
+			     ep->role == EP_LISTENER ? "has no QP"
+						     : "echoes what it receives (its listener's "
+						       "mode is echo, not serve)");
 		return;
 	}
 	m = ep->qp_active && !ep->recv_q.head ? qp_take_message(ep->qp_active) : NULL;

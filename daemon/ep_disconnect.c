@@ -61,8 +61,11 @@ static void qp_error_done(struct work_item *item)
 	/* No request when the peer started the disconnect: nobody waits for an answer. */
 	if (work_of(item)->request)
 		answer_disconnect(work_of(item)->request, item);
-	/* A listener's endpoint lives for its connection only. */
-	if (ep && ep->role == EP_PASSIVE && ep->state == EP_DISCONNECTED)
+	/*
+	 * An echoing listener's endpoint lives for its connection only; a served
+	 * one stays, with the messages it holds, until its client destroys it.
+	 */
+	if (ep && ep->role == EP_PASSIVE && !ep->serve && ep->state == EP_DISCONNECTED)
 		endpoint_destroy(ep, NULL);
 	object_unref(ep);
 }
@@ -217,7 +220,7 @@ void ep_disconnected(struct ep *ep, int status)
 	 */
 	if (req)
 		request_fail(req, -EALREADY, "the QP was already moved to error");
-	if (ep->role == EP_PASSIVE)
+	if (ep->role == EP_PASSIVE && !ep->serve)
 		endpoint_destroy(ep, NULL);
 }
 

@@ -120,9 +120,10 @@ static bool arg_address(struct request *req, const struct op_input *in, const ch
 static void op_ep_listen(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
-	const char *addr;
+	const char *addr, *mode = "echo";
 	int64_t port, backlog, max_connections;
-	bool tied;
+	size_t mode_len = 0;
+	bool tied, serve;
 
 	if (!arg_address(req, in, &addr, &port) ||
 	    bad_arg(req,
@@ -133,9 +134,17 @@ static void op_ep_listen(struct rdqd *d, struct request *req, const struct op_in
 		    rdq_arg_int(in->args, "max_connections", 1, RDQ_MAX_MAX_CONNECTIONS,
 				RDQ_DEFAULT_MAX_CONNECTIONS, &max_connections, err),
 		    err) ||
-	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err))
+	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err) ||
+	    bad_arg(req, rdq_arg_string(in->args, "mode", false, &mode, &mode_len, err), err))
 		return;
-	endpoint_listen(d, req, addr, (int)port, (int)backlog, (unsigned)max_connections, tied);
+	serve = strcmp(mode, "serve") == 0;
+	if (!serve && strcmp(mode, "echo") != 0) {
+		request_fail(req, -EINVAL, "args.mode must be \"echo\" or \"serve\"");
+		return;
+	}
+	/* Its client serves it: without that client nobody would, so they go together. */
+	endpoint_listen(d, req, addr, (int)port, (int)backlog, (unsigned)max_connections,
+			tied || serve, serve);
 }
 
 static void op_ep_connect(struct rdqd *d, struct request *req, const struct op_input *in)

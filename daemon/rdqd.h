@@ -112,7 +112,9 @@ struct rdqd_counters {
 	uint64_t net_rejected_listener_full; /* the listener held its max_connections */
 	uint64_t net_rejected_daemon_full;   /* --max-network-endpoints were up */
 	uint64_t net_rejected_nofd;	     /* rdqd was out of file descriptors */
-	uint64_t net_rejected_other;	     /* the listener was going; no memory or objects left */
+	uint64_t net_rejected_no_server;     /* a serve listener's client could not be told */
+	uint64_t net_unannounced; /* served connections closed once made: their client was gone */
+	uint64_t net_rejected_other; /* the listener was going; no memory or objects left */
 };
 
 struct rdqd {

@@ -111,6 +111,8 @@ json_t *stats_build(struct rdqd *d, uid_t uid)
 					{"rejected_listener_full", k->net_rejected_listener_full},
 					{"rejected_daemon_full", k->net_rejected_daemon_full},
 					{"rejected_nofd", k->net_rejected_nofd},
+					{"rejected_no_server", k->net_rejected_no_server},
+					{"unannounced", k->net_unannounced},
 					{"rejected_other", k->net_rejected_other},
 					{"endpoints", shares_total(d, SHARE_NETWORK_ENDPOINTS)},
 					{"max_endpoints", d->opt.max_network_endpoints}));
