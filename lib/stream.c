@@ -145,6 +145,18 @@ json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id)
 	return queue_take(c, match_reply, id);
 }
 
+static bool match_accepted(const json_t *msg, int64_t id)
+{
+	const char *name = json_string_value(json_object_get(msg, "event"));
+
+	return name && strcmp(name, RDQ_EVENT_ACCEPTED) == 0;
+}
+
+json_t *stream_queue_take_accepted(struct rdq_client *c)
+{
+	return queue_take(c, match_accepted, 0);
+}
+
 /* --- ids whose replies nobody waits for any more --- */
 
 int stream_discard_add(struct rdq_client *c, int64_t id)

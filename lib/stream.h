@@ -77,6 +77,9 @@ json_t *stream_queue_take_any(struct rdq_client *c);
 /* Removes and returns the queued reply to id, or NULL. */
 json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id);
 
+/* Removes and returns the oldest queued ep.accepted event, or NULL. */
+json_t *stream_queue_take_accepted(struct rdq_client *c);
+
 /* Drops the reply to id whenever it comes: its call gave up. Returns 0 or -ENOMEM. */
 int stream_discard_add(struct rdq_client *c, int64_t id);
 

@@ -165,6 +165,53 @@ RDQ_EXPORT int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *d
 RDQ_EXPORT int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **data,
 			   size_t *len);
 
+/*
+ * Serving: local programs answer what remote peers send. A serve listener
+ * announces each connection a peer makes on it to the client that made it
+ * (an ep.accepted event); the peer's messages wait for that client's
+ * rdq_ep_recv() on the new endpoint, and rdq_ep_send() on it answers the
+ * peer. The listener and its endpoints go away when that client closes its
+ * connection; an endpoint whose peer left stays, with the messages it still
+ * holds, until rdq_ep_destroy().
+ */
+#define RDQ_EVENT_ACCEPTED "ep.accepted"
+
+/* A connection a peer made on a serve listener (see rdq_accept()). */
+struct rdq_accepted {
+	uint64_t ep;	   /* the new endpoint: rdq_ep_recv() and rdq_ep_send() on it */
+	uint64_t listener; /* the serve listener the peer connected to */
+	uint64_t qp;	   /* the endpoint's QP */
+	char peer[64];	   /* the peer's "ADDR:PORT" ("[ADDR]:PORT" for IPv6) */
+	char local[64];	   /* our side's */
+};
+
+/*
+ * Listens on addr (a numeric address or a name of this host; NULL or ""
+ * for every address) and port (0: rdqd's default, 7472) in serve mode.
+ * Returns 0 and sets *listener, or a negative errno (rdq_client_error()
+ * says why).
+ */
+RDQ_EXPORT int rdq_ep_serve(struct rdq_client *client, const char *addr, int port,
+			    uint64_t *listener);
+
+/*
+ * Waits up to timeout_ms (< 0: forever, 0: not at all) for the next
+ * connection a peer made on one of this client's serve listeners. Other
+ * events that arrive meanwhile are kept, in order, for rdq_client_next().
+ * Returns 0 and fills *out, -EAGAIN when none came in time, or another
+ * negative errno as rdq_client_next().
+ */
+RDQ_EXPORT int rdq_accept(struct rdq_client *client, int timeout_ms, struct rdq_accepted *out);
+
+/*
+ * For clients that read messages themselves (rdq_client_next()): returns 1
+ * and fills *out if msg is an ep.accepted event, 0 if it is something else.
+ */
+RDQ_EXPORT int rdq_event_accepted(const json_t *msg, struct rdq_accepted *out);
+
+/* Destroys endpoint ep (a served one once its peer is done, say). 0 or a negative errno. */
+RDQ_EXPORT int rdq_ep_destroy(struct rdq_client *client, uint64_t ep);
+
 /* Helpers for reading replies: 1 if msg is a reply to id / an event. */
 RDQ_EXPORT int rdq_message_is_reply(const json_t *msg, int64_t id);
 RDQ_EXPORT int rdq_message_is_event(const json_t *msg);
