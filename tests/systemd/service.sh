@@ -212,44 +212,6 @@ expect_match "journalctl -p warning shows rdqd's warnings" 'no RDMA: no RDMA dev
 expect "journalctl -p warning shows nothing below a warning" "" "$(journal -p warning | grep -E 'ready:|control socket from systemd|RDMA devices now')"
 expect_match "info lines are there at their own level" 'rdqd .* ready' "$(journal -p info)"
 
-echo "# the configuration file, and Prometheus metrics"
-[ -z "${RDQ_DEBS:-}" ] || expect "rdqd.conf is a conffile of the package" yes \
-	"$(dpkg-query -W -f='${Conffiles}' rdq | grep -q " $CONF " && echo yes)"
-# scrape PATH: the HTTP answer of the metrics endpoint (bash's /dev/tcp: no curl here).
-scrape() {
-	exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&3
-	timeout 5 cat <&3
-	exec 3<&-
-}
-cp "$CONF" /tmp/rdqd.conf.orig
-printf 'metrics = 127.0.0.1:%s\nmax-pending = 64\n' "$METRICS_PORT" >>"$CONF"
-expect_match "rdqd --print-config names the file's lines" \
-	"max-pending = 64  # $CONF:[0-9]+" "$(rdqd --print-config)"
-restart_rdqd
-ctl status >/dev/null
-expect_match "the service serves /metrics from the file's address" \
-	'HTTP/1.[01] 200 OK' "$(scrape /metrics | head -n1)"
-expect_match "with rdqd's counters in the Prometheus format" \
-	'# TYPE rdq_requests_received_total counter' "$(scrape /metrics)"
-expect_match "rdqctl stats --prometheus gives the same names" \
-	'^rdq_requests_received_total [1-9]' "$(ctl stats --prometheus)"
-printf 'log-level = debug\n' >>"$CONF"
-pid=$(main_pid)
-expect_status "systemctl reload rdqd succeeds" 0 systemctl reload rdqd
-reloaded() { journal | grep -q 'reload: log-level info -> debug'; }
-if wait_until 5 reloaded; then pass "the reload applies the new log level (journal)"
-else fail "the reload applies the new log level" "$(journal | tail -n 5)"; fi
-expect "a reload is no restart" "$pid" "$(main_pid)"
-cp /tmp/rdqd.conf.orig "$CONF"
-printf 'max-pending = lots\n' >>"$CONF"
-expect_status "with a bad line, systemctl restart rdqd fails" 1 restart_rdqd
-expect_match "and the journal names the file and the line" \
-	"$CONF:[0-9]+: max-pending: \"lots\" is not a number" "$(journal)"
-cp /tmp/rdqd.conf.orig "$CONF"
-restart_rdqd
-after_each "the configuration file's changes"
-
 echo "# systemctl stop with requests pending"
 as_user alice rdqctl ep recv "$AA" --timeout 60000 >/tmp/recv.out 2>&1 &
 waiter=$!
@@ -306,6 +268,44 @@ expect_match "and says what to install" 'ENODEV.*install ibverbs-providers' "$(c
 mv /root/rxe.driver /etc/libibverbs.d/rxe.driver
 restart_rdqd
 expect_status "with the driver back, dev show works again" 0 ctl dev show
+
+echo "# the configuration file, and Prometheus metrics"
+[ -z "${RDQ_DEBS:-}" ] || expect "rdqd.conf is a conffile of the package" yes \
+	"$(dpkg-query -W -f='${Conffiles}' rdq | grep -q " $CONF " && echo yes)"
+# scrape PATH: the HTTP answer of the metrics endpoint (bash's /dev/tcp: no curl here).
+scrape() {
+	exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT" || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&3
+	timeout 5 cat <&3
+	exec 3<&-
+}
+cp "$CONF" /tmp/rdqd.conf.orig
+printf 'metrics = 127.0.0.1:%s\nmax-pending = 64\n' "$METRICS_PORT" >>"$CONF"
+expect_match "rdqd --print-config names the file's lines" \
+	"max-pending = 64  # $CONF:[0-9]+" "$(rdqd --print-config)"
+restart_rdqd
+ctl status >/dev/null
+expect_match "the service serves /metrics from the file's address" \
+	'HTTP/1.[01] 200 OK' "$(scrape /metrics | head -n1)"
+expect_match "with rdqd's counters in the Prometheus format" \
+	'# TYPE rdq_requests_received_total counter' "$(scrape /metrics)"
+expect_match "rdqctl stats --prometheus gives the same names" \
+	'^rdq_requests_received_total [1-9]' "$(ctl stats --prometheus)"
+printf 'log-level = debug\n' >>"$CONF"
+pid=$(main_pid)
+expect_status "systemctl reload rdqd succeeds" 0 systemctl reload rdqd
+reloaded() { journal | grep -q 'reload: log-level info -> debug'; }
+if wait_until 5 reloaded; then pass "the reload applies the new log level (journal)"
+else fail "the reload applies the new log level" "$(journal | tail -n 5)"; fi
+expect "a reload is no restart" "$pid" "$(main_pid)"
+cp /tmp/rdqd.conf.orig "$CONF"
+printf 'max-pending = lots\n' >>"$CONF"
+expect_status "with a bad line, systemctl restart rdqd fails" 1 restart_rdqd
+expect_match "and the journal names the file and the line" \
+	"$CONF:[0-9]+: max-pending: \"lots\" is not a number" "$(journal)"
+cp /tmp/rdqd.conf.orig "$CONF"
+restart_rdqd
+after_each "the configuration file's changes"
 
 if [ -n "${RDQ_DEBS:-}" ]; then
 	echo "# removing the package"
