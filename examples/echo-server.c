@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * echo-server: the smallest rdq server, to copy and change. Remote rdma_cm
+ * peers connect to ADDR:PORT; rdqd owns their connections and hands each
+ * one to this program, which answers every request with answer() (here:
+ * the request's own bytes) and serves any number of peers at once.
+ *
+ * Usage: echo-server [-s SOCKET] [ADDR[:PORT]]   (default: every address, port 7472)
+ *
+ * The shape of it: one connection to rdqd; a serve listener; for each peer
+ * (an ep.accepted event) one ep.recv kept in flight; each message answered
+ * with ep.send, and the next ep.recv sent. Everything is asynchronous
+ * (rdq_client_send_data, rdq_client_next), so a slow peer holds up no
+ * other. SIGINT or SIGTERM stops it: closing the connection makes rdqd
+ * destroy the listener and every peer's endpoint. On exit it prints how
+ * many requests it answered, from how many peers.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rdq/client.h>
+
+/* What a request in flight was for: its reply says what to do next. */
+enum pending_kind {
+	PENDING_RECV,	 /* a peer's next request */
+	PENDING_SEND,	 /* an answer going out */
+	PENDING_DESTROY, /* a peer that left */
+};
+
+struct pending {
+	int64_t id; /* the request's id; 0: the entry is free */
+	enum pending_kind kind;
+	uint64_t ep;
+};
+
+#define MAX_PENDING 4096
+
+static struct pending pending[MAX_PENDING];
+static volatile sig_atomic_t stop;
+static unsigned long answered, peers;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+/*
+ * The service: the answer to one request, written to out (room for len
+ * bytes); returns its length. Replace this with your own.
+ */
+static size_t answer(const void *request, size_t len, void *out)
+{
+	memcpy(out, request, len);
+	return len;
+}
+
+/* Remembers request id of kind for endpoint ep. 0, or -ENOSPC. */
+static int remember(int64_t id, enum pending_kind kind, uint64_t ep)
+{
+	for (size_t i = 0; i < MAX_PENDING; i++) {
+		if (!pending[i].id) {
+			pending[i] = (struct pending){.id = id, .kind = kind, .ep = ep};
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* Finds and forgets the request a reply answers; NULL if it is none of ours. */
+static struct pending *take(const json_t *reply)
+{
+	static struct pending found;
+
+	for (size_t i = 0; i < MAX_PENDING; i++) {
+		if (pending[i].id && rdq_message_is_reply(reply, pending[i].id)) {
+			found = pending[i];
+			pending[i].id = 0;
+			return &found;
+		}
+	}
+	return NULL;
+}
+
+/* Sends op on endpoint ep (with bytes, for ep.send) and remembers it. */
+static int request(struct rdq_client *c, const char *op, enum pending_kind kind, uint64_t ep,
+		   const void *data, size_t len)
+{
+	/* ep.recv waits for the next request as long as rdqd allows: an hour. */
+	json_t *args = kind == PENDING_RECV ? json_pack("{s:I, s:i}", "ep", (json_int_t)ep,
+							"timeout_ms", 3600000)
+					    : json_pack("{s:I}", "ep", (json_int_t)ep);
+	int64_t id;
+	int ret;
+
+	if (!args)
+		return -ENOMEM;
+	ret = rdq_client_send_data(c, op, args, data, len, &id);
+	return ret < 0 ? ret : remember(id, kind, ep);
+}
+
+/* A reply came: the next step for its peer. Returns 0, or a negative errno to stop. */
+static int on_reply(struct rdq_client *c, const json_t *msg, const struct pending *p, void *buf)
+{
+	const char *why;
+	const void *data;
+	size_t len;
+	int status = rdq_reply_status(msg, &why);
+
+	switch (p->kind) {
+	case PENDING_RECV:
+		if (status == -EAGAIN) /* an hour without a request: wait again */
+			return request(c, "ep.recv", PENDING_RECV, p->ep, NULL, 0);
+		if (status < 0) {
+			/* The peer left (ECONNRESET, ENOTCONN) or its connection failed. */
+			fprintf(stderr, "echo-server: peer %llu: %s\n", (unsigned long long)p->ep,
+				why ? why : rdq_strerrno(-status));
+			return request(c, "ep.destroy", PENDING_DESTROY, p->ep, NULL, 0);
+		}
+		if (!rdq_message_data(msg, &data, &len))
+			return -EBADMSG;
+		answered++;
+		/* The answer goes out before the next request is taken: answers keep their order.
+		 */
+		len = answer(data, len, buf);
+		status = request(c, "ep.send", PENDING_SEND, p->ep, buf, len);
+		return status < 0 ? status : request(c, "ep.recv", PENDING_RECV, p->ep, NULL, 0);
+	case PENDING_SEND:
+		if (status < 0) /* the ep.recv in flight learns of it too */
+			fprintf(stderr, "echo-server: answer to peer %llu: %s\n",
+				(unsigned long long)p->ep, why ? why : rdq_strerrno(-status));
+		return 0;
+	case PENDING_DESTROY:
+		return 0;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = NULL, *addr = "";
+	char host[64] = "";
+	struct rdq_client *c;
+	struct rdq_accepted peer;
+	uint64_t listener;
+	int opt, port = 0, ret;
+	void *buf;
+
+	while ((opt = getopt(argc, argv, "s:h")) != -1) {
+		if (opt != 's') {
+			fprintf(stderr, "usage: echo-server [-s SOCKET] [ADDR[:PORT]]\n");
+			return opt == 'h' ? 0 : 2;
+		}
+		path = optarg;
+	}
+	if (optind < argc) {
+		char *colon;
+
+		snprintf(host, sizeof(host), "%s", argv[optind]);
+		colon = strrchr(host, ':');
+		if (colon) {
+			*colon = '\0';
+			port = atoi(colon + 1);
+		}
+		addr = host;
+	}
+	buf = malloc(RDQ_MAX_DATA);
+	ret = buf ? rdq_client_connect(path, &c) : -ENOMEM;
+	if (ret < 0) {
+		fprintf(stderr, "echo-server: cannot reach rdqd: %s\n", rdq_client_error(NULL));
+		return 1;
+	}
+	ret = rdq_ep_serve(c, addr, port, &listener);
+	if (ret < 0) {
+		fprintf(stderr, "echo-server: cannot serve: %s\n", rdq_client_error(c));
+		return 1;
+	}
+	printf("echo-server: serving %s:%d (listener %llu)\n", *addr ? addr : "*",
+	       port ? port : 7472, (unsigned long long)listener);
+	fflush(stdout);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	while (!stop) {
+		struct pollfd pfd = {.fd = rdq_client_fd(c), .events = POLLIN};
+		json_t *msg;
+		struct pending *p;
+
+		/* Messages already read sit in librdq: take them before sleeping in poll. */
+		ret = rdq_client_next(c, 0, &msg);
+		if (ret == -EAGAIN) {
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				break;
+			continue;
+		}
+		if (ret < 0) {
+			fprintf(stderr, "echo-server: rdqd: %s\n", rdq_client_error(c));
+			break;
+		}
+		if (rdq_event_accepted(msg, &peer)) {
+			peers++;
+			ret = request(c, "ep.recv", PENDING_RECV, peer.ep, NULL, 0);
+		} else if ((p = take(msg))) {
+			ret = on_reply(c, msg, p, buf);
+		}
+		json_decref(msg);
+		if (ret < 0) {
+			fprintf(stderr, "echo-server: %s\n", strerror(-ret));
+			break;
+		}
+	}
+	printf("echo-server: answered %lu request(s) from %lu peer(s)\n", answered, peers);
+	rdq_client_close(c);
+	free(buf);
+	return ret < 0 && !stop ? 1 : 0;
+}
