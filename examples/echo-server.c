@@ -117,8 +117,8 @@ static int on_reply(struct rdq_client *c, const json_t *msg, const struct pendin
 			return request(c, "ep.recv", PENDING_RECV, p->ep, NULL, 0);
 		if (status < 0) {
 			/* The peer left (ECONNRESET, ENOTCONN) or its connection failed. */
-			fprintf(stderr, "echo-server: peer %llu: %s\n", (unsigned long long)p->ep,
-				why ? why : rdq_strerrno(-status));
+			fprintf(stderr, "echo-server: peer %llu: %s: %s\n",
+				(unsigned long long)p->ep, rdq_strerrno(-status), why ? why : "");
 			return request(c, "ep.destroy", PENDING_DESTROY, p->ep, NULL, 0);
 		}
 		if (!rdq_message_data(msg, &data, &len))

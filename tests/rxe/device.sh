@@ -16,6 +16,7 @@ NETDEV=${RDQ_NETDEV:-d0}
 ADDR2=10.78.0.1
 PORT=7472
 SILENT_PORT=7473
+SERVE_PORT=7474
 
 ip link add d1 type dummy && ip addr add "$ADDR2/24" dev d1 && ip link set d1 up &&
 	rdma link add rxe1 type rxe netdev d1
@@ -36,6 +37,16 @@ L2=$(json_get ep "$(ctl -j ep listen "$ADDR2:$PORT")")
 A2=$(json_get ep "$(ctl -j ep connect "$ADDR2:$PORT")")
 expect_match "endpoints on rxe1" '^[0-9]+ [0-9]+$' "$L2 $A2"
 
+# A served connection on rxe0: examples/echo-server answers a librdq client that keeps asking.
+echo-server -s "$RDQ_SOCK" "$ADDR:$SERVE_PORT" >/tmp/serve.out 2>&1 &
+SERVER=$!
+serving() { grep -q "serving $ADDR:$SERVE_PORT" /tmp/serve.out; }
+wait_until 10 serving || fail "echo-server serves on $DEV" "$(cat /tmp/serve.out)"
+serve-client -s "$RDQ_SOCK" "$ADDR" "$SERVE_PORT" 100000000 64 >/tmp/serve-client.out 2>&1 &
+CLIENT=$!
+served() { ctl -j ep show | grep -q '"role":"passive"[^}]*"mode":"serve"'; }
+wait_until 10 served || fail "a served endpoint is up" "$(ctl -j ep show)"
+
 ctl ep disconnect "$S" --wait --timeout 60000 >/tmp/disc.out 2>&1 &
 WAITER=$!
 pending() { ctl -j request list | grep -q '"op":"ep.disconnect"'; }
@@ -52,6 +63,15 @@ if wait_until 20 gone; then pass "every endpoint on $DEV is torn down"
 else fail "every endpoint on $DEV is torn down" "$(ctl -j ep show)"; fi
 expect_match "watchers see ep.error with ENODEV" '"errno":"ENODEV"' "$(cat /tmp/events.out)"
 expect_match "a stale endpoint gives ENOENT" ENOENT "$(ctl ep send "$A" x 2>&1)"
+servedgone() { grep -q 'peer [0-9]*: ENODEV' /tmp/serve.out; }
+if wait_until 10 servedgone; then pass "the served endpoint's waiting ep.recv completes with ENODEV"
+else fail "the served endpoint's waiting ep.recv completes with ENODEV" "$(cat /tmp/serve.out)"; fi
+wait "$CLIENT"
+expect_match "its peer's client is told (its requests fail)" 'serve-client: (request|answer)' \
+	"$(cat /tmp/serve-client.out)"
+kill "$SERVER"
+wait "$SERVER"
+expect "echo-server stops cleanly after the removal" 0 "$?"
 
 # rdqd goes on serving, and rxe1's connection still works.
 expect "rdqd still answers" 0 "$(ctl status >/dev/null 2>&1; echo $?)"
