@@ -103,6 +103,15 @@ static void qp_destroy_done("""),
     ("the_writer_escapes_no_quote", "lib/protocol/json_write.c",
      "		if (c >= 0x20 && c != '\"' && c != '\\\\')",
      "		if (c >= 0x20 && c != '\\\\')"),
+    ("served_endpoint_destroyed_at_its_disconnect", "daemon/ep_disconnect.c",
+     "if (ep && ep->role == EP_PASSIVE && !ep->serve && ep->state == EP_DISCONNECTED)",
+     "if (ep && ep->role == EP_PASSIVE && ep->state == EP_DISCONNECTED)"),
+    ("serve_listener_not_tied_to_its_client", "daemon/ops.c",
+     "			tied || serve, serve);",
+     "			tied, serve);"),
+    ("served_connection_never_announced", "daemon/ep_connect.c",
+     "	if (ep->serve && !announce_served(ep))",
+     "	if (0 && !announce_served(ep))"),
 ]
 
 # The tests that must catch them, as built by meson (paths in the build dir).

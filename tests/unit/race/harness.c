@@ -437,10 +437,11 @@ void check_nothing_left(void)
 	assert_int_equal(shares_count(d, w.uid, SHARE_ENDPOINTS), 0);
 	assert_int_equal(shares_count(d, w.uid, SHARE_NETWORK_ENDPOINTS), 0);
 	/* Every peer's connection request was accepted or rejected, for one reason. */
-	assert_int_equal(d->counters.net_requests,
-			 d->counters.net_accepted + d->counters.net_rejected_listener_full +
-				 d->counters.net_rejected_daemon_full +
-				 d->counters.net_rejected_nofd + d->counters.net_rejected_other);
+	assert_int_equal(
+		d->counters.net_requests,
+		d->counters.net_accepted + d->counters.net_rejected_listener_full +
+			d->counters.net_rejected_daemon_full + d->counters.net_rejected_nofd +
+			d->counters.net_rejected_no_server + d->counters.net_rejected_other);
 	/* Each rejected one was answered through rdma_cm (so were accepts that failed). */
 	assert_true(rejects_sent() >= d->counters.net_requests - d->counters.net_accepted);
 	/* Still one completion: the clean-up completed nothing twice. */

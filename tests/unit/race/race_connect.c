@@ -223,12 +223,15 @@ enum passive_stage {
 
 struct passive_case {
 	const char *name;
-	bool tied; /* the listener is tied to the client's connection */
+	bool tied;  /* the listener is tied to the client's connection */
+	bool serve; /* a serve listener: its client serves the peers (implies tied) */
 	enum passive_stage stage;
 	enum race_event first, then;
 	int first_reply;
 	bool connected; /* the passive endpoint ends up connected; else it is gone */
-	bool listening; /* the listener is still there */
+	bool kept; /* not connected, but still there (a served endpoint after its disconnect) */
+	unsigned announced; /* ep.accepted events the serving client got */
+	bool listening;	    /* the listener is still there */
 	unsigned accepts, rejects, qps;
 };
 
@@ -282,6 +285,28 @@ static const struct passive_case passive_cases[] = {
 	{.name = "shutdown_while_accept_running",
 	 .stage = PS_ACCEPT_RUNNING, .first = EV_SHUTDOWN,
 	 .accepts = 1, .qps = 1},
+
+	{.name = "served_connection_is_announced_once_established", .serve = true,
+	 .stage = PS_WAIT_ESTABLISHED, .first = EV_ESTABLISHED,
+	 .connected = true, .listening = true, .announced = 1, .accepts = 1, .qps = 1},
+	{.name = "served_established_while_accept_running_is_announced", .serve = true,
+	 .stage = PS_ACCEPT_RUNNING, .first = EV_ESTABLISHED,
+	 .connected = true, .listening = true, .announced = 1, .accepts = 1, .qps = 1},
+	{.name = "served_disconnected_before_established_is_never_announced", .serve = true,
+	 .stage = PS_WAIT_ESTABLISHED, .first = EV_DISCONNECTED,
+	 .listening = true, .accepts = 1, .qps = 1},
+	{.name = "served_endpoint_stays_after_its_disconnect", .serve = true,
+	 .stage = PS_WAIT_ESTABLISHED, .first = EV_ESTABLISHED, .then = EV_DISCONNECTED,
+	 .kept = true, .listening = true, .announced = 1, .accepts = 1, .qps = 1},
+	{.name = "serving_client_closes_listener_and_served_endpoints_go", .serve = true,
+	 .stage = PS_WAIT_ESTABLISHED, .first = EV_ESTABLISHED, .then = EV_CLOSE,
+	 .announced = 1, .accepts = 1, .qps = 1},
+	{.name = "serving_client_closes_while_accept_running", .serve = true,
+	 .stage = PS_ACCEPT_RUNNING, .first = EV_CLOSE,
+	 .accepts = 1, .qps = 1},
+	{.name = "served_endpoint_device_removal", .serve = true,
+	 .stage = PS_WAIT_ESTABLISHED, .first = EV_ESTABLISHED, .then = EV_DEVICE_REMOVAL,
+	 .listening = true, .announced = 1, .accepts = 1, .qps = 1},
 };
 /* clang-format on */
 
@@ -325,12 +350,14 @@ static void run_passive_case(void **state)
 	const struct reply *reply;
 	unsigned accepts = 0, rejects = 0;
 
-	w.r_id = clients_send(
-		CLIENT, "ep.listen",
-		json_pack("{s:s, s:i, s:b}", "addr", "127.0.0.1", "port", 7471, "tied", c->tied));
+	w.r_id = clients_send(CLIENT, "ep.listen",
+			      json_pack("{s:s, s:i, s:b, s:s}", "addr", "127.0.0.1", "port", 7471,
+					"tied", c->tied, "mode", c->serve ? "serve" : "echo"));
 	step(ep_work_listen);
 	assert_int_equal(clients_replies_for(CLIENT, w.r_id, &reply), 1);
 	assert_string_equal(errname(reply->err), "ok");
+	assert_string_equal(json_string_value(json_object_get(reply->result, "mode")),
+			    c->serve ? "serve" : "echo");
 	w.listener = (rdq_handle_t)json_integer_value(json_object_get(reply->result, "ep"));
 	assert_int_equal(fake.listens, 1);
 
@@ -343,7 +370,9 @@ static void run_passive_case(void **state)
 	check_event_reply(w.first_id, c->first_reply);
 	check_event_reply(w.then_id, 0);
 	if (w.ep)
-		assert_int_equal(ep_connected(w.ep), c->connected ? 1 : -1);
+		assert_int_equal(ep_connected(w.ep), c->connected ? 1 : c->kept ? 0 : -1);
+	clients_pump();
+	assert_int_equal(clients_events_named("ep.accepted"), c->announced);
 	assert_int_equal(ep_connected(w.listener) != -1, c->listening);
 	for (unsigned i = 0; i < fake.nids; i++) {
 		accepts += fake.ids[i].accepts;
