@@ -21,6 +21,7 @@ cat >/tmp/svc.sh <<'EOF'
 x=$(cat)
 case $x in
 fail*) echo "failing on purpose" >&2; exit 3 ;;
+partial*) printf 'PARTIAL ANSWER'; exit 2 ;;
 slow*) sleep 30 ;;
 empty*) exit 0 ;;
 esac
@@ -151,6 +152,12 @@ expect_match "rdqctl says why on stderr" \
 	'rdqctl: ep [0-9]+ \([0-9.:]+\): sh exited with status 3; closing its connection' \
 	"$(cat "$ERR")"
 expect_match "the command's own stderr is rdqctl's" "failing on purpose" "$(cat "$ERR")"
+out=$(timeout 60 echo-peer --ask "$ADDR" "$PORT" 20000 "partial" 2>&1)
+expect "a command that writes and then exits non-zero: its peer's connection is closed" 4 "$?"
+expect "what it wrote is not sent" \
+	"echo-peer: connected
+echo-peer: disconnected by the other side" "$out"
+expect_match "rdqctl says it exited with status 2" "sh exited with status 2" "$(cat "$ERR")"
 out=$(timeout 60 echo-peer --ask "$ADDR" "$PORT" 20000 "empty" 2>&1)
 expect "a command that writes nothing: its peer's connection is closed" 4 "$?"
 expect_match "rdqctl says it wrote nothing" "sh wrote nothing" "$(cat "$ERR")"
