@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* rdqctl ep: endpoints (listen, connect, send, recv, disconnect, destroy, show). */
+/* rdqctl ep: listen, connect, send, recv, disconnect, destroy, show (serve: cmd_serve.c). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -44,6 +44,9 @@ static const char ep_usage[] =
 	"        disconnect; prints \"state disconnecting\" once the DREQ is sent, or\n"
 	"        with --wait \"status 0\" once the disconnect is complete and the QP\n"
 	"        is in error\n"
+	"  " EP_SERVE_USAGE
+	"        answer each message peers send to ADDR with the output of COMMAND\n"
+	"        run on it (rdqctl ep serve help); until interrupted\n"
 	"  " DESTROY_USAGE
 	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
 	"  " SHOW_USAGE
@@ -468,7 +471,7 @@ static int ep_show(struct ctl *ctl, int argc, char **argv)
 static const struct cmd ep_cmds[] = {
 	{"connect", ep_connect}, {"destroy", ep_destroy}, {"disconnect", ep_disconnect},
 	{"listen", ep_listen},	 {"recv", ep_recv},	  {"send", ep_send},
-	{"show", ep_show},	 {NULL, ep_show},
+	{"serve", ep_serve},	 {"show", ep_show},	  {NULL, ep_show},
 };
 
 const struct cmd_level ep_level = {

@@ -144,6 +144,15 @@ extern const struct cmd_level ep_level;
 extern const struct cmd_level qp_level;
 extern const struct cmd_level request_level;
 
+/* rdqctl ep serve's usage line, for its help and rdqctl ep help. */
+#define EP_SERVE_USAGE "serve ADDR[:PORT] [--max-running N] [--timeout MS] -- COMMAND [ARGS...]\n"
+
+/*
+ * rdqctl ep serve (cmd_serve.c): answers what peers send on a serve listener
+ * with a command's output, until SIGINT or SIGTERM (then RDQCTL_OK).
+ */
+int ep_serve(struct ctl *ctl, int argc, char **argv);
+
 /* rdqctl cancel RID (cmd_request.c): op cancel with args.rid. */
 int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 

@@ -19,7 +19,7 @@ static const char usage[] =
 	"\n"
 	"Objects and commands:\n"
 	"  dev show                          RDMA devices and their ports\n"
-	"  ep listen|connect|send|recv|disconnect|destroy|show\n"
+	"  ep listen|connect|send|recv|disconnect|destroy|show|serve\n"
 	"                                    endpoints (rdqctl ep help)\n"
 	"  qp destroy QP                     destroy an endpoint's QP, not the endpoint\n"
 	"  request list                      pending requests (the default command)\n"

@@ -157,7 +157,8 @@ def main():
     rdqd, rdqctl = os.environ["RDQD"], os.environ["RDQCTL"]
     objects = ["cancel", "dev", "ep", "help", "monitor", "qp", "request", "stats", "status",
                "version"]
-    ep_commands = ["connect", "destroy", "disconnect", "listen", "recv", "send", "show", "help"]
+    ep_commands = ["connect", "destroy", "disconnect", "listen", "recv", "send", "serve", "show",
+                   "help"]
 
     with tempfile.TemporaryDirectory(prefix="rdq-completion-") as tmp, \
             open(os.path.join(tmp, "rdqd.log"), "w+") as log:

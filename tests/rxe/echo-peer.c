@@ -16,10 +16,16 @@
  *       the other way round: listens, accepts one connection (rdqd's
  *       ep.connect), and sends back each of COUNT messages (up to 1 MiB) as
  *       it came
+ *   echo-peer --ask ADDR PORT WAIT_MS [TEXT...]
+ *       a client of a request-answer service (rdqctl ep serve): says
+ *       "connected", then sends each TEXT in turn and prints the answer's
+ *       bytes and a newline, each waited for up to WAIT_MS; with no TEXT, it
+ *       waits that long for the other side to disconnect
  *
  * Prints one line saying what happened. Exit status: 0 as expected; 1 the
  * echo was wrong or never came, or (--deaf) no disconnect came; 2 usage or
- * set-up; 3 a send failed (its completion status is printed).
+ * set-up; 3 a send failed (its completion status is printed); 4 (--ask) the
+ * other side disconnected before an answer came.
  */
 #include <errno.h>
 #include <poll.h>
@@ -274,6 +280,103 @@ static int serve(const char *addr, const char *port, unsigned count)
 	return ret;
 }
 
+/* What --ask waits for: an answer, the other side's disconnect, or the time running out. */
+enum outcome { ANSWERED, DISCONNECTED, TIMED_OUT, BROKEN };
+
+/*
+ * Waits up to wait_ms for the receive posted on id to complete (ANSWERED,
+ * its length in *len) while watching channel for a disconnect. Send
+ * completions are taken as they come; a failed one is BROKEN.
+ */
+static enum outcome await_answer(struct rdma_cm_id *id, struct rdma_event_channel *channel,
+				 long wait_ms, bool want_answer, uint32_t *len)
+{
+	long start = now_ms();
+	struct rdma_cm_event *event;
+	struct ibv_wc wc;
+	int n;
+
+	for (;;) {
+		struct pollfd p = {.fd = channel->fd, .events = POLLIN};
+
+		while ((n = ibv_poll_cq(id->send_cq, 1, &wc)) > 0)
+			if (wc.status != IBV_WC_SUCCESS) {
+				printf("echo-peer: a send failed: %s\n",
+				       ibv_wc_status_str(wc.status));
+				return BROKEN;
+			}
+		n = want_answer ? ibv_poll_cq(id->recv_cq, 1, &wc) : 0;
+		if (n > 0 && wc.status == IBV_WC_SUCCESS) {
+			*len = wc.byte_len;
+			return ANSWERED;
+		}
+		/* A receive flushed: the QP went to error, as a disconnect does. */
+		if (n > 0)
+			return DISCONNECTED;
+		if (now_ms() - start >= wait_ms)
+			return TIMED_OUT;
+		/* Short waits: completions are polled, not signalled. */
+		if (poll(&p, 1, 10) > 0) {
+			if (rdma_get_cm_event(channel, &event))
+				return BROKEN;
+			n = event->event == RDMA_CM_EVENT_DISCONNECTED;
+			rdma_ack_cm_event(event);
+			if (n)
+				return DISCONNECTED;
+		}
+	}
+}
+
+/* --ask: each text a request, each answer printed as it came. */
+static int ask(const char *addr, const char *port, long wait_ms, char **texts, int ntexts)
+{
+	struct rdma_event_channel *channel;
+	uint8_t *in = malloc(SERVE_MAX), *out = malloc(SERVE_MAX);
+	struct rdma_cm_id *id = connect_to(addr, port, 4);
+	struct ibv_mr *mr_in, *mr_out;
+	enum outcome got = TIMED_OUT;
+	uint32_t len = 0;
+	int i;
+
+	if (!id || !in || !out)
+		return 2;
+	mr_in = rdma_reg_msgs(id, in, SERVE_MAX);
+	mr_out = rdma_reg_msgs(id, out, SERVE_MAX);
+	channel = rdma_create_event_channel();
+	if (!mr_in || !mr_out || !channel || rdma_migrate_id(id, channel))
+		return fail("set-up");
+	printf("echo-peer: connected\n");
+	fflush(stdout);
+	for (i = 0; i < ntexts; i++) {
+		size_t size = strlen(texts[i]);
+
+		if (size == 0 || size > SERVE_MAX)
+			return 2;
+		memcpy(out, texts[i], size);
+		/* The receive first: the answer may come before the send's completion. */
+		if (rdma_post_recv(id, NULL, in, SERVE_MAX, mr_in) ||
+		    rdma_post_send(id, NULL, out, size, mr_out, 0))
+			return fail("rdma_post_send");
+		got = await_answer(id, channel, wait_ms, true, &len);
+		if (got != ANSWERED)
+			break;
+		fwrite(in, 1, len, stdout);
+		putchar('\n');
+		fflush(stdout);
+	}
+	if (ntexts == 0)
+		got = await_answer(id, channel, wait_ms, false, &len);
+	if (got == DISCONNECTED)
+		printf("echo-peer: disconnected by the other side\n");
+	else if (got == TIMED_OUT)
+		printf("echo-peer: %s within %ld ms\n", ntexts ? "no answer" : "no disconnect",
+		       wait_ms);
+	if (got != DISCONNECTED)
+		rdma_disconnect(id);
+	rdma_destroy_ep(id);
+	return got == ANSWERED ? 0 : got == DISCONNECTED ? (ntexts ? 4 : 0) : 1;
+}
+
 int main(int argc, char **argv)
 {
 	bool is_deaf = argc > 1 && !strcmp(argv[1], "--deaf");
@@ -283,12 +386,15 @@ int main(int argc, char **argv)
 	size_t size;
 	int ret;
 
+	if (argc >= 5 && !strcmp(argv[1], "--ask"))
+		return ask(argv[2], argv[3], atol(argv[4]), argv + 5, argc - 5);
 	if (argc == 5 && !strcmp(argv[1], "--serve"))
 		return serve(argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10));
 	if (is_deaf ? argc != 7 : argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT [DEPTH]\n"
 				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n"
-				"       echo-peer --serve ADDR PORT COUNT\n");
+				"       echo-peer --serve ADDR PORT COUNT\n"
+				"       echo-peer --ask ADDR PORT WAIT_MS [TEXT...]\n");
 		return 2;
 	}
 	if (!is_deaf && argc == 6)
