@@ -5,11 +5,17 @@
  * libibverbs directly: the baseline that bench/echo-lat.sh sets rdq-pingpong
  * (the same exchange through rdqd) beside.
  *
- * Usage: rdma-pingpong [-w WARMUP] ADDR PORT SIZE ITERS
+ * Usage: rdma-pingpong [-w WARMUP] [-t START] ADDR PORT SIZE ITERS
  *
  * After WARMUP round trips (default 100) it times ITERS more, each from the
  * post of the send to the completion of the echo's receive, and prints
- *   pingpong size SIZE iters ITERS p50_us P50 p99_us P99
+ *   pingpong size SIZE iters ITERS p50_us P50 p99_us P99 rps RPS t0 T0 t1 T1
+ * RPS is ITERS over the time the ITERS round trips took together; T0 and T1
+ * are when they began and ended, in seconds on CLOCK_MONOTONIC, so that the
+ * requests per second of several clients at once (bench/serve-rtt.sh) can be
+ * taken over the span from the first one's start to the last one's end.
+ * With -t it waits after the warm-up until the realtime clock reads START
+ * (seconds since the epoch), so that clients started together time together.
  * The completions are waited for as ib_send_lat -e does: armed CQ, blocking
  * read of the completion channel, then a poll. Every echo's length and the
  * sequence stamps at both ends are checked, every 16th echo byte by byte.
@@ -54,6 +60,15 @@ static double now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* Sleeps until the realtime clock reads start (seconds since the epoch); at once if it did. */
+static void wait_until(time_t start)
+{
+	struct timespec at = {.tv_sec = start};
+
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL) == EINTR)
+		;
 }
 
 /*
@@ -247,13 +262,17 @@ int main(int argc, char **argv)
 {
 	struct pingpong p = {0};
 	unsigned long warmup = 100, iters;
-	double *lat;
+	time_t start = 0;
+	double *lat, t0 = 0, t1;
 	int opt, ret;
 
-	while ((opt = getopt(argc, argv, "w:")) != -1) {
-		if (opt != 'w')
+	while ((opt = getopt(argc, argv, "w:t:")) != -1) {
+		if (opt == 'w')
+			warmup = strtoul(optarg, NULL, 10);
+		else if (opt == 't')
+			start = (time_t)strtoll(optarg, NULL, 10);
+		else
 			goto usage;
-		warmup = strtoul(optarg, NULL, 10);
 	}
 	if (argc - optind != 4)
 		goto usage;
@@ -271,21 +290,29 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; !ret && i < warmup + iters; i++) {
 		double us;
 
+		if (i == warmup) {
+			if (start)
+				wait_until(start);
+			t0 = now_us();
+		}
 		ret = round_trip(&p, i + 1, &us);
 		if (!ret)
 			ret = check(&p, i + 1, i % 16 == 0);
 		if (!ret && i >= warmup)
 			lat[i - warmup] = us;
 	}
+	t1 = now_us();
 	if (!ret) {
 		percentile_sort(lat, iters);
-		printf("pingpong size %zu iters %lu p50_us %.1f p99_us %.1f\n", p.size, iters,
-		       percentile(lat, iters, 0.50), percentile(lat, iters, 0.99));
+		printf("pingpong size %zu iters %lu p50_us %.1f p99_us %.1f rps %.1f t0 %.6f t1 "
+		       "%.6f\n",
+		       p.size, iters, percentile(lat, iters, 0.50), percentile(lat, iters, 0.99),
+		       (double)iters / ((t1 - t0) / 1e6), t0 / 1e6, t1 / 1e6);
 	}
 	teardown(&p);
 	free(lat);
 	return ret;
 usage:
-	fprintf(stderr, "usage: rdma-pingpong [-w WARMUP] ADDR PORT SIZE ITERS\n");
+	fprintf(stderr, "usage: rdma-pingpong [-w WARMUP] [-t START] ADDR PORT SIZE ITERS\n");
 	return 2;
 }
