@@ -3,10 +3,12 @@
  * rdq-pingpong: the round-trip latency of one message through rdqd, for
  * comparison with rdma-pingpong (the same exchange on rdma_cm directly).
  * It asks rdqd for an endpoint connected to ADDR:PORT (rdqd's own listener:
- * its passive endpoint echoes), then times each ep.send followed by the
- * ep.recv that returns the echo, as a client of rdqd sees them.
+ * its passive endpoint echoes), then times each round trip as a client of
+ * rdqd sees it: by default one ep.sendrecv (the send and the receive of its
+ * echo in one request), -P an ep.send and an ep.recv written together, -S
+ * the same one after the other, -1 the same in protocol version 1.
  *
- * Usage: rdq-pingpong [-1|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
+ * Usage: rdq-pingpong [-1|-P|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
  *
  * After WARMUP round trips (default 100) it times ITERS more and prints
  *   rdqpingpong size SIZE iters ITERS p50_us P50 p99_us P99
@@ -40,8 +42,12 @@ static double now_us(void)
 
 /* -1: the bytes travel in protocol version 1, as JSON strings, rather than as attachments. */
 static int version1;
-/* -S: the receive is asked for only once the send was answered, not written with it. */
-static int sequential;
+/* How a round trip goes through rdqd (version 2). */
+static enum {
+	MODE_SENDRECV,	 /* one ep.sendrecv: one request, one reply */
+	MODE_PAIR,	 /* -P: ep.send and ep.recv written together, two replies */
+	MODE_SEQUENTIAL, /* -S: the receive asked for once the send was answered */
+} mode;
 
 /*
  * The send and its receive written together, as a client that knows it
@@ -90,11 +96,12 @@ static int exchange_pipelined(struct rdq_client *c, json_int_t ep, const char *o
  * ep.recv brings its echo back into in (room for len bytes), *in_len its
  * length; this is the only function that knows how they travel. By
  * default they are the attachments of protocol version 2 (exact bytes, no
- * escaping, up to --max-message), the send and the receive written
- * together; -S asks for the receive once the send was answered (rdq_ep_send
- * then rdq_ep_recv); -1 carries them as version 1's JSON strings, one
- * after the other (text only; a frame's 64 KiB bound them). Returns 0 or a
- * negative errno (then rdq_client_error() says more).
+ * escaping, up to --max-message) of one ep.sendrecv (rdq_ep_sendrecv); -P
+ * writes an ep.send and an ep.recv together; -S asks for the receive once
+ * the send was answered (rdq_ep_send then rdq_ep_recv); -1 carries them as
+ * version 1's JSON strings, one after the other (text only; a frame's
+ * 64 KiB bound them). Returns 0 or a negative errno (then
+ * rdq_client_error() says more).
  */
 static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t len, char *in,
 		    size_t *in_len)
@@ -105,12 +112,15 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 	int ret;
 
 	if (!version1) {
-		if (sequential) {
+		if (mode == MODE_SEQUENTIAL) {
 			ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
 			if (ret == 0)
 				ret = rdq_ep_recv(c, (uint64_t)ep, RECV_TIMEOUT_MS, &echo, in_len);
-		} else {
+		} else if (mode == MODE_PAIR) {
 			ret = exchange_pipelined(c, ep, out, len, &echo, in_len);
+		} else {
+			ret = rdq_ep_sendrecv(c, (uint64_t)ep, out, len, RECV_TIMEOUT_MS, &echo,
+					      in_len);
 		}
 		if (ret < 0)
 			return ret;
@@ -234,13 +244,16 @@ int main(int argc, char **argv)
 	size_t size;
 	double *lat;
 
-	while ((opt = getopt(argc, argv, "1Ss:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "1PSs:w:")) != -1) {
 		switch (opt) {
 		case '1':
 			version1 = 1;
 			break;
+		case 'P':
+			mode = MODE_PAIR;
+			break;
 		case 'S':
-			sequential = 1;
+			mode = MODE_SEQUENTIAL;
 			break;
 		case 's':
 			socket = optarg;
@@ -286,6 +299,6 @@ int main(int argc, char **argv)
 	return ret;
 usage:
 	fprintf(stderr,
-		"usage: rdq-pingpong [-1|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
+		"usage: rdq-pingpong [-1|-P|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
 	return 2;
 }

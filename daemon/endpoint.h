@@ -155,6 +155,13 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t len, bool wait,
 		   int64_t timeout_ms);
 void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms);
+/*
+ * ep.sendrecv: posts the bytes as ep.send does, then answers as ep.recv does,
+ * with the next message: one request and one reply for a request and its
+ * answer (a client), or for an answer and the next request (a server).
+ */
+void endpoint_send_recv(struct ep *ep, struct request *req, const void *data, size_t len,
+			int64_t timeout_ms);
 void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bool wait,
 			 int64_t timeout_ms);
 

@@ -51,35 +51,48 @@ static bool failed_connection(struct ep *ep, struct request *req)
 	return status != 0;
 }
 
-void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t len, bool wait,
-		   int64_t timeout_ms)
+/*
+ * Posts len bytes at data on the endpoint's QP; the send's completion
+ * answers completion_req if it is not NULL. Returns whether it was posted;
+ * if not, req is failed with why.
+ */
+static bool post_send(struct ep *ep, struct request *req, const void *data, size_t len,
+		      struct request *completion_req)
 {
 	int ret;
 
-	RDQ_DISPATCH_ONLY();
 	if (failed_connection(ep, req))
-		return;
+		return false;
 	if (ep->state != EP_CONNECTED || !ep->qp_active) {
 		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
 			     (unsigned long long)ep->obj.handle, ep_state_name(ep->state),
 			     ep->state == EP_CONNECTED ? " but its QP was destroyed"
 						       : ", not connected");
-		return;
+		return false;
 	}
 	if (len == 0 || len > ep->d->opt.max_message) {
 		request_fail(req, -EMSGSIZE, "data must be 1 to %u bytes (--max-message), not %zu",
 			     ep->d->opt.max_message, len);
-		return;
+		return false;
 	}
-	ret = qp_post_send(ep->qp_active, data, len, wait ? req : NULL);
-	if (ret == -ENOBUFS) {
+	ret = qp_post_send(ep->qp_active, data, len, completion_req);
+	if (ret == -ENOBUFS)
 		request_fail(req, ret,
 			     "no send slot is free: endpoint %llu has %u sends in flight, or its "
 			     "device's send buffers are all in use; retry",
 			     (unsigned long long)ep->obj.handle, ep->qp_active->sends_out);
-	} else if (ret < 0) {
+	else if (ret < 0)
 		request_fail(req, ret, "cannot post the send: %s", strerror(-ret));
-	} else if (!wait) {
+	return ret == 0;
+}
+
+void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t len, bool wait,
+		   int64_t timeout_ms)
+{
+	RDQ_DISPATCH_ONLY();
+	if (!post_send(ep, req, data, len, wait ? req : NULL))
+		return;
+	if (!wait) {
 		/* Posted: its completion answers no one; a failure fails the connection. */
 		request_complete(req, 0,
 				 json_pack("{s:I, s:b}", "bytes", (json_int_t)len, "completed", 0),
@@ -164,6 +177,23 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	}
 	if (request_enqueue(&ep->recv_q, req, timeout_ms, recv_deadline) < 0)
 		request_fail(req, -ENOMEM, "out of memory");
+}
+
+void endpoint_send_recv(struct ep *ep, struct request *req, const void *data, size_t len,
+			int64_t timeout_ms)
+{
+	RDQ_DISPATCH_ONLY();
+	/*
+	 * Receiving is checked first: a send to a peer whose answer nobody could
+	 * read (a listener, an echo listener's endpoint) is not made at all.
+	 */
+	if (ep->role == EP_LISTENER || (ep->role == EP_PASSIVE && !ep->serve)) {
+		endpoint_recv(ep, req, timeout_ms);
+		return;
+	}
+	/* Posted: a failure of the send fails the connection, and so this receive. */
+	if (post_send(ep, req, data, len, NULL))
+		endpoint_recv(ep, req, timeout_ms);
 }
 
 void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why)

@@ -218,6 +218,27 @@ static void op_ep_send(struct rdqd *d, struct request *req, const struct op_inpu
 	object_unref(ep);
 }
 
+static void op_ep_sendrecv(struct rdqd *d, struct request *req, const struct op_input *in)
+{
+	char err[RDQ_ERRMSG_MAX];
+	const void *data;
+	size_t len = 0;
+	int64_t timeout;
+	struct ep *ep;
+
+	if (!arg_send_data(req, in, &data, &len) ||
+	    bad_arg(req,
+		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
+		    err))
+		return;
+	ep = arg_endpoint(d, req, in);
+	if (!ep)
+		return;
+	endpoint_send_recv(ep, req, data, len, timeout);
+	object_unref(ep);
+}
+
 static void op_ep_recv(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
@@ -524,6 +545,7 @@ static const struct op ops[] = {
 	{"ep.listen", op_ep_listen},
 	{"ep.recv", op_ep_recv},
 	{"ep.send", op_ep_send},
+	{"ep.sendrecv", op_ep_sendrecv},
 	{"ep.show", op_ep_show},
 	{"qp.destroy", op_qp_destroy},
 	{"request.list", op_request_list},

@@ -8,8 +8,9 @@
  * Usage: echo-server [-s SOCKET] [ADDR[:PORT]]   (default: every address, port 7472)
  *
  * The shape of it: one connection to rdqd; a serve listener; for each peer
- * (an ep.accepted event) one ep.recv kept in flight; each message answered
- * with ep.send, and the next ep.recv sent. Everything is asynchronous
+ * (an ep.accepted event) an ep.recv for its first request, then for each
+ * request one ep.sendrecv, which sends the answer and brings back the next
+ * request: one request to rdqd per request served. Everything is asynchronous
  * (rdq_client_send_data, rdq_client_next), so a slow peer holds up no
  * other. SIGINT or SIGTERM stops it: closing the connection makes rdqd
  * destroy the listener and every peer's endpoint. On exit it prints how
@@ -27,8 +28,7 @@
 
 /* What a request in flight was for: its reply says what to do next. */
 enum pending_kind {
-	PENDING_RECV,	 /* a peer's next request */
-	PENDING_SEND,	 /* an answer going out */
+	PENDING_NEXT,	 /* ep.recv or ep.sendrecv: the answer out, and the peer's next request */
 	PENDING_DESTROY, /* a peer that left */
 };
 
@@ -86,12 +86,12 @@ static struct pending *take(const json_t *reply)
 	return NULL;
 }
 
-/* Sends op on endpoint ep (with bytes, for ep.send) and remembers it. */
+/* Sends op on endpoint ep (with bytes, for ep.sendrecv) and remembers it. */
 static int request(struct rdq_client *c, const char *op, enum pending_kind kind, uint64_t ep,
 		   const void *data, size_t len)
 {
-	/* ep.recv waits for the next request as long as rdqd allows: an hour. */
-	json_t *args = kind == PENDING_RECV ? json_pack("{s:I, s:i}", "ep", (json_int_t)ep,
+	/* The next request is waited for as long as rdqd allows: an hour. */
+	json_t *args = kind == PENDING_NEXT ? json_pack("{s:I, s:i}", "ep", (json_int_t)ep,
 							"timeout_ms", 3600000)
 					    : json_pack("{s:I}", "ep", (json_int_t)ep);
 	int64_t id;
@@ -112,9 +112,9 @@ static int on_reply(struct rdq_client *c, const json_t *msg, const struct pendin
 	int status = rdq_reply_status(msg, &why);
 
 	switch (p->kind) {
-	case PENDING_RECV:
+	case PENDING_NEXT:
 		if (status == -EAGAIN) /* an hour without a request: wait again */
-			return request(c, "ep.recv", PENDING_RECV, p->ep, NULL, 0);
+			return request(c, "ep.recv", PENDING_NEXT, p->ep, NULL, 0);
 		if (status < 0) {
 			/* The peer left (ECONNRESET, ENOTCONN) or its connection failed. */
 			fprintf(stderr, "echo-server: peer %llu: %s: %s\n",
@@ -124,16 +124,9 @@ static int on_reply(struct rdq_client *c, const json_t *msg, const struct pendin
 		if (!rdq_message_data(msg, &data, &len))
 			return -EBADMSG;
 		answered++;
-		/* The answer goes out before the next request is taken: answers keep their order.
-		 */
+		/* One request to rdqd: this answer out, then the peer's next request back. */
 		len = answer(data, len, buf);
-		status = request(c, "ep.send", PENDING_SEND, p->ep, buf, len);
-		return status < 0 ? status : request(c, "ep.recv", PENDING_RECV, p->ep, NULL, 0);
-	case PENDING_SEND:
-		if (status < 0) /* the ep.recv in flight learns of it too */
-			fprintf(stderr, "echo-server: answer to peer %llu: %s\n",
-				(unsigned long long)p->ep, why ? why : rdq_strerrno(-status));
-		return 0;
+		return request(c, "ep.sendrecv", PENDING_NEXT, p->ep, buf, len);
 	case PENDING_DESTROY:
 		return 0;
 	}
@@ -203,7 +196,7 @@ int main(int argc, char **argv)
 		}
 		if (rdq_event_accepted(msg, &peer)) {
 			peers++;
-			ret = request(c, "ep.recv", PENDING_RECV, peer.ep, NULL, 0);
+			ret = request(c, "ep.recv", PENDING_NEXT, peer.ep, NULL, 0);
 		} else if ((p = take(msg))) {
 			ret = on_reply(c, msg, p, buf);
 		}

@@ -343,7 +343,12 @@ int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t
 	return ret;
 }
 
-int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **data, size_t *len)
+/*
+ * op (ep.recv, or ep.sendrecv with out_len bytes at out) on endpoint ep, and
+ * the message its reply carries, as rdq_ep_recv() gives it.
+ */
+static int receive(struct rdq_client *client, const char *op, uint64_t ep, const void *out,
+		   size_t out_len, int timeout_ms, void **data, size_t *len)
 {
 	/* No limit is the longest rdqd allows. */
 	json_t *args = json_pack("{s:I, s:I}", "ep", (json_int_t)ep, "timeout_ms",
@@ -357,9 +362,9 @@ int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **d
 	if (!args)
 		return -ENOMEM;
 	/* rdqd bounds the wait; the reply comes whatever happens. */
-	ret = call(client, "ep.recv", args, 2, NULL, 0, -1, &reply);
+	ret = call(client, op, args, 2, out, out_len, -1, &reply);
 	if (ret == 0 && !rdq_message_data(reply, &bytes, len)) {
-		stream_set_error(client, "rdqd's ep.recv reply carries no data");
+		stream_set_error(client, "rdqd's %s reply carries no data", op);
 		ret = -EBADMSG;
 	}
 	if (ret == 0) {
@@ -374,6 +379,19 @@ int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **d
 	}
 	json_decref(reply);
 	return ret;
+}
+
+int rdq_ep_recv(struct rdq_client *client, uint64_t ep, int timeout_ms, void **data, size_t *len)
+{
+	return receive(client, "ep.recv", ep, NULL, 0, timeout_ms, data, len);
+}
+
+int rdq_ep_sendrecv(struct rdq_client *client, uint64_t ep, const void *out, size_t out_len,
+		    int timeout_ms, void **data, size_t *len)
+{
+	if (!out && out_len)
+		return -EINVAL;
+	return receive(client, "ep.sendrecv", ep, out ? out : "", out_len, timeout_ms, data, len);
 }
 
 const char *rdq_client_error(const struct rdq_client *client)

@@ -5,6 +5,8 @@
  * sizes, 1 byte to SIZE bytes (the smallest and the largest among them),
  * each of bytes that differ from request to request, and checks that each
  * answer is the request's bytes exactly (an echo server's answer), in order.
+ * Every other request goes as ep.send then ep.recv, the others as one
+ * ep.sendrecv.
  *
  * Usage: serve-client [-s SOCKET] ADDR PORT COUNT SIZE
  * Prints "COUNT answers of 1 to SIZE bytes (TOTAL bytes), every byte
@@ -75,9 +77,13 @@ int main(int argc, char **argv)
 		/* Bytes that depend on the request's number and place: a swap or a shift shows. */
 		for (size_t k = 0; k < len; k++)
 			out[k] = (uint8_t)(k * 31 + i * 7 + (k >> 8));
-		ret = rdq_ep_send(c, ep, out, len, 0, 0);
-		if (ret == 0)
-			ret = rdq_ep_recv(c, ep, 10000, &in, &n);
+		if (i % 2) {
+			ret = rdq_ep_sendrecv(c, ep, out, len, 10000, &in, &n);
+		} else {
+			ret = rdq_ep_send(c, ep, out, len, 0, 0);
+			if (ret == 0)
+				ret = rdq_ep_recv(c, ep, 10000, &in, &n);
+		}
 		if (ret < 0) {
 			fprintf(stderr, "serve-client: request %u (%zu bytes): %s: %s\n", i, len,
 				rdq_strerrno(-ret), rdq_client_error(c));

@@ -212,6 +212,17 @@ RDQ_EXPORT int rdq_event_accepted(const json_t *msg, struct rdq_accepted *out);
 /* Destroys endpoint ep (a served one once its peer is done, say). 0 or a negative errno. */
 RDQ_EXPORT int rdq_ep_destroy(struct rdq_client *client, uint64_t ep);
 
+/*
+ * Sends out_len bytes at out on endpoint ep, as rdq_ep_send() without
+ * RDQ_SEND_WAIT, and receives the next message, as rdq_ep_recv(): one
+ * request and one reply where the two calls take two of each. A client
+ * sends a request and gets its answer; a server sends an answer and gets
+ * the next request. Returns as rdq_ep_recv(); a send that cannot be posted
+ * fails the call before any receive.
+ */
+RDQ_EXPORT int rdq_ep_sendrecv(struct rdq_client *client, uint64_t ep, const void *out,
+			       size_t out_len, int timeout_ms, void **data, size_t *len);
+
 /* Helpers for reading replies: 1 if msg is a reply to id / an event. */
 RDQ_EXPORT int rdq_message_is_reply(const json_t *msg, int64_t id);
 RDQ_EXPORT int rdq_message_is_event(const json_t *msg);

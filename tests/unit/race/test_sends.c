@@ -10,6 +10,10 @@
  *
  * A send that does not wait: answered once it is posted; when the
  * connection then fails under it, the next ep.send and ep.recv say why.
+ *
+ * ep.sendrecv: the send is posted and the request waits as an ep.recv; a
+ * failure of the connection answers it with why; on a failed connection,
+ * or on an endpoint that cannot receive, nothing is sent.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -142,11 +146,67 @@ static void test_send_posted_then_failed(void **state)
 	assert_int_equal(fake.sends, 1); /* the one after was never posted */
 }
 
+static void test_sendrecv(void **state)
+{
+	static const char why[] = "the send failed: the transport gave up";
+	const struct reply *reply;
+	int64_t waiting, after;
+
+	world_connect(false);
+	waiting = clients_send(CLIENT, "ep.sendrecv",
+			       json_pack("{s:I, s:s, s:I}", "ep", (json_int_t)w.ep, "data",
+					 "request", "timeout_ms", (json_int_t)60000));
+	clients_pump();
+	/* Posted, and waiting for the answer: no reply yet. */
+	assert_int_equal(fake.sends, 1);
+	assert_int_equal(clients_replies_for(CLIENT, waiting, NULL), 0);
+	assert_non_null(pending_request(0, waiting));
+
+	/* The connection fails: the waiting receive is answered with why, once. */
+	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why);
+	assert_true(settle());
+	clients_pump();
+	assert_int_equal(clients_replies_for(CLIENT, waiting, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	assert_non_null(strstr(reply->message, why));
+
+	/* On the failed connection nothing more is sent. */
+	after = clients_send(CLIENT, "ep.sendrecv",
+			     json_pack("{s:I, s:s}", "ep", (json_int_t)w.ep, "data", "after"));
+	clients_pump();
+	assert_int_equal(clients_replies_for(CLIENT, after, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	assert_int_equal(fake.sends, 1);
+}
+
+static void test_sendrecv_on_a_listener_sends_nothing(void **state)
+{
+	const struct reply *reply;
+	json_int_t listener;
+	int64_t id;
+
+	id = clients_send(CLIENT, "ep.listen",
+			  json_pack("{s:s, s:i}", "addr", "127.0.0.1", "port", 7470));
+	step(ep_work_listen);
+	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	assert_string_equal(errname(reply->err), "ok");
+	listener = json_integer_value(json_object_get(reply->result, "ep"));
+	id = clients_send(CLIENT, "ep.sendrecv",
+			  json_pack("{s:I, s:s}", "ep", listener, "data", "x"));
+	clients_pump();
+	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	assert_string_equal(errname(reply->err), "EOPNOTSUPP");
+	assert_int_equal(fake.sends, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_send_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_posted_then_failed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sendrecv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sendrecv_on_a_listener_sends_nothing, setup,
+						teardown),
 	};
 
 	log_max_priority = LOG_ERR;
