@@ -195,6 +195,19 @@ static bool arg_send_data(struct request *req, const struct op_input *in, const 
 	return true;
 }
 
+/* What ep.send and ep.sendrecv share: the bytes and "timeout_ms"; fails req if they are wrong. */
+static bool arg_send(struct request *req, const struct op_input *in, const void **data, size_t *len,
+		     int64_t *timeout)
+{
+	char err[RDQ_ERRMSG_MAX];
+
+	return arg_send_data(req, in, data, len) &&
+	       !bad_arg(req,
+			rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
+				    RDQ_DEFAULT_TIMEOUT_MS, timeout, err),
+			err);
+}
+
 static void op_ep_send(struct rdqd *d, struct request *req, const struct op_input *in)
 {
 	char err[RDQ_ERRMSG_MAX];
@@ -204,11 +217,7 @@ static void op_ep_send(struct rdqd *d, struct request *req, const struct op_inpu
 	bool wait;
 	struct ep *ep;
 
-	if (!arg_send_data(req, in, &data, &len) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
-				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
-		    err) ||
+	if (!arg_send(req, in, &data, &len, &timeout) ||
 	    bad_arg(req, rdq_arg_bool(in->args, "wait", false, &wait, err), err))
 		return;
 	ep = arg_endpoint(d, req, in);
@@ -220,17 +229,12 @@ static void op_ep_send(struct rdqd *d, struct request *req, const struct op_inpu
 
 static void op_ep_sendrecv(struct rdqd *d, struct request *req, const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
 	const void *data;
 	size_t len = 0;
 	int64_t timeout;
 	struct ep *ep;
 
-	if (!arg_send_data(req, in, &data, &len) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
-				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
-		    err))
+	if (!arg_send(req, in, &data, &len, &timeout))
 		return;
 	ep = arg_endpoint(d, req, in);
 	if (!ep)
