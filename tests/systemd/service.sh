@@ -201,7 +201,7 @@ if [ -n "${RDQ_DEBS:-}" ]; then
 		"(^| )$AL .*$AA|(^| )$AA .*$AL" "$(offered alice ep send)"
 	expect "completion: qp destroy offers her QPs" \
 		"$(listed alice qp)" "$(offered alice qp destroy | tr ' ' '\n' | sort | xargs)"
-	expect "completion: ep sub-commands" "connect destroy disconnect help listen recv send show" \
+	expect "completion: ep sub-commands" "connect destroy disconnect help listen recv send serve show" \
 		"$(offered alice ep | tr ' ' '\n' | sort | xargs)"
 fi
 expect_status "bob (not in group rdq) is refused" 3 as_user bob rdqctl status
