@@ -68,19 +68,17 @@ int rdq_accept(struct rdq_client *client, int timeout_ms, struct rdq_accepted *o
 	json_t *msg = stream_queue_take_accepted(client);
 	int ret;
 
-	while (!msg) {
+	while (!msg || !rdq_event_accepted(msg, out)) {
+		/* Not ours to drop: a reply or another event waits for rdq_client_next(). */
+		if (msg) {
+			ret = stream_queue_push(client, msg);
+			if (ret < 0)
+				return ret;
+		}
 		ret = stream_receive(client, deadline, &msg);
 		if (ret < 0)
 			return ret;
-		if (rdq_event_accepted(msg, out))
-			break;
-		/* Not ours to drop: a reply or another event waits for rdq_client_next(). */
-		ret = stream_queue_push(client, msg);
-		msg = NULL;
-		if (ret < 0)
-			return ret;
 	}
-	rdq_event_accepted(msg, out);
 	json_decref(msg);
 	return 0;
 }

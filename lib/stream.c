@@ -145,11 +145,12 @@ json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id)
 	return queue_take(c, match_reply, id);
 }
 
+/* What rdq_accept() takes: the announcements rdq_event_accepted() can read. */
 static bool match_accepted(const json_t *msg, int64_t id)
 {
-	const char *name = json_string_value(json_object_get(msg, "event"));
+	struct rdq_accepted scratch;
 
-	return name && strcmp(name, RDQ_EVENT_ACCEPTED) == 0;
+	return rdq_event_accepted(msg, &scratch);
 }
 
 json_t *stream_queue_take_accepted(struct rdq_client *c)
