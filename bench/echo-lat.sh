@@ -114,16 +114,7 @@ echo "measured in $(($(date +%s) - start)) s"
 
 # The summaries: per size and path the spread of p50 and p99 over the runs,
 # and the two ratios, each taken within a run.
-awk -v sizes="$*" '
-function spread(list,   v, n, i, j, t) {
-	n = split(list, v, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-		}
-	return sprintf("median %.2f min %.2f max %.2f", v[int((n + 1) / 2)], v[1], v[n])
-}
-function count(list,   v) { return split(list, v, " ") }
+awk -v sizes="$*" "$SPREAD_AWK"'
 $1 == "lat" { p50[$3 "/" $7 "/" $5] = $9; p99[$3 "/" $7 "/" $5] = $11 }
 END {
 	np = split("ib_send_lat rdqd_echo pingpong rdq", paths, " ")

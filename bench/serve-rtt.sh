@@ -134,17 +134,7 @@ echo "measured in $(($(date +%s) - start)) s"
 # runs; the ratios of echo_server to rdma_echo, each taken within a run;
 # and whether their medians meet the goal (round trip at most twice the
 # plain server's, requests per second at least half).
-awk -v sizes="$*" '
-function spread(list,   v, n, i, j, t) {
-	n = split(list, v, " ")
-	for (i = 2; i <= n; i++)
-		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
-			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-		}
-	last = v[int((n + 1) / 2)]
-	return sprintf("median %.2f min %.2f max %.2f", last, v[1], v[n])
-}
-function count(list,   v) { return split(list, v, " ") }
+awk -v sizes="$*" "$SPREAD_AWK"'
 $1 == "lat" { p50[$3 "/" $7 "/" $5] = $9; p99[$3 "/" $7 "/" $5] = $11 }
 $1 == "rps" { rps[$3 "/" $7 "/" $5] = $11 }
 END {

@@ -155,3 +155,19 @@ connect_to_host2() {
 	ctl ep send "$A" ping >/dev/null
 	expect "host 2 echoes" ping "$(ctl ep recv "$A" 2>&1)"
 }
+
+# awk functions for the benchmarks' summaries of repeated runs, put before their own program:
+# spread("v1 v2 ...") is "median M min A max B" (and sets last to the median); count(list) is
+# how many values list holds.
+SPREAD_AWK='
+function spread(list,   v, n, i, j, t) {
+	n = split(list, v, " ")
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+		}
+	last = v[int((n + 1) / 2)]
+	return sprintf("median %.2f min %.2f max %.2f", last, v[1], v[n])
+}
+function count(list,   v) { return split(list, v, " ") }
+'
