@@ -29,8 +29,8 @@ static size_t size_of(unsigned i, size_t max, uint32_t *seed)
 	if (i == 1)
 		return max;
 	*seed = *seed * 1103515245u + 12345u;
-	/* Half small (up to 256 bytes), half anywhere: both sides of a page. */
-	return 1 + (*seed >> 8) % (i % 2 ? 256 : max);
+	/* Half small (up to 256 bytes, and never over max), half anywhere: both sides of a page. */
+	return 1 + (*seed >> 8) % (i % 2 && max > 256 ? 256 : max);
 }
 
 int main(int argc, char **argv)

@@ -51,5 +51,24 @@ expect_match "a new peer is turned away: nobody listens" 'connect: ECONNREFUSED:
 expect_status_ok() { ctl status >/dev/null 2>&1; }
 if expect_status_ok; then pass "rdqd still answers"; else fail "rdqd still answers" ""; fi
 
+# The synchronous server (rdq_accept, one peer at a time) with watch on: three peers in turn;
+# the events that came among the announcements are kept for rdq_client_next, in order.
+accept-server -s "$RDQ_SOCK" "$ADDR" "$PORT" 3 >/tmp/accept-server.out 2>&1 &
+ACCEPT=$!
+accepting() { grep -q "serving $ADDR:$PORT" /tmp/accept-server.out; }
+wait_until 10 accepting || fail "accept-server serves" "$(cat /tmp/accept-server.out)"
+ok=0
+for size in 16 4096 65536; do
+	timeout 120 serve-client -s "$RDQ_SOCK" "$ADDR" "$PORT" 20 "$size" >>/tmp/accept-clients.out 2>&1 &&
+		ok=$((ok + 1))
+done
+expect "rdq_accept: three peers in turn each get 20 exact answers" "3" \
+	"$ok$([ "$ok" = 3 ] || cat /tmp/accept-clients.out)"
+wait "$ACCEPT"
+expect "accept-server ends cleanly" 0 "$?"
+expect_match "it served them all; rdq_accept kept the events it read (each ep.destroyed)" \
+	"served 60 request\\(s\\) from 3 peer\\(s\\); [0-9]+ other event\\(s\\) kept, each served endpoint's ep.destroyed among them" \
+	"$(cat /tmp/accept-server.out)"
+
 rdqd_stop || fail "rdqd exits 0 on SIGTERM" "see $RDQD_LOG"
 finish
