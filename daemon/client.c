@@ -3,60 +3,56 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "control.h"
 #include "endpoint.h"
-#include "json_arena.h"
 #include "ops.h"
-#include "protocol/message.h"
+#include "protocol/request_read.h"
 #include "rdqd.h"
 #include "request.h"
 #include "shutdown.h"
 
 /*
- * A frame becomes a request, or an error reply. Everything JSON made for it
- * (the decoded request, and the reply of an operation answered at once) lives
- * in the loop's arena until the frame is done.
+ * A frame becomes a request, or an error reply. Its envelope is read here,
+ * its arguments by ops.c, straight into the op's struct; nothing of the
+ * frame outlives this call.
  */
 static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const char *body, size_t len)
 {
 	struct control_requests *pending = control_requests(d, conn);
-	struct rdq_request_msg msg;
+	struct rdq_envelope e;
 	char err[RDQ_ERRMSG_MAX];
-	const struct op *op;
+	const struct rdq_op_spec *op;
 	struct request *req;
 	int ret;
 
-	json_arena_enter();
-	ret = rdq_request_decode(body, len, &msg, err);
+	ret = rdq_envelope_read(body, len, &e, err);
 	if (ret < 0) {
-		control_reject(d, conn, msg.id, -ret, err);
+		control_reject(d, conn, e.id, -ret, err);
 		goto out;
 	}
-	op = ops_find(msg.op);
+	op = rdq_op_find(e.op, e.op_len);
 	if (!op) {
-		snprintf(err, sizeof(err), "unknown op \"%.60s\" (docs/protocol.md lists them)",
-			 msg.op);
-		control_reject(d, conn, msg.id, EOPNOTSUPP, err);
+		snprintf(err, sizeof(err), "unknown op \"%.*s\" (docs/protocol.md lists them)",
+			 (int)strnlen(e.op, e.op_len < 60 ? e.op_len : 60), e.op);
+		control_reject(d, conn, e.id, EOPNOTSUPP, err);
 	} else if (d->shutting_down) {
-		control_reject(d, conn, msg.id, ESHUTDOWN, "rdqd is shutting down");
+		control_reject(d, conn, e.id, ESHUTDOWN, "rdqd is shutting down");
 	} else if (pending && pending->count >= d->opt.max_pending) {
 		snprintf(err, sizeof(err),
 			 "too many pending requests on this connection (limit %u)",
 			 d->opt.max_pending);
-		control_reject(d, conn, msg.id, EBUSY, err);
+		control_reject(d, conn, e.id, EBUSY, err);
 	} else {
-		struct op_input in = {.args = msg.args, .data = msg.data, .data_len = msg.data_len};
-
-		req = request_new(d, conn, uid, msg.id, msg.version, op);
+		req = request_new(d, conn, uid, e.id, e.version, op);
 		if (req)
-			ops_dispatch(d, req, &in);
+			ops_run(d, req, &e);
 		else
-			control_reject(d, conn, msg.id, ENOMEM, "out of memory");
+			control_reject(d, conn, e.id, ENOMEM, "out of memory");
 	}
-	rdq_request_msg_clear(&msg);
 out:
-	json_arena_leave();
+	rdq_envelope_clear(&e);
 }
 
 static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests)

@@ -22,12 +22,12 @@
 
 #include "shares.h"
 #include "clock.h"
+#include "encode.h"
 #include "engine/level.h"
 #include "engine/list.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/frame.h"
-#include "protocol/json_write.h"
 #include "protocol/message.h"
 #include "protocol/socket_path.h"
 #include "rdqd.h"
@@ -86,67 +86,64 @@ static void check_throttle(struct conn *c)
 }
 
 /*
- * Messages are serialised once, into this buffer, which the loop reuses for
+ * Messages are encoded once, into this buffer, which the loop reuses for
  * every message, then framed into the connection's output: no allocation
- * of ours per reply, and no second pass to learn the size first. One more
- * byte holds the NUL before an attachment.
+ * of ours per reply, and no second pass to learn the size first. Room for
+ * the frame's header comes before the body, so that header and body go out
+ * in one piece, and one byte after it holds the NUL before an attachment.
  */
 static uint8_t scratch[RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE + 1]; /* the loop's alone */
 #define SCRATCH_BODY ((char *)scratch + RDQ_FRAME_HEADER)
 
+char *control_body(void)
+{
+	return SCRATCH_BODY;
+}
+
 /*
- * Frames the body of body bytes serialised at SCRATCH_BODY, then the
- * attachment after a NUL when data is not NULL, into c's output.
+ * Frames body (len bytes) into c's output, then the attachment after a NUL
+ * when data is not NULL. body is the scratch buffer's, or any other text
+ * without an attachment.
  */
-static int conn_write_frame(struct conn *c, size_t body, const void *data, size_t data_len)
+static int conn_write_frame(struct conn *c, const char *body, size_t len, const void *data,
+			    size_t data_len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t head = RDQ_FRAME_HEADER + body;
+	uint8_t header[RDQ_FRAME_HEADER];
 	int ret = 0;
 
 	RDQ_DISPATCH_ONLY();
-	if (body == 0)
-		return -ENOMEM;
-	if (body > RDQ_MAX_MESSAGE)
-		return -EMSGSIZE; /* the serialiser wrote only what fits, and said what it needed */
-	if (data) {
-		scratch[head++] = '\0';
-		rdq_frame_write_header((uint32_t)(body + 1 + data_len), scratch);
+	if (len == 0)
+		return -EINVAL; /* the encoder could not write it */
+	if (len > RDQ_MAX_MESSAGE)
+		return -EMSGSIZE; /* the encoder wrote only what fits, and said what it needed */
+	if (body == SCRATCH_BODY) {
+		size_t head = RDQ_FRAME_HEADER + len;
+
+		if (data)
+			scratch[head++] = '\0';
+		rdq_frame_write_header((uint32_t)(data ? len + 1 + data_len : len), scratch);
+		/* Room for the whole frame first: a frame half written would break the stream. */
+		if (evbuffer_expand(out, head + data_len) < 0 ||
+		    evbuffer_add(out, scratch, head) < 0 ||
+		    (data && data_len && evbuffer_add(out, data, data_len) < 0))
+			ret = -ENOMEM;
 	} else {
-		rdq_frame_write_header((uint32_t)body, scratch);
+		rdq_frame_write_header((uint32_t)len, header);
+		if (evbuffer_expand(out, sizeof(header) + len) < 0 ||
+		    evbuffer_add(out, header, sizeof(header)) < 0 ||
+		    evbuffer_add(out, body, len) < 0)
+			ret = -ENOMEM;
 	}
-	/* Room for the whole frame first: a frame half written would break the stream. */
-	if (evbuffer_expand(out, head + data_len) < 0 || evbuffer_add(out, scratch, head) < 0 ||
-	    (data && data_len && evbuffer_add(out, data, data_len) < 0))
-		ret = -ENOMEM;
 	check_throttle(c);
 	return ret;
 }
 
-int control_send_ok(struct rdqd *d, rdq_handle_t h, int version, int64_t id, const json_t *result,
-		    const void *data, size_t data_len)
-{
-	struct conn *c = conn_get(d, h);
-	size_t body;
-
-	if (!c)
-		return -ENOENT;
-	/* The envelope is written around the result, not built as JSON first. */
-	body = rdq_reply_ok_dump(version, id, result, data != NULL, data_len, SCRATCH_BODY,
-				 RDQ_MAX_MESSAGE);
-	return conn_write_frame(c, body, data, data_len);
-}
-
-static int conn_send(struct conn *c, const json_t *msg)
-{
-	return conn_write_frame(c, rdq_json_write(msg, SCRATCH_BODY, RDQ_MAX_MESSAGE), NULL, 0);
-}
-
-int control_send(struct rdqd *d, rdq_handle_t h, const json_t *msg)
+int control_send_body(struct rdqd *d, rdq_handle_t h, size_t len, const void *data, size_t data_len)
 {
 	struct conn *c = conn_get(d, h);
 
-	return c ? conn_send(c, msg) : -ENOENT;
+	return c ? conn_write_frame(c, SCRATCH_BODY, len, data, data_len) : -ENOENT;
 }
 
 bool control_can_announce(struct rdqd *d, rdq_handle_t h)
@@ -156,7 +153,7 @@ bool control_can_announce(struct rdqd *d, rdq_handle_t h)
 	return c && !c->closing && output_length(c) < OUTPUT_HIGH;
 }
 
-int control_announce(struct rdqd *d, rdq_handle_t h, const json_t *event)
+int control_announce(struct rdqd *d, rdq_handle_t h, size_t len)
 {
 	struct conn *c = conn_get(d, h);
 	int ret;
@@ -165,7 +162,7 @@ int control_announce(struct rdqd *d, rdq_handle_t h, const json_t *event)
 		return -ENOENT;
 	if (output_length(c) >= OUTPUT_HIGH)
 		return -ENOBUFS;
-	ret = conn_send(c, event);
+	ret = conn_write_frame(c, SCRATCH_BODY, len, NULL, 0);
 	if (ret == 0)
 		d->counters.events_sent++;
 	return ret;
@@ -173,7 +170,7 @@ int control_announce(struct rdqd *d, rdq_handle_t h, const json_t *event)
 
 struct broadcast_ctx {
 	uid_t owner;
-	json_t *event;
+	size_t len; /* of the event, encoded once in the scratch buffer */
 	uint64_t sent;
 };
 
@@ -183,16 +180,13 @@ struct broadcast_ctx {
  */
 static void report_lost_events(struct conn *c)
 {
-	json_t *event;
+	char text[96]; /* its own: the scratch buffer holds the event being broadcast */
+	struct event_view lost = {.kind = EVENT_EVENTS_LOST, .count = c->events_lost};
 
 	if (!c->events_lost || output_length(c) >= OUTPUT_LOW)
 		return;
-	event = rdq_event_new("events.lost");
-	if (event &&
-	    json_object_set_new(event, "count", json_integer((json_int_t)c->events_lost)) == 0 &&
-	    conn_send(c, event) == 0)
+	if (conn_write_frame(c, text, encode_event(text, sizeof(text), &lost), NULL, 0) == 0)
 		c->events_lost = 0;
-	json_decref(event);
 }
 
 static void broadcast_one(struct conn *c, struct broadcast_ctx *b)
@@ -208,37 +202,38 @@ static void broadcast_one(struct conn *c, struct broadcast_ctx *b)
 	if (c->events_lost || output_length(c) >= OUTPUT_HIGH) {
 		c->events_lost++;
 		c->d->counters.events_lost++;
-	} else if (conn_send(c, b->event) == 0) {
+	} else if (conn_write_frame(c, SCRATCH_BODY, b->len, NULL, 0) == 0) {
 		b->sent++;
 	}
 }
 
-void control_broadcast(struct rdqd *d, uid_t owner, json_t *event)
+void control_broadcast(struct rdqd *d, uid_t owner, const struct event_view *event)
 {
-	struct broadcast_ctx b = {.owner = owner, .event = event};
+	struct broadcast_ctx b = {.owner = owner};
 
-	if (!event)
-		return;
 	/* Only the watchers: an event costs nothing per connection that does not watch. */
+	if (!d->watchers.first)
+		return;
+	/* Encoded once, whatever the number of watchers; each gets a copy of the bytes. */
+	b.len = encode_event(SCRATCH_BODY, RDQ_MAX_MESSAGE, event);
 	for (struct list_node *n = d->watchers.first, *next; n; n = next) {
 		next = n->next;
 		broadcast_one(list_entry(n, struct conn, watching), &b);
 	}
 	d->counters.events_sent += b.sent;
-	json_decref(event);
 }
 
 /* Answers a message that never became a request. */
 static void reject(struct conn *c, int64_t id, int err, const char *message)
 {
-	json_t *reply = rdq_reply_error(id, err, message);
+	size_t len = encode_reply_error(SCRATCH_BODY, RDQ_MAX_MESSAGE, RDQ_PROTOCOL_V1, id, err,
+					message);
 
 	c->d->counters.rejected++;
-	if (reply && conn_send(c, reply) == 0)
+	if (conn_write_frame(c, SCRATCH_BODY, len, NULL, 0) == 0)
 		c->d->counters.replied++;
 	else
 		c->d->counters.dropped++;
-	json_decref(reply);
 }
 
 void control_reject(struct rdqd *d, rdq_handle_t h, int64_t id, int err, const char *message)
@@ -426,15 +421,15 @@ static void conn_close(struct conn *c)
 /* Turns a new socket away with one error frame; the write is best effort, never blocking. */
 static void refuse(int fd, int err, const char *message)
 {
-	json_t *reply = rdq_reply_error(RDQ_NO_ID, err, message);
-	size_t len;
-	uint8_t *buf = reply ? rdq_message_pack(reply, &len) : NULL;
+	size_t len = encode_reply_error(SCRATCH_BODY, RDQ_MAX_MESSAGE, RDQ_PROTOCOL_V1, RDQ_NO_ID,
+					err, message);
 
-	if (buf && send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-		/* The client will see the connection close instead. */
+	if (len > 0 && len <= RDQ_MAX_MESSAGE) {
+		rdq_frame_write_header((uint32_t)len, scratch);
+		if (send(fd, scratch, RDQ_FRAME_HEADER + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* The client will see the connection close instead. */
+		}
 	}
-	free(buf);
-	json_decref(reply);
 	close(fd);
 }
 

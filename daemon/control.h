@@ -10,7 +10,6 @@
 #ifndef RDQD_CONTROL_H
 #define RDQD_CONTROL_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 
 #include "engine/handle_table.h"
 
+struct event_view;
 struct rdqd;
 struct request;
 
@@ -45,31 +45,37 @@ void control_close_all(struct rdqd *d, bool force);
 unsigned control_connections(struct rdqd *d);
 
 /*
- * Sends msg (not stolen) to conn if it is still open. Returns 0, -ENOENT,
- * -EMSGSIZE (it would not fit in a frame) or -ENOMEM.
+ * The loop's buffer for the body of the next message: encode it here
+ * (RDQ_MAX_MESSAGE bytes; encode.h), then send it with one of the calls
+ * below before anything else is encoded.
  */
-int control_send(struct rdqd *d, rdq_handle_t conn, const json_t *msg);
+char *control_body(void);
 
 /*
- * Sends the success reply to request id in protocol version `version`:
- * result (not stolen; NULL: an empty object), followed by data_len bytes of
- * data as its attachment when data is not NULL. Returns as control_send().
+ * Sends the len bytes encoded at control_body() to conn if it is still open,
+ * followed by data_len bytes of data as the frame's attachment when data is
+ * not NULL. Returns 0, -ENOENT, -EMSGSIZE (len is over a frame's JSON),
+ * -EINVAL (len 0: nothing could be encoded) or -ENOMEM.
  */
-int control_send_ok(struct rdqd *d, rdq_handle_t conn, int version, int64_t id,
-		    const json_t *result, const void *data, size_t data_len);
+int control_send_body(struct rdqd *d, rdq_handle_t conn, size_t len, const void *data,
+		      size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
 /*
- * Sends an event to one connection, if it can take it now: 0, -ENOENT if the
- * connection is gone or closing, -ENOBUFS if its output is over the limit
- * (it does not read). Unlike a reply, an event that cannot be sent is the
- * caller's to handle; it is never queued without bound.
+ * Sends the event encoded at control_body() (len bytes) to one connection,
+ * if it can take it now: 0, -ENOENT if the connection is gone or closing,
+ * -ENOBUFS if its output is over the limit (it does not read). Unlike a
+ * reply, an event that cannot be sent is the caller's to handle; it is
+ * never queued without bound.
  */
-int control_announce(struct rdqd *d, rdq_handle_t conn, const json_t *event);
+int control_announce(struct rdqd *d, rdq_handle_t conn, size_t len);
 /* Whether control_announce() to conn would send now. */
 bool control_can_announce(struct rdqd *d, rdq_handle_t conn);
-/* Sends an event (stolen) to each watching connection that may see objects of owner. */
-void control_broadcast(struct rdqd *d, uid_t owner, json_t *event);
+/*
+ * Sends an event to each watching connection that may see objects of
+ * owner: encoded once (in control_body()), whatever their number.
+ */
+void control_broadcast(struct rdqd *d, uid_t owner, const struct event_view *event);
 /* Turns events on or off for conn. */
 void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
 

@@ -19,11 +19,13 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "encode.h"
 #include "engine/level.h"
 #include "engine/workers.h"
 #include "log.h"
@@ -38,82 +40,89 @@ static const char *port_state(enum ibv_port_state s)
 	return ibv_port_state_str(s);
 }
 
-static json_t *gid_list(struct ibv_context *ctx, uint8_t port, int count)
+static void read_gids(struct ibv_context *ctx, uint8_t port, int count, struct port_view *out)
 {
-	json_t *gids = json_array();
+	static const union ibv_gid zero;
 
-	for (int i = 0; i < count && i < 8; i++) {
+	out->ngids = 0;
+	for (int i = 0; i < count && out->ngids < DEVICE_GIDS_MAX; i++) {
 		union ibv_gid gid;
-		char text[INET6_ADDRSTRLEN];
-		static const union ibv_gid zero;
 
 		if (ibv_query_gid(ctx, port, i, &gid) || !memcmp(&gid, &zero, sizeof(gid)))
 			continue;
-		inet_ntop(AF_INET6, gid.raw, text, sizeof(text));
-		json_array_append_new(gids, json_string(text));
+		inet_ntop(AF_INET6, gid.raw, out->gids[out->ngids++], sizeof(out->gids[0]));
 	}
-	return gids;
 }
 
-static json_t *describe_device(struct ibv_device *dev)
+static void describe_device(struct ibv_device *dev, struct device_view *out)
 {
 	struct ibv_device_attr attr;
 	struct ibv_context *ctx;
-	json_t *ports, *out;
-	int err;
 
 	RDQ_PASSIVE_ONLY();
+	snprintf(out->name, sizeof(out->name), "%s", ibv_get_device_name(dev));
+	out->transport = dev->transport_type == IBV_TRANSPORT_IB ? "ib/roce" : "iwarp";
 	ctx = ibv_open_device(dev);
-	err = ctx ? 0 : errno;
-	ports = json_array();
-
-	out = json_pack("{s:s, s:s}", "name", ibv_get_device_name(dev), "transport",
-			dev->transport_type == IBV_TRANSPORT_IB ? "ib/roce" : "iwarp");
+	out->err = ctx ? 0 : errno;
 	if (ctx)
-		err = ibv_query_device(ctx, &attr); /* returns the errno value */
-	if (err) {
+		out->err = ibv_query_device(ctx, &attr); /* returns the errno value */
+	if (out->err) {
 		/* Kept in the list: rdqctl names the device and fails with this. */
-		json_object_set_new(out, "error", json_string(strerror(err)));
-		json_object_set_new(out, "errno", json_string(rdq_errno_name(err)));
-		json_object_set_new(out, "ports", ports);
 		if (ctx)
 			ibv_close_device(ctx);
-		return out;
+		return;
 	}
-	for (uint8_t p = 1; p <= attr.phys_port_cnt; p++) {
+	for (uint8_t p = 1; p <= attr.phys_port_cnt && out->nports < DEVICE_PORTS_MAX; p++) {
+		struct port_view *port = &out->ports[out->nports];
 		struct ibv_port_attr pa;
 
 		if (ibv_query_port(ctx, p, &pa))
 			continue;
-		json_array_append_new(ports,
-				      json_pack("{s:i, s:s, s:i, s:o}", "port", p, "state",
-						port_state(pa.state), "mtu", 128 << pa.active_mtu,
-						"gids", gid_list(ctx, p, pa.gid_tbl_len)));
+		port->port = p;
+		port->state = port_state(pa.state);
+		port->mtu = 128 << pa.active_mtu;
+		read_gids(ctx, p, pa.gid_tbl_len, port);
+		out->nports++;
 	}
-	json_object_set_new(out, "ports", ports);
 	ibv_close_device(ctx);
-	return out;
 }
+
+/* What dev.show's worker found, for the loop to answer with. */
+struct device_list {
+	unsigned n;
+	struct device_view devices[];
+};
 
 static void devices_query(struct work_item *item)
 {
 	struct ibv_device **list;
-	json_t *devices = json_array();
+	struct device_list *found;
 	int n = 0;
 
 	RDQ_PASSIVE_ONLY();
 	list = ibv_get_device_list(&n);
-	for (int i = 0; list && i < n; i++)
-		json_array_append_new(devices, describe_device(list[i]));
+	if (!list)
+		n = 0;
+	found = calloc(1, sizeof(*found) + (size_t)n * sizeof(found->devices[0]));
+	for (int i = 0; found && i < n; i++)
+		describe_device(list[i], &found->devices[found->n++]);
 	if (list)
 		ibv_free_device_list(list);
-	item->data = devices;
+	item->data = found;
 }
 
 static void devices_answer(struct work_item *item)
 {
-	request_complete(work_of(item)->request, 0, json_pack("{s:o}", "devices", item->data),
-			 NULL);
+	struct device_list *found = item->data;
+
+	if (found)
+		request_complete(work_of(item)->request, 0,
+				 RESULT(RESULT_DEVICES, .devices = {found->devices, found->n}),
+				 NULL);
+	else
+		request_fail(work_of(item)->request, -ENOMEM, "out of memory");
+	free(found);
+	item->data = NULL;
 }
 
 void device_show(struct rdqd *d, struct request *req)
@@ -148,7 +157,9 @@ void device_show(struct rdqd *d, struct request *req)
 struct device_scan {
 	struct rdma_event_channel *channel; /* opened by this scan, or NULL */
 	struct verbs_device *retired;	    /* shared verbs resources of devices now gone */
-	json_t *names;			    /* the devices libibverbs can use, by name */
+	/* The devices libibverbs can use, by name. */
+	char names[RDQD_DEVICES_MAX][RDQD_DEVICE_NAME_MAX];
+	unsigned n;
 	char error[sizeof(((struct rdqd *)0)->rdma_error)]; /* why RDMA is unusable, or "" */
 };
 
@@ -222,12 +233,13 @@ static void scan_devices(struct rdqd *d, struct device_scan *s, bool channel_ope
 	int n = 0;
 
 	RDQ_PASSIVE_ONLY();
-	s->names = json_array();
 	list = ibv_get_device_list(&n);
 	if (!list)
 		n = 0;
-	for (int i = 0; i < n; i++)
-		json_array_append_new(s->names, json_string(ibv_get_device_name(list[i])));
+	s->n = 0;
+	for (int i = 0; i < n && s->n < RDQD_DEVICES_MAX; i++)
+		snprintf(s->names[s->n++], RDQD_DEVICE_NAME_MAX, "%s",
+			 ibv_get_device_name(list[i]));
 	/* The shared resources of a device that left go first; librdmacm closes it after. */
 	s->retired = verbs_devices_retire_gone(d, list, n, &busy);
 	if (n == 0) {
@@ -263,23 +275,21 @@ static void scan_devices(struct rdqd *d, struct device_scan *s, bool channel_ope
 		ibv_free_device_list(list);
 }
 
-static void log_devices(json_t *names)
+static void log_devices(struct rdqd *d)
 {
 	char line[256] = "";
-	size_t used = 0, i;
-	json_t *name;
+	size_t used = 0;
 
-	json_array_foreach(names, i, name)
-	{
-		used = append_word(line, sizeof(line), used, json_string_value(name));
-	}
+	for (unsigned i = 0; i < d->ndevices; i++)
+		used = append_word(line, sizeof(line), used, d->device_names[i]);
 	log_info("RDMA devices now: %s", used ? line : "none");
 }
 
 /* Loop side: takes what a scan found. */
 static void scan_apply(struct rdqd *d, struct device_scan *s)
 {
-	bool changed = !json_equal(d->devices, s->names);
+	bool changed = d->ndevices != s->n ||
+		       memcmp(d->device_names, s->names, s->n * sizeof(s->names[0])) != 0;
 
 	if (s->channel) {
 		if (d->cm_attach(d, s->channel) < 0) {
@@ -290,16 +300,15 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 			changed = true;
 		}
 	}
-	json_decref(d->devices);
-	d->devices = s->names;
-	s->names = NULL;
+	memcpy(d->device_names, s->names, s->n * sizeof(s->names[0]));
+	d->ndevices = s->n;
 	if (strcmp(d->rdma_error, s->error)) {
 		snprintf(d->rdma_error, sizeof(d->rdma_error), "%s", s->error);
 		if (d->rdma_error[0])
 			log_warn("no RDMA: %s; RDMA requests fail with ENODEV", d->rdma_error);
 	}
 	if (changed)
-		log_devices(d->devices);
+		log_devices(d);
 }
 
 static void devices_rescan(struct work_item *item)
@@ -504,8 +513,7 @@ void device_watch_stop(struct rdqd *d)
 	if (d->scan_timer)
 		event_free(d->scan_timer);
 	d->scan_timer = NULL;
-	json_decref(d->devices);
-	d->devices = NULL;
+	d->ndevices = 0;
 	verbs_devices_close(d);
 	pthread_mutex_destroy(&d->verbs_lock);
 }

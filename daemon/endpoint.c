@@ -20,6 +20,7 @@
 
 #include "admission.h"
 #include "control.h"
+#include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
@@ -247,52 +248,28 @@ void endpoints_fini(struct rdqd *d)
 	pthread_mutex_destroy(&d->device_lock);
 }
 
-/* Each event's name and the fields it carries beside "ep" (docs/protocol.md). */
-enum ep_event_field {
-	FIELD_QP = 1 << 0,     /* "qp": the endpoint's QP */
-	FIELD_STATUS = 1 << 1, /* "status": the status, as a number */
-	FIELD_ERRNO = 1 << 2,  /* "errno" and "message": the status, in words */
+/* Each endpoint event as encode.c writes it (docs/protocol.md, Events). */
+static const enum event_kind ep_event_kinds[] = {
+	[EP_EVENT_ESTABLISHED] = EVENT_EP_ESTABLISHED,
+	[EP_EVENT_DISCONNECTED] = EVENT_EP_DISCONNECTED,
+	[EP_EVENT_ERROR] = EVENT_EP_ERROR,
+	[EP_EVENT_DESTROYED] = EVENT_EP_DESTROYED,
 };
-
-static const struct {
-	const char *name;
-	unsigned fields;
-} ep_events[] = {
-	[EP_EVENT_ESTABLISHED] = {"ep.established", FIELD_QP},
-	[EP_EVENT_DISCONNECTED] = {"ep.disconnected", FIELD_STATUS},
-	[EP_EVENT_ERROR] = {"ep.error", FIELD_ERRNO},
-	[EP_EVENT_DESTROYED] = {"ep.destroyed", 0},
-};
-
-/* Builds the event about ep that watchers of its owner get. */
-static json_t *ep_event_new(struct ep *ep, enum ep_event type, int status)
-{
-	json_t *event = rdq_event_new(ep_events[type].name);
-	unsigned fields = ep_events[type].fields;
-
-	json_object_set_new(event, "ep", json_integer((json_int_t)ep->obj.handle));
-	if (fields & FIELD_QP)
-		json_object_set_new(event, "qp", json_integer((json_int_t)ep->qp));
-	if (fields & FIELD_STATUS)
-		json_object_set_new(event, "status", json_integer(status));
-	if (fields & FIELD_ERRNO) {
-		json_object_set_new(event, "errno", json_string(rdq_errno_name(-status)));
-		json_object_set_new(event, "message", json_string(strerror(-status)));
-	}
-	return event;
-}
 
 void ep_broadcast_event(struct ep *ep, enum ep_event type, int status)
 {
-	control_broadcast(ep->d, ep->obj.owner, ep_event_new(ep, type, status));
+	struct event_view e = {
+		.kind = ep_event_kinds[type], .ep = ep->obj.handle, .qp = ep->qp, .status = status};
+
+	control_broadcast(ep->d, ep->obj.owner, &e);
 }
 
 void ep_broadcast_error(struct ep *ep, int status, const char *reason)
 {
-	json_t *event = ep_event_new(ep, EP_EVENT_ERROR, status);
+	struct event_view e = {
+		.kind = EVENT_EP_ERROR, .ep = ep->obj.handle, .status = status, .reason = reason};
 
-	json_object_set_new(event, "reason", json_string(reason));
-	control_broadcast(ep->d, ep->obj.owner, event);
+	control_broadcast(ep->d, ep->obj.owner, &e);
 }
 
 void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
@@ -378,28 +355,29 @@ void ep_step_leave(struct ep *ep)
 	object_unref(ep);
 }
 
-json_t *endpoint_describe(struct ep *ep)
+void endpoint_view(struct ep *ep, struct ep_view *out)
 {
-	char local[80], remote[80];
 	struct qp *qp = ep->qp_active;
-	json_t *out;
 
-	ep_format_addr(&ep->local, local, sizeof(local));
-	ep_format_addr(&ep->remote, remote, sizeof(remote));
-	out = json_pack(
-		"{s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:I, s:I, s:I}", "ep",
-		(json_int_t)ep->obj.handle, "qp", (json_int_t)ep->qp, "role",
-		ep_role_name(ep->role), "state", ep_state_name(ep->state), "local", local, "remote",
-		remote, "parent", (json_int_t)ep->parent, "owner", (int)ep->obj.owner, "tied",
-		ep->tied_conn != 0, "sent", (json_int_t)(qp ? qp->sent : 0), "received",
-		(json_int_t)(qp ? qp->received : 0), "echoed", (json_int_t)(qp ? qp->echoed : 0));
-	/* echo or serve: what becomes of a listener's peers' messages. */
-	if (out && ep->role != EP_ACTIVE)
-		json_object_set_new(out, "mode", json_string(ep->serve ? "serve" : "echo"));
-	/* A listener's peers now, and how many it admits at once. */
-	if (out && ep->role == EP_LISTENER) {
-		json_object_set_new(out, "connections", json_integer(ep->nchildren));
-		json_object_set_new(out, "max_connections", json_integer(ep->max_connections));
-	}
-	return out;
+	*out = (struct ep_view){
+		.ep = ep->obj.handle,
+		.qp = ep->qp,
+		.role = ep_role_name(ep->role),
+		.state = ep_state_name(ep->state),
+		.parent = ep->parent,
+		.owner = ep->obj.owner,
+		.tied = ep->tied_conn != 0,
+		.sent = qp ? qp->sent : 0,
+		.received = qp ? qp->received : 0,
+		.echoed = qp ? qp->echoed : 0,
+		/* echo or serve: what becomes of a listener's peers' messages. */
+		.mode = ep->role == EP_ACTIVE ? NULL
+			: ep->serve	      ? "serve"
+					      : "echo",
+		.listener = ep->role == EP_LISTENER,
+		.connections = ep->nchildren,
+		.max_connections = ep->max_connections,
+	};
+	ep_format_addr(&ep->local, out->local, sizeof(out->local));
+	ep_format_addr(&ep->remote, out->remote, sizeof(out->remote));
 }

@@ -22,6 +22,7 @@
 #include "rdqd.h"
 #include "request.h"
 
+struct ep_view;
 struct rdqd;
 struct qp;
 struct rdma_cm_id;
@@ -197,8 +198,8 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
  */
 void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why);
 
-/* Describes an endpoint for ep.show. */
-json_t *endpoint_describe(struct ep *ep);
+/* Describes an endpoint for ep.show, in plain values. */
+void endpoint_view(struct ep *ep, struct ep_view *out);
 
 /* --- The worker steps, PASSIVE level, each in the feature's file. Each runs in a work item. --- */
 

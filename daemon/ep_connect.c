@@ -23,10 +23,12 @@
 #include <string.h>
 
 #include "control.h"
+#include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
 #include "protocol/errname.h"
+#include "protocol/frame.h"
 #include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
@@ -53,8 +55,7 @@ static void listen_done(struct work_item *item)
 		ep_set_state(ep, EP_LISTENING);
 		ep->local = a->local;
 		request_complete(req, 0,
-				 json_pack("{s:I, s:s}", "ep", (json_int_t)ep->obj.handle, "mode",
-					   ep->serve ? "serve" : "echo"),
+				 RESULT(RESULT_LISTENING, .listening = {ep->obj.handle, ep->serve}),
 				 NULL);
 	}
 	object_unref(ep);
@@ -331,8 +332,7 @@ static void activate(struct ep *ep)
 	req = request_queue_pop(&ep->connect_q);
 	if (req)
 		request_complete(req, 0,
-				 json_pack("{s:I, s:I}", "ep", (json_int_t)ep->obj.handle, "qp",
-					   (json_int_t)ep->qp),
+				 RESULT(RESULT_CONNECTED, .connected = {ep->obj.handle, ep->qp}),
 				 NULL);
 	ep_broadcast_event(ep, EP_EVENT_ESTABLISHED, 0);
 	/* Messages, or a failure, that came between RTR and now. */
@@ -349,19 +349,18 @@ static void activate(struct ep *ep)
 static bool announce_served(struct ep *ep)
 {
 	char local[80], remote[80];
-	json_t *event = rdq_event_new("ep.accepted");
-	int ret = -ENOMEM;
+	struct event_view e = {.kind = EVENT_EP_ACCEPTED,
+			       .ep = ep->obj.handle,
+			       .listener = ep->parent,
+			       .qp = ep->qp,
+			       .peer = remote,
+			       .local = local};
+	int ret;
 
 	ep_format_addr(&ep->local, local, sizeof(local));
 	ep_format_addr(&ep->remote, remote, sizeof(remote));
-	if (event &&
-	    json_object_set_new(event, "ep", json_integer((json_int_t)ep->obj.handle)) == 0 &&
-	    json_object_set_new(event, "listener", json_integer((json_int_t)ep->parent)) == 0 &&
-	    json_object_set_new(event, "qp", json_integer((json_int_t)ep->qp)) == 0 &&
-	    json_object_set_new(event, "peer", json_string(remote)) == 0 &&
-	    json_object_set_new(event, "local", json_string(local)) == 0)
-		ret = control_announce(ep->d, ep->tied_conn, event);
-	json_decref(event);
+	ret = control_announce(ep->d, ep->tied_conn,
+			       encode_event(control_body(), RDQ_MAX_MESSAGE, &e));
 	if (ret == 0)
 		return true;
 	ep->d->counters.net_unannounced++;

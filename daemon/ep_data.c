@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "protocol/message.h"
@@ -94,9 +95,7 @@ void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t 
 		return;
 	if (!wait) {
 		/* Posted: its completion answers no one; a failure fails the connection. */
-		request_complete(req, 0,
-				 json_pack("{s:I, s:b}", "bytes", (json_int_t)len, "completed", 0),
-				 NULL);
+		request_complete(req, 0, RESULT(RESULT_SENT, .sent = {len, false}), NULL);
 	} else if (timeout_ms > 0) {
 		/* In flight now; without memory for its deadline it simply has none. */
 		request_deadline_in_flight(req, timeout_ms, send_deadline);
@@ -110,21 +109,7 @@ void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t 
  */
 static void answer_message(struct request *req, const struct qp_msg *m)
 {
-	json_t *result;
-
-	if (req->version > 1) {
-		request_complete_data(req, json_pack("{s:I}", "bytes", (json_int_t)m->len), m->data,
-				      m->len);
-		return;
-	}
-	result = json_object();
-	if (!result || rdq_message_set_text(result, m->data, m->len) < 0 ||
-	    json_object_set_new(result, "bytes", json_integer((json_int_t)m->len)) < 0) {
-		json_decref(result);
-		request_fail(req, -ENOMEM, "out of memory for the message (it is lost)");
-		return;
-	}
-	request_complete(req, 0, result, NULL);
+	request_complete_message(req, m->data, m->len);
 }
 
 static void recv_deadline(struct request *req)

@@ -13,6 +13,7 @@
 #include <rdma/rdma_cma.h>
 #include <string.h>
 
+#include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
 #include "log.h"
@@ -50,7 +51,8 @@ static void answer_disconnect(struct request *req, struct work_item *item)
 		request_fail(req, item->arg, "disconnected with status %s; the QP is in error",
 			     rdq_errno_name(-item->arg));
 	else
-		request_complete(req, 0, json_pack("{s:i}", "status", item->arg), NULL);
+		request_complete(req, 0, RESULT(RESULT_DISCONNECTED, .disconnected = item->arg),
+				 NULL);
 }
 
 /* The QP is in error after rdma_cm's DISCONNECTED. */
@@ -133,8 +135,7 @@ static void disconnect_sent(struct work_item *item)
 			request_fail(req, item->status, "rdma_disconnect failed: %s",
 				     strerror(-item->status));
 		else
-			request_complete(req, 0, json_pack("{s:s}", "state", "disconnecting"),
-					 NULL);
+			request_complete(req, 0, RESULT(RESULT_DISCONNECTING), NULL);
 	} else if (item->status < 0 && ep) {
 		struct request *waiting = request_queue_pop(&ep->disconnect_q);
 

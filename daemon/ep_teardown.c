@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "control.h"
+#include "encode.h"
 #include "device.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
@@ -142,13 +143,12 @@ static void qp_destroy_done(struct work_item *item)
 {
 	struct ep_teardown *t = item->data;
 	struct qp *qp = t->qp;
-	json_t *event = rdq_event_new("qp.destroyed");
+	struct event_view e = {
+		.kind = EVENT_QP_DESTROYED, .qp = qp->obj.handle, .ep = item->handle};
 
 	if (work_of(item)->request)
 		request_complete(work_of(item)->request, 0, NULL, NULL);
-	json_object_set_new(event, "qp", json_integer((json_int_t)qp->obj.handle));
-	json_object_set_new(event, "ep", json_integer((json_int_t)item->handle));
-	control_broadcast(item->ctx, qp->obj.owner, event);
+	control_broadcast(item->ctx, qp->obj.owner, &e);
 	object_unref(qp);
 	object_unref(t->ep);
 	free(t);

@@ -31,7 +31,6 @@
 #include "device.h"
 #include "endpoint.h"
 #include "engine/level.h"
-#include "json_arena.h"
 #include "log.h"
 #include "metrics.h"
 #include "object.h"
@@ -332,7 +331,6 @@ int main(int argc, char **argv)
 		return ret;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	json_arena_install();
 	ret = start(&d);
 	if (ret < 0) {
 		rdq_level_set(RDQ_LEVEL_PASSIVE);

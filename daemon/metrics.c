@@ -15,7 +15,9 @@
 #include <event2/http.h>
 
 #include "clock.h"
-#include "json_arena.h"
+#include "control.h"
+#include "encode.h"
+#include "protocol/frame.h"
 #include "log.h"
 #include "protocol/prometheus.h"
 #include "rdqd.h"
@@ -109,17 +111,15 @@ static void send_text(struct evhttp_request *req, int code, const char *reason, 
 static void send_metrics(struct rdqd *d, struct evhttp_request *req)
 {
 	struct evbuffer *body = evbuffer_new();
-	json_t *stats;
+	struct stats_view stats;
+	char *text = control_body(); /* the loop's message buffer, free between messages */
+	size_t len;
 	int ret = -ENOMEM;
 
-	if (body) {
-		json_arena_enter(); /* the stats object lives only for this scrape */
-		stats = stats_build(d, 0);
-		if (stats)
-			ret = rdq_prometheus_write(stats, buffer_sink, body);
-		json_decref(stats);
-		json_arena_leave();
-	}
+	stats_read(d, 0, &stats);
+	len = encode_stats(text, RDQ_MAX_MESSAGE, &stats);
+	if (body && len > 0 && len <= RDQ_MAX_MESSAGE)
+		ret = rdq_prometheus_write_text(text, len, buffer_sink, body);
 	if (ret < 0) {
 		send_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
 	} else {

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The operations of the control protocol (docs/protocol.md): a table from
- * op name to handler. Handlers run on the loop; each checks its arguments,
- * then answers at once or hands the request on (to an endpoint's queue or a
- * worker). Every path ends in exactly one request_complete().
+ * The operations of the control protocol (docs/protocol.md). Each op's
+ * arguments are declared once, in lib/protocol/ops_table.c, and arrive here
+ * decoded into the op's struct; a handler runs on the loop, answers at once
+ * or hands the request on (to an endpoint's queue or a worker). Every path
+ * ends in exactly one request_complete().
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <stdlib.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "ops.h"
 
@@ -19,37 +21,25 @@
 #include "config.h"
 #include "control.h"
 #include "device.h"
+#include "encode.h"
 #include "endpoint.h"
 #include "protocol/defaults.h"
 #include "protocol/message.h"
+#include "protocol/request_read.h"
 #include "qp.h"
 #include "rdqd.h"
 #include "request.h"
 #include "stats.h"
 
-struct op {
-	const char *name;
-	void (*handler)(struct rdqd *d, struct request *req, const struct op_input *in);
-};
+/* A handler: args is the op's argument struct (ops_table.h), in what the frame brought. */
+typedef void op_handler(struct rdqd *d, struct request *req, const void *args,
+			const struct op_input *in);
 
-/* Fails req with the argument error in err if ret < 0; returns whether it did. */
-static bool bad_arg(struct request *req, int ret, const char *err)
+/* Finds the endpoint h names, or fails req. A reference for the caller. */
+static struct ep *arg_endpoint(struct rdqd *d, struct request *req, uint64_t h)
 {
-	if (ret < 0)
-		request_complete(req, ret, NULL, err);
-	return ret < 0;
-}
+	struct ep *ep = endpoint_lookup(d, h, req->uid);
 
-/* Reads args.ep and finds the endpoint, or fails req. A reference for the caller. */
-static struct ep *arg_endpoint(struct rdqd *d, struct request *req, const struct op_input *in)
-{
-	char err[RDQ_ERRMSG_MAX];
-	uint64_t h = 0;
-	struct ep *ep;
-
-	if (bad_arg(req, rdq_arg_handle(in->args, "ep", true, &h, err), err))
-		return NULL;
-	ep = endpoint_lookup(d, h, req->uid);
 	if (!ep)
 		request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)h);
 	else
@@ -57,41 +47,41 @@ static struct ep *arg_endpoint(struct rdqd *d, struct request *req, const struct
 	return ep;
 }
 
-static void op_version(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_version(struct rdqd *d, struct request *req, const void *args,
+		       const struct op_input *in)
 {
-	request_complete(
-		req, 0,
-		json_pack("{s:s, s:i}", "version", RDQ_VERSION, "protocol", RDQ_PROTOCOL_VERSION),
-		NULL);
+	request_complete(req, 0, RESULT(RESULT_VERSION), NULL);
 }
 
-static void op_status(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_status(struct rdqd *d, struct request *req, const void *args,
+		      const struct op_input *in)
 {
-	bool rdma = d->cm && !d->rdma_error[0];
+	struct status_view s = {
+		.pid = (int)getpid(),
+		.uptime_ms = now_ms() - d->start_ms,
+		.rdma = d->cm && !d->rdma_error[0],
+		.rdma_error = d->rdma_error,
+		.device_names = (const char(*)[RDQD_DEVICE_NAME_MAX])d->device_names,
+		.devices = d->ndevices,
+		.endpoints = stats_seen_endpoints(d, req->uid),
+		.objects = stats_seen_objects(d, req->uid),
+		.connections = d->counters.connections,
+	};
 
-	request_complete(req, 0,
-			 json_pack("{s:i, s:I, s:b, s:s?, s:I, s:O, s:I, s:I, s:I}", "pid",
-				   (int)getpid(), "uptime_ms", (json_int_t)(now_ms() - d->start_ms),
-				   "rdma", rdma, "rdma_error", rdma ? NULL : d->rdma_error,
-				   "devices", (json_int_t)json_array_size(d->devices),
-				   "device_names", d->devices, "endpoints",
-				   stats_seen_endpoints(d, req->uid), "objects",
-				   stats_seen_objects(d, req->uid), "connections",
-				   (json_int_t)d->counters.connections),
-			 NULL);
+	request_complete(req, 0, RESULT(RESULT_STATUS, .status = &s), NULL);
 }
 
-static void op_stats(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_stats(struct rdqd *d, struct request *req, const void *args,
+		     const struct op_input *in)
 {
-	json_t *result = stats_build(d, req->uid);
+	struct stats_view s;
 
-	if (!result)
-		request_fail(req, -ENOMEM, "no memory for the counters");
-	else
-		request_complete(req, 0, result, NULL);
+	stats_read(d, req->uid, &s);
+	request_complete(req, 0, RESULT(RESULT_STATS, .stats = &s), NULL);
 }
 
-static void op_dev_show(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_dev_show(struct rdqd *d, struct request *req, const void *args,
+			const struct op_input *in)
 {
 	if (!d->cm) {
 		request_fail(req, -ENODEV, "no RDMA here: %s", d->rdma_error);
@@ -100,68 +90,34 @@ static void op_dev_show(struct rdqd *d, struct request *req, const struct op_inp
 	device_show(d, req);
 }
 
-/* Reads "addr" and "port"; fails req and returns false if they are wrong. */
-static bool arg_address(struct request *req, const struct op_input *in, const char **addr,
-			int64_t *port)
+/* An address argument as getaddrinfo takes it: the table bounds it to 63 bytes. */
+static void address_copy(char out[64], const struct rdq_text *addr)
 {
-	char err[RDQ_ERRMSG_MAX];
-	size_t len = 0;
-
-	if (bad_arg(req, rdq_arg_string(in->args, "addr", true, addr, &len, err), err) ||
-	    bad_arg(req, rdq_arg_int(in->args, "port", 1, 65535, RDQ_DEFAULT_PORT, port, err), err))
-		return false;
-	if (len == 0 || len >= 64) {
-		request_fail(req, -EINVAL, "args.addr must be 1 to 63 characters");
-		return false;
-	}
-	return true;
+	memcpy(out, addr->s, addr->len);
+	out[addr->len] = '\0';
 }
 
-static void op_ep_listen(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_listen(struct rdqd *d, struct request *req, const void *args,
+			 const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	const char *addr, *mode = "echo";
-	int64_t port, backlog, max_connections;
-	size_t mode_len = 0;
-	bool tied, serve;
+	const struct rdq_args_ep_listen *a = args;
+	bool serve = a->mode == RDQ_MODE_SERVE;
+	char addr[64];
 
-	if (!arg_address(req, in, &addr, &port) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "backlog", 1, RDQ_MAX_BACKLOG, RDQ_DEFAULT_BACKLOG,
-				&backlog, err),
-		    err) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "max_connections", 1, RDQ_MAX_MAX_CONNECTIONS,
-				RDQ_DEFAULT_MAX_CONNECTIONS, &max_connections, err),
-		    err) ||
-	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err) ||
-	    bad_arg(req, rdq_arg_string(in->args, "mode", false, &mode, &mode_len, err), err))
-		return;
-	serve = strcmp(mode, "serve") == 0;
-	if (!serve && strcmp(mode, "echo") != 0) {
-		request_fail(req, -EINVAL, "args.mode must be \"echo\" or \"serve\"");
-		return;
-	}
+	address_copy(addr, &a->addr);
 	/* Its client serves it: without that client nobody would, so they go together. */
-	endpoint_listen(d, req, addr, (int)port, (int)backlog, (unsigned)max_connections,
-			tied || serve, serve);
+	endpoint_listen(d, req, addr, (int)a->port, (int)a->backlog, (unsigned)a->max_connections,
+			a->tied || serve, serve);
 }
 
-static void op_ep_connect(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_connect(struct rdqd *d, struct request *req, const void *args,
+			  const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	const char *addr;
-	int64_t port, timeout;
-	bool tied;
+	const struct rdq_args_ep_connect *a = args;
+	char addr[64];
 
-	if (!arg_address(req, in, &addr, &port) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
-				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
-		    err) ||
-	    bad_arg(req, rdq_arg_bool(in->args, "tied", false, &tied, err), err))
-		return;
-	endpoint_connect(d, req, addr, (int)port, timeout, tied);
+	address_copy(addr, &a->addr);
+	endpoint_connect(d, req, addr, (int)a->port, a->timeout_ms, a->tied);
 }
 
 /*
@@ -169,123 +125,87 @@ static void op_ep_connect(struct rdqd *d, struct request *req, const struct op_i
  * version 1 as args.data (text). Fails req and returns false if neither or
  * both are there.
  */
-static bool arg_send_data(struct request *req, const struct op_input *in, const void **data,
-			  size_t *len)
+static bool send_data(struct request *req, const struct rdq_args_ep_send *a,
+		      const struct op_input *in, const void **data, size_t *len)
 {
-	char err[RDQ_ERRMSG_MAX];
-	const char *text = NULL;
-
-	if (bad_arg(req, rdq_arg_string(in->args, "data", false, &text, len, err), err))
-		return false;
-	if (text && in->data) {
+	if (a->data.s && in->data) {
 		request_fail(req, -EINVAL, "give the data once: as args.data or as the attachment");
 		return false;
 	}
-	if (!text && !in->data) {
+	if (!a->data.s && !in->data) {
 		request_fail(req, -EINVAL,
 			     "args.data is required (or, in protocol version 2, an attachment)");
 		return false;
 	}
-	if (in->data) {
-		*data = in->data;
-		*len = in->data_len;
-	} else {
-		*data = text;
-	}
+	*data = in->data ? (const void *)in->data : a->data.s;
+	*len = in->data ? in->data_len : a->data.len;
 	return true;
 }
 
-/* What ep.send and ep.sendrecv share: the bytes and "timeout_ms"; fails req if they are wrong. */
-static bool arg_send(struct request *req, const struct op_input *in, const void **data, size_t *len,
-		     int64_t *timeout)
+static void op_ep_send(struct rdqd *d, struct request *req, const void *args,
+		       const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-
-	return arg_send_data(req, in, data, len) &&
-	       !bad_arg(req,
-			rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
-				    RDQ_DEFAULT_TIMEOUT_MS, timeout, err),
-			err);
-}
-
-static void op_ep_send(struct rdqd *d, struct request *req, const struct op_input *in)
-{
-	char err[RDQ_ERRMSG_MAX];
+	const struct rdq_args_ep_send *a = args;
 	const void *data;
-	size_t len = 0;
-	int64_t timeout;
-	bool wait;
+	size_t len;
 	struct ep *ep;
 
-	if (!arg_send(req, in, &data, &len, &timeout) ||
-	    bad_arg(req, rdq_arg_bool(in->args, "wait", false, &wait, err), err))
+	if (!send_data(req, a, in, &data, &len))
 		return;
-	ep = arg_endpoint(d, req, in);
+	ep = arg_endpoint(d, req, a->ep);
 	if (!ep)
 		return;
-	endpoint_send(ep, req, data, len, wait, timeout);
+	endpoint_send(ep, req, data, len, a->wait, a->timeout_ms);
 	object_unref(ep);
 }
 
-static void op_ep_sendrecv(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_sendrecv(struct rdqd *d, struct request *req, const void *args,
+			   const struct op_input *in)
 {
+	const struct rdq_args_ep_send *a = args;
 	const void *data;
-	size_t len = 0;
-	int64_t timeout;
+	size_t len;
 	struct ep *ep;
 
-	if (!arg_send(req, in, &data, &len, &timeout))
+	if (!send_data(req, a, in, &data, &len))
 		return;
-	ep = arg_endpoint(d, req, in);
+	ep = arg_endpoint(d, req, a->ep);
 	if (!ep)
 		return;
-	endpoint_send_recv(ep, req, data, len, timeout);
+	endpoint_send_recv(ep, req, data, len, a->timeout_ms);
 	object_unref(ep);
 }
 
-static void op_ep_recv(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_recv(struct rdqd *d, struct request *req, const void *args,
+		       const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	int64_t timeout;
-	struct ep *ep;
+	const struct rdq_args_ep_recv *a = args;
+	struct ep *ep = arg_endpoint(d, req, a->ep);
 
-	if (bad_arg(req,
-		    rdq_arg_int(in->args, "timeout_ms", 0, RDQ_MAX_TIMEOUT_MS,
-				RDQ_DEFAULT_TIMEOUT_MS, &timeout, err),
-		    err))
-		return;
-	ep = arg_endpoint(d, req, in);
 	if (!ep)
 		return;
-	endpoint_recv(ep, req, timeout);
+	endpoint_recv(ep, req, a->timeout_ms);
 	object_unref(ep);
 }
 
-static void op_ep_disconnect(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_disconnect(struct rdqd *d, struct request *req, const void *args,
+			     const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	int64_t timeout;
-	uint64_t qp = 0;
-	bool wait;
-	struct ep *ep;
+	const struct rdq_args_ep_disconnect *a = args;
+	struct ep *ep = arg_endpoint(d, req, a->ep);
 
-	if (bad_arg(req, rdq_arg_handle(in->args, "qp", false, &qp, err), err) ||
-	    bad_arg(req,
-		    rdq_arg_int(in->args, "timeout_ms", 1, RDQ_MAX_TIMEOUT_MS,
-				d->opt.disconnect_timeout_ms, &timeout, err),
-		    err) ||
-	    bad_arg(req, rdq_arg_bool(in->args, "wait", true, &wait, err), err))
-		return;
-	ep = arg_endpoint(d, req, in);
 	if (!ep)
 		return;
-	endpoint_disconnect(ep, req, qp, wait, timeout);
+	endpoint_disconnect(ep, req, a->qp, a->wait,
+			    a->timeout_ms ? a->timeout_ms : d->opt.disconnect_timeout_ms);
 	object_unref(ep);
 }
 
-static void op_ep_destroy(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_ep_destroy(struct rdqd *d, struct request *req, const void *args,
+			  const struct op_input *in)
 {
-	struct ep *ep = arg_endpoint(d, req, in);
+	const struct rdq_args_ep *a = args;
+	struct ep *ep = arg_endpoint(d, req, a->ep);
 
 	if (!ep)
 		return;
@@ -299,62 +219,31 @@ static bool visible_to(void *object, void *arg)
 }
 
 /*
- * A page of a list: at most args.limit items after args.after (a cursor: the
- * "next" of the page before). A whole list may not fit in one message.
+ * A page of endpoints: at most args.limit after args.after (a cursor: the
+ * "next" of the page before), in handle order. A whole list may not fit in
+ * one message.
  */
-struct page {
-	int64_t limit;
-	uint64_t after;
-};
-
-static bool arg_page(struct request *req, const struct op_input *in, struct page *p)
+static void op_ep_show(struct rdqd *d, struct request *req, const void *args,
+		       const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	int64_t after;
+	const struct rdq_args_page *a = args;
+	struct ep_view *rows = calloc((size_t)a->limit, sizeof(*rows));
+	struct result page = {.kind = RESULT_ENDPOINTS};
+	size_t n = 0;
 
-	if (bad_arg(req,
-		    rdq_arg_int(in->args, "limit", 1, RDQ_MAX_PAGE, RDQ_DEFAULT_PAGE, &p->limit,
-				err),
-		    err) ||
-	    bad_arg(req, rdq_arg_int(in->args, "after", 0, INT64_MAX, 0, &after, err), err))
-		return false;
-	p->after = (uint64_t)after;
-	return true;
-}
-
-/* The result of a page: items, and "next" (the cursor for the page after) if more remain. */
-static void complete_page(struct request *req, const char *key, json_t *items, bool more,
-			  uint64_t last)
-{
-	json_t *result = json_pack("{s:o}", key, items);
-
-	if (more && result)
-		json_object_set_new(result, "next", json_integer((json_int_t)last));
-	request_complete(req, 0, result, NULL);
-}
-
-static void op_ep_show(struct rdqd *d, struct request *req, const struct op_input *in)
-{
-	char err[RDQ_ERRMSG_MAX];
-	json_t *list = json_array();
-	uint64_t one = 0, last = 0;
-	struct page page;
-	bool more = false;
-
-	if (bad_arg(req, rdq_arg_handle(in->args, "ep", false, &one, err), err) ||
-	    !arg_page(req, in, &page)) {
-		json_decref(list);
+	if (!rows) {
+		request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
-	if (one) {
-		struct ep *ep = endpoint_lookup(d, one, req->uid);
+	if (a->ep) {
+		struct ep *ep = endpoint_lookup(d, a->ep, req->uid);
 
 		if (!ep) {
-			json_decref(list);
-			request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)one);
+			free(rows);
+			request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)a->ep);
 			return;
 		}
-		json_array_append_new(list, endpoint_describe(ep));
+		endpoint_view(ep, &rows[n++]);
 		object_unref(ep);
 	} else {
 		/*
@@ -368,34 +257,35 @@ static void op_ep_show(struct rdqd *d, struct request *req, const struct op_inpu
 		for (unsigned i = 0; i < count; i++) {
 			struct ep *ep;
 
-			if (page.after &&
-			    rdq_handle_index(handles[i]) <= rdq_handle_index(page.after))
+			if (a->after &&
+			    rdq_handle_index(handles[i]) <= rdq_handle_index((uint64_t)a->after))
 				continue;
-			if ((int64_t)json_array_size(list) == page.limit) {
-				more = true;
+			if ((int64_t)n == a->limit) {
+				page.page.more = true;
 				break;
 			}
 			ep = endpoint_lookup(d, handles[i], req->uid);
 			if (ep) {
-				json_array_append_new(list, endpoint_describe(ep));
-				last = handles[i];
+				endpoint_view(ep, &rows[n++]);
+				page.page.next = handles[i];
 				object_unref(ep);
 			}
 		}
 		free(handles);
 	}
-	complete_page(req, "endpoints", list, more, last);
+	page.page.rows = rows;
+	page.page.n = n;
+	request_complete(req, 0, &page, NULL);
+	free(rows);
 }
 
-static void op_watch(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_watch(struct rdqd *d, struct request *req, const void *args,
+		     const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	bool on;
+	const struct rdq_args_watch *a = args;
 
-	if (bad_arg(req, rdq_arg_bool(in->args, "on", true, &on, err), err))
-		return;
-	control_set_watch(d, req->conn, on);
-	request_complete(req, 0, json_pack("{s:b}", "watching", on), NULL);
+	control_set_watch(d, req->conn, a->on);
+	request_complete(req, 0, RESULT(RESULT_WATCHING, .watching = a->on), NULL);
 }
 
 /* What request.list collects: the pending requests the asker's uid may see, past the cursor. */
@@ -435,40 +325,51 @@ static int by_rid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static json_t *describe_request(const struct request *r, const struct request *asker)
+static void request_view(const struct request *r, const struct request *asker,
+			 struct request_view *out)
 {
-	return json_pack("{s:I, s:I, s:s, s:s, s:I, s:I, s:i, s:b}", "rid", (json_int_t)r->rid,
-			 "id", (json_int_t)r->id, "op", r->op->name, "state",
-			 request_state_name(r->state), "ep", (json_int_t)r->ep, "age_ms",
-			 (json_int_t)(now_ms() - r->start_ms), "uid", (int)r->uid, "mine",
-			 r->conn == asker->conn);
+	*out = (struct request_view){
+		.rid = r->rid,
+		.id = r->id,
+		.op = r->op->name,
+		.state = request_state_name(r->state),
+		.ep = r->ep,
+		.age_ms = now_ms() - r->start_ms,
+		.uid = r->uid,
+		.mine = r->conn == asker->conn,
+	};
 }
 
-static void op_request_list(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_request_list(struct rdqd *d, struct request *req, const void *args,
+			    const struct op_input *in)
 {
-	struct request_search s = {.self = req};
-	struct page page;
-	json_t *list;
+	const struct rdq_args_page *a = args;
+	struct request_search s = {.self = req, .after = (uint64_t)a->after};
+	struct result page = {.kind = RESULT_REQUESTS};
+	struct request_view *rows;
 	size_t n;
 
-	if (!arg_page(req, in, &page))
-		return;
-	s.after = page.after;
 	request_foreach(d, request_seen, &s);
-	if (s.out_of_memory) {
+	n = s.n < (size_t)a->limit ? s.n : (size_t)a->limit;
+	rows = calloc(n ? n : 1, sizeof(*rows));
+	if (s.out_of_memory || !rows) {
 		free(s.found);
+		free(rows);
 		request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
 	/* In rid order, so that the cursor (the last rid listed) finds the rest. */
 	if (s.n) /* s.found is NULL when nothing was found, and qsort's array may not be */
 		qsort(s.found, s.n, sizeof(*s.found), by_rid);
-	n = s.n < (size_t)page.limit ? s.n : (size_t)page.limit;
-	list = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, describe_request(s.found[i], req));
-	complete_page(req, "requests", list, s.n > n, n ? s.found[n - 1]->rid : 0);
+		request_view(s.found[i], req, &rows[i]);
+	page.page.rows = rows;
+	page.page.n = n;
+	page.page.more = s.n > n;
+	page.page.next = n ? s.found[n - 1]->rid : 0;
 	free(s.found);
+	request_complete(req, 0, &page, NULL);
+	free(rows);
 }
 
 /* cancel with args.rid: any pending request of this uid, by the daemon's number. */
@@ -485,18 +386,16 @@ static void cancel_by_rid(struct rdqd *d, struct request *req, int64_t rid)
 			     "completes on its own",
 			     (long long)rid, request_state_name(state));
 	else
-		request_complete(req, 0, json_pack("{s:i}", "cancelled", 1), NULL);
+		request_complete(req, 0, RESULT(RESULT_CANCELLED, .cancelled = 1), NULL);
 }
 
-static void op_cancel(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_cancel(struct rdqd *d, struct request *req, const void *args,
+		      const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	int64_t target, rid;
+	const struct rdq_args_cancel *a = args;
+	int64_t target = a->req, rid = a->rid;
 	unsigned n;
 
-	if (bad_arg(req, rdq_arg_int(in->args, "req", 0, INT64_MAX, -1, &target, err), err) ||
-	    bad_arg(req, rdq_arg_int(in->args, "rid", 1, INT64_MAX, -1, &rid, err), err))
-		return;
 	if ((target < 0) == (rid < 0)) {
 		request_fail(req, -EINVAL,
 			     "give one of args.req (a request id of this connection) or args.rid "
@@ -512,18 +411,17 @@ static void op_cancel(struct rdqd *d, struct request *req, const struct op_input
 		request_fail(req, -ENOENT, "no cancelable request %lld on this connection",
 			     (long long)target);
 	else
-		request_complete(req, 0, json_pack("{s:i}", "cancelled", (int)n), NULL);
+		request_complete(req, 0, RESULT(RESULT_CANCELLED, .cancelled = n), NULL);
 }
 
-static void op_qp_destroy(struct rdqd *d, struct request *req, const struct op_input *in)
+static void op_qp_destroy(struct rdqd *d, struct request *req, const void *args,
+			  const struct op_input *in)
 {
-	char err[RDQ_ERRMSG_MAX];
-	uint64_t h = 0;
+	const struct rdq_args_qp *a = args;
+	uint64_t h = a->qp;
 	struct qp *qp;
 	struct ep *ep = NULL;
 
-	if (bad_arg(req, rdq_arg_handle(in->args, "qp", true, &h, err), err))
-		return;
 	qp = handle_table_lookup(&d->objects, h, OBJ_QP);
 	if (qp && object_visible(qp->obj.owner, req->uid))
 		ep = endpoint_lookup(d, qp->ep, req->uid);
@@ -539,35 +437,35 @@ static void op_qp_destroy(struct rdqd *d, struct request *req, const struct op_i
 	object_unref(ep);
 }
 
-/* Sorted by name; ops_find() scans it (a dozen entries). */
-static const struct op ops[] = {
-	{"cancel", op_cancel},
-	{"dev.show", op_dev_show},
-	{"ep.connect", op_ep_connect},
-	{"ep.destroy", op_ep_destroy},
-	{"ep.disconnect", op_ep_disconnect},
-	{"ep.listen", op_ep_listen},
-	{"ep.recv", op_ep_recv},
-	{"ep.send", op_ep_send},
-	{"ep.sendrecv", op_ep_sendrecv},
-	{"ep.show", op_ep_show},
-	{"qp.destroy", op_qp_destroy},
-	{"request.list", op_request_list},
-	{"stats", op_stats},
-	{"status", op_status},
-	{"version", op_version},
-	{"watch", op_watch},
+/* Each op's handler, by its place in the protocol's table (lib/protocol/ops_table.h). */
+static op_handler *const handlers[RDQ_OP_COUNT] = {
+	[RDQ_OP_CANCEL] = op_cancel,
+	[RDQ_OP_DEV_SHOW] = op_dev_show,
+	[RDQ_OP_EP_CONNECT] = op_ep_connect,
+	[RDQ_OP_EP_DESTROY] = op_ep_destroy,
+	[RDQ_OP_EP_DISCONNECT] = op_ep_disconnect,
+	[RDQ_OP_EP_LISTEN] = op_ep_listen,
+	[RDQ_OP_EP_RECV] = op_ep_recv,
+	[RDQ_OP_EP_SEND] = op_ep_send,
+	[RDQ_OP_EP_SENDRECV] = op_ep_sendrecv,
+	[RDQ_OP_EP_SHOW] = op_ep_show,
+	[RDQ_OP_QP_DESTROY] = op_qp_destroy,
+	[RDQ_OP_REQUEST_LIST] = op_request_list,
+	[RDQ_OP_STATS] = op_stats,
+	[RDQ_OP_STATUS] = op_status,
+	[RDQ_OP_VERSION] = op_version,
+	[RDQ_OP_WATCH] = op_watch,
 };
 
-const struct op *ops_find(const char *name)
+void ops_run(struct rdqd *d, struct request *req, struct rdq_envelope *e)
 {
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (strcmp(ops[i].name, name) == 0)
-			return &ops[i];
-	return NULL;
-}
+	_Alignas(max_align_t) unsigned char args[RDQ_OP_ARGS_MAX];
+	const struct op_input in = {.data = e->data, .data_len = e->data_len};
+	char err[RDQ_ERRMSG_MAX];
+	int ret = rdq_args_read(e, req->op, args, err);
 
-void ops_dispatch(struct rdqd *d, struct request *req, const struct op_input *in)
-{
-	req->op->handler(d, req, in);
+	if (ret < 0)
+		request_complete(req, ret, NULL, err);
+	else
+		handlers[req->op->op](d, req, args, &in);
 }

@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "encode.h"
 #include "engine/level.h"
 #include "log.h"
 #include "rdqd.h"
@@ -470,8 +471,7 @@ static void send_completed(struct verbs_device *v, const struct ibv_wc *wc)
 			qp->sent++;
 		if (req)
 			request_complete(req, 0,
-					 json_pack("{s:I, s:b}", "bytes",
-						   (json_int_t)qp->send_len[tag], "completed", 1),
+					 RESULT(RESULT_SENT, .sent = {qp->send_len[tag], true}),
 					 NULL);
 	} else if (wc->status == IBV_WC_WR_FLUSH_ERR) {
 		qp->flushed++;

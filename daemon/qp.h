@@ -15,7 +15,6 @@
 #define RDQD_QP_H
 
 #include <infiniband/verbs.h>
-#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>

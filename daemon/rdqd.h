@@ -8,7 +8,6 @@
 #define RDQD_RDQD_H
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +21,9 @@
 
 /* rdma_cm_event_type values counted in stats (rdma-core 44 has 17, from 0). */
 #define CM_EVENT_TYPES 20
+/* The RDMA devices status names: more are used, but not listed there. */
+#define RDQD_DEVICES_MAX     32
+#define RDQD_DEVICE_NAME_MAX 64 /* IBV_SYSFS_NAME_MAX */
 /* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (reload). */
 #define RDQD_SIGNALS 3
 
@@ -146,7 +148,9 @@ struct rdqd {
 	 */
 	void (*qp_event)(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
 	char rdma_error[160]; /* why RDMA is unusable now, or "" */
-	json_t *devices;      /* names of the RDMA devices usable now */
+	/* Names of the RDMA devices usable now (the first RDQD_DEVICES_MAX of them). */
+	char device_names[RDQD_DEVICES_MAX][RDQD_DEVICE_NAME_MAX];
+	unsigned ndevices;
 	struct event *cm_event;
 	struct event *uevent_event; /* the kernel says a device came or went */
 	struct event *scan_timer;   /* gathers a burst of uevents into one scan */

@@ -14,8 +14,9 @@
 #include "engine/check.h"
 #include "engine/level.h"
 #include "engine/poison.h"
-#include "json_arena.h"
+#include "encode.h"
 #include "object.h"
+#include "protocol/frame.h"
 #include "protocol/message.h"
 #include "rdqd.h"
 
@@ -152,7 +153,7 @@ void request_pool_drain(struct rdqd *d)
 }
 
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
-			    const struct op *op)
+			    const struct rdq_op_spec *op)
 {
 	struct request *req = request_alloc(d);
 
@@ -173,46 +174,30 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	return req;
 }
 
-/* An error reply in the request's version. */
-static json_t *error_reply(struct request *req, int status, const char *message)
-{
-	json_t *reply = rdq_reply_error(req->id, -status, message);
-
-	if (reply && req->version > 1 &&
-	    json_object_set_new(reply, "v", json_integer(req->version)) < 0) {
-		json_decref(reply);
-		reply = NULL;
-	}
-	return reply;
-}
-
-static int send_error(struct request *req, int status, const char *message)
-{
-	json_t *reply = error_reply(req, status, message);
-	int ret = reply ? control_send(req->d, req->conn, reply) : -ENOMEM;
-
-	json_decref(reply);
-	return ret;
-}
-
 /*
- * Sends the request's one reply: result (not stolen) and data, or the
- * error. A reply too big for a frame is answered with EMSGSIZE instead,
- * never dropped. Returns the status the client got.
+ * Sends the request's one reply: the result and, for a received message, its
+ * bytes; or the error. A reply too big for a frame is answered with EMSGSIZE
+ * instead, never dropped. Returns the status the client got.
  */
-static int answer(struct request *req, int status, const json_t *result, const char *message,
-		  const void *data, size_t data_len)
+static int answer(struct request *req, int status, const struct result *result, const char *message,
+		  const void *data, size_t len)
 {
 	struct rdqd *d = req->d;
-	int ret = status == 0 ? control_send_ok(d, req->conn, req->version, req->id, result, data,
-						data_len)
-			      : send_error(req, status, message);
+	char *body = control_body();
+	bool attached =
+		status == 0 && req->version > 1 && result && result->kind == RESULT_RECEIVED;
+	size_t n = status == 0 ? encode_reply_ok(body, RDQ_MAX_MESSAGE, req->version, req->id,
+						 result, data, len)
+			       : encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id,
+						    -status, message);
+	int ret = control_send_body(d, req->conn, n, attached ? data : NULL, len);
 
 	if (ret == -EMSGSIZE) {
 		status = -EMSGSIZE;
-		ret = send_error(req, status,
-				 "the reply would exceed the 64 KiB message limit; ask for less "
-				 "(list operations take a limit and a cursor)");
+		n = encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id, EMSGSIZE,
+				       "the reply would exceed the 64 KiB message limit; ask for "
+				       "less (list operations take a limit and a cursor)");
+		ret = control_send_body(d, req->conn, n, NULL, 0);
 	}
 	if (ret == 0)
 		d->counters.replied++;
@@ -221,8 +206,8 @@ static int answer(struct request *req, int status, const json_t *result, const c
 	return status;
 }
 
-static void complete(struct request *req, int status, json_t *result, const char *message,
-		     const void *data, size_t data_len)
+static void complete(struct request *req, int status, const struct result *result,
+		     const char *message, const void *data, size_t len)
 {
 	struct rdqd *d = req->d;
 
@@ -239,31 +224,27 @@ static void complete(struct request *req, int status, json_t *result, const char
 		event_free(req->deadline);
 		req->deadline = NULL;
 	}
-
-	/* The reply is built and written in the loop's JSON arena: no allocation per node. */
-	json_arena_enter();
 	if (req->conn) {
-		status = answer(req, status, result, message, data, data_len);
+		status = answer(req, status, result, message, data, len);
 		conn_list_remove(req);
 	} else {
 		d->counters.dropped++;
 	}
-	json_decref(result);
-	json_arena_leave();
 	d->counters.completed++;
 	d->counters.pending--;
 	d->counters.by_status[status_bucket(status)]++;
 	request_release(d, req);
 }
 
-void request_complete(struct request *req, int status, json_t *result, const char *message)
+void request_complete(struct request *req, int status, const struct result *result,
+		      const char *message)
 {
 	complete(req, status, result, message, NULL, 0);
 }
 
-void request_complete_data(struct request *req, json_t *result, const void *data, size_t len)
+void request_complete_message(struct request *req, const void *data, size_t len)
 {
-	complete(req, 0, result, NULL, data, len);
+	complete(req, 0, RESULT(RESULT_RECEIVED), NULL, data, len);
 }
 
 void request_fail(struct request *req, int status, const char *fmt, ...)

@@ -8,7 +8,7 @@
 #ifndef RDQD_REQUEST_H
 #define RDQD_REQUEST_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -16,7 +16,8 @@
 #include "engine/handle_table.h"
 
 struct control_requests;
-struct op;
+struct result;
+struct rdq_op_spec;
 struct rdqd;
 struct request_queue;
 
@@ -34,7 +35,7 @@ struct request {
 	rdq_handle_t conn; /* the connection to answer, 0 once it closed */
 	uint64_t start_ms; /* when it was decoded */
 	uid_t uid;	   /* the client's uid, for ownership checks */
-	const struct op *op;
+	const struct rdq_op_spec *op;
 	int version; /* the protocol version it came in: its reply's form */
 	enum request_state state;
 	rdq_handle_t ep;    /* the endpoint it acts on, if any */
@@ -75,25 +76,27 @@ struct request_queue {
  * Returns NULL when out of memory.
  */
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
-			    const struct op *op);
+			    const struct rdq_op_spec *op);
 
 /* Frees the requests kept for reuse (at exit). */
 void request_pool_drain(struct rdqd *d);
 
 /*
- * Answers the request once and frees it: with result (stolen; NULL for an
- * empty object) when status is 0, else with the negative errno status and
- * message (NULL: strerror). Removes it from any queue and its connection.
- * Completing a request twice aborts: that is a bug, never a client's fault.
+ * Answers the request once and frees it: with result (encode.h; read before
+ * this returns; NULL for an empty object) when status is 0, else with the
+ * negative errno status and message (NULL: strerror). Removes it from any
+ * queue and its connection. Completing a request twice is a bug, never a
+ * client's fault: the race table catches it.
  */
-void request_complete(struct request *req, int status, json_t *result, const char *message);
+void request_complete(struct request *req, int status, const struct result *result,
+		      const char *message);
 
 /*
- * Completes the request with success: result (stolen; NULL for an empty
- * object) and, in protocol version 2, len bytes of data as the reply's
- * attachment (copied). A version 1 request must get its data in result.
+ * Completes the request with a received message of len bytes (copied): in
+ * protocol version 2 they are the reply's attachment, in version 1 text (or
+ * hex) in its JSON.
  */
-void request_complete_data(struct request *req, json_t *result, const void *data, size_t len);
+void request_complete_message(struct request *req, const void *data, size_t len);
 
 /* Formats the message of an error completion. */
 void request_fail(struct request *req, int status, const char *fmt, ...)

@@ -9,28 +9,21 @@
 
 #include "message.h"
 
-/* Where the text goes: what fits in buf, and how long it is in all. */
-struct out {
-	char *buf;
-	size_t size, len;
-	bool bad;
-};
-
-static void put(struct out *o, const char *text, size_t n)
+static void put(struct rdq_json_out *o, const char *text, size_t n)
 {
 	if (o->len < o->size)
 		memcpy(o->buf + o->len, text, n < o->size - o->len ? n : o->size - o->len);
 	o->len += n;
 }
 
-static void put_char(struct out *o, char c)
+static void put_char(struct rdq_json_out *o, char c)
 {
 	if (o->len < o->size)
 		o->buf[o->len] = c;
 	o->len++;
 }
 
-static void put_integer(struct out *o, json_int_t v)
+static void put_integer(struct rdq_json_out *o, json_int_t v)
 {
 	char digits[24];
 	size_t n = sizeof(digits);
@@ -47,7 +40,7 @@ static void put_integer(struct out *o, json_int_t v)
 }
 
 /* As jansson writes a real: 17 significant digits, and always a '.' or an exponent. */
-static void put_real(struct out *o, double v)
+static void put_real(struct rdq_json_out *o, double v)
 {
 	char text[32], *e;
 	int n;
@@ -92,7 +85,7 @@ static void put_real(struct out *o, double v)
  * as jansson does: the quote, the backslash and the control characters;
  * everything else as it is.
  */
-static void put_string(struct out *o, const char *s, size_t len)
+static void put_string(struct rdq_json_out *o, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u001F */
 	size_t run = 0;
@@ -139,7 +132,7 @@ static void put_string(struct out *o, const char *s, size_t len)
 	put_char(o, '"');
 }
 
-static void put_value(struct out *o, const json_t *v)
+static void put_value(struct rdq_json_out *o, const json_t *v)
 {
 	bool first = true;
 
@@ -197,7 +190,7 @@ static void put_value(struct out *o, const json_t *v)
 size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
 			 size_t attachment, char *buf, size_t size)
 {
-	struct out o = {.buf = buf, .size = buf ? size : 0};
+	struct rdq_json_out o = {.buf = buf, .size = buf ? size : 0};
 
 	PUT_TEXT(&o, "{\"v\":");
 	put_integer(&o, version);
@@ -219,9 +212,139 @@ size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool att
 	return o.bad ? 0 : o.len;
 }
 
+void rdq_json_out_init(struct rdq_json_out *o, char *buf, size_t size)
+{
+	*o = (struct rdq_json_out){.buf = buf, .size = buf ? size : 0};
+}
+
+size_t rdq_json_out_end(const struct rdq_json_out *o)
+{
+	return o->bad || o->depth || o->after_key ? 0 : o->len;
+}
+
+/* Before a value: the comma that separates it from the one before, unless a name precedes it. */
+static void value_starts(struct rdq_json_out *o)
+{
+	uint32_t bit = 1u << o->depth;
+
+	if (o->after_key)
+		o->after_key = false;
+	else if (o->has_member & bit)
+		put_char(o, ',');
+	o->has_member |= bit;
+}
+
+static void open_container(struct rdq_json_out *o, char c)
+{
+	value_starts(o);
+	if (o->depth + 1 >= RDQ_JSON_DEPTH) {
+		o->bad = true;
+		return;
+	}
+	o->depth++;
+	o->has_member &= ~(1u << o->depth);
+	put_char(o, c);
+}
+
+static void close_container(struct rdq_json_out *o, char c)
+{
+	if (o->depth == 0 || o->after_key) {
+		o->bad = true;
+		return;
+	}
+	o->depth--;
+	put_char(o, c);
+}
+
+void rdq_json_begin_object(struct rdq_json_out *o)
+{
+	open_container(o, '{');
+}
+
+void rdq_json_end_object(struct rdq_json_out *o)
+{
+	close_container(o, '}');
+}
+
+void rdq_json_begin_array(struct rdq_json_out *o)
+{
+	open_container(o, '[');
+}
+
+void rdq_json_end_array(struct rdq_json_out *o)
+{
+	close_container(o, ']');
+}
+
+void rdq_json_key(struct rdq_json_out *o, const char *name)
+{
+	uint32_t bit = 1u << o->depth;
+
+	if (o->after_key || o->depth == 0) {
+		o->bad = true;
+		return;
+	}
+	if (o->has_member & bit)
+		put_char(o, ',');
+	o->has_member |= bit;
+	put_char(o, '"');
+	put(o, name, strlen(name));
+	put(o, "\":", 2);
+	o->after_key = true;
+}
+
+void rdq_json_int(struct rdq_json_out *o, int64_t v)
+{
+	value_starts(o);
+	put_integer(o, v);
+}
+
+void rdq_json_bool(struct rdq_json_out *o, bool v)
+{
+	value_starts(o);
+	if (v)
+		put(o, "true", 4);
+	else
+		put(o, "false", 5);
+}
+
+void rdq_json_null(struct rdq_json_out *o)
+{
+	value_starts(o);
+	put(o, "null", 4);
+}
+
+void rdq_json_string(struct rdq_json_out *o, const char *s, size_t len)
+{
+	value_starts(o);
+	put_string(o, s, len);
+}
+
+void rdq_json_hex(struct rdq_json_out *o, const void *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *bytes = data;
+
+	value_starts(o);
+	put_char(o, '"');
+	for (size_t i = 0; i < len; i++) {
+		put_char(o, digits[bytes[i] >> 4]);
+		put_char(o, digits[bytes[i] & 15]);
+	}
+	put_char(o, '"');
+}
+
+void rdq_json_cstring(struct rdq_json_out *o, const char *s)
+{
+	if (s)
+		rdq_json_string(o, s, strlen(s));
+	else
+		rdq_json_null(o);
+}
+
 size_t rdq_json_write(const json_t *value, char *buf, size_t size)
 {
-	struct out o = {.buf = buf, .size = buf ? size : 0};
+	struct rdq_json_out o = {.buf = buf, .size = buf ? size : 0};
 
 	if (!value)
 		return 0;

@@ -407,3 +407,12 @@ int rdq_prometheus_write(const json_t *stats, rdq_text_sink sink, void *ctx)
 	put_unknowns(&w, stats, NULL);
 	return w.err;
 }
+
+int rdq_prometheus_write_text(const char *json, size_t len, rdq_text_sink sink, void *ctx)
+{
+	json_t *stats = json_loadb(json, len, 0, NULL);
+	int ret = stats ? rdq_prometheus_write(stats, sink, ctx) : -EINVAL;
+
+	json_decref(stats);
+	return ret;
+}

@@ -30,4 +30,7 @@ typedef int (*rdq_text_sink)(void *ctx, const char *text, size_t len);
  */
 int rdq_prometheus_write(const json_t *stats, rdq_text_sink sink, void *ctx);
 
+/* The same, from the stats object's JSON text (len bytes); -EINVAL if it is not JSON. */
+int rdq_prometheus_write_text(const char *json, size_t len, rdq_text_sink sink, void *ctx);
+
 #endif

@@ -91,3 +91,19 @@ size_t rdq_utf8_copy(char *dst, size_t size, const char *src, size_t len)
 	dst[out] = '\0';
 	return out;
 }
+
+bool rdq_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t in = 0, bad;
+	bool cut;
+
+	while (in < len) {
+		size_t n = u[in] == 0 ? 1 : char_length(u + in, len - in, &bad, &cut);
+
+		if (n == 0)
+			return false;
+		in += n;
+	}
+	return true;
+}

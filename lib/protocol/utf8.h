@@ -8,6 +8,7 @@
 #ifndef RDQ_PROTOCOL_UTF8_H
 #define RDQ_PROTOCOL_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* U+FFFD REPLACEMENT CHARACTER, in UTF-8: what stands for bytes that are not text. */
@@ -22,5 +23,8 @@
  * Returns the length written, without the NUL.
  */
 size_t rdq_utf8_copy(char *dst, size_t size, const char *src, size_t len);
+
+/* Whether len bytes are well-formed UTF-8 (NUL bytes count as characters, as in JSON). */
+bool rdq_utf8_valid(const char *s, size_t len);
 
 #endif

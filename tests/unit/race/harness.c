@@ -23,7 +23,6 @@
 #include "endpoint.h"
 #include "engine/level.h"
 #include "fakes.h"
-#include "json_arena.h"
 #include "object.h"
 #include "protocol/errname.h"
 #include "request.h"
@@ -244,7 +243,6 @@ int world_start(enum sync_scope scope)
 	/* As rdqd does: a client that closed must not kill the daemon's writes. */
 	signal(SIGPIPE, SIG_IGN);
 	fake_reset();
-	json_arena_install(); /* as rdqd does: requests and replies in the loop's JSON arena */
 	rdq_level_set(RDQ_LEVEL_DISPATCH);
 	w.uid = getuid();
 	snprintf(w.dir, sizeof(w.dir), "/tmp/rdq-race-XXXXXX");

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+#include "encode.h"
+
+#include <string.h>
+
+#include "config.h"
+#include "protocol/errname.h"
+#include "protocol/json_write.h"
+#include "protocol/message.h"
+#include "protocol/utf8.h"
+
+typedef struct rdq_json_out out_t;
+
+static void put_int(out_t *o, const char *name, int64_t v)
+{
+	rdq_json_key(o, name);
+	rdq_json_int(o, v);
+}
+
+static void put_uint(out_t *o, const char *name, uint64_t v)
+{
+	put_int(o, name, (int64_t)v);
+}
+
+static void put_bool(out_t *o, const char *name, bool v)
+{
+	rdq_json_key(o, name);
+	rdq_json_bool(o, v);
+}
+
+/* A text of rdqd's (a name, strerror, a reason): made valid UTF-8 should it not be. */
+static void put_text(out_t *o, const char *name, const char *text)
+{
+	char fixed[RDQ_REPLY_MESSAGE_MAX];
+	size_t len = text ? strlen(text) : 0;
+
+	rdq_json_key(o, name);
+	if (text && !rdq_utf8_valid(text, len)) {
+		len = rdq_utf8_copy(fixed, sizeof(fixed), text, len);
+		text = fixed;
+	}
+	if (text)
+		rdq_json_string(o, text, len);
+	else
+		rdq_json_null(o);
+}
+
+/* {"name":value,...} of counters whose names are data. */
+static void put_named_counts(out_t *o, const char *name, const struct named_count *c, unsigned n)
+{
+	rdq_json_key(o, name);
+	rdq_json_begin_object(o);
+	for (unsigned i = 0; i < n; i++)
+		put_uint(o, c[i].name, c[i].value);
+	rdq_json_end_object(o);
+}
+
+static void write_status(out_t *o, const struct status_view *s)
+{
+	put_int(o, "pid", s->pid);
+	put_uint(o, "uptime_ms", s->uptime_ms);
+	put_bool(o, "rdma", s->rdma);
+	put_text(o, "rdma_error", s->rdma ? NULL : s->rdma_error);
+	put_uint(o, "devices", s->devices);
+	rdq_json_key(o, "device_names");
+	rdq_json_begin_array(o);
+	for (unsigned i = 0; i < s->devices; i++)
+		rdq_json_cstring(o, s->device_names[i]);
+	rdq_json_end_array(o);
+	put_uint(o, "endpoints", s->endpoints);
+	put_uint(o, "objects", s->objects);
+	put_uint(o, "connections", s->connections);
+}
+
+static void write_stats(out_t *o, const struct stats_view *s)
+{
+	rdq_json_key(o, "requests");
+	rdq_json_begin_object(o);
+	put_uint(o, "received", s->requests.received);
+	put_uint(o, "rejected", s->requests.rejected);
+	put_uint(o, "replied", s->requests.replied);
+	put_uint(o, "dropped", s->requests.dropped);
+	put_uint(o, "completed", s->requests.completed);
+	put_uint(o, "pending", s->requests.pending);
+	put_named_counts(o, "by_status", s->requests.by_status, s->requests.nstatus);
+	rdq_json_end_object(o);
+
+	rdq_json_key(o, "pool");
+	rdq_json_begin_object(o);
+	put_uint(o, "size", s->pool.size);
+	put_uint(o, "free", s->pool.free);
+	put_uint(o, "in_use", s->pool.in_use);
+	put_uint(o, "high_water", s->pool.high_water);
+	put_uint(o, "misses", s->pool.misses);
+	put_uint(o, "refused", s->pool.refused);
+	rdq_json_end_object(o);
+
+	rdq_json_key(o, "workers");
+	rdq_json_begin_object(o);
+	put_uint(o, "threads", s->workers.threads);
+	put_uint(o, "queued", s->workers.queued);
+	put_uint(o, "run", s->workers.run);
+	put_uint(o, "deferred", s->workers.deferred);
+	put_uint(o, "serial_max", s->workers.serial_max);
+	put_text(o, "sync_scope", s->workers.sync_scope);
+	rdq_json_end_object(o);
+
+	put_uint(o, "endpoints", s->endpoints);
+	put_uint(o, "objects", s->objects);
+	put_uint(o, "connections", s->connections);
+
+	rdq_json_key(o, "clients");
+	rdq_json_begin_object(o);
+	put_uint(o, "open", s->clients.open);
+	put_uint(o, "accepted", s->clients.accepted);
+	put_uint(o, "refused", s->clients.refused);
+	put_uint(o, "refused_nofd", s->clients.refused_nofd);
+	put_uint(o, "idle_closed", s->clients.idle_closed);
+	rdq_json_end_object(o);
+
+	rdq_json_key(o, "events");
+	rdq_json_begin_object(o);
+	put_uint(o, "cm", s->events.cm);
+	put_uint(o, "cm_stale", s->events.cm_stale);
+	put_uint(o, "sent", s->events.sent);
+	put_uint(o, "lost", s->events.lost);
+	put_named_counts(o, "by_type", s->events.by_type, s->events.ntypes);
+	rdq_json_end_object(o);
+
+	rdq_json_key(o, "data");
+	rdq_json_begin_object(o);
+	put_uint(o, "transport_failed", s->data.transport_failed);
+	put_uint(o, "backlog_full", s->data.backlog_full);
+	put_uint(o, "recv_discarded", s->data.recv_discarded);
+	put_uint(o, "echo_waited", s->data.echo_waited);
+	rdq_json_end_object(o);
+
+	/*
+	 * Daemon-wide, like the other shared limits: requests = accepted + the
+	 * rejected; endpoints is the accepted endpoints now, against max_endpoints.
+	 */
+	rdq_json_key(o, "network");
+	rdq_json_begin_object(o);
+	put_uint(o, "requests", s->network.requests);
+	put_uint(o, "accepted", s->network.accepted);
+	put_uint(o, "rejected_listener_full", s->network.rejected_listener_full);
+	put_uint(o, "rejected_daemon_full", s->network.rejected_daemon_full);
+	put_uint(o, "rejected_nofd", s->network.rejected_nofd);
+	put_uint(o, "rejected_no_server", s->network.rejected_no_server);
+	put_uint(o, "unannounced", s->network.unannounced);
+	put_uint(o, "rejected_other", s->network.rejected_other);
+	put_uint(o, "endpoints", s->network.endpoints);
+	put_uint(o, "max_endpoints", s->network.max_endpoints);
+	rdq_json_end_object(o);
+
+	rdq_json_key(o, "loop");
+	rdq_json_begin_object(o);
+	put_uint(o, "callbacks", s->loop.callbacks);
+	put_uint(o, "max_us", s->loop.max_us);
+	put_uint(o, "sum_us", s->loop.sum_us);
+	rdq_json_key(o, "histogram_us");
+	rdq_json_begin_array(o);
+	for (unsigned i = 0; i < s->loop.nbuckets; i++)
+		rdq_json_int(o, (int64_t)s->loop.histogram_us[i]);
+	rdq_json_end_array(o);
+	rdq_json_end_object(o);
+}
+
+static void write_device(out_t *o, const struct device_view *dev)
+{
+	rdq_json_begin_object(o);
+	put_text(o, "name", dev->name);
+	put_text(o, "transport", dev->transport);
+	if (dev->err) {
+		/* Kept in the list: rdqctl names the device and fails with this. */
+		put_text(o, "error", strerror(dev->err));
+		put_text(o, "errno", rdq_errno_name(dev->err));
+	}
+	rdq_json_key(o, "ports");
+	rdq_json_begin_array(o);
+	for (unsigned p = 0; p < dev->nports; p++) {
+		const struct port_view *port = &dev->ports[p];
+
+		rdq_json_begin_object(o);
+		put_int(o, "port", port->port);
+		put_text(o, "state", port->state);
+		put_int(o, "mtu", port->mtu);
+		rdq_json_key(o, "gids");
+		rdq_json_begin_array(o);
+		for (unsigned g = 0; g < port->ngids; g++)
+			rdq_json_cstring(o, port->gids[g]);
+		rdq_json_end_array(o);
+		rdq_json_end_object(o);
+	}
+	rdq_json_end_array(o);
+	rdq_json_end_object(o);
+}
+
+static void write_endpoint(out_t *o, const struct ep_view *ep)
+{
+	rdq_json_begin_object(o);
+	put_uint(o, "ep", ep->ep);
+	put_uint(o, "qp", ep->qp);
+	put_text(o, "role", ep->role);
+	put_text(o, "state", ep->state);
+	put_text(o, "local", ep->local);
+	put_text(o, "remote", ep->remote);
+	put_uint(o, "parent", ep->parent);
+	put_int(o, "owner", ep->owner);
+	put_bool(o, "tied", ep->tied);
+	put_uint(o, "sent", ep->sent);
+	put_uint(o, "received", ep->received);
+	put_uint(o, "echoed", ep->echoed);
+	/* echo or serve: what becomes of a listener's peers' messages. */
+	if (ep->mode)
+		put_text(o, "mode", ep->mode);
+	/* A listener's peers now, and how many it admits at once. */
+	if (ep->listener) {
+		put_uint(o, "connections", ep->connections);
+		put_uint(o, "max_connections", ep->max_connections);
+	}
+	rdq_json_end_object(o);
+}
+
+static void write_request(out_t *o, const struct request_view *r)
+{
+	rdq_json_begin_object(o);
+	put_uint(o, "rid", r->rid);
+	put_int(o, "id", r->id);
+	put_text(o, "op", r->op);
+	put_text(o, "state", r->state);
+	put_uint(o, "ep", r->ep);
+	put_uint(o, "age_ms", r->age_ms);
+	put_int(o, "uid", r->uid);
+	put_bool(o, "mine", r->mine);
+	rdq_json_end_object(o);
+}
+
+/* A page of a list: its rows under name, then "next" when more remain. */
+static void write_page(out_t *o, const char *name, const struct result *r)
+{
+	rdq_json_key(o, name);
+	rdq_json_begin_array(o);
+	for (size_t i = 0; i < r->page.n; i++) {
+		if (r->kind == RESULT_ENDPOINTS)
+			write_endpoint(o, (const struct ep_view *)r->page.rows + i);
+		else
+			write_request(o, (const struct request_view *)r->page.rows + i);
+	}
+	rdq_json_end_array(o);
+	if (r->page.more)
+		put_uint(o, "next", r->page.next);
+}
+
+/* A received message in version 1: text in the JSON, or hex for bytes that are not UTF-8. */
+static void write_message_text(out_t *o, const void *data, size_t len)
+{
+	if (rdq_utf8_valid(data, len)) {
+		rdq_json_key(o, "data");
+		rdq_json_string(o, data, len);
+	} else {
+		rdq_json_key(o, "hex");
+		rdq_json_hex(o, data, len);
+	}
+}
+
+static void write_result(out_t *o, int version, const struct result *r, const void *data,
+			 size_t len)
+{
+	rdq_json_begin_object(o);
+	switch (r ? r->kind : RESULT_EMPTY) {
+	case RESULT_EMPTY:
+		break;
+	case RESULT_VERSION:
+		put_text(o, "version", RDQ_VERSION);
+		put_int(o, "protocol", RDQ_PROTOCOL_VERSION);
+		break;
+	case RESULT_STATUS:
+		write_status(o, r->status);
+		break;
+	case RESULT_STATS:
+		write_stats(o, r->stats);
+		break;
+	case RESULT_DEVICES:
+		rdq_json_key(o, "devices");
+		rdq_json_begin_array(o);
+		for (unsigned i = 0; i < r->devices.n; i++)
+			write_device(o, &r->devices.list[i]);
+		rdq_json_end_array(o);
+		break;
+	case RESULT_LISTENING:
+		put_uint(o, "ep", r->listening.ep);
+		put_text(o, "mode", r->listening.serve ? "serve" : "echo");
+		break;
+	case RESULT_CONNECTED:
+		put_uint(o, "ep", r->connected.ep);
+		put_uint(o, "qp", r->connected.qp);
+		break;
+	case RESULT_SENT:
+		put_uint(o, "bytes", r->sent.bytes);
+		put_bool(o, "completed", r->sent.completed);
+		break;
+	case RESULT_RECEIVED:
+		if (version < 2)
+			write_message_text(o, data, len);
+		put_uint(o, "bytes", len);
+		break;
+	case RESULT_DISCONNECTED:
+		put_int(o, "status", r->disconnected);
+		break;
+	case RESULT_DISCONNECTING:
+		put_text(o, "state", "disconnecting");
+		break;
+	case RESULT_WATCHING:
+		put_bool(o, "watching", r->watching);
+		break;
+	case RESULT_CANCELLED:
+		put_uint(o, "cancelled", r->cancelled);
+		break;
+	case RESULT_ENDPOINTS:
+		write_page(o, "endpoints", r);
+		break;
+	case RESULT_REQUESTS:
+		write_page(o, "requests", r);
+		break;
+	}
+	rdq_json_end_object(o);
+}
+
+/* {"v":V,"id":ID: the start of every reply. */
+static void write_envelope(out_t *o, int version, int64_t id, bool ok)
+{
+	rdq_json_begin_object(o);
+	put_int(o, "v", version);
+	rdq_json_key(o, "id");
+	if (id == RDQ_NO_ID)
+		rdq_json_null(o);
+	else
+		rdq_json_int(o, id);
+	put_bool(o, "ok", ok);
+}
+
+size_t encode_reply_ok(char *buf, size_t size, int version, int64_t id, const struct result *result,
+		       const void *data, size_t len)
+{
+	out_t o;
+
+	rdq_json_out_init(&o, buf, size);
+	write_envelope(&o, version, id, true);
+	rdq_json_key(&o, "result");
+	write_result(&o, version, result, data, len);
+	if (version > 1 && result && result->kind == RESULT_RECEIVED)
+		put_uint(&o, "attachment", len);
+	rdq_json_end_object(&o);
+	return rdq_json_out_end(&o);
+}
+
+size_t encode_reply_error(char *buf, size_t size, int version, int64_t id, int err,
+			  const char *message)
+{
+	char text[RDQ_REPLY_MESSAGE_MAX];
+	out_t o;
+
+	/*
+	 * The message comes from anywhere (a cut snprintf, a client's op quoted
+	 * back, strerror in some locale): made valid UTF-8 and bounded here, it
+	 * can always go in the reply.
+	 */
+	text[0] = '\0';
+	if (message)
+		rdq_utf8_copy(text, sizeof(text), message, strlen(message));
+	if (text[0] == '\0') {
+		const char *why = strerror(err);
+
+		rdq_utf8_copy(text, sizeof(text), why, strlen(why));
+	}
+	rdq_json_out_init(&o, buf, size);
+	write_envelope(&o, version, id, false);
+	rdq_json_key(&o, "error");
+	rdq_json_begin_object(&o);
+	put_text(&o, "errno", rdq_errno_name(err));
+	put_int(&o, "code", err);
+	put_text(&o, "message", text);
+	rdq_json_end_object(&o);
+	rdq_json_end_object(&o);
+	return rdq_json_out_end(&o);
+}
+
+size_t encode_stats(char *buf, size_t size, const struct stats_view *stats)
+{
+	out_t o;
+
+	rdq_json_out_init(&o, buf, size);
+	rdq_json_begin_object(&o);
+	write_stats(&o, stats);
+	rdq_json_end_object(&o);
+	return rdq_json_out_end(&o);
+}
+
+static const char *const event_names[] = {
+	[EVENT_EP_ESTABLISHED] = "ep.established",
+	[EVENT_EP_DISCONNECTED] = "ep.disconnected",
+	[EVENT_EP_ERROR] = "ep.error",
+	[EVENT_EP_DESTROYED] = "ep.destroyed",
+	[EVENT_EP_ACCEPTED] = "ep.accepted",
+	[EVENT_QP_DESTROYED] = "qp.destroyed",
+	[EVENT_EVENTS_LOST] = "events.lost",
+};
+
+size_t encode_event(char *buf, size_t size, const struct event_view *e)
+{
+	out_t o;
+
+	rdq_json_out_init(&o, buf, size);
+	rdq_json_begin_object(&o);
+	put_int(&o, "v", RDQ_PROTOCOL_V1);
+	put_text(&o, "event", event_names[e->kind]);
+	switch (e->kind) {
+	case EVENT_EP_ESTABLISHED:
+		put_uint(&o, "ep", e->ep);
+		put_uint(&o, "qp", e->qp);
+		break;
+	case EVENT_EP_DISCONNECTED:
+		put_uint(&o, "ep", e->ep);
+		put_int(&o, "status", e->status);
+		break;
+	case EVENT_EP_ERROR:
+		put_uint(&o, "ep", e->ep);
+		put_text(&o, "errno", rdq_errno_name(-e->status));
+		put_text(&o, "message", strerror(-e->status));
+		if (e->reason)
+			put_text(&o, "reason", e->reason);
+		break;
+	case EVENT_EP_DESTROYED:
+		put_uint(&o, "ep", e->ep);
+		break;
+	case EVENT_EP_ACCEPTED:
+		put_uint(&o, "ep", e->ep);
+		put_uint(&o, "listener", e->listener);
+		put_uint(&o, "qp", e->qp);
+		put_text(&o, "peer", e->peer);
+		put_text(&o, "local", e->local);
+		break;
+	case EVENT_QP_DESTROYED:
+		put_uint(&o, "qp", e->qp);
+		put_uint(&o, "ep", e->ep);
+		break;
+	case EVENT_EVENTS_LOST:
+		put_uint(&o, "count", e->count);
+		break;
+	}
+	rdq_json_end_object(&o);
+	return rdq_json_out_end(&o);
+}
