@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +16,16 @@
 #include "rdq/client.h"
 
 static const struct setting_choice scopes[] = {
-	{"endpoint", SYNC_ENDPOINT},
-	{"device", SYNC_DEVICE},
-	{"none", SYNC_NONE},
-	{NULL, 0},
+	{"endpoint", SYNC_ENDPOINT, "each endpoint's"},
+	{"device", SYNC_DEVICE, "all of them"},
+	{"none", SYNC_NONE, "no order"},
+	{NULL, 0, NULL},
 };
 
 static const struct setting_choice levels[] = {
-	{"err", LOG_ERR}, {"warn", LOG_WARNING}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
-	{NULL, 0},
+	{"err", LOG_ERR, NULL},	  {"warn", LOG_WARNING, NULL},
+	{"info", LOG_INFO, NULL}, {"debug", LOG_DEBUG, NULL},
+	{NULL, 0, NULL},
 };
 
 #define AT(field) offsetof(struct rdqd_options, field)
@@ -34,43 +36,72 @@ static const struct setting_choice levels[] = {
  * made at start (the worker threads, the work-item pool, the connection
  * table, each device's registered slots) or decide how an endpoint is
  * built for its whole life (its event queue), or are the socket itself.
+ *
+ * The socket's default depends on who runs rdqd (settings_resolve asks
+ * librdq), so the table holds none and its help says it.
  */
 const struct setting settings_table[] = {
-	{"socket", 's', SETTING_TEXT, .offset = AT(socket_path), .in_file = true},
+	{"socket", 's', SETTING_TEXT, .offset = AT(socket_path), .in_file = true, .arg = "PATH",
+	 .help = "control socket (default: " RDQ_SYSTEM_SOCKET " as root, "
+		 "$XDG_RUNTIME_DIR/rdq/rdqd.sock otherwise, or /tmp/rdq-UID/rdqd.sock without "
+		 "XDG_RUNTIME_DIR)"},
 	{"workers", 'w', SETTING_NUMBER, 0, 256, 0, .offset = AT(workers), .in_file = true,
-	 .note = "0: one per CPU"},
+	 .note = "0: one per CPU", .arg = "N", .help = "worker threads"},
 	{"pool", 0, SETTING_NUMBER, 0, 1u << 20, 0, .offset = AT(pool_prealloc), .in_file = true,
-	 .note = "twice max-pending"},
+	 .note = "twice max-pending", .arg = "N",
+	 .help = "work items made at start; the default is what one client's requests in flight "
+		 "need on both ends of a connection"},
 	{"pool-cap", 0, SETTING_NUMBER, 0, 1u << 24, 0, .offset = AT(pool_cap), .in_file = true,
-	 .live = true, .note = "0: no cap"},
+	 .live = true, .note = "0: no cap", .arg = "N",
+	 .help = "most work items in use; beyond, requests get EBUSY"},
 	{"max-pending", 0, SETTING_NUMBER, 0, 1u << 20, 256, .offset = AT(max_pending),
-	 .in_file = true, .live = true},
+	 .in_file = true, .live = true, .arg = "N",
+	 .help = "pending requests per client connection"},
 	{"max-endpoints", 0, SETTING_NUMBER, 0, 1u << 24, 16384, .offset = AT(max_endpoints),
-	 .in_file = true, .live = true},
+	 .in_file = true, .live = true, .arg = "N",
+	 .help = "endpoints per user; those that remote peers make on its listeners count apart"},
 	{"max-network-endpoints", 0, SETTING_NUMBER, 1, 1u << 24, 16384,
-	 .offset = AT(max_network_endpoints), .in_file = true, .live = true},
+	 .offset = AT(max_network_endpoints), .in_file = true, .live = true, .arg = "N",
+	 .help = "endpoints remote peers may make on all listeners together; a peer past it, or "
+		 "past its listener's max_connections, is rejected"},
 	{"max-clients", 0, SETTING_NUMBER, 1, 1u << 20, 1024, .offset = AT(max_clients),
-	 .in_file = true},
+	 .in_file = true, .arg = "N",
+	 .help = "client connections; the last 1/16 of them are kept for root"},
 	{"max-clients-per-user", 0, SETTING_NUMBER, 1, 1u << 20, 0,
 	 .offset = AT(max_clients_per_user), .in_file = true, .live = true,
-	 .note = "a quarter of max-clients"},
+	 .note = "a quarter of max-clients", .arg = "N",
+	 .help = "connections one user (not root) may hold"},
 	{"idle-timeout", 0, SETTING_NUMBER, 0, 86400, 300, .offset = AT(idle_timeout_s),
-	 .in_file = true, .live = true},
+	 .in_file = true, .live = true, .arg = "S",
+	 .help = "close a connection that sent nothing for S seconds and has nothing pending or "
+		 "watched; 0: never"},
 	{"sync-scope", 0, SETTING_CHOICE, .def = SYNC_ENDPOINT, .choices = scopes,
-	 .offset = AT(sync_scope), .in_file = true},
+	 .offset = AT(sync_scope), .in_file = true, .arg = "SCOPE",
+	 .help = "which endpoints' worker steps run one at a time, in order"},
 	{"disconnect-timeout", 0, SETTING_NUMBER, 1, 3600000, 5000,
-	 .offset = AT(disconnect_timeout_ms), .in_file = true, .live = true},
+	 .offset = AT(disconnect_timeout_ms), .in_file = true, .live = true, .arg = "MS",
+	 .help = "local deadline of ep.disconnect --wait when the request sets none"},
 	{"max-message", 0, SETTING_NUMBER, 4096, 1u << 20, 65536, .offset = AT(max_message),
-	 .in_file = true},
+	 .in_file = true, .arg = "BYTES", .help = "largest RDMA message either way"},
 	{"send-slots", 0, SETTING_NUMBER, 0, 4096, 0, .offset = AT(send_slots), .in_file = true,
-	 .note = "0: 8 MiB of max-message slots per device, 16 to 256"},
+	 .note = "0: 8 MiB of max-message slots per device, 16 to 256", .arg = "N",
+	 .help = "send buffers per RDMA device, each of max-message bytes; an echo waits for a "
+		 "free one"},
 	{"recv-backlog", 0, SETTING_NUMBER, 1, 1u << 16, 64, .offset = AT(recv_backlog),
-	 .in_file = true, .live = true},
+	 .in_file = true, .live = true, .arg = "N",
+	 .help = "received messages an endpoint holds until a client reads them; one more fails "
+		 "the endpoint"},
 	{"log-level", 0, SETTING_CHOICE, .def = LOG_INFO, .choices = levels,
-	 .offset = AT(log_level), .in_file = true, .live = true},
+	 .offset = AT(log_level), .in_file = true, .live = true, .arg = "LEVEL",
+	 .help = "log messages of LEVEL and above"},
 	{"metrics", 0, SETTING_TEXT, .offset = AT(metrics), .in_file = true, .note = "empty: off",
-	 .may_be_empty = true, .check = metrics_check_address},
-	{"systemd", 0, SETTING_FLAG, .offset = AT(systemd)},
+	 .may_be_empty = true, .check = metrics_check_address, .arg = "ADDR:PORT",
+	 .help = "serve the counters over HTTP at http://ADDR:PORT/metrics in the Prometheus "
+		 "text format; no authentication: bind a local address, such as 127.0.0.1:9464"},
+	{"systemd", 0, SETTING_FLAG, .offset = AT(systemd),
+	 .help = "run as the systemd service: take the control socket from systemd "
+		 "(rdqd.socket) and fail without one. Without it a socket systemd passes is used "
+		 "too, and readiness and the watchdog are notified either way"},
 };
 
 const unsigned settings_count = sizeof(settings_table) / sizeof(settings_table[0]);
@@ -80,27 +111,35 @@ _Static_assert(sizeof(settings_table) / sizeof(settings_table[0]) <= SETTINGS_MA
 
 /* The command line's options that set no value of the table, only what rdqd does. */
 enum cli_action {
+	CLI_VERBOSE,
+	CLI_QUIET,
 	CLI_CONFIG,
 	CLI_NO_CONFIG,
 	CLI_PRINT_CONFIG,
-	CLI_VERBOSE,
-	CLI_QUIET,
 	CLI_VERSION,
 	CLI_HELP,
 };
 
+/* In --help's order, after the table. */
 static const struct {
 	const char *name;
 	char short_name;
 	bool has_arg;
+	const char *arg, *help; /* for --help, as in struct setting */
 } cli_actions[] = {
-	[CLI_CONFIG] = {"config", 0, true},
-	[CLI_NO_CONFIG] = {"no-config", 0, false},
-	[CLI_PRINT_CONFIG] = {"print-config", 0, false},
-	[CLI_VERBOSE] = {"verbose", 'v', false},
-	[CLI_QUIET] = {"quiet", 'q', false},
-	[CLI_VERSION] = {"version", 'V', false},
-	[CLI_HELP] = {"help", 'h', false},
+	[CLI_VERBOSE] = {"verbose", 'v', false, NULL, "log debug messages (--log-level debug)"},
+	[CLI_QUIET] = {"quiet", 'q', false, NULL,
+		       "log warnings and errors only (--log-level warn)"},
+	[CLI_CONFIG] =
+		{"config", 0, true, "PATH",
+		 "read the configuration file PATH, which must exist (default: " RDQ_CONFIG_FILE
+		 ", if it exists)"},
+	[CLI_NO_CONFIG] = {"no-config", 0, false, NULL, "read no configuration file"},
+	[CLI_PRINT_CONFIG] = {"print-config", 0, false, NULL,
+			      "print each option's value and where it came from, in the file's "
+			      "format, and exit"},
+	[CLI_VERSION] = {"version", 'V', false, NULL, "print the version and exit"},
+	[CLI_HELP] = {"help", 'h', false, NULL, "print this help and exit"},
 };
 
 #define CLI_ACTIONS (sizeof(cli_actions) / sizeof(cli_actions[0]))
@@ -561,4 +600,166 @@ void settings_print(FILE *out, const struct settings *s, const struct settings_l
 		else
 			fprintf(out, "default\n");
 	}
+}
+
+/* --help's layout: descriptions start at HELP_COLUMN, lines stay shorter than HELP_WIDTH. */
+#define HELP_COLUMN 27
+#define HELP_WIDTH  80
+
+/* One paragraph of --help, built piece by piece; the longest is about 600 characters. */
+struct help_text {
+	char buf[2048];
+	size_t len;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+help_add(struct help_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, sizeof(t->buf) - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	/* A piece that does not fit is cut, and the text stays terminated. */
+	t->len += (size_t)n;
+	if (t->len >= sizeof(t->buf))
+		t->len = sizeof(t->buf) - 1;
+}
+
+/* Adds names as "a, b and c", each after prefix. */
+static void help_add_list(struct help_text *t, const char *prefix, const char *const *names,
+			  unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		help_add(t, "%s%s%s", i == 0 ? "" : i + 1 < n ? ", " : " and ", prefix, names[i]);
+}
+
+/*
+ * Writes text from column col, which the caller has reached, breaking it at
+ * blanks so that no line reaches HELP_WIDTH; a new line starts at column indent.
+ */
+static void help_wrap(FILE *out, unsigned col, unsigned indent, const char *text)
+{
+	bool line_start = true;
+
+	for (;;) {
+		size_t len;
+
+		text += strspn(text, " ");
+		if (!*text)
+			break;
+		len = strcspn(text, " ");
+		if (!line_start && col + 1 + len >= HELP_WIDTH) {
+			fprintf(out, "\n%*s", (int)indent, "");
+			col = indent;
+			line_start = true;
+		}
+		if (!line_start) {
+			fputc(' ', out);
+			col++;
+		}
+		fwrite(text, 1, len, out);
+		col += (unsigned)len;
+		line_start = false;
+		text += len;
+	}
+	fputc('\n', out);
+}
+
+/* One option's lines: its names and argument, then what it does, at HELP_COLUMN. */
+static void help_option(FILE *out, char short_name, const char *name, const char *arg,
+			const char *text)
+{
+	int n = short_name ? fprintf(out, "  -%c, --%s", short_name, name)
+			   : fprintf(out, "      --%s", name);
+
+	if (arg)
+		n += fprintf(out, " %s", arg);
+	/* Two blanks at least between the names and the text: the man page check splits there. */
+	if (n + 2 > HELP_COLUMN) {
+		fputc('\n', out);
+		n = 0;
+	}
+	fprintf(out, "%*s", HELP_COLUMN - n, "");
+	help_wrap(out, HELP_COLUMN, HELP_COLUMN, text);
+}
+
+/* What a table entry does, its choices, its range and its default, as --help says them. */
+static void setting_help(const struct setting *s, struct help_text *t)
+{
+	const char *def = s->note;
+	char value[32];
+	const char *sep = " (";
+
+	help_add(t, "%s", s->help ? s->help : "");
+	if (s->kind == SETTING_CHOICE) {
+		help_add(t, ": ");
+		for (const struct setting_choice *c = s->choices; c->name; c++) {
+			help_add(t, "%s%s",
+				 c == s->choices ? ""
+				 : c[1].name	 ? ", "
+						 : " or ",
+				 c->name);
+			if (c->help)
+				help_add(t, " (%s)", c->help);
+			if (c->value == s->def && !def)
+				def = c->name;
+		}
+	}
+	if (s->kind == SETTING_NUMBER) {
+		help_add(t, "%s%u to %u", sep, s->min, s->max);
+		sep = "; ";
+		if (!def) {
+			snprintf(value, sizeof(value), "%u", s->def);
+			def = value;
+		}
+	}
+	if (s->kind == SETTING_TEXT && !def)
+		def = s->def_text;
+	if (def) {
+		/* A note starts with the value it explains ("0: no cap"), or stands for it. */
+		bool stands_for_it = def == s->note && !strstr(def, ": ");
+
+		help_add(t, "%sdefault%s %s", sep, stands_for_it ? ":" : "", def);
+	}
+	if (def || s->kind == SETTING_NUMBER)
+		help_add(t, ")");
+}
+
+void settings_help(FILE *out)
+{
+	const char *only_cli[SETTINGS_MAX + CLI_ACTIONS], *live[SETTINGS_MAX];
+	unsigned n_cli = 0, n_live = 0;
+	struct help_text t;
+
+	for (unsigned i = 0; i < settings_count; i++) {
+		const struct setting *s = &settings_table[i];
+
+		t.len = 0;
+		setting_help(s, &t);
+		help_option(out, s->short_name, s->name, s->arg, t.buf);
+		if (!s->in_file)
+			only_cli[n_cli++] = s->name;
+		if (s->live)
+			live[n_live++] = s->name;
+	}
+	for (unsigned i = 0; i < CLI_ACTIONS; i++) {
+		help_option(out, cli_actions[i].short_name, cli_actions[i].name, cli_actions[i].arg,
+			    cli_actions[i].help);
+		only_cli[n_cli++] = cli_actions[i].name;
+	}
+
+	t.len = 0;
+	help_add(&t, "The configuration file holds \"key = value\" lines, the keys being the long "
+		     "options above but those of the command line only: ");
+	help_add_list(&t, "--", only_cli, n_cli);
+	help_add(&t, ". Options on the command line override it. SIGHUP reads it again and "
+		     "applies at once ");
+	help_add_list(&t, "", live, n_live);
+	help_add(&t, "; the others take effect on restart.");
+	fputc('\n', out);
+	help_wrap(out, 0, 0, t.buf);
 }

@@ -7,7 +7,8 @@
  * The file holds `key = value` lines, the keys being the long options'
  * names; `#` starts a comment (at the start of a line or after a blank).
  * A value comes from one of three layers, each overriding the one before,
- * key by key: the table's defaults, the file, the command line.
+ * key by key: the table's defaults, the file, the command line. --help is
+ * written from the same table: an option added there is listed there.
  */
 #ifndef RDQD_SETTINGS_H
 #define RDQD_SETTINGS_H
@@ -32,6 +33,7 @@ enum setting_kind {
 struct setting_choice {
 	const char *name;
 	unsigned value;
+	const char *help; /* what it means, for --help, or NULL */
 };
 
 struct setting {
@@ -49,6 +51,12 @@ struct setting {
 	bool may_be_empty; /* SETTING_TEXT: "" is a value (the feature is off) */
 	/* SETTING_TEXT: checks a value; 0, or -EINVAL with why in err. NULL: any text. */
 	int (*check)(const char *text, char *err, size_t err_size);
+	/*
+	 * --help: the argument's name ("N", "PATH"; NULL for a flag) and what the
+	 * option does. --help adds the choices, the range and the default itself.
+	 */
+	const char *arg;
+	const char *help;
 };
 
 /* The table, in --help's order. */
@@ -130,6 +138,12 @@ const char *setting_format(unsigned i, const struct rdqd_options *opt, char *buf
  */
 void settings_print(FILE *out, const struct settings *s, const struct settings_layer *file,
 		    const struct rdqd_options *opt, const enum setting_origin *origin);
+
+/*
+ * --help's list of options, from the table and the command line's own
+ * options, and what the configuration file and SIGHUP take of them.
+ */
+void settings_help(FILE *out);
 
 /* Frees what a layer owns and empties it. */
 void settings_layer_clear(struct settings_layer *l);
