@@ -18,9 +18,9 @@
  * its arguments by ops.c, straight into the op's struct; nothing of the
  * frame outlives this call.
  */
-static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const char *body, size_t len)
+static void client_frame(struct rdqd *d, rdq_handle_t conn, struct control_requests *pending,
+			 uid_t uid, const char *body, size_t len)
 {
-	struct control_requests *pending = control_requests(d, conn);
 	struct rdq_envelope e;
 	char err[RDQ_ERRMSG_MAX];
 	const struct rdq_op_spec *op;
@@ -39,13 +39,13 @@ static void client_frame(struct rdqd *d, rdq_handle_t conn, uid_t uid, const cha
 		control_reject(d, conn, e.id, EOPNOTSUPP, err);
 	} else if (d->shutting_down) {
 		control_reject(d, conn, e.id, ESHUTDOWN, "rdqd is shutting down");
-	} else if (pending && pending->count >= d->opt.max_pending) {
+	} else if (pending->count >= d->opt.max_pending) {
 		snprintf(err, sizeof(err),
 			 "too many pending requests on this connection (limit %u)",
 			 d->opt.max_pending);
 		control_reject(d, conn, e.id, EBUSY, err);
 	} else {
-		req = request_new(d, conn, uid, e.id, e.version, op);
+		req = request_new(d, conn, pending, uid, e.id, e.version, op);
 		if (req)
 			ops_run(d, req, &e);
 		else

@@ -146,6 +146,13 @@ int control_send_body(struct rdqd *d, rdq_handle_t h, size_t len, const void *da
 	return c ? conn_write_frame(c, SCRATCH_BODY, len, data, data_len) : -ENOENT;
 }
 
+int control_reply(struct control_requests *requests, size_t len, const void *data, size_t data_len)
+{
+	struct conn *c = list_entry(requests, struct conn, requests);
+
+	return conn_write_frame(c, SCRATCH_BODY, len, data, data_len);
+}
+
 bool control_can_announce(struct rdqd *d, rdq_handle_t h)
 {
 	struct conn *c = conn_get(d, h);
@@ -302,8 +309,8 @@ static void read_frames(struct conn *c)
 		if (avail < RDQ_FRAME_HEADER + len)
 			return;
 		evbuffer_drain(in, RDQ_FRAME_HEADER);
-		d->control_handlers->frame(d, h, c->uid, (const char *)evbuffer_pullup(in, len),
-					   len);
+		d->control_handlers->frame(d, h, &c->requests, c->uid,
+					   (const char *)evbuffer_pullup(in, len), len);
 		evbuffer_drain(in, len);
 		frames++;
 		/* Handlers do not close connections; this keeps a future one from using c freed. */

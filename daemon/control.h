@@ -31,8 +31,12 @@ struct control_requests {
 };
 
 struct control_handlers {
-	/* A whole frame's body arrived on conn (uid: the peer's, from SO_PEERCRED). */
-	void (*frame)(struct rdqd *d, rdq_handle_t conn, uid_t uid, const char *body, size_t len);
+	/*
+	 * A whole frame's body arrived on conn (uid: the peer's, from SO_PEERCRED);
+	 * requests is conn's list, valid until conn closes (closed() below).
+	 */
+	void (*frame)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+		      uid_t uid, const char *body, size_t len);
 	/* conn closed (its handle no longer resolves); requests is its list, still filled. */
 	void (*closed)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests);
 };
@@ -59,6 +63,12 @@ char *control_body(void);
  */
 int control_send_body(struct rdqd *d, rdq_handle_t conn, size_t len, const void *data,
 		      size_t data_len);
+/*
+ * As control_send_body(), to the connection whose list of requests is
+ * requests (a list of an open connection): a request's reply, with no
+ * lookup of its connection.
+ */
+int control_reply(struct control_requests *requests, size_t len, const void *data, size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
 /*

@@ -72,14 +72,9 @@ static unsigned status_bucket(int status)
  * Each connection keeps a list of its pending requests, so that closing it
  * finds them, cancel by id searches only its own, and its count bounds them.
  */
-static void conn_list_add(struct rdqd *d, struct request *req)
+static void conn_list_add(struct request *req, struct control_requests *list)
 {
-	struct control_requests *list = control_requests(d, req->conn);
-
-	if (!list) {
-		req->conn = 0;
-		return;
-	}
+	req->list = list;
 	req->conn_prev = NULL;
 	req->conn_next = list->head;
 	if (list->head)
@@ -90,12 +85,10 @@ static void conn_list_add(struct rdqd *d, struct request *req)
 
 static void conn_list_remove(struct request *req)
 {
-	struct control_requests *list;
+	struct control_requests *list = req->list;
 
-	if (!req->conn)
+	if (!list)
 		return;
-	list = control_requests(req->d, req->conn);
-	RDQ_CHECK(list);
 	if (req->conn_prev)
 		req->conn_prev->conn_next = req->conn_next;
 	else
@@ -152,8 +145,8 @@ void request_pool_drain(struct rdqd *d)
 	d->request_spare_count = 0;
 }
 
-struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
-			    const struct rdq_op_spec *op)
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+			    uid_t uid, int64_t id, int version, const struct rdq_op_spec *op)
 {
 	struct request *req = request_alloc(d);
 
@@ -168,7 +161,7 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_
 	req->op = op;
 	req->version = version;
 	req->state = REQ_NEW;
-	conn_list_add(d, req);
+	conn_list_add(req, requests);
 	d->counters.received++;
 	d->counters.pending++;
 	return req;
@@ -190,14 +183,14 @@ static int answer(struct request *req, int status, const struct result *result, 
 						 result, data, len)
 			       : encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id,
 						    -status, message);
-	int ret = control_send_body(d, req->conn, n, attached ? data : NULL, len);
+	int ret = control_reply(req->list, n, attached ? data : NULL, len);
 
 	if (ret == -EMSGSIZE) {
 		status = -EMSGSIZE;
 		n = encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id, EMSGSIZE,
 				       "the reply would exceed the 64 KiB message limit; ask for "
 				       "less (list operations take a limit and a cursor)");
-		ret = control_send_body(d, req->conn, n, NULL, 0);
+		ret = control_reply(req->list, n, NULL, 0);
 	}
 	if (ret == 0)
 		d->counters.replied++;
@@ -224,7 +217,7 @@ static void complete(struct request *req, int status, const struct result *resul
 		event_free(req->deadline);
 		req->deadline = NULL;
 	}
-	if (req->conn) {
+	if (req->list) {
 		status = answer(req, status, result, message, data, len);
 		conn_list_remove(req);
 	} else {
@@ -392,6 +385,7 @@ void request_orphan(struct request *req)
 {
 	/* The list is going away with its connection; forget the links. */
 	req->conn = 0;
+	req->list = NULL;
 	req->conn_prev = req->conn_next = NULL;
 	if (req->state == REQ_QUEUED)
 		request_complete(req, -ECANCELED, NULL, "the client's connection closed");

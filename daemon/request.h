@@ -33,6 +33,13 @@ struct request {
 	uint64_t rid;	   /* the daemon's number for it: request.list shows it, cancel takes it */
 	int64_t id;	   /* the client's request id */
 	rdq_handle_t conn; /* the connection to answer, 0 once it closed */
+	/*
+	 * That connection's list of pending requests, which the request is on:
+	 * how its reply finds the connection without a lookup. NULL once the
+	 * connection closed (request_orphan clears it, on the loop, before the
+	 * connection is freed); a worker carrying the request never touches it.
+	 */
+	struct control_requests *list;
 	uint64_t start_ms; /* when it was decoded */
 	uid_t uid;	   /* the client's uid, for ownership checks */
 	const struct rdq_op_spec *op;
@@ -71,12 +78,11 @@ struct request_queue {
 };
 
 /*
- * Makes a request for a decoded message; it joins connection conn's list
- * (a closed conn: it has nowhere to answer).
- * Returns NULL when out of memory.
+ * Makes a request for a decoded message of connection conn; it joins conn's
+ * list, requests. Returns NULL when out of memory.
  */
-struct request *request_new(struct rdqd *d, rdq_handle_t conn, uid_t uid, int64_t id, int version,
-			    const struct rdq_op_spec *op);
+struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+			    uid_t uid, int64_t id, int version, const struct rdq_op_spec *op);
 
 /* Frees the requests kept for reuse (at exit). */
 void request_pool_drain(struct rdqd *d);
