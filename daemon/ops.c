@@ -359,7 +359,7 @@ static void op_ep_show(struct rdqd *d, struct request *req, const struct op_inpu
 	} else {
 		/*
 		 * Describe outside the table's lock: collect the handles first, in
-		 * the table's order (by slot), which the cursor follows.
+		 * ascending order, which the cursor follows.
 		 */
 		unsigned count;
 		rdq_handle_t *handles =
@@ -368,8 +368,7 @@ static void op_ep_show(struct rdqd *d, struct request *req, const struct op_inpu
 		for (unsigned i = 0; i < count; i++) {
 			struct ep *ep;
 
-			if (page.after &&
-			    rdq_handle_index(handles[i]) <= rdq_handle_index(page.after))
+			if (page.after && handles[i] <= page.after)
 				continue;
 			if ((int64_t)json_array_size(list) == page.limit) {
 				more = true;

@@ -33,8 +33,8 @@ MUTANTS = [
 		return -EALREADY;
 """,
      ""),
-    ("handle_lookup_ignores_the_generation", "daemon/engine/handle_table.c",
-     "if (!slot->object || slot->generation != rdq_handle_generation(h))",
+    ("handle_lookup_ignores_the_full_id", "daemon/engine/handle_table.c",
+     "if (!slot->object || slot->id != h)",
      "if (!slot->object)"),
     ("teardown_posted_before_a_pending_step", "daemon/ep_teardown.c",
      """		work_of(item)->request = req;
