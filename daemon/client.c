@@ -55,11 +55,12 @@ out:
 	rdq_envelope_clear(&e);
 }
 
-static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests)
+static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+			  struct list *tied)
 {
 	/* Queued requests complete with ECANCELED; the others finish with nowhere to answer. */
 	request_orphan_all(requests);
-	endpoint_destroy_tied(d, conn);
+	endpoint_destroy_tied(d, tied);
 	if (d->shutting_down)
 		rdqd_check_exit(d);
 }

@@ -23,6 +23,7 @@
 #include "shares.h"
 #include "clock.h"
 #include "encode.h"
+#include "engine/check.h"
 #include "engine/level.h"
 #include "engine/list.h"
 #include "log.h"
@@ -52,6 +53,7 @@ struct conn {
 	struct event *idle;		  /* --idle-timeout: fires when it sent nothing for long */
 	uint64_t events_lost;		  /* events not sent: its output was full; not told yet */
 	struct control_requests requests; /* kept for request.c */
+	struct list tied;		  /* kept for endpoint.c: the endpoints tied to it */
 };
 
 static struct conn *conn_get(struct rdqd *d, rdq_handle_t h)
@@ -64,6 +66,13 @@ struct control_requests *control_requests(struct rdqd *d, rdq_handle_t h)
 	struct conn *c = conn_get(d, h);
 
 	return c ? &c->requests : NULL;
+}
+
+struct list *control_tied(struct rdqd *d, rdq_handle_t h)
+{
+	struct conn *c = conn_get(d, h);
+
+	return c ? &c->tied : NULL;
 }
 
 static size_t output_length(struct conn *c)
@@ -421,7 +430,9 @@ static void conn_close(struct conn *c)
 	event_free(c->resume);
 	if (c->idle)
 		event_free(c->idle);
-	d->control_handlers->closed(d, c->handle, &c->requests);
+	d->control_handlers->closed(d, c->handle, &c->requests, &c->tied);
+	/* An endpoint left on the list would unlink itself from freed memory later. */
+	RDQ_CHECK(!c->tied.first);
 	free(c);
 }
 

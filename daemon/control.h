@@ -18,6 +18,7 @@
 #include "engine/handle_table.h"
 
 struct event_view;
+struct list;
 struct rdqd;
 struct request;
 
@@ -37,8 +38,13 @@ struct control_handlers {
 	 */
 	void (*frame)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
 		      uid_t uid, const char *body, size_t len);
-	/* conn closed (its handle no longer resolves); requests is its list, still filled. */
-	void (*closed)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests);
+	/*
+	 * conn closed (its handle no longer resolves); requests is its list, still
+	 * filled, and tied its list of tied endpoints (control_tied), which closed
+	 * must leave empty: the list goes with the connection.
+	 */
+	void (*closed)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+		       struct list *tied);
 };
 
 /* Opens (or takes from systemd) the control socket and starts accepting. */
@@ -100,6 +106,12 @@ bool control_fd_starved(struct rdqd *d);
 
 /* conn's list of pending requests, or NULL if conn closed. */
 struct control_requests *control_requests(struct rdqd *d, rdq_handle_t conn);
+/*
+ * conn's list of the endpoints tied to it, or NULL if conn closed. The
+ * endpoints own their places on it (endpoint.c); the connection only keeps
+ * it, so that its close finds them without a walk over every endpoint.
+ */
+struct list *control_tied(struct rdqd *d, rdq_handle_t conn);
 /* Calls fn for every open connection's list until it returns false. fn must not close any. */
 void control_foreach_requests(struct rdqd *d, bool (*fn)(struct control_requests *list, void *arg),
 			      void *arg);

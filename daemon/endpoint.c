@@ -95,19 +95,28 @@ static void ep_release(struct object *obj)
 	free(ep);
 }
 
-/* Lists a tied endpoint under its connection, so that the connection's close finds it in O(1). */
+/*
+ * Lists a tied endpoint under its connection, so that the connection's close
+ * finds it in O(its own endpoints), not by a walk over every endpoint. The
+ * connection is open: it is the request's, or a serve listener's client,
+ * whose close would have destroyed the listener. Were it closed, it would
+ * have no list, and the endpoint would stay, tied to nothing.
+ */
 static void ep_tie(struct ep *ep)
 {
-	uint32_t slot = rdq_handle_index(ep->tied_conn);
+	struct list *tied = ep->tied_conn ? control_tied(ep->d, ep->tied_conn) : NULL;
 
-	if (ep->tied_conn && slot < ep->d->tied_slots)
-		list_push_front(&ep->d->tied_lists[slot], &ep->tied);
+	if (tied) {
+		list_push_front(tied, &ep->tied);
+		ep->tied_list = tied;
+	}
 }
 
 void ep_untie(struct ep *ep)
 {
 	if (list_linked(&ep->tied))
-		list_remove(&ep->d->tied_lists[rdq_handle_index(ep->tied_conn)], &ep->tied);
+		list_remove(ep->tied_list, &ep->tied);
+	ep->tied_list = NULL;
 }
 
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
@@ -228,20 +237,11 @@ void endpoints_init(struct rdqd *d)
 {
 	pthread_mutex_init(&d->device_lock, NULL);
 	work_serial_init(&d->device_serial, &d->device_lock);
-	/* One list per connection slot: a connection's handle index is below its table's limit. */
-	d->tied_slots = d->opt.max_clients + 16;
-	d->tied_lists = calloc(d->tied_slots, sizeof(*d->tied_lists));
-	if (!d->tied_lists)
-		d->tied_slots =
-			0; /* a closing connection's tied endpoints are then found by a walk */
 }
 
 void endpoints_fini(struct rdqd *d)
 {
 	admission_fini(d);
-	free(d->tied_lists);
-	d->tied_lists = NULL;
-	d->tied_slots = 0;
 	if (!d->device_serial.state_lock)
 		return; /* never initialized */
 	work_serial_destroy(&d->device_serial);

@@ -64,7 +64,15 @@ struct ep {
 	 * and stay after a disconnect until destroyed.
 	 */
 	bool serve;
-	struct list_node tied; /* loop: in its connection's list (d->tied_lists) */
+	/*
+	 * Loop: its place on its connection's list of tied endpoints
+	 * (control_tied), and that list while it is on it. The list lives in the
+	 * connection, whose close empties it before freeing it, so the pointer is
+	 * good whenever tied is linked; the connection's handle is not (it stops
+	 * resolving before the close destroys the endpoints).
+	 */
+	struct list_node tied;
+	struct list *tied_list;
 
 	/*
 	 * The endpoint's event queue: the loop posts every worker step of this
@@ -180,8 +188,13 @@ void endpoint_destroy(struct ep *ep, struct request *req);
  */
 void endpoint_qp_destroy(struct ep *ep, struct request *req);
 
-/* Destroys every endpoint tied to conn (it closed), or all of them (conn 0, shutdown). */
-void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn);
+/*
+ * A connection closed: destroys every endpoint on tied, its list of tied
+ * endpoints (control_tied), and leaves the list empty, even for an endpoint
+ * whose teardown could not start (out of memory: it stays, tied to nothing).
+ */
+void endpoint_destroy_tied(struct rdqd *d, struct list *tied);
+/* Destroys every endpoint (shutdown). */
 void endpoint_destroy_all(struct rdqd *d);
 
 /*

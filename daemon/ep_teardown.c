@@ -192,19 +192,32 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	ep_post(ep, item);
 }
 
-/* Keeps the endpoints tied to the connection arg points to (0: every endpoint). */
-static bool tied_to(void *object, void *arg)
+void endpoint_destroy_tied(struct rdqd *d, struct list *tied)
 {
-	rdq_handle_t conn = *(rdq_handle_t *)arg;
+	struct list_node *node;
 
-	return !conn || ((struct ep *)object)->tied_conn == conn;
+	/*
+	 * The connection's own endpoints, not a walk over all: O(its own). Always
+	 * the first one, never a next saved across a destroy: a serve listener's
+	 * children are tied to the same connection, and destroying the listener
+	 * takes them off the list too.
+	 */
+	while ((node = tied->first)) {
+		/* Listed, so still published: the table's reference keeps it alive. */
+		struct ep *ep = object_ref(list_entry(node, struct ep, tied));
+
+		endpoint_destroy(ep, NULL);
+		/* Off the list even if its teardown could not start: the list is going. */
+		ep_untie(ep);
+		object_unref(ep);
+	}
 }
 
-static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
+void endpoint_destroy_all(struct rdqd *d)
 {
 	unsigned count;
 	/* Collected first: destroying changes the table, which must not be locked then. */
-	rdq_handle_t *handles = handle_table_collect(&d->objects, OBJ_EP, tied_to, &conn, &count);
+	rdq_handle_t *handles = handle_table_collect(&d->objects, OBJ_EP, NULL, NULL, &count);
 
 	for (unsigned i = 0; i < count; i++) {
 		struct ep *ep = ep_get(d, handles[i]);
@@ -215,49 +228,6 @@ static void destroy_collected(struct rdqd *d, rdq_handle_t conn)
 		}
 	}
 	free(handles);
-}
-
-void endpoint_destroy_tied(struct rdqd *d, rdq_handle_t conn)
-{
-	uint32_t slot = rdq_handle_index(conn);
-	rdq_handle_t *handles;
-	unsigned count = 0, n = 0;
-	struct list_node *node;
-	struct ep *ep;
-
-	if (slot >= d->tied_slots) {
-		destroy_collected(d, conn);
-		return;
-	}
-	/* The connection's own endpoints, not a walk over all: O(its own). */
-	for (node = d->tied_lists[slot].first; node; node = node->next)
-		count++;
-	if (!count)
-		return;
-	handles = calloc(count, sizeof(*handles));
-	if (!handles) {
-		destroy_collected(d, conn);
-		return;
-	}
-	/* Collected first: each destroy takes its endpoint out of the list. */
-	for (node = d->tied_lists[slot].first; node; node = node->next) {
-		ep = list_entry(node, struct ep, tied);
-		if (ep->tied_conn == conn) /* the slot's connection now, not an earlier one's */
-			handles[n++] = ep->obj.handle;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		ep = ep_get(d, handles[i]);
-		if (ep) {
-			endpoint_destroy(ep, NULL);
-			object_unref(ep);
-		}
-	}
-	free(handles);
-}
-
-void endpoint_destroy_all(struct rdqd *d)
-{
-	destroy_collected(d, 0);
 }
 
 /*

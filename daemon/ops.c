@@ -248,7 +248,7 @@ static void op_ep_show(struct rdqd *d, struct request *req, const void *args,
 	} else {
 		/*
 		 * Describe outside the table's lock: collect the handles first, in
-		 * the table's order (by slot), which the cursor follows.
+		 * ascending order, which the cursor follows.
 		 */
 		unsigned count;
 		rdq_handle_t *handles =
@@ -257,8 +257,7 @@ static void op_ep_show(struct rdqd *d, struct request *req, const void *args,
 		for (unsigned i = 0; i < count; i++) {
 			struct ep *ep;
 
-			if (a->after &&
-			    rdq_handle_index(handles[i]) <= rdq_handle_index((uint64_t)a->after))
+			if (a->after && handles[i] <= (uint64_t)a->after)
 				continue;
 			if ((int64_t)n == a->limit) {
 				page.page.more = true;

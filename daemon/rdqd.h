@@ -128,9 +128,6 @@ struct rdqd {
 	pthread_mutex_t device_lock;
 	struct handle_table objects; /* endpoints and QPs; thread-safe */
 	struct handle_table conns;   /* client connections; loop only */
-	/* The endpoints tied to each connection, by its handle's index (endpoint.c); loop only. */
-	struct list *tied_lists; /* of struct ep, by their tied member */
-	unsigned tied_slots;
 	struct list watchers; /* of struct conn: the connections that asked for events (control.c);
 				 loop only */
 	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */

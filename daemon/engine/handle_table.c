@@ -6,12 +6,18 @@
 #include <string.h>
 
 #define INITIAL_CAPACITY 64u
+/*
+ * Every id below 2^31 has a slot of its own at this size, and ids at most
+ * half fill it, so the table never needs more.
+ */
+#define MAX_CAPACITY (1u << 31)
 
 int handle_table_init(struct handle_table *t, uint32_t limit, void (*acquire)(void *object))
 {
 	memset(t, 0, sizeof(*t));
 	t->limit = limit;
 	t->acquire = acquire;
+	t->cursor = 1;
 	return -pthread_mutex_init(&t->lock, NULL);
 }
 
@@ -22,26 +28,32 @@ void handle_table_fini(struct handle_table *t)
 	t->slots = NULL;
 }
 
-/* Doubles the slot array; new slots are chained onto the free list. */
+static uint32_t next_id(uint32_t id)
+{
+	return id >= RDQ_HANDLE_MAX ? 1 : id + 1;
+}
+
+/*
+ * Doubles the slots and re-places every object at id % (new capacity). Two
+ * objects cannot meet in the new slots: ids that differ modulo the old
+ * capacity differ modulo twice it. One pass over the old slots, only on
+ * growth, so inserts stay amortised O(1).
+ */
 static int grow(struct handle_table *t)
 {
-	/* 64-bit: limit + 1 (slot 0 is unused) overflows 32 bits at limit UINT32_MAX. */
-	uint64_t wanted = t->capacity ? (uint64_t)t->capacity * 2 : INITIAL_CAPACITY;
-	uint64_t most = (uint64_t)t->limit + 1u > UINT32_MAX ? UINT32_MAX : (uint64_t)t->limit + 1u;
-	uint32_t new_capacity = (uint32_t)(wanted < most ? wanted : most);
+	uint32_t new_capacity;
 	struct handle_slot *slots;
 
-	if (new_capacity <= t->capacity)
+	if (t->capacity >= MAX_CAPACITY)
 		return -ENOSPC;
-	slots = realloc(t->slots, new_capacity * sizeof(*slots));
+	new_capacity = t->capacity ? t->capacity * 2 : INITIAL_CAPACITY;
+	slots = calloc(new_capacity, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
-	memset(slots + t->capacity, 0, (new_capacity - t->capacity) * sizeof(*slots));
-	/* Slot 0 is never handed out, so that handle 0 can mean "none". */
-	for (uint32_t i = new_capacity - 1; i >= (t->capacity ? t->capacity : 1u); i--) {
-		slots[i].next_free = t->free_head;
-		t->free_head = i;
-	}
+	for (uint32_t i = 0; i < t->capacity; i++)
+		if (t->slots[i].object)
+			slots[t->slots[i].id & (new_capacity - 1)] = t->slots[i];
+	free(t->slots);
 	t->slots = slots;
 	t->capacity = new_capacity;
 	return 0;
@@ -50,7 +62,7 @@ static int grow(struct handle_table *t)
 int handle_table_insert(struct handle_table *t, void *object, unsigned kind, rdq_handle_t *out)
 {
 	struct handle_slot *slot;
-	uint32_t index;
+	uint32_t id;
 	int ret = 0;
 
 	pthread_mutex_lock(&t->lock);
@@ -58,19 +70,31 @@ int handle_table_insert(struct handle_table *t, void *object, unsigned kind, rdq
 		ret = -ENOSPC;
 		goto out;
 	}
-	if (!t->free_head) {
+	/*
+	 * At most half full, so the scan below soon meets a free slot. In one
+	 * pass of the cursor around the slots, each slot it skips holds an
+	 * object that was there when the pass began (newer ones sit behind the
+	 * cursor): at most half the slots are skipped and the rest are taken,
+	 * so an insert looks at two slots on average.
+	 */
+	if ((uint64_t)(t->used + 1) * 2 > t->capacity) {
 		ret = grow(t);
 		if (ret < 0)
 			goto out;
 	}
-	index = t->free_head;
-	slot = &t->slots[index];
-	t->free_head = slot->next_free;
+	/*
+	 * An id whose slot is taken (by an older object with the same id modulo
+	 * the capacity) is skipped, not kept for later: ids only move forward.
+	 */
+	for (id = t->cursor; t->slots[id & (t->capacity - 1)].object; id = next_id(id))
+		;
+	slot = &t->slots[id & (t->capacity - 1)];
 	slot->object = object;
+	slot->id = id;
 	slot->kind = kind;
-	slot->next_free = 0;
+	t->cursor = next_id(id);
 	t->used++;
-	*out = (rdq_handle_t)slot->generation << 32 | index;
+	*out = id;
 out:
 	pthread_mutex_unlock(&t->lock);
 	return ret;
@@ -79,13 +103,13 @@ out:
 /* Returns the slot h names if h is current, else NULL. Called under lock. */
 static struct handle_slot *slot_of(struct handle_table *t, rdq_handle_t h)
 {
-	uint32_t index = rdq_handle_index(h);
 	struct handle_slot *slot;
 
-	if (index == 0 || index >= t->capacity)
+	if (h == RDQ_HANDLE_NONE || h > RDQ_HANDLE_MAX || !t->capacity)
 		return NULL;
-	slot = &t->slots[index];
-	if (!slot->object || slot->generation != rdq_handle_generation(h))
+	slot = &t->slots[h & (t->capacity - 1)];
+	/* The slot may hold another id now: only the full id tells a stale handle apart. */
+	if (!slot->object || slot->id != h)
 		return NULL;
 	return slot;
 }
@@ -116,10 +140,6 @@ void *handle_table_remove(struct handle_table *t, rdq_handle_t h)
 	if (slot) {
 		object = slot->object;
 		slot->object = NULL;
-		/* Below 2^31: a handle stays a positive int64 on the wire. */
-		slot->generation = (slot->generation + 1) & 0x7fffffffu;
-		slot->next_free = t->free_head;
-		t->free_head = rdq_handle_index(h);
 		t->used--;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -140,15 +160,22 @@ void handle_table_foreach(struct handle_table *t, unsigned kind,
 			  bool (*fn)(void *object, rdq_handle_t h, void *arg), void *arg)
 {
 	pthread_mutex_lock(&t->lock);
-	for (uint32_t i = 1; i < t->capacity; i++) {
+	for (uint32_t i = 0; i < t->capacity; i++) {
 		struct handle_slot *slot = &t->slots[i];
 
 		if (!slot->object || (kind && slot->kind != kind))
 			continue;
-		if (!fn(slot->object, (rdq_handle_t)slot->generation << 32 | i, arg))
+		if (!fn(slot->object, slot->id, arg))
 			break;
 	}
 	pthread_mutex_unlock(&t->lock);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	rdq_handle_t x = *(const rdq_handle_t *)a, y = *(const rdq_handle_t *)b;
+
+	return (x > y) - (x < y);
 }
 
 rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
@@ -161,19 +188,28 @@ rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
 	pthread_mutex_lock(&t->lock);
 	if (t->used)
 		handles = malloc(t->used * sizeof(*handles));
-	for (uint32_t i = 1; handles && i < t->capacity; i++) {
+	for (uint32_t i = 0; handles && i < t->capacity; i++) {
 		struct handle_slot *slot = &t->slots[i];
 
 		if (!slot->object || (kind && slot->kind != kind))
 			continue;
 		if (!keep || keep(slot->object, arg))
-			handles[n++] = (rdq_handle_t)slot->generation << 32 | i;
+			handles[n++] = slot->id;
 	}
 	pthread_mutex_unlock(&t->lock);
 	*count = n;
 	if (n == 0) {
 		free(handles);
-		handles = NULL;
+		return NULL;
 	}
+	/* Slots are in id order only modulo the capacity; callers page by handle. */
+	qsort(handles, n, sizeof(*handles), by_id);
 	return handles;
+}
+
+void handle_table_seek(struct handle_table *t, rdq_handle_t id)
+{
+	pthread_mutex_lock(&t->lock);
+	t->cursor = id >= 1 && id <= RDQ_HANDLE_MAX ? (uint32_t)id : 1;
+	pthread_mutex_unlock(&t->lock);
 }

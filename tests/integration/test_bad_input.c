@@ -258,7 +258,7 @@ static const struct frame_case frame_cases[] = {
 	{"unknown handle (ep.disconnect 99)",
 	 BODY("{\"v\":1,\"id\":54,\"op\":\"ep.disconnect\",\"args\":{\"ep\":99}}"), "ENOENT", NULL,
 	 54, "99"},
-	{"stale-looking handle (slot 1, generation 1)",
+	{"a handle past the ids rdqd gives (2^32 + 1: not read as 1)",
 	 BODY("{\"v\":1,\"id\":55,\"op\":\"ep.destroy\",\"args\":{\"ep\":4294967297}}"), "ENOENT",
 	 NULL, 55, "4294967297"},
 	{"the largest handle",

@@ -32,19 +32,20 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rdqctl_help import complete  # noqa: E402
 
-# The stand-in's endpoints (64-bit handles, as rdqd makes them) and pending requests.
+# The stand-in's endpoints (small handles, as rdqd makes them; the first two share a first
+# digit) and pending requests.
 ENDPOINTS = [
-    {"ep": 4294967297, "qp": 0, "role": "listener", "state": "listening",
+    {"ep": 12, "qp": 0, "role": "listener", "state": "listening",
      "local": "10.0.0.1:7472", "parent": 0, "connections": 1, "max_connections": 1024},
-    {"ep": 4294967298, "qp": 8589934593, "role": "passive", "state": "connected",
-     "local": "10.0.0.1:7472", "remote": "10.0.0.2:51234", "parent": 4294967297},
-    {"ep": 8589934595, "qp": 8589934594, "role": "active", "state": "connected",
+    {"ep": 15, "qp": 16, "role": "passive", "state": "connected",
+     "local": "10.0.0.1:7472", "remote": "10.0.0.2:51234", "parent": 12},
+    {"ep": 31, "qp": 32, "role": "active", "state": "connected",
      "local": "[fe80::1]:50000", "remote": "[fe80::2]:7472", "parent": 0},
 ]
 REQUESTS = [
-    {"rid": 17, "id": 3, "op": "ep.recv", "state": "queued", "ep": 4294967298, "age_ms": 1520,
+    {"rid": 17, "id": 3, "op": "ep.recv", "state": "queued", "ep": 15, "age_ms": 1520,
      "uid": os.getuid(), "mine": False},
-    {"rid": 21, "id": 1, "op": "ep.connect", "state": "queued", "ep": 4294967299, "age_ms": 9,
+    {"rid": 21, "id": 1, "op": "ep.connect", "state": "queued", "ep": 33, "age_ms": 9,
      "uid": os.getuid(), "mine": False},
 ]
 EPS = [str(e["ep"]) for e in ENDPOINTS]
@@ -195,8 +196,8 @@ def main():
             t.expect("ep disconnect: -sPATH after -t", EPS, "-t", "100", "-s" + stand_in, "ep",
                      "disconnect", "")
             t.expect("prefixes: e sen", EPS, "-s", stand_in, "e", "sen", "")
-            t.expect("handles by prefix", EPS[:2], "-s", stand_in, "ep", "destroy", "42")
-            t.expect("a handle by prefix", EPS[2:], "-s", stand_in, "ep", "destroy", "8")
+            t.expect("handles by prefix", EPS[:2], "-s", stand_in, "ep", "destroy", "1")
+            t.expect("a handle by prefix", EPS[2:], "-s", stand_in, "ep", "destroy", "3")
             t.expect("no second EP", [], "-s", stand_in, "ep", "destroy", EPS[0], "")
             t.expect("qp destroy: QP handles", QPS, "-s", stand_in, "qp", "destroy", "")
             t.expect("ep disconnect --qp: QP handles", QPS, "-s", stand_in, "ep", "disconnect",

@@ -135,7 +135,7 @@ static const struct ctl_case cases[] = {
 	FAILS("qp destroy of a handle past 32 bits: ENOENT", DAEMON, 1, "no QP 4294967297", "qp",
 	      "destroy", "4294967297"),
 	FAILS("qp d: a prefix of destroy", DAEMON, 1, "ENOENT", "qp", "d", "12345"),
-	/* A QP handle can exceed 32 bits: rdqctl passes it on, rdqd finds no endpoint 99. */
+	/* rdqctl passes any 64-bit QP handle on (rdqd's stay below 2^31); no endpoint 99. */
 	FAILS("ep disconnect --qp takes a handle", DAEMON, 1, "no endpoint 99", "ep", "disconnect",
 	      "99", "--qp", "4294967298"),
 	/* Without RDMA (the ENODEV cases are skipped where there is some). */

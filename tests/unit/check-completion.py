@@ -23,13 +23,13 @@ from rdqctl_help import (command_usage, complete, global_options, options_of,  #
                          rdqctl_commands)
 
 # What the stand-in's lists hold, by the kind of argument that takes them.
-HANDLES = {"EP": ["4294967297", "4294967298", "12"], "QP": ["4294967299", "7"], "RID": ["31", "32"]}
+HANDLES = {"EP": ["1", "2", "12"], "QP": ["3", "7"], "RID": ["31", "32"]}
 STAND_IN = """#!/bin/sh
 # rdqctl -t MS -j [-s PATH] OBJECT COMMAND, as the completion runs it.
 case "$*" in
-*"ep show") echo '{"endpoints":[{"ep":4294967297,"qp":0,"role":"listener","local":"10.0.0.1:7472",\
-"parent":0,"connections":1,"max_connections":1024},{"ep":4294967298,"qp":4294967299,\
-"role":"passive","remote":"[fe80::1]:7000","parent":4294967297},{"ep":12,"qp":7,"sent":3}]}' ;;
+*"ep show") echo '{"endpoints":[{"ep":1,"qp":0,"role":"listener","local":"10.0.0.1:7472",\
+"parent":0,"connections":1,"max_connections":1024},{"ep":2,"qp":3,\
+"role":"passive","remote":"[fe80::1]:7000","parent":1},{"ep":12,"qp":7,"sent":3}]}' ;;
 *"request list") echo '{"requests":[{"rid":31,"id":1,"op":"ep.recv","ep":12},\
 {"rid":32,"id":0,"op":"ep.connect","ep":0}]}' ;;
 *) echo "stand-in rdqctl: unexpected arguments: $*" >&2; exit 2 ;;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The handle table (daemon/engine/handle_table.h): what a handle names, when it
- * stops naming it, the limit, growth, the acquire callback, foreach, and two
- * threads sharing one table.
+ * The handle table (daemon/engine/handle_table.h): which ids are given and in
+ * what order, the wrap at the top of the id space, what a handle names and
+ * when it stops naming it, the limit, growth, the acquire callback, foreach,
+ * collect's order, and two threads sharing one table.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -83,7 +85,7 @@ static void test_insert_lookup_remove(void **state)
 	assert_int_equal(handle_table_count(t), 0);
 	assert_int_equal(handle_table_insert(t, &object, KIND_EP, &h), 0);
 	assert_true(h != RDQ_HANDLE_NONE);
-	assert_true(rdq_handle_index(h) != 0);
+	assert_true(h <= RDQ_HANDLE_MAX);
 	assert_int_equal(handle_table_count(t), 1);
 
 	assert_ptr_equal(handle_table_lookup(t, h, KIND_EP), &object);
@@ -98,37 +100,110 @@ static void test_insert_lookup_remove(void **state)
 	assert_int_equal(handle_table_count(t), 0);
 }
 
+#define TOP RDQ_HANDLE_MAX /* the largest id */
+
 /*
- * With room for one object, the second insert must reuse the first one's
- * slot: the new handle differs, and the old one neither finds nor removes
- * the new object.
+ * Where the cursor stands and which ids are live decide the next ids: each
+ * case keeps some objects, moves the cursor (the tests' seam), and inserts,
+ * in a table of its own.
  */
-static void test_reused_slot_gets_new_generation(void **state)
+static void test_next_ids(void **state)
+{
+	enum { MOST = 4 };
+	static const struct {
+		const char *name;
+		unsigned keep;		   /* objects inserted first and kept: ids 1 .. keep */
+		rdq_handle_t seek;	   /* where the cursor is moved then; 0: left alone */
+		rdq_handle_t expect[MOST]; /* the ids the next inserts get (0 ends) */
+	} cases[] = {
+		{"a new table gives 1, 2, 3 in order", 0, 0, {1, 2, 3}},
+		{"after live ones, the next in order", 2, 0, {3, 4, 5}},
+		{"the top of the id space, then 1", 0, TOP - 1, {TOP - 1, TOP, 1, 2}},
+		{"after the wrap, ids still live are skipped", 2, TOP, {TOP, 3, 4}},
+		/* 64 slots: id 65 would sit where id 1 does. */
+		{"an id whose slot an older id holds is skipped", 1, 65, {66, 67}},
+		{"ids that go around the slots", 0, 62, {62, 63, 64, 65}},
+	};
+	int objects[MOST * 2];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct handle_table t;
+		rdq_handle_t h[MOST * 2];
+		unsigned n = 0;
+
+		print_message("%s\n", cases[c].name);
+		assert_int_equal(handle_table_init(&t, 1000, NULL), 0);
+		for (; n < cases[c].keep; n++) {
+			assert_int_equal(handle_table_insert(&t, &objects[n], KIND_EP, &h[n]), 0);
+			assert_int_equal(h[n], n + 1);
+		}
+		if (cases[c].seek)
+			handle_table_seek(&t, cases[c].seek);
+		for (unsigned i = 0; i < MOST && cases[c].expect[i]; i++, n++) {
+			assert_int_equal(handle_table_insert(&t, &objects[n], KIND_EP, &h[n]), 0);
+			assert_int_equal(h[n], cases[c].expect[i]);
+		}
+		for (unsigned i = 0; i < n; i++)
+			assert_ptr_equal(handle_table_remove(&t, h[i]), &objects[i]);
+		assert_int_equal(handle_table_count(&t), 0);
+		handle_table_fini(&t);
+	}
+}
+
+/*
+ * One object at a time, removed before the next comes: a removed id is never
+ * given again (before the id space wraps), though its slot is free, and each
+ * removed id stays stale while later ids go around the 64 slots three times,
+ * reusing every slot, its own too.
+ */
+static void test_removed_ids_not_reused(void **state)
+{
+	enum { N = 200 };
+	struct handle_table *t = *state;
+	int objects[2];
+	rdq_handle_t h[N];
+
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(handle_table_insert(t, &objects[i % 2], KIND_EP, &h[i]), 0);
+		assert_int_equal(h[i], i + 1);
+		for (int j = 0; j < i; j++) {
+			assert_null(handle_table_lookup(t, h[j], 0));
+			assert_null(handle_table_remove(t, h[j]));
+		}
+		assert_ptr_equal(handle_table_lookup(t, h[i], KIND_EP), &objects[i % 2]);
+		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i % 2]);
+	}
+	assert_int_equal(handle_table_count(t), 0);
+}
+
+/*
+ * A stale id whose slot holds a newer id: id 1 and id 65 share a slot of
+ * 64. The stale id must neither find nor remove the new object, of the same
+ * kind or any, and takes no reference.
+ */
+static void test_stale_id_in_a_reused_slot(void **state)
 {
 	struct handle_table *t = *state;
 	int first, second;
-	rdq_handle_t h1, h2;
+	rdq_handle_t h1, h;
 
 	assert_int_equal(handle_table_insert(t, &first, KIND_EP, &h1), 0);
+	assert_int_equal(h1, 1);
 	assert_ptr_equal(handle_table_remove(t, h1), &first);
-	assert_int_equal(handle_table_insert(t, &second, KIND_EP, &h2), 0);
-
-	assert_int_equal(rdq_handle_index(h2), rdq_handle_index(h1));
-	assert_true(rdq_handle_generation(h2) != rdq_handle_generation(h1));
-	assert_true(h2 != h1);
+	for (rdq_handle_t id = 2; id <= 65; id++) {
+		assert_int_equal(handle_table_insert(t, &second, KIND_EP, &h), 0);
+		assert_int_equal(h, id);
+		if (id < 65)
+			assert_ptr_equal(handle_table_remove(t, h), &second);
+	}
 
 	assert_null(handle_table_lookup(t, h1, KIND_EP));
 	assert_null(handle_table_lookup(t, h1, 0));
 	assert_null(handle_table_remove(t, h1));
+	assert_int_equal(atomic_load(&acquired), 0);
 	assert_int_equal(handle_table_count(t), 1);
-	assert_ptr_equal(handle_table_lookup(t, h2, KIND_EP), &second);
-
-	/* And again: each reuse moves the generation on, so no two handles repeat. */
-	assert_ptr_equal(handle_table_remove(t, h2), &second);
-	assert_int_equal(handle_table_insert(t, &first, KIND_EP, &h1), 0);
-	assert_true(h1 != h2);
-	assert_null(handle_table_lookup(t, h2, 0));
-	assert_ptr_equal(handle_table_remove(t, h1), &first);
+	assert_ptr_equal(handle_table_lookup(t, h, KIND_EP), &second);
+	assert_ptr_equal(handle_table_remove(t, h), &second);
 }
 
 /* Handles a client might send that never named anything. */
@@ -140,14 +215,17 @@ static void test_bad_handles(void **state)
 		rdq_handle_t h;
 	} cases[] = {
 		{"handle 0 (none)", RDQ_HANDLE_NONE},
-		{"index 0 with a generation", (rdq_handle_t)1 << 32},
-		{"index 0 with every generation bit", (rdq_handle_t)UINT32_MAX << 32},
-		{"index of a free slot", 2},
-		{"index past the slots", 64},
-		{"index far past the slots", 1000000},
-		{"largest index", UINT32_MAX},
+		{"an id not given yet, in a free slot", 2},
+		{"an id of slot 0", 64},
+		{"an id in the live object's slot", 65},
+		{"the largest id in the live object's slot",
+		 (RDQ_HANDLE_MAX & ~(rdq_handle_t)63) + 1},
+		{"an id far past the slots", 1000000},
+		{"the largest id", RDQ_HANDLE_MAX},
+		{"2^31, past the id space", RDQ_HANDLE_MAX + 1},
+		{"the live id plus 2^32", ((rdq_handle_t)1 << 32) + 1},
+		{"largest 32-bit value", UINT32_MAX},
 		{"every bit set", UINT64_MAX},
-		{"live index, wrong generation", (rdq_handle_t)7 << 32 | 1},
 	};
 	int object;
 	rdq_handle_t h;
@@ -160,7 +238,7 @@ static void test_bad_handles(void **state)
 	}
 
 	assert_int_equal(handle_table_insert(t, &object, KIND_EP, &h), 0);
-	assert_int_equal(h, 1); /* the cases above assume the first object gets index 1, gen 0 */
+	assert_int_equal(h, 1); /* the cases above assume the first object gets id 1, of 64 slots */
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		print_message("one object, %s\n", cases[i].name);
 		assert_null(handle_table_lookup(t, cases[i].h, 0));
@@ -222,8 +300,8 @@ static void test_limit(void **state)
 }
 
 /*
- * A limit of exactly 64: the first 64 slots include the unused slot 0, so the
- * 64th object needs the table to grow by one slot past its initial size.
+ * A limit of exactly 64: kept at most half full, the table grows twice past
+ * its initial 64 slots to hold them, and no further.
  */
 static void test_limit_at_initial_capacity(void **state)
 {
@@ -256,11 +334,79 @@ static void test_limit_uint32_max(void **state)
 }
 
 /*
- * Growing past the initial 64 slots (several times) moves the slot array:
- * every handle given out before must still find its own object, and the
- * handles stay distinct.
+ * Growing past the initial 64 slots (several times) re-places every object
+ * at its id modulo the new size: every handle given out before must still
+ * find its own object, and the handles stay distinct. Ids that wrap at the
+ * top of the id space sit at both ends of the slots; ids with gaps (every
+ * other one removed) leave holes the growth must not fill wrongly.
  */
 static void test_growth_keeps_handles(void **state)
+{
+	enum { N = 300 };
+	static const struct {
+		const char *name;
+		rdq_handle_t seek; /* the first id; 0: 1 */
+		bool gaps;	   /* remove every other object as the table fills */
+	} cases[] = {
+		{"ids from 1", 0, false},
+		{"ids across the top of the id space", RDQ_HANDLE_MAX - N / 2, false},
+		{"every other id removed as it fills", 0, true},
+		{"ids with gaps, across the top", RDQ_HANDLE_MAX - N / 3, true},
+	};
+	static int objects[N];
+	static rdq_handle_t h[N];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		/* A table of its own, so that each case starts small and grows. */
+		struct handle_table table, *t = &table;
+
+		print_message("%s\n", cases[c].name);
+		assert_int_equal(handle_table_init(t, 1000, NULL), 0);
+		if (cases[c].seek)
+			handle_table_seek(t, cases[c].seek);
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(handle_table_insert(t, &objects[i], KIND_EP, &h[i]), 0);
+			if (cases[c].gaps && i % 2)
+				assert_ptr_equal(handle_table_remove(t, h[i - 1]), &objects[i - 1]);
+			/* Check all older ones at each step, so the moment of each growth is
+			 * covered. */
+			for (int j = 0; j <= i; j++) {
+				if (cases[c].gaps && j % 2 == 0 && j < i)
+					assert_null(handle_table_lookup(t, h[j], KIND_EP));
+				else
+					assert_ptr_equal(handle_table_lookup(t, h[j], KIND_EP),
+							 &objects[j]);
+			}
+		}
+		for (int i = 0; i < N; i++)
+			for (int j = i + 1; j < N; j++)
+				assert_true(h[i] != h[j]);
+		if (!cases[c].gaps) {
+			assert_int_equal(handle_table_count(t), N);
+			for (int i = 0; i < N; i += 2)
+				assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+		}
+		assert_int_equal(handle_table_count(t), N / 2);
+		for (int i = 0; i < N; i++) {
+			if (i % 2)
+				assert_ptr_equal(handle_table_lookup(t, h[i], KIND_EP),
+						 &objects[i]);
+			else
+				assert_null(handle_table_lookup(t, h[i], KIND_EP));
+		}
+		for (int i = 1; i < N; i += 2)
+			assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+		assert_int_equal(handle_table_count(t), 0);
+		handle_table_fini(t);
+	}
+}
+
+/*
+ * The table doubles before it would be more than half full, so that an
+ * insert's search for a free slot stays short; and it grows no more than
+ * that.
+ */
+static void test_at_most_half_full(void **state)
 {
 	enum { N = 300 };
 	struct handle_table *t = *state;
@@ -269,26 +415,12 @@ static void test_growth_keeps_handles(void **state)
 
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(handle_table_insert(t, &objects[i], KIND_EP, &h[i]), 0);
-		/* Check all older ones at each step, so the moment of each growth is covered. */
-		for (int j = 0; j <= i; j++)
-			assert_ptr_equal(handle_table_lookup(t, h[j], KIND_EP), &objects[j]);
+		assert_true(t->capacity >= 2 * (uint32_t)(i + 1));
+		assert_true(t->capacity == 64 || t->capacity < 4 * (uint32_t)(i + 1));
+		assert_int_equal(t->capacity & (t->capacity - 1), 0);
 	}
-	assert_int_equal(handle_table_count(t), N);
 	for (int i = 0; i < N; i++)
-		for (int j = i + 1; j < N; j++)
-			assert_true(h[i] != h[j]);
-
-	for (int i = 0; i < N; i += 2)
 		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
-	for (int i = 0; i < N; i++) {
-		if (i % 2)
-			assert_ptr_equal(handle_table_lookup(t, h[i], KIND_EP), &objects[i]);
-		else
-			assert_null(handle_table_lookup(t, h[i], KIND_EP));
-	}
-	for (int i = 1; i < N; i += 2)
-		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
-	assert_int_equal(handle_table_count(t), 0);
 }
 
 /* The reference a lookup hands back is taken once per found object, and only then. */
@@ -430,6 +562,66 @@ static void test_foreach(void **state)
 			assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
 }
 
+/* Keeps the objects at index 5 and up of the array arg points to. */
+static bool keep_from_5(void *object, void *arg)
+{
+	return (int *)object - (int *)arg >= 5;
+}
+
+/*
+ * collect returns the handles in ascending order (ep.show pages by them),
+ * which is not the slots' order once ids go around the slots: of 64 slots,
+ * ids 60 .. 69 sit at 60 .. 63, then at 0 .. 5. Objects at even indexes are
+ * EPs, at odd ones QPs; each case filters them one way.
+ */
+static void test_collect_sorted(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned kind;
+		bool from_5; /* keep: objects 5 and up */
+		unsigned count;
+		rdq_handle_t expect[10];
+	} cases[] = {
+		{"all", 0, false, 10, {60, 61, 62, 63, 64, 65, 66, 67, 68, 69}},
+		{"EPs only", KIND_EP, false, 5, {60, 62, 64, 66, 68}},
+		{"kept by the callback", 0, true, 5, {65, 66, 67, 68, 69}},
+		{"QPs kept by the callback", KIND_QP, true, 3, {65, 67, 69}},
+		{"a kind with no objects", KIND_CONN, false, 0, {0}},
+	};
+	struct handle_table *t = *state;
+	int objects[10];
+	rdq_handle_t h[10];
+	rdq_handle_t *got;
+	unsigned count = 99;
+
+	got = handle_table_collect(t, 0, NULL, NULL, &count);
+	assert_null(got); /* an empty table */
+	assert_int_equal(count, 0);
+
+	handle_table_seek(t, 60);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(
+			handle_table_insert(t, &objects[i], i % 2 ? KIND_QP : KIND_EP, &h[i]), 0);
+		assert_int_equal(h[i], 60 + i);
+	}
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		print_message("%s\n", cases[c].name);
+		count = 99;
+		got = handle_table_collect(t, cases[c].kind, cases[c].from_5 ? keep_from_5 : NULL,
+					   objects, &count);
+		assert_int_equal(count, cases[c].count);
+		for (unsigned i = 0; i < count; i++)
+			assert_int_equal(got[i], cases[c].expect[i]);
+		if (!count)
+			assert_null(got);
+		free(got);
+	}
+	assert_int_equal(atomic_load(&acquired), 0); /* collect takes no references */
+	for (int i = 0; i < 10; i++)
+		assert_ptr_equal(handle_table_remove(t, h[i]), &objects[i]);
+}
+
 /*
  * Two threads share one table, each cycling its own objects through a small
  * window of live handles so that slots are freed and reused by the other
@@ -525,17 +717,21 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		TABLE_TEST(test_insert_lookup_remove, 1000),
-		TABLE_TEST(test_reused_slot_gets_new_generation, 1),
+		cmocka_unit_test(test_next_ids),
+		TABLE_TEST(test_removed_ids_not_reused, 1),
+		TABLE_TEST(test_stale_id_in_a_reused_slot, 1),
 		TABLE_TEST(test_bad_handles, 1000),
 		TABLE_TEST(test_kind_mismatch, 1000),
 		TABLE_TEST(test_limit, 3),
 		TABLE_TEST(test_limit_at_initial_capacity, 64),
 		TABLE_TEST(test_limit_uint32_max, max),
-		TABLE_TEST(test_growth_keeps_handles, 1000),
+		cmocka_unit_test(test_growth_keeps_handles),
+		TABLE_TEST(test_at_most_half_full, 1000),
 		TABLE_TEST(test_acquire_once_per_lookup, 1000),
 		cmocka_unit_test(test_no_acquire_callback),
 		cmocka_unit_test(test_fini_zeroed),
 		TABLE_TEST(test_foreach, 1000),
+		TABLE_TEST(test_collect_sorted, 1000),
 		TABLE_TEST(test_two_threads, 64),
 	};
 

@@ -348,7 +348,7 @@ static void test_listener_gone(void **state)
 /* Our own connect, rejected by a full rdqd: the peer's words reach the client. */
 static void test_reject_reason_reaches_the_connect(void **state)
 {
-	static const char says[] = "rdq: listener 4294967297 is full (5 connections)";
+	static const char says[] = "rdq: listener 1 is full (5 connections)";
 	const struct reply *reply;
 	int64_t id = clients_send(CLIENT, "ep.connect",
 				  json_pack("{s:s, s:i, s:I}", "addr", "127.0.0.1", "port", 7471,
