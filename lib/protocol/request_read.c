@@ -151,7 +151,11 @@ static bool key_is(const char *key, size_t len, const char *name)
 	return strlen(name) == len && memcmp(key, name, len) == 0;
 }
 
-/* Scans an object of scalars ({"a":1,...}) from its '{', leaving s after its '}'. */
+/*
+ * Scans an object of scalars ({"a":1,...}) from its '{', leaving s after its
+ * '}'; declines one with a duplicate name or more than UNKNOWN_KEYS names.
+ * The arguments' own scan relies on that.
+ */
 static bool skip_flat_object(struct scan *s)
 {
 	struct unknown_keys seen = {0};
@@ -366,12 +370,14 @@ static bool arg_scan(struct scan *s, const struct rdq_arg_spec *a, void *out)
 	return false;
 }
 
-/* The arguments, without a tree; false to decline. */
+/*
+ * The arguments, without a tree; false to decline. The envelope's scan
+ * checked the object's shape: scalars only, no name twice.
+ */
 static bool args_scan(const struct rdq_envelope *e, const struct rdq_op_spec *op, void *out)
 {
 	struct scan s = {e->args, e->args + e->args_len};
-	struct unknown_keys unknown = {0};
-	uint32_t named = 0, given = 0, required = 0; /* bit i: op->args[i] */
+	uint32_t given = 0, required = 0; /* bit i: op->args[i] */
 	const char *key;
 	size_t len;
 
@@ -389,13 +395,10 @@ static bool args_scan(const struct rdq_envelope *e, const struct rdq_op_spec *op
 			for (i = 0; i < op->nargs && !key_is(key, len, op->args[i].name); i++)
 				;
 			if (i == op->nargs) {
-				if (!unknown_key_new(&unknown, key, len) || !skip_scalar(&s))
+				if (!skip_scalar(&s))
 					return false;
 				continue;
 			}
-			if (named & (1u << i))
-				return false;
-			named |= 1u << i;
 			if (peek(&s) == 'n') { /* null: as if absent */
 				if (scan_literal(&s) != LIT_NULL)
 					return false;

@@ -107,11 +107,23 @@ static void qp_destroy_done("""),
      "if (ep && ep->role == EP_PASSIVE && !ep->serve && ep->state == EP_DISCONNECTED)",
      "if (ep && ep->role == EP_PASSIVE && ep->state == EP_DISCONNECTED)"),
     ("serve_listener_not_tied_to_its_client", "daemon/ops.c",
-     "			tied || serve, serve);",
-     "			tied, serve);"),
+     "			a->tied || serve, serve);",
+     "			a->tied, serve);"),
     ("served_connection_never_announced", "daemon/ep_connect.c",
      "	if (ep->serve && !announce_served(ep))",
      "	if (0 && !announce_served(ep))"),
+    # The request scanner took an argument out of its range that jansson's reader refused.
+    ("the_scanner_takes_an_argument_out_of_range", "lib/protocol/request_read.c",
+     "		if (!scan_int(s, &v) || v < a->min || v > a->max)",
+     "		if (!scan_int(s, &v))"),
+    # A duplicate argument was read, where jansson refuses the frame.
+    ("the_scanner_takes_a_duplicate_argument", "lib/protocol/request_read.c",
+     "		if (!scan_string(s, &key, &len) || !unknown_key_new(&seen, key, len) ||",
+     "		if (!scan_string(s, &key, &len) || (seen.n = 0) ||"),
+    # A request whose connection closed still kept the connection's list, and answered into it.
+    ("an_orphaned_request_keeps_its_connection", "daemon/request.c",
+     "	req->list = NULL;",
+     "	(void)req->list;"),
 ]
 
 # The tests that must catch them, as built by meson (paths in the build dir).
@@ -123,6 +135,7 @@ TESTS = [
     "tests/unit/test_workers",
     "tests/unit/test_level",
     "tests/unit/test_protocol",
+    "tests/unit/test_request_read",
     "tests/unit/test_qp_map",
 ]
 # A mutant that makes a test hang is caught too: the test is stopped here.
