@@ -85,7 +85,8 @@ bool command_finished(const struct command *cmd);
  * Ends a finished command: it no longer counts as running. Returns true if
  * it answered (exited with 0 and wrote from 1 byte up to a message), its
  * output then in cmd->out; false, with why it did not in why, if it ran past
- * the timeout, wrote too much, failed or wrote nothing.
+ * the timeout, wrote too much, failed or wrote nothing (what it wrote is
+ * left in cmd->out either way).
  */
 bool command_end(struct runner *r, struct command *cmd, char *why, size_t size);
 
