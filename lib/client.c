@@ -2,9 +2,9 @@
 /*
  * librdq's public API: connecting to rdqd (the default path and its
  * fallback to the system service), sending requests, reading replies and
- * events, and the helpers that read them. The bytes on the socket, the FIFO
- * of messages read ahead and rdqd's last word before a close are the
- * stream's (lib/stream.c).
+ * events. The bytes on the socket, the FIFO of messages read ahead and
+ * rdqd's last word before a close are the stream's (lib/stream.c); what a
+ * message says is read by lib/message_read.c.
  */
 #include "stream.h"
 
@@ -308,18 +308,6 @@ int rdq_call_timeout(struct rdq_client *client, const char *op, json_t *args, in
 	return ret;
 }
 
-int rdq_message_data(const json_t *msg, const void **data, size_t *len)
-{
-	json_t *bytes = json_object_get(msg, "attachment");
-
-	/* The stream put the attachment's bytes in place of its count. */
-	if (!json_is_string(bytes))
-		return 0;
-	*data = json_string_value(bytes);
-	*len = json_string_length(bytes);
-	return 1;
-}
-
 int rdq_ep_send(struct rdq_client *client, uint64_t ep, const void *data, size_t len,
 		unsigned flags, int timeout_ms)
 {
@@ -397,51 +385,6 @@ int rdq_ep_sendrecv(struct rdq_client *client, uint64_t ep, const void *out, siz
 const char *rdq_client_error(const struct rdq_client *client)
 {
 	return client ? client->error : connect_error;
-}
-
-int rdq_message_is_reply(const json_t *msg, int64_t id)
-{
-	json_t *value = json_object_get(msg, "id");
-
-	return json_is_integer(value) && json_integer_value(value) == id;
-}
-
-int rdq_message_is_event(const json_t *msg)
-{
-	return json_is_string(json_object_get(msg, "event"));
-}
-
-int rdq_reply_status(const json_t *msg, const char **message)
-{
-	json_t *ok = json_object_get(msg, "ok");
-	json_t *error, *name, *code, *text;
-	int err;
-
-	if (message)
-		*message = NULL;
-	if (json_is_true(ok))
-		return 0;
-	if (!json_is_false(ok)) {
-		if (message)
-			*message = "not a reply from rdqd";
-		return -EBADMSG;
-	}
-
-	error = json_object_get(msg, "error");
-	name = json_object_get(error, "errno");
-	code = json_object_get(error, "code");
-	text = json_object_get(error, "message");
-
-	/* The name is the portable part of the error; the number is a fallback. */
-	err = json_is_string(name) ? rdq_errno_from_name(json_string_value(name)) : 0;
-	if (err == 0 && json_is_integer(code) && json_integer_value(code) > 0 &&
-	    json_integer_value(code) < 4096)
-		err = (int)json_integer_value(code);
-	if (err == 0)
-		err = EPROTO;
-	if (message)
-		*message = json_is_string(text) ? json_string_value(text) : "";
-	return -err;
 }
 
 const char *rdq_strerrno(int err)

@@ -7,8 +7,6 @@
 #include <rdq/client.h>
 
 #include <errno.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "stream.h"
 
@@ -36,30 +34,6 @@ int rdq_ep_serve(struct rdq_client *client, const char *addr, int port, uint64_t
 		*listener = (uint64_t)json_integer_value(ep);
 	json_decref(result);
 	return ret;
-}
-
-/* Copies a string member of event into buf ("" if it has none). */
-static void copy_text(const json_t *event, const char *name, char *buf, size_t size)
-{
-	const char *text = json_string_value(json_object_get(event, name));
-
-	snprintf(buf, size, "%s", text ? text : "");
-}
-
-int rdq_event_accepted(const json_t *msg, struct rdq_accepted *out)
-{
-	const char *name = json_string_value(json_object_get(msg, "event"));
-	json_t *ep = json_object_get(msg, "ep"), *listener = json_object_get(msg, "listener");
-
-	if (!name || strcmp(name, RDQ_EVENT_ACCEPTED) != 0 || !json_is_integer(ep) ||
-	    !json_is_integer(listener))
-		return 0;
-	out->ep = (uint64_t)json_integer_value(ep);
-	out->listener = (uint64_t)json_integer_value(listener);
-	out->qp = (uint64_t)json_integer_value(json_object_get(msg, "qp"));
-	copy_text(msg, "peer", out->peer, sizeof(out->peer));
-	copy_text(msg, "local", out->local, sizeof(out->local));
-	return 1;
 }
 
 int rdq_accept(struct rdq_client *client, int timeout_ms, struct rdq_accepted *out)
