@@ -65,7 +65,12 @@ static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requ
 		rdqd_check_exit(d);
 }
 
-const struct control_handlers client_handlers = {
+static const struct control_handlers client_handlers = {
 	.frame = client_frame,
 	.closed = client_closed,
 };
+
+int client_start(struct rdqd *d)
+{
+	return control_listen(d, &client_handlers);
+}

@@ -7,6 +7,13 @@
 #ifndef RDQD_CLIENT_H
 #define RDQD_CLIENT_H
 
-extern const struct control_handlers client_handlers;
+struct rdqd;
+
+/*
+ * Opens (or takes from systemd) the control socket with this module as its
+ * clients' handler: the control socket calls back the module that started
+ * it, and names none above it. Returns 0 or -errno.
+ */
+int client_start(struct rdqd *d);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "device.h"
 #include "clock.h"
 #include "endpoint.h"
 #include "log.h"
@@ -87,7 +88,8 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 	loop_histogram_record(d, start);
 }
 
-int cm_attach(struct rdqd *d, struct rdma_event_channel *channel)
+/* Makes channel non-blocking and serves its events on the loop; d->cm becomes channel. */
+static int cm_attach(struct rdqd *d, struct rdma_event_channel *channel)
 {
 	int flags = fcntl(channel->fd, F_GETFL);
 
@@ -99,6 +101,11 @@ int cm_attach(struct rdqd *d, struct rdma_event_channel *channel)
 	event_add(d->cm_event, NULL);
 	d->cm = channel;
 	return 0;
+}
+
+int cm_start(struct rdqd *d)
+{
+	return device_watch_start(d, cm_attach);
 }
 
 void cm_close(struct rdqd *d)

@@ -9,8 +9,12 @@
 struct rdma_event_channel;
 struct rdqd;
 
-/* Makes channel non-blocking and serves its events on the loop; d->cm becomes channel. */
-int cm_attach(struct rdqd *d, struct rdma_event_channel *channel);
+/*
+ * At start (may block): subscribes to the device watch (device.c), which
+ * reads the devices and gives this module the rdma_cm channel once one can
+ * be opened; its events are then served on the loop. Returns 0 or -errno.
+ */
+int cm_start(struct rdqd *d);
 void cm_close(struct rdqd *d);
 
 #endif

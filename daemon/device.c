@@ -292,7 +292,7 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 		       memcmp(d->device_names, s->names, s->n * sizeof(s->names[0])) != 0;
 
 	if (s->channel) {
-		if (d->cm_attach(d, s->channel) < 0) {
+		if (d->device_watch.channel_opened(d, s->channel) < 0) {
 			snprintf(s->error, sizeof(s->error), "cannot watch the rdma_cm channel");
 			rdma_destroy_event_channel(s->channel);
 		} else {
@@ -363,12 +363,12 @@ static void devices_rescanned(struct work_item *item)
 	struct rdqd *d = item->ctx;
 	struct device_scan *s = item->data;
 
-	d->scan_queued = false;
+	d->device_watch.scan_queued = false;
 	retire(d, s->retired);
 	scan_apply(d, s);
 	free(s);
-	if (d->scan_again) {
-		d->scan_again = false;
+	if (d->device_watch.scan_again) {
+		d->device_watch.scan_again = false;
 		device_resync(d);
 	}
 }
@@ -381,9 +381,9 @@ void device_resync(struct rdqd *d)
 	RDQ_DISPATCH_ONLY();
 	if (d->shutting_down)
 		return;
-	if (d->scan_queued) {
+	if (d->device_watch.scan_queued) {
 		/* The one out may have read the lists already: read them once more after it. */
-		d->scan_again = true;
+		d->device_watch.scan_again = true;
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -398,7 +398,7 @@ void device_resync(struct rdqd *d)
 	item->arg = d->cm != NULL;
 	item->passive = devices_rescan;
 	item->dispatch = devices_rescanned;
-	d->scan_queued = true;
+	d->device_watch.scan_queued = true;
 	work_item_queue(&d->workers, item);
 }
 
@@ -446,11 +446,11 @@ static void on_uevent(evutil_socket_t fd, short what, void *arg)
 			rdma = true;
 	}
 	if (i == UEVENTS_PER_CALLBACK)
-		event_active(d->uevent_event, EV_READ, 0);
-	if (rdma && !evtimer_pending(d->scan_timer, NULL)) {
+		event_active(d->device_watch.uevent_event, EV_READ, 0);
+	if (rdma && !evtimer_pending(d->device_watch.scan_timer, NULL)) {
 		struct timeval delay = {.tv_usec = SCAN_DELAY_MS * 1000};
 
-		evtimer_add(d->scan_timer, &delay);
+		evtimer_add(d->device_watch.scan_timer, &delay);
 	}
 	loop_histogram_record(d, start);
 }
@@ -470,25 +470,24 @@ static int uevents_open(struct rdqd *d)
 		close(fd);
 		return err;
 	}
-	d->uevent_fd = fd;
-	d->uevent_event = event_new(d->base, fd, EV_READ | EV_PERSIST, on_uevent, d);
-	if (!d->uevent_event)
+	d->device_watch.uevent_fd = fd;
+	d->device_watch.uevent_event = event_new(d->base, fd, EV_READ | EV_PERSIST, on_uevent, d);
+	if (!d->device_watch.uevent_event)
 		return -ENOMEM;
-	event_add(d->uevent_event, NULL);
+	event_add(d->device_watch.uevent_event, NULL);
 	return 0;
 }
 
-int device_watch_start(struct rdqd *d,
-		       int (*attach)(struct rdqd *d, struct rdma_event_channel *channel))
+int device_watch_start(struct rdqd *d, device_channel_fn *channel_opened)
 {
 	struct device_scan s = {0};
 	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	d->cm_attach = attach;
+	d->device_watch.channel_opened = channel_opened;
 	pthread_mutex_init(&d->verbs_lock, NULL);
-	d->scan_timer = evtimer_new(d->base, on_scan_timer, d);
-	if (!d->scan_timer)
+	d->device_watch.scan_timer = evtimer_new(d->base, on_scan_timer, d);
+	if (!d->device_watch.scan_timer)
 		return -ENOMEM;
 	ret = uevents_open(d);
 	if (ret < 0)
@@ -504,15 +503,15 @@ int device_watch_start(struct rdqd *d,
 void device_watch_stop(struct rdqd *d)
 {
 	RDQ_PASSIVE_ONLY();
-	if (d->uevent_event)
-		event_free(d->uevent_event);
-	d->uevent_event = NULL;
-	if (d->uevent_fd >= 0)
-		close(d->uevent_fd);
-	d->uevent_fd = -1;
-	if (d->scan_timer)
-		event_free(d->scan_timer);
-	d->scan_timer = NULL;
+	if (d->device_watch.uevent_event)
+		event_free(d->device_watch.uevent_event);
+	d->device_watch.uevent_event = NULL;
+	if (d->device_watch.uevent_fd >= 0)
+		close(d->device_watch.uevent_fd);
+	d->device_watch.uevent_fd = -1;
+	if (d->device_watch.scan_timer)
+		event_free(d->device_watch.scan_timer);
+	d->device_watch.scan_timer = NULL;
 	d->ndevices = 0;
 	verbs_devices_close(d);
 	pthread_mutex_destroy(&d->verbs_lock);

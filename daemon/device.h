@@ -8,9 +8,29 @@
 #ifndef RDQD_DEVICE_H
 #define RDQD_DEVICE_H
 
+#include <stdbool.h>
+
+struct event;
 struct rdma_event_channel;
 struct rdqd;
 struct request;
+
+/*
+ * What the device watch tells its subscriber, on the loop: the rdma_cm
+ * channel it opened (once). Returns 0, or < 0 if the channel cannot be
+ * watched (it is then closed, and RDMA stays unusable).
+ */
+typedef int device_channel_fn(struct rdqd *d, struct rdma_event_channel *channel);
+
+/* The device watch's own state (d->device_watch); loop only. */
+struct device_watch {
+	device_channel_fn *channel_opened; /* the subscriber: cm.c's reader */
+	struct event *uevent_event;	   /* the kernel says a device came or went */
+	struct event *scan_timer;	   /* gathers a burst of uevents into one scan */
+	int uevent_fd;
+	bool scan_queued; /* a device_resync is on its way */
+	bool scan_again;  /* devices changed again meanwhile */
+};
 
 /* dev.show: describes every device, on a worker. */
 void device_show(struct rdqd *d, struct request *req);
@@ -24,10 +44,11 @@ void device_resync(struct rdqd *d);
 
 /*
  * At start (may block): reads the devices and starts watching uevents. A
- * channel opened now or later goes to attach (the loop's rdma_cm reader).
+ * channel opened now or later goes to channel_opened: the subscriber, which
+ * uses this module, is told through the pointer it gave, and this module
+ * names none above it.
  */
-int device_watch_start(struct rdqd *d,
-		       int (*attach)(struct rdqd *d, struct rdma_event_channel *channel));
+int device_watch_start(struct rdqd *d, device_channel_fn *channel_opened);
 void device_watch_stop(struct rdqd *d);
 
 #endif

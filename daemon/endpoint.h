@@ -211,6 +211,9 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
  */
 void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why);
 
+/* At start: the endpoints subscribe to their QPs' news (endpoint_qp_event). */
+void endpoint_data_start(struct rdqd *d);
+
 /* Describes an endpoint for ep.show, in plain values. */
 void endpoint_view(struct ep *ep, struct ep_view *out);
 

@@ -194,3 +194,8 @@ void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *w
 		ep_transport_failed(ep, status, why);
 	object_unref(ep);
 }
+
+void endpoint_data_start(struct rdqd *d)
+{
+	qp_subscribe(d, endpoint_qp_event);
+}

@@ -144,7 +144,7 @@ static int start(struct rdqd *d)
 	int ret;
 
 	d->listen_fd = -1;
-	d->uevent_fd = -1;
+	d->device_watch.uevent_fd = -1;
 	d->spare_fd = -1;
 	d->start_ms = now_ms();
 	raise_fd_limit();
@@ -171,15 +171,15 @@ static int start(struct rdqd *d)
 			return -ENOMEM;
 		evsignal_add(d->signal_events[i], NULL);
 	}
-	d->qp_event = endpoint_qp_event;
-	ret = device_watch_start(d, cm_attach);
+	endpoint_data_start(d);
+	ret = cm_start(d);
 	if (ret < 0)
 		return ret;
 	/* Before the control socket: a busy metrics port fails the start before any client came. */
 	ret = metrics_start(d);
 	if (ret < 0)
 		return ret;
-	ret = control_listen(d, &client_handlers);
+	ret = client_start(d);
 	if (ret < 0) {
 		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
 		return ret;

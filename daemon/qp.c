@@ -86,6 +86,11 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 	return 0;
 }
 
+void qp_subscribe(struct rdqd *d, qp_news_fn *fn)
+{
+	d->qp_news = fn;
+}
+
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
 	      struct qp **out)
 {
@@ -215,7 +220,7 @@ static void qp_fail(struct qp *qp, int status, const char *fmt, ...)
 	vsnprintf(qp->fail_why, sizeof(qp->fail_why), fmt, ap);
 	va_end(ap);
 	if (qp->active)
-		qp->d->qp_event(qp->d, qp->ep, status, qp->fail_why);
+		qp->d->qp_news(qp->d, qp->ep, status, qp->fail_why);
 }
 
 /* What a failed send completion says, for a person. */
@@ -404,7 +409,7 @@ static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
 	}
 	hold(qp, data, len);
 	if (!qp->echo && qp->active && !qp->failed)
-		qp->d->qp_event(qp->d, qp->ep, 0, NULL);
+		qp->d->qp_news(qp->d, qp->ep, 0, NULL);
 }
 
 static void recv_completed(struct verbs_device *v, const struct ibv_wc *wc)
@@ -554,11 +559,11 @@ void qp_catch_up(struct qp *qp)
 	if (!qp->active)
 		return;
 	if (qp->failed)
-		qp->d->qp_event(qp->d, qp->ep, qp->fail_status, qp->fail_why);
+		qp->d->qp_news(qp->d, qp->ep, qp->fail_status, qp->fail_why);
 	else if (qp->echo)
 		echo_held(qp);
 	else if (qp->held)
-		qp->d->qp_event(qp->d, qp->ep, 0, NULL);
+		qp->d->qp_news(qp->d, qp->ep, 0, NULL);
 }
 
 void qp_deactivate(struct qp *qp, int status)

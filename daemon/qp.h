@@ -64,14 +64,26 @@ struct qp {
 	uint64_t sent, received, echoed, flushed;
 };
 
+/*
+ * A QP's news for its endpoint ep, on the loop: status 0, a message arrived
+ * for the endpoint to take; < 0, the QP failed, and why says how.
+ */
+typedef void qp_news_fn(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
+
+/*
+ * Sends every QP's news to fn: the subscriber (the endpoints) uses this
+ * module, which names nothing above it. At start, before any QP.
+ */
+void qp_subscribe(struct rdqd *d, qp_news_fn *fn);
+
 /* --- PASSIVE level --- */
 
 /*
  * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT and
  * posts its receives. Each message that arrives goes straight back to the
  * peer (echo: a listener's endpoints) or waits for its endpoint to take it.
- * News for the endpoint (a message to take, the QP failed) goes to
- * d->qp_event.
+ * News for the endpoint (a message to take, the QP failed) goes to the
+ * subscriber (qp_subscribe).
  * It is not published: *out holds its one reference
  * until the loop gives it to the handle table (qp_publish) when its endpoint
  * takes it, or qp_discard ends it. Returns 0, or -errno (nothing left behind).

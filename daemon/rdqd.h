@@ -15,6 +15,7 @@
 
 #include "engine/handle_table.h"
 #include "engine/list.h"
+#include "device.h"
 #include "engine/workers.h"
 #include "request.h"
 #include "shares.h"
@@ -135,23 +136,15 @@ struct rdqd {
 	pthread_mutex_t verbs_lock;
 	const struct control_handlers *control_handlers; /* what a frame or a close leads to */
 	struct uid_shares uid_shares;			 /* loop only */
-	struct rdma_event_channel *cm; /* NULL until an RDMA device and rdma_cm are there */
-	/* Where device.c hands the rdma_cm channel once it could open one (cm.c's reader). */
-	int (*cm_attach)(struct rdqd *d, struct rdma_event_channel *channel);
-	/*
-	 * Where a QP's news goes, on the loop (the endpoints; main.c wires it):
-	 * status 0, a message arrived for endpoint ep to take; < 0, the QP
-	 * failed, and why says how.
-	 */
-	void (*qp_event)(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
+	struct rdma_event_channel *cm;	  /* NULL until an RDMA device and rdma_cm are there */
+	struct device_watch device_watch; /* device.c's */
+	/* Where a QP's news goes (qp.h's qp_news_fn), as its subscriber gave it (qp_subscribe). */
+	void (*qp_news)(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
 	char rdma_error[160]; /* why RDMA is unusable now, or "" */
 	/* Names of the RDMA devices usable now (the first RDQD_DEVICES_MAX of them). */
 	char device_names[RDQD_DEVICES_MAX][RDQD_DEVICE_NAME_MAX];
 	unsigned ndevices;
 	struct event *cm_event;
-	struct event *uevent_event; /* the kernel says a device came or went */
-	struct event *scan_timer;   /* gathers a burst of uevents into one scan */
-	int uevent_fd;
 	struct event *done_event;
 	struct event *listen_event;
 	struct event *signal_events[RDQD_SIGNALS];
@@ -182,8 +175,6 @@ struct rdqd {
 	struct settings *settings;
 	bool reload_queued; /* a reload's file read is out on a worker */
 	bool reload_again;  /* SIGHUP came again meanwhile */
-	bool scan_queued;   /* a device_resync is on its way */
-	bool scan_again;    /* devices changed again meanwhile */
 	uint64_t start_ms;
 	uint64_t last_rid;		/* the last request number given */
 	struct request *request_spares; /* completed requests kept for reuse (request.c) */

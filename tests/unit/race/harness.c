@@ -262,7 +262,7 @@ int world_start(enum sync_scope scope)
 		.recv_backlog = 64,
 	};
 	d->listen_fd = -1;
-	d->uevent_fd = -1;
+	d->device_watch.uevent_fd = -1;
 	d->spare_fd = -1;
 	d->base = event_base_new();
 	if (!d->base || handle_table_init(&d->objects, 1u << 24, object_acquire) < 0 ||
@@ -271,7 +271,7 @@ int world_start(enum sync_scope scope)
 		return -1;
 	endpoints_init(d);
 	d->cm = &dummy_channel;
-	if (control_listen(d, &client_handlers) < 0)
+	if (client_start(d) < 0)
 		return -1;
 	clients_open(d);
 	return control_connections(d) == NCLIENTS ? 0 : -1;
