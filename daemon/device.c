@@ -87,23 +87,36 @@ static void describe_device(struct ibv_device *dev, struct device_view *out)
 	ibv_close_device(ctx);
 }
 
-/* What dev.show's worker found, for the loop to answer with. */
+/*
+ * What dev.show's worker found, for the loop to answer with. The loop keeps
+ * the last one for the next dev.show (d->device_watch.spare_list), so that
+ * asking again costs no allocation while the devices stay as many.
+ */
 struct device_list {
-	unsigned n;
+	unsigned n, cap;
 	struct device_view devices[];
 };
 
 static void devices_query(struct work_item *item)
 {
 	struct ibv_device **list;
-	struct device_list *found;
+	struct device_list *found = item->data; /* the spare, or NULL */
 	int n = 0;
 
 	RDQ_PASSIVE_ONLY();
 	list = ibv_get_device_list(&n);
 	if (!list)
 		n = 0;
-	found = calloc(1, sizeof(*found) + (size_t)n * sizeof(found->devices[0]));
+	if (!found || found->cap < (unsigned)n) {
+		free(found);
+		found = malloc(sizeof(*found) + (size_t)n * sizeof(found->devices[0]));
+		if (found)
+			found->cap = (unsigned)n;
+	}
+	if (found) {
+		found->n = 0;
+		memset(found->devices, 0, found->cap * sizeof(found->devices[0]));
+	}
 	for (int i = 0; found && i < n; i++)
 		describe_device(list[i], &found->devices[found->n++]);
 	if (list)
@@ -121,7 +134,10 @@ static void devices_answer(struct work_item *item)
 				 NULL);
 	else
 		request_fail(work_of(item)->request, -ENOMEM, "out of memory");
-	free(found);
+	if (!((struct rdqd *)item->ctx)->device_watch.spare_list)
+		((struct rdqd *)item->ctx)->device_watch.spare_list = found;
+	else
+		free(found);
 	item->data = NULL;
 }
 
@@ -137,6 +153,8 @@ void device_show(struct rdqd *d, struct request *req)
 		return;
 	}
 	item->ctx = d;
+	item->data = d->device_watch.spare_list;
+	d->device_watch.spare_list = NULL;
 	item->passive = devices_query;
 	item->dispatch = devices_answer;
 	request_dispatch(req);
@@ -513,6 +531,8 @@ void device_watch_stop(struct rdqd *d)
 		event_free(d->device_watch.scan_timer);
 	d->device_watch.scan_timer = NULL;
 	d->ndevices = 0;
+	free(d->device_watch.spare_list);
+	d->device_watch.spare_list = NULL;
 	verbs_devices_close(d);
 	pthread_mutex_destroy(&d->verbs_lock);
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+struct device_list;
 struct event;
 struct rdma_event_channel;
 struct rdqd;
@@ -28,8 +29,9 @@ struct device_watch {
 	struct event *uevent_event;	   /* the kernel says a device came or went */
 	struct event *scan_timer;	   /* gathers a burst of uevents into one scan */
 	int uevent_fd;
-	bool scan_queued; /* a device_resync is on its way */
-	bool scan_again;  /* devices changed again meanwhile */
+	struct device_list *spare_list; /* dev.show's last answer, kept for the next one */
+	bool scan_queued;		/* a device_resync is on its way */
+	bool scan_again;		/* devices changed again meanwhile */
 };
 
 /* dev.show: describes every device, on a worker. */

@@ -206,10 +206,12 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		       struct rdma_cm_id *new_id, const char *peer_says);
 
 /*
- * The endpoint's QP has news, on the loop: status 0, a message arrived (hand
- * it to a waiting ep.recv); or < 0, the QP failed, and why says how.
+ * The endpoint's QP has news, on the loop (qp.h's qp_news_fn): messages are
+ * held (hand them to waiting receives), one just arrived (data: answer a
+ * waiting receive with it and return true), or the QP failed.
  */
-void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why);
+bool endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why,
+		       const uint8_t *data, uint32_t len);
 
 /* At start: the endpoints subscribe to their QPs' news (endpoint_qp_event). */
 void endpoint_data_start(struct rdqd *d);

@@ -125,7 +125,7 @@ static void deliver_messages(struct ep *ep)
 		struct qp_msg *m = qp_take_message(ep->qp_active);
 
 		answer_message(req, m);
-		free(m);
+		qp_message_done(ep->d, m);
 	}
 }
 
@@ -146,7 +146,7 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	m = ep->qp_active && !ep->recv_q.head ? qp_take_message(ep->qp_active) : NULL;
 	if (m) {
 		answer_message(req, m);
-		free(m);
+		qp_message_done(ep->d, m);
 		return;
 	}
 	if (failed_connection(ep, req))
@@ -181,18 +181,29 @@ void endpoint_send_recv(struct ep *ep, struct request *req, const void *data, si
 		endpoint_recv(ep, req, timeout_ms);
 }
 
-void endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why)
+bool endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why,
+		       const uint8_t *data, uint32_t len)
 {
 	struct ep *ep = ep_get(d, h);
+	bool taken = false;
 
 	RDQ_DISPATCH_ONLY();
 	if (!ep)
-		return;
-	if (status == 0)
+		return false;
+	if (status == 0 && data) {
+		/* Arrived with nothing held before it: a waiting receive answers from the buffer.
+		 */
+		if (ep->recv_q.head && ep->qp_active) {
+			request_complete_message(request_queue_pop(&ep->recv_q), data, len);
+			taken = true;
+		}
+	} else if (status == 0) {
 		deliver_messages(ep);
-	else
+	} else {
 		ep_transport_failed(ep, status, why);
+	}
 	object_unref(ep);
+	return taken;
 }
 
 void endpoint_data_start(struct rdqd *d)

@@ -36,6 +36,7 @@
 #include "object.h"
 #include "rdq/client.h"
 #include "rdqd.h"
+#include "qp.h"
 #include "request.h"
 #include "reload.h"
 #include "settings.h"
@@ -210,6 +211,7 @@ static void stop(struct rdqd *d)
 	handle_table_fini(&d->conns);
 	shares_fini(d);
 	request_pool_drain(d);
+	qp_message_spares_free(d);
 	if (d->base)
 		event_base_free(d->base);
 }

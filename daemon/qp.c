@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "encode.h"
 #include "engine/level.h"
+#include "engine/poison.h"
 #include "log.h"
 #include "rdqd.h"
 #include "request.h"
@@ -220,7 +221,7 @@ static void qp_fail(struct qp *qp, int status, const char *fmt, ...)
 	vsnprintf(qp->fail_why, sizeof(qp->fail_why), fmt, ap);
 	va_end(ap);
 	if (qp->active)
-		qp->d->qp_news(qp->d, qp->ep, status, qp->fail_why);
+		qp->d->qp_news(qp->d, qp->ep, status, qp->fail_why, NULL, 0);
 }
 
 /* What a failed send completion says, for a person. */
@@ -327,7 +328,7 @@ static void echo_held(struct qp *qp)
 			wait_for_slot(qp);
 			return;
 		}
-		free(held_pop(qp));
+		qp_message_done(qp->d, held_pop(qp));
 		if (ret < 0) {
 			qp_fail(qp, ret, "cannot post the echo: %s", strerror(-ret));
 			return;
@@ -353,6 +354,63 @@ static void wake_waiting(struct verbs_device *v)
 	}
 }
 
+/*
+ * Messages' buffers the loop gave back, kept for the next ones: none under
+ * AddressSanitizer, so that its quarantine still catches a message used after
+ * it was given back.
+ */
+#ifdef RDQ_ASAN
+#define MSG_SPARES 0
+#else
+#define MSG_SPARES 16
+#endif
+#define MSG_MIN_CAP 256
+
+/* A buffer for a message of len bytes: a spare one if one is large enough. Loop only. */
+static struct qp_msg *message_new(struct rdqd *d, uint32_t len)
+{
+	struct qp_msg **link = &d->msg_spares, *m;
+	uint32_t cap = MSG_MIN_CAP;
+
+	for (; *link; link = &(*link)->next) {
+		if ((*link)->cap >= len) {
+			m = *link;
+			*link = m->next;
+			d->msg_spare_count--;
+			return m;
+		}
+	}
+	while (cap < len)
+		cap *= 2;
+	m = malloc(sizeof(*m) + cap);
+	if (m)
+		m->cap = cap;
+	return m;
+}
+
+void qp_message_done(struct rdqd *d, struct qp_msg *m)
+{
+	RDQ_DISPATCH_ONLY();
+	if (d->msg_spare_count >= MSG_SPARES) {
+		free(m);
+		return;
+	}
+	m->next = d->msg_spares;
+	d->msg_spares = m;
+	d->msg_spare_count++;
+}
+
+void qp_message_spares_free(struct rdqd *d)
+{
+	while (d->msg_spares) {
+		struct qp_msg *m = d->msg_spares;
+
+		d->msg_spares = m->next;
+		free(m);
+	}
+	d->msg_spare_count = 0;
+}
+
 /* Holds a copy of a message for ep.recv or a later echo; fails the QP past the backlog. */
 static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 {
@@ -372,7 +430,7 @@ static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 				qp->held);
 		return;
 	}
-	m = malloc(sizeof(*m) + len);
+	m = message_new(qp->d, len);
 	if (!m) {
 		qp_fail(qp, -ENOMEM, "out of memory for a received message of %u bytes", len);
 		return;
@@ -407,9 +465,13 @@ static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
 		}
 		wait_for_slot(qp);
 	}
+	/* A receive already waiting takes it straight from the receive buffer: one copy. */
+	if (!qp->echo && qp->active && !qp->held_head &&
+	    qp->d->qp_news(qp->d, qp->ep, 0, NULL, data, len))
+		return;
 	hold(qp, data, len);
 	if (!qp->echo && qp->active && !qp->failed)
-		qp->d->qp_news(qp->d, qp->ep, 0, NULL);
+		qp->d->qp_news(qp->d, qp->ep, 0, NULL, NULL, 0);
 }
 
 static void recv_completed(struct verbs_device *v, const struct ibv_wc *wc)
@@ -559,11 +621,11 @@ void qp_catch_up(struct qp *qp)
 	if (!qp->active)
 		return;
 	if (qp->failed)
-		qp->d->qp_news(qp->d, qp->ep, qp->fail_status, qp->fail_why);
+		qp->d->qp_news(qp->d, qp->ep, qp->fail_status, qp->fail_why, NULL, 0);
 	else if (qp->echo)
 		echo_held(qp);
 	else if (qp->held)
-		qp->d->qp_news(qp->d, qp->ep, 0, NULL);
+		qp->d->qp_news(qp->d, qp->ep, 0, NULL, NULL, 0);
 }
 
 void qp_deactivate(struct qp *qp, int status)

@@ -33,6 +33,7 @@ struct verbs_device;
 struct qp_msg {
 	struct qp_msg *next;
 	uint32_t len;
+	uint32_t cap; /* bytes data has room for */
 	uint8_t data[];
 };
 
@@ -65,10 +66,15 @@ struct qp {
 };
 
 /*
- * A QP's news for its endpoint ep, on the loop: status 0, a message arrived
- * for the endpoint to take; < 0, the QP failed, and why says how.
+ * A QP's news for its endpoint ep, on the loop: status < 0, the QP failed,
+ * and why says how (returns false); status 0, messages are held for the
+ * endpoint to take (data NULL; returns false), or one has just arrived and
+ * none is held: len bytes at data, in the receive buffer, which the
+ * endpoint may answer a waiting receive with at once (one copy, into the
+ * reply) and return true; false, and the QP holds it.
  */
-typedef void qp_news_fn(struct rdqd *d, rdq_handle_t ep, int status, const char *why);
+typedef bool qp_news_fn(struct rdqd *d, rdq_handle_t ep, int status, const char *why,
+			const uint8_t *data, uint32_t len);
 
 /*
  * Sends every QP's news to fn: the subscriber (the endpoints) uses this
@@ -147,7 +153,16 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
  */
 void qp_abandon_send(struct qp *qp, const struct request *req);
 
-/* Takes the oldest received message (the caller frees it), or NULL if none. */
+/* Takes the oldest received message (give it back with qp_message_done), or NULL if none. */
 struct qp_msg *qp_take_message(struct qp *qp);
+
+/*
+ * The loop is done with a message qp_take_message gave: kept for the next
+ * message held (a few, loop only), so that holding one costs no allocation
+ * in steady state, or freed.
+ */
+void qp_message_done(struct rdqd *d, struct qp_msg *m);
+/* Frees the buffers kept for reuse (at exit). */
+void qp_message_spares_free(struct rdqd *d);
 
 #endif

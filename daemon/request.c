@@ -114,19 +114,29 @@ static void conn_list_remove(struct request *req)
 static struct request *request_alloc(struct rdqd *d)
 {
 	struct request *req = d->request_spares;
+	struct event *timer;
 
 	if (!req)
 		return calloc(1, sizeof(*req));
 	d->request_spares = req->conn_next;
 	d->request_spare_count--;
+	timer = req->timer;
 	memset(req, 0, sizeof(*req));
+	req->timer = timer;
 	return req;
+}
+
+static void request_free(struct request *req)
+{
+	if (req->timer)
+		event_free(req->timer);
+	free(req);
 }
 
 static void request_release(struct rdqd *d, struct request *req)
 {
 	if (d->request_spare_count + 1 > REQUEST_SPARES) {
-		free(req);
+		request_free(req);
 		return;
 	}
 	req->conn_next = d->request_spares;
@@ -140,7 +150,7 @@ void request_pool_drain(struct rdqd *d)
 		struct request *req = d->request_spares;
 
 		d->request_spares = req->conn_next;
-		free(req);
+		request_free(req);
 	}
 	d->request_spare_count = 0;
 }
@@ -214,7 +224,7 @@ static void complete(struct request *req, int status, const struct result *resul
 		request_dequeue(req);
 	req->state = REQ_COMPLETED;
 	if (req->deadline) {
-		event_free(req->deadline);
+		event_del(req->deadline);
 		req->deadline = NULL;
 	}
 	if (req->list) {
@@ -267,9 +277,12 @@ static int arm_deadline(struct request *req, int64_t timeout_ms,
 {
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 
-	req->deadline = evtimer_new(req->d->base, deadline_fired, req);
-	if (!req->deadline)
+	/* Made once per request object and kept with it when it is reused: no allocation after. */
+	if (!req->timer)
+		req->timer = evtimer_new(req->d->base, deadline_fired, req);
+	if (!req->timer)
 		return -ENOMEM;
+	req->deadline = req->timer;
 	req->timeout_ms = timeout_ms;
 	evtimer_add(req->deadline, &tv);
 	req->on_deadline = on_deadline;
@@ -311,7 +324,7 @@ static void deadline_fired(evutil_socket_t fd, short what, void *arg)
 
 	/*
 	 * Only a queued request, or one in flight that asked for it, has an armed
-	 * deadline: dequeuing and completion free the timer.
+	 * deadline: dequeuing and completion disarm it.
 	 */
 	RDQ_CHECK(req->state == REQ_QUEUED ||
 		  (req->state == REQ_DISPATCHED && req->in_flight_deadline));
@@ -337,7 +350,7 @@ void request_dequeue(struct request *req)
 	req->queue_prev = req->queue_next = NULL;
 	req->state = REQ_NEW;
 	if (req->deadline) {
-		event_free(req->deadline);
+		event_del(req->deadline);
 		req->deadline = NULL;
 	}
 }

@@ -54,7 +54,9 @@ struct request {
 	 * answer with, instead of the step's plain -ENOENT.
 	 */
 	int gone_status;
-	struct event *deadline;			  /* armed while QUEUED with a timeout */
+	struct event *deadline; /* timer when armed: QUEUED with a timeout */
+	struct event
+		*timer; /* its deadline's event, made once and kept while the object is reused */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
 	bool in_flight_deadline; /* the deadline runs while DISPATCHED (a send in flight) */
 	/* What a cancel does while it is QUEUED, or NULL: complete it with ECANCELED. */
@@ -129,7 +131,7 @@ void request_on_cancel(struct request *req,
 /*
  * Arms a deadline for a DISPATCHED request whose carrier may never come back
  * (a send the hardware keeps retrying): on_deadline(req) runs on the loop and
- * must complete it. Completion frees the timer. Returns 0 or -ENOMEM.
+ * must complete it. Completion disarms it. Returns 0 or -ENOMEM.
  */
 int request_deadline_in_flight(struct request *req, int64_t timeout_ms,
 			       void (*on_deadline)(struct request *req));

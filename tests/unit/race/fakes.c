@@ -428,6 +428,11 @@ void qp_abandon_send(struct qp *qp, const struct request *req)
 			qp->send_req[s] = NULL;
 }
 
+void qp_message_done(struct rdqd *d, struct qp_msg *m)
+{
+	free(m);
+}
+
 /* No message ever arrives: a receive waits on the endpoint's queue. */
 struct qp_msg *qp_take_message(struct qp *qp)
 {

@@ -129,7 +129,7 @@ static void test_send_posted_then_failed(void **state)
 	assert_int_equal(slots_holding(qp), 0);
 
 	/* Its completion fails, which fails the QP: the QP module tells the endpoint so. */
-	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why);
+	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why, NULL, 0);
 	assert_true(settle());
 
 	after = clients_send(CLIENT, "ep.send",
@@ -163,7 +163,7 @@ static void test_sendrecv(void **state)
 	assert_non_null(pending_request(0, waiting));
 
 	/* The connection fails: the waiting receive is answered with why, once. */
-	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why);
+	endpoint_qp_event(&w.d, w.ep, -ETIMEDOUT, why, NULL, 0);
 	assert_true(settle());
 	clients_pump();
 	assert_int_equal(clients_replies_for(CLIENT, waiting, &reply), 1);
