@@ -15,12 +15,15 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
+#include "config.h"
+#include "protocol/ops_table.h"
 
 static int64_t now_ms(void)
 {
@@ -139,6 +142,37 @@ static int daemon_error(json_t *reply)
 	return RDQCTL_EDAEMON;
 }
 
+/*
+ * rdqctl's options become the arguments the protocol's table names, and no
+ * other: rdqd would ignore an argument it does not take, so a misspelt one
+ * would pass unnoticed. Checked in every build but a release one, where the
+ * tests run rdqctl's commands; a mismatch is rdqctl's bug, and it stops.
+ */
+static void check_args(const char *op, json_t *args)
+{
+	const struct rdq_op_spec *spec = rdq_op_find(op, strlen(op));
+	const char *key;
+	json_t *value;
+
+	if (!RDQ_LEVEL_CHECKS)
+		return;
+	if (!spec) {
+		fprintf(stderr, "rdqctl: bug: op %s is not in the protocol's table\n", op);
+		abort();
+	}
+	json_object_foreach(args, key, value)
+	{
+		unsigned i = 0;
+
+		while (i < spec->nargs && strcmp(spec->args[i].name, key) != 0)
+			i++;
+		if (i == spec->nargs) {
+			fprintf(stderr, "rdqctl: bug: %s takes no argument %s\n", op, key);
+			abort();
+		}
+	}
+}
+
 /* Sends a request (version 2 when v2) and waits for its reply, which it sets in *reply. */
 static int call(struct ctl *ctl, const char *op, json_t *args, bool v2, const void *data,
 		size_t len, int op_wait_ms, json_t **reply)
@@ -149,6 +183,7 @@ static int call(struct ctl *ctl, const char *op, json_t *args, bool v2, const vo
 	json_t *msg;
 
 	*reply = NULL;
+	check_args(op, args);
 	ret = connect_once(ctl);
 	if (ret) {
 		json_decref(args);

@@ -144,6 +144,22 @@ static const struct ctl_case cases[] = {
 	FAILS("ep listen without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "listen",
 	      "127.0.0.1:7472"),
 	FAILS("ep connect without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "connect", "127.0.0.1"),
+	/*
+	 * Every option becomes an argument the op takes (a build that is not a release
+	 * aborts rdqctl on any other): each command with all its options reaches rdqd.
+	 */
+	FAILS("ep listen with its number options reaches rdqd", DAEMON, 1, "ENODEV", "ep", "listen",
+	      "127.0.0.1:7000", "--backlog", "5", "--max-connections", "9"),
+	FAILS("ep listen --tied reaches rdqd", DAEMON, 1, "ENODEV", "ep", "listen", "127.0.0.1",
+	      "--tied"),
+	FAILS("ep connect with every option reaches rdqd", DAEMON, 1, "ENODEV", "ep", "connect",
+	      "127.0.0.1:7000", "--timeout", "5", "--tied"),
+	FAILS("ep send with every option reaches rdqd", DAEMON, 1, "ENOENT", "ep", "send", "99",
+	      "bytes", "--wait", "--timeout", "5"),
+	FAILS("ep disconnect with --qp and --timeout reaches rdqd", DAEMON, 1, "ENOENT", "ep",
+	      "disconnect", "99", "--qp", "3", "--timeout", "5"),
+	FAILS("ep disconnect --wait reaches rdqd", DAEMON, 1, "ENOENT", "ep", "disconnect", "99",
+	      "--wait"),
 	/* rdqd checks the arguments first: the option reached it and passed. */
 	FAILS("ep listen --max-connections reaches rdqd", DAEMON, 1, "ENODEV", "ep", "listen",
 	      "127.0.0.1:7472", "--max-connections", "65536"),
