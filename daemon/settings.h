@@ -63,6 +63,17 @@ struct setting {
 extern const struct setting settings_table[];
 extern const unsigned settings_count;
 
+/* The command line's options that set no value of the table, only what rdqd does. */
+struct settings_cli_action {
+	const char *name;
+	char short_name;
+	bool has_arg;
+	const char *arg, *help; /* for --help, as in struct setting */
+};
+#define CLI_ACTIONS_MAX 8
+extern const struct settings_cli_action cli_actions[];
+extern const unsigned cli_action_count;
+
 enum setting_origin {
 	ORIGIN_DEFAULT,
 	ORIGIN_FILE,
