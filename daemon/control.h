@@ -6,6 +6,12 @@
  * struct control_handlers. Each connection is named by a handle (from a
  * loop-only table), so that a request outliving its connection finds it gone
  * instead of touching freed memory.
+ *
+ * One interface, six files: control_accept.c (control_listen, accepting, out
+ * of descriptors), control_socket.c (the socket's file), control.c (the
+ * connection: frames read, idle, closed, its lists), control_input.c,
+ * control_events.c (announce, broadcast, watch) and control_output.c (the
+ * loop's buffer, replies); control_internal.h says how they stack.
  */
 #ifndef RDQD_CONTROL_H
 #define RDQD_CONTROL_H
@@ -49,9 +55,14 @@ struct control_handlers {
 
 /* Opens (or takes from systemd) the control socket and starts accepting. */
 int control_listen(struct rdqd *d, const struct control_handlers *handlers);
+/*
+ * Stops accepting clients and closes the socket, removing its file if rdqd
+ * made it; the connections open stay.
+ */
 void control_stop_accepting(struct rdqd *d);
 /* Closes every client once its replies are written, or at once with force. */
 void control_close_all(struct rdqd *d, bool force);
+/* How many connections are open. */
 unsigned control_connections(struct rdqd *d);
 
 /*
@@ -96,10 +107,10 @@ void control_broadcast(struct rdqd *d, uid_t owner, const struct event_view *eve
 void control_set_watch(struct rdqd *d, rdq_handle_t conn, bool on);
 
 /*
- * Out of file descriptors. control.c starts an episode when an accept fails
- * with EMFILE or ENFILE, or when another part of rdqd reports err
- * (control_fd_shortage); it is logged once. control_fd_starved says whether
- * one lasts, trying a descriptor first: one that can be had ends it.
+ * Out of file descriptors. control_accept.c starts an episode when an
+ * accept fails with EMFILE or ENFILE, or when another part of rdqd reports
+ * err (control_fd_shortage); it is logged once. control_fd_starved says
+ * whether one lasts, trying a descriptor first: one that can be had ends it.
  */
 void control_fd_shortage(struct rdqd *d, int err);
 bool control_fd_starved(struct rdqd *d);

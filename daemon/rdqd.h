@@ -129,8 +129,8 @@ struct rdqd {
 	pthread_mutex_t device_lock;
 	struct handle_table objects; /* endpoints and QPs; thread-safe */
 	struct handle_table conns;   /* client connections; loop only */
-	struct list watchers; /* of struct conn: the connections that asked for events (control.c);
-				 loop only */
+	/* Of struct conn: the connections that asked for events (control_events.c); loop only. */
+	struct list watchers;
 	/* What the QPs of each RDMA device share (verbs_device.c); under verbs_lock. */
 	struct verbs_device *verbs_devices;
 	pthread_mutex_t verbs_lock;

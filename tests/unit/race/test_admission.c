@@ -282,7 +282,7 @@ static void test_out_of_descriptors(void **state)
 	unsigned a;
 	int held;
 
-	/* control.c's episode (an accept of a client failed with EMFILE), for real. */
+	/* control_accept.c's episode (an accept of a client failed with EMFILE), for real. */
 	w.d.fd_starved = true;
 	held = fds_exhaust();
 	a = peer_connects(l);
