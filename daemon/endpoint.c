@@ -4,10 +4,11 @@
  * lifetime (made, published, looked up, released), the helpers every
  * endpoint feature shares (work items on the endpoint's event queue, events
  * to watchers), its place in a listener's tree. The features, each with its
- * loop half and its worker half: ep_connect.c (listen, connect, accept),
- * ep_data.c (send, recv), ep_disconnect.c, ep_teardown.c (destroy,
- * qp.destroy, device removal); ep_events.c hands each rdma_cm event to the
- * feature it belongs to.
+ * loop half and its worker half: ep_listen.c, ep_connect.c (the active
+ * side), ep_accept.c (the passive side), ep_establish.c (how a connection
+ * of either side ends up), ep_data.c (send, recv), ep_disconnect.c,
+ * ep_teardown.c (destroy, qp.destroy, device removal); ep_events.c hands
+ * each rdma_cm event to the feature it belongs to.
  */
 #include "endpoint.h"
 

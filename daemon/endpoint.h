@@ -7,7 +7,8 @@
  * accept, connect, disconnect, destroy) is a work item run on a worker that
  * finds the endpoint again by handle and reports back to the loop, which
  * moves the state on. Each feature keeps both halves in one file:
- * ep_connect.c, ep_data.c, ep_disconnect.c, ep_teardown.c; endpoint.c holds
+ * ep_listen.c, ep_connect.c, ep_accept.c, ep_establish.c, ep_data.c,
+ * ep_disconnect.c, ep_teardown.c; endpoint.c holds
  * the object and its states, ep_events.c the rdma_cm event switch.
  */
 #ifndef RDQD_ENDPOINT_H

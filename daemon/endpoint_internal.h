@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the endpoint's files share among themselves (endpoint.c and the
- * features ep_connect.c, ep_data.c, ep_disconnect.c, ep_teardown.c), and
- * nothing else includes. Loop side unless a comment says otherwise.
+ * features ep_listen.c, ep_connect.c, ep_accept.c, ep_establish.c,
+ * ep_data.c, ep_disconnect.c, ep_teardown.c), and nothing else includes.
+ * Loop side unless a comment says otherwise.
  */
 #ifndef RDQD_ENDPOINT_INTERNAL_H
 #define RDQD_ENDPOINT_INTERNAL_H
@@ -13,7 +14,9 @@
 #include "endpoint.h"
 #include "engine/workers.h"
 
+struct addrinfo;
 struct rdma_cm_id;
+struct rdma_conn_param;
 
 /* --- endpoint.c: the object and what every feature uses --- */
 
@@ -72,16 +75,36 @@ void ep_children_remove(struct ep *listener, struct ep *child);
 struct ep *ep_step_enter(struct work_item *item);
 void ep_step_leave(struct ep *ep);
 
-/* --- ep_connect.c: the rdma_cm events of making a connection --- */
+/* --- ep_listen.c: ep.listen, and the start ep.connect shares with it --- */
 
+/*
+ * Sets up an endpoint of role for req (tied to req's connection if tied)
+ * and its first work item, passive then dispatch, with fresh arguments: the
+ * endpoint (a reference), *item_out and *args_out. NULL when it cannot, with
+ * req completed and nothing left behind.
+ */
+struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role role, bool tied,
+		    work_fn passive, work_fn dispatch, struct work_item **item_out,
+		    struct ep_work_args **args_out);
+/*
+ * PASSIVE, under ep->lock: resolves the item's address (a listener's when
+ * passive) and makes the endpoint's rdma_cm_id, its context the item's
+ * handle. Returns 0 with *id and *ai, the address (freeaddrinfo it), or
+ * -errno with neither.
+ */
+int ep_create_id(struct work_item *item, bool passive, struct rdma_cm_id **id,
+		 struct addrinfo **ai);
+/* PASSIVE: keeps id's local and remote addresses in a, for the loop. */
+void ep_save_addrs(struct rdma_cm_id *id, struct ep_work_args *a);
+
+/* --- ep_connect.c: the active side's rdma_cm events --- */
+
+/* ADDR_RESOLVED and ROUTE_RESOLVED: the next step of a connect. */
 void ep_addr_resolved(struct ep *ep);
 void ep_route_resolved(struct ep *ep);
-void ep_connect_response(struct ep *ep);
-void ep_established(struct ep *ep);
-/* A connect or accept went wrong (rdma_cm's error events): status, and what failed. */
-void ep_connect_error(struct ep *ep, int status, const char *what);
-/* The connection could not be made: answer the connect and destroy the endpoint. */
-void ep_connect_failed(struct ep *ep, int status, const char *what);
+
+/* --- ep_accept.c: the passive side --- */
+
 /*
  * A peer's CONNECT_REQUEST on listener: if admission.c admits it, a passive
  * endpoint, accepted on a worker; otherwise rejected (ep_reject).
@@ -95,6 +118,30 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 void ep_reject(struct rdqd *d, struct rdma_cm_id *id, enum admission why, const char *reason);
 /* Rejects a connection request whose listener is gone. */
 void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id);
+
+/* --- ep_establish.c: how a connection ends up, either side --- */
+
+/*
+ * A connect or accept step is back on the loop (what: the step, for the
+ * words of a failure): on failure the connection is given up; else the
+ * endpoint takes the QP the step made, and acts on an rdma_cm event that
+ * came before it. A QP nobody takes is discarded on a worker. Frees the
+ * item's arguments.
+ */
+void ep_connect_step_done(struct work_item *item, const char *what);
+/* The connection parameters both sides give rdma_connect and rdma_accept. */
+void ep_conn_param_init(struct rdma_conn_param *p, uint32_t qp_num);
+/*
+ * rdma_cm's CONNECT_RESPONSE (the active side: the peer accepted; the
+ * establish step follows) and ESTABLISHED (the passive side: the peer's RTU
+ * came): each kept for later if the step that made the QP is not back yet.
+ */
+void ep_connect_response(struct ep *ep);
+void ep_established(struct ep *ep);
+/* A connect or accept went wrong (rdma_cm's error events): status, and what failed. */
+void ep_connect_error(struct ep *ep, int status, const char *what);
+/* The connection could not be made: answer the connect and destroy the endpoint. */
+void ep_connect_failed(struct ep *ep, int status, const char *what);
 
 /* --- ep_disconnect.c --- */
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rdma_cm's events for an endpoint, on the loop: each goes to the feature
- * that handles it (ep_connect.c, ep_disconnect.c, ep_teardown.c). cm.c calls
- * this after acking the event.
+ * that handles it (ep_connect.c, ep_accept.c, ep_establish.c,
+ * ep_disconnect.c, ep_teardown.c). cm.c calls this after acking the event.
  */
 #include "endpoint.h"
 
@@ -29,7 +29,7 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		return;
 	}
 	switch (type) {
-	/* Making the connection: ep_connect.c. */
+	/* Making the connection: ep_connect.c, ep_accept.c, ep_establish.c. */
 	case RDMA_CM_EVENT_ADDR_RESOLVED:
 		ep_addr_resolved(ep);
 		break;
