@@ -19,7 +19,7 @@ MUTANTS = [
     ("deadline_timer_kept_after_dequeue", "daemon/request.c",
      """	req->state = REQ_NEW;
 	if (req->deadline) {
-		event_free(req->deadline);
+		event_del(req->deadline);
 		req->deadline = NULL;
 	}
 }""",
