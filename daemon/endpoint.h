@@ -249,6 +249,13 @@ struct ep_teardown {
 	struct qp *qp; /* or NULL */
 };
 
+/*
+ * The worker halves of the endpoint's steps (PASSIVE), each with its loop
+ * half in its feature's file: listen (ep_listen.c); resolve_addr,
+ * resolve_route, connect (ep_connect.c); establish, qp_discard
+ * (ep_establish.c); accept, reject (ep_accept.c); disconnect, qp_error,
+ * answer_dreq (ep_disconnect.c); teardown, qp_destroy (ep_teardown.c).
+ */
 void ep_work_listen(struct work_item *item);
 void ep_work_resolve_addr(struct work_item *item);
 void ep_work_resolve_route(struct work_item *item);
