@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A client's connection, on the loop: made of a socket just accepted, read
- * frame by frame (each handed to client.c), closed when the client hangs
+ * frame by frame (each handed to session.c), closed when the client hangs
  * up, stays idle too long, or rdqd shuts down. It keeps, for the layers
  * above, the requests it has pending and the endpoints tied to it, so that
  * its close finds them. control_internal.h says which file holds the rest.
@@ -40,8 +40,8 @@ struct list *control_tied(struct rdqd *d, rdq_handle_t h)
 }
 
 /*
- * Here rather than with the other writes (control_output.c): client.c uses
- * it, so client.c uses this file, which makes the handlers' calls below
+ * Here rather than with the other writes (control_output.c): session.c uses
+ * it, so session.c uses this file, which makes the handlers' calls below
  * callbacks in the module graph (control_internal.h).
  */
 void control_reject(struct rdqd *d, rdq_handle_t h, int64_t id, int err, const char *message)

@@ -2,7 +2,7 @@
 /*
  * The control socket, on the loop: accepting clients, cutting their input
  * into frames, writing replies and events. It knows nothing of what a frame
- * means: the layer above (client.c) gets each frame and each close through
+ * means: the layer above (session.c) gets each frame and each close through
  * struct control_handlers. Each connection is named by a handle (from a
  * loop-only table), so that a request outliving its connection finds it gone
  * instead of touching freed memory.

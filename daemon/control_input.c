@@ -3,7 +3,7 @@
  * What comes in on a connection: its input cut into frames. A frame longer
  * than this rdqd takes, or an empty one, is answered and its bytes skipped,
  * so that the stream stays in step and the client learns why; what a frame
- * says is client.c's business.
+ * says is session.c's business.
  */
 #include "control.h"
 

@@ -11,8 +11,8 @@
  *   control_events.c  events to watching connections, events.lost
  *   control_output.c  frames into its output: the loop's one buffer, throttling
  *
- * Each uses only files below it. control.c calls the handlers of client.c
- * (struct control_handlers), and client.c uses control.c directly
+ * Each uses only files below it. control.c calls the handlers of session.c
+ * (struct control_handlers), and session.c uses control.c directly
  * (control_reject), which makes them callbacks to the module graph; a call
  * of a handler from another of these files would be a cycle.
  */

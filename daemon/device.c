@@ -157,7 +157,7 @@ void device_show(struct rdqd *d, struct request *req)
 	d->device_watch.spare_list = NULL;
 	item->passive = devices_query;
 	item->dispatch = devices_answer;
-	request_dispatch(req);
+	request_set_in_flight(req);
 	work_of(item)->request = req;
 	work_item_queue(&d->workers, item);
 }

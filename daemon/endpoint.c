@@ -7,7 +7,7 @@
  * loop half and its worker half: ep_listen.c, ep_connect.c (the active
  * side), ep_accept.c (the passive side), ep_establish.c (how a connection
  * of either side ends up), ep_data.c (send, recv), ep_disconnect.c,
- * ep_teardown.c (destroy, qp.destroy, device removal); ep_events.c hands
+ * ep_teardown.c (destroy, qp.destroy, device removal); ep_cm.c hands
  * each rdma_cm event to the feature it belongs to.
  */
 #include "endpoint.h"
@@ -82,6 +82,7 @@ const char *sync_scope_name(enum sync_scope scope)
 
 const char *ep_role_name(enum ep_role role)
 {
+	/* An accepted endpoint is "passive" on the wire, as rdma_cm names its side. */
 	return role == EP_LISTENER ? "listener" : role == EP_ACTIVE ? "active" : "passive";
 }
 
@@ -131,7 +132,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	 * doing: they are admitted against the network's limits instead
 	 * (admission.c), and counted apart (object.network).
 	 */
-	if (role != EP_PASSIVE) {
+	if (role != EP_ACCEPTED) {
 		if (shares_count(d, owner, SHARE_ENDPOINTS) >= d->opt.max_endpoints) {
 			*err = -EDQUOT;
 			return NULL;
@@ -146,7 +147,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->obj.kind = OBJ_EP;
 	ep->obj.owner = owner;
 	ep->obj.release = ep_release;
-	ep->obj.network = role == EP_PASSIVE;
+	ep->obj.network = role == EP_ACCEPTED;
 	ep->d = d;
 	ep->role = role;
 	ep->parent = parent;

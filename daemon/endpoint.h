@@ -9,7 +9,7 @@
  * moves the state on. Each feature keeps both halves in one file:
  * ep_listen.c, ep_connect.c, ep_accept.c, ep_establish.c, ep_data.c,
  * ep_disconnect.c, ep_teardown.c; endpoint.c holds
- * the object and its states, ep_events.c the rdma_cm event switch.
+ * the object and its states, ep_cm.c the rdma_cm event switch.
  */
 #ifndef RDQD_ENDPOINT_H
 #define RDQD_ENDPOINT_H
@@ -32,7 +32,7 @@ struct work_item;
 enum ep_role {
 	EP_LISTENER, /* waits for connections; has no QP */
 	EP_ACTIVE,   /* made by ep.connect */
-	EP_PASSIVE,  /* accepted by a listener; echoes, or is served by the listener's client */
+	EP_ACCEPTED, /* accepted by a listener; echoes, or is served by the listener's client */
 };
 
 /*
@@ -200,7 +200,7 @@ void endpoint_destroy_all(struct rdqd *d);
 
 /*
  * An rdma_cm event, on the loop (cm.c calls this after acking the event):
- * ep_events.c. new_id: a CONNECT_REQUEST's new id; peer_says: the text a
+ * ep_cm.c. new_id: a CONNECT_REQUEST's new id; peer_says: the text a
  * peer put in a REJECTED's private data, or NULL.
  */
 void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,

@@ -106,7 +106,7 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 		return;
 	}
 	/* A served endpoint goes with the client that serves it, as its listener does. */
-	ep = endpoint_new(d, EP_PASSIVE, listener->obj.owner, listener->obj.handle,
+	ep = endpoint_new(d, EP_ACCEPTED, listener->obj.owner, listener->obj.handle,
 			  listener->serve ? listener->tied_conn : 0, &err);
 	if (ep)
 		ep->serve = listener->serve; /* before any work item names it */
@@ -195,7 +195,7 @@ void ep_work_reject(struct work_item *item)
 	/*
 	 * A connection request nobody takes: this item owns its id. The reason
 	 * goes with its NUL, so that a peer that prints the private data (or
-	 * rdqd's own connect, ep_events.c) reads a whole string.
+	 * rdqd's own connect, ep_cm.c) reads a whole string.
 	 */
 	if (rdma_reject(r->id, r->reason, (uint8_t)(strlen(r->reason) + 1)))
 		item->status = -errno;

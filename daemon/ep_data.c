@@ -134,7 +134,7 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	struct qp_msg *m;
 
 	RDQ_DISPATCH_ONLY();
-	if (ep->role == EP_LISTENER || (ep->role == EP_PASSIVE && !ep->serve)) {
+	if (ep->role == EP_LISTENER || (ep->role == EP_ACCEPTED && !ep->serve)) {
 		request_fail(req, -EOPNOTSUPP,
 			     "endpoint %llu is a %s: it %s, it does not keep messages for ep.recv",
 			     (unsigned long long)ep->obj.handle, ep_role_name(ep->role),
@@ -172,7 +172,7 @@ void endpoint_send_recv(struct ep *ep, struct request *req, const void *data, si
 	 * Receiving is checked first: a send to a peer whose answer nobody could
 	 * read (a listener, an echo listener's endpoint) is not made at all.
 	 */
-	if (ep->role == EP_LISTENER || (ep->role == EP_PASSIVE && !ep->serve)) {
+	if (ep->role == EP_LISTENER || (ep->role == EP_ACCEPTED && !ep->serve)) {
 		endpoint_recv(ep, req, timeout_ms);
 		return;
 	}

@@ -67,7 +67,7 @@ static void qp_error_done(struct work_item *item)
 	 * An echoing listener's endpoint lives for its connection only; a served
 	 * one stays, with the messages it holds, until its client destroys it.
 	 */
-	if (ep && ep->role == EP_PASSIVE && !ep->serve && ep->state == EP_DISCONNECTED)
+	if (ep && ep->role == EP_ACCEPTED && !ep->serve && ep->state == EP_DISCONNECTED)
 		endpoint_destroy(ep, NULL);
 	object_unref(ep);
 }
@@ -99,7 +99,7 @@ static void queue_qp_error(struct ep *ep, struct request *req, int status, work_
 	work_of(item)->qp = ep->qp;
 	item->arg = status;
 	if (req) {
-		request_dispatch(req);
+		request_set_in_flight(req);
 		work_of(item)->request = req;
 	}
 	ep->qp_error_queued = true;
@@ -184,7 +184,7 @@ void endpoint_disconnect(struct ep *ep, struct request *req, rdq_handle_t qp, bo
 			return;
 		}
 	} else {
-		request_dispatch(req);
+		request_set_in_flight(req);
 		work_of(item)->request = req;
 	}
 	ep_set_state(ep, EP_DISCONNECTING);
@@ -221,7 +221,7 @@ void ep_disconnected(struct ep *ep, int status)
 	 */
 	if (req)
 		request_fail(req, -EALREADY, "the QP was already moved to error");
-	if (ep->role == EP_PASSIVE && !ep->serve)
+	if (ep->role == EP_ACCEPTED && !ep->serve)
 		endpoint_destroy(ep, NULL);
 }
 

@@ -99,7 +99,7 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	ep->serve = serve;
 	args->port = port;
 	args->backlog = backlog;
-	request_dispatch(req);
+	request_set_in_flight(req);
 	work_of(item)->request = req;
 	ep_post(ep, item);
 	object_unref(ep);

@@ -32,7 +32,7 @@ static bool mark_gone(struct request *req, void *arg)
 {
 	struct ep *ep = arg;
 
-	if (req->ep == ep->obj.handle && req->state == REQ_DISPATCHED)
+	if (req->ep == ep->obj.handle && req->state == REQ_IN_FLIGHT)
 		req->gone_status = ep->destroy_status;
 	return true;
 }
@@ -133,7 +133,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	if (ep->qp)
 		t->qp = object_unpublish(d, ep->qp); /* the table's reference */
 	if (req) {
-		request_dispatch(req);
+		request_set_in_flight(req);
 		work_of(item)->request = req;
 	}
 	ep_post(ep, item);
@@ -187,7 +187,7 @@ void endpoint_qp_destroy(struct ep *ep, struct request *req)
 	t = item->data;
 	t->qp = qp;
 	t->ep = object_ref(ep);
-	request_dispatch(req);
+	request_set_in_flight(req);
 	work_of(item)->request = req;
 	ep_post(ep, item);
 }

@@ -24,7 +24,7 @@
 #endif
 
 #include "shares.h"
-#include "client.h"
+#include "session.h"
 #include "clock.h"
 #include "cm.h"
 #include "control.h"
@@ -180,7 +180,7 @@ static int start(struct rdqd *d)
 	ret = metrics_start(d);
 	if (ret < 0)
 		return ret;
-	ret = client_start(d);
+	ret = session_start(d);
 	if (ret < 0) {
 		log_err("cannot serve %s: %s", d->opt.socket_path, strerror(-ret));
 		return ret;

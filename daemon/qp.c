@@ -663,7 +663,7 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 		return tag;
 	qp->send_req[tag] = req;
 	if (req)
-		request_dispatch(req);
+		request_set_in_flight(req);
 	return 0;
 }
 

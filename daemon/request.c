@@ -25,7 +25,7 @@ const char *request_state_name(enum request_state state)
 	static const char *const names[] = {
 		[REQ_NEW] = "new",
 		[REQ_QUEUED] = "queued",
-		[REQ_DISPATCHED] = "dispatched",
+		[REQ_IN_FLIGHT] = "dispatched", /* the protocol's word since its first version */
 		[REQ_COMPLETED] = "completed",
 	};
 
@@ -292,7 +292,7 @@ static int arm_deadline(struct request *req, int64_t timeout_ms,
 int request_deadline_in_flight(struct request *req, int64_t timeout_ms,
 			       void (*on_deadline)(struct request *req))
 {
-	RDQ_CHECK(req->state == REQ_DISPATCHED && !req->deadline);
+	RDQ_CHECK(req->state == REQ_IN_FLIGHT && !req->deadline);
 	req->in_flight_deadline = true;
 	return arm_deadline(req, timeout_ms, on_deadline);
 }
@@ -300,7 +300,7 @@ int request_deadline_in_flight(struct request *req, int64_t timeout_ms,
 int request_enqueue(struct request_queue *q, struct request *req, int64_t timeout_ms,
 		    void (*on_deadline)(struct request *req))
 {
-	RDQ_CHECK(req->state == REQ_NEW || req->state == REQ_DISPATCHED);
+	RDQ_CHECK(req->state == REQ_NEW || req->state == REQ_IN_FLIGHT);
 	if (timeout_ms > 0 && on_deadline && arm_deadline(req, timeout_ms, on_deadline) < 0)
 		return -ENOMEM;
 	req->queue = q;
@@ -327,7 +327,7 @@ static void deadline_fired(evutil_socket_t fd, short what, void *arg)
 	 * deadline: dequeuing and completion disarm it.
 	 */
 	RDQ_CHECK(req->state == REQ_QUEUED ||
-		  (req->state == REQ_DISPATCHED && req->in_flight_deadline));
+		  (req->state == REQ_IN_FLIGHT && req->in_flight_deadline));
 	req->on_deadline(req);
 	loop_histogram_record(d, start);
 }
@@ -380,10 +380,10 @@ struct request *request_queue_pop(struct request_queue *q)
 	return req;
 }
 
-void request_dispatch(struct request *req)
+void request_set_in_flight(struct request *req)
 {
 	RDQ_CHECK(req->state == REQ_NEW);
-	req->state = REQ_DISPATCHED;
+	req->state = REQ_IN_FLIGHT;
 }
 
 void request_queue_fail_all(struct request_queue *q, int status, const char *message)

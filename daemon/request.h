@@ -2,7 +2,7 @@
 /*
  * A request: one message from a client, from decoding to its single reply.
  * rdq's IRP. Loop-thread object; a worker may carry it inside a
- * work item (state DISPATCHED), and then nobody else touches it until the
+ * work item (state IN_FLIGHT), and then nobody else touches it until the
  * item comes back to the loop.
  */
 #ifndef RDQD_REQUEST_H
@@ -22,10 +22,15 @@ struct rdqd;
 struct request_queue;
 
 enum request_state {
-	REQ_NEW,	/* decoded; its handler is running on the loop */
-	REQ_QUEUED,	/* waiting on an endpoint's cancel-safe queue: cancel removes it */
-	REQ_DISPATCHED, /* carried by a work item: not cancelable; it completes on return */
-	REQ_COMPLETED,	/* answered (or dropped with its connection); about to be freed */
+	REQ_NEW,    /* decoded; its handler is running on the loop */
+	REQ_QUEUED, /* waiting on an endpoint's cancel-safe queue: cancel removes it */
+	/*
+	 * Past its queue, carried by a work item or by a send in flight: no
+	 * longer cancelable; it completes when its carrier comes back. The
+	 * protocol's request.list has always called it "dispatched".
+	 */
+	REQ_IN_FLIGHT,
+	REQ_COMPLETED, /* answered (or dropped with its connection); about to be freed */
 };
 
 struct request {
@@ -49,7 +54,7 @@ struct request {
 	rdq_handle_t qp;    /* the QP it acts on, if any */
 	int64_t timeout_ms; /* op-specific deadline, 0: none */
 	/*
-	 * Set while DISPATCHED when the endpoint it acts on is destroyed for a
+	 * Set while IN_FLIGHT when the endpoint it acts on is destroyed for a
 	 * reason its worker step cannot see (a device removal): the status to
 	 * answer with, instead of the step's plain -ENOENT.
 	 */
@@ -58,7 +63,7 @@ struct request {
 	struct event
 		*timer; /* its deadline's event, made once and kept while the object is reused */
 	void (*on_deadline)(struct request *req); /* what the deadline does */
-	bool in_flight_deadline; /* the deadline runs while DISPATCHED (a send in flight) */
+	bool in_flight_deadline; /* the deadline runs while IN_FLIGHT (a send in flight) */
 	/* What a cancel does while it is QUEUED, or NULL: complete it with ECANCELED. */
 	void (*on_cancel)(struct request *req, const char *message);
 	struct request_queue *queue; /* the queue holding it while QUEUED */
@@ -129,7 +134,7 @@ void request_on_cancel(struct request *req,
 		       void (*on_cancel)(struct request *req, const char *message));
 
 /*
- * Arms a deadline for a DISPATCHED request whose carrier may never come back
+ * Arms a deadline for an IN_FLIGHT request whose carrier may never come back
  * (a send the hardware keeps retrying): on_deadline(req) runs on the loop and
  * must complete it. Completion disarms it. Returns 0 or -ENOMEM.
  */
@@ -142,8 +147,8 @@ void request_dequeue(struct request *req);
 /* Takes the oldest request off q (dequeued), or NULL. */
 struct request *request_queue_pop(struct request_queue *q);
 
-/* Marks a request DISPATCHED: a work item carries it now. */
-void request_dispatch(struct request *req);
+/* Marks a request IN_FLIGHT: a work item (or a send) carries it now. */
+void request_set_in_flight(struct request *req);
 
 /* Completes every request on q with status and message. */
 void request_queue_fail_all(struct request_queue *q, int status, const char *message);

@@ -50,15 +50,6 @@ void rdqd_check_exit(struct rdqd *d)
 	}
 }
 
-unsigned rdqd_work_returned(struct rdqd *d)
-{
-	unsigned n = workers_drain_done(&d->workers);
-
-	if (d->shutting_down)
-		rdqd_check_exit(d);
-	return n;
-}
-
 void rdqd_shutdown(struct rdqd *d)
 {
 	if (d->shutting_down)

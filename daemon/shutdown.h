@@ -15,11 +15,4 @@ void rdqd_shutdown(struct rdqd *d);
 /* During shutdown: exits the loop once nothing is left to finish. Call when that may change. */
 void rdqd_check_exit(struct rdqd *d);
 
-/*
- * The loop takes back the work items the workers finished (their dispatch
- * halves run); during shutdown the last one may be what rdqd waited for.
- * Returns how many came back.
- */
-unsigned rdqd_work_returned(struct rdqd *d);
-
 #endif

@@ -31,12 +31,12 @@ other). The model is type-based, as compilers' own call graphs are:
     add edges, never lose one.
 A pointer edge C -> B counts like a direct one unless B uses C directly: that
 is a callback, the way a lower layer answers the layer above that uses it
-(control.c hands client.c the frames of the connections client.c answers; a
+(control.c hands session.c the frames of the connections session.c answers; a
 QP tells its endpoint, which drives it, that a message came), and counting it
 would make every callback a cycle. When B never names C, C depends on B
 through a path no source line shows, and the edge counts: a cycle through it
 fails the check. device.c calling cm.c's cm_attach through d->cm_attach, when
-cm.c reaches device.c again through ep_events.c and ep_teardown.c, is one.
+cm.c reaches device.c again through ep_cm.c and ep_teardown.c, is one.
 An indirect call whose line names no pointer the check knows fails it too.
 A `jmp *` that names none is a switch's jump table; calls placed in system
 headers (ibverbs' inline functions) are the library's own.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The race table's clients: real Unix sockets connected to the real control
- * socket (control.c, client.c, ops.c in the test binary), speaking the real
+ * socket (control.c, session.c, ops.c in the test binary), speaking the real
  * protocol. A case's requests and racing events go in as frames and come
  * back as replies; nothing in between is played by the test.
  *

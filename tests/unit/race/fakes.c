@@ -412,7 +412,7 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 			qp->send_busy[s] = true;
 			qp->send_req[s] = req;
 			if (req)
-				request_dispatch(req);
+				request_set_in_flight(req);
 			fake.sends++;
 			return 0;
 		}

@@ -17,7 +17,7 @@
 #include <event2/event.h>
 
 #include "shares.h"
-#include "client.h"
+#include "session.h"
 #include "clients.h"
 #include "control.h"
 #include "endpoint.h"
@@ -271,7 +271,7 @@ int world_start(enum sync_scope scope)
 		return -1;
 	endpoints_init(d);
 	d->cm = &dummy_channel;
-	if (client_start(d) < 0)
+	if (session_start(d) < 0)
 		return -1;
 	clients_open(d);
 	return control_connections(d) == NCLIENTS ? 0 : -1;

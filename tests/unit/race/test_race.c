@@ -39,7 +39,7 @@
 
 #include <event2/event.h>
 
-#include "client.h"
+#include "session.h"
 #include "clients.h"
 #include "control.h"
 #include "endpoint.h"
@@ -513,10 +513,10 @@ static void check_stage(const struct race_case *c)
 	const char *expected;
 
 	if (c->stage <= AT_QUEUED)
-		expected = request_state_name(c->request == DISCONNECT_NOWAIT ? REQ_DISPATCHED
+		expected = request_state_name(c->request == DISCONNECT_NOWAIT ? REQ_IN_FLIGHT
 									      : REQ_QUEUED);
 	else /* dequeued: a receive is answered at once, a disconnect rides its QP step */
-		expected = c->request == RECV ? "gone" : request_state_name(REQ_DISPATCHED);
+		expected = c->request == RECV ? "gone" : request_state_name(REQ_IN_FLIGHT);
 	assert_string_equal(
 		w.r_state_at_first < 0 ? "gone" : request_state_name(w.r_state_at_first), expected);
 }

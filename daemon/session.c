@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "client.h"
+#include "session.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,8 +18,8 @@
  * its arguments by ops.c, straight into the op's struct; nothing of the
  * frame outlives this call.
  */
-static void client_frame(struct rdqd *d, rdq_handle_t conn, struct control_requests *pending,
-			 uid_t uid, const char *body, size_t len)
+static void session_frame(struct rdqd *d, rdq_handle_t conn, struct control_requests *pending,
+			  uid_t uid, const char *body, size_t len)
 {
 	struct rdq_envelope e;
 	char err[RDQ_ERRMSG_MAX];
@@ -55,8 +55,8 @@ out:
 	rdq_envelope_clear(&e);
 }
 
-static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
-			  struct list *tied)
+static void session_closed(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
+			   struct list *tied)
 {
 	/* Queued requests complete with ECANCELED; the others finish with nowhere to answer. */
 	request_orphan_all(requests);
@@ -65,12 +65,12 @@ static void client_closed(struct rdqd *d, rdq_handle_t conn, struct control_requ
 		rdqd_check_exit(d);
 }
 
-static const struct control_handlers client_handlers = {
-	.frame = client_frame,
-	.closed = client_closed,
+static const struct control_handlers session_handlers = {
+	.frame = session_frame,
+	.closed = session_closed,
 };
 
-int client_start(struct rdqd *d)
+int session_start(struct rdqd *d)
 {
-	return control_listen(d, &client_handlers);
+	return control_listen(d, &session_handlers);
 }

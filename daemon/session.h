@@ -4,8 +4,8 @@
  * its operation, and its close ends what it leaves behind (its pending
  * requests, the endpoints tied to it). The control socket calls these.
  */
-#ifndef RDQD_CLIENT_H
-#define RDQD_CLIENT_H
+#ifndef RDQD_SESSION_H
+#define RDQD_SESSION_H
 
 struct rdqd;
 
@@ -14,6 +14,6 @@ struct rdqd;
  * clients' handler: the control socket calls back the module that started
  * it, and names none above it. Returns 0 or -errno.
  */
-int client_start(struct rdqd *d);
+int session_start(struct rdqd *d);
 
 #endif
