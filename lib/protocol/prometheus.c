@@ -8,131 +8,29 @@
 #include <stdio.h>
 #include <string.h>
 
-/* How a stats field becomes metrics. */
-enum kind {
-	COUNTER,   /* a count of events since rdqd started */
-	GAUGE,	   /* a level now, which may go down */
-	SECONDS,   /* a gauge that stats gives in µs */
-	MAP,	   /* an object of counters, by the key given in label */
-	INFO,	   /* a string, shown as label with the value 1 */
-	HISTOGRAM, /* loop.histogram_us with loop.callbacks and loop.sum_us */
-	COVERED,   /* written by another entry (part of the histogram) or the same as one */
-};
+#include "stats_fields.h"
 
 /*
- * One field of stats: its group (NULL for a field at the top) and name, and
- * the metric it becomes. Entries of one name follow each other, each with
- * the same help; label is the entry's own label (name="value"), or for MAP
- * and INFO the label's name.
+ * One field of stats (stats_fields.h): its group ("" for a field at the
+ * top) and name, and the metric it becomes.
  */
 struct metric {
 	const char *group, *field;
-	enum kind kind;
+	enum rdq_stats_kind kind;
 	const char *name, *label, *help;
 };
 
-#define NETWORK_REJECTED "Connection requests from remote peers rejected, by reason."
+#define METRIC(group, field, kind, name, label, help)                                              \
+	{#group, #field, RDQ_STATS_##kind, name, label, help},
 
-static const struct metric metrics[] = {
-	{"requests", "received", COUNTER, "rdq_requests_received_total", NULL,
-	 "Requests decoded from clients' frames."},
-	{"requests", "rejected", COUNTER, "rdq_requests_rejected_total", NULL,
-	 "Messages answered with an error before they became requests."},
-	{"requests", "replied", COUNTER, "rdq_requests_replied_total", NULL,
-	 "Replies written to a client connection."},
-	{"requests", "dropped", COUNTER, "rdq_requests_dropped_total", NULL,
-	 "Replies not written because their connection had closed."},
-	{"requests", "completed", COUNTER, "rdq_requests_completed_total", NULL,
-	 "Requests completed, whatever their status."},
-	{"requests", "pending", GAUGE, "rdq_requests_pending", NULL,
-	 "Requests not yet completed, a stats request among them."},
-	{"requests", "by_status", MAP, "rdq_requests_completed_by_status_total", "status",
-	 "Requests completed, by status: ok, an errno name, or other."},
-	{"pool", "size", GAUGE, "rdq_pool_items", NULL, "Work items made."},
-	{"pool", "free", GAUGE, "rdq_pool_free_items", NULL, "Work items in the pool, unused."},
-	{"pool", "in_use", GAUGE, "rdq_pool_in_use_items", NULL,
-	 "Work items out of the pool: queued, running or returning."},
-	{"pool", "high_water", GAUGE, "rdq_pool_in_use_high_water_items", NULL,
-	 "The most work items in use at once since rdqd started."},
-	{"pool", "misses", COUNTER, "rdq_pool_misses_total", NULL,
-	 "Times the pool was empty and a work item was made."},
-	{"pool", "refused", COUNTER, "rdq_pool_refused_total", NULL,
-	 "Work items refused because --pool-cap were in use (EBUSY)."},
-	{"workers", "threads", GAUGE, "rdq_worker_threads", NULL, "Worker threads."},
-	{"workers", "queued", GAUGE, "rdq_workers_queued_items", NULL,
-	 "Steps waiting for a worker now."},
-	{"workers", "run", COUNTER, "rdq_workers_run_total", NULL, "Steps run on worker threads."},
-	{"workers", "deferred", COUNTER, "rdq_workers_deferred_total", NULL,
-	 "Steps posted behind another step of the same event queue."},
-	{"workers", "serial_max", GAUGE, "rdq_workers_serial_max_items", NULL,
-	 "The most steps that waited on one event queue at once since rdqd started."},
-	{"workers", "sync_scope", INFO, "rdq_workers_sync_scope_info", "scope",
-	 "The synchronization scope (--sync-scope), as a label."},
-	{NULL, "endpoints", GAUGE, "rdq_endpoints", NULL,
-	 "Endpoints now: every user's, those peers made on listeners among them."},
-	{NULL, "objects", GAUGE, "rdq_objects", NULL, "Endpoints and QPs now."},
-	/* The same count as clients.open, which is shown. */
-	{NULL, "connections", COVERED, NULL, NULL, NULL},
-	{"clients", "open", GAUGE, "rdq_clients_open", NULL, "Client connections open now."},
-	{"clients", "accepted", COUNTER, "rdq_clients_accepted_total", NULL,
-	 "Client connections accepted."},
-	{"clients", "refused", COUNTER, "rdq_clients_refused_total", NULL,
-	 "Client connections turned away by --max-clients or --max-clients-per-user."},
-	{"clients", "refused_nofd", COUNTER, "rdq_clients_refused_nofd_total", NULL,
-	 "Client connections turned away because rdqd was out of file descriptors."},
-	{"clients", "idle_closed", COUNTER, "rdq_clients_idle_closed_total", NULL,
-	 "Client connections closed for being idle (--idle-timeout)."},
-	{"events", "cm", COUNTER, "rdq_events_cm_total", NULL, "rdma_cm events read."},
-	{"events", "cm_stale", COUNTER, "rdq_events_cm_stale_total", NULL,
-	 "rdma_cm events for an endpoint already gone."},
-	{"events", "sent", COUNTER, "rdq_events_sent_total", NULL, "Events sent to watchers."},
-	{"events", "lost", COUNTER, "rdq_events_lost_total", NULL,
-	 "Events not sent to a watcher that was not reading."},
-	{"events", "by_type", MAP, "rdq_events_cm_by_type_total", "type",
-	 "rdma_cm events read, by type."},
-	{"data", "transport_failed", COUNTER, "rdq_data_transport_failed_total", NULL,
-	 "Connections that failed under an endpoint."},
-	{"data", "backlog_full", COUNTER, "rdq_data_backlog_full_total", NULL,
-	 "Connections failed because --recv-backlog messages waited unread."},
-	{"data", "recv_discarded", COUNTER, "rdq_data_recv_discarded_total", NULL,
-	 "Messages that arrived for a QP already going away."},
-	{"data", "echo_waited", COUNTER, "rdq_data_echo_waited_total", NULL,
-	 "Echoes that waited for a free send slot of their device."},
-	{"network", "requests", COUNTER, "rdq_network_requests_total", NULL,
-	 "Connection requests from remote peers."},
-	{"network", "accepted", COUNTER, "rdq_network_accepted_total", NULL,
-	 "Connection requests from remote peers that became endpoints."},
-	{"network", "rejected_listener_full", COUNTER, "rdq_network_rejected_total",
-	 "reason=\"listener_full\"", NETWORK_REJECTED},
-	{"network", "rejected_daemon_full", COUNTER, "rdq_network_rejected_total",
-	 "reason=\"daemon_full\"", NETWORK_REJECTED},
-	{"network", "rejected_nofd", COUNTER, "rdq_network_rejected_total", "reason=\"nofd\"",
-	 NETWORK_REJECTED},
-	{"network", "rejected_no_server", COUNTER, "rdq_network_rejected_total",
-	 "reason=\"no_server\"", NETWORK_REJECTED},
-	{"network", "rejected_other", COUNTER, "rdq_network_rejected_total", "reason=\"other\"",
-	 NETWORK_REJECTED},
-	{"network", "unannounced", COUNTER, "rdq_network_unannounced_total", NULL,
-	 "Served connections closed as soon as made: the client serving the listener was gone."},
-	{"network", "endpoints", GAUGE, "rdq_network_endpoints", NULL,
-	 "Endpoints remote peers made on listeners, now."},
-	{"network", "max_endpoints", GAUGE, "rdq_network_endpoints_max", NULL,
-	 "The most endpoints remote peers may make (--max-network-endpoints)."},
-	{"loop", "histogram_us", HISTOGRAM, "rdq_loop_callback_duration_seconds", NULL,
-	 "How long the loop's callbacks took."},
-	{"loop", "callbacks", COVERED, NULL, NULL, NULL},
-	{"loop", "sum_us", COVERED, NULL, NULL, NULL},
-	{"loop", "max_us", SECONDS, "rdq_loop_callback_duration_max_seconds", NULL,
-	 "The longest loop callback since rdqd started."},
-};
+static const struct metric metrics[] = {RDQ_STATS_FIELDS(METRIC)};
 
 #define N_METRICS (sizeof(metrics) / sizeof(metrics[0]))
 
 struct writer {
 	rdq_text_sink sink;
 	void *ctx;
-	int err;	  /* the sink's first error; nothing is written after it */
-	const char *last; /* the name of the last # TYPE line */
+	int err; /* the sink's first error; nothing is written after it */
 };
 
 static void put(struct writer *w, const char *text, size_t len)
@@ -221,9 +119,10 @@ static void put_labelled(struct writer *w, const char *name, const char *label, 
 	puts_(w, "\"} ");
 }
 
-static const json_t *field_of(const json_t *stats, const char *group, const char *field)
+/* m's value in stats, or NULL when stats lacks it. */
+static const json_t *value_of(const json_t *stats, const struct metric *m)
 {
-	return json_object_get(group ? json_object_get(stats, group) : stats, field);
+	return json_object_get(m->group[0] ? json_object_get(stats, m->group) : stats, m->field);
 }
 
 static uint64_t as_count(const json_t *v)
@@ -275,28 +174,14 @@ static void put_histogram(struct writer *w, const struct metric *m, const json_t
 	puts_(w, "\n");
 }
 
-static void put_metric(struct writer *w, const json_t *stats, const struct metric *m)
+/* m's samples, its value v; the family's header is already written. */
+static void put_samples(struct writer *w, const struct metric *m, const json_t *v)
 {
-	const json_t *v = field_of(stats, m->group, m->field);
-	static const char *const types[] = {
-		[COUNTER] = "counter", [GAUGE] = "gauge", [SECONDS] = "gauge",
-		[MAP] = "counter",     [INFO] = "gauge",
-	};
 	const char *key;
 	json_t *count;
 
-	if (!v || m->kind == COVERED)
-		return;
-	if (m->kind == HISTOGRAM) {
-		if (json_is_array(v))
-			put_histogram(w, m, json_object_get(stats, m->group), v);
-		return;
-	}
-	if (!w->last || strcmp(w->last, m->name) != 0)
-		put_header(w, m->name, types[m->kind], m->help);
-	w->last = m->name;
 	switch (m->kind) {
-	case MAP:
+	case RDQ_STATS_MAP:
 		/* const: json_object_foreach only reads the object. */
 		json_object_foreach((json_t *)v, key, count)
 		{
@@ -305,13 +190,13 @@ static void put_metric(struct writer *w, const json_t *stats, const struct metri
 			puts_(w, "\n");
 		}
 		return;
-	case INFO:
+	case RDQ_STATS_INFO:
 		if (json_is_string(v)) {
 			put_labelled(w, m->name, m->label, json_string_value(v));
 			puts_(w, "1\n");
 		}
 		return;
-	case SECONDS:
+	case RDQ_STATS_SECONDS:
 		put_name(w, m->name, m->label);
 		put_seconds(w, as_count(v));
 		puts_(w, "\n");
@@ -324,12 +209,61 @@ static void put_metric(struct writer *w, const json_t *stats, const struct metri
 	}
 }
 
+/* Whether an entry before metrics[i] has its name: then its family is written already. */
+static bool written_before(size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (metrics[j].name && strcmp(metrics[j].name, metrics[i].name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The family metrics[first] begins: one # HELP and # TYPE, then the samples
+ * of every entry of its name, wherever the entry is. The format wants a
+ * family's samples together, and the table is in wire order, which need not
+ * keep them so (network.unannounced sits among the rejected reasons). A
+ * scan of the table per family: it has a few dozen entries.
+ */
+static void put_family(struct writer *w, const json_t *stats, size_t first)
+{
+	static const char *const types[] = {
+		[RDQ_STATS_COUNTER] = "counter", [RDQ_STATS_GAUGE] = "gauge",
+		[RDQ_STATS_SECONDS] = "gauge",	 [RDQ_STATS_MAP] = "counter",
+		[RDQ_STATS_INFO] = "gauge",
+	};
+	const struct metric *m = &metrics[first];
+	bool headed = false;
+
+	if (m->kind == RDQ_STATS_COVERED || written_before(first))
+		return;
+	if (m->kind == RDQ_STATS_HISTOGRAM) {
+		const json_t *v = value_of(stats, m);
+
+		if (json_is_array(v))
+			put_histogram(w, m, json_object_get(stats, m->group), v);
+		return;
+	}
+	for (size_t i = first; i < N_METRICS; i++) {
+		const json_t *v;
+
+		if (!metrics[i].name || strcmp(metrics[i].name, m->name) != 0)
+			continue;
+		v = value_of(stats, &metrics[i]);
+		if (!v)
+			continue;
+		if (!headed)
+			put_header(w, m->name, types[m->kind], m->help);
+		headed = true;
+		put_samples(w, &metrics[i], v);
+	}
+}
+
 static bool known(const char *group, const char *field)
 {
 	for (size_t i = 0; i < N_METRICS; i++)
 		if (strcmp(metrics[i].field, field) == 0 &&
-		    (group ? metrics[i].group && strcmp(metrics[i].group, group) == 0
-			   : !metrics[i].group))
+		    strcmp(metrics[i].group, group ? group : "") == 0)
 			return true;
 	return false;
 }
@@ -403,7 +337,7 @@ int rdq_prometheus_write(const json_t *stats, rdq_text_sink sink, void *ctx)
 	if (!json_is_object(stats))
 		return -EINVAL;
 	for (size_t i = 0; i < N_METRICS; i++)
-		put_metric(&w, stats, &metrics[i]);
+		put_family(&w, stats, i);
 	put_unknowns(&w, stats, NULL);
 	return w.err;
 }

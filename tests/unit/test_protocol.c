@@ -935,11 +935,13 @@ static void test_prometheus(void **state)
 		  "rdq_requests_completed_by_status_total{status=\"a\\\"b\\\\c\\nd\"} 1\n",
 		  "rdq_workers_sync_scope_info{scope=\"device\"} 1\n"},
 		 NULL},
-		{"entries of one name share one # TYPE",
-		 "{\"network\": {\"rejected_nofd\": 2, \"rejected_other\": 5}}",
+		{"entries of one name share one # TYPE, their samples together though another "
+		 "field sits between them",
+		 "{\"network\": {\"rejected_nofd\": 2, \"unannounced\": 4, \"rejected_other\": 5}}",
 		 {"# TYPE rdq_network_rejected_total counter\n"
 		  "rdq_network_rejected_total{reason=\"nofd\"} 2\n"
-		  "rdq_network_rejected_total{reason=\"other\"} 5\n"},
+		  "rdq_network_rejected_total{reason=\"other\"} 5\n",
+		  "rdq_network_unannounced_total 4\n"},
 		 NULL},
 		{"a field it does not know: untyped, not left out",
 		 "{\"data\": {\"new-thing\": 4}, \"fresh\": 9, \"connections\": 2}",
