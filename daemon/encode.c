@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "encode.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "config.h"
@@ -72,98 +73,68 @@ static void write_status(out_t *o, const struct status_view *s)
 	put_uint(o, "connections", s->connections);
 }
 
+/* The stats result's fields (lib/protocol/stats_fields.h): the wire names, in wire order. */
+struct stats_field {
+	const char *group, *field; /* group "": at the top */
+	enum rdq_stats_kind kind;
+};
+
+#define STATS_FIELD(group, field, kind, metric, label, help) {#group, #field, RDQ_STATS_##kind},
+
+static const struct stats_field stats_fields[] = {RDQ_STATS_FIELDS(STATS_FIELD)};
+
+/* One field: an integer from the view's values, or what else it is from its own member. */
+static void write_stats_field(out_t *o, const struct stats_view *s, enum rdq_stats_field id)
+{
+	const struct stats_field *f = &stats_fields[id];
+
+	switch (id) {
+	case RDQ_STATS_ID(requests, by_status):
+		put_named_counts(o, f->field, s->by_status, s->nstatus);
+		return;
+	case RDQ_STATS_ID(events, by_type):
+		put_named_counts(o, f->field, s->by_type, s->ntypes);
+		return;
+	case RDQ_STATS_ID(workers, sync_scope):
+		put_text(o, f->field, s->sync_scope);
+		return;
+	case RDQ_STATS_ID(loop, histogram_us):
+		rdq_json_key(o, f->field);
+		rdq_json_begin_array(o);
+		for (unsigned i = 0; i < s->nbuckets; i++)
+			rdq_json_int(o, (int64_t)s->histogram_us[i]);
+		rdq_json_end_array(o);
+		return;
+	default:
+		/* A map, a string or an array the cases above do not name would be written as 0. */
+		assert(f->kind != RDQ_STATS_MAP && f->kind != RDQ_STATS_INFO &&
+		       f->kind != RDQ_STATS_HISTOGRAM);
+		put_uint(o, f->field, s->value[id]);
+		return;
+	}
+}
+
+/* The table's fields in its order, each group's object opened and closed as the group changes. */
 static void write_stats(out_t *o, const struct stats_view *s)
 {
-	rdq_json_key(o, "requests");
-	rdq_json_begin_object(o);
-	put_uint(o, "received", s->requests.received);
-	put_uint(o, "rejected", s->requests.rejected);
-	put_uint(o, "replied", s->requests.replied);
-	put_uint(o, "dropped", s->requests.dropped);
-	put_uint(o, "completed", s->requests.completed);
-	put_uint(o, "pending", s->requests.pending);
-	put_named_counts(o, "by_status", s->requests.by_status, s->requests.nstatus);
-	rdq_json_end_object(o);
+	const char *group = "";
 
-	rdq_json_key(o, "pool");
-	rdq_json_begin_object(o);
-	put_uint(o, "size", s->pool.size);
-	put_uint(o, "free", s->pool.free);
-	put_uint(o, "in_use", s->pool.in_use);
-	put_uint(o, "high_water", s->pool.high_water);
-	put_uint(o, "misses", s->pool.misses);
-	put_uint(o, "refused", s->pool.refused);
-	rdq_json_end_object(o);
+	for (unsigned i = 0; i < RDQ_STATS_NFIELDS; i++) {
+		const struct stats_field *f = &stats_fields[i];
 
-	rdq_json_key(o, "workers");
-	rdq_json_begin_object(o);
-	put_uint(o, "threads", s->workers.threads);
-	put_uint(o, "queued", s->workers.queued);
-	put_uint(o, "run", s->workers.run);
-	put_uint(o, "deferred", s->workers.deferred);
-	put_uint(o, "serial_max", s->workers.serial_max);
-	put_text(o, "sync_scope", s->workers.sync_scope);
-	rdq_json_end_object(o);
-
-	put_uint(o, "endpoints", s->endpoints);
-	put_uint(o, "objects", s->objects);
-	put_uint(o, "connections", s->connections);
-
-	rdq_json_key(o, "clients");
-	rdq_json_begin_object(o);
-	put_uint(o, "open", s->clients.open);
-	put_uint(o, "accepted", s->clients.accepted);
-	put_uint(o, "refused", s->clients.refused);
-	put_uint(o, "refused_nofd", s->clients.refused_nofd);
-	put_uint(o, "idle_closed", s->clients.idle_closed);
-	rdq_json_end_object(o);
-
-	rdq_json_key(o, "events");
-	rdq_json_begin_object(o);
-	put_uint(o, "cm", s->events.cm);
-	put_uint(o, "cm_stale", s->events.cm_stale);
-	put_uint(o, "sent", s->events.sent);
-	put_uint(o, "lost", s->events.lost);
-	put_named_counts(o, "by_type", s->events.by_type, s->events.ntypes);
-	rdq_json_end_object(o);
-
-	rdq_json_key(o, "data");
-	rdq_json_begin_object(o);
-	put_uint(o, "transport_failed", s->data.transport_failed);
-	put_uint(o, "backlog_full", s->data.backlog_full);
-	put_uint(o, "recv_discarded", s->data.recv_discarded);
-	put_uint(o, "echo_waited", s->data.echo_waited);
-	rdq_json_end_object(o);
-
-	/*
-	 * Daemon-wide, like the other shared limits: requests = accepted + the
-	 * rejected; endpoints is the accepted endpoints now, against max_endpoints.
-	 */
-	rdq_json_key(o, "network");
-	rdq_json_begin_object(o);
-	put_uint(o, "requests", s->network.requests);
-	put_uint(o, "accepted", s->network.accepted);
-	put_uint(o, "rejected_listener_full", s->network.rejected_listener_full);
-	put_uint(o, "rejected_daemon_full", s->network.rejected_daemon_full);
-	put_uint(o, "rejected_nofd", s->network.rejected_nofd);
-	put_uint(o, "rejected_no_server", s->network.rejected_no_server);
-	put_uint(o, "unannounced", s->network.unannounced);
-	put_uint(o, "rejected_other", s->network.rejected_other);
-	put_uint(o, "endpoints", s->network.endpoints);
-	put_uint(o, "max_endpoints", s->network.max_endpoints);
-	rdq_json_end_object(o);
-
-	rdq_json_key(o, "loop");
-	rdq_json_begin_object(o);
-	put_uint(o, "callbacks", s->loop.callbacks);
-	put_uint(o, "max_us", s->loop.max_us);
-	put_uint(o, "sum_us", s->loop.sum_us);
-	rdq_json_key(o, "histogram_us");
-	rdq_json_begin_array(o);
-	for (unsigned i = 0; i < s->loop.nbuckets; i++)
-		rdq_json_int(o, (int64_t)s->loop.histogram_us[i]);
-	rdq_json_end_array(o);
-	rdq_json_end_object(o);
+		if (strcmp(f->group, group) != 0) {
+			if (group[0])
+				rdq_json_end_object(o);
+			if (f->group[0]) {
+				rdq_json_key(o, f->group);
+				rdq_json_begin_object(o);
+			}
+			group = f->group;
+		}
+		write_stats_field(o, s, (enum rdq_stats_field)i);
+	}
+	if (group[0])
+		rdq_json_end_object(o);
 }
 
 static void write_device(out_t *o, const struct device_view *dev)

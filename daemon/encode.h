@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "protocol/stats_fields.h"
+
 /* One endpoint as ep.show lists it. */
 struct ep_view {
 	uint64_t ep, qp, parent;
@@ -70,42 +72,21 @@ struct named_count {
 #define STATS_CM_TYPES	     32
 #define STATS_HIST_BUCKETS   16
 
-/* The stats result: the daemon's counters, copied. */
+/*
+ * The stats result: the daemon's counters, copied. value holds each
+ * integer field (counter, gauge, seconds, covered) by its entry in
+ * lib/protocol/stats_fields.h; the map, text and array fields have their
+ * own members. encode.c takes every wire name from the table.
+ */
 struct stats_view {
-	struct {
-		uint64_t received, rejected, replied, dropped, completed, pending;
-		struct named_count by_status[STATS_STATUS_BUCKETS];
-		unsigned nstatus;
-	} requests;
-	struct {
-		uint64_t size, free, in_use, high_water, misses, refused;
-	} pool;
-	struct {
-		uint64_t threads, queued, run, deferred, serial_max;
-		const char *sync_scope;
-	} workers;
-	uint64_t endpoints, objects, connections;
-	struct {
-		uint64_t open, accepted, refused, refused_nofd, idle_closed;
-	} clients;
-	struct {
-		uint64_t cm, cm_stale, sent, lost;
-		struct named_count by_type[STATS_CM_TYPES]; /* only the types seen */
-		unsigned ntypes;
-	} events;
-	struct {
-		uint64_t transport_failed, backlog_full, recv_discarded, echo_waited;
-	} data;
-	struct {
-		uint64_t requests, accepted, rejected_listener_full, rejected_daemon_full,
-			rejected_nofd, rejected_no_server, unannounced, rejected_other, endpoints,
-			max_endpoints;
-	} network;
-	struct {
-		uint64_t callbacks, max_us, sum_us;
-		uint64_t histogram_us[STATS_HIST_BUCKETS];
-		unsigned nbuckets;
-	} loop;
+	uint64_t value[RDQ_STATS_NFIELDS];
+	struct named_count by_status[STATS_STATUS_BUCKETS]; /* requests.by_status */
+	unsigned nstatus;
+	struct named_count by_type[STATS_CM_TYPES]; /* events.by_type: only the types seen */
+	unsigned ntypes;
+	const char *sync_scope;			   /* workers.sync_scope */
+	uint64_t histogram_us[STATS_HIST_BUCKETS]; /* loop.histogram_us */
+	unsigned nbuckets;
 };
 
 /* The status result. */
