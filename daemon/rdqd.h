@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "counters.h"
 #include "engine/handle_table.h"
 #include "engine/list.h"
 #include "device.h"
@@ -83,41 +84,14 @@ struct loop_histogram {
 	uint64_t sum_us; /* of every callback, each in whole µs: the histogram's mean */
 };
 
+/* What rdqd counts; stats.c shows it (docs/protocol.md, stats). */
 struct rdqd_counters {
-	uint64_t received;  /* requests decoded (with an id) */
-	uint64_t rejected;  /* messages answered with an error before becoming requests */
-	uint64_t replied;   /* replies written to a connection */
-	uint64_t dropped;   /* replies whose connection had closed */
-	uint64_t completed; /* requests completed, whatever the status */
-	uint64_t pending;   /* requests not yet completed */
+#define RDQD_COUNTER_MEMBER(member, group, field) uint64_t member;
+	RDQD_COUNTERS(RDQD_COUNTER_MEMBER) /* counters.h: one each, shown as one stats field */
+#undef RDQD_COUNTER_MEMBER
 	uint64_t by_status[REQ_STATUS_BUCKETS]; /* by request_status_name */
-	uint64_t cm_events;
-	uint64_t cm_by_type[CM_EVENT_TYPES]; /* by enum rdma_cm_event_type */
-	uint64_t cm_stale;		     /* events for an endpoint already gone */
+	uint64_t cm_by_type[CM_EVENT_TYPES];	/* by enum rdma_cm_event_type */
 	uint64_t device_removals; /* endpoints torn down because their device went away */
-	uint64_t events_sent;
-	uint64_t connections;	   /* open now */
-	uint64_t accepted;	   /* ever */
-	uint64_t refused;	   /* turned away at once: --max-clients, --max-clients-per-user */
-	uint64_t idle_closed;	   /* closed for being idle (--idle-timeout) */
-	uint64_t events_lost;	   /* events not sent to a watcher that did not read them */
-	uint64_t refused_nofd;	   /* turned away because rdqd was out of descriptors */
-	uint64_t transport_failed; /* endpoints whose QP failed: RNR, retries, remote errors */
-	uint64_t backlog_full;	   /* endpoints failed with --recv-backlog messages unread */
-	uint64_t recv_discarded;   /* messages that arrived for a QP already going away */
-	uint64_t echo_waited;	   /* echoes that waited for a free send slot of their device */
-	/*
-	 * Peers' connection requests on our listeners (admission.c): each one is
-	 * accepted (a passive endpoint is made for it) or rejected, for one reason.
-	 */
-	uint64_t net_requests;
-	uint64_t net_accepted;
-	uint64_t net_rejected_listener_full; /* the listener held its max_connections */
-	uint64_t net_rejected_daemon_full;   /* --max-network-endpoints were up */
-	uint64_t net_rejected_nofd;	     /* rdqd was out of file descriptors */
-	uint64_t net_rejected_no_server;     /* a serve listener's client could not be told */
-	uint64_t net_unannounced; /* served connections closed once made: their client was gone */
-	uint64_t net_rejected_other; /* the listener was going; no memory or objects left */
 };
 
 struct rdqd {
