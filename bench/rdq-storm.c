@@ -6,7 +6,8 @@
  * way, and prints the time of each phase: total and per connection.
  *
  * With -b BLOCK it connects in blocks of BLOCK and, after each, prints the
- * block's time and (with -p, rdqd's pid) rdqd's resident memory and open
+ * block's time and (with -p, rdqd's pid) the CPU time rdqd spent in the block,
+ * in its own code and in the kernel for it (user_ms, sys_ms), its resident memory and open
  * descriptors: how the cost of a connect and of an endpoint grows with the
  * endpoints already there.
  *
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rdq/client.h>
 
@@ -132,15 +134,44 @@ static void process_usage(int pid, long *rss_kib, int *fds)
 	closedir(dir);
 }
 
+/* rdqd's CPU time so far, in its own code and in the kernel (ms), from /proc/PID/stat. */
+static void process_cpu(int pid, double *user_ms, double *sys_ms)
+{
+	char path[64], line[1024], *p;
+	unsigned long utime = 0, stime = 0;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	FILE *f;
+
+	*user_ms = *sys_ms = -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	/* The name may hold spaces: the fields after it start past its ')'. */
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			 &stime) != 2)
+		return;
+	*user_ms = (double)utime * 1000.0 / tick;
+	*sys_ms = (double)stime * 1000.0 / tick;
+}
+
 static void print_block(int k, int connections, double ms, int pid)
 {
+	static double last_user, last_sys;
+	double user = -1, sys = -1;
 	long rss = -1;
 	int fds = -1;
 
-	if (pid > 0)
+	if (pid > 0) {
 		process_usage(pid, &rss, &fds);
-	printf("block %d connections %d ms %.1f rss_kib %ld fds %d\n", k, connections, ms, rss,
-	       fds);
+		process_cpu(pid, &user, &sys);
+	}
+	printf("block %d connections %d ms %.1f rss_kib %ld fds %d user_ms %.0f sys_ms %.0f\n", k,
+	       connections, ms, rss, fds, user - last_user, sys - last_sys);
+	last_user = user;
+	last_sys = sys;
 	fflush(stdout);
 }
 
