@@ -3,7 +3,8 @@
 # connects to its own listener in blocks of 1000 up to N connections (each
 # connection is two endpoints in rdqd: the active one and the listener's
 # passive one), printing per block the time it took, rdqd's resident memory
-# and its open descriptors (rdq-storm -b). bench/plot-scale turns the output
+# and its open descriptors, and the CPU time rdqd spent in it, its own and the
+# kernel's (rdq-storm -b). bench/plot-scale turns the output
 # into a table and docs/img/scale.png.
 # Usage (on the host):
 #   tests/rxe/rxehost run --build-dir build --mem 2048 --timeout 1800 -- bench/scale.sh [N] | tee scale.log
