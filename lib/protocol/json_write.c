@@ -185,33 +185,6 @@ static void put_value(struct rdq_json_out *o, const json_t *v)
 	}
 }
 
-#define PUT_TEXT(o, literal) put(o, literal, sizeof(literal) - 1)
-
-size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
-			 size_t attachment, char *buf, size_t size)
-{
-	struct rdq_json_out o = {.buf = buf, .size = buf ? size : 0};
-
-	PUT_TEXT(&o, "{\"v\":");
-	put_integer(&o, version);
-	PUT_TEXT(&o, ",\"id\":");
-	if (id == RDQ_NO_ID)
-		PUT_TEXT(&o, "null");
-	else
-		put_integer(&o, id);
-	PUT_TEXT(&o, ",\"ok\":true,\"result\":");
-	if (result)
-		put_value(&o, result);
-	else
-		PUT_TEXT(&o, "{}");
-	if (attached) {
-		PUT_TEXT(&o, ",\"attachment\":");
-		put_integer(&o, (json_int_t)attachment);
-	}
-	put_char(&o, '}');
-	return o.bad ? 0 : o.len;
-}
-
 void rdq_json_out_init(struct rdq_json_out *o, char *buf, size_t size)
 {
 	*o = (struct rdq_json_out){.buf = buf, .size = buf ? size : 0};

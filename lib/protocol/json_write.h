@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Compact JSON text of a jansson value, written straight into a buffer: the
- * same bytes as json_dumpb(value, ..., JSON_COMPACT), without the work
- * jansson's serialiser does per container to detect cycles (a formatted
- * pointer and a hash table entry each). rdqd never builds a cyclic value.
+ * Compact JSON text written straight into a buffer: the same bytes as
+ * jansson's json_dumpb(..., JSON_COMPACT) for the same values, without a
+ * tree to build or walk. rdqd's encoder writes every reply and event with it.
  */
 #ifndef RDQ_PROTOCOL_JSON_WRITE_H
 #define RDQ_PROTOCOL_JSON_WRITE_H
@@ -53,22 +52,12 @@ void rdq_json_hex(struct rdq_json_out *o, const void *data, size_t len);
 void rdq_json_cstring(struct rdq_json_out *o, const char *s);
 
 /*
- * Writes value's compact JSON into buf (size bytes; it may be too small, or
- * buf NULL with size 0). Returns the length the whole text needs, of which
- * buf holds what fit; 0 for a value JSON cannot carry (a real that is not
- * finite).
+ * Writes a jansson value's compact JSON with the same primitives, into buf
+ * (size bytes; it may be too small, or buf NULL with size 0). Returns the
+ * length the whole text needs, of which buf holds what fit; 0 for a value
+ * JSON cannot carry (a real that is not finite). The tests compare it with
+ * jansson's own serialiser: the writer's bytes are jansson's bytes.
  */
 size_t rdq_json_write(const json_t *value, char *buf, size_t size);
-
-/*
- * Writes the JSON of a success reply in version `version`, the same bytes
- * json_dumpb() gives for rdq_reply_ok(id, result) with "v" set and, when
- * attached, "attachment" added, without building the envelope: the loop's
- * replies are written this way. result may be NULL (an empty object).
- * Returns the length needed, which may exceed size (then buf holds only what
- * fit), or 0 when result cannot be serialised.
- */
-size_t rdq_reply_ok_dump(int version, int64_t id, const json_t *result, bool attached,
-			 size_t attachment, char *buf, size_t size);
 
 #endif

@@ -615,49 +615,6 @@ static void test_json_write(void **state)
 	}
 }
 
-/*
- * The loop's replies skip building the envelope: its bytes must be exactly
- * what jansson writes for the envelope built, in both versions, with and
- * without an attachment, and it must say what it needs when it has no room.
- */
-static void test_reply_ok_dump(void **state)
-{
-	json_t *results[] = {NULL, json_object(),
-			     json_pack("{s:s, s:I}", "version", "0.1", "n", 42),
-			     json_pack("{s:[i, i], s:{s:b}}", "a", 1, 2, "o", "x", 1)};
-	static const int64_t ids[] = {0, 7, INT64_MAX};
-	char mine[256], theirs[256];
-
-	for (size_t r = 0; r < ARRAY_SIZE(results); r++)
-		for (size_t i = 0; i < ARRAY_SIZE(ids); i++)
-			for (int v = 1; v <= 2; v++)
-				for (int attached = 0; attached <= 1; attached++) {
-					json_t *reply =
-						rdq_reply_ok(ids[i], json_incref(results[r]));
-					size_t n, m;
-
-					json_object_set_new(reply, "v", json_integer(v));
-					if (attached)
-						json_object_set_new(reply, "attachment",
-								    json_integer(12345));
-					m = json_dumpb(reply, theirs, sizeof(theirs), JSON_COMPACT);
-					n = rdq_reply_ok_dump(v, ids[i], results[r], attached,
-							      12345, mine, sizeof(mine));
-					print_message("%.*s\n", (int)m, theirs);
-					assert_int_equal(n, m);
-					assert_memory_equal(mine, theirs, n);
-					/* Short of room: what fits, and the size it needs. */
-					assert_int_equal(rdq_reply_ok_dump(v, ids[i], results[r],
-									   attached, 12345, mine,
-									   10),
-							 m);
-					assert_memory_equal(mine, theirs, 10);
-					json_decref(reply);
-				}
-	for (size_t r = 0; r < ARRAY_SIZE(results); r++)
-		json_decref(results[r]);
-}
-
 static void test_builders(void **state)
 {
 	print_message("ok, no result: an empty object\n");
@@ -1243,7 +1200,6 @@ int main(void)
 		cmocka_unit_test(test_arg_bool),
 		cmocka_unit_test(test_arg_string),
 		cmocka_unit_test(test_builders),
-		cmocka_unit_test(test_reply_ok_dump),
 		cmocka_unit_test(test_json_write),
 		cmocka_unit_test(test_json_read),
 		cmocka_unit_test(test_pack_round_trip),
