@@ -214,9 +214,6 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 bool endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why,
 		       const uint8_t *data, uint32_t len);
 
-/* At start: the endpoints subscribe to their QPs' news (endpoint_qp_event). */
-void endpoint_data_start(struct rdqd *d);
-
 /* Describes an endpoint for ep.show, in plain values. */
 void endpoint_view(struct ep *ep, struct ep_view *out);
 

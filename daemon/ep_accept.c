@@ -162,7 +162,7 @@ void ep_work_accept(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, !ep->serve, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, !ep->serve, endpoint_qp_event, &qp);
 	if (ret < 0)
 		goto reject;
 	ret = qp_ready(qp, ep->id);

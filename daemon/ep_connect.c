@@ -169,7 +169,7 @@ void ep_work_connect(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, &qp);
+	ret = qp_create(d, ep->id, item->handle, ep->obj.owner, false, endpoint_qp_event, &qp);
 	if (ret < 0)
 		goto out;
 	ep_conn_param_init(&param, qp->qp->qp_num);

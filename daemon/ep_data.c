@@ -205,8 +205,3 @@ bool endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *w
 	object_unref(ep);
 	return taken;
 }
-
-void endpoint_data_start(struct rdqd *d)
-{
-	qp_subscribe(d, endpoint_qp_event);
-}

@@ -191,7 +191,6 @@ static int start(struct rdqd *d)
 			return -ENOMEM;
 		evsignal_add(d->signal_events[i], NULL);
 	}
-	endpoint_data_start(d);
 	ret = cm_start(d);
 	if (ret < 0)
 		return ret;

@@ -87,13 +87,8 @@ static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_stat
 	return 0;
 }
 
-void qp_subscribe(struct rdqd *d, qp_news_fn *fn)
-{
-	d->qp_news = fn;
-}
-
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out)
+	      qp_news_fn *news, struct qp **out)
 {
 	struct ibv_qp_init_attr init = {
 		.cap = {.max_send_wr = QP_SEND_SLOTS, .max_send_sge = 1},
@@ -115,6 +110,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	qp->obj.release = qp_release;
 	qp->d = d;
 	qp->ep = ep;
+	qp->news = news;
 	qp->echo = echo;
 
 	qp->dev = verbs_device_get(d, id->verbs);
@@ -221,7 +217,7 @@ static void qp_fail(struct qp *qp, int status, const char *fmt, ...)
 	vsnprintf(qp->fail_why, sizeof(qp->fail_why), fmt, ap);
 	va_end(ap);
 	if (qp->active)
-		qp->d->qp_news(qp->d, qp->ep, status, qp->fail_why, NULL, 0);
+		qp->news(qp->d, qp->ep, status, qp->fail_why, NULL, 0);
 }
 
 /* What a failed send completion says, for a person. */
@@ -467,11 +463,11 @@ static void message_arrived(struct qp *qp, const uint8_t *data, uint32_t len)
 	}
 	/* A receive already waiting takes it straight from the receive buffer: one copy. */
 	if (!qp->echo && qp->active && !qp->held_head &&
-	    qp->d->qp_news(qp->d, qp->ep, 0, NULL, data, len))
+	    qp->news(qp->d, qp->ep, 0, NULL, data, len))
 		return;
 	hold(qp, data, len);
 	if (!qp->echo && qp->active && !qp->failed)
-		qp->d->qp_news(qp->d, qp->ep, 0, NULL, NULL, 0);
+		qp->news(qp->d, qp->ep, 0, NULL, NULL, 0);
 }
 
 static void recv_completed(struct verbs_device *v, const struct ibv_wc *wc)
@@ -621,11 +617,11 @@ void qp_catch_up(struct qp *qp)
 	if (!qp->active)
 		return;
 	if (qp->failed)
-		qp->d->qp_news(qp->d, qp->ep, qp->fail_status, qp->fail_why, NULL, 0);
+		qp->news(qp->d, qp->ep, qp->fail_status, qp->fail_why, NULL, 0);
 	else if (qp->echo)
 		echo_held(qp);
 	else if (qp->held)
-		qp->d->qp_news(qp->d, qp->ep, 0, NULL, NULL, 0);
+		qp->news(qp->d, qp->ep, 0, NULL, NULL, 0);
 }
 
 void qp_deactivate(struct qp *qp, int status)

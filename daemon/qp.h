@@ -37,11 +37,23 @@ struct qp_msg {
 	uint8_t data[];
 };
 
+/*
+ * A QP's news for its endpoint ep, on the loop: status < 0, the QP failed,
+ * and why says how (returns false); status 0, messages are held for the
+ * endpoint to take (data NULL; returns false), or one has just arrived and
+ * none is held: len bytes at data, in the receive buffer, which the
+ * endpoint may answer a waiting receive with at once (one copy, into the
+ * reply) and return true; false, and the QP holds it.
+ */
+typedef bool qp_news_fn(struct rdqd *d, rdq_handle_t ep, int status, const char *why,
+			const uint8_t *data, uint32_t len);
+
 struct qp {
 	struct object obj;
 	struct rdqd *d;
-	rdq_handle_t ep; /* the endpoint it serves */
-	bool echo;	 /* answer each message with itself; else keep it */
+	rdq_handle_t ep;  /* the endpoint it serves */
+	qp_news_fn *news; /* where its news for that endpoint goes, on the loop */
+	bool echo;	  /* answer each message with itself; else keep it */
 
 	/* Made by a worker before the handle is published; read-only afterwards. */
 	struct verbs_device *dev;
@@ -65,37 +77,21 @@ struct qp {
 	uint64_t sent, received, echoed, flushed;
 };
 
-/*
- * A QP's news for its endpoint ep, on the loop: status < 0, the QP failed,
- * and why says how (returns false); status 0, messages are held for the
- * endpoint to take (data NULL; returns false), or one has just arrived and
- * none is held: len bytes at data, in the receive buffer, which the
- * endpoint may answer a waiting receive with at once (one copy, into the
- * reply) and return true; false, and the QP holds it.
- */
-typedef bool qp_news_fn(struct rdqd *d, rdq_handle_t ep, int status, const char *why,
-			const uint8_t *data, uint32_t len);
-
-/*
- * Sends every QP's news to fn: the subscriber (the endpoints) uses this
- * module, which names nothing above it. At start, before any QP.
- */
-void qp_subscribe(struct rdqd *d, qp_news_fn *fn);
-
 /* --- PASSIVE level --- */
 
 /*
  * Makes a QP for the endpoint whose rdma_cm_id is id, moves it to INIT and
  * posts its receives. Each message that arrives goes straight back to the
  * peer (echo: a listener's endpoints) or waits for its endpoint to take it.
- * News for the endpoint (a message to take, the QP failed) goes to the
- * subscriber (qp_subscribe).
+ * News for the endpoint (a message to take, the QP failed) goes to news,
+ * which the endpoints give (endpoint_qp_event): the QP calls back the
+ * module that made it, and names none above it.
  * It is not published: *out holds its one reference
  * until the loop gives it to the handle table (qp_publish) when its endpoint
  * takes it, or qp_discard ends it. Returns 0, or -errno (nothing left behind).
  */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out);
+	      qp_news_fn *news, struct qp **out);
 
 /* Tears down and frees a QP that was never published (PASSIVE). */
 void qp_discard(struct qp *qp);

@@ -112,10 +112,7 @@ struct rdqd {
 	struct uid_shares uid_shares;			 /* loop only */
 	struct rdma_event_channel *cm;	  /* NULL until an RDMA device and rdma_cm are there */
 	struct device_watch device_watch; /* device.c's */
-	/* Where a QP's news goes (qp.h's qp_news_fn), as its subscriber gave it (qp_subscribe). */
-	bool (*qp_news)(struct rdqd *d, rdq_handle_t ep, int status, const char *why,
-			const uint8_t *data, uint32_t len);
-	struct qp_msg *msg_spares; /* messages' buffers kept for reuse (qp.c); loop only */
+	struct qp_msg *msg_spares;	  /* messages' buffers kept for reuse (qp.c); loop only */
 	unsigned msg_spare_count;
 	char rdma_error[160]; /* why RDMA is unusable now, or "" */
 	/* Names of the RDMA devices usable now (the first RDQD_DEVICES_MAX of them). */

@@ -265,7 +265,7 @@ static void fake_qp_release(struct object *obj)
 
 /* Like the real one: a new object, one reference (the caller's), not published. */
 int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owner, bool echo,
-	      struct qp **out)
+	      qp_news_fn *news, struct qp **out)
 {
 	struct qp_box *box;
 
@@ -313,11 +313,6 @@ int qp_publish(struct rdqd *d, struct qp *qp)
 	if (ret == 0 && r)
 		r->handle = qp->obj.handle;
 	return ret;
-}
-
-/* The race world's QPs have no news of their own: the cases call endpoint_qp_event. */
-void qp_subscribe(struct rdqd *d, qp_news_fn *fn)
-{
 }
 
 void qp_discard(struct qp *qp)
