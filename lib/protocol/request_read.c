@@ -376,7 +376,8 @@ static bool arg_scan(struct scan *s, const struct rdq_arg_spec *a, void *out)
  */
 static bool args_scan(const struct rdq_envelope *e, const struct rdq_op_spec *op, void *out)
 {
-	struct scan s = {e->args, e->args + e->args_len};
+	/* No "args": nothing to scan (and no pointer arithmetic on NULL). */
+	struct scan s = {e->args, e->args ? e->args + e->args_len : NULL};
 	uint32_t given = 0, required = 0; /* bit i: op->args[i] */
 	const char *key;
 	size_t len;

@@ -52,11 +52,17 @@ WAITER=$!
 pending() { ctl -j request list | grep -q '"op":"ep.disconnect"'; }
 wait_until 10 pending || fail "the disconnect waits" "$(ctl -j request list)"
 
+# The served endpoint's ep.recv must be waiting when the device goes: the client asks again as
+# soon as it has its answer, so the server may be between its answer and its next ep.recv.
+# Stopped, the client asks nothing more, and the server's last ep.sendrecv waits for it.
+kill -STOP "$CLIENT"
+sleep 1
 # The removal blocks in the kernel until every process lets the device go: background it.
 rm -f /tmp/del.rc
 (rdma link delete "$DEV" >/tmp/del.out 2>&1; echo $? >/tmp/del.rc) &
 
 wait $WAITER
+kill -CONT "$CLIENT"
 expect_match "device removal: the waiting disconnect completes with ENODEV" ENODEV "$(cat /tmp/disc.out)"
 gone() { ! ctl -j ep show | grep -Eq "\"ep\":($L|$A|$S)[,}]"; }
 if wait_until 20 gone; then pass "every endpoint on $DEV is torn down"
