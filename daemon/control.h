@@ -73,17 +73,12 @@ unsigned control_connections(struct rdqd *d);
 char *control_body(void);
 
 /*
- * Sends the len bytes encoded at control_body() to conn if it is still open,
- * followed by data_len bytes of data as the frame's attachment when data is
- * not NULL. Returns 0, -ENOENT, -EMSGSIZE (len is over a frame's JSON),
- * -EINVAL (len 0: nothing could be encoded) or -ENOMEM.
- */
-int control_send_body(struct rdqd *d, rdq_handle_t conn, size_t len, const void *data,
-		      size_t data_len);
-/*
- * As control_send_body(), to the connection whose list of requests is
- * requests (a list of an open connection): a request's reply, with no
- * lookup of its connection.
+ * Sends the len bytes encoded at control_body() to the connection whose
+ * list of requests is requests (a list of an open connection: a request's
+ * reply finds its connection with no lookup), followed by data_len bytes of
+ * data as the frame's attachment when data is not NULL. Returns 0,
+ * -EMSGSIZE (len is over a frame's JSON), -EINVAL (len 0: nothing could be
+ * encoded) or -ENOMEM.
  */
 int control_reply(struct control_requests *requests, size_t len, const void *data, size_t data_len);
 /* Answers a message that never became a request (counted as rejected). */

@@ -81,13 +81,6 @@ int conn_write_frame(struct conn *c, const char *body, size_t len, const void *d
 	return ret;
 }
 
-int control_send_body(struct rdqd *d, rdq_handle_t h, size_t len, const void *data, size_t data_len)
-{
-	struct conn *c = conn_get(d, h);
-
-	return c ? conn_write_frame(c, SCRATCH_BODY, len, data, data_len) : -ENOENT;
-}
-
 int control_reply(struct control_requests *requests, size_t len, const void *data, size_t data_len)
 {
 	struct conn *c = list_entry(requests, struct conn, requests);

@@ -126,6 +126,7 @@ static void devices_query(struct work_item *item)
 
 static void devices_answer(struct work_item *item)
 {
+	struct rdqd *d = item->ctx;
 	struct device_list *found = item->data;
 
 	if (found)
@@ -134,8 +135,8 @@ static void devices_answer(struct work_item *item)
 				 NULL);
 	else
 		request_fail(work_of(item)->request, -ENOMEM, "out of memory");
-	if (!((struct rdqd *)item->ctx)->device_watch.spare_list)
-		((struct rdqd *)item->ctx)->device_watch.spare_list = found;
+	if (!d->device_watch.spare_list)
+		d->device_watch.spare_list = found;
 	else
 		free(found);
 	item->data = NULL;

@@ -330,28 +330,17 @@ size_t encode_reply_error(char *buf, size_t size, int version, int64_t id, int e
 			  const char *message)
 {
 	char text[RDQ_REPLY_MESSAGE_MAX];
+	size_t len = rdq_error_text(text, err, message);
 	out_t o;
 
-	/*
-	 * The message comes from anywhere (a cut snprintf, a client's op quoted
-	 * back, strerror in some locale): made valid UTF-8 and bounded here, it
-	 * can always go in the reply.
-	 */
-	text[0] = '\0';
-	if (message)
-		rdq_utf8_copy(text, sizeof(text), message, strlen(message));
-	if (text[0] == '\0') {
-		const char *why = strerror(err);
-
-		rdq_utf8_copy(text, sizeof(text), why, strlen(why));
-	}
 	rdq_json_out_init(&o, buf, size);
 	write_envelope(&o, version, id, false);
 	rdq_json_key(&o, "error");
 	rdq_json_begin_object(&o);
 	put_text(&o, "errno", rdq_errno_name(err));
 	put_int(&o, "code", err);
-	put_text(&o, "message", text);
+	rdq_json_key(&o, "message");
+	rdq_json_string(&o, text, len); /* valid UTF-8 already */
 	rdq_json_end_object(&o);
 	rdq_json_end_object(&o);
 	return rdq_json_out_end(&o);

@@ -299,23 +299,31 @@ int rdq_message_set_text(json_t *obj, const void *data, size_t len)
 	return text && json_object_set_new(obj, "hex", text) == 0 ? 0 : -ENOMEM;
 }
 
-json_t *rdq_reply_error(int64_t id, int err, const char *message)
+size_t rdq_error_text(char text[RDQ_REPLY_MESSAGE_MAX], int err, const char *message)
 {
-	char text[RDQ_REPLY_MESSAGE_MAX];
-	json_t *reply, *error;
+	size_t len = 0;
 
 	/*
 	 * The message comes from anywhere (a cut snprintf, a client's op quoted back, strerror
 	 * in some locale): made valid UTF-8 and bounded here, it can always go in the reply.
 	 */
 	if (message)
-		rdq_utf8_copy(text, sizeof(text), message, strlen(message));
-	if (!message || text[0] == '\0') {
+		len = rdq_utf8_copy(text, RDQ_REPLY_MESSAGE_MAX, message, strlen(message));
+	if (len == 0) {
 		/* Once: for a number it does not know, strerror() frees its previous text. */
 		const char *why = strerror(err);
 
-		rdq_utf8_copy(text, sizeof(text), why, strlen(why));
+		len = rdq_utf8_copy(text, RDQ_REPLY_MESSAGE_MAX, why, strlen(why));
 	}
+	return len;
+}
+
+json_t *rdq_reply_error(int64_t id, int err, const char *message)
+{
+	char text[RDQ_REPLY_MESSAGE_MAX];
+	json_t *reply, *error;
+
+	rdq_error_text(text, err, message);
 
 	/* A reply without its error object would be worse than none: on failure, NULL. */
 	error = json_pack("{s:s, s:i, s:s}", "errno", rdq_errno_name(err), "code", err, "message",

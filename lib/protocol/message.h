@@ -91,6 +91,15 @@ json_t *rdq_reply_ok(int64_t id, json_t *result);
 #define RDQ_REPLY_MESSAGE_MAX 1024
 
 /*
+ * The message of an error reply for a positive errno value: message (NULL or
+ * empty: strerror's) made valid UTF-8 (ill-formed bytes become U+FFFD, a
+ * character cut at the end is dropped) and cut after the last whole
+ * character within RDQ_REPLY_MESSAGE_MAX - 1 bytes, into text. Returns its
+ * length. rdqd's encoder and rdq_reply_error() both write it.
+ */
+size_t rdq_error_text(char text[RDQ_REPLY_MESSAGE_MAX], int err, const char *message);
+
+/*
  * Builds an error reply for a positive errno value and a message (NULL or
  * empty: strerror's). Any message will do: it is made valid UTF-8 (ill-formed
  * bytes become U+FFFD, a character cut at the end is dropped) and cut after

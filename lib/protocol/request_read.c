@@ -247,6 +247,7 @@ static int envelope_start(const char *body, size_t len, struct rdq_envelope *e,
 	memset(e, 0, sizeof(*e));
 	e->id = RDQ_NO_ID;
 	e->body = body;
+	e->body_len = len;
 	e->json_len = rdq_frame_split(body, len, &e->data, &e->data_len);
 	if (e->json_len > RDQ_MAX_MESSAGE) {
 		snprintf(err, RDQ_ERRMSG_MAX,
@@ -477,8 +478,7 @@ int rdq_args_read(struct rdq_envelope *e, const struct rdq_op_spec *op, void *ou
 		return 0;
 	/* Declined: jansson reads the frame, and each argument is judged in the table's order. */
 	if (!e->tree.root) {
-		ret = envelope_from_tree(e->body, e->json_len + (e->data ? 1 + e->data_len : 0), e,
-					 err);
+		ret = envelope_from_tree(e->body, e->body_len, e, err);
 		if (ret < 0)
 			return ret;
 		args_default(op, out);

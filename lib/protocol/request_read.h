@@ -28,8 +28,9 @@ struct rdq_envelope {
 	const uint8_t *data; /* the attachment, borrowed from the body; NULL if none */
 	size_t data_len;
 	/* The reader's own. */
-	const char *body; /* the frame's JSON text */
-	size_t json_len;  /* its length */
+	const char *body; /* the frame's body: the JSON text, then any attachment */
+	size_t body_len;  /* all of it */
+	size_t json_len;  /* the JSON text's part */
 	const char *args; /* the args object's text, when read without a tree; NULL: none */
 	size_t args_len;  /* its length */
 	struct rdq_request_msg tree; /* the frame as jansson read it, when it had to */
