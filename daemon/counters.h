@@ -67,7 +67,9 @@
 	/* served connections closed once made: their client was gone */ \
 	X(net_unannounced, network, unannounced) \
 	/* the listener was going; no memory or objects left */ \
-	X(net_rejected_other, network, rejected_other)
+	X(net_rejected_other, network, rejected_other) \
+	/* direct endpoints connected when their client's connection closed */ \
+	X(direct_dropped, direct, dropped)
 /* clang-format on */
 
 #endif

@@ -431,6 +431,7 @@ static const char *const event_names[] = {
 	[EVENT_EP_DESTROYED] = "ep.destroyed",
 	[EVENT_EP_ACCEPTED] = "ep.accepted",
 	[EVENT_EP_REQUEST] = "ep.request",
+	[EVENT_EP_FLUSH] = "ep.flush",
 	[EVENT_QP_DESTROYED] = "qp.destroyed",
 	[EVENT_EVENTS_LOST] = "events.lost",
 };
@@ -476,6 +477,10 @@ size_t encode_event(char *buf, size_t size, const struct event_view *e)
 		put_int(&o, "port", e->port);
 		put_text(&o, "peer", e->peer);
 		put_text(&o, "local", e->local);
+		break;
+	case EVENT_EP_FLUSH:
+		put_uint(&o, "ep", e->ep);
+		put_int(&o, "status", e->status);
 		break;
 	case EVENT_QP_DESTROYED:
 		put_uint(&o, "qp", e->qp);

@@ -210,6 +210,7 @@ enum event_kind {
 	EVENT_EP_DESTROYED,    /* ep */
 	EVENT_EP_ACCEPTED,     /* ep, listener, qp, peer, local */
 	EVENT_EP_REQUEST,      /* ep, listener, device, port, peer, local: a direct listener's */
+	EVENT_EP_FLUSH,	       /* ep, status: a direct endpoint's client must flush its QP */
 	EVENT_QP_DESTROYED,    /* qp, ep */
 	EVENT_EVENTS_LOST,     /* count */
 };

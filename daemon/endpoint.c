@@ -27,6 +27,7 @@
 #include "engine/level.h"
 #include "log.h"
 #include "protocol/errname.h"
+#include "protocol/frame.h"
 #include "protocol/message.h"
 #include "qp.h"
 #include "rdqd.h"
@@ -282,6 +283,17 @@ void ep_broadcast_error(struct ep *ep, int status, const char *reason)
 		.kind = EVENT_EP_ERROR, .ep = ep->obj.handle, .status = status, .reason = reason};
 
 	control_broadcast(ep->d, ep->obj.owner, &e);
+}
+
+int ep_tell_flush(struct ep *ep, int status)
+{
+	struct event_view e = {.kind = EVENT_EP_FLUSH, .ep = ep->obj.handle, .status = status};
+
+	if (ep->flush_told)
+		return 0;
+	ep->flush_told = true;
+	return control_announce(ep->d, ep->tied_conn,
+				encode_event(control_body(), RDQ_MAX_MESSAGE, &e));
 }
 
 void ep_stop_setup_timer(struct ep *ep)

@@ -145,6 +145,12 @@ struct ep {
 	int port_num;
 	/* A passive direct endpoint's: its client must establish it before this fires. */
 	struct event *setup_timer;
+	/*
+	 * Direct: its client was told to flush its QP (ep.flush); disconnects
+	 * wait on flush_q for the client's ep.flushed.
+	 */
+	bool flush_told;
+	struct request_queue flush_q;
 	uint16_t port; /* requested port */
 	int backlog;
 	int64_t timeout_ms; /* connect timeout; a direct listener's time for its client */
@@ -181,6 +187,8 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
  */
 void endpoint_attach(struct ep *ep, struct request *req, uint32_t qp_num, int64_t timeout_ms);
 void endpoint_establish(struct ep *ep, struct request *req, int64_t timeout_ms);
+/* ep.flushed: the client's QP is in error; the disconnects waiting for that complete. */
+void endpoint_flushed(struct ep *ep, struct request *req);
 /*
  * Sends data. Without wait the request completes once the send is posted;
  * with wait, when the send completes, or with ETIMEDOUT after timeout_ms.

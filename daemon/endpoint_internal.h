@@ -29,6 +29,14 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h);
 /* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
 void ep_unpublish_unused(struct ep *ep);
 
+/*
+ * Tells a direct endpoint's client to move its QP to error and drain it
+ * (ep.flush, with status: 0, a negative errno of the disconnect, or
+ * -ENODEV): the QP is the client's, and rdma_cm moves no QP it does not
+ * hold. Once per endpoint; 0, or why the client could not be told.
+ */
+int ep_tell_flush(struct ep *ep, int status);
+
 /* Stops a passive direct endpoint's setup timer, if it runs (connected, or unpublished). */
 void ep_stop_setup_timer(struct ep *ep);
 
@@ -162,6 +170,12 @@ void ep_direct_established(struct ep *ep);
  * told; the caller rejects the peer.
  */
 bool ep_direct_request(struct ep *listener, struct ep *ep, struct rdma_cm_id *new_id);
+/*
+ * The connection is down (status: DISCONNECTED's, or -ETIMEDOUT at the
+ * local deadline): the client is told to flush its QP, and req (a waiting
+ * ep.disconnect, or NULL) completes when it confirms, or at its deadline.
+ */
+void ep_direct_flush(struct ep *ep, struct request *req, int status);
 
 /* --- ep_disconnect.c --- */
 

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "admission.h"
+#include "clock.h"
 #include "control.h"
 #include "encode.h"
 #include "endpoint_internal.h"
@@ -148,8 +149,8 @@ void ep_direct_resolved(struct ep *ep)
 	ep_set_state(ep, EP_RESOLVED);
 	if (req)
 		request_complete(req, 0,
-				 RESULT(RESULT_RESOLVED, .resolved = {ep->obj.handle, ep->device,
-								      ep->port_num}),
+				 RESULT(RESULT_RESOLVED,
+					.resolved = {ep->obj.handle, ep->device, ep->port_num}),
 				 NULL);
 }
 
@@ -162,8 +163,8 @@ static void answer_attach(struct ep *ep, const struct direct_args *a)
 	ep_set_state(ep, EP_READYING);
 	if (req)
 		request_complete(req, 0,
-				 RESULT(RESULT_ATTACHED, .attached = {ep->obj.handle, ep->qp_num,
-								      &a->steps}),
+				 RESULT(RESULT_ATTACHED,
+					.attached = {ep->obj.handle, ep->qp_num, &a->steps}),
 				 NULL);
 }
 
@@ -421,6 +422,68 @@ void ep_direct_established(struct ep *ep)
 		direct_activate(ep);
 }
 
+/* ------------------------------------------------- the disconnect: a flush */
+
+static void flush_deadline(struct request *req)
+{
+	request_dequeue(req);
+	request_fail(req, -ETIMEDOUT,
+		     "disconnected, but the client that owns the QP did not confirm its flush "
+		     "within the request's deadline (%lld ms)",
+		     (long long)(now_ms() - req->start_ms));
+}
+
+void ep_direct_flush(struct ep *ep, struct request *req, int status)
+{
+	int64_t left;
+	int ret;
+
+	RDQ_DISPATCH_ONLY();
+	ret = ep_tell_flush(ep, status);
+	if (!req)
+		return;
+	if (ret < 0) {
+		request_fail(
+			req, -ECOMM,
+			"disconnected, but the client that owns the QP cannot be told to flush "
+			"it (%s)",
+			strerror(-ret));
+		return;
+	}
+	/* What is left of the request's own deadline covers the client's answer. */
+	left = req->timeout_ms - (int64_t)(now_ms() - req->start_ms);
+	if (request_enqueue(&ep->flush_q, req, left > 0 ? left : 1, flush_deadline) < 0)
+		request_fail(req, -ENOMEM, "out of memory");
+}
+
+void endpoint_flushed(struct ep *ep, struct request *req)
+{
+	struct request *waiting;
+
+	RDQ_DISPATCH_ONLY();
+	if (!ep->direct || ep->tied_conn != req->conn) {
+		request_fail(req, -EINVAL, "endpoint %llu's QP is not this connection's",
+			     (unsigned long long)ep->obj.handle);
+		return;
+	}
+	while ((waiting = request_queue_pop(&ep->flush_q))) {
+		if (ep->disconnect_status == -ETIMEDOUT)
+			request_fail(waiting, -ETIMEDOUT,
+				     "the peer never answered the DREQ (rdma_cm timed out); the "
+				     "client's QP is in error");
+		else if (ep->disconnect_status < 0)
+			request_fail(waiting, ep->disconnect_status,
+				     "disconnected with status %s; the client's QP is in error",
+				     strerror(-ep->disconnect_status));
+		else
+			request_complete(
+				waiting, 0,
+				RESULT(RESULT_DISCONNECTED, .disconnected = ep->disconnect_status),
+				NULL);
+	}
+	request_complete(req, 0, NULL, NULL);
+}
+
 /* -------------------------------------------- a direct listener's requests */
 
 /*
@@ -501,8 +564,8 @@ bool ep_direct_request(struct ep *listener, struct ep *ep, struct rdma_cm_id *ne
 	if (!ep->setup_timer || evtimer_add(ep->setup_timer, &tv) < 0)
 		return false;
 	ep_set_state(ep, EP_RESOLVED);
-	if (control_announce(ep->d, ep->tied_conn, encode_event(control_body(), RDQ_MAX_MESSAGE,
-								&e)) < 0) {
+	if (control_announce(ep->d, ep->tied_conn,
+			     encode_event(control_body(), RDQ_MAX_MESSAGE, &e)) < 0) {
 		ep->d->counters.net_unannounced++;
 		return false;
 	}

@@ -116,6 +116,15 @@ static void disconnect_deadline(struct request *req)
 		request_fail(req, -ENOENT, "the endpoint is gone");
 		return;
 	}
+	if (ep->direct) {
+		ep_direct_flush(ep, NULL, -ETIMEDOUT);
+		request_fail(req, -ETIMEDOUT,
+			     "rdma_cm did not report the disconnect within %lld ms; the client was "
+			     "told to flush its QP",
+			     (long long)req->timeout_ms);
+		object_unref(ep);
+		return;
+	}
 	queue_qp_error(ep, req, -ETIMEDOUT, ep_work_qp_error, deadline_qp_error_done);
 	object_unref(ep);
 }
@@ -210,6 +219,11 @@ void ep_disconnected(struct ep *ep, int status)
 	req = request_queue_pop(&ep->disconnect_q);
 	request_queue_fail_all(&ep->recv_q, -ECONNRESET, "the connection was disconnected");
 	ep_broadcast_event(ep, EP_EVENT_DISCONNECTED, status);
+	if (ep->direct) {
+		/* The QP is the client's: it moves it to error, and says so. */
+		ep_direct_flush(ep, req, status);
+		return;
+	}
 	if (!ep->qp_error_queued) {
 		queue_qp_error(ep, req, status,
 			       started_by_peer ? ep_work_answer_dreq : ep_work_qp_error,

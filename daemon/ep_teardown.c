@@ -106,6 +106,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	request_queue_fail_all(&ep->connect_q, ep->destroy_status, ep->destroy_message);
 	request_queue_fail_all(&ep->disconnect_q, ep->destroy_status, ep->destroy_message);
 	request_queue_fail_all(&ep->recv_q, ep->destroy_status, ep->destroy_message);
+	request_queue_fail_all(&ep->flush_q, ep->destroy_status, ep->destroy_message);
 
 	/* Children first, as in KMDF's object tree. */
 	while (ep->nchildren) {
@@ -207,6 +208,9 @@ void endpoint_destroy_tied(struct rdqd *d, struct list *tied)
 		/* Listed, so still published: the table's reference keeps it alive. */
 		struct ep *ep = object_ref(list_entry(node, struct ep, tied));
 
+		/* Its QP went with the client: destroying the id sends the peer a DREQ. */
+		if (ep->direct && ep->state == EP_CONNECTED)
+			d->counters.direct_dropped++;
 		endpoint_destroy(ep, NULL);
 		/* Off the list even if its teardown could not start: the list is going. */
 		ep_untie(ep);
@@ -242,6 +246,8 @@ void ep_device_removed(struct ep *ep)
 		 (unsigned long long)ep->obj.handle);
 	ep->d->counters.device_removals++;
 	ep_broadcast_event(ep, EP_EVENT_ERROR, -ENODEV);
+	if (ep->direct)
+		ep_tell_flush(ep, -ENODEV); /* the client's QP is on the device too */
 	ep->destroy_status = -ENODEV;
 	ep->destroy_message = "the RDMA device was removed";
 	endpoint_destroy(ep, NULL);

@@ -244,6 +244,18 @@ static void op_ep_disconnect(struct rdqd *d, struct request *req, const void *ar
 	object_unref(ep);
 }
 
+static void op_ep_flushed(struct rdqd *d, struct request *req, const void *args,
+			  const struct op_input *in)
+{
+	const struct rdq_args_ep *a = args;
+	struct ep *ep = arg_endpoint(d, req, a->ep);
+
+	if (!ep)
+		return;
+	endpoint_flushed(ep, req);
+	object_unref(ep);
+}
+
 static void op_ep_destroy(struct rdqd *d, struct request *req, const void *args,
 			  const struct op_input *in)
 {
@@ -488,6 +500,7 @@ static op_handler *const handlers[RDQ_OP_COUNT] = {
 	[RDQ_OP_EP_DESTROY] = op_ep_destroy,
 	[RDQ_OP_EP_DISCONNECT] = op_ep_disconnect,
 	[RDQ_OP_EP_ESTABLISH] = op_ep_establish,
+	[RDQ_OP_EP_FLUSHED] = op_ep_flushed,
 	[RDQ_OP_EP_LISTEN] = op_ep_listen,
 	[RDQ_OP_EP_RECV] = op_ep_recv,
 	[RDQ_OP_EP_RESOLVE] = op_ep_resolve,

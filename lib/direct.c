@@ -45,6 +45,7 @@ struct rdq_direct {
 	bool *send_busy;
 	uint32_t sends_out, next_send;
 	int failed; /* a work request failed: the connection is broken (negative errno) */
+	int ended;  /* rdqd's ep.flush came: why the connection is over (negative errno) */
 };
 
 static uint8_t *recv_slot(struct rdq_direct *c, uint32_t i)
@@ -226,9 +227,8 @@ static int make_qp(struct rdq_client *client, const char *device,
 
 static int post_recv(struct rdq_direct *c, uint32_t slot)
 {
-	struct ibv_sge sge = {.addr = (uintptr_t)recv_slot(c, slot),
-			      .length = c->msg_size,
-			      .lkey = c->mr->lkey};
+	struct ibv_sge sge = {
+		.addr = (uintptr_t)recv_slot(c, slot), .length = c->msg_size, .lkey = c->mr->lkey};
 	struct ibv_recv_wr wr = {.wr_id = slot, .sg_list = &sge, .num_sge = 1}, *bad;
 
 	return ibv_post_recv(c->qp, &wr, &bad) ? -errno : 0;
@@ -294,10 +294,10 @@ static int attach_and_establish(struct rdq_direct *c, int timeout_ms)
 		ret = apply_steps(c, json_object_get(result, "steps"));
 	json_decref(result);
 	if (ret == 0)
-		ret = call_ep(c->client, "ep.establish",
-			      json_pack("{s:I, s:i}", "ep", (json_int_t)c->ep, "timeout_ms",
-					timeout_ms),
-			      timeout_ms, NULL);
+		ret = call_ep(
+			c->client, "ep.establish",
+			json_pack("{s:I, s:i}", "ep", (json_int_t)c->ep, "timeout_ms", timeout_ms),
+			timeout_ms, NULL);
 	return ret;
 }
 
@@ -384,8 +384,8 @@ int rdq_direct_listen(struct rdq_client *client, const char *addr, int port, int
 	return ret;
 }
 
-int rdq_direct_accept(struct rdq_client *client, int timeout_ms,
-		      const struct rdq_direct_opts *opts, struct rdq_direct **out)
+int rdq_direct_accept(struct rdq_client *client, int timeout_ms, const struct rdq_direct_opts *opts,
+		      struct rdq_direct **out)
 {
 	int64_t deadline = stream_deadline_after(timeout_ms);
 	json_t *msg = stream_queue_take_request(client);
@@ -399,7 +399,8 @@ int rdq_direct_accept(struct rdq_client *client, int timeout_ms,
 		if (ret < 0)
 			return ret;
 		if (!stream_is_request(msg)) {
-			/* Not ours to drop: a reply or another event waits for rdq_client_next(). */
+			/* Not ours to drop: a reply or another event waits for rdq_client_next().
+			 */
 			ret = stream_queue_push(client, msg);
 			msg = NULL;
 			if (ret < 0)
@@ -459,10 +460,52 @@ static int reap(struct rdq_direct *c)
 	return n;
 }
 
-/* Waits for the CQ's next completion event, at most until the deadline. */
+/*
+ * rdqd says the connection is down (ep.flush): the QP is ours, so we move it
+ * to error (its work requests come back flushed) and confirm with
+ * ep.flushed, whose reply nobody waits for.
+ */
+static void flush(struct rdq_direct *c, const json_t *msg)
+{
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
+	json_t *args = json_pack("{s:I}", "ep", (json_int_t)c->ep);
+	int status = (int)json_integer_value(json_object_get(msg, "status"));
+	int64_t id;
+
+	c->ended = status == -ENODEV ? -ENODEV : -ECONNRESET;
+	ibv_modify_qp(c->qp, &attr, IBV_QP_STATE);
+	if (args && rdq_client_send(c->client, "ep.flushed", args, &id) == 0)
+		stream_discard_add(c->client, id);
+}
+
+/*
+ * Reads what rdqd sent without waiting: this connection's ep.flush is acted
+ * on; anything else is kept for whoever reads it (rdq_client_next(), or
+ * another direct connection of the client).
+ */
+static int read_daemon(struct rdq_direct *c)
+{
+	json_t *msg = stream_queue_take_flush(c->client, c->ep);
+	int ret = 0;
+
+	while (!msg && ret == 0) {
+		ret = stream_receive(c->client, 0, &msg);
+		if (ret == 0 && !stream_is_flush(msg, c->ep)) {
+			ret = stream_queue_push(c->client, msg);
+			msg = NULL;
+		}
+	}
+	if (msg)
+		flush(c, msg);
+	json_decref(msg);
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+/* Waits for the CQ's next completion event or rdqd's news, at most until the deadline. */
 static int wait_event(struct rdq_direct *c, int64_t deadline)
 {
-	struct pollfd p = {.fd = c->channel->fd, .events = POLLIN};
+	struct pollfd p[2] = {{.fd = c->channel->fd, .events = POLLIN},
+			      {.fd = rdq_client_fd(c->client), .events = POLLIN}};
 	struct ibv_cq *cq;
 	void *ctx;
 	int n;
@@ -473,13 +516,15 @@ static int wait_event(struct rdq_direct *c, int64_t deadline)
 	n = reap(c);
 	if (n != 0)
 		return n < 0 ? n : 0;
-	n = poll(&p, 1, stream_remaining_ms(deadline));
+	n = poll(p, 2, stream_remaining_ms(deadline));
 	if (n < 0)
 		return -errno;
 	if (n == 0)
 		return -EAGAIN;
-	if (ibv_get_cq_event(c->channel, &cq, &ctx) == 0)
+	if ((p[0].revents & POLLIN) && ibv_get_cq_event(c->channel, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);
+	if (p[1].revents)
+		return read_daemon(c);
 	return 0;
 }
 
@@ -500,13 +545,14 @@ int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
 			return ret;
 	}
 	if (c->failed)
-		return c->failed;
+		return c->ended ? c->ended : c->failed;
 	while (c->send_busy[c->next_send])
 		c->next_send = (c->next_send + 1) % c->depth;
 	slot = c->next_send;
 	memcpy(send_slot(c, slot), data, len);
-	sge = (struct ibv_sge){
-		.addr = (uintptr_t)send_slot(c, slot), .length = (uint32_t)len, .lkey = c->mr->lkey};
+	sge = (struct ibv_sge){.addr = (uintptr_t)send_slot(c, slot),
+			       .length = (uint32_t)len,
+			       .lkey = c->mr->lkey};
 	wr.wr_id = WR_SEND | slot;
 	wr.sg_list = &sge;
 	wr.num_sge = 1;
@@ -523,9 +569,10 @@ int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms
 	uint32_t slot, len;
 	int ret;
 
+	/* rdqd's socket is read only when the CQ has nothing: the data path makes no extra call. */
 	while (c->ready_count == 0) {
 		if (c->failed)
-			return c->failed;
+			return c->ended ? c->ended : c->failed;
 		ret = reap(c);
 		if (ret == 0)
 			ret = wait_event(c, deadline);

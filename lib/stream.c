@@ -175,6 +175,24 @@ json_t *stream_queue_take_request(struct rdq_client *c)
 	return queue_take(c, match_request, 0);
 }
 
+bool stream_is_flush(const json_t *msg, uint64_t ep)
+{
+	const char *event = json_string_value(json_object_get(msg, "event"));
+
+	return rdq_message_is_event(msg) && event && strcmp(event, "ep.flush") == 0 &&
+	       (uint64_t)json_integer_value(json_object_get(msg, "ep")) == ep;
+}
+
+static bool match_flush(const json_t *msg, int64_t ep)
+{
+	return stream_is_flush(msg, (uint64_t)ep);
+}
+
+json_t *stream_queue_take_flush(struct rdq_client *c, uint64_t ep)
+{
+	return queue_take(c, match_flush, (int64_t)ep);
+}
+
 /* --- ids whose replies nobody waits for any more --- */
 
 int stream_discard_add(struct rdq_client *c, int64_t id)

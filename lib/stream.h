@@ -83,6 +83,9 @@ json_t *stream_queue_take_accepted(struct rdq_client *c);
 /* A direct listener's ep.request event; the oldest queued one, removed, or NULL. */
 bool stream_is_request(const json_t *msg);
 json_t *stream_queue_take_request(struct rdq_client *c);
+/* rdqd's ep.flush for direct endpoint ep; the oldest queued one, removed, or NULL. */
+bool stream_is_flush(const json_t *msg, uint64_t ep);
+json_t *stream_queue_take_flush(struct rdq_client *c, uint64_t ep);
 
 /* Drops the reply to id whenever it comes: its call gave up. Returns 0 or -ENOMEM. */
 int stream_discard_add(struct rdq_client *c, int64_t id);

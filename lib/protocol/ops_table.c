@@ -137,6 +137,7 @@ const struct rdq_op_spec rdq_ops[RDQ_OP_COUNT] = {
 	OP(RDQ_OP_EP_DESTROY, "ep.destroy", ep_args, struct rdq_args_ep),
 	OP(RDQ_OP_EP_DISCONNECT, "ep.disconnect", disconnect_args, struct rdq_args_ep_disconnect),
 	OP(RDQ_OP_EP_ESTABLISH, "ep.establish", establish_args, struct rdq_args_ep_establish),
+	OP(RDQ_OP_EP_FLUSHED, "ep.flushed", ep_args, struct rdq_args_ep),
 	OP(RDQ_OP_EP_LISTEN, "ep.listen", listen_args, struct rdq_args_ep_listen),
 	OP(RDQ_OP_EP_RECV, "ep.recv", recv_args, struct rdq_args_ep_recv),
 	OP(RDQ_OP_EP_RESOLVE, "ep.resolve", resolve_args, struct rdq_args_ep_resolve),

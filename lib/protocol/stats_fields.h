@@ -124,6 +124,9 @@ enum rdq_stats_kind {
 	  "Endpoints remote peers made on listeners, now.") \
 	X(network, max_endpoints, GAUGE, "rdq_network_endpoints_max", NULL, \
 	  "The most endpoints remote peers may make (--max-network-endpoints).") \
+	X(direct, dropped, COUNTER, "rdq_direct_dropped_total", NULL, \
+	  "Direct endpoints whose client went while they were connected: their ids " \
+	  "were destroyed, which disconnects their peers.") \
 	/* loop.callbacks counts what the histogram's buckets add up to: its count is theirs. */ \
 	X(loop, callbacks, COVERED, NULL, NULL, NULL) \
 	X(loop, max_us, SECONDS, "rdq_loop_callback_duration_max_seconds", NULL, \

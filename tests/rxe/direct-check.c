@@ -12,8 +12,10 @@
  *   direct-check SOCK steal ADDR PORT     ep.attach with another process's
  *                                         QP (EPERM) and a QP that does not
  *                                         exist (ENOENT): nothing connects
- *   direct-check SOCK hold ADDR PORT      connects, says so, and waits to be
- *                                         killed
+ *   direct-check SOCK hold ADDR PORT      connects, says so, receives until
+ *                                         rdqd ends the connection (ep.flush),
+ *                                         says how, and waits to be killed
+ *   direct-check SOCK deaf ADDR PORT      connects and never reads rdqd again
  *   direct-check SOCK ignore ADDR PORT    a direct listener (1 s for each
  *                                         request) whose requests are never taken
  * Prints one line per finding; exits 0 when all hold.
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,8 +68,7 @@ static void check_row(struct rdq_client *c, struct rdq_direct *conn)
 	check((uint32_t)json_integer_value(json_object_get(row, "qp_num")) ==
 		      rdq_direct_qp(conn)->qp_num,
 	      "its qp_num is this process's QP");
-	check(strcmp(text(row, "state"), "connected") == 0,
-	      "it is connected");
+	check(strcmp(text(row, "state"), "connected") == 0, "it is connected");
 	json_decref(result);
 }
 
@@ -199,15 +201,28 @@ static int do_steal(struct rdq_client *c, const char *addr, int port)
 	return 0;
 }
 
-static _Noreturn void do_hold(struct rdq_client *c, const char *addr, int port)
+/*
+ * Connects, says so, and receives until the connection ends (rdqd's
+ * ep.flush, acted on inside rdq_direct_recv), then says how and waits to be
+ * killed. deaf: never reads again after connecting, so never confirms a flush.
+ */
+static _Noreturn void do_hold(struct rdq_client *c, const char *addr, int port, bool deaf)
 {
 	struct rdq_direct *conn;
+	uint8_t buf[65536];
 	int ret = rdq_direct_connect(c, addr, port, NULL, &conn);
 
 	if (ret < 0)
 		die(c, "rdq_direct_connect", ret);
-	printf("connected ep %llu\n", (unsigned long long)rdq_direct_ep(conn));
+	printf("connected ep %llu qp %u\n", (unsigned long long)rdq_direct_ep(conn),
+	       rdq_direct_qp(conn)->qp_num);
 	fflush(stdout);
+	while (!deaf && (ret = rdq_direct_recv(conn, buf, sizeof(buf), -1)) >= 0)
+		;
+	if (!deaf) {
+		printf("ended: %s\n", strerror(-ret));
+		fflush(stdout);
+	}
 	for (;;)
 		pause();
 }
@@ -232,7 +247,8 @@ int main(int argc, char **argv)
 	int ret, port;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: direct-check SOCK connect|serve|steal|hold|ignore ADDR PORT [N]\n");
+		fprintf(stderr,
+			"usage: direct-check SOCK connect|serve|steal|hold|deaf|ignore ADDR PORT [N]\n");
 		return 2;
 	}
 	ret = rdq_client_connect(argv[1], &c);
@@ -245,8 +261,8 @@ int main(int argc, char **argv)
 		do_serve(c, argv[3], port, argc > 5 ? atoi(argv[5]) : 1);
 	else if (strcmp(argv[2], "steal") == 0)
 		do_steal(c, argv[3], port);
-	else if (strcmp(argv[2], "hold") == 0)
-		do_hold(c, argv[3], port);
+	else if (strcmp(argv[2], "hold") == 0 || strcmp(argv[2], "deaf") == 0)
+		do_hold(c, argv[3], port, strcmp(argv[2], "deaf") == 0);
 	else if (strcmp(argv[2], "ignore") == 0)
 		do_ignore(c, argv[3], port);
 	rdq_client_close(c);

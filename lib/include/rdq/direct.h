@@ -31,9 +31,9 @@ struct rdq_direct;
 
 /* What a direct connection's QP is made with; NULL or 0 fields: the defaults. */
 struct rdq_direct_opts {
-	uint32_t msg_size;  /* the largest message, each way (default 65536) */
-	uint32_t depth;	    /* receives posted, sends in flight (default 16) */
-	int timeout_ms;	    /* each step with rdqd (default 5000) */
+	uint32_t msg_size; /* the largest message, each way (default 65536) */
+	uint32_t depth;	   /* receives posted, sends in flight (default 16) */
+	int timeout_ms;	   /* each step with rdqd (default 5000) */
 };
 
 /*
