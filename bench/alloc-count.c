@@ -14,7 +14,7 @@
  * COPY_COUNT_MIN bytes (unset: none are counted), made from any library of
  * the process, since libevent and jansson copy on their callers' behalf. Set
  * to a message's size, it tells how often that message was copied
- * (tests/rxe/copies.sh). They end the line: "copies C". A process that exits
+ * (tests/rxe/data.sh). They end the line: "copies C". A process that exits
  * writes the line once more, so that a short-lived client needs no signal.
  * Copies a compiler made inline (a small constant size) are not seen; a
  * message's size is not constant, so its copies are calls.
