@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What goes out on a connection: each message encoded once into the loop's
- * one buffer, then framed into the connection's output. A client whose
- * output piles up is not read until it drains: its requests would only add
- * replies it does not take.
+ * one buffer, then framed into the connection's output; a held received
+ * message's bytes are lent to it rather than copied (control_reply_lent).
+ * A client whose output piles up is not read until it drains: its requests
+ * would only add replies it does not take.
  */
 #include "control.h"
 
