@@ -57,8 +57,8 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 
 	for (n = 0; n < CM_BATCH; n++) {
 		struct rdma_cm_event *ev;
-		struct rdma_cm_id *new_id = NULL;
 		char reason[160];
+		struct rdma_cm_id *ev_id;
 		rdq_handle_t h;
 		int type, status;
 
@@ -70,8 +70,7 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 		type = ev->event;
 		status = ev->status;
 		h = event_handle(ev);
-		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
-			new_id = ev->id;
+		ev_id = ev->id; /* the endpoint's, or a CONNECT_REQUEST's new one */
 		/* Copied before the ack, which frees the event and its private data. */
 		reject_reason(ev, reason, sizeof(reason));
 		d->counters.cm_events++;
@@ -80,7 +79,7 @@ static void cm_ready(evutil_socket_t fd, short what, void *arg)
 		log_debug("cm: %s status %d ep %llu", rdma_event_str(ev->event), status,
 			  (unsigned long long)h);
 		rdma_ack_cm_event(ev);
-		endpoint_cm_event(d, h, type, status, new_id, reason[0] ? reason : NULL);
+		endpoint_cm_event(d, h, type, status, ev_id, reason[0] ? reason : NULL);
 	}
 	/* More may be waiting: come back on the next turn, after other callbacks ran. */
 	if (n == CM_BATCH)

@@ -76,7 +76,7 @@ static void read_frames(struct conn *c)
 		frames++;
 		if (ret < 0)
 			continue; /* answered already */
-		d->control_handlers->frame(d, h, &c->requests, c->uid, body, len);
+		d->control_handlers->frame(d, h, &c->requests, c->uid, c->pid, body, len);
 		evbuffer_drain(in, len);
 		/* Handlers do not close connections; this keeps a future one from using c freed. */
 		if (!conn_get(d, h))

@@ -39,11 +39,11 @@ struct control_requests {
 
 struct control_handlers {
 	/*
-	 * A whole frame's body arrived on conn (uid: the peer's, from SO_PEERCRED);
+	 * A whole frame's body arrived on conn (uid, pid: the peer's, from SO_PEERCRED);
 	 * requests is conn's list, valid until conn closes (closed() below).
 	 */
 	void (*frame)(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
-		      uid_t uid, const char *body, size_t len);
+		      uid_t uid, pid_t pid, const char *body, size_t len);
 	/*
 	 * conn closed (its handle no longer resolves); requests is its list, still
 	 * filled, and tied its list of tied endpoints (control_tied), which closed

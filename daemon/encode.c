@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "encode.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "protocol/errname.h"
 #include "protocol/json_write.h"
 #include "protocol/message.h"
+#include "protocol/qp_attr_fields.h"
 #include "protocol/utf8.h"
 
 typedef struct rdq_json_out out_t;
@@ -182,9 +184,14 @@ static void write_endpoint(out_t *o, const struct ep_view *ep)
 	put_uint(o, "sent", ep->sent);
 	put_uint(o, "received", ep->received);
 	put_uint(o, "echoed", ep->echoed);
-	/* echo or serve: what becomes of a listener's peers' messages. */
+	/* echo, serve or direct: what becomes of a listener's peers' messages. */
 	if (ep->mode)
 		put_text(o, "mode", ep->mode);
+	/* A direct endpoint's QP is its client's: which process, which QP. */
+	if (ep->client_pid) {
+		put_int(o, "client_pid", ep->client_pid);
+		put_uint(o, "qp_num", ep->qp_num);
+	}
 	/* A listener's peers now, and how many it admits at once. */
 	if (ep->listener) {
 		put_uint(o, "connections", ep->connections);
@@ -221,6 +228,53 @@ static void write_page(out_t *o, const char *name, const struct result *r)
 	rdq_json_end_array(o);
 	if (r->page.more)
 		put_uint(o, "next", r->page.next);
+}
+
+/* The address vector of an RTR step: the peer's path, as the client's ibv_modify_qp takes it. */
+static void write_ah_attr(out_t *o, const struct ibv_ah_attr *ah)
+{
+	char gid[INET6_ADDRSTRLEN];
+
+	rdq_json_key(o, "ah_attr");
+	rdq_json_begin_object(o);
+	put_uint(o, "dlid", ah->dlid);
+	put_uint(o, "sl", ah->sl);
+	put_uint(o, "src_path_bits", ah->src_path_bits);
+	put_uint(o, "static_rate", ah->static_rate);
+	put_uint(o, "port_num", ah->port_num);
+	put_bool(o, "is_global", ah->is_global);
+	if (ah->is_global) {
+		inet_ntop(AF_INET6, ah->grh.dgid.raw, gid, sizeof(gid));
+		put_text(o, "dgid", gid);
+		put_uint(o, "flow_label", ah->grh.flow_label);
+		put_uint(o, "sgid_index", ah->grh.sgid_index);
+		put_uint(o, "hop_limit", ah->grh.hop_limit);
+		put_uint(o, "traffic_class", ah->grh.traffic_class);
+	}
+	rdq_json_end_object(o);
+}
+
+/* One step's attributes: the fields its mask names, by their struct ibv_qp_attr names. */
+static void write_qp_attr(out_t *o, const struct ibv_qp_attr *attr, int mask)
+{
+	rdq_json_begin_object(o);
+#define FIELD(bit, member)                                                                         \
+	if (mask & (bit))                                                                          \
+		put_uint(o, #member, attr->member);
+	RDQ_QP_ATTR_FIELDS(FIELD)
+#undef FIELD
+	if (mask & IBV_QP_AV)
+		write_ah_attr(o, &attr->ah_attr);
+	rdq_json_end_object(o);
+}
+
+static void write_qp_steps(out_t *o, const struct qp_steps *steps)
+{
+	rdq_json_key(o, "steps");
+	rdq_json_begin_array(o);
+	for (unsigned i = 0; i < QP_STEPS; i++)
+		write_qp_attr(o, &steps->attr[i], steps->mask[i]);
+	rdq_json_end_array(o);
 }
 
 /* A received message in version 1: text in the JSON, or hex for bytes that are not UTF-8. */
@@ -261,11 +315,24 @@ static void write_result(out_t *o, int version, const struct result *r, const vo
 		break;
 	case RESULT_LISTENING:
 		put_uint(o, "ep", r->listening.ep);
-		put_text(o, "mode", r->listening.serve ? "serve" : "echo");
+		put_text(o, "mode", r->listening.mode);
 		break;
 	case RESULT_CONNECTED:
 		put_uint(o, "ep", r->connected.ep);
 		put_uint(o, "qp", r->connected.qp);
+		break;
+	case RESULT_RESOLVED:
+		put_uint(o, "ep", r->resolved.ep);
+		put_text(o, "device", r->resolved.device);
+		put_int(o, "port", r->resolved.port);
+		break;
+	case RESULT_ATTACHED:
+		put_uint(o, "ep", r->attached.ep);
+		put_uint(o, "qp_num", r->attached.qp_num);
+		write_qp_steps(o, r->attached.steps);
+		break;
+	case RESULT_ESTABLISHED:
+		put_uint(o, "ep", r->established);
 		break;
 	case RESULT_SENT:
 		put_uint(o, "bytes", r->sent.bytes);
@@ -363,6 +430,7 @@ static const char *const event_names[] = {
 	[EVENT_EP_ERROR] = "ep.error",
 	[EVENT_EP_DESTROYED] = "ep.destroyed",
 	[EVENT_EP_ACCEPTED] = "ep.accepted",
+	[EVENT_EP_REQUEST] = "ep.request",
 	[EVENT_QP_DESTROYED] = "qp.destroyed",
 	[EVENT_EVENTS_LOST] = "events.lost",
 };
@@ -398,6 +466,14 @@ size_t encode_event(char *buf, size_t size, const struct event_view *e)
 		put_uint(&o, "ep", e->ep);
 		put_uint(&o, "listener", e->listener);
 		put_uint(&o, "qp", e->qp);
+		put_text(&o, "peer", e->peer);
+		put_text(&o, "local", e->local);
+		break;
+	case EVENT_EP_REQUEST:
+		put_uint(&o, "ep", e->ep);
+		put_uint(&o, "listener", e->listener);
+		put_text(&o, "device", e->device);
+		put_int(&o, "port", e->port);
 		put_text(&o, "peer", e->peer);
 		put_text(&o, "local", e->local);
 		break;

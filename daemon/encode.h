@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <infiniband/verbs.h>
+
 #include "protocol/stats_fields.h"
 
 /* One endpoint as ep.show lists it. */
@@ -31,6 +33,8 @@ struct ep_view {
 	const char *mode; /* a listener's or an accepted endpoint's: "echo" or "serve"; else NULL */
 	unsigned connections; /* a listener's peers now */
 	unsigned max_connections;
+	uint32_t qp_num; /* direct: its client's QP, once attached */
+	int client_pid;	 /* direct: the process that owns its QP; else 0 */
 };
 
 /* One pending request as request.list lists it. */
@@ -117,6 +121,19 @@ enum result_kind {
 	RESULT_CANCELLED,     /* cancel */
 	RESULT_ENDPOINTS,     /* ep.show: a page */
 	RESULT_REQUESTS,      /* request.list: a page */
+	RESULT_RESOLVED,      /* ep.resolve */
+	RESULT_ATTACHED,      /* ep.attach: the QP's attributes, step by step */
+	RESULT_ESTABLISHED,   /* ep.establish */
+};
+
+/*
+ * The moves a direct endpoint's client makes its QP take, in order (INIT,
+ * RTR, RTS), each with the attributes and mask rdma_cm gave for them.
+ */
+#define QP_STEPS 3
+struct qp_steps {
+	struct ibv_qp_attr attr[QP_STEPS];
+	int mask[QP_STEPS];
 };
 
 struct result {
@@ -130,11 +147,22 @@ struct result {
 		} devices;
 		struct {
 			uint64_t ep;
-			bool serve;
+			const char *mode;
 		} listening;
 		struct {
 			uint64_t ep, qp;
 		} connected;
+		struct {
+			uint64_t ep;
+			const char *device;
+			int port;
+		} resolved;
+		struct {
+			uint64_t ep;
+			uint32_t qp_num;
+			const struct qp_steps *steps;
+		} attached;
+		uint64_t established; /* the endpoint */
 		struct {
 			uint64_t bytes;
 			bool completed;
@@ -181,6 +209,7 @@ enum event_kind {
 	EVENT_EP_ERROR,	       /* ep, errno and message of status; reason if not NULL */
 	EVENT_EP_DESTROYED,    /* ep */
 	EVENT_EP_ACCEPTED,     /* ep, listener, qp, peer, local */
+	EVENT_EP_REQUEST,      /* ep, listener, device, port, peer, local: a direct listener's */
 	EVENT_QP_DESTROYED,    /* qp, ep */
 	EVENT_EVENTS_LOST,     /* count */
 };
@@ -191,6 +220,8 @@ struct event_view {
 	int status;	    /* 0 or a negative errno */
 	const char *reason; /* EVENT_EP_ERROR: what rdqd knows of why, or NULL */
 	const char *peer, *local;
+	const char *device;
+	int port;
 	uint64_t count;
 };
 

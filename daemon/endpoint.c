@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,9 @@ static const char *const state_names[] = {
 	[EP_IDLE] = "idle",
 	[EP_LISTENING] = "listening",
 	[EP_RESOLVING] = "resolving",
+	[EP_RESOLVED] = "resolved",
 	[EP_CONNECTING] = "connecting",
+	[EP_READYING] = "readying",
 	[EP_CONNECTED] = "connected",
 	[EP_DISCONNECTING] = "disconnecting",
 	[EP_DISCONNECTED] = "disconnected",
@@ -46,10 +49,17 @@ static const char *const state_names[] = {
 /* The legal moves: legal_moves[from] has a bit for each state the endpoint may go to. */
 static const unsigned legal_moves[] = {
 	/* listen, connect, and accept on a passive endpoint */
-	[EP_IDLE] = TO(EP_LISTENING) | TO(EP_RESOLVING) | TO(EP_CONNECTING),
+	/* listen, connect, accept; a direct listener's connection request (resolved) */
+	[EP_IDLE] = TO(EP_LISTENING) | TO(EP_RESOLVING) | TO(EP_CONNECTING) | TO(EP_RESOLVED),
 	[EP_LISTENING] = 0,
-	[EP_RESOLVING] = TO(EP_CONNECTING), /* the route is resolved: connect */
-	[EP_CONNECTING] = TO(EP_CONNECTED),
+	/* the route is resolved: connect; or, direct, wait for the client's QP */
+	[EP_RESOLVING] = TO(EP_CONNECTING) | TO(EP_RESOLVED),
+	/* direct: connect sent (active), or the QP's attributes given (passive) */
+	[EP_RESOLVED] = TO(EP_CONNECTING) | TO(EP_READYING),
+	/* established; or, direct active, the peer accepted: the QP's attributes given */
+	[EP_CONNECTING] = TO(EP_CONNECTED) | TO(EP_READYING),
+	/* direct: the RTU sent (active), or the accept sent (passive) */
+	[EP_READYING] = TO(EP_CONNECTED) | TO(EP_CONNECTING),
 	/* our DREQ, or the peer's (DISCONNECTED straight away) */
 	[EP_CONNECTED] = TO(EP_DISCONNECTING) | TO(EP_DISCONNECTED),
 	/* DISCONNECTED arrives; or rdma_disconnect failed and no DREQ went out */
@@ -274,6 +284,22 @@ void ep_broadcast_error(struct ep *ep, int status, const char *reason)
 	control_broadcast(ep->d, ep->obj.owner, &e);
 }
 
+void ep_stop_setup_timer(struct ep *ep)
+{
+	if (ep->setup_timer) {
+		event_free(ep->setup_timer);
+		ep->setup_timer = NULL;
+	}
+}
+
+void ep_id_device(const struct rdma_cm_id *id, char *name, size_t size, int *port)
+{
+	bool bound = id && id->verbs;
+
+	snprintf(name, size, "%s", bound ? id->verbs->device->name : "");
+	*port = bound ? id->port_num : 0;
+}
+
 void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	char host[INET6_ADDRSTRLEN] = "";
@@ -372,10 +398,13 @@ void endpoint_view(struct ep *ep, struct ep_view *out)
 		.sent = qp ? qp->sent : 0,
 		.received = qp ? qp->received : 0,
 		.echoed = qp ? qp->echoed : 0,
-		/* echo or serve: what becomes of a listener's peers' messages. */
-		.mode = ep->role == EP_ACTIVE ? NULL
-			: ep->serve	      ? "serve"
-					      : "echo",
+		/* echo, serve or direct: what becomes of a listener's peers' messages. */
+		.mode = ep->direct		? "direct"
+			: ep->role == EP_ACTIVE ? NULL
+			: ep->serve		? "serve"
+						: "echo",
+		.qp_num = ep->qp_num,
+		.client_pid = ep->direct ? ep->client_pid : 0,
 		.listener = ep->role == EP_LISTENER,
 		.connections = ep->nchildren,
 		.max_connections = ep->max_connections,

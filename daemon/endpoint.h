@@ -46,7 +46,9 @@ enum ep_state {
 	EP_IDLE,	  /* made; its rdma_cm_id is being created (listen, connect) or accepted */
 	EP_LISTENING,	  /* bound and listening */
 	EP_RESOLVING,	  /* active: resolving the address, then the route */
-	EP_CONNECTING,	  /* QP made; connect sent (active) or accept sent (passive) */
+	EP_RESOLVED,	  /* direct: the id knows its device; waits for its client's QP */
+	EP_CONNECTING,	  /* QP made (or attached); connect sent (active) or accept sent */
+	EP_READYING,	  /* direct: its client is moving its QP to RTS with our attributes */
 	EP_CONNECTED,	  /* established: sends and receives flow */
 	EP_DISCONNECTING, /* DREQ sent by us; waiting for rdma_cm's DISCONNECTED */
 	EP_DISCONNECTED,  /* rdma_cm reported DISCONNECTED; the QP is (going) in error */
@@ -65,6 +67,14 @@ struct ep {
 	 * and stay after a disconnect until destroyed.
 	 */
 	bool serve;
+	/*
+	 * Fixed. A direct endpoint's QP belongs to its client (tied_conn's
+	 * process, client_pid): rdqd holds only the rdma_cm_id, and hands the
+	 * client the attributes its QP needs (ep_direct.c). A direct listener
+	 * tells its client of each connection request instead of accepting it.
+	 */
+	bool direct;
+	pid_t client_pid;
 	/*
 	 * Loop: its place on its connection's list of tied endpoints
 	 * (control_tied), and that list while it is on it. The list lives in the
@@ -129,9 +139,15 @@ struct ep {
 	 * here and acted on when the QP arrives.
 	 */
 	int early_event; /* an rdma_cm_event_type, or -1 */
-	uint16_t port;	 /* requested port */
+	/* Direct: the client's QP (0 until attached), the device and port of the id. */
+	uint32_t qp_num;
+	char device[64];
+	int port_num;
+	/* A passive direct endpoint's: its client must establish it before this fires. */
+	struct event *setup_timer;
+	uint16_t port; /* requested port */
 	int backlog;
-	int64_t timeout_ms; /* connect timeout */
+	int64_t timeout_ms; /* connect timeout; a direct listener's time for its client */
 	char addr[64];	    /* requested address (listen or connect) */
 };
 
@@ -155,9 +171,16 @@ struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
 
 /* Requests (loop): each takes ownership of req. */
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied, bool serve);
+		     unsigned max_connections, bool tied, unsigned mode, int64_t timeout_ms);
+/* ep.connect, or ep.resolve (direct): stops once the route is resolved. */
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
-		      int64_t timeout_ms, bool tied);
+		      int64_t timeout_ms, bool tied, bool direct);
+/*
+ * A direct endpoint's setup (ep_direct.c): ep.attach gives it its client's
+ * QP, ep.establish completes the connection once that QP is at RTS.
+ */
+void endpoint_attach(struct ep *ep, struct request *req, uint32_t qp_num, int64_t timeout_ms);
+void endpoint_establish(struct ep *ep, struct request *req, int64_t timeout_ms);
 /*
  * Sends data. Without wait the request completes once the send is posted;
  * with wait, when the send completes, or with ETIMEDOUT after timeout_ms.
@@ -200,11 +223,13 @@ void endpoint_destroy_all(struct rdqd *d);
 
 /*
  * An rdma_cm event, on the loop (cm.c calls this after acking the event):
- * ep_cm.c. new_id: a CONNECT_REQUEST's new id; peer_says: the text a
- * peer put in a REJECTED's private data, or NULL.
+ * ep_cm.c. id: the event's id (a CONNECT_REQUEST's new one), which the
+ * loop may read while the endpoint it names is published (its teardown,
+ * which destroys the id, comes after); peer_says: the text a peer put in a
+ * REJECTED's private data, or NULL.
  */
-void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
-		       struct rdma_cm_id *new_id, const char *peer_says);
+void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status, struct rdma_cm_id *id,
+		       const char *peer_says);
 
 /*
  * The endpoint's QP has news, on the loop (qp.h's qp_news_fn): messages are
@@ -266,5 +291,9 @@ void ep_work_answer_dreq(struct work_item *item);
 void ep_work_teardown(struct work_item *item);
 void ep_work_qp_discard(struct work_item *item);
 void ep_work_qp_destroy(struct work_item *item);
+void ep_work_direct_attach(struct work_item *item);
+void ep_work_direct_steps(struct work_item *item);
+void ep_work_direct_establish(struct work_item *item);
+void ep_work_direct_reject(struct work_item *item);
 
 #endif

@@ -29,6 +29,9 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h);
 /* Unpublishes an endpoint that never got an rdma_cm_id: nothing to tear down. */
 void ep_unpublish_unused(struct ep *ep);
 
+/* Stops a passive direct endpoint's setup timer, if it runs (connected, or unpublished). */
+void ep_stop_setup_timer(struct ep *ep);
+
 /* Takes the endpoint out of its connection's list of tied endpoints (at its unpublishing). */
 void ep_untie(struct ep *ep);
 
@@ -44,6 +47,9 @@ struct work_item *ep_item_for(struct ep *ep, bool capped, work_fn passive, work_
 struct work_item *ep_item(struct ep *ep, work_fn passive, work_fn dispatch);
 /* Posts item to the endpoint's event queue (its own, the device's, or none). */
 void ep_post(struct ep *ep, struct work_item *item);
+
+/* The device (name, size bytes) and port an id is bound to: "" and 0 before it is. */
+void ep_id_device(const struct rdma_cm_id *id, char *name, size_t size, int *port);
 
 /* "ADDR:PORT" of an address ("[ADDR]:PORT" for IPv6), or "-". */
 void ep_format_addr(const struct sockaddr_storage *ss, char *buf, size_t size);
@@ -101,7 +107,7 @@ void ep_save_addrs(struct rdma_cm_id *id, struct ep_work_args *a);
 
 /* ADDR_RESOLVED and ROUTE_RESOLVED: the next step of a connect. */
 void ep_addr_resolved(struct ep *ep);
-void ep_route_resolved(struct ep *ep);
+void ep_route_resolved(struct ep *ep, struct rdma_cm_id *id);
 
 /* --- ep_accept.c: the passive side --- */
 
@@ -142,6 +148,20 @@ void ep_established(struct ep *ep);
 void ep_connect_error(struct ep *ep, int status, const char *what);
 /* The connection could not be made: answer the connect and destroy the endpoint. */
 void ep_connect_failed(struct ep *ep, int status, const char *what);
+
+/* --- ep_direct.c: endpoints whose QP is their client's --- */
+
+/* ROUTE_RESOLVED on a direct active endpoint: ep.resolve is answered. */
+void ep_direct_resolved(struct ep *ep);
+/* CONNECT_RESPONSE and ESTABLISHED on a direct endpoint. */
+void ep_direct_connect_response(struct ep *ep);
+void ep_direct_established(struct ep *ep);
+/*
+ * A direct listener's new passive endpoint ep, holding new_id: its client
+ * is told (ep.request) and its clock starts. false: the client cannot be
+ * told; the caller rejects the peer.
+ */
+bool ep_direct_request(struct ep *listener, struct ep *ep, struct rdma_cm_id *new_id);
 
 /* --- ep_disconnect.c --- */
 

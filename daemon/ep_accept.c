@@ -81,6 +81,47 @@ void ep_reject_orphan(struct rdqd *d, struct rdma_cm_id *id)
 	ep_reject(d, id, REFUSE_OTHER, "rdq: the listener is going away");
 }
 
+/*
+ * A direct listener's admitted request: a passive endpoint that holds the
+ * id while its client makes a QP for it (ep_direct.c). Nothing is accepted
+ * here: the client's ep.attach and ep.establish do it.
+ */
+static void request_direct(struct rdqd *d, struct ep *listener, struct rdma_cm_id *new_id)
+{
+	struct ep *ep;
+	int err;
+
+	ep = endpoint_new(d, EP_ACCEPTED, listener->obj.owner, listener->obj.handle,
+			  listener->tied_conn, &err);
+	if (!ep || !ep_children_add(listener, ep)) {
+		if (ep) {
+			ep_unpublish_unused(ep);
+			object_unref(ep);
+		}
+		ep_reject(d, new_id, REFUSE_OTHER,
+			  err == -EDQUOT ? "rdq: out of objects" : "rdq: out of memory");
+		return;
+	}
+	ep->direct = true;
+	ep->client_pid = listener->client_pid;
+	snprintf(ep->addr, sizeof(ep->addr), "%s", listener->addr);
+	ep->id = new_id;
+	new_id->context = (void *)(uintptr_t)ep->obj.handle;
+	if (!ep_direct_request(listener, ep, new_id)) {
+		/* Never told, so nobody knows the handle: give the id back to be rejected. */
+		ep->id = NULL;
+		new_id->context = NULL;
+		ep_stop_setup_timer(ep);
+		ep_children_remove(listener, ep);
+		ep_unpublish_unused(ep);
+		object_unref(ep);
+		ep_reject(d, new_id, REFUSE_NO_SERVER, "rdq: the listener's client cannot be told");
+		return;
+	}
+	object_unref(ep);
+	admission_accepted(d);
+}
+
 void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *new_id)
 {
 	char reason[ADMISSION_REASON_MAX];
@@ -97,12 +138,17 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 	why = admission_check(d, listener->obj.handle, listener->nchildren,
 			      listener->max_connections, reason, sizeof(reason));
 	/* Nobody would take the peer's requests: say so now rather than accept it. */
-	if (why == ADMIT && listener->serve && !control_can_announce(d, listener->tied_conn)) {
+	if (why == ADMIT && (listener->serve || listener->direct) &&
+	    !control_can_announce(d, listener->tied_conn)) {
 		why = REFUSE_NO_SERVER;
 		snprintf(reason, sizeof(reason), "rdq: the listener's server is not reading");
 	}
 	if (why != ADMIT) {
 		ep_reject(d, new_id, why, reason);
+		return;
+	}
+	if (listener->direct) {
+		request_direct(d, listener, new_id);
 		return;
 	}
 	/* A served endpoint goes with the client that serves it, as its listener does. */

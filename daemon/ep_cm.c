@@ -14,8 +14,8 @@
 #include "engine/level.h"
 #include "rdqd.h"
 
-void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
-		       struct rdma_cm_id *new_id, const char *peer_says)
+void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status, struct rdma_cm_id *id,
+		       const char *peer_says)
 {
 	struct ep *ep = ep_get(d, h);
 	char why[200];
@@ -25,7 +25,7 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		/* An event for an endpoint destroyed meanwhile. */
 		d->counters.cm_stale++;
 		if (type == RDMA_CM_EVENT_CONNECT_REQUEST)
-			ep_reject_orphan(d, new_id);
+			ep_reject_orphan(d, id);
 		return;
 	}
 	switch (type) {
@@ -34,16 +34,22 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status,
 		ep_addr_resolved(ep);
 		break;
 	case RDMA_CM_EVENT_ROUTE_RESOLVED:
-		ep_route_resolved(ep);
+		ep_route_resolved(ep, id);
 		break;
 	case RDMA_CM_EVENT_CONNECT_RESPONSE:
-		ep_connect_response(ep);
+		if (ep->direct)
+			ep_direct_connect_response(ep); /* ep_direct.c */
+		else
+			ep_connect_response(ep);
 		break;
 	case RDMA_CM_EVENT_CONNECT_REQUEST:
-		ep_connect_request(d, ep, new_id);
+		ep_connect_request(d, ep, id);
 		break;
 	case RDMA_CM_EVENT_ESTABLISHED:
-		ep_established(ep);
+		if (ep->direct)
+			ep_direct_established(ep);
+		else
+			ep_established(ep);
 		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:
 	case RDMA_CM_EVENT_ROUTE_ERROR:

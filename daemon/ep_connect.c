@@ -71,7 +71,7 @@ static void connect_sent(struct work_item *item)
 }
 
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
-		      int64_t timeout_ms, bool tied)
+		      int64_t timeout_ms, bool tied, bool direct)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
@@ -81,6 +81,8 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 	RDQ_DISPATCH_ONLY();
 	if (!ep)
 		return;
+	ep->direct = direct;
+	ep->client_pid = req->pid;
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", addr);
 	ep->port = (uint16_t)port;
@@ -193,9 +195,13 @@ void ep_addr_resolved(struct ep *ep)
 		connect_next(ep, ep_work_resolve_route, resolve_route_done);
 }
 
-void ep_route_resolved(struct ep *ep)
+void ep_route_resolved(struct ep *ep, struct rdma_cm_id *id)
 {
-	if (ep->state == EP_RESOLVING) {
+	if (ep->state == EP_RESOLVING && ep->direct) {
+		/* The id knows its device now; the direct client opens the same one. */
+		ep_id_device(id, ep->device, sizeof(ep->device), &ep->port_num);
+		ep_direct_resolved(ep);
+	} else if (ep->state == EP_RESOLVING) {
 		ep_set_state(ep, EP_CONNECTING);
 		connect_next(ep, ep_work_connect, connect_sent);
 	}

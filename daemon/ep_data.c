@@ -38,6 +38,17 @@ static void send_deadline(struct request *req)
 }
 
 /* Fails req with why the endpoint's connection failed, if it did; returns whether. */
+/* A direct endpoint's messages go over its client's own QP, never through rdqd. */
+static bool direct_data(struct ep *ep, struct request *req)
+{
+	if (!ep->direct)
+		return false;
+	request_fail(req, -EOPNOTSUPP,
+		     "endpoint %llu is direct: its messages go over its client's own QP",
+		     (unsigned long long)ep->obj.handle);
+	return true;
+}
+
 static bool failed_connection(struct ep *ep, struct request *req)
 {
 	int status = ep->failed_status;
@@ -63,7 +74,7 @@ static bool post_send(struct ep *ep, struct request *req, const void *data, size
 {
 	int ret;
 
-	if (failed_connection(ep, req))
+	if (direct_data(ep, req) || failed_connection(ep, req))
 		return false;
 	if (ep->state != EP_CONNECTED || !ep->qp_active) {
 		request_fail(req, -ENOTCONN, "endpoint %llu is %s%s",
@@ -143,6 +154,8 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	struct qp_msg *m;
 
 	RDQ_DISPATCH_ONLY();
+	if (direct_data(ep, req))
+		return;
 	if (ep->role == EP_LISTENER || (ep->role == EP_ACCEPTED && !ep->serve)) {
 		request_fail(req, -EOPNOTSUPP,
 			     "endpoint %llu is a %s: it %s, it does not keep messages for ep.recv",
@@ -180,6 +193,8 @@ void endpoint_send_recv(struct ep *ep, struct request *req, const void *data, si
 	 * Receiving is checked first: a send to a peer whose answer nobody could
 	 * read (a listener, an echo listener's endpoint) is not made at all.
 	 */
+	if (direct_data(ep, req))
+		return;
 	if (ep->role == EP_LISTENER || (ep->role == EP_ACCEPTED && !ep->serve)) {
 		endpoint_recv(ep, req, timeout_ms);
 		return;

@@ -199,7 +199,8 @@ void ep_disconnected(struct ep *ep, int status)
 
 	if (ep->state == EP_DISCONNECTED)
 		return;
-	if (ep->connect_q.head || ep->state == EP_CONNECTING) {
+	if (ep->connect_q.head || ep->state == EP_CONNECTING || ep->state == EP_RESOLVED ||
+	    ep->state == EP_READYING) {
 		ep_connect_failed(ep, -ECONNRESET, "disconnected while connecting");
 		return;
 	}

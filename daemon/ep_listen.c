@@ -18,6 +18,7 @@
 #include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
+#include "protocol/ops_table.h"
 #include "rdqd.h"
 #include "work.h"
 
@@ -38,7 +39,10 @@ static void listen_done(struct work_item *item)
 		ep_set_state(ep, EP_LISTENING);
 		ep->local = a->local;
 		request_complete(req, 0,
-				 RESULT(RESULT_LISTENING, .listening = {ep->obj.handle, ep->serve}),
+				 RESULT(RESULT_LISTENING,
+					.listening = {ep->obj.handle, ep->direct  ? "direct"
+								      : ep->serve ? "serve"
+										  : "echo"}),
 				 NULL);
 	}
 	object_unref(ep);
@@ -83,7 +87,7 @@ struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role role, bool
 }
 
 void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied, bool serve)
+		     unsigned max_connections, bool tied, unsigned mode, int64_t timeout_ms)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
@@ -96,7 +100,10 @@ void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int 
 	snprintf(args->addr, sizeof(args->addr), "%s", addr);
 	snprintf(ep->addr, sizeof(ep->addr), "%s", addr);
 	ep->max_connections = max_connections;
-	ep->serve = serve;
+	ep->serve = mode == RDQ_MODE_SERVE;
+	ep->direct = mode == RDQ_MODE_DIRECT;
+	ep->client_pid = req->pid;
+	ep->timeout_ms = timeout_ms;
 	args->port = port;
 	args->backlog = backlog;
 	request_set_in_flight(req);

@@ -99,6 +99,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	}
 	t = item->data;
 	t->ep = ep; /* the table's reference, now the teardown's */
+	ep_stop_setup_timer(ep);
 	if (ep->destroy_status != -ECANCELED)
 		request_foreach(d, mark_gone, ep);
 

@@ -101,13 +101,15 @@ static void op_ep_listen(struct rdqd *d, struct request *req, const void *args,
 			 const struct op_input *in)
 {
 	const struct rdq_args_ep_listen *a = args;
-	bool serve = a->mode == RDQ_MODE_SERVE;
 	char addr[64];
 
 	address_copy(addr, &a->addr);
-	/* Its client serves it: without that client nobody would, so they go together. */
+	/*
+	 * Its client serves it, or owns its QPs: without that client nobody
+	 * would, so they go together.
+	 */
 	endpoint_listen(d, req, addr, (int)a->port, (int)a->backlog, (unsigned)a->max_connections,
-			a->tied || serve, serve);
+			a->tied || a->mode != RDQ_MODE_ECHO, a->mode, a->timeout_ms);
 }
 
 static void op_ep_connect(struct rdqd *d, struct request *req, const void *args,
@@ -117,7 +119,48 @@ static void op_ep_connect(struct rdqd *d, struct request *req, const void *args,
 	char addr[64];
 
 	address_copy(addr, &a->addr);
-	endpoint_connect(d, req, addr, (int)a->port, a->timeout_ms, a->tied);
+	endpoint_connect(d, req, addr, (int)a->port, a->timeout_ms, a->tied, false);
+}
+
+/* A direct endpoint's QP dies with its client's process: the endpoint goes with the connection. */
+static void op_ep_resolve(struct rdqd *d, struct request *req, const void *args,
+			  const struct op_input *in)
+{
+	const struct rdq_args_ep_resolve *a = args;
+	char addr[64];
+
+	address_copy(addr, &a->addr);
+	endpoint_connect(d, req, addr, (int)a->port, a->timeout_ms, true, true);
+}
+
+static void op_ep_attach(struct rdqd *d, struct request *req, const void *args,
+			 const struct op_input *in)
+{
+	const struct rdq_args_ep_attach *a = args;
+	struct ep *ep;
+
+	if (a->qp_num == 0) {
+		request_fail(req, -EINVAL,
+			     "args.qp_num is required: the number of the client's QP");
+		return;
+	}
+	ep = arg_endpoint(d, req, a->ep);
+	if (!ep)
+		return;
+	endpoint_attach(ep, req, (uint32_t)a->qp_num, a->timeout_ms);
+	object_unref(ep);
+}
+
+static void op_ep_establish(struct rdqd *d, struct request *req, const void *args,
+			    const struct op_input *in)
+{
+	const struct rdq_args_ep_establish *a = args;
+	struct ep *ep = arg_endpoint(d, req, a->ep);
+
+	if (!ep)
+		return;
+	endpoint_establish(ep, req, a->timeout_ms);
+	object_unref(ep);
 }
 
 /*
@@ -440,11 +483,14 @@ static void op_qp_destroy(struct rdqd *d, struct request *req, const void *args,
 static op_handler *const handlers[RDQ_OP_COUNT] = {
 	[RDQ_OP_CANCEL] = op_cancel,
 	[RDQ_OP_DEV_SHOW] = op_dev_show,
+	[RDQ_OP_EP_ATTACH] = op_ep_attach,
 	[RDQ_OP_EP_CONNECT] = op_ep_connect,
 	[RDQ_OP_EP_DESTROY] = op_ep_destroy,
 	[RDQ_OP_EP_DISCONNECT] = op_ep_disconnect,
+	[RDQ_OP_EP_ESTABLISH] = op_ep_establish,
 	[RDQ_OP_EP_LISTEN] = op_ep_listen,
 	[RDQ_OP_EP_RECV] = op_ep_recv,
+	[RDQ_OP_EP_RESOLVE] = op_ep_resolve,
 	[RDQ_OP_EP_SEND] = op_ep_send,
 	[RDQ_OP_EP_SENDRECV] = op_ep_sendrecv,
 	[RDQ_OP_EP_SHOW] = op_ep_show,

@@ -73,18 +73,30 @@ static void qp_release(struct object *obj)
 #define QP_RNR_RETRY_MAX 6
 
 /* Moves the QP to state with the attributes rdma_cm computes for id. */
+int qp_attr_from_cm(struct rdma_cm_id *id, enum ibv_qp_state state, struct ibv_qp_attr *attr,
+		    int *mask)
+{
+	RDQ_PASSIVE_ONLY();
+	*attr = (struct ibv_qp_attr){.qp_state = state};
+	*mask = 0;
+	if (rdma_init_qp_attr(id, attr, mask))
+		return -errno;
+	if ((*mask & IBV_QP_RETRY_CNT) && attr->retry_cnt > QP_RETRY_MAX)
+		attr->retry_cnt = QP_RETRY_MAX;
+	if ((*mask & IBV_QP_RNR_RETRY) && attr->rnr_retry > QP_RNR_RETRY_MAX)
+		attr->rnr_retry = QP_RNR_RETRY_MAX;
+	return 0;
+}
+
 static int modify_from_cm(struct qp *qp, struct rdma_cm_id *id, enum ibv_qp_state state)
 {
-	struct ibv_qp_attr attr = {.qp_state = state};
-	int mask = 0;
+	struct ibv_qp_attr attr;
+	int mask, ret;
 
 	RDQ_PASSIVE_ONLY();
-	if (rdma_init_qp_attr(id, &attr, &mask))
-		return -errno;
-	if ((mask & IBV_QP_RETRY_CNT) && attr.retry_cnt > QP_RETRY_MAX)
-		attr.retry_cnt = QP_RETRY_MAX;
-	if ((mask & IBV_QP_RNR_RETRY) && attr.rnr_retry > QP_RNR_RETRY_MAX)
-		attr.rnr_retry = QP_RNR_RETRY_MAX;
+	ret = qp_attr_from_cm(id, state, &attr, &mask);
+	if (ret < 0)
+		return ret;
 	if (ibv_modify_qp(qp->qp, &attr, mask))
 		return -errno;
 	return 0;

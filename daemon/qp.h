@@ -105,6 +105,15 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 /* Tears down and frees a QP that was never published (PASSIVE). */
 void qp_discard(struct qp *qp);
 
+/*
+ * The attributes (and their mask) that move a QP of id's connection to
+ * state, as rdma_cm gives them, with the retry counts capped (finite: 7
+ * would mean "forever"). Used for rdqd's own QPs and for those of direct
+ * endpoints, which their clients move themselves.
+ */
+int qp_attr_from_cm(struct rdma_cm_id *id, enum ibv_qp_state state, struct ibv_qp_attr *attr,
+		    int *mask);
+
 /* Moves the QP to RTR then RTS with the attributes rdma_cm gives for id. */
 int qp_ready(struct qp *qp, struct rdma_cm_id *id);
 

@@ -156,7 +156,8 @@ void request_pool_drain(struct rdqd *d)
 }
 
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
-			    uid_t uid, int64_t id, int version, const struct rdq_op_spec *op)
+			    uid_t uid, pid_t pid, int64_t id, int version,
+			    const struct rdq_op_spec *op)
 {
 	struct request *req = request_alloc(d);
 
@@ -168,6 +169,7 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_re
 	req->id = id;
 	req->conn = conn;
 	req->uid = uid;
+	req->pid = pid;
 	req->op = op;
 	req->version = version;
 	req->state = REQ_NEW;

@@ -48,6 +48,7 @@ struct request {
 	struct control_requests *list;
 	uint64_t start_ms; /* when it was decoded */
 	uid_t uid;	   /* the client's uid, for ownership checks */
+	pid_t pid;	   /* the client's pid: a direct endpoint's QP must be its own */
 	const struct rdq_op_spec *op;
 	int version; /* the protocol version it came in: its reply's form */
 	enum request_state state;
@@ -90,7 +91,8 @@ struct request_queue {
  * list, requests. Returns NULL when out of memory.
  */
 struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_requests *requests,
-			    uid_t uid, int64_t id, int version, const struct rdq_op_spec *op);
+			    uid_t uid, pid_t pid, int64_t id, int version,
+			    const struct rdq_op_spec *op);
 
 /* Frees the requests kept for reuse (at exit). */
 void request_pool_drain(struct rdqd *d);

@@ -19,7 +19,7 @@
  * frame outlives this call.
  */
 static void session_frame(struct rdqd *d, rdq_handle_t conn, struct control_requests *pending,
-			  uid_t uid, const char *body, size_t len)
+			  uid_t uid, pid_t pid, const char *body, size_t len)
 {
 	struct rdq_envelope e;
 	char err[RDQ_ERRMSG_MAX];
@@ -45,7 +45,7 @@ static void session_frame(struct rdqd *d, rdq_handle_t conn, struct control_requ
 			 d->opt.max_pending);
 		control_reject(d, conn, e.id, EBUSY, err);
 	} else {
-		req = request_new(d, conn, pending, uid, e.id, e.version, op);
+		req = request_new(d, conn, pending, uid, pid, e.id, e.version, op);
 		if (req)
 			ops_run(d, req, &e);
 		else

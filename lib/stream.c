@@ -159,6 +159,23 @@ json_t *stream_queue_take_accepted(struct rdq_client *c)
 	return queue_take(c, match_accepted, 0);
 }
 
+bool stream_is_request(const json_t *msg)
+{
+	const char *event = json_string_value(json_object_get(msg, "event"));
+
+	return rdq_message_is_event(msg) && event && strcmp(event, "ep.request") == 0;
+}
+
+static bool match_request(const json_t *msg, int64_t id)
+{
+	return stream_is_request(msg);
+}
+
+json_t *stream_queue_take_request(struct rdq_client *c)
+{
+	return queue_take(c, match_request, 0);
+}
+
 /* --- ids whose replies nobody waits for any more --- */
 
 int stream_discard_add(struct rdq_client *c, int64_t id)

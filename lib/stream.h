@@ -91,6 +91,10 @@ json_t *stream_queue_take_reply(struct rdq_client *c, int64_t id);
 /* Removes and returns the oldest queued ep.accepted event, or NULL. */
 json_t *stream_queue_take_accepted(struct rdq_client *c);
 
+/* A direct listener's ep.request event; the oldest queued one, removed, or NULL. */
+bool stream_is_request(const json_t *msg);
+json_t *stream_queue_take_request(struct rdq_client *c);
+
 /* Drops the reply to id whenever it comes: its call gave up. Returns 0 or -ENOMEM. */
 int stream_discard_add(struct rdq_client *c, int64_t id);
 

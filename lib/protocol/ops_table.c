@@ -29,7 +29,7 @@
 	}
 
 static const char *const listen_modes[] = {
-	[RDQ_MODE_ECHO] = "echo", [RDQ_MODE_SERVE] = "serve", NULL};
+	[RDQ_MODE_ECHO] = "echo", [RDQ_MODE_SERVE] = "serve", [RDQ_MODE_DIRECT] = "direct", NULL};
 
 /* An address: 1 to 63 bytes, as getaddrinfo takes it. */
 #define ADDRESS(T) STRING(T, addr, true, 1, 63), INT(T, port, 1, 65535, RDQ_DEFAULT_PORT)
@@ -43,6 +43,24 @@ static const struct rdq_arg_spec connect_args[] = {
 	ADDRESS(struct rdq_args_ep_connect),
 	INT(struct rdq_args_ep_connect, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
 	BOOL(struct rdq_args_ep_connect, tied, false),
+};
+
+static const struct rdq_arg_spec attach_args[] = {
+	/* A QP number has 24 bits; 0 (QP0, never a client's) stands for "not given". */
+	INT(struct rdq_args_ep_attach, qp_num, 0, 0xffffff, 0),
+	INT(struct rdq_args_ep_attach, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
+	HANDLE(struct rdq_args_ep_attach, ep, true),
+};
+
+static const struct rdq_arg_spec establish_args[] = {
+	INT(struct rdq_args_ep_establish, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS,
+	    RDQ_DEFAULT_TIMEOUT_MS),
+	HANDLE(struct rdq_args_ep_establish, ep, true),
+};
+
+static const struct rdq_arg_spec resolve_args[] = {
+	ADDRESS(struct rdq_args_ep_resolve),
+	INT(struct rdq_args_ep_resolve, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
 };
 
 static const struct rdq_arg_spec ep_args[] = {
@@ -67,6 +85,7 @@ static const struct rdq_arg_spec listen_args[] = {
 	 .def = RDQ_MODE_ECHO,
 	 .choices = listen_modes,
 	 .offset = FIELD(struct rdq_args_ep_listen, mode)},
+	INT(struct rdq_args_ep_listen, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
 };
 
 static const struct rdq_arg_spec recv_args[] = {
@@ -113,11 +132,14 @@ static const struct rdq_arg_spec watch_args[] = {
 const struct rdq_op_spec rdq_ops[RDQ_OP_COUNT] = {
 	OP(RDQ_OP_CANCEL, "cancel", cancel_args, struct rdq_args_cancel),
 	OP_NO_ARGS(RDQ_OP_DEV_SHOW, "dev.show"),
+	OP(RDQ_OP_EP_ATTACH, "ep.attach", attach_args, struct rdq_args_ep_attach),
 	OP(RDQ_OP_EP_CONNECT, "ep.connect", connect_args, struct rdq_args_ep_connect),
 	OP(RDQ_OP_EP_DESTROY, "ep.destroy", ep_args, struct rdq_args_ep),
 	OP(RDQ_OP_EP_DISCONNECT, "ep.disconnect", disconnect_args, struct rdq_args_ep_disconnect),
+	OP(RDQ_OP_EP_ESTABLISH, "ep.establish", establish_args, struct rdq_args_ep_establish),
 	OP(RDQ_OP_EP_LISTEN, "ep.listen", listen_args, struct rdq_args_ep_listen),
 	OP(RDQ_OP_EP_RECV, "ep.recv", recv_args, struct rdq_args_ep_recv),
+	OP(RDQ_OP_EP_RESOLVE, "ep.resolve", resolve_args, struct rdq_args_ep_resolve),
 	OP(RDQ_OP_EP_SEND, "ep.send", send_args, struct rdq_args_ep_send),
 	OP(RDQ_OP_EP_SENDRECV, "ep.sendrecv", sendrecv_args, struct rdq_args_ep_send),
 	OP(RDQ_OP_EP_SHOW, "ep.show", show_args, struct rdq_args_page),
@@ -141,7 +163,7 @@ _Static_assert(sizeof(struct rdq_args_ep_disconnect) <= RDQ_OP_ARGS_MAX,
  * hashes the name once and compares it with the one or two ops in its way:
  * its cost does not grow with the number of ops.
  */
-#define OP_SLOTS 64
+#define OP_SLOTS 128
 _Static_assert(OP_SLOTS >= 4 * RDQ_OP_COUNT, "OP_SLOTS too small");
 
 static signed char op_slots[OP_SLOTS]; /* index into rdq_ops + 1; 0: empty */

@@ -42,11 +42,14 @@ struct rdq_arg_spec {
 enum rdq_op {
 	RDQ_OP_CANCEL,
 	RDQ_OP_DEV_SHOW,
+	RDQ_OP_EP_ATTACH,
 	RDQ_OP_EP_CONNECT,
 	RDQ_OP_EP_DESTROY,
 	RDQ_OP_EP_DISCONNECT,
+	RDQ_OP_EP_ESTABLISH,
 	RDQ_OP_EP_LISTEN,
 	RDQ_OP_EP_RECV,
+	RDQ_OP_EP_RESOLVE,
 	RDQ_OP_EP_SEND,
 	RDQ_OP_EP_SENDRECV,
 	RDQ_OP_EP_SHOW,
@@ -91,7 +94,27 @@ struct rdq_args_ep_disconnect {
 	uint64_t ep;
 };
 
-enum rdq_listen_mode { RDQ_MODE_ECHO, RDQ_MODE_SERVE };
+/* ep.attach: the client's own QP, by number, for a direct endpoint. */
+struct rdq_args_ep_attach {
+	int64_t qp_num;
+	int64_t timeout_ms;
+	uint64_t ep;
+};
+
+/* ep.establish: the direct endpoint whose QP its client made ready. */
+struct rdq_args_ep_establish {
+	int64_t timeout_ms;
+	uint64_t ep;
+};
+
+/* ep.resolve: a direct endpoint's address, resolved to a device and port. */
+struct rdq_args_ep_resolve {
+	struct rdq_text addr;
+	int64_t port;
+	int64_t timeout_ms;
+};
+
+enum rdq_listen_mode { RDQ_MODE_ECHO, RDQ_MODE_SERVE, RDQ_MODE_DIRECT };
 
 struct rdq_args_ep_listen {
 	struct rdq_text addr;
@@ -99,7 +122,8 @@ struct rdq_args_ep_listen {
 	int64_t backlog;
 	int64_t max_connections;
 	bool tied;
-	unsigned mode; /* enum rdq_listen_mode */
+	unsigned mode;	    /* enum rdq_listen_mode */
+	int64_t timeout_ms; /* direct: how long its client has to take a connection request */
 };
 
 struct rdq_args_ep_recv {

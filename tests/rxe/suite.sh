@@ -13,6 +13,19 @@ rdqd_start || exit 1
 out=$(ctl dev show 2>&1)
 expect_match "dev show lists ${RDQ_RXE_DEV:-rxe0}" "${RDQ_RXE_DEV:-rxe0}" "$out"
 
+# who created a QP, as rdqd reads it from RDMA netlink: qp-owner-check's cases, each a
+# case here; uid 1001 is rdqd's service user's stand-in (no privileges, not the QPs' owner)
+qp-owner-check "${RDQ_RXE_DEV:-rxe0}" 1001 >/tmp/qp-owner.out 2>&1
+status=$?
+while IFS= read -r line; do
+	case $line in
+	"ok - "*) pass "qp owner: ${line#ok - }" ;;
+	"FAIL - "*) fail "qp owner: ${line#FAIL - }" "see above" ;;
+	*) echo "$line" ;;
+	esac
+done </tmp/qp-owner.out
+expect "qp-owner-check exits 0" 0 "$status"
+
 # listen, then connect a second endpoint to the listener
 L=$(ctl -j ep listen "$ADDR:$PORT")
 L=$(json_get ep "$L")

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A QP's creator from RDMA netlink (NETLINK_RDMA, the nldev client): one dump
+ * of the devices finds the named device's index, one dump of that device's
+ * QPs finds the QP and the pid the kernel recorded when it was created.
+ *
+ * Every attribute read is checked first against the type the kernel declares
+ * for it (mnl_attr_validate), so a short or malformed attribute is skipped,
+ * never read past its end.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <rdma/rdma_netlink.h>
+
+#include "engine/level.h"
+#include "qp_owner.h"
+
+/* The attributes this file reads, and the type each must have. */
+static const enum mnl_attr_data_type attr_types[RDMA_NLDEV_ATTR_MAX] = {
+	[RDMA_NLDEV_ATTR_DEV_INDEX] = MNL_TYPE_U32,
+	[RDMA_NLDEV_ATTR_DEV_NAME] = MNL_TYPE_NUL_STRING,
+	[RDMA_NLDEV_ATTR_RES_QP] = MNL_TYPE_NESTED,
+	[RDMA_NLDEV_ATTR_RES_QP_ENTRY] = MNL_TYPE_NESTED,
+	[RDMA_NLDEV_ATTR_RES_LQPN] = MNL_TYPE_U32,
+	[RDMA_NLDEV_ATTR_RES_PID] = MNL_TYPE_U32,
+	[RDMA_NLDEV_ATTR_RES_KERN_NAME] = MNL_TYPE_NUL_STRING,
+};
+
+/*
+ * mnl_attr_parse's callback: keeps each attribute this file reads and that
+ * has its declared type in the table data points to. Attributes of newer
+ * kernels, and any this file does not read, are passed over.
+ */
+static int attr_keep(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **table = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (type >= RDMA_NLDEV_ATTR_MAX || attr_types[type] == MNL_TYPE_UNSPEC)
+		return MNL_CB_OK;
+	if (mnl_attr_validate(attr, attr_types[type]) < 0)
+		return MNL_CB_OK;
+	table[type] = attr;
+	return MNL_CB_OK;
+}
+
+/*
+ * A dump's end. The kernel reports an error that stopped a dump (a device
+ * index that is gone, say) in the NLMSG_DONE message's payload, which
+ * libmnl's own handler ignores: without this, a failed dump would look like
+ * an empty one, and a QP that is there like one that is not.
+ */
+static int dump_done(const struct nlmsghdr *nlh, void *data)
+{
+	int error = 0;
+
+	if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(error))
+		memcpy(&error, mnl_nlmsg_get_payload(nlh), sizeof(error));
+	if (error < 0) {
+		errno = -error;
+		return MNL_CB_ERROR;
+	}
+	return MNL_CB_STOP;
+}
+
+/* One netlink socket and the buffer its answers are read into. */
+struct nldev {
+	struct mnl_socket *sock;
+	unsigned portid;
+	unsigned seq;
+	char *buf;
+};
+
+/*
+ * The kernel sizes a dump's messages to the reader's largest read, up to
+ * 32 KiB, but never below a page or so: a buffer of 32 KiB takes any of them
+ * whole (a truncated one would be an error, ENOSPC).
+ */
+#define NLDEV_BUF_SIZE 32768
+
+static void nldev_close(struct nldev *nl)
+{
+	if (nl->sock)
+		mnl_socket_close(nl->sock);
+	free(nl->buf);
+}
+
+static int nldev_open(struct nldev *nl)
+{
+	int err;
+
+	*nl = (struct nldev){.seq = 0};
+	nl->buf = malloc(NLDEV_BUF_SIZE);
+	if (!nl->buf)
+		return -ENOMEM;
+	nl->sock = mnl_socket_open2(NETLINK_RDMA, SOCK_CLOEXEC);
+	if (!nl->sock)
+		goto err;
+	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
+		goto err;
+	nl->portid = mnl_socket_get_portid(nl->sock);
+	return 0;
+err:
+	err = -errno;
+	nldev_close(nl);
+	return err;
+}
+
+/*
+ * Dumps command (an nldev command that can dump), for the device *dev_index
+ * (all devices when NULL), and hands each message of the answer to cb. Reads
+ * the dump to its end even when cb has found what it wanted, so that no
+ * message of it is left to be taken for the next dump's. Returns 0, or a
+ * negative errno: the kernel's (an NLMSG_ERROR, or an error at the dump's
+ * end), or the socket's.
+ */
+static int nldev_dump(struct nldev *nl, unsigned command, const uint32_t *dev_index, mnl_cb_t cb,
+		      void *data)
+{
+	mnl_cb_t control[NLMSG_MIN_TYPE] = {[NLMSG_DONE] = dump_done};
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
+	int ret;
+
+	nlh->nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, command);
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++nl->seq;
+	if (dev_index)
+		mnl_attr_put_u32(nlh, RDMA_NLDEV_ATTR_DEV_INDEX, *dev_index);
+	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		ssize_t n = mnl_socket_recvfrom(nl->sock, nl->buf, NLDEV_BUF_SIZE);
+
+		if (n < 0)
+			return -errno;
+		/* Checks each message's sequence and port; NLMSG_ERROR sets errno. */
+		ret = mnl_cb_run2(nl->buf, (size_t)n, nl->seq, nl->portid, cb, data, control,
+				  NLMSG_MIN_TYPE);
+	} while (ret > 0);
+	if (ret == 0)
+		return 0;
+	/* libmnl's ESRCH is a message of another sequence: not qp_owner_pid's "no owner". */
+	return errno == ESRCH ? -EPROTO : -errno;
+}
+
+/* The device dump's search: a name in, its index out. Index 0 is a device's like any other. */
+struct device_search {
+	const char *name;
+	bool found;
+	uint32_t index;
+};
+
+static int device_match(const struct nlmsghdr *nlh, void *data)
+{
+	struct device_search *s = data;
+	const struct nlattr *tb[RDMA_NLDEV_ATTR_MAX] = {NULL};
+
+	mnl_attr_parse(nlh, 0, attr_keep, tb);
+	if (!tb[RDMA_NLDEV_ATTR_DEV_INDEX] || !tb[RDMA_NLDEV_ATTR_DEV_NAME])
+		return MNL_CB_OK;
+	if (strcmp(mnl_attr_get_str(tb[RDMA_NLDEV_ATTR_DEV_NAME]), s->name) != 0)
+		return MNL_CB_OK;
+	s->index = mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]);
+	s->found = true;
+	return MNL_CB_OK;
+}
+
+/* The QP dump's search: a QP number in; whether it was seen, and its owner, out. */
+struct qp_search {
+	uint32_t dev_index;
+	uint32_t qp_num;
+	bool found;
+	bool has_pid; /* false: a kernel QP, or one whose creator has exited */
+	pid_t pid;
+};
+
+/* Looks for the QP among one message's entries; the device's QPs may take several messages. */
+static int qp_match(const struct nlmsghdr *nlh, void *data)
+{
+	struct qp_search *s = data;
+	const struct nlattr *tb[RDMA_NLDEV_ATTR_MAX] = {NULL};
+	const struct nlattr *entry;
+
+	mnl_attr_parse(nlh, 0, attr_keep, tb);
+	/* The kernel filters by the index asked for; a message of another device is not ours. */
+	if (!tb[RDMA_NLDEV_ATTR_DEV_INDEX] ||
+	    mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]) != s->dev_index)
+		return MNL_CB_OK;
+	if (!tb[RDMA_NLDEV_ATTR_RES_QP])
+		return MNL_CB_OK;
+	mnl_attr_for_each_nested(entry, tb[RDMA_NLDEV_ATTR_RES_QP])
+	{
+		const struct nlattr *qp[RDMA_NLDEV_ATTR_MAX] = {NULL};
+
+		if (mnl_attr_get_type(entry) != RDMA_NLDEV_ATTR_RES_QP_ENTRY)
+			continue;
+		mnl_attr_parse_nested(entry, attr_keep, qp);
+		if (!qp[RDMA_NLDEV_ATTR_RES_LQPN] ||
+		    mnl_attr_get_u32(qp[RDMA_NLDEV_ATTR_RES_LQPN]) != s->qp_num)
+			continue;
+		s->found = true;
+		/*
+		 * A kernel QP carries its creator's name (KERN_NAME) and no pid; a
+		 * user QP whose creator is a zombie carries neither. Neither is owned
+		 * by a process, so neither can be a client's.
+		 */
+		if (qp[RDMA_NLDEV_ATTR_RES_PID] && !qp[RDMA_NLDEV_ATTR_RES_KERN_NAME]) {
+			s->has_pid = true;
+			s->pid = (pid_t)mnl_attr_get_u32(qp[RDMA_NLDEV_ATTR_RES_PID]);
+		}
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
+{
+	struct device_search device = {.name = ibdev_name};
+	struct qp_search qp = {.qp_num = qp_num};
+	struct nldev nl;
+	int ret;
+
+	RDQ_PASSIVE_ONLY();
+	ret = nldev_open(&nl);
+	if (ret < 0)
+		return ret;
+	/*
+	 * The QP dump needs the device's index, and nldev looks a device up by
+	 * index only: so all devices are dumped and the name matched here.
+	 */
+	ret = nldev_dump(&nl, RDMA_NLDEV_CMD_GET, NULL, device_match, &device);
+	if (ret < 0)
+		goto out;
+	if (!device.found) {
+		ret = -ENODEV;
+		goto out;
+	}
+	/*
+	 * The pid is the kernel's task_pid_vnr of the creator: its id in the
+	 * reading thread's pid namespace. The kernel lists only the QPs created
+	 * in that namespace (and kernel QPs in the initial one only).
+	 */
+	qp.dev_index = device.index;
+	ret = nldev_dump(&nl, RDMA_NLDEV_CMD_RES_QP_GET, &device.index, qp_match, &qp);
+	if (ret < 0)
+		goto out;
+	if (!qp.found)
+		ret = -ENOENT;
+	else if (!qp.has_pid)
+		ret = -ESRCH;
+	else
+		*pid = qp.pid;
+out:
+	nldev_close(&nl);
+	return ret;
+}

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Direct connections (<rdq/direct.h>): the program's own QP, connected by
+ * rdqd. rdqd holds the rdma_cm id and gives, step by step, the attributes
+ * rdma_cm computed for the QP (INIT, RTR, RTS); this file makes the QP,
+ * applies them, and runs the data path: one registered buffer, cut into
+ * depth receive slots and depth send slots of msg_size bytes each.
+ */
+#include <rdq/direct.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/qp_attr_fields.h"
+#include "stream.h"
+
+#define DEFAULT_MSG_SIZE   65536u
+#define DEFAULT_DEPTH	   16u
+#define DEFAULT_TIMEOUT_MS 5000
+#define MAX_DEPTH	   1024u
+
+/* A work request's id: the slot's index, with this bit for a send. */
+#define WR_SEND (1ull << 32)
+
+struct rdq_direct {
+	struct rdq_client *client;
+	uint64_t ep;
+	uint32_t msg_size, depth;
+
+	struct ibv_context *ctx;
+	struct ibv_comp_channel *channel;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	struct ibv_mr *mr;
+	uint8_t *buf; /* depth receive slots, then depth send slots */
+
+	/* Receives completed and not yet taken: a ring of slots and lengths. */
+	uint32_t *ready_slot, *ready_len;
+	uint32_t ready_head, ready_count;
+	bool *send_busy;
+	uint32_t sends_out, next_send;
+	int failed; /* a work request failed: the connection is broken (negative errno) */
+};
+
+static uint8_t *recv_slot(struct rdq_direct *c, uint32_t i)
+{
+	return c->buf + (size_t)i * c->msg_size;
+}
+
+static uint8_t *send_slot(struct rdq_direct *c, uint32_t i)
+{
+	return c->buf + (size_t)(c->depth + i) * c->msg_size;
+}
+
+/* ------------------------------------------------ the attributes rdqd sends */
+
+static bool read_uint(const json_t *obj, const char *name, uint64_t max, uint64_t *out)
+{
+	const json_t *v = json_object_get(obj, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (uint64_t)json_integer_value(v) > max)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+static int read_ah_attr(const json_t *ah, struct ibv_ah_attr *out)
+{
+	const char *dgid;
+	uint64_t v[10];
+
+	if (!json_is_object(ah) || !read_uint(ah, "dlid", UINT16_MAX, &v[0]) ||
+	    !read_uint(ah, "sl", UINT8_MAX, &v[1]) ||
+	    !read_uint(ah, "src_path_bits", UINT8_MAX, &v[2]) ||
+	    !read_uint(ah, "static_rate", UINT8_MAX, &v[3]) ||
+	    !read_uint(ah, "port_num", UINT8_MAX, &v[4]))
+		return -EBADMSG;
+	out->dlid = (uint16_t)v[0];
+	out->sl = (uint8_t)v[1];
+	out->src_path_bits = (uint8_t)v[2];
+	out->static_rate = (uint8_t)v[3];
+	out->port_num = (uint8_t)v[4];
+	out->is_global = json_is_true(json_object_get(ah, "is_global"));
+	if (!out->is_global)
+		return 0;
+	dgid = json_string_value(json_object_get(ah, "dgid"));
+	if (!dgid || inet_pton(AF_INET6, dgid, out->grh.dgid.raw) != 1 ||
+	    !read_uint(ah, "flow_label", UINT32_MAX, &v[5]) ||
+	    !read_uint(ah, "sgid_index", UINT8_MAX, &v[6]) ||
+	    !read_uint(ah, "hop_limit", UINT8_MAX, &v[7]) ||
+	    !read_uint(ah, "traffic_class", UINT8_MAX, &v[8]))
+		return -EBADMSG;
+	out->grh.flow_label = (uint32_t)v[5];
+	out->grh.sgid_index = (uint8_t)v[6];
+	out->grh.hop_limit = (uint8_t)v[7];
+	out->grh.traffic_class = (uint8_t)v[8];
+	return 0;
+}
+
+int rdq_qp_attr_read(const json_t *step, struct ibv_qp_attr *attr, int *mask)
+{
+	uint64_t v;
+
+	if (!json_is_object(step))
+		return -EBADMSG;
+	memset(attr, 0, sizeof(*attr));
+	*mask = 0;
+	/* Each field present sets its bit; its value must fit its member. */
+#define FIELD(bit, member)                                                                         \
+	if (json_object_get(step, #member)) {                                                      \
+		if (!read_uint(step, #member, UINT32_MAX, &v))                                     \
+			return -EBADMSG;                                                           \
+		attr->member = (__typeof__(attr->member))v;                                        \
+		if ((uint64_t)attr->member != v)                                                   \
+			return -EBADMSG;                                                           \
+		*mask |= (bit);                                                                    \
+	}
+	RDQ_QP_ATTR_FIELDS(FIELD)
+#undef FIELD
+	if (json_object_get(step, "ah_attr")) {
+		if (read_ah_attr(json_object_get(step, "ah_attr"), &attr->ah_attr) < 0)
+			return -EBADMSG;
+		*mask |= IBV_QP_AV;
+	}
+	return (*mask & IBV_QP_STATE) ? 0 : -EBADMSG;
+}
+
+/* ------------------------------------------------------------ the verbs side */
+
+static struct ibv_context *open_device(const char *name)
+{
+	struct ibv_device **list = ibv_get_device_list(NULL);
+	struct ibv_context *ctx = NULL;
+
+	for (int i = 0; list && list[i]; i++)
+		if (strcmp(ibv_get_device_name(list[i]), name) == 0)
+			ctx = ibv_open_device(list[i]);
+	if (list)
+		ibv_free_device_list(list);
+	return ctx;
+}
+
+static void free_verbs(struct rdq_direct *c)
+{
+	if (c->qp)
+		ibv_destroy_qp(c->qp);
+	if (c->mr)
+		ibv_dereg_mr(c->mr);
+	if (c->cq)
+		ibv_destroy_cq(c->cq);
+	if (c->channel)
+		ibv_destroy_comp_channel(c->channel);
+	if (c->pd)
+		ibv_dealloc_pd(c->pd);
+	if (c->ctx)
+		ibv_close_device(c->ctx);
+	free(c->buf);
+	free(c->ready_slot);
+	free(c->ready_len);
+	free(c->send_busy);
+	free(c);
+}
+
+/* A connection's QP and buffers, on device (the one rdqd's id is bound to). */
+static int make_qp(struct rdq_client *client, const char *device,
+		   const struct rdq_direct_opts *opts, struct rdq_direct **out)
+{
+	struct rdq_direct *c = calloc(1, sizeof(*c));
+	struct ibv_qp_init_attr init = {.qp_type = IBV_QPT_RC};
+	size_t bytes;
+
+	if (!c)
+		return -ENOMEM;
+	c->client = client;
+	c->msg_size = opts && opts->msg_size ? opts->msg_size : DEFAULT_MSG_SIZE;
+	c->depth = opts && opts->depth ? opts->depth : DEFAULT_DEPTH;
+	if (c->depth > MAX_DEPTH) {
+		stream_set_error(client, "depth %u is over %u", c->depth, MAX_DEPTH);
+		free(c);
+		return -EINVAL;
+	}
+	bytes = (size_t)2 * c->depth * c->msg_size;
+	c->buf = aligned_alloc(4096, (bytes + 4095) & ~(size_t)4095);
+	c->ready_slot = calloc(c->depth, sizeof(*c->ready_slot));
+	c->ready_len = calloc(c->depth, sizeof(*c->ready_len));
+	c->send_busy = calloc(c->depth, sizeof(*c->send_busy));
+	if (!c->buf || !c->ready_slot || !c->ready_len || !c->send_busy) {
+		free_verbs(c);
+		return -ENOMEM;
+	}
+	c->ctx = open_device(device);
+	if (!c->ctx) {
+		stream_set_error(client, "cannot open RDMA device %s", device);
+		free_verbs(c);
+		return -ENODEV;
+	}
+	init.cap.max_send_wr = init.cap.max_recv_wr = c->depth;
+	init.cap.max_send_sge = init.cap.max_recv_sge = 1;
+	if (!(c->pd = ibv_alloc_pd(c->ctx)) || !(c->channel = ibv_create_comp_channel(c->ctx)) ||
+	    !(c->cq = ibv_create_cq(c->ctx, (int)(2 * c->depth), NULL, c->channel, 0)) ||
+	    !(c->mr = ibv_reg_mr(c->pd, c->buf, bytes, IBV_ACCESS_LOCAL_WRITE))) {
+		int err = errno ? -errno : -ENOMEM;
+
+		stream_set_error(client, "cannot set up verbs on %s: %s", device, strerror(-err));
+		free_verbs(c);
+		return err;
+	}
+	init.send_cq = init.recv_cq = c->cq;
+	c->qp = ibv_create_qp(c->pd, &init);
+	if (!c->qp) {
+		int err = -errno;
+
+		stream_set_error(client, "cannot make a QP on %s: %s", device, strerror(-err));
+		free_verbs(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+static int post_recv(struct rdq_direct *c, uint32_t slot)
+{
+	struct ibv_sge sge = {.addr = (uintptr_t)recv_slot(c, slot),
+			      .length = c->msg_size,
+			      .lkey = c->mr->lkey};
+	struct ibv_recv_wr wr = {.wr_id = slot, .sg_list = &sge, .num_sge = 1}, *bad;
+
+	return ibv_post_recv(c->qp, &wr, &bad) ? -errno : 0;
+}
+
+/* Moves the QP through rdqd's steps (INIT, RTR, RTS); receives are posted right after INIT. */
+static int apply_steps(struct rdq_direct *c, const json_t *steps)
+{
+	struct ibv_qp_attr attr;
+	int mask, ret;
+
+	if (!json_is_array(steps) || json_array_size(steps) == 0) {
+		stream_set_error(c->client, "rdqd's ep.attach reply has no steps");
+		return -EBADMSG;
+	}
+	for (size_t i = 0; i < json_array_size(steps); i++) {
+		ret = rdq_qp_attr_read(json_array_get(steps, i), &attr, &mask);
+		if (ret < 0) {
+			stream_set_error(c->client, "rdqd's step %zu is not QP attributes", i);
+			return ret;
+		}
+		if (ibv_modify_qp(c->qp, &attr, mask)) {
+			ret = -errno;
+			stream_set_error(c->client, "ibv_modify_qp to state %d: %s",
+					 (int)attr.qp_state, strerror(-ret));
+			return ret;
+		}
+		for (uint32_t s = 0; attr.qp_state == IBV_QPS_INIT && s < c->depth; s++) {
+			ret = post_recv(c, s);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------ the steps with rdqd */
+
+static int call_ep(struct rdq_client *client, const char *op, json_t *args, int timeout_ms,
+		   json_t **result)
+{
+	if (!args)
+		return -ENOMEM;
+	return rdq_call_timeout(client, op, args, timeout_ms, result);
+}
+
+static int timeout_of(const struct rdq_direct_opts *opts)
+{
+	return opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+/* ep.attach with the QP, the steps applied, then ep.establish. */
+static int attach_and_establish(struct rdq_direct *c, int timeout_ms)
+{
+	json_t *result = NULL;
+	int ret;
+
+	ret = call_ep(c->client, "ep.attach",
+		      json_pack("{s:I, s:I, s:i}", "ep", (json_int_t)c->ep, "qp_num",
+				(json_int_t)c->qp->qp_num, "timeout_ms", timeout_ms),
+		      timeout_ms, &result);
+	if (ret == 0)
+		ret = apply_steps(c, json_object_get(result, "steps"));
+	json_decref(result);
+	if (ret == 0)
+		ret = call_ep(c->client, "ep.establish",
+			      json_pack("{s:I, s:i}", "ep", (json_int_t)c->ep, "timeout_ms",
+					timeout_ms),
+			      timeout_ms, NULL);
+	return ret;
+}
+
+/* The connection could not be made: rdqd's endpoint goes, and the QP. */
+static void give_up(struct rdq_direct *c)
+{
+	char why[ERROR_MAX];
+
+	/* The reason the caller gets is the step's, not ep.destroy's. */
+	memcpy(why, c->client->error, sizeof(why));
+	if (c->ep)
+		rdq_ep_destroy(c->client, c->ep);
+	memcpy(c->client->error, why, sizeof(why));
+	free_verbs(c);
+}
+
+int rdq_direct_connect(struct rdq_client *client, const char *addr, int port,
+		       const struct rdq_direct_opts *opts, struct rdq_direct **out)
+{
+	int timeout_ms = timeout_of(opts);
+	json_t *args, *result = NULL;
+	struct rdq_direct *c;
+	const char *device;
+	uint64_t ep;
+	int ret;
+
+	if (port < 0 || port > 65535 || !addr)
+		return -EINVAL;
+	args = json_pack("{s:s, s:i}", "addr", addr, "timeout_ms", timeout_ms);
+	if (args && port > 0 && json_object_set_new(args, "port", json_integer(port)) < 0)
+		json_decref(args), args = NULL;
+	ret = call_ep(client, "ep.resolve", args, timeout_ms, &result);
+	if (ret < 0)
+		return ret;
+	device = json_string_value(json_object_get(result, "device"));
+	ep = (uint64_t)json_integer_value(json_object_get(result, "ep"));
+	if (!device || !ep) {
+		stream_set_error(client, "rdqd's ep.resolve reply names no device or endpoint");
+		json_decref(result);
+		if (ep)
+			rdq_ep_destroy(client, ep);
+		return -EBADMSG;
+	}
+	ret = make_qp(client, device, opts, &c);
+	json_decref(result);
+	if (ret < 0) {
+		char why[ERROR_MAX];
+
+		memcpy(why, client->error, sizeof(why));
+		rdq_ep_destroy(client, ep);
+		memcpy(client->error, why, sizeof(why));
+		return ret;
+	}
+	c->ep = ep;
+	ret = attach_and_establish(c, timeout_ms);
+	if (ret < 0) {
+		give_up(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+int rdq_direct_listen(struct rdq_client *client, const char *addr, int port, int timeout_ms,
+		      uint64_t *listener)
+{
+	json_t *args, *result = NULL;
+	int ret;
+
+	if (port < 0 || port > 65535)
+		return -EINVAL;
+	args = json_pack("{s:s, s:s, s:i}", "addr", addr ? addr : "", "mode", "direct",
+			 "timeout_ms", timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS);
+	if (args && port > 0 && json_object_set_new(args, "port", json_integer(port)) < 0)
+		json_decref(args), args = NULL;
+	ret = call_ep(client, "ep.listen", args, -1, &result);
+	if (ret == 0 && !json_is_integer(json_object_get(result, "ep"))) {
+		stream_set_error(client, "rdqd's ep.listen reply names no endpoint");
+		ret = -EBADMSG;
+	}
+	if (ret == 0)
+		*listener = (uint64_t)json_integer_value(json_object_get(result, "ep"));
+	json_decref(result);
+	return ret;
+}
+
+int rdq_direct_accept(struct rdq_client *client, int timeout_ms,
+		      const struct rdq_direct_opts *opts, struct rdq_direct **out)
+{
+	int64_t deadline = stream_deadline_after(timeout_ms);
+	json_t *msg = stream_queue_take_request(client);
+	struct rdq_direct *c;
+	const char *device;
+	uint64_t ep;
+	int ret;
+
+	while (!msg) {
+		ret = stream_receive(client, deadline, &msg);
+		if (ret < 0)
+			return ret;
+		if (!stream_is_request(msg)) {
+			/* Not ours to drop: a reply or another event waits for rdq_client_next(). */
+			ret = stream_queue_push(client, msg);
+			msg = NULL;
+			if (ret < 0)
+				return ret;
+		}
+	}
+	device = json_string_value(json_object_get(msg, "device"));
+	ep = (uint64_t)json_integer_value(json_object_get(msg, "ep"));
+	ret = device && ep ? make_qp(client, device, opts, &c) : -EBADMSG;
+	json_decref(msg);
+	if (ret < 0) {
+		/* rdqd rejects the peer when the listener's time is up, or now. */
+		if (ep)
+			rdq_ep_destroy(client, ep);
+		return ret;
+	}
+	c->ep = ep;
+	ret = attach_and_establish(c, timeout_of(opts));
+	if (ret < 0) {
+		give_up(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/* -------------------------------------------------------------- the data path */
+
+/* Takes what the CQ holds: sends free their slots, receives join the ready ring. */
+static int reap(struct rdq_direct *c)
+{
+	struct ibv_wc wc[16];
+	int n = ibv_poll_cq(c->cq, 16, wc);
+
+	if (n < 0)
+		return c->failed = -EIO;
+	for (int i = 0; i < n; i++) {
+		if (wc[i].status != IBV_WC_SUCCESS) {
+			c->failed = wc[i].status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO;
+			if (wc[i].wr_id & WR_SEND) {
+				c->send_busy[(uint32_t)wc[i].wr_id] = false;
+				c->sends_out--;
+			}
+			continue;
+		}
+		if (wc[i].wr_id & WR_SEND) {
+			c->send_busy[(uint32_t)wc[i].wr_id] = false;
+			c->sends_out--;
+		} else {
+			uint32_t at = (c->ready_head + c->ready_count) % c->depth;
+
+			c->ready_slot[at] = (uint32_t)wc[i].wr_id;
+			c->ready_len[at] = wc[i].byte_len;
+			c->ready_count++;
+		}
+	}
+	return n;
+}
+
+/* Waits for the CQ's next completion event, at most until the deadline. */
+static int wait_event(struct rdq_direct *c, int64_t deadline)
+{
+	struct pollfd p = {.fd = c->channel->fd, .events = POLLIN};
+	struct ibv_cq *cq;
+	void *ctx;
+	int n;
+
+	if (ibv_req_notify_cq(c->cq, 0))
+		return -errno;
+	/* A completion that came before the notification was armed. */
+	n = reap(c);
+	if (n != 0)
+		return n < 0 ? n : 0;
+	n = poll(&p, 1, stream_remaining_ms(deadline));
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EAGAIN;
+	if (ibv_get_cq_event(c->channel, &cq, &ctx) == 0)
+		ibv_ack_cq_events(cq, 1);
+	return 0;
+}
+
+int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
+{
+	struct ibv_sge sge;
+	struct ibv_send_wr wr = {.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED}, *bad;
+	uint32_t slot;
+	int ret;
+
+	if (len == 0 || len > c->msg_size)
+		return -EMSGSIZE;
+	while (c->sends_out == c->depth && !c->failed) {
+		ret = reap(c);
+		if (ret == 0)
+			ret = wait_event(c, -1);
+		if (ret < 0)
+			return ret;
+	}
+	if (c->failed)
+		return c->failed;
+	while (c->send_busy[c->next_send])
+		c->next_send = (c->next_send + 1) % c->depth;
+	slot = c->next_send;
+	memcpy(send_slot(c, slot), data, len);
+	sge = (struct ibv_sge){
+		.addr = (uintptr_t)send_slot(c, slot), .length = (uint32_t)len, .lkey = c->mr->lkey};
+	wr.wr_id = WR_SEND | slot;
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	if (ibv_post_send(c->qp, &wr, &bad))
+		return -errno;
+	c->send_busy[slot] = true;
+	c->sends_out++;
+	return 0;
+}
+
+int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms)
+{
+	int64_t deadline = stream_deadline_after(timeout_ms);
+	uint32_t slot, len;
+	int ret;
+
+	while (c->ready_count == 0) {
+		if (c->failed)
+			return c->failed;
+		ret = reap(c);
+		if (ret == 0)
+			ret = wait_event(c, deadline);
+		if (ret < 0)
+			return ret;
+	}
+	slot = c->ready_slot[c->ready_head];
+	len = c->ready_len[c->ready_head];
+	c->ready_head = (c->ready_head + 1) % c->depth;
+	c->ready_count--;
+	if (len <= size)
+		memcpy(buf, recv_slot(c, slot), len);
+	ret = post_recv(c, slot);
+	if (ret < 0)
+		return ret;
+	return len <= size ? (int)len : -EMSGSIZE;
+}
+
+int rdq_direct_fd(const struct rdq_direct *c)
+{
+	return c->channel->fd;
+}
+
+uint64_t rdq_direct_ep(const struct rdq_direct *c)
+{
+	return c->ep;
+}
+
+struct ibv_qp *rdq_direct_qp(const struct rdq_direct *c)
+{
+	return c->qp;
+}
+
+struct ibv_pd *rdq_direct_pd(const struct rdq_direct *c)
+{
+	return c->pd;
+}
+
+struct ibv_cq *rdq_direct_cq(const struct rdq_direct *c)
+{
+	return c->cq;
+}
+
+void rdq_direct_close(struct rdq_direct *c)
+{
+	if (!c)
+		return;
+	rdq_ep_destroy(c->client, c->ep);
+	free_verbs(c);
+}
