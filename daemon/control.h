@@ -81,6 +81,35 @@ char *control_body(void);
  * encoded) or -ENOMEM.
  */
 int control_reply(struct control_requests *requests, size_t len, const void *data, size_t data_len);
+
+/* Gives lent bytes back: frame and len are what control_reply_lent put in the output. */
+typedef void control_give_back_fn(const void *frame, size_t len, void *arg);
+
+/*
+ * A reply's attachment lent to the connection's output rather than copied
+ * into it: room bytes before data are the lender's as well, and take the
+ * frame's header, its JSON and the NUL, so that the whole frame goes out as
+ * one reference to the lender's buffer. give_back(frame, frame_len, arg)
+ * runs on the loop thread once the output is done with it, written or
+ * dropped with its connection: maybe long after the request, its endpoint
+ * and its QP are gone, so arg names none of them.
+ */
+struct control_loan {
+	uint8_t *data;
+	size_t len;
+	size_t room;
+	control_give_back_fn *give_back;
+	void *arg;
+};
+
+/*
+ * As control_reply, with loan's bytes as the attachment, lent (nothing of
+ * them is copied). Returns 0: the output holds them until give_back; or, with
+ * them still the caller's and nothing written, -ENOSPC (the frame's header
+ * and JSON do not fit in loan->room), or control_reply's errors.
+ */
+int control_reply_lent(struct control_requests *requests, size_t len,
+		       const struct control_loan *loan);
 /* Answers a message that never became a request (counted as rejected). */
 void control_reject(struct rdqd *d, rdq_handle_t conn, int64_t id, int err, const char *message);
 /*

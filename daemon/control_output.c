@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What goes out on a connection: each message encoded once into the loop's
- * one buffer, then framed into the connection's output. A client whose
- * output piles up is not read until it drains: its requests would only add
- * replies it does not take.
+ * one buffer, then framed into the connection's output; a held received
+ * message's bytes are lent to it rather than copied (control_reply_lent).
+ * A client whose output piles up is not read until it drains: its requests
+ * would only add replies it does not take.
  */
 #include "control.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,6 +88,32 @@ int control_reply(struct control_requests *requests, size_t len, const void *dat
 	struct conn *c = list_entry(requests, struct conn, requests);
 
 	return conn_write_frame(c, SCRATCH_BODY, len, data, data_len);
+}
+
+int control_reply_lent(struct control_requests *requests, size_t len,
+		       const struct control_loan *loan)
+{
+	struct conn *c = list_entry(requests, struct conn, requests);
+	size_t head = RDQ_FRAME_HEADER + len + 1;
+	uint8_t *frame = loan->data - head;
+
+	RDQ_DISPATCH_ONLY();
+	if (len == 0)
+		return -EINVAL;
+	if (len > RDQ_MAX_MESSAGE)
+		return -EMSGSIZE;
+	if (head > loan->room)
+		return -ENOSPC;
+	/* The JSON is small; the message, which is not, stays where it is. */
+	memcpy(frame + RDQ_FRAME_HEADER, SCRATCH_BODY, len);
+	frame[head - 1] = '\0';
+	rdq_frame_write_header((uint32_t)(len + 1 + loan->len), frame);
+	/* One reference for the whole frame: it goes in whole or not at all. */
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), frame, head + loan->len,
+				   loan->give_back, loan->arg) < 0)
+		return -ENOMEM;
+	conn_check_throttle(c);
+	return 0;
 }
 
 void conn_reject(struct conn *c, int64_t id, int err, const char *message)

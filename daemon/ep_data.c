@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control.h"
 #include "encode.h"
 #include "endpoint_internal.h"
 #include "engine/level.h"
@@ -114,13 +115,24 @@ void endpoint_send(struct ep *ep, struct request *req, const void *data, size_t 
 }
 
 /*
- * A message as the reply to req: in version 2 its bytes are the reply's
- * attachment; in version 1 they are text in the JSON, or hex for bytes that
- * are not UTF-8.
+ * A held message as the reply to req: in version 2 its bytes are the
+ * reply's attachment, lent to the connection's output from the buffer they
+ * were held in (their one copy in rdqd was into it), which comes back once
+ * they are written; in version 1 they are text in the JSON, or hex for bytes
+ * that are not UTF-8, and the buffer comes back at once.
  */
-static void answer_message(struct request *req, const struct qp_msg *m)
+static void answer_message(struct rdqd *d, struct request *req, struct qp_msg *m)
 {
-	request_complete_message(req, m->data, m->len);
+	struct control_loan loan = {
+		.data = m->data,
+		.len = m->len,
+		.room = sizeof(m->room),
+		.give_back = qp_message_given_back,
+		.arg = m,
+	};
+
+	if (!request_complete_lent(req, &loan))
+		qp_message_done(d, m);
 }
 
 static void recv_deadline(struct request *req)
@@ -133,10 +145,7 @@ static void deliver_messages(struct ep *ep)
 {
 	while (ep->recv_q.head && ep->qp_active && ep->qp_active->held) {
 		struct request *req = request_queue_pop(&ep->recv_q);
-		struct qp_msg *m = qp_take_message(ep->qp_active);
-
-		answer_message(req, m);
-		qp_message_done(ep->d, m);
+		answer_message(ep->d, req, qp_take_message(ep->qp_active));
 	}
 }
 
@@ -158,8 +167,7 @@ void endpoint_recv(struct ep *ep, struct request *req, int64_t timeout_ms)
 	}
 	m = ep->qp_active && !ep->recv_q.head ? qp_take_message(ep->qp_active) : NULL;
 	if (m) {
-		answer_message(req, m);
-		qp_message_done(ep->d, m);
+		answer_message(ep->d, req, m);
 		return;
 	}
 	if (failed_connection(ep, req))

@@ -229,9 +229,13 @@ static void stop(struct rdqd *d)
 	handle_table_fini(&d->conns);
 	shares_fini(d);
 	request_pool_drain(d);
-	qp_message_spares_free(d);
+	/*
+	 * The base first: freeing it frees the closed connections' outputs, and
+	 * the messages lent to them come back to the spares.
+	 */
 	if (d->base)
 		event_base_free(d->base);
+	qp_message_spares_free(d);
 }
 
 /*

@@ -5,9 +5,12 @@
  * Its data path runs on the loop (DISPATCH): posting sends and receives and
  * polling the device's CQ never block.
  *
- * Every message is copied out of its receive slot as it arrives, and the
- * slot goes back to the shared receive queue at once: one slow endpoint
- * never holds the device's receive buffers. A listener's endpoints echo each
+ * Every message leaves its receive slot as it arrives, and the slot goes
+ * back to the shared receive queue at once: one slow endpoint never holds
+ * the device's receive buffers. A message a waiting ep.recv takes is copied
+ * once, into the reply; one that arrives first is copied once, into a
+ * buffer it is held in, which its reply later lends to the connection's
+ * output (qp_message_given_back brings the buffer back). A listener's endpoints echo each
  * message from a send slot; a connecting endpoint holds what it receives
  * until a client asks for it (ep.recv). Either holds at most --recv-backlog
  * messages: one more means its peer sends faster than the endpoint's
@@ -391,14 +394,16 @@ static struct qp_msg *message_new(struct rdqd *d, uint32_t len)
 	while (cap < len)
 		cap *= 2;
 	m = malloc(sizeof(*m) + cap);
-	if (m)
+	if (m) {
+		m->d = d;
 		m->cap = cap;
+	}
 	return m;
 }
 
-void qp_message_done(struct rdqd *d, struct qp_msg *m)
+/* Keeps m for the next message, or frees it when enough are kept. */
+static void message_keep(struct rdqd *d, struct qp_msg *m)
 {
-	RDQ_DISPATCH_ONLY();
 	if (d->msg_spare_count >= MSG_SPARES) {
 		free(m);
 		return;
@@ -406,6 +411,20 @@ void qp_message_done(struct rdqd *d, struct qp_msg *m)
 	m->next = d->msg_spares;
 	d->msg_spares = m;
 	d->msg_spare_count++;
+}
+
+void qp_message_done(struct rdqd *d, struct qp_msg *m)
+{
+	RDQ_DISPATCH_ONLY();
+	message_keep(d, m);
+}
+
+void qp_message_given_back(const void *frame, size_t len, void *arg)
+{
+	struct qp_msg *m = arg;
+
+	/* No level check: rdqd's stop frees the last outputs on the loop thread after its loop. */
+	message_keep(m->d, m);
 }
 
 void qp_message_spares_free(struct rdqd *d)

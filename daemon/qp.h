@@ -29,11 +29,20 @@ struct verbs_device;
 
 #define QP_SEND_SLOTS 16u /* sends in flight per QP */
 
-/* A received message, copied out of the device's receive slot. */
+/* Bytes before a held message's: its reply's frame header and JSON, written there when lent. */
+#define QP_MSG_ROOM 192
+
+/*
+ * A received message, copied out of the device's receive slot: its one copy
+ * in rdqd, since its reply lends these bytes to the connection's output
+ * rather than copy them again (control_reply_lent).
+ */
 struct qp_msg {
 	struct qp_msg *next;
+	struct rdqd *d; /* whose spare buffers it joins: the daemon outlives every output */
 	uint32_t len;
 	uint32_t cap; /* bytes data has room for */
+	uint8_t room[QP_MSG_ROOM];
 	uint8_t data[];
 };
 
@@ -167,7 +176,16 @@ struct qp_msg *qp_take_message(struct qp *qp);
  * in steady state, or freed.
  */
 void qp_message_done(struct rdqd *d, struct qp_msg *m);
-/* Frees the buffers kept for reuse (at exit). */
+/*
+ * A message lent to its reply comes back (a control_give_back_fn, control.h;
+ * arg is the qp_msg): libevent calls it once the connection's output is done
+ * with the frame, written or dropped. That is on the loop thread, or in
+ * rdqd's stop as its loop's base is freed; maybe after the QP and the
+ * endpoint are gone, so it names neither: the message goes back to the spare
+ * buffers of its daemon, as qp_message_done.
+ */
+void qp_message_given_back(const void *frame, size_t len, void *arg);
+/* Frees the buffers kept for reuse (at exit, once no output can give one back). */
 void qp_message_spares_free(struct rdqd *d);
 
 #endif

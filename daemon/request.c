@@ -181,11 +181,13 @@ struct request *request_new(struct rdqd *d, rdq_handle_t conn, struct control_re
 
 /*
  * Sends the request's one reply: the result and, for a received message, its
- * bytes; or the error. A reply too big for a frame is answered with EMSGSIZE
- * instead, never dropped. Returns the status the client got.
+ * bytes (lent to the output when loan is not NULL and the reply carries them
+ * as an attachment; *lent says whether it took them); or the error. A reply
+ * too big for a frame is answered with EMSGSIZE instead, never dropped.
+ * Returns the status the client got.
  */
 static int answer(struct request *req, int status, const struct result *result, const char *message,
-		  const void *data, size_t len)
+		  const void *data, size_t len, const struct control_loan *loan, bool *lent)
 {
 	struct rdqd *d = req->d;
 	char *body = control_body();
@@ -195,8 +197,15 @@ static int answer(struct request *req, int status, const struct result *result, 
 						 result, data, len)
 			       : encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id,
 						    -status, message);
-	int ret = control_reply(req->list, n, attached ? data : NULL, len);
+	int ret = -ENOSPC;
 
+	if (attached && loan) {
+		ret = control_reply_lent(req->list, n, loan);
+		*lent = ret == 0;
+	}
+	/* Not lent (no loan, no room before it, no memory for the reference): copied. */
+	if (ret < 0 && ret != -EMSGSIZE)
+		ret = control_reply(req->list, n, attached ? data : NULL, len);
 	if (ret == -EMSGSIZE) {
 		status = -EMSGSIZE;
 		n = encode_reply_error(body, RDQ_MAX_MESSAGE, req->version, req->id, EMSGSIZE,
@@ -211,10 +220,13 @@ static int answer(struct request *req, int status, const struct result *result, 
 	return status;
 }
 
-static void complete(struct request *req, int status, const struct result *result,
-		     const char *message, const void *data, size_t len)
+/* Completes req once; returns whether its reply took the loan's bytes (see answer). */
+static bool complete(struct request *req, int status, const struct result *result,
+		     const char *message, const void *data, size_t len,
+		     const struct control_loan *loan)
 {
 	struct rdqd *d = req->d;
+	bool lent = false;
 
 	/*
 	 * Exactly once is the contract. The request is freed below, so a second
@@ -230,7 +242,7 @@ static void complete(struct request *req, int status, const struct result *resul
 		req->deadline = NULL;
 	}
 	if (req->list) {
-		status = answer(req, status, result, message, data, len);
+		status = answer(req, status, result, message, data, len, loan, &lent);
 		conn_list_remove(req);
 	} else {
 		d->counters.dropped++;
@@ -239,17 +251,23 @@ static void complete(struct request *req, int status, const struct result *resul
 	d->counters.pending--;
 	d->counters.by_status[status_bucket(status)]++;
 	request_release(d, req);
+	return lent;
 }
 
 void request_complete(struct request *req, int status, const struct result *result,
 		      const char *message)
 {
-	complete(req, status, result, message, NULL, 0);
+	complete(req, status, result, message, NULL, 0, NULL);
 }
 
 void request_complete_message(struct request *req, const void *data, size_t len)
 {
-	complete(req, 0, RESULT(RESULT_RECEIVED), NULL, data, len);
+	complete(req, 0, RESULT(RESULT_RECEIVED), NULL, data, len, NULL);
+}
+
+bool request_complete_lent(struct request *req, const struct control_loan *loan)
+{
+	return complete(req, 0, RESULT(RESULT_RECEIVED), NULL, loan->data, loan->len, loan);
 }
 
 void request_fail(struct request *req, int status, const char *fmt, ...)

@@ -15,6 +15,7 @@
 
 #include "engine/handle_table.h"
 
+struct control_loan;
 struct control_requests;
 struct result;
 struct rdq_op_spec;
@@ -112,6 +113,15 @@ void request_complete(struct request *req, int status, const struct result *resu
  * hex) in its JSON.
  */
 void request_complete_message(struct request *req, const void *data, size_t len);
+
+/*
+ * Completes the request with a received message whose buffer the reply may
+ * keep instead of copying it (control_loan, control.h). Returns true when it
+ * did: the buffer is the connection's output's until loan->give_back; false
+ * when it is still the caller's (a version 1 reply, which carries the bytes
+ * as text, a client gone, or no room or memory to lend them).
+ */
+bool request_complete_lent(struct request *req, const struct control_loan *loan);
 
 /* Formats the message of an error completion. */
 void request_fail(struct request *req, int status, const char *fmt, ...)

@@ -341,31 +341,31 @@ static int receive(struct rdq_client *client, const char *op, uint64_t ep, const
 	/* No limit is the longest rdqd allows. */
 	json_t *args = json_pack("{s:I, s:I}", "ep", (json_int_t)ep, "timeout_ms",
 				 (json_int_t)(timeout_ms < 0 ? RDQ_MAX_TIMEOUT_MS : timeout_ms));
-	const void *bytes;
 	json_t *reply;
+	void *bytes;
 	int ret;
 
 	*data = NULL;
 	*len = 0;
 	if (!args)
 		return -ENOMEM;
-	/* rdqd bounds the wait; the reply comes whatever happens. */
+	/*
+	 * The reply's bytes go straight into the buffer handed over (the id is
+	 * the one send_request gives it). rdqd bounds the wait; the reply comes
+	 * whatever happens.
+	 */
+	stream_want_attachment(client, client->next_id);
 	ret = call(client, op, args, 2, out, out_len, -1, &reply);
-	if (ret == 0 && !rdq_message_data(reply, &bytes, len)) {
+	bytes = stream_take_attachment(client, len);
+	json_decref(reply);
+	if (ret == 0 && !bytes) {
 		stream_set_error(client, "rdqd's %s reply carries no data", op);
 		ret = -EBADMSG;
 	}
-	if (ret == 0) {
-		/* One byte more, so that text can be used as a C string. */
-		*data = malloc(*len + 1);
-		if (*data) {
-			memcpy(*data, bytes, *len);
-			((char *)*data)[*len] = '\0';
-		} else {
-			ret = -ENOMEM;
-		}
-	}
-	json_decref(reply);
+	if (ret == 0)
+		*data = bytes;
+	else
+		free(bytes);
 	return ret;
 }
 

@@ -80,6 +80,7 @@ void stream_release(struct rdq_client *c)
 
 	while ((msg = stream_queue_take_any(c)))
 		json_decref(msg);
+	free(c->attachment);
 	free(c->discard);
 	free(c->rbuf);
 	free(c->wbuf);
@@ -265,11 +266,48 @@ static void rbuf_consume(struct rdq_client *c, size_t n)
 	c->rlen -= n;
 }
 
+void stream_want_attachment(struct rdq_client *c, int64_t id)
+{
+	free(c->attachment);
+	c->attachment = NULL;
+	c->want_attachment = true;
+	c->want_id = id;
+}
+
+void *stream_take_attachment(struct rdq_client *c, size_t *len)
+{
+	void *bytes = c->attachment;
+
+	*len = bytes ? c->attachment_len : 0;
+	c->attachment = NULL;
+	c->want_attachment = false;
+	return bytes;
+}
+
+/*
+ * Keeps the attachment of the reply stream_want_attachment() named in a
+ * buffer of its own, the one copy librdq makes of it. Returns 0 or -ENOMEM.
+ */
+static int keep_attachment(struct rdq_client *c, const uint8_t *data, size_t len)
+{
+	uint8_t *bytes = malloc(len + 1);
+
+	if (!bytes)
+		return -ENOMEM;
+	memcpy(bytes, data, len);
+	bytes[len] = '\0'; /* so that text can be used as a C string */
+	free(c->attachment);
+	c->attachment = bytes;
+	c->attachment_len = len;
+	return 0;
+}
+
 /*
  * A frame's message: its JSON, with the attachment, if any, in place of the
  * "attachment" count, as a string of exactly its bytes (any bytes: not
- * checked as UTF-8), so that it lives and dies with the message. NULL, with
- * the error set, for a frame that is not one.
+ * checked as UTF-8), so that it lives and dies with the message; or, for
+ * the reply a caller takes the bytes of, kept apart (keep_attachment). NULL,
+ * with the error set, for a frame that is not one.
  */
 static json_t *parse_frame(struct rdq_client *c, const char *body, size_t len)
 {
@@ -296,6 +334,13 @@ static json_t *parse_frame(struct rdq_client *c, const char *body, size_t len)
 	    (uint64_t)json_integer_value(announced) != data_len) {
 		json_decref(root);
 		stream_set_error(c, "rdqd sent an attachment other than it announced");
+		return NULL;
+	}
+	if (c->want_attachment && rdq_message_is_reply(root, c->want_id)) {
+		if (keep_attachment(c, data, data_len) == 0)
+			return root;
+		json_decref(root);
+		stream_set_error(c, "out of memory for an attachment of %zu bytes", data_len);
 		return NULL;
 	}
 	bytes = json_stringn_nocheck((const char *)data, data_len);

@@ -45,6 +45,17 @@ struct rdq_client {
 	size_t ndiscard;
 	size_t discard_cap;
 
+	/*
+	 * The reply whose attachment its caller takes whole (rdq_ep_recv): its
+	 * bytes go from rbuf into a buffer of their own, which the call hands
+	 * over, rather than into the message and then into a buffer for the
+	 * caller. One call waits at a time, so one such reply is enough.
+	 */
+	bool want_attachment;
+	int64_t want_id;
+	uint8_t *attachment; /* the bytes that reply carried (a NUL after them), or NULL */
+	size_t attachment_len;
+
 	/* The last message read was an error with a null id: rdqd's reason if it closes now. */
 	int farewell_err; /* positive errno, or 0 */
 	char farewell[ERROR_MAX];
@@ -89,6 +100,20 @@ json_t *stream_queue_take_flush(struct rdq_client *c, uint64_t ep);
 
 /* Drops the reply to id whenever it comes: its call gave up. Returns 0 or -ENOMEM. */
 int stream_discard_add(struct rdq_client *c, int64_t id);
+
+/*
+ * The reply to id will carry bytes that its caller takes whole: they are
+ * kept apart from the message, for stream_take_attachment(), and the
+ * message's "attachment" stays their count (rdq_message_data() finds none).
+ */
+void stream_want_attachment(struct rdq_client *c, int64_t id);
+
+/*
+ * The bytes the reply stream_want_attachment() named carried: returns them
+ * (followed by a NUL; the caller frees them) and sets *len, or returns NULL
+ * if none came. The stream wants none after this.
+ */
+void *stream_take_attachment(struct rdq_client *c, size_t *len);
 
 /*
  * Reads the next message off the socket (not the FIFO), waiting up to the

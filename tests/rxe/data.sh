@@ -175,6 +175,89 @@ requests_balance "two send slots"
 rdqd_stop
 expect "rdqd exits 0" 0 "$?"
 
+# ---------------------------------------------------------------- copies of a message
+# A received message is copied at most once inside rdqd and once inside librdq, whether its
+# ep.recv waited for it or it arrived first and was held (docs/architecture.md, "A message for
+# ep.recv"). The alloc-count preload counts the copies (memcpy, memmove and their kin) of at
+# least the message's size: in rdqd, read around each case (SIGUSR2); in the client, written as
+# it exits. The size is the message's alone: nothing else rdqd or librdq copies is as large.
+PRELOAD=$(dirname "$(command -v echo-peer)")/liballoc-count.so
+if [ ! -f "$PRELOAD" ]; then
+	echo "skip - copies of a message: no alloc-count preload (built with -Dbench=disabled)"
+else
+	SIZE=262139
+	export ALLOC_COUNT_FILE=/tmp/rdqd.copies COPY_COUNT_MIN=$SIZE LD_PRELOAD="$PRELOAD"
+	rdqd_start --max-message 1048576 || exit 1
+	unset ALLOC_COUNT_FILE COPY_COUNT_MIN LD_PRELOAD
+	# copies_in FILE: the copies its last line counts.
+	copies_in() { tail -n 1 "$1" | sed -n 's/.* copies \([0-9]*\).*/\1/p'; }
+	# rdqd_copies: rdqd's copies so far.
+	rdqd_copies() {
+		: >/tmp/rdqd.copies
+		kill -USR2 "$RDQD_PID"
+		wait_until 5 test -s /tmp/rdqd.copies
+		copies_in /tmp/rdqd.copies
+	}
+	# receive INDEX [--next]: recv-client under the preload, its copies in /tmp/client.copies.
+	receive() {
+		rm -f /tmp/client.copies
+		ALLOC_COUNT_FILE=/tmp/client.copies COPY_COUNT_MIN=$SIZE LD_PRELOAD="$PRELOAD" \
+			timeout 60 recv-client "$RDQ_SOCK" "$E" "$SIZE" "$@"
+	}
+	received_is() { [ "$(json_get received "$(ctl -j ep show "$E")")" = "$1" ]; }
+	recv_pending() { ctl -j request list | grep -q '"op":"ep.recv"'; }
+	# A peer that sends each message when told (SIGUSR1, so not under timeout, which would take
+	# it), to rdqd's ep.connect.
+	echo-peer --push "$ADDR" 7482 "$SIZE" 4 >/tmp/push.out 2>&1 &
+	PUSH=$!
+	wait_until 10 grep -q listening /tmp/push.out
+	E=$(json_get ep "$(ctl -j ep connect "$ADDR:7482")")
+	wait_until 10 grep -q connected /tmp/push.out
+	expect_match "a peer that sends when told is connected" '^[0-9]+$' "$E"
+	# copy_case NAME INDEX first|after [--next]: message INDEX arrives before or after its
+	# ep.recv; rdqd and librdq each copy it once.
+	copy_case() {
+		name=$1 index=$2 when=$3
+		shift 3
+		before=$(rdqd_copies)
+		if [ "$when" = first ]; then
+			kill -USR1 "$PUSH"
+			wait_until 10 received_is $((index + 1)) ||
+				fail "$name: the message is held" "$(ctl -j ep show "$E")"
+			out=$(receive "$index" "$@" 2>&1)
+			status=$?
+		else
+			receive "$index" "$@" >/tmp/recv.out 2>&1 &
+			client=$!
+			wait_until 10 recv_pending || fail "$name: ep.recv waits" "$(ctl -j request list)"
+			kill -USR1 "$PUSH"
+			wait "$client"
+			status=$?
+			out=$(cat /tmp/recv.out)
+		fi
+		expect "$name: the message comes exactly" "0 recv-client: $SIZE bytes, exact" \
+			"$status $out"
+		after=$(rdqd_copies)
+		echo "  $name: rdqd copied it $((after - before)) times, librdq $(copies_in /tmp/client.copies)"
+		expect "$name: rdqd copies it once" 1 $((after - before))
+		expect "$name: librdq copies it once" 1 "$(copies_in /tmp/client.copies)"
+	}
+	copy_case "rdq_ep_recv waiting for a message" 0 after
+	copy_case "a message held for rdq_ep_recv" 1 first
+	copy_case "rdq_client_next waiting for a message" 2 after --next
+	copy_case "a message held for rdq_client_next" 3 first --next
+	if wait_until 10 grep -q 'sent 3' /tmp/push.out; then
+		wait "$PUSH"
+		expect "the peer sent its four messages" 0 "$?"
+	else
+		kill "$PUSH"
+		fail "the peer sent its four messages" "$(cat /tmp/push.out)"
+	fi
+	requests_balance "copies"
+	rdqd_stop
+	expect "rdqd exits 0" 0 "$?"
+fi
+
 # ---------------------------------------------------------------- the largest maximum
 rdqd_start --max-message 1048576 || exit 1
 ctl ep listen "$ADDR:$PORT" >/dev/null

@@ -16,6 +16,12 @@
  *       the other way round: listens, accepts one connection (rdqd's
  *       ep.connect), and sends back each of COUNT messages (up to 1 MiB) as
  *       it came
+ *   echo-peer --push ADDR PORT SIZE COUNT
+ *       listens, accepts one connection (rdqd's ep.connect), says
+ *       "connected", then sends COUNT messages of SIZE bytes, message i with
+ *       echo's byte pattern for i, one each time it gets SIGUSR1, and says
+ *       "sent I" once each completed: the test that owns it decides when a
+ *       message arrives (before rdqd's client asks for it, or after)
  *   echo-peer --ask ADDR PORT WAIT_MS [TEXT...]
  *       a client of a request-answer service (rdqctl ep serve): says
  *       "connected", then sends each TEXT in turn and prints the answer's
@@ -29,6 +35,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,8 +230,9 @@ static int deaf(struct rdma_cm_id *id, size_t size, unsigned count, int wait_s)
 /* The largest message rdqd sends (its largest --max-message). */
 #define SERVE_MAX (1u << 20)
 
-/* Takes one connection on ADDR PORT and echoes count messages on it. */
-static int serve(const char *addr, const char *port, unsigned count)
+/* Listens on ADDR PORT and takes one connection, with its receive posted first; NULL: said. */
+static struct rdma_cm_id *accept_one(const char *addr, const char *port, struct rdma_cm_id **lid,
+				     uint8_t *buf, struct ibv_mr **mr)
 {
 	struct rdma_addrinfo hints = {.ai_flags = RAI_PASSIVE, .ai_port_space = RDMA_PS_TCP}, *res;
 	struct ibv_qp_init_attr attr = {
@@ -232,31 +240,51 @@ static int serve(const char *addr, const char *port, unsigned count)
 		.sq_sig_all = 1,
 		.qp_type = IBV_QPT_RC,
 	};
-	struct rdma_cm_id *listen_id, *id;
+	struct rdma_cm_id *id;
+
+	if (rdma_getaddrinfo(addr, port, &hints, &res)) {
+		fail("rdma_getaddrinfo");
+		return NULL;
+	}
+	if (rdma_create_ep(lid, res, NULL, &attr)) {
+		fail("rdma_create_ep");
+		return NULL;
+	}
+	rdma_freeaddrinfo(res);
+	if (rdma_listen(*lid, 1)) {
+		fail("rdma_listen");
+		return NULL;
+	}
+	printf("echo-peer: listening\n");
+	fflush(stdout);
+	if (rdma_get_request(*lid, &id)) {
+		fail("rdma_get_request");
+		return NULL;
+	}
+	*mr = rdma_reg_msgs(id, buf, SERVE_MAX);
+	/* A receive is posted before the accept: the first message never meets RNR. */
+	if (!*mr || rdma_post_recv(id, NULL, buf, SERVE_MAX, *mr) || rdma_accept(id, NULL)) {
+		fail("rdma_accept");
+		return NULL;
+	}
+	return id;
+}
+
+/* Takes one connection on ADDR PORT and echoes count messages on it. */
+static int serve(const char *addr, const char *port, unsigned count)
+{
 	uint8_t *buf = malloc(SERVE_MAX);
+	struct rdma_cm_id *listen_id, *id;
 	struct ibv_mr *mr;
 	struct ibv_wc wc;
 	unsigned n;
 	int ret = 0;
 
-	if (!buf || rdma_getaddrinfo(addr, port, &hints, &res))
-		return fail("rdma_getaddrinfo");
-	if (rdma_create_ep(&listen_id, res, NULL, &attr))
-		return fail("rdma_create_ep");
-	rdma_freeaddrinfo(res);
-	if (rdma_listen(listen_id, 1))
-		return fail("rdma_listen");
-	printf("echo-peer: listening\n");
-	fflush(stdout);
-	/* The listener's QP attributes give the connection its QP. */
-	if (rdma_get_request(listen_id, &id))
-		return fail("rdma_get_request");
-	mr = rdma_reg_msgs(id, buf, SERVE_MAX);
-	if (!mr)
-		return fail("rdma_reg_msgs");
-	/* A receive is posted before the accept: the first message never meets RNR. */
-	if (rdma_post_recv(id, NULL, buf, SERVE_MAX, mr) || rdma_accept(id, NULL))
-		return fail("rdma_accept");
+	if (!buf)
+		return fail("malloc");
+	id = accept_one(addr, port, &listen_id, buf, &mr);
+	if (!id)
+		return 2;
 	for (n = 0; n < count && ret == 0; n++) {
 		if (rdma_get_recv_comp(id, &wc) <= 0 || wc.status != IBV_WC_SUCCESS) {
 			printf("echo-peer: message %u did not arrive: %s\n", n + 1,
@@ -272,6 +300,43 @@ static int serve(const char *addr, const char *port, unsigned count)
 	}
 	if (ret == 0)
 		printf("echo-peer: served %u messages\n", count);
+	rdma_disconnect(id);
+	rdma_dereg_mr(mr);
+	rdma_destroy_ep(id);
+	rdma_destroy_ep(listen_id);
+	free(buf);
+	return ret;
+}
+
+/* --push: count messages of size bytes, each when SIGUSR1 says so. */
+static int push(const char *addr, const char *port, size_t size, unsigned count)
+{
+	uint8_t *buf = malloc(SERVE_MAX);
+	struct rdma_cm_id *listen_id, *id;
+	struct ibv_mr *mr;
+	sigset_t go;
+	int sig, ret = 0;
+
+	/* Blocked before anyone can know the pid's purpose: a signal waits for sigwait. */
+	sigemptyset(&go);
+	sigaddset(&go, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &go, NULL);
+	if (!buf || size == 0 || size > SERVE_MAX || count == 0)
+		return 2;
+	id = accept_one(addr, port, &listen_id, buf, &mr);
+	if (!id)
+		return 2;
+	printf("echo-peer: connected\n");
+	fflush(stdout);
+	for (unsigned i = 0; i < count && ret == 0; i++) {
+		if (sigwait(&go, &sig))
+			return fail("sigwait");
+		fill(buf, size, i);
+		ret = send_one(id, buf, size, mr);
+		if (ret == 0)
+			printf("echo-peer: sent %u\n", i);
+		fflush(stdout);
+	}
 	rdma_disconnect(id);
 	rdma_dereg_mr(mr);
 	rdma_destroy_ep(id);
@@ -390,10 +455,14 @@ int main(int argc, char **argv)
 		return ask(argv[2], argv[3], atol(argv[4]), argv + 5, argc - 5);
 	if (argc == 5 && !strcmp(argv[1], "--serve"))
 		return serve(argv[2], argv[3], (unsigned)strtoul(argv[4], NULL, 10));
+	if (argc == 6 && !strcmp(argv[1], "--push"))
+		return push(argv[2], argv[3], strtoul(argv[4], NULL, 10),
+			    (unsigned)strtoul(argv[5], NULL, 10));
 	if (is_deaf ? argc != 7 : argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: echo-peer ADDR PORT SIZE COUNT [DEPTH]\n"
 				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n"
 				"       echo-peer --serve ADDR PORT COUNT\n"
+				"       echo-peer --push ADDR PORT SIZE COUNT\n"
 				"       echo-peer --ask ADDR PORT WAIT_MS [TEXT...]\n");
 		return 2;
 	}
