@@ -247,8 +247,8 @@ int main(int argc, char **argv)
 	int ret, port;
 
 	if (argc < 5) {
-		fprintf(stderr,
-			"usage: direct-check SOCK connect|serve|steal|hold|deaf|ignore ADDR PORT [N]\n");
+		fprintf(stderr, "usage: direct-check SOCK connect|serve|steal|hold|deaf|ignore "
+				"ADDR PORT [N]\n");
 		return 2;
 	}
 	ret = rdq_client_connect(argv[1], &c);
