@@ -333,12 +333,17 @@ int qp_attr_from_cm(struct rdma_cm_id *id, enum ibv_qp_state state, struct ibv_q
 	return 0;
 }
 
-/* Every QP is the asking client's: the race world's clients are this process. */
+/*
+ * A QP is the asking client's (the race world's clients are this process),
+ * unless the case says another process made it.
+ */
 int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 {
 	(void)ibdev_name;
 	(void)qp_num;
-	*pid = getpid();
+	RDQ_PASSIVE_ONLY();
+	fake.owner_checks++;
+	*pid = fake.qp_owner ? fake.qp_owner : getpid();
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "engine/handle_table.h"
 
@@ -71,15 +72,17 @@ struct fake_record {
 	unsigned nids;
 	struct fake_qp qps[FAKE_MAX_QPS];
 	unsigned nqps;
-	unsigned overflows;   /* records that did not fit: a case that made too many */
-	unsigned hooks_run;   /* hooks that ran */
-	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
-	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
-	int qp_create_error;  /* set by a case: qp_create fails with this errno */
-	unsigned listens;     /* rdma_listen calls */
-	unsigned sends;	      /* qp_post_send calls that took a slot */
-	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */
-	unsigned unexpected;  /* calls no case makes (a send, a device list): a daemon change */
+	unsigned overflows;    /* records that did not fit: a case that made too many */
+	unsigned hooks_run;    /* hooks that ran */
+	unsigned resyncs;      /* device_resync calls: one per endpoint torn down by a removal */
+	int disconnect_error;  /* set by a case: rdma_disconnect fails with this errno */
+	int qp_create_error;   /* set by a case: qp_create fails with this errno */
+	unsigned listens;      /* rdma_listen calls */
+	unsigned sends;	       /* qp_post_send calls that took a slot */
+	unsigned incoming;     /* ids made for peers' connection requests (fake_incoming_id) */
+	unsigned unexpected;   /* calls no case makes (a send, a device list): a daemon change */
+	pid_t qp_owner;	       /* set by a case: the process RDMA netlink names for every QP */
+	unsigned owner_checks; /* qp_owner_pid calls */
 };
 
 extern struct fake_record fake;

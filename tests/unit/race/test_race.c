@@ -48,6 +48,7 @@
 #include "fakes.h"
 #include "harness.h"
 #include "race_connect.h"
+#include "race_direct.h"
 #include "log.h"
 #include "object.h"
 #include "protocol/errname.h"
@@ -593,5 +594,5 @@ int main(void)
 			.initial_state = (void *)&cases[i],
 		};
 	return cmocka_run_group_tests_name("race-disconnect", tests, NULL, NULL) +
-	       race_connect_run();
+	       race_connect_run() + race_direct_run();
 }
