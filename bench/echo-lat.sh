@@ -1,7 +1,7 @@
 #!/bin/sh
-# Echo latency, side by side in one boot of the rxe host: four ways of
+# Echo latency, side by side in one boot of the rxe host: five ways of
 # sending a message and waiting for its echo, REPEAT times (default 3) at
-# each message size, the four in turn within a run (in reverse order every
+# each message size, the five in turn within a run (in reverse order every
 # other run, so that none always goes first):
 #   ib_send_lat  perftest's ib_send_lat -R -e (rdma_cm, completion events)
 #                against its own server
@@ -10,6 +10,8 @@
 #   pingpong     rdma-pingpong, a plain rdma_cm client, against rdqd's echo
 #   rdq          rdq-pingpong: ep.send then ep.recv through rdqd, whose
 #                active endpoint talks to its own listener's echo
+#   direct       rdq-pingpong -D: a direct connection, rdqd connects the
+#                program's own QP, which carries the messages
 # Every figure is a round trip in µs, the median (p50) and 99th percentile
 # (p99) of ITERS (default 2000) round trips. ib_send_lat prints half the
 # round trip for sends; its figures are doubled here.
@@ -20,6 +22,7 @@
 #   sum size S path P p50 median .. min .. max .. p99 median .. min .. max .. runs N
 #   ratio size S rdqd_echo/ib_send_lat p50 median .. min .. max .. p99 ... runs N
 #   ratio size S rdq/pingpong p50 ... (through rdqd ÷ plain rdma_cm ping-pong)
+#   ratio size S direct/pingpong p50 ... (direct ÷ plain rdma_cm ping-pong)
 # Ratios are taken within each run, then summarised over the runs.
 # Usage (on the host):
 #   tests/rxe/rxehost run --build-dir build -- bench/echo-lat.sh [SIZE...] | tee echo-lat.log
@@ -81,15 +84,26 @@ path_pingpong() {
 }
 
 path_rdq() {
-	out=$(timeout "$LIMIT" rdq-pingpong -s "$RDQ_SOCK" "$ADDR:7472" "$1" "$ITERS" 2>&1)
+	rdq_pingpong rdq "$@"
+}
+
+path_direct() {
+	rdq_pingpong direct "$@" -D
+}
+
+# rdq_pingpong PATH SIZE RUN [OPTION]: rdq-pingpong's round trips, recorded as PATH.
+rdq_pingpong() {
+	path=$1
+	shift
+	out=$(timeout "$LIMIT" rdq-pingpong ${3:-} -s "$RDQ_SOCK" "$ADDR:7472" "$1" "$ITERS" 2>&1)
 	case $out in
 	*" skipped: "*)
-		echo "skip size $1 run $2 path rdq: ${out#* skipped: }"
+		echo "skip size $1 run $2 path $path: ${out#* skipped: }"
 		return
 		;;
 	esac
 	# shellcheck disable=SC2046
-	record "$1" "$2" rdq $(printf '%s\n' "$out" | pingpong_rtt)
+	record "$1" "$2" "$path" $(printf '%s\n' "$out" | pingpong_rtt)
 	printf '%s\n' "$out" | grep -v '^rdqpingpong ' | head -n 5
 }
 
@@ -100,9 +114,9 @@ for size in "$@"; do
 	run=1
 	while [ "$run" -le "$REPEAT" ]; do
 		if [ $((run % 2)) -eq 1 ]; then
-			order="ib_send_lat rdqd_echo pingpong rdq"
+			order="ib_send_lat rdqd_echo pingpong rdq direct"
 		else
-			order="rdq pingpong rdqd_echo ib_send_lat"
+			order="direct rdq pingpong rdqd_echo ib_send_lat"
 		fi
 		for p in $order; do
 			"path_$p" "$size" "$run"
@@ -117,7 +131,7 @@ echo "measured in $(($(date +%s) - start)) s"
 awk -v sizes="$*" "$SPREAD_AWK"'
 $1 == "lat" { p50[$3 "/" $7 "/" $5] = $9; p99[$3 "/" $7 "/" $5] = $11 }
 END {
-	np = split("ib_send_lat rdqd_echo pingpong rdq", paths, " ")
+	np = split("ib_send_lat rdqd_echo pingpong rdq direct", paths, " ")
 	ns = split(sizes, sz, " ")
 	for (s = 1; s <= ns; s++) {
 		S = sz[s]
@@ -131,10 +145,10 @@ END {
 				printf "sum size %s path %s p50 %s p99 %s runs %d\n", S, paths[k],
 					spread(a), spread(b), count(a)
 		}
-		split("rdqd_echo/ib_send_lat rdq/pingpong", names, " ")
-		split("rdqd_echo rdq", num, " ")
-		split("ib_send_lat pingpong", den, " ")
-		for (k = 1; k <= 2; k++) {
+		split("rdqd_echo/ib_send_lat rdq/pingpong direct/pingpong", names, " ")
+		split("rdqd_echo rdq direct", num, " ")
+		split("ib_send_lat pingpong pingpong", den, " ")
+		for (k = 1; k <= 3; k++) {
 			a = ""; b = ""
 			for (r = 1; r <= 1000; r++)
 				if ((n = S "/" num[k] "/" r) in p50 && (d = S "/" den[k] "/" r) in p50 &&

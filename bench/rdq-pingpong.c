@@ -6,9 +6,12 @@
  * its passive endpoint echoes), then times each round trip as a client of
  * rdqd sees it: by default one ep.sendrecv (the send and the receive of its
  * echo in one request), -P an ep.send and an ep.recv written together, -S
- * the same one after the other, -1 the same in protocol version 1.
+ * the same one after the other, -1 the same in protocol version 1; -D
+ * over a direct connection instead: rdqd connects this program's own QP,
+ * and each message goes over it (rdq_direct_send, rdq_direct_recv), never
+ * through rdqd.
  *
- * Usage: rdq-pingpong [-1|-P|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
+ * Usage: rdq-pingpong [-1|-P|-S|-D] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
  *
  * After WARMUP round trips (default 100) it times ITERS more and prints
  *   rdqpingpong size SIZE iters ITERS p50_us P50 p99_us P99
@@ -26,11 +29,16 @@
 #include <time.h>
 
 #include <rdq/client.h>
+#include <rdq/direct.h>
 
 #include "percentile.h"
 
 /* How long ep.recv waits for an echo: one that takes longer has been lost. */
 #define RECV_TIMEOUT_MS 10000
+
+/* -D: a direct connection, whose QP carries the messages. */
+static int use_direct;
+static struct rdq_direct *direct;
 
 static double now_us(void)
 {
@@ -111,6 +119,15 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 	void *echo;
 	int ret;
 
+	if (direct) {
+		ret = rdq_direct_send(direct, out, len);
+		if (ret == 0)
+			ret = rdq_direct_recv(direct, in, len, RECV_TIMEOUT_MS);
+		if (ret < 0)
+			return ret;
+		*in_len = (size_t)ret;
+		return 0;
+	}
 	if (!version1) {
 		if (mode == MODE_SEQUENTIAL) {
 			ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
@@ -161,8 +178,8 @@ static void fill(char *buf, size_t size, unsigned long seq)
 	}
 }
 
-/* Asks rdqd for an endpoint connected to addr:port; its handle in *ep. */
-static int connect_ep(struct rdq_client *c, const char *target, json_int_t *ep)
+/* Asks rdqd for an endpoint connected to addr:port (-D: direct); its handle in *ep. */
+static int connect_ep(struct rdq_client *c, const char *target, size_t size, json_int_t *ep)
 {
 	char addr[64], *colon;
 	int port = 7472, ret;
@@ -173,6 +190,20 @@ static int connect_ep(struct rdq_client *c, const char *target, json_int_t *ep)
 	if (colon) {
 		*colon = 0;
 		port = atoi(colon + 1);
+	}
+	if (use_direct) {
+		struct rdq_direct_opts opts = {.msg_size = size < 64 ? 64 : (uint32_t)size,
+					       .timeout_ms = 10000};
+
+		ret = rdq_direct_connect(c, addr, port, &opts, &direct);
+		if (ret < 0) {
+			fprintf(stderr, "rdq-pingpong: direct connect to %s:%d: %s\n", addr, port,
+				rdq_client_error(c));
+			direct = NULL;
+			return ret;
+		}
+		*ep = (json_int_t)rdq_direct_ep(direct);
+		return 0;
 	}
 	/* Tied: should this program die, rdqd destroys the endpoint when the connection closes. */
 	ret = rdq_call(c, "ep.connect",
@@ -244,8 +275,11 @@ int main(int argc, char **argv)
 	size_t size;
 	double *lat;
 
-	while ((opt = getopt(argc, argv, "1PSs:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "1DPSs:w:")) != -1) {
 		switch (opt) {
+		case 'D':
+			use_direct = 1;
+			break;
 		case '1':
 			version1 = 1;
 			break;
@@ -282,7 +316,7 @@ int main(int argc, char **argv)
 		free(lat);
 		return 3;
 	}
-	ret = connect_ep(c, argv[optind], &ep) < 0;
+	ret = connect_ep(c, argv[optind], size, &ep) < 0;
 	if (!ret) {
 		ret = measure(c, ep, size, warmup, iters, lat, &skipped);
 		if (!ret && !skipped) {
@@ -291,14 +325,19 @@ int main(int argc, char **argv)
 			       iters, percentile(lat, iters, 0.50), percentile(lat, iters, 0.99));
 		}
 		/* A clean end for the listener's passive endpoint too, then the handle. */
-		rdq_call(c, "ep.disconnect", json_pack("{s:I, s:b}", "ep", ep, "wait", 1), NULL);
-		rdq_call(c, "ep.destroy", json_pack("{s:I}", "ep", ep), NULL);
+		if (direct) {
+			rdq_direct_close(direct); /* its id goes: the peer gets a DREQ */
+		} else {
+			rdq_call(c, "ep.disconnect", json_pack("{s:I, s:b}", "ep", ep, "wait", 1),
+				 NULL);
+			rdq_call(c, "ep.destroy", json_pack("{s:I}", "ep", ep), NULL);
+		}
 	}
 	rdq_client_close(c);
 	free(lat);
 	return ret;
 usage:
-	fprintf(stderr,
-		"usage: rdq-pingpong [-1|-P|-S] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS\n");
+	fprintf(stderr, "usage: rdq-pingpong [-1|-P|-S|-D] [-s SOCKET] [-w WARMUP] ADDR[:PORT] "
+			"SIZE ITERS\n");
 	return 2;
 }
