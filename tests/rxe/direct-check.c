@@ -115,14 +115,20 @@ static int do_serve(struct rdq_client *c, const char *addr, int port, int n)
 		ret = rdq_direct_accept(c, 60000, NULL, &conn);
 		if (ret < 0)
 			die(c, "rdq_direct_accept", ret);
+		unsigned long echoed = 0;
+		int sent = 0;
+
 		check_row(c, conn);
-		ret = rdq_direct_recv(conn, buf, sizeof(buf), 20000);
-		check(ret > 0, "the peer's message arrived on this process's QP");
-		if (ret > 0)
-			check(rdq_direct_send(conn, buf, (size_t)ret) == 0,
-			      "the answer was posted on this process's QP");
-		/* The peer reads its answer and disconnects; give it the time to. */
-		rdq_direct_recv(conn, buf, sizeof(buf), 2000);
+		/*
+		 * Every message is answered with itself until the peer disconnects:
+		 * rdqd's ep.flush ends the receive (ECONNRESET).
+		 */
+		while ((ret = rdq_direct_recv(conn, buf, sizeof(buf), 20000)) > 0 &&
+		       (sent = rdq_direct_send(conn, buf, (size_t)ret)) == 0)
+			echoed++;
+		check(echoed > 0, "the peer's messages arrived on this process's QP, each answered");
+		printf("echoed %lu, then: %s\n", echoed, strerror(-(sent < 0 ? sent : ret)));
+		check(ret == -ECONNRESET, "the peer's disconnect ended the connection (ep.flush)");
 		rdq_direct_close(conn);
 	}
 	return 0;

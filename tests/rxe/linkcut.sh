@@ -10,6 +10,9 @@
 #  - C: a send with a 120 s deadline fails on its own once the transport's
 #    retries (retry_count 6) run out, and C's connection is given up with
 #    it: ep.error says why, and C is disconnecting;
+#  - D: a direct connection (host 1's client owns its QP): a disconnect with
+#    a 3 s deadline ends with ETIMEDOUT, and the client is told to flush
+#    its QP, which it does;
 #  - rdma_cm's UNREACHABLE, if it comes within 30 s, reaches the watcher as
 #    ep.error for a connected endpoint (whether it comes is the kernel's
 #    doing, so its absence is reported, not failed).
@@ -76,6 +79,13 @@ seen_c() { grep '"event":"ep.established"' "$EVENTS" | grep -q "\"ep\":${C}[,}]"
 if wait_until 10 seen_c; then pass "the monitor sees events (C established)"
 else fail "the monitor sees events" "$(cat "$EVENTS")"; fi
 
+# A direct connection across the same wire: the client process owns its QP.
+direct-check "$RDQ_SOCK" hold "$PEER" "$PORT" >/tmp/direct.out 2>&1 &
+DHOLD=$!
+dconnected() { grep -q '^connected' /tmp/direct.out; }
+wait_until 20 dconnected || fail "a direct client connects to host 2" "$(cat /tmp/direct.out)"
+DE=$(sed -n 's/^connected ep \([0-9]*\).*/\1/p' /tmp/direct.out)
+
 # Notes when the first ep.error arrives and the endpoints' states then (the
 # checks below are busy meanwhile).
 (
@@ -124,6 +134,16 @@ expect_match "disconnect across the cut ends with ETIMEDOUT" ETIMEDOUT "$out"
 expect_match "disconnect: rdqd's local deadline (rdma_cm had not reported)" "did not report" "$out"
 expect_took "disconnect: answered within its deadline and slack" "$took"
 
+t0=$(now_ms)
+out=$(ctl -j ep disconnect "$DE" --wait --timeout $DEADLINE_MS 2>&1)
+took=$(($(now_ms) - t0))
+expect_match "a direct endpoint's disconnect across the cut ends with ETIMEDOUT" ETIMEDOUT "$out"
+expect_match "direct disconnect: its client was told to flush its QP" "told to flush its QP" "$out"
+expect_took "direct disconnect: answered within its deadline and slack" "$took"
+dended() { grep -q '^ended' /tmp/direct.out; }
+wait_until 5 dended
+expect "the direct client flushed its QP across the cut" 0 "$?"
+
 # rdma_cm's UNREACHABLE on a connected endpoint becomes ep.error. Whether and
 # when it comes depends on the kernel (on rxe it followed ARP failing once
 # host 1's NIC lost its carrier), so its absence is a note, not a failure.
@@ -134,7 +154,7 @@ if [ -s /tmp/error.at ]; then
 	connected=""
 	for e in $(grep '"event":"ep.error"' "$EVENTS" | grep -v '"reason"' |
 		sed -n 's/.*"ep":\([0-9]*\).*/\1/p' | sort -u); do
-		case $e in "$A" | "$B" | "$C") ;; *) fail "ep.error names one of our endpoints" "$e" ;; esac
+		case $e in "$A" | "$B" | "$C" | "$DE") ;; *) fail "ep.error names one of our endpoints" "$e" ;; esac
 		tr '{' '\n' </tmp/error.eps | grep "\"ep\":$e," | grep -q '"state":"connected"' &&
 			connected="$connected $e"
 	done
@@ -180,6 +200,8 @@ ctl ep show | sed 's/^/    /'
 
 kill "$MON"
 wait "$MON"
+kill "$DHOLD"
+wait "$DHOLD" 2>/dev/null
 for e in "$A" "$B" "$C" "$D"; do ctl ep destroy "$e" >/dev/null; done
 stats=$(ctl -j stats)
 expect "every request completed (only stats pending)" 1 "$(json_get pending "$stats")"
