@@ -8,8 +8,9 @@
  * echo in one request), -P an ep.send and an ep.recv written together, -S
  * the same one after the other, -1 the same in protocol version 1; -D
  * over a direct connection instead: rdqd connects this program's own QP,
- * and each message goes over it (rdq_direct_send, rdq_direct_recv), never
- * through rdqd.
+ * and each message goes over it, never through rdqd, from and into the
+ * QP's registered buffers (rdq_direct_send_buffer, rdq_direct_recv_borrow)
+ * as rdma-pingpong's do.
  *
  * Usage: rdq-pingpong [-1|-P|-S|-D] [-s SOCKET] [-w WARMUP] ADDR[:PORT] SIZE ITERS
  *
@@ -119,15 +120,6 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 	void *echo;
 	int ret;
 
-	if (direct) {
-		ret = rdq_direct_send(direct, out, len);
-		if (ret == 0)
-			ret = rdq_direct_recv(direct, in, len, RECV_TIMEOUT_MS);
-		if (ret < 0)
-			return ret;
-		*in_len = (size_t)ret;
-		return 0;
-	}
 	if (!version1) {
 		if (mode == MODE_SEQUENTIAL) {
 			ret = rdq_ep_send(c, (uint64_t)ep, out, len, 0, 0);
@@ -159,6 +151,34 @@ static int exchange(struct rdq_client *c, json_int_t ep, const char *out, size_t
 		memcpy(in, data, *in_len < len ? *in_len : len);
 	json_decref(result);
 	return 0;
+}
+
+/*
+ * One round trip over the direct connection's own QP, timed in *us as
+ * rdma-pingpong times its own: the message is written into the QP's
+ * registered send buffer before the clock starts, the echo read where it
+ * arrived after it stops; in between, the post and the wait, no copy.
+ */
+static int direct_round_trip(const char *out, size_t len, char *in, size_t *in_len, double *us)
+{
+	const void *echo;
+	void *buf;
+	double t0;
+	int ret = rdq_direct_send_buffer(direct, &buf);
+
+	if (ret < 0)
+		return ret;
+	memcpy(buf, out, len);
+	t0 = now_us();
+	ret = rdq_direct_send_post(direct, len);
+	if (ret == 0)
+		ret = rdq_direct_recv_borrow(direct, &echo, RECV_TIMEOUT_MS);
+	*us = now_us() - t0;
+	if (ret < 0)
+		return ret;
+	*in_len = (size_t)ret;
+	memcpy(in, echo, *in_len < len ? *in_len : len);
+	return rdq_direct_recv_done(direct);
 }
 
 /*
@@ -236,9 +256,13 @@ static int measure(struct rdq_client *c, json_int_t ep, size_t size, unsigned lo
 		double t0, us;
 
 		fill(out, size, i + 1);
-		t0 = now_us();
-		ret = exchange(c, ep, out, size, in, &got);
-		us = now_us() - t0;
+		if (direct) {
+			ret = direct_round_trip(out, size, in, &got, &us);
+		} else {
+			t0 = now_us();
+			ret = exchange(c, ep, out, size, in, &got);
+			us = now_us() - t0;
+		}
 		/* Too large for rdqd's interface: no figure for this size, and no failure. */
 		if (ret == -EMSGSIZE && i == 0) {
 			printf("rdqpingpong size %zu skipped: %s (EMSGSIZE)\n", size,

@@ -44,8 +44,9 @@ struct rdq_direct {
 	uint32_t ready_head, ready_count;
 	bool *send_busy;
 	uint32_t sends_out, next_send;
-	int failed; /* a work request failed: the connection is broken (negative errno) */
-	int ended;  /* rdqd's ep.flush came: why the connection is over (negative errno) */
+	int failed;   /* a work request failed: the connection is broken (negative errno) */
+	int ended;    /* rdqd's ep.flush came: why the connection is over (negative errno) */
+	int borrowed; /* the receive slot rdq_direct_recv_borrow() lent, or -1 */
 };
 
 static uint8_t *recv_slot(struct rdq_direct *c, uint32_t i)
@@ -179,6 +180,7 @@ static int make_qp(struct rdq_client *client, const char *device,
 	if (!c)
 		return -ENOMEM;
 	c->client = client;
+	c->borrowed = -1;
 	c->msg_size = opts && opts->msg_size ? opts->msg_size : DEFAULT_MSG_SIZE;
 	c->depth = opts && opts->depth ? opts->depth : DEFAULT_DEPTH;
 	if (c->depth > MAX_DEPTH) {
@@ -516,27 +518,32 @@ static int wait_event(struct rdq_direct *c, int64_t deadline)
 	n = reap(c);
 	if (n != 0)
 		return n < 0 ? n : 0;
-	n = poll(p, 2, stream_remaining_ms(deadline));
+	/*
+	 * rdqd's ep.flush may be read already (by a call that read its reply
+	 * past it, or in a partial read): the socket would not wake us for it.
+	 */
+	if (!c->ended) {
+		n = read_daemon(c);
+		if (n < 0 || c->ended)
+			return n;
+	}
+	/* Once told, rdqd has nothing more for this connection: only the CQ matters. */
+	n = poll(p, c->ended ? 1 : 2, stream_remaining_ms(deadline));
 	if (n < 0)
 		return -errno;
 	if (n == 0)
 		return -EAGAIN;
 	if ((p[0].revents & POLLIN) && ibv_get_cq_event(c->channel, &cq, &ctx) == 0)
 		ibv_ack_cq_events(cq, 1);
-	if (p[1].revents)
+	if (!c->ended && p[1].revents)
 		return read_daemon(c);
 	return 0;
 }
 
-int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
+int rdq_direct_send_buffer(struct rdq_direct *c, void **buf)
 {
-	struct ibv_sge sge;
-	struct ibv_send_wr wr = {.opcode = IBV_WR_SEND, .send_flags = IBV_SEND_SIGNALED}, *bad;
-	uint32_t slot;
 	int ret;
 
-	if (len == 0 || len > c->msg_size)
-		return -EMSGSIZE;
 	while (c->sends_out == c->depth && !c->failed) {
 		ret = reap(c);
 		if (ret == 0)
@@ -546,16 +553,32 @@ int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
 	}
 	if (c->failed)
 		return c->ended ? c->ended : c->failed;
+	/* The same slot until it is posted: a second call does not take another. */
 	while (c->send_busy[c->next_send])
 		c->next_send = (c->next_send + 1) % c->depth;
-	slot = c->next_send;
-	memcpy(send_slot(c, slot), data, len);
-	sge = (struct ibv_sge){.addr = (uintptr_t)send_slot(c, slot),
-			       .length = (uint32_t)len,
-			       .lkey = c->mr->lkey};
-	wr.wr_id = WR_SEND | slot;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
+	*buf = send_slot(c, c->next_send);
+	return 0;
+}
+
+int rdq_direct_send_post(struct rdq_direct *c, size_t len)
+{
+	uint32_t slot = c->next_send;
+	struct ibv_sge sge = {.addr = (uintptr_t)send_slot(c, slot),
+			      .length = (uint32_t)len,
+			      .lkey = c->mr->lkey};
+	struct ibv_send_wr wr = {.wr_id = WR_SEND | slot,
+				 .sg_list = &sge,
+				 .num_sge = 1,
+				 .opcode = IBV_WR_SEND,
+				 .send_flags = IBV_SEND_SIGNALED},
+			   *bad;
+
+	if (len == 0 || len > c->msg_size)
+		return -EMSGSIZE;
+	if (c->failed)
+		return c->ended ? c->ended : c->failed;
+	if (c->send_busy[slot])
+		return -EINVAL; /* no rdq_direct_send_buffer() since the last post */
 	if (ibv_post_send(c->qp, &wr, &bad))
 		return -errno;
 	c->send_busy[slot] = true;
@@ -563,12 +586,27 @@ int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
 	return 0;
 }
 
-int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms)
+int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
 {
-	int64_t deadline = stream_deadline_after(timeout_ms);
-	uint32_t slot, len;
+	void *buf;
 	int ret;
 
+	if (len == 0 || len > c->msg_size)
+		return -EMSGSIZE;
+	ret = rdq_direct_send_buffer(c, &buf);
+	if (ret < 0)
+		return ret;
+	memcpy(buf, data, len);
+	return rdq_direct_send_post(c, len);
+}
+
+int rdq_direct_recv_borrow(struct rdq_direct *c, const void **data, int timeout_ms)
+{
+	int64_t deadline = stream_deadline_after(timeout_ms);
+	int ret;
+
+	if (c->borrowed >= 0)
+		return -EBUSY;
 	/* rdqd's socket is read only when the CQ has nothing: the data path makes no extra call. */
 	while (c->ready_count == 0) {
 		if (c->failed)
@@ -579,16 +617,38 @@ int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms
 		if (ret < 0)
 			return ret;
 	}
-	slot = c->ready_slot[c->ready_head];
-	len = c->ready_len[c->ready_head];
+	c->borrowed = (int)c->ready_slot[c->ready_head];
+	ret = (int)c->ready_len[c->ready_head];
 	c->ready_head = (c->ready_head + 1) % c->depth;
 	c->ready_count--;
-	if (len <= size)
-		memcpy(buf, recv_slot(c, slot), len);
-	ret = post_recv(c, slot);
+	*data = recv_slot(c, (uint32_t)c->borrowed);
+	return ret;
+}
+
+int rdq_direct_recv_done(struct rdq_direct *c)
+{
+	uint32_t slot = (uint32_t)c->borrowed;
+
+	if (c->borrowed < 0)
+		return -EINVAL;
+	c->borrowed = -1;
+	/* After the connection ended the QP takes no receives: nothing is left to give back. */
+	return c->failed ? 0 : post_recv(c, slot);
+}
+
+int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms)
+{
+	const void *data;
+	int len = rdq_direct_recv_borrow(c, &data, timeout_ms), ret;
+
+	if (len < 0)
+		return len;
+	if ((size_t)len <= size)
+		memcpy(buf, data, (size_t)len);
+	ret = rdq_direct_recv_done(c);
 	if (ret < 0)
 		return ret;
-	return len <= size ? (int)len : -EMSGSIZE;
+	return (size_t)len <= size ? len : -EMSGSIZE;
 }
 
 int rdq_direct_fd(const struct rdq_direct *c)

@@ -126,7 +126,8 @@ static int do_serve(struct rdq_client *c, const char *addr, int port, int n)
 		while ((ret = rdq_direct_recv(conn, buf, sizeof(buf), 20000)) > 0 &&
 		       (sent = rdq_direct_send(conn, buf, (size_t)ret)) == 0)
 			echoed++;
-		check(echoed > 0, "the peer's messages arrived on this process's QP, each answered");
+		check(echoed > 0,
+		      "the peer's messages arrived on this process's QP, each answered");
 		printf("echoed %lu, then: %s\n", echoed, strerror(-(sent < 0 ? sent : ret)));
 		check(ret == -ECONNRESET, "the peer's disconnect ended the connection (ep.flush)");
 		rdq_direct_close(conn);

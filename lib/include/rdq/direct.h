@@ -71,6 +71,19 @@ RDQ_EXPORT int rdq_direct_send(struct rdq_direct *conn, const void *data, size_t
  */
 RDQ_EXPORT int rdq_direct_recv(struct rdq_direct *conn, void *buf, size_t size, int timeout_ms);
 
+/*
+ * Without a copy. rdq_direct_send_buffer() waits for a free send slot and
+ * gives its registered buffer (msg_size bytes); write the message there and
+ * post it with rdq_direct_send_post(). rdq_direct_recv_borrow() gives the
+ * next message where it arrived (returns its length, as rdq_direct_recv());
+ * the buffer is the caller's until rdq_direct_recv_done(), which posts it
+ * again. One borrowed at a time (-EBUSY).
+ */
+RDQ_EXPORT int rdq_direct_send_buffer(struct rdq_direct *conn, void **buf);
+RDQ_EXPORT int rdq_direct_send_post(struct rdq_direct *conn, size_t len);
+RDQ_EXPORT int rdq_direct_recv_borrow(struct rdq_direct *conn, const void **data, int timeout_ms);
+RDQ_EXPORT int rdq_direct_recv_done(struct rdq_direct *conn);
+
 /* The completion channel's fd: readable when rdq_direct_recv() may have news. */
 RDQ_EXPORT int rdq_direct_fd(const struct rdq_direct *conn);
 
