@@ -51,7 +51,9 @@ static const char ep_usage[] =
 	"        destroy an endpoint (a listener takes its accepted endpoints along)\n"
 	"  " SHOW_USAGE
 	"        list endpoints, or one (the default command); PEERS is a listener's\n"
-	"        connected peers / its --max-connections\n"
+	"        connected peers / its --max-connections; MODE is echo, serve or\n"
+	"        direct; a direct endpoint's QP is its client's: process PID, QP\n"
+	"        number QPN\n"
 	"\n"
 	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
 	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
@@ -400,17 +402,13 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 static void show_text(json_t *result)
 {
 	static const struct print_column cols[] = {
-		{"EP", "ep"},
-		{"QP", "qp"},
-		{"ROLE", "role"},
-		{"STATE", "state"},
-		{"LOCAL", "local"},
-		{"REMOTE", "remote"},
-		{"PARENT", "parent"},
-		{"PEERS", "peers"},
-		{"OWNER", "owner"},
-		{"SENT", "sent"},
-		{"RECEIVED", "received"},
+		{"EP", "ep"},	       {"QP", "qp"},
+		{"ROLE", "role"},      {"MODE", "mode"},
+		{"STATE", "state"},    {"LOCAL", "local"},
+		{"REMOTE", "remote"},  {"PARENT", "parent"},
+		{"PEERS", "peers"},    {"OWNER", "owner"},
+		{"PID", "client_pid"}, {"QPN", "qp_num"},
+		{"SENT", "sent"},      {"RECEIVED", "received"},
 		{"ECHOED", "echoed"},
 	};
 	json_t *rows = json_object_get(result, "endpoints"), *row;
@@ -428,6 +426,16 @@ static void show_text(json_t *result)
 			json_object_del(row, "qp");
 		if (json_integer_value(json_object_get(row, "parent")) == 0)
 			json_object_del(row, "parent");
+		/*
+		 * A direct endpoint's QP is its client's, not rdqd's: the process
+		 * and the QP number (none until attached) say whose. An active one
+		 * has no listener's mode, but is direct all the same.
+		 */
+		if (json_is_integer(json_object_get(row, "client_pid")) &&
+		    !json_object_get(row, "mode"))
+			json_object_set_new(row, "mode", json_string("direct"));
+		if (json_integer_value(json_object_get(row, "qp_num")) == 0)
+			json_object_del(row, "qp_num");
 		/* A listener's peers, of how many it takes at once: "3/1024". */
 		if (json_is_integer(max))
 			json_object_set_new(

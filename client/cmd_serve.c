@@ -5,10 +5,13 @@
  * the output of a command run on the message: one command at a time per
  * peer, so that a peer's answers come in the order of its requests, and at
  * most --max-running at once over all peers. The peers and what they send
- * are serve_peers.c's; the commands, serve_runner.c's.
+ * are serve_peers.c's; the commands, serve_runner.c's. With --direct the
+ * listener is direct: each peer is connected on a QP of rdqctl's own, and
+ * its messages move there (serve_direct.c).
  *
  * One poll() loop, no threads: the control socket, a signalfd (SIGCHLD,
- * SIGINT, SIGTERM) and the pipes of the running commands.
+ * SIGINT, SIGTERM), the pipes of the running commands and, direct, each
+ * peer's completion channel.
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +25,7 @@
 
 #include "cmds.h"
 #include "protocol/defaults.h"
+#include "serve_direct.h"
 #include "serve_peers.h"
 
 #define DEFAULT_MAX_RUNNING 4
@@ -39,7 +43,7 @@ static void read_signals(struct server *srv, int sfd)
 	serve_reap(srv);
 }
 
-/* How long poll() may sleep: until the next command deadline or send retry. */
+/* How long poll() may sleep: until the next command deadline, send retry or direct sweep. */
 static int poll_timeout(struct server *srv)
 {
 	int64_t now = runner_now_ms(), next = -1, deadline;
@@ -47,6 +51,8 @@ static int poll_timeout(struct server *srv)
 
 	if (srv->sent)
 		return 0;
+	if (srv->direct && srv->peers)
+		next = now + DIRECT_SWEEP_MS;
 	for (p = srv->peers; p; p = p->next) {
 		deadline = command_deadline(&p->cmd);
 		if (deadline >= 0 && (next < 0 || deadline < next))
@@ -75,7 +81,10 @@ static void serve_peers(struct server *srv, const struct pollfd *fds)
 	}
 }
 
-/* The poll array: the control socket, the signals, then each running command's pipes. */
+/*
+ * The poll array: the control socket, the signals, then each running
+ * command's pipes and each direct peer's completion channel.
+ */
 static struct pollfd *poll_set(struct server *srv, int sfd, struct pollfd *fds, size_t *nfds)
 {
 	size_t n = 2, cap = 2;
@@ -83,7 +92,7 @@ static struct pollfd *poll_set(struct server *srv, int sfd, struct pollfd *fds, 
 	struct peer *p;
 
 	for (p = srv->peers; p; p = p->next)
-		cap += 2;
+		cap += 3;
 	grown = realloc(fds, cap * sizeof(*fds));
 	if (!grown)
 		return NULL;
@@ -92,6 +101,7 @@ static struct pollfd *poll_set(struct server *srv, int sfd, struct pollfd *fds, 
 	fds[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
 	for (p = srv->peers; p; p = p->next)
 		command_poll_add(&p->cmd, fds, &n);
+	serve_direct_poll_add(srv, fds, &n);
 	*nfds = n;
 	return fds;
 }
@@ -104,7 +114,7 @@ static int serve_loop(struct server *srv, int sfd)
 
 	while (!srv->stop) {
 		srv->sent = false;
-		if (!serve_drain(srv))
+		if (!(srv->direct ? serve_direct_pump(srv) : serve_drain(srv)))
 			break;
 		serve_start_waiting(srv);
 		grown = poll_set(srv, sfd, fds, &nfds);
@@ -145,6 +155,10 @@ static const char serve_usage[] =
 	"(closed); with -j one JSON object per line, also one per answer (answered).\n"
 	"Runs until SIGINT or SIGTERM, which kill the commands still running.\n"
 	"\n"
+	"  --direct          a direct listener: each peer's connection is taken with a\n"
+	"                    QP of this rdqctl's own, and its messages and answers\n"
+	"                    (up to " RDQ_STR(DIRECT_MSG_SIZE) " bytes) move on it, not through rdqd;\n"
+	"                    rdqd holds the connection while this rdqctl runs\n"
 	"  --max-running N   commands running at once over all peers (default " RDQ_STR(DEFAULT_MAX_RUNNING) ");\n"
 	"                    other requests wait their turn, in order\n"
 	"  --timeout MS      a command's time to answer (default " RDQ_STR(DEFAULT_TIMEOUT_MS) "); then it is\n"
@@ -159,6 +173,7 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 		.runner = {.max_running = DEFAULT_MAX_RUNNING, .timeout_ms = DEFAULT_TIMEOUT_MS}};
 	bool has_max = false, has_timeout = false;
 	const struct opt opts[] = {
+		{.name = "--direct", .seen = &srv.direct},
 		{.name = "--max-running",
 		 .metavar = "N",
 		 .min = 1,
@@ -210,11 +225,12 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 		return RDQCTL_EDAEMON;
 	}
 
-	args = json_pack("{s:s, s:s}", "addr", addr, "mode", "serve");
+	args = json_pack("{s:s, s:s}", "addr", addr, "mode", srv.direct ? "direct" : "serve");
 	if (args && port >= 0)
 		json_object_set_new(args, "port", json_integer(port));
 	ctl->priv = &srv;
-	ctl->on_other = serve_on_other;
+	/* A direct server leaves rdqd's messages to librdq (requests, flushes). */
+	ctl->on_other = srv.direct ? NULL : serve_on_other;
 	ret = ctl_call(ctl, "ep.listen", args, -1, &result);
 	if (ret == RDQCTL_OK) {
 		srv.c = ctl->client;

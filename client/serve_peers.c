@@ -15,13 +15,6 @@
 
 #include "print.h"
 #include "protocol/defaults.h"
-/*
- * Messages of one peer held here while its command runs; past them the
- * receive is not re-posted, and the peer's further messages wait in rdqd
- * (up to its --recv-backlog), so a peer that floods meets rdqd's limit, not
- * rdqctl's memory.
- */
-#define QUEUE_MAX 8
 
 /* rdqd refuses a send when every send slot is busy: try again this often, this many times. */
 #define SEND_RETRY_MS  10
@@ -60,10 +53,14 @@ static int64_t send_request(struct server *srv, const char *op, json_t *args, co
 	return id;
 }
 
-/* Keeps one receive outstanding on p, as long as fewer than QUEUE_MAX requests wait here. */
+/*
+ * Keeps one receive outstanding on p, as long as fewer than QUEUE_MAX
+ * requests wait here. A direct peer's messages are taken off its QP instead
+ * (serve_direct.c), under the same bound.
+ */
 static void post_recv(struct server *srv, struct peer *p)
 {
-	if (p->recv_id || p->queued >= QUEUE_MAX)
+	if (p->conn || p->recv_id || p->queued >= QUEUE_MAX)
 		return;
 	p->recv_id = send_request(srv, "ep.recv",
 				  json_pack("{s:I, s:I}", "ep", (json_int_t)p->ep, "timeout_ms",
@@ -71,10 +68,22 @@ static void post_recv(struct server *srv, struct peer *p)
 				  NULL, 0);
 }
 
-/* The answer goes once it is sent completely: a send the peer does not take is its failure. */
+static void answer_sent(struct server *srv, struct peer *p, int err, const char *why);
+
+/*
+ * The answer goes once it is sent completely: a send the peer does not take
+ * is its failure. A direct peer's goes on rdqctl's QP, posted at once; one
+ * the peer does not take fails the connection, which its next receive says.
+ */
 void serve_post_send(struct server *srv, struct peer *p)
 {
 	p->retry_at = 0;
+	if (p->conn) {
+		int err = rdq_direct_send(p->conn, p->answer, p->answer_len);
+
+		answer_sent(srv, p, err, err == -EMSGSIZE ? "over the largest direct message" : "");
+		return;
+	}
 	p->send_id = send_request(srv, "ep.send",
 				  json_pack("{s:I, s:b}", "ep", (json_int_t)p->ep, "wait", 1),
 				  p->answer, p->answer_len);
@@ -103,7 +112,7 @@ static struct request_msg *pop_request(struct peer *p)
  * and its endpoint destroyed (the reply is not awaited: nothing depends on
  * it). why goes to the "closed" line; failure: also to stderr, as an error.
  */
-static void peer_close(struct server *srv, struct peer *p, const char *why, bool failure)
+void serve_peer_close(struct server *srv, struct peer *p, const char *why, bool failure)
 {
 	struct peer **pp;
 
@@ -114,7 +123,14 @@ static void peer_close(struct server *srv, struct peer *p, const char *why, bool
 	while (p->head)
 		free(pop_request(p));
 	free(p->answer);
-	send_request(srv, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)p->ep), NULL, 0);
+	if (p->conn) {
+		/* A call to rdqd: what it reads meanwhile stays queued in librdq. */
+		rdq_direct_close(p->conn);
+		srv->sent = true;
+	} else {
+		send_request(srv, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)p->ep), NULL,
+			     0);
+	}
 	emit(json_pack("{s:s, s:I, s:s, s:I, s:s}", "event", "closed", "ep", (json_int_t)p->ep,
 		       "peer", p->addr, "answered", (json_int_t)p->answered, "why", why),
 	     true);
@@ -135,7 +151,7 @@ static void peer_fail(struct server *srv, struct peer *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	peer_close(srv, p, why, true);
+	serve_peer_close(srv, p, why, true);
 }
 
 static void start_command(struct server *srv, struct peer *p)
@@ -193,12 +209,14 @@ static struct peer *peer_of_request(struct server *srv, int64_t id)
 	return NULL;
 }
 
-static void push_request(struct peer *p, const void *data, size_t len)
+bool serve_peer_request(struct server *srv, struct peer *p, const void *data, size_t len)
 {
 	struct request_msg *m = malloc(sizeof(*m) + len);
 
-	if (!m)
-		return;
+	if (!m) {
+		peer_fail(srv, p, "out of memory for its request");
+		return false;
+	}
 	m->next = NULL;
 	m->len = len;
 	memcpy(m->data, data, len);
@@ -208,6 +226,9 @@ static void push_request(struct peer *p, const void *data, size_t len)
 		p->head = m;
 	p->tail = m;
 	p->queued++;
+	peer_ready(srv, p);
+	post_recv(srv, p);
+	return true;
 }
 
 static bool peer_left(int err)
@@ -226,26 +247,21 @@ static void recv_answered(struct server *srv, struct peer *p, json_t *msg)
 	if (err == 0) {
 		if (!rdq_message_data(msg, &data, &len))
 			data = "";
-		push_request(p, data, len);
-		peer_ready(srv, p);
-		post_recv(srv, p);
+		serve_peer_request(srv, p, data, len);
 	} else if (err == -EAGAIN) {
 		post_recv(srv, p);
 	} else if (peer_left(err)) {
 		/* Whatever it still waits for could not reach it. */
-		peer_close(srv, p, "the peer disconnected", false);
+		serve_peer_close(srv, p, "the peer disconnected", false);
 	} else {
 		peer_fail(srv, p, "ep.recv failed: %s: %s", rdq_strerrno(-err), why ? why : "");
 	}
 }
 
-static void send_answered(struct server *srv, struct peer *p, json_t *msg)
+/* An answer went (err 0) or could not go (why: what rdqd or librdq said). */
+static void answer_sent(struct server *srv, struct peer *p, int err, const char *why)
 {
-	const char *why = NULL;
-	int err = rdq_reply_status(msg, &why);
-
-	p->send_id = 0;
-	if (err == -ENOBUFS && p->retries < SEND_RETRY_MAX) {
+	if (err == -ENOBUFS && !p->conn && p->retries < SEND_RETRY_MAX) {
 		p->retries++;
 		p->retry_at = runner_now_ms() + SEND_RETRY_MS;
 		return;
@@ -257,24 +273,38 @@ static void send_answered(struct server *srv, struct peer *p, json_t *msg)
 		p->answered++;
 		peer_ready(srv, p);
 	} else if (peer_left(err)) {
-		peer_close(srv, p, "the peer disconnected before its answer was sent", false);
+		serve_peer_close(srv, p, "the peer disconnected before its answer was sent", false);
 	} else {
 		peer_fail(srv, p, "cannot send its answer: %s: %s", rdq_strerrno(-err),
 			  why ? why : "");
 	}
 }
 
-static void accepted(struct server *srv, const struct rdq_accepted *acc)
+static void send_answered(struct server *srv, struct peer *p, json_t *msg)
+{
+	const char *why = NULL;
+	int err = rdq_reply_status(msg, &why);
+
+	p->send_id = 0;
+	answer_sent(srv, p, err, why);
+}
+
+struct peer *serve_peer_add(struct server *srv, uint64_t ep, const char *addr,
+			    struct rdq_direct *conn)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 
 	if (!p) {
-		send_request(srv, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)acc->ep), NULL,
-			     0);
-		return;
+		if (conn)
+			rdq_direct_close(conn);
+		else
+			send_request(srv, "ep.destroy", json_pack("{s:I}", "ep", (json_int_t)ep),
+				     NULL, 0);
+		return NULL;
 	}
-	p->ep = acc->ep;
-	snprintf(p->addr, sizeof(p->addr), "%s", acc->peer);
+	p->ep = ep;
+	p->conn = conn;
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
 	command_init(&p->cmd);
 	p->next = srv->peers;
 	srv->peers = p;
@@ -282,6 +312,7 @@ static void accepted(struct server *srv, const struct rdq_accepted *acc)
 		       p->addr),
 	     true);
 	post_recv(srv, p);
+	return p;
 }
 
 /* A message from rdqd: a peer came, or a receive or a send of one was answered. */
@@ -294,7 +325,7 @@ static void handle_message(struct server *srv, json_t *msg)
 	srv->farewell = ctl_is_farewell(msg);
 	if (rdq_event_accepted(msg, &acc)) {
 		if (acc.listener == srv->listener)
-			accepted(srv, &acc);
+			serve_peer_add(srv, acc.ep, acc.peer, NULL);
 		return;
 	}
 	/* Replies to ep.destroy, and to requests of peers already gone, need nothing. */
@@ -358,6 +389,8 @@ void serve_stop_all(struct server *srv)
 		while (p->head)
 			free(pop_request(p));
 		free(p->answer);
+		/* A direct peer's QP and memory are rdqctl's to free, rdqd or not. */
+		rdq_direct_close(p->conn);
 		srv->peers = p->next;
 		free(p);
 	}
@@ -369,9 +402,12 @@ void serve_announce(struct server *srv, const char *addr, int port)
 	json_t *result = NULL, *local;
 	char where[300];
 
-	/* Where rdqd bound it, as ep show says; else what was asked for. */
-	if (ctl_call(srv->ctl, "ep.show", json_pack("{s:I}", "ep", (json_int_t)srv->listener), -1,
-		     &result) == RDQCTL_OK &&
+	/*
+	 * Where rdqd bound it, as ep show says; else what was asked for. A
+	 * peer that comes meanwhile stays queued in librdq for the loop.
+	 */
+	if (rdq_call_timeout(srv->c, "ep.show", json_pack("{s:I}", "ep", (json_int_t)srv->listener),
+			     srv->ctl->wait_ms, &result) == 0 &&
 	    (local = json_object_get(json_array_get(json_object_get(result, "endpoints"), 0),
 				     "local")) &&
 	    json_is_string(local))
