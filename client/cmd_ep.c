@@ -29,7 +29,10 @@ static const char ep_usage[] =
 	"        endpoint. At most N peers are connected to it at once (default\n"
 	"        " RDQ_STR(RDQ_DEFAULT_MAX_CONNECTIONS) ", up to " RDQ_STR(RDQ_MAX_MAX_CONNECTIONS) "): rdqd rejects the others and tells them why\n"
 	"  " CONNECT_USAGE
-	"        connect to a listener; prints the endpoint and its QP number\n"
+	"        connect to a listener; prints the endpoint and its QP number. Both\n"
+	"        are rdqd's and stay after rdqctl exits: a direct endpoint (its QP\n"
+	"        its client's) lives only while its client runs, so only ep serve\n"
+	"        --direct, which keeps running, makes them\n"
 	"  " SEND_USAGE
 	"        send DATA, the bytes of FILE, or of standard input (-), exactly: 1\n"
 	"        byte to rdqd's --max-message (65536 unless set); rdqd answers once\n"

@@ -5,7 +5,8 @@
  * one to this program, which answers every request with answer() (here:
  * the request's own bytes) and serves any number of peers at once.
  *
- * Usage: echo-server [-s SOCKET] [ADDR[:PORT]]   (default: every address, port 7472)
+ * Usage: echo-server [-s SOCKET] [--direct] [ADDR[:PORT]]
+ *        (default: every address, port 7472)
  *
  * The shape of it: one connection to rdqd; a serve listener; for each peer
  * (an ep.accepted event) an ep.recv for its first request, then for each
@@ -15,8 +16,14 @@
  * other. SIGINT or SIGTERM stops it: closing the connection makes rdqd
  * destroy the listener and every peer's endpoint. On exit it prints how
  * many requests it answered, from how many peers.
+ *
+ * --direct: the same service on a direct listener (<rdq/direct.h>): rdqd
+ * still runs each peer's connection, but this program takes it with a QP
+ * of its own and the messages move on that QP, never through rdqd. See
+ * serve_direct() below.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +32,7 @@
 #include <unistd.h>
 
 #include <rdq/client.h>
+#include <rdq/direct.h>
 
 /* What a request in flight was for: its reply says what to do next. */
 enum pending_kind {
@@ -133,19 +141,112 @@ static int on_reply(struct rdq_client *c, const json_t *msg, const struct pendin
 	return 0;
 }
 
+/* The largest message of a direct peer, each way: the size of its QP's buffers. */
+#define DIRECT_MSG_SIZE 65536
+#define MAX_DIRECT	256
+
+/*
+ * --direct: one poll() over rdqd's socket (connection requests, and rdqd's
+ * word that a peer's connection is down) and each peer's completion
+ * channel; rdq_direct_accept and rdq_direct_recv with timeout 0 take what
+ * is there. The connection to rdqd must stay open: rdqd holds each peer's
+ * connection for it. Returns the exit status.
+ */
+static int serve_direct(struct rdq_client *c, const char *addr, int port, unsigned char *buf)
+{
+	const struct rdq_direct_opts opts = {.msg_size = DIRECT_MSG_SIZE};
+	struct rdq_direct *peer[MAX_DIRECT], *conn;
+	struct pollfd pfd[MAX_DIRECT + 1];
+	unsigned char *out = buf + DIRECT_MSG_SIZE;
+	size_t npeers = 0, i;
+	uint64_t listener;
+	int ret, n;
+
+	ret = rdq_direct_listen(c, addr, port, 0, &listener);
+	if (ret < 0) {
+		fprintf(stderr, "echo-server: cannot serve: %s\n", rdq_client_error(c));
+		return 1;
+	}
+	printf("echo-server: serving %s:%d (direct listener %llu)\n", *addr ? addr : "*",
+	       port ? port : 7472, (unsigned long long)listener);
+	fflush(stdout);
+
+	while (!stop) {
+		/* New peers, each taken with a QP of this program's own. */
+		while (npeers < MAX_DIRECT &&
+		       (ret = rdq_direct_accept(c, 0, &opts, &conn)) != -EAGAIN) {
+			if (ret == 0) {
+				peer[npeers++] = conn;
+				peers++;
+			} else {
+				/* This peer only: rdqd rejects it. */
+				fprintf(stderr, "echo-server: a peer: %s\n", rdq_client_error(c));
+				if (ret == -ECONNRESET || ret == -EPIPE)
+					break;
+			}
+		}
+		/*
+		 * Every peer, not only those whose channel woke poll(): a receive
+		 * may have read another peer's flush off rdqd's socket.
+		 */
+		for (i = 0; i < npeers;) {
+			n = rdq_direct_recv(peer[i], buf, DIRECT_MSG_SIZE, 0);
+			if (n >= 0) {
+				answered++;
+				n = rdq_direct_send(peer[i], out, answer(buf, (size_t)n, out));
+				if (n == 0)
+					continue;
+			}
+			if (n == -EAGAIN) {
+				i++;
+				continue;
+			}
+			/* The peer left (ECONNRESET) or its connection failed. */
+			rdq_direct_close(peer[i]);
+			peer[i] = peer[--npeers];
+		}
+		pfd[0] = (struct pollfd){.fd = rdq_client_fd(c), .events = POLLIN};
+		for (i = 0; i < npeers; i++)
+			pfd[i + 1] =
+				(struct pollfd){.fd = rdq_direct_fd(peer[i]), .events = POLLIN};
+		/* For the same reason, a bounded sleep while peers are connected. */
+		if (poll(pfd, npeers + 1, npeers ? 200 : -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents & (POLLHUP | POLLERR)) {
+			fprintf(stderr, "echo-server: rdqd closed the connection\n");
+			ret = -ECONNRESET;
+			break;
+		}
+	}
+	while (npeers)
+		rdq_direct_close(peer[--npeers]);
+	printf("echo-server: answered %lu request(s) from %lu peer(s)\n", answered, peers);
+	return ret == -ECONNRESET && !stop ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"direct", no_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
 	const char *path = NULL, *addr = "";
 	char host[64] = "";
 	struct rdq_client *c;
 	struct rdq_accepted peer;
 	uint64_t listener;
-	int opt, port = 0, ret;
+	int opt, port = 0, ret, direct = 0;
 	void *buf;
 
-	while ((opt = getopt(argc, argv, "s:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		if (opt == 'd') {
+			direct = 1;
+			continue;
+		}
 		if (opt != 's') {
-			fprintf(stderr, "usage: echo-server [-s SOCKET] [ADDR[:PORT]]\n");
+			fprintf(stderr,
+				"usage: echo-server [-s SOCKET] [--direct] [ADDR[:PORT]]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 		path = optarg;
@@ -167,6 +268,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "echo-server: cannot reach rdqd: %s\n", rdq_client_error(NULL));
 		return 1;
 	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (direct) {
+		ret = serve_direct(c, addr, port, buf);
+		rdq_client_close(c);
+		free(buf);
+		return ret;
+	}
 	ret = rdq_ep_serve(c, addr, port, &listener);
 	if (ret < 0) {
 		fprintf(stderr, "echo-server: cannot serve: %s\n", rdq_client_error(c));
@@ -175,8 +284,6 @@ int main(int argc, char **argv)
 	printf("echo-server: serving %s:%d (listener %llu)\n", *addr ? addr : "*",
 	       port ? port : 7472, (unsigned long long)listener);
 	fflush(stdout);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 
 	while (!stop) {
 		struct pollfd pfd = {.fd = rdq_client_fd(c), .events = POLLIN};
