@@ -75,18 +75,19 @@ static void answer_sent(struct server *srv, struct peer *p, int err, const char 
  * is its failure. A direct peer's goes on rdqctl's QP, posted at once; one
  * the peer does not take fails the connection, which its next receive says.
  */
-void serve_post_send(struct server *srv, struct peer *p)
+bool serve_post_send(struct server *srv, struct peer *p)
 {
 	p->retry_at = 0;
 	if (p->conn) {
 		int err = rdq_direct_send(p->conn, p->answer, p->answer_len);
 
 		answer_sent(srv, p, err, err == -EMSGSIZE ? "over the largest direct message" : "");
-		return;
+		return err == 0;
 	}
 	p->send_id = send_request(srv, "ep.send",
 				  json_pack("{s:I, s:b}", "ep", (json_int_t)p->ep, "wait", 1),
 				  p->answer, p->answer_len);
+	return true;
 }
 
 /* Puts p in the line for a running slot when its next request can start. */
@@ -194,9 +195,9 @@ void serve_command_done(struct server *srv, struct peer *p)
 	     false);
 	free(m);
 	p->answer = command_take_output(&p->cmd, &p->answer_len);
-	serve_post_send(srv, p);
-	/* A slot of the local queue is free again. */
-	post_recv(srv, p);
+	/* A slot of the local queue is free again (unless the peer is closed now). */
+	if (serve_post_send(srv, p))
+		post_recv(srv, p);
 }
 
 static struct peer *peer_of_request(struct server *srv, int64_t id)

@@ -116,8 +116,11 @@ void serve_start_waiting(struct server *srv);
 /* p's command finished: its output goes to the peer, or the peer is closed with why it failed. */
 void serve_command_done(struct server *srv, struct peer *p);
 
-/* Sends p's answer (again, after rdqd had no send slot free). */
-void serve_post_send(struct server *srv, struct peer *p);
+/*
+ * Sends p's answer (again, after rdqd had no send slot free). Returns false
+ * when p was closed instead (a direct send that failed at once).
+ */
+bool serve_post_send(struct server *srv, struct peer *p);
 
 /* Reaps the commands that exited (SIGCHLD came), without waiting. */
 void serve_reap(struct server *srv);
