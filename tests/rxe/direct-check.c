@@ -21,6 +21,7 @@
  * Prints one line per finding; exits 0 when all hold.
  */
 #include <errno.h>
+#include <poll.h>
 #include <rdq/direct.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,9 +100,38 @@ static int do_connect(struct rdq_client *c, const char *addr, int port)
 	return 0;
 }
 
-static int do_serve(struct rdq_client *c, const char *addr, int port, int n)
+/* Connections served at once: perftest's clients make two (a control channel and the test's). */
+#define SERVE_MAX 8
+
+/* Answers every message conn holds with itself; false once its connection ended (then closed). */
+static bool echo_all(struct rdq_direct **conn, unsigned long *echoed)
 {
 	uint8_t buf[65536];
+	int ret, sent = 0;
+
+	while ((ret = rdq_direct_recv(*conn, buf, sizeof(buf), 0)) > 0 &&
+	       (sent = rdq_direct_send(*conn, buf, (size_t)ret)) == 0)
+		(*echoed)++;
+	if (ret == -EAGAIN && sent == 0)
+		return true;
+	check(*echoed > 0, "the peer's messages arrived on this process's QP, each answered");
+	printf("echoed %lu, then: %s\n", *echoed, strerror(-(sent < 0 ? sent : ret)));
+	check(ret == -ECONNRESET, "the peer's disconnect ended the connection (ep.flush)");
+	rdq_direct_close(*conn);
+	*conn = NULL;
+	return false;
+}
+
+/*
+ * A direct listener whose n connections, up to SERVE_MAX at once, are each
+ * answered with every message they send until their peer disconnects: one
+ * thread, polling rdqd's socket and each connection's completion channel.
+ */
+static int do_serve(struct rdq_client *c, const char *addr, int port, int n)
+{
+	struct rdq_direct *conns[SERVE_MAX] = {0};
+	unsigned long echoed[SERVE_MAX] = {0};
+	int accepted = 0, open = 0;
 	uint64_t listener;
 	int ret = rdq_direct_listen(c, addr, port, 10000, &listener);
 
@@ -109,28 +139,32 @@ static int do_serve(struct rdq_client *c, const char *addr, int port, int n)
 		die(c, "rdq_direct_listen", ret);
 	printf("listening %llu\n", (unsigned long long)listener);
 	fflush(stdout);
-	for (int i = 0; i < n; i++) {
-		struct rdq_direct *conn;
+	while (accepted < n || open > 0) {
+		struct pollfd p[SERVE_MAX + 1] = {{.fd = rdq_client_fd(c), .events = POLLIN}};
+		int np = 1;
 
-		ret = rdq_direct_accept(c, 60000, NULL, &conn);
-		if (ret < 0)
-			die(c, "rdq_direct_accept", ret);
-		unsigned long echoed = 0;
-		int sent = 0;
-
-		check_row(c, conn);
-		/*
-		 * Every message is answered with itself until the peer disconnects:
-		 * rdqd's ep.flush ends the receive (ECONNRESET).
-		 */
-		while ((ret = rdq_direct_recv(conn, buf, sizeof(buf), 20000)) > 0 &&
-		       (sent = rdq_direct_send(conn, buf, (size_t)ret)) == 0)
-			echoed++;
-		check(echoed > 0,
-		      "the peer's messages arrived on this process's QP, each answered");
-		printf("echoed %lu, then: %s\n", echoed, strerror(-(sent < 0 ? sent : ret)));
-		check(ret == -ECONNRESET, "the peer's disconnect ended the connection (ep.flush)");
-		rdq_direct_close(conn);
+		for (int i = 0; i < SERVE_MAX; i++)
+			if (conns[i])
+				p[np++] = (struct pollfd){.fd = rdq_direct_fd(conns[i]),
+							  .events = POLLIN};
+		/* Bounded: news may wait in librdq's queue, which no descriptor announces. */
+		poll(p, (nfds_t)np, 100);
+		for (int i = 0; accepted < n && i < SERVE_MAX; i++) {
+			if (conns[i])
+				continue;
+			ret = rdq_direct_accept(c, 0, NULL, &conns[i]);
+			if (ret == -EAGAIN)
+				break;
+			if (ret < 0)
+				die(c, "rdq_direct_accept", ret);
+			check_row(c, conns[i]);
+			echoed[i] = 0;
+			accepted++;
+			open++;
+		}
+		for (int i = 0; i < SERVE_MAX; i++)
+			if (conns[i] && !echo_all(&conns[i], &echoed[i]))
+				open--;
 	}
 	return 0;
 }

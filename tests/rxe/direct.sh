@@ -5,8 +5,9 @@
 # Cases: active against rdqd's own echo listener (messages of 1 B to 64 KiB,
 # each echoed byte for byte; ep show names the client's pid and QP); a QP of
 # another process (EPERM) or none (ENOENT) connects nothing; a direct
-# listener serving rdma-core's rdma_client and perftest's ib_send_lat -R; a listener's client that never
-# takes a request (the peer is rejected with the reason, counted);
+# listener serving rdma-core's rdma_client and perftest's ib_send_lat -R
+# (two connections at once); a listener's client that never takes a
+# request (the peer is rejected with the reason, counted);
 # disconnects from either side (the client flushes its QP when rdqd says,
 # and confirms), a client that never confirms (the deadline answers), the
 # client killed while connected (its endpoint goes, the peer is disconnected,
@@ -33,7 +34,7 @@ echo "$out"
 
 # ----------------------------------------------------------- passive side
 rm -f "$OUT"
-timeout 180 direct-check "$RDQ_SOCK" serve "$ADDR" 7481 3 >"$OUT" 2>&1 &
+timeout 180 direct-check "$RDQ_SOCK" serve "$ADDR" 7481 4 >"$OUT" 2>&1 &
 SERVER=$!
 listening() { grep -q '^listening' "$OUT"; }
 wait_until 10 listening || fail "the direct listener starts" "$(cat "$OUT")"
@@ -41,9 +42,10 @@ for i in 1 2; do
 	out=$(timeout 60 rdma_client -s "$ADDR" -p 7481 2>&1)
 	expect "rdma_client $i is served by the client's own QP and exits 0" 0 "$?"
 done
-# perftest's ib_send_lat -R (its handshake and 1000 round trips) against the same server.
+# perftest's ib_send_lat -R makes two connections at once (its control channel and its test QP).
 out=$(timeout 60 ib_send_lat -R -s 64 -n 1000 -p 7481 "$ADDR" 2>&1)
-expect "ib_send_lat -R is served by the client's own QP and exits 0" 0 "$?"
+expect "ib_send_lat -R is served by the client's own QPs and exits 0" 0 "$?"
+echo "$out" | tail -n 3
 wait "$SERVER"
 expect "the direct server saw each message and answered it" 0 "$?"
 cat "$OUT"
