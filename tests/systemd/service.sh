@@ -188,6 +188,23 @@ expect_match "alice listens and connects over rxe" '^[0-9]+ [0-9]+$' "$AL $AA"
 as_user alice rdqctl ep send "$AA" "alice was here" >/dev/null
 expect "alice's echo comes back" "alice was here" "$(as_user alice rdqctl ep recv "$AA" 2>&1)"
 expect_match "root's view lists alice's endpoints as hers" "\"ep\":$AA" "$(ctl -j ep show)"
+
+# A direct client of the installed service: alice's rdqctl owns the QPs that serve its peers;
+# the service, sandboxed as user rdq, connects them once RDMA netlink says they are hers.
+DPORT=$((PORT + 2))
+as_user alice rdqctl -j ep serve --direct "$ADDR:$DPORT" -- tr a-z A-Z >/tmp/direct.out 2>&1 &
+DSERVER=$!
+dserving() { grep -q '"event":"serving"' /tmp/direct.out; }
+wait_until 10 dserving || fail "alice serves with her own QPs" "$(cat /tmp/direct.out)"
+DA=$(json_get ep "$(as_user alice rdqctl -j ep connect "$ADDR:$DPORT" 2>&1)")
+as_user alice rdqctl ep send "$DA" "served by alice's own qp" >/dev/null
+expect "a direct server of alice's answers through the service" "SERVED BY ALICE'S OWN QP" \
+	"$(as_user alice rdqctl ep recv "$DA" 2>&1)"
+expect_match "the service lists the served endpoint as direct, with its owner's pid and QP" \
+	'"mode":"direct","client_pid":[1-9][0-9]*,"qp_num":[1-9]' "$(ctl -j ep show)"
+kill "$DSERVER"
+wait "$DSERVER" 2>/dev/null
+as_user alice rdqctl ep destroy "$DA" >/dev/null
 if [ -n "${RDQ_DEBS:-}" ]; then
 	# The package's completion, where bash-completion loads it from, with real endpoints.
 	COMPLETION=/usr/share/bash-completion/completions/rdqctl
