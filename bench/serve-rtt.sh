@@ -1,12 +1,14 @@
 #!/bin/sh
 # Serve mode, side by side in one boot of the rxe host: a peer written on
-# rdma_cm directly (rdma-pingpong) against three echo servers, REPEAT times
-# (default 3) at each message size, the three in turn within a run (in
+# rdma_cm directly (rdma-pingpong) against four echo servers, REPEAT times
+# (default 3) at each message size, the four in turn within a run (in
 # reverse order every other run, so that none always goes first):
 #   rdqd_echo    rdqd's echo-mode listener: the daemon sends each message back
 #   echo_server  examples/echo-server, a librdq program serving a serve-mode
 #                listener: rdqd hands it each message over its Unix socket
 #                (ep.recv) and sends its answer (ep.send)
+#   echo_direct  examples/echo-server --direct: the same program on a direct
+#                listener: rdqd connects its own QPs, which carry the messages
 #   rdma_echo    rdma-echo-server, an echo server on rdma_cm and verbs
 #                directly, no daemon
 # Per server, size and run:
@@ -21,6 +23,7 @@
 #   rps size S run R server X clients C rps N
 #   sum size S server X p50 median .. min .. max .. p99 ... rps ... runs N
 #   ratio size S echo_server/rdma_echo p50 median .. min .. max .. p99 ... rps ... runs N
+#   ratio size S echo_direct/rdma_echo ... (the same for the direct server)
 #   goal size S p50 M<=2 yes|no rps M>=0.5 yes|no (the medians of the ratios)
 # Ratios are taken within each run, then summarised over the runs.
 # Usage (on the host):
@@ -43,6 +46,7 @@ port() {
 	case $1 in
 	rdqd_echo) echo 7472 ;;
 	echo_server) echo 7490 ;;
+	echo_direct) echo 7492 ;;
 	rdma_echo) echo 7491 ;;
 	esac
 }
@@ -107,9 +111,12 @@ rdqd_start -q || exit 1
 ctl ep listen "$ADDR:7472" >/dev/null
 echo-server -s "$RDQ_SOCK" "$ADDR:7490" >/tmp/echo-server.out 2>&1 &
 ECHO_SERVER=$!
+echo-server -s "$RDQ_SOCK" --direct "$ADDR:7492" >/tmp/echo-direct.out 2>&1 &
+ECHO_DIRECT=$!
 rdma-echo-server "$ADDR" 7491 >/tmp/rdma-echo-server.out 2>&1 &
 RDMA_ECHO=$!
 started /tmp/echo-server.out "serving $ADDR:7490"
+started /tmp/echo-direct.out "serving $ADDR:7492"
 started /tmp/rdma-echo-server.out "listening $ADDR:7491"
 
 start=$(date +%s)
@@ -117,9 +124,9 @@ for size in "$@"; do
 	run=1
 	while [ "$run" -le "$REPEAT" ]; do
 		if [ $((run % 2)) -eq 1 ]; then
-			order="rdqd_echo echo_server rdma_echo"
+			order="rdqd_echo echo_server echo_direct rdma_echo"
 		else
-			order="rdma_echo echo_server rdqd_echo"
+			order="rdma_echo echo_direct echo_server rdqd_echo"
 		fi
 		for x in $order; do
 			lat "$size" "$run" "$x"
@@ -138,7 +145,7 @@ awk -v sizes="$*" "$SPREAD_AWK"'
 $1 == "lat" { p50[$3 "/" $7 "/" $5] = $9; p99[$3 "/" $7 "/" $5] = $11 }
 $1 == "rps" { rps[$3 "/" $7 "/" $5] = $11 }
 END {
-	nx = split("rdqd_echo echo_server rdma_echo", servers, " ")
+	nx = split("rdqd_echo echo_server echo_direct rdma_echo", servers, " ")
 	ns = split(sizes, sz, " ")
 	for (s = 1; s <= ns; s++) {
 		S = sz[s]
@@ -153,9 +160,11 @@ END {
 				printf "sum size %s server %s p50 %s p99 %s rps %s runs %d\n", S,
 					servers[k], spread(a), spread(b), spread(c), count(a)
 		}
+		for (k = 1; k <= 2; k++) {
+		X = k == 1 ? "echo_server" : "echo_direct"
 		a = ""; b = ""; c = ""
 		for (r = 1; r <= 1000; r++) {
-			n = S "/echo_server/" r; d = S "/rdma_echo/" r
+			n = S "/" X "/" r; d = S "/rdma_echo/" r
 			if (n in p50 && d in p50 && n in rps && d in rps && p50[d] > 0 && p99[d] > 0 &&
 			    rps[d] > 0) {
 				a = a " " p50[n] / p50[d]
@@ -167,18 +176,21 @@ END {
 			ra = spread(a); m50 = last
 			rb = spread(b)
 			rc = spread(c); mrps = last
-			printf "ratio size %s echo_server/rdma_echo p50 %s p99 %s rps %s runs %d\n", S,
+			printf "ratio size %s %s/rdma_echo p50 %s p99 %s rps %s runs %d\n", S, X,
 				ra, rb, rc, count(a)
-			printf "goal size %s p50 %.2f<=2 %s rps %.2f>=0.5 %s\n", S,
-				m50, (m50 <= 2 ? "yes" : "no"), mrps, (mrps >= 0.5 ? "yes" : "no")
+			if (k == 1)
+				printf "goal size %s p50 %.2f<=2 %s rps %.2f>=0.5 %s\n", S,
+					m50, (m50 <= 2 ? "yes" : "no"), mrps, (mrps >= 0.5 ? "yes" : "no")
+		}
 		}
 	}
 }' "$RESULTS"
 
 # Both servers answered the requests themselves: their own counts.
-kill -TERM "$ECHO_SERVER" "$RDMA_ECHO"
+kill -TERM "$ECHO_SERVER" "$ECHO_DIRECT" "$RDMA_ECHO"
 wait "$ECHO_SERVER"
+wait "$ECHO_DIRECT"
 wait "$RDMA_ECHO"
-tail -n 1 /tmp/echo-server.out /tmp/rdma-echo-server.out
+tail -n 1 /tmp/echo-server.out /tmp/echo-direct.out /tmp/rdma-echo-server.out
 ctl -j stats
 rdqd_stop
