@@ -7,7 +7,7 @@
  *
  * Connects N direct endpoints to a listener, at most --window connections
  * in flight, each through its own steps:
- *   ep.resolve -> ibv_create_qp -> ep.attach -> the steps (ibv_modify_qp)
+ *   ep.resolve -> ibv_create_qp -> INIT -> ep.attach -> RTR, RTS (ibv_modify_qp)
  *   -> ep.establish
  * then disconnects them all the same way (ep.disconnect with wait, which
  * completes once this program has answered rdqd's ep.flush for the
@@ -223,6 +223,28 @@ static void close_verbs(struct verbs *v)
 		ibv_free_device_list(v->list);
 }
 
+/* Moves connection i's QP by one of rdqd's steps (ibv_modify_qp), timed. */
+static int apply_step(struct storm *s, int i, const json_t *step)
+{
+	struct conn *c = &s->conns[i];
+	struct ibv_qp_attr attr;
+	int mask, ret = rdq_qp_attr_read(step, &attr, &mask);
+	double t;
+
+	if (ret < 0) {
+		fprintf(stderr, "rdq-direct-storm: connection %d: a step is not QP attributes\n",
+			i);
+		return ret;
+	}
+	t = now_ms();
+	ret = ibv_modify_qp(c->qp, &attr, mask) ? -errno : 0;
+	s->modify_qp_ms += now_ms() - t;
+	if (ret < 0)
+		fprintf(stderr, "rdq-direct-storm: connection %d: ibv_modify_qp to state %d: %s\n",
+			i, (int)attr.qp_state, strerror(-ret));
+	return ret;
+}
+
 /* ep.resolve answered: make the connection's QP on the device it named, and attach it. */
 static int resolved(struct storm *s, int i, const json_t *result)
 {
@@ -262,6 +284,10 @@ static int resolved(struct storm *s, int i, const json_t *result)
 			strerror(-ret));
 		return ret;
 	}
+	/* INIT first, as ep.resolve gave it: a QP with its port is what rdqd checks quickest. */
+	ret = apply_step(s, i, json_object_get(result, "init"));
+	if (ret < 0)
+		return ret;
 	c->state = ATTACHING;
 	return send_for(s, i, "ep.attach",
 			json_pack("{s:I, s:I, s:i}", "ep", (json_int_t)ep, "qp_num",
@@ -273,31 +299,16 @@ static int attached(struct storm *s, int i, const json_t *result)
 {
 	const json_t *steps = json_object_get(result, "steps");
 	struct conn *c = &s->conns[i];
-	struct ibv_qp_attr attr;
-	int mask, ret;
-	double t;
+	int ret;
 
 	if (!json_is_array(steps) || json_array_size(steps) == 0) {
 		fprintf(stderr, "rdq-direct-storm: ep.attach %d: no steps\n", i);
 		return -EBADMSG;
 	}
 	for (size_t k = 0; k < json_array_size(steps); k++) {
-		ret = rdq_qp_attr_read(json_array_get(steps, k), &attr, &mask);
-		if (ret < 0) {
-			fprintf(stderr,
-				"rdq-direct-storm: ep.attach %d: step %zu is not QP attributes\n",
-				i, k);
+		ret = apply_step(s, i, json_array_get(steps, k));
+		if (ret < 0)
 			return ret;
-		}
-		t = now_ms();
-		ret = ibv_modify_qp(c->qp, &attr, mask) ? -errno : 0;
-		s->modify_qp_ms += now_ms() - t;
-		if (ret < 0) {
-			fprintf(stderr,
-				"rdq-direct-storm: connection %d: ibv_modify_qp to state %d: %s\n",
-				i, (int)attr.qp_state, strerror(-ret));
-			return ret;
-		}
 	}
 	c->state = ESTABLISHING;
 	return send_for(

@@ -272,9 +272,16 @@ static void write_qp_steps(out_t *o, const struct qp_steps *steps)
 {
 	rdq_json_key(o, "steps");
 	rdq_json_begin_array(o);
-	for (unsigned i = 0; i < QP_STEPS; i++)
+	for (unsigned i = 0; i < steps->n; i++)
 		write_qp_attr(o, &steps->attr[i], steps->mask[i]);
 	rdq_json_end_array(o);
+}
+
+/* The INIT step alone, which the client takes before it names its QP to rdqd. */
+static void write_qp_init(out_t *o, const struct qp_steps *init)
+{
+	rdq_json_key(o, "init");
+	write_qp_attr(o, &init->attr[0], init->mask[0]);
 }
 
 /* A received message in version 1: text in the JSON, or hex for bytes that are not UTF-8. */
@@ -325,6 +332,7 @@ static void write_result(out_t *o, int version, const struct result *r, const vo
 		put_uint(o, "ep", r->resolved.ep);
 		put_text(o, "device", r->resolved.device);
 		put_int(o, "port", r->resolved.port);
+		write_qp_init(o, r->resolved.init);
 		break;
 	case RESULT_ATTACHED:
 		put_uint(o, "ep", r->attached.ep);
@@ -475,6 +483,7 @@ size_t encode_event(char *buf, size_t size, const struct event_view *e)
 		put_uint(&o, "listener", e->listener);
 		put_text(&o, "device", e->device);
 		put_int(&o, "port", e->port);
+		write_qp_init(&o, e->init);
 		put_text(&o, "peer", e->peer);
 		put_text(&o, "local", e->local);
 		break;

@@ -127,13 +127,15 @@ enum result_kind {
 };
 
 /*
- * The moves a direct endpoint's client makes its QP take, in order (INIT,
- * RTR, RTS), each with the attributes and mask rdma_cm gave for them.
+ * Moves a direct endpoint's client makes its QP take, in order, each with
+ * the attributes and mask rdma_cm gave for it: INIT (ep.resolve, ep.request),
+ * then RTR and RTS (ep.attach).
  */
-#define QP_STEPS 3
+#define QP_STEPS_MAX 2
 struct qp_steps {
-	struct ibv_qp_attr attr[QP_STEPS];
-	int mask[QP_STEPS];
+	struct ibv_qp_attr attr[QP_STEPS_MAX];
+	int mask[QP_STEPS_MAX];
+	unsigned n;
 };
 
 struct result {
@@ -156,6 +158,7 @@ struct result {
 			uint64_t ep;
 			const char *device;
 			int port;
+			const struct qp_steps *init; /* one step: INIT */
 		} resolved;
 		struct {
 			uint64_t ep;
@@ -223,6 +226,7 @@ struct event_view {
 	const char *peer, *local;
 	const char *device;
 	int port;
+	const struct qp_steps *init; /* EVENT_EP_REQUEST: the QP's INIT step */
 	uint64_t count;
 };
 

@@ -299,6 +299,7 @@ void ep_work_answer_dreq(struct work_item *item);
 void ep_work_teardown(struct work_item *item);
 void ep_work_qp_discard(struct work_item *item);
 void ep_work_qp_destroy(struct work_item *item);
+void ep_work_direct_init(struct work_item *item);
 void ep_work_direct_attach(struct work_item *item);
 void ep_work_direct_steps(struct work_item *item);
 void ep_work_direct_establish(struct work_item *item);

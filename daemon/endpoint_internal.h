@@ -154,6 +154,13 @@ void ep_connect_response(struct ep *ep);
 void ep_established(struct ep *ep);
 /* A connect or accept went wrong (rdma_cm's error events): status, and what failed. */
 void ep_connect_error(struct ep *ep, int status, const char *what);
+/*
+ * A request that waits on connect_q while a connection is made (ep.connect,
+ * and a direct endpoint's ep.resolve, ep.attach and ep.establish): its
+ * deadline, and a cancel, abandon the connection, whose endpoint goes.
+ */
+void ep_setup_deadline(struct request *req);
+void ep_setup_cancelled(struct request *req, const char *message);
 /* The connection could not be made: answer the connect and destroy the endpoint. */
 void ep_connect_failed(struct ep *ep, int status, const char *what);
 

@@ -22,31 +22,6 @@
 #include "rdqd.h"
 #include "work.h"
 
-static void connect_deadline(struct request *req)
-{
-	struct ep *ep = ep_get(req->d, req->ep);
-
-	request_dequeue(req);
-	request_fail(req, -ETIMEDOUT, "no connection within %lld ms", (long long)req->timeout_ms);
-	if (ep) {
-		endpoint_destroy(ep, NULL);
-		object_unref(ep);
-	}
-}
-
-/* A cancelled connect abandons the connection: its endpoint goes too. */
-static void connect_cancelled(struct request *req, const char *message)
-{
-	struct ep *ep = ep_get(req->d, req->ep);
-
-	request_dequeue(req);
-	request_fail(req, -ECANCELED, "%s", message);
-	if (ep) {
-		endpoint_destroy(ep, NULL);
-		object_unref(ep);
-	}
-}
-
 static void resolve_addr_done(struct work_item *item)
 {
 	ep_connect_step_done(item, "address resolution");
@@ -92,8 +67,8 @@ void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int
 	ep_set_state(ep, EP_RESOLVING);
 	req->ep = ep->obj.handle;
 	/* The request waits on the endpoint until rdma_cm says how the connect went. */
-	request_on_cancel(req, connect_cancelled);
-	if (request_enqueue(&ep->connect_q, req, timeout_ms, connect_deadline) < 0) {
+	request_on_cancel(req, ep_setup_cancelled);
+	if (request_enqueue(&ep->connect_q, req, timeout_ms, ep_setup_deadline) < 0) {
 		free(args);
 		work_item_put(&d->workers, item);
 		request_fail(req, -ENOMEM, "out of memory");

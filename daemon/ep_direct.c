@@ -8,13 +8,16 @@
  * client, whose ibv_modify_qp applies them.
  *
  *   active:  ep.resolve   address and route; the reply names the device and port
+ *                         and gives the INIT attributes (the client's QP takes
+ *                         them, and its receives, before it is named)
  *            ep.attach    the client's QP, checked to be its own; rdma_connect
  *                         with its number; answered at CONNECT_RESPONSE with
- *                         the INIT, RTR and RTS attributes
+ *                         the RTR and RTS attributes
  *            ep.establish the QP is at RTS: rdma_establish sends the RTU
- *   passive: ep.request   (event) a peer's connection request on a direct listener
+ *   passive: ep.request   (event) a peer's connection request on a direct
+ *                         listener, with the INIT attributes
  *            ep.attach    the client's QP, checked; answered at once with the
- *                         three steps' attributes
+ *                         RTR and RTS attributes
  *            ep.establish the QP is at RTS: rdma_accept; answered at ESTABLISHED
  *
  * A passive endpoint its client does not establish in the listener's
@@ -55,33 +58,6 @@ struct direct_args {
 static bool is_passive(const struct ep *ep)
 {
 	return ep->role == EP_ACCEPTED;
-}
-
-/* The setup's request (ep.attach or ep.establish) waits on connect_q until its step is back. */
-static void direct_deadline(struct request *req)
-{
-	struct ep *ep = ep_get(req->d, req->ep);
-
-	request_dequeue(req);
-	request_fail(req, -ETIMEDOUT, "the connection was not made within %lld ms",
-		     (long long)req->timeout_ms);
-	if (ep) {
-		endpoint_destroy(ep, NULL);
-		object_unref(ep);
-	}
-}
-
-/* Cancelling a step of the setup abandons the connection, as a cancelled ep.connect does. */
-static void direct_cancelled(struct request *req, const char *message)
-{
-	struct ep *ep = ep_get(req->d, req->ep);
-
-	request_dequeue(req);
-	request_fail(req, -ECANCELED, "%s", message);
-	if (ep) {
-		endpoint_destroy(ep, NULL);
-		object_unref(ep);
-	}
 }
 
 /*
@@ -129,8 +105,8 @@ static void queue_step(struct ep *ep, struct request *req, int64_t timeout_ms, w
 		return;
 	}
 	req->ep = ep->obj.handle;
-	request_on_cancel(req, direct_cancelled);
-	if (request_enqueue(&ep->connect_q, req, timeout_ms, direct_deadline) < 0) {
+	request_on_cancel(req, ep_setup_cancelled);
+	if (request_enqueue(&ep->connect_q, req, timeout_ms, ep_setup_deadline) < 0) {
 		free(args);
 		work_item_put(&ep->d->workers, item);
 		request_fail(req, -ENOMEM, "out of memory");
@@ -140,18 +116,68 @@ static void queue_step(struct ep *ep, struct request *req, int64_t timeout_ms, w
 	ep_post(ep, item);
 }
 
-/* --------------------------------------------------------------- ep.resolve */
+/* ----------------------------------------------- the INIT step: ep.resolve */
+
+/*
+ * PASSIVE: the INIT step's attributes, which the client applies before it
+ * names its QP: a QP with its port is one RDMA netlink finds by number
+ * (qp_owner.c), and one that takes receives before the peer can send.
+ */
+void ep_work_direct_init(struct work_item *item)
+{
+	struct direct_args *a = item->data;
+	struct ep *ep;
+
+	RDQ_PASSIVE_ONLY();
+	ep = ep_step_enter(item);
+	if (!ep)
+		return;
+	a->steps.n = 1;
+	item->status = qp_attr_from_cm(ep->id, IBV_QPS_INIT, &a->steps.attr[0], &a->steps.mask[0]);
+	ep_step_leave(ep);
+}
+
+/* Posts the INIT step with dispatch done; false when no work item can be had. */
+static bool queue_init(struct ep *ep, work_fn done)
+{
+	struct direct_args *a = calloc(1, sizeof(*a));
+	struct work_item *item = a ? ep_item(ep, ep_work_direct_init, done) : NULL;
+
+	if (!item) {
+		free(a);
+		return false;
+	}
+	item->data = a;
+	ep_post(ep, item);
+	return true;
+}
+
+static void resolve_init_done(struct work_item *item)
+{
+	struct direct_args *a = item->data;
+	struct ep *ep = ep_get(item->ctx, item->handle);
+	struct request *req;
+
+	if (ep && item->status < 0) {
+		ep_connect_failed(ep, item->status, "QP attributes");
+	} else if (ep && ep->state == EP_RESOLVING) {
+		ep_set_state(ep, EP_RESOLVED);
+		req = request_queue_pop(&ep->connect_q);
+		if (req)
+			request_complete(
+				req, 0,
+				RESULT(RESULT_RESOLVED, .resolved = {ep->obj.handle, ep->device,
+								     ep->port_num, &a->steps}),
+				NULL);
+	}
+	object_unref(ep);
+	free(a);
+}
 
 void ep_direct_resolved(struct ep *ep)
 {
-	struct request *req = request_queue_pop(&ep->connect_q);
-
-	ep_set_state(ep, EP_RESOLVED);
-	if (req)
-		request_complete(req, 0,
-				 RESULT(RESULT_RESOLVED,
-					.resolved = {ep->obj.handle, ep->device, ep->port_num}),
-				 NULL);
+	if (!queue_init(ep, resolve_init_done))
+		ep_connect_failed(ep, -EBUSY, "out of work items");
 }
 
 /* ---------------------------------------------------------------- ep.attach */
@@ -168,15 +194,15 @@ static void answer_attach(struct ep *ep, const struct direct_args *a)
 				 NULL);
 }
 
-/* PASSIVE: the three steps' attributes for id's connection. */
+/* PASSIVE: the RTR and RTS steps' attributes for id's connection. */
 static int steps_from_cm(struct rdma_cm_id *id, struct qp_steps *s)
 {
-	static const enum ibv_qp_state order[QP_STEPS] = {IBV_QPS_INIT, IBV_QPS_RTR, IBV_QPS_RTS};
+	static const enum ibv_qp_state order[QP_STEPS_MAX] = {IBV_QPS_RTR, IBV_QPS_RTS};
 	int ret = 0;
 
 	RDQ_PASSIVE_ONLY();
-	for (unsigned i = 0; i < QP_STEPS && ret == 0; i++)
-		ret = qp_attr_from_cm(id, order[i], &s->attr[i], &s->mask[i]);
+	for (s->n = 0; s->n < QP_STEPS_MAX && ret == 0; s->n++)
+		ret = qp_attr_from_cm(id, order[s->n], &s->attr[s->n], &s->mask[s->n]);
 	return ret;
 }
 
@@ -487,10 +513,11 @@ void endpoint_flushed(struct ep *ep, struct request *req)
 /* -------------------------------------------- a direct listener's requests */
 
 /*
- * The client did not establish the connection in time. The peer is told why
- * in the reject's private data; then the endpoint goes.
+ * A passive endpoint whose peer is refused: the peer is told why in the
+ * reject's private data (the item carries the reason, a string constant),
+ * then the endpoint goes.
  */
-static void setup_expired_done(struct work_item *item)
+static void refused_done(struct work_item *item)
 {
 	struct ep *ep = ep_get(item->ctx, item->handle);
 
@@ -500,74 +527,98 @@ static void setup_expired_done(struct work_item *item)
 	}
 }
 
-static const char setup_late[] = "rdq: the listener's client gave no QP in time";
-
 void ep_work_direct_reject(struct work_item *item)
 {
+	const char *reason = item->data;
 	struct ep *ep;
 
 	RDQ_PASSIVE_ONLY();
+	item->data = NULL; /* a string constant: nothing to free */
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
-	item->status = rdma_reject(ep->id, setup_late, sizeof(setup_late)) ? -errno : 0;
+	item->status = rdma_reject(ep->id, reason, (uint8_t)(strlen(reason) + 1)) ? -errno : 0;
 	ep_step_leave(ep);
+}
+
+static void refuse(struct ep *ep, enum admission why, const char *reason)
+{
+	struct work_item *item = ep_item(ep, ep_work_direct_reject, refused_done);
+
+	ep_stop_setup_timer(ep);
+	admission_rejected(ep->d, why, reason);
+	request_queue_fail_all(&ep->connect_q, -ETIMEDOUT,
+			       "the connection was not established in the listener's timeout_ms");
+	if (!item) {
+		endpoint_destroy(ep, NULL);
+		return;
+	}
+	item->data = (void *)reason;
+	ep_post(ep, item);
 }
 
 static void setup_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct ep *ep = arg; /* the timer is the endpoint's, freed on the loop before it goes */
-	struct work_item *item;
 
 	(void)fd;
 	(void)what;
 	RDQ_DISPATCH_ONLY();
-	event_free(ep->setup_timer);
-	ep->setup_timer = NULL;
 	log_info("ep %llu: its client did not establish it within %lld ms; rejected",
 		 (unsigned long long)ep->obj.handle, (long long)ep->timeout_ms);
-	admission_rejected(ep->d, REFUSE_NO_SERVER, setup_late);
-	request_queue_fail_all(&ep->connect_q, -ETIMEDOUT,
-			       "the connection was not established in the listener's timeout_ms");
-	item = ep_item(ep, ep_work_direct_reject, setup_expired_done);
-	if (item)
-		ep_post(ep, item);
-	else
-		endpoint_destroy(ep, NULL);
+	refuse(ep, REFUSE_NO_SERVER, "rdq: the listener's client gave no QP in time");
+}
+
+/* The INIT step is back: the listener's client is told of the request, with it. */
+static void request_init_done(struct work_item *item)
+{
+	struct direct_args *a = item->data;
+	struct ep *ep = ep_get(item->ctx, item->handle);
+	char local[80], remote[80];
+	struct event_view e = {.kind = EVENT_EP_REQUEST,
+			       .ep = item->handle,
+			       .peer = remote,
+			       .local = local,
+			       .init = &a->steps};
+
+	if (!ep)
+		goto out;
+	if (item->status < 0) {
+		refuse(ep, REFUSE_OTHER, "rdq: the connection could not be accepted");
+		goto out;
+	}
+	e.listener = ep->parent;
+	e.device = ep->device;
+	e.port = ep->port_num;
+	ep_format_addr(&ep->local, local, sizeof(local));
+	ep_format_addr(&ep->remote, remote, sizeof(remote));
+	if (control_announce(ep->d, ep->tied_conn,
+			     encode_event(control_body(), RDQ_MAX_MESSAGE, &e)) < 0) {
+		ep->d->counters.net_unannounced++;
+		refuse(ep, REFUSE_NO_SERVER, "rdq: the listener's client cannot be told");
+	}
+out:
+	object_unref(ep);
+	free(a);
 }
 
 /*
- * Tells the listener's client of ep, a new passive direct endpoint, and
- * starts its clock. Returns false (and the caller rejects the peer) if the
- * client cannot be told.
+ * A new passive direct endpoint ep of listener, holding new_id: its clock
+ * starts, and the INIT step is made for the request's announcement. Returns
+ * false (and the caller rejects the peer) if neither can start.
  */
 bool ep_direct_request(struct ep *listener, struct ep *ep, struct rdma_cm_id *new_id)
 {
 	struct timeval tv = {.tv_sec = listener->timeout_ms / 1000,
 			     .tv_usec = (listener->timeout_ms % 1000) * 1000};
-	char local[80], remote[80];
-	struct event_view e = {.kind = EVENT_EP_REQUEST,
-			       .ep = ep->obj.handle,
-			       .listener = listener->obj.handle,
-			       .peer = remote,
-			       .local = local};
 
 	ep_id_device(new_id, ep->device, sizeof(ep->device), &ep->port_num);
 	ep->timeout_ms = listener->timeout_ms;
 	memcpy(&ep->local, rdma_get_local_addr(new_id), sizeof(struct sockaddr_in6));
 	memcpy(&ep->remote, rdma_get_peer_addr(new_id), sizeof(struct sockaddr_in6));
-	ep_format_addr(&ep->local, local, sizeof(local));
-	ep_format_addr(&ep->remote, remote, sizeof(remote));
-	e.device = ep->device;
-	e.port = ep->port_num;
 	ep->setup_timer = evtimer_new(ep->d->base, setup_expired, ep);
 	if (!ep->setup_timer || evtimer_add(ep->setup_timer, &tv) < 0)
 		return false;
 	ep_set_state(ep, EP_RESOLVED);
-	if (control_announce(ep->d, ep->tied_conn,
-			     encode_event(control_body(), RDQ_MAX_MESSAGE, &e)) < 0) {
-		ep->d->counters.net_unannounced++;
-		return false;
-	}
-	return true;
+	return queue_init(ep, request_init_done);
 }

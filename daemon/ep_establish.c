@@ -45,6 +45,30 @@ void ep_connect_failed(struct ep *ep, int status, const char *what)
 	endpoint_destroy(ep, NULL);
 }
 
+void ep_setup_deadline(struct request *req)
+{
+	struct ep *ep = ep_get(req->d, req->ep);
+
+	request_dequeue(req);
+	request_fail(req, -ETIMEDOUT, "no connection within %lld ms", (long long)req->timeout_ms);
+	if (ep) {
+		endpoint_destroy(ep, NULL);
+		object_unref(ep);
+	}
+}
+
+void ep_setup_cancelled(struct request *req, const char *message)
+{
+	struct ep *ep = ep_get(req->d, req->ep);
+
+	request_dequeue(req);
+	request_fail(req, -ECANCELED, "%s", message);
+	if (ep) {
+		endpoint_destroy(ep, NULL);
+		object_unref(ep);
+	}
+}
+
 void ep_connect_step_done(struct work_item *item, const char *what)
 {
 	struct rdqd *d = item->ctx;

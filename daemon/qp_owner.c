@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A QP's creator from RDMA netlink (NETLINK_RDMA, the nldev client): one dump
- * of the devices finds the named device's index; one request for that
- * device's QP by number (the kernel's resource tracking keeps QPs by their
- * number) gives the pid the kernel recorded when it was created. Asking for
- * the one QP, not dumping them all, keeps the check's cost the same however
- * many QPs the device has.
+ * of the devices finds the named device's index and its ports; one request
+ * for that device's QP by number (the kernel's resource tracking keeps QPs by
+ * their number) gives the pid the kernel recorded when it was created.
+ * Asking for the one QP, not dumping them all, keeps the check's cost the
+ * same however many QPs the device has. The kernel answers such a request
+ * only for a QP that has its port (INIT onwards), naming the port; for one
+ * still in RESET the device's QPs are dumped and searched instead.
  *
  * Every attribute read is checked first against the type the kernel declares
  * for it (mnl_attr_validate), so a short or malformed attribute is skipped,
@@ -31,6 +33,7 @@ static const enum mnl_attr_data_type attr_types[RDMA_NLDEV_ATTR_MAX] = {
 	[RDMA_NLDEV_ATTR_RES_LQPN] = MNL_TYPE_U32,
 	[RDMA_NLDEV_ATTR_RES_PID] = MNL_TYPE_U32,
 	[RDMA_NLDEV_ATTR_RES_KERN_NAME] = MNL_TYPE_NUL_STRING,
+	[RDMA_NLDEV_ATTR_PORT_INDEX] = MNL_TYPE_U32,
 };
 
 /*
@@ -114,14 +117,15 @@ err:
 }
 
 /*
- * Dumps command (an nldev command that can dump) for every device, and
- * hands each message of the answer to cb. Reads
+ * Dumps command (an nldev command that can dump), for the device *dev_index
+ * (all devices when NULL), and hands each message of the answer to cb. Reads
  * the dump to its end even when cb has found what it wanted, so that no
  * message of it is left to be taken for the next dump's. Returns 0, or a
  * negative errno: the kernel's (an NLMSG_ERROR, or an error at the dump's
  * end), or the socket's.
  */
-static int nldev_dump(struct nldev *nl, unsigned command, mnl_cb_t cb, void *data)
+static int nldev_dump(struct nldev *nl, unsigned command, const uint32_t *dev_index, mnl_cb_t cb,
+		      void *data)
 {
 	mnl_cb_t control[NLMSG_MIN_TYPE] = {[NLMSG_DONE] = dump_done};
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(nl->buf);
@@ -130,6 +134,8 @@ static int nldev_dump(struct nldev *nl, unsigned command, mnl_cb_t cb, void *dat
 	nlh->nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, command);
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = ++nl->seq;
+	if (dev_index)
+		mnl_attr_put_u32(nlh, RDMA_NLDEV_ATTR_DEV_INDEX, *dev_index);
 	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {
@@ -147,11 +153,12 @@ static int nldev_dump(struct nldev *nl, unsigned command, mnl_cb_t cb, void *dat
 	return errno == ESRCH ? -EPROTO : -errno;
 }
 
-/* The device dump's search: a name in, its index out. Index 0 is a device's like any other. */
+/* The device dump's search: a name in, its index and last port out. Index 0 is a device's too. */
 struct device_search {
 	const char *name;
 	bool found;
 	uint32_t index;
+	uint32_t ports; /* its last port's number: ports are 1 to this */
 };
 
 static int device_match(const struct nlmsghdr *nlh, void *data)
@@ -165,18 +172,60 @@ static int device_match(const struct nlmsghdr *nlh, void *data)
 	if (strcmp(mnl_attr_get_str(tb[RDMA_NLDEV_ATTR_DEV_NAME]), s->name) != 0)
 		return MNL_CB_OK;
 	s->index = mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]);
+	s->ports = tb[RDMA_NLDEV_ATTR_PORT_INDEX] ? mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_PORT_INDEX])
+						  : 1;
 	s->found = true;
 	return MNL_CB_OK;
 }
 
-/* The QP's answer: a QP number in; whether it came, and its owner, out. */
+/* The QP's answer: a QP number (and a port) in; whether it came, and its owner, out. */
 struct qp_search {
 	uint32_t dev_index;
+	uint32_t port;
 	uint32_t qp_num;
 	bool found;
 	bool has_pid; /* false: a kernel QP, or one whose creator has exited */
 	pid_t pid;
 };
+
+/* Looks for the QP among one message's entries; the device's QPs may take several messages. */
+static int qp_match(const struct nlmsghdr *nlh, void *data)
+{
+	struct qp_search *s = data;
+	const struct nlattr *tb[RDMA_NLDEV_ATTR_MAX] = {NULL};
+	const struct nlattr *entry;
+
+	mnl_attr_parse(nlh, 0, attr_keep, tb);
+	/* The kernel filters by the index asked for; a message of another device is not ours. */
+	if (!tb[RDMA_NLDEV_ATTR_DEV_INDEX] ||
+	    mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]) != s->dev_index)
+		return MNL_CB_OK;
+	if (!tb[RDMA_NLDEV_ATTR_RES_QP])
+		return MNL_CB_OK;
+	mnl_attr_for_each_nested(entry, tb[RDMA_NLDEV_ATTR_RES_QP])
+	{
+		const struct nlattr *qp[RDMA_NLDEV_ATTR_MAX] = {NULL};
+
+		if (mnl_attr_get_type(entry) != RDMA_NLDEV_ATTR_RES_QP_ENTRY)
+			continue;
+		mnl_attr_parse_nested(entry, attr_keep, qp);
+		if (!qp[RDMA_NLDEV_ATTR_RES_LQPN] ||
+		    mnl_attr_get_u32(qp[RDMA_NLDEV_ATTR_RES_LQPN]) != s->qp_num)
+			continue;
+		s->found = true;
+		/*
+		 * A kernel QP carries its creator's name (KERN_NAME) and no pid; a
+		 * user QP whose creator is a zombie carries neither. Neither is owned
+		 * by a process, so neither can be a client's.
+		 */
+		if (qp[RDMA_NLDEV_ATTR_RES_PID] && !qp[RDMA_NLDEV_ATTR_RES_KERN_NAME]) {
+			s->has_pid = true;
+			s->pid = (pid_t)mnl_attr_get_u32(qp[RDMA_NLDEV_ATTR_RES_PID]);
+		}
+		break;
+	}
+	return MNL_CB_OK;
+}
 
 /* The one message that answers a request for a single QP: its attributes at the top level. */
 static int qp_answer(const struct nlmsghdr *nlh, void *data)
@@ -205,9 +254,10 @@ static int qp_answer(const struct nlmsghdr *nlh, void *data)
 }
 
 /*
- * Asks for QP s->qp_num of device s->dev_index alone. Returns 0 (s->found
- * says whether it came), or a negative errno: the kernel's (ENOENT when
- * there is no such QP) or the socket's.
+ * Asks for QP s->qp_num of device s->dev_index, on port s->port, alone.
+ * Returns 0 (s->found says whether it came), or a negative errno: the
+ * kernel's (ENOENT: no such QP; EAGAIN: the QP is not on that port, or has
+ * no port yet) or the socket's.
  */
 static int nldev_get_qp(struct nldev *nl, struct qp_search *s)
 {
@@ -219,6 +269,8 @@ static int nldev_get_qp(struct nldev *nl, struct qp_search *s)
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = ++nl->seq;
 	mnl_attr_put_u32(nlh, RDMA_NLDEV_ATTR_DEV_INDEX, s->dev_index);
+	/* A QP's request names a port: the kernel keeps QPs per port for it. */
+	mnl_attr_put_u32(nlh, RDMA_NLDEV_ATTR_PORT_INDEX, s->port);
 	mnl_attr_put_u32(nlh, RDMA_NLDEV_ATTR_RES_LQPN, s->qp_num);
 	if (mnl_socket_sendto(nl->sock, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -247,7 +299,7 @@ int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 	 * The QP dump needs the device's index, and nldev looks a device up by
 	 * index only: so all devices are dumped and the name matched here.
 	 */
-	ret = nldev_dump(&nl, RDMA_NLDEV_CMD_GET, device_match, &device);
+	ret = nldev_dump(&nl, RDMA_NLDEV_CMD_GET, NULL, device_match, &device);
 	if (ret < 0)
 		goto out;
 	if (!device.found) {
@@ -260,7 +312,12 @@ int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 	 * in that namespace (and kernel QPs in the initial one only).
 	 */
 	qp.dev_index = device.index;
-	ret = nldev_get_qp(&nl, &qp);
+	ret = -EAGAIN;
+	for (qp.port = 1; ret == -EAGAIN && qp.port <= device.ports; qp.port++)
+		ret = nldev_get_qp(&nl, &qp);
+	/* On no port yet (RESET): only a search of the whole device finds it. */
+	if (ret == -EAGAIN)
+		ret = nldev_dump(&nl, RDMA_NLDEV_CMD_RES_QP_GET, &device.index, qp_match, &qp);
 	if (ret < 0)
 		goto out;
 	if (!qp.found)

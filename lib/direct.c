@@ -236,35 +236,42 @@ static int post_recv(struct rdq_direct *c, uint32_t slot)
 	return ibv_post_recv(c->qp, &wr, &bad) ? -errno : 0;
 }
 
-/* Moves the QP through rdqd's steps (INIT, RTR, RTS); receives are posted right after INIT. */
-static int apply_steps(struct rdq_direct *c, const json_t *steps)
+/* Moves the QP by one of rdqd's steps; its receives are posted as soon as it is at INIT. */
+static int apply_step(struct rdq_direct *c, const json_t *step)
 {
 	struct ibv_qp_attr attr;
-	int mask, ret;
+	int mask, ret = rdq_qp_attr_read(step, &attr, &mask);
+
+	if (ret < 0) {
+		stream_set_error(c->client, "rdqd's step is not QP attributes");
+		return ret;
+	}
+	if (ibv_modify_qp(c->qp, &attr, mask)) {
+		ret = -errno;
+		stream_set_error(c->client, "ibv_modify_qp to state %d: %s", (int)attr.qp_state,
+				 strerror(-ret));
+		return ret;
+	}
+	for (uint32_t s = 0; attr.qp_state == IBV_QPS_INIT && s < c->depth; s++) {
+		ret = post_recv(c, s);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* ep.attach's steps (RTR, RTS), in order. */
+static int apply_steps(struct rdq_direct *c, const json_t *steps)
+{
+	int ret = 0;
 
 	if (!json_is_array(steps) || json_array_size(steps) == 0) {
 		stream_set_error(c->client, "rdqd's ep.attach reply has no steps");
 		return -EBADMSG;
 	}
-	for (size_t i = 0; i < json_array_size(steps); i++) {
-		ret = rdq_qp_attr_read(json_array_get(steps, i), &attr, &mask);
-		if (ret < 0) {
-			stream_set_error(c->client, "rdqd's step %zu is not QP attributes", i);
-			return ret;
-		}
-		if (ibv_modify_qp(c->qp, &attr, mask)) {
-			ret = -errno;
-			stream_set_error(c->client, "ibv_modify_qp to state %d: %s",
-					 (int)attr.qp_state, strerror(-ret));
-			return ret;
-		}
-		for (uint32_t s = 0; attr.qp_state == IBV_QPS_INIT && s < c->depth; s++) {
-			ret = post_recv(c, s);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
+	for (size_t i = 0; i < json_array_size(steps) && ret == 0; i++)
+		ret = apply_step(c, json_array_get(steps, i));
+	return ret;
 }
 
 /* ------------------------------------------------------ the steps with rdqd */
@@ -282,12 +289,17 @@ static int timeout_of(const struct rdq_direct_opts *opts)
 	return opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
-/* ep.attach with the QP, the steps applied, then ep.establish. */
-static int attach_and_establish(struct rdq_direct *c, int timeout_ms)
+/*
+ * The QP to INIT (init: the step ep.resolve or ep.request gave), then
+ * ep.attach with it, its steps applied, and ep.establish.
+ */
+static int attach_and_establish(struct rdq_direct *c, const json_t *init, int timeout_ms)
 {
 	json_t *result = NULL;
-	int ret;
+	int ret = apply_step(c, init);
 
+	if (ret < 0)
+		return ret;
 	ret = call_ep(c->client, "ep.attach",
 		      json_pack("{s:I, s:I, s:i}", "ep", (json_int_t)c->ep, "qp_num",
 				(json_int_t)c->qp->qp_num, "timeout_ms", timeout_ms),
@@ -344,17 +356,18 @@ int rdq_direct_connect(struct rdq_client *client, const char *addr, int port,
 		return -EBADMSG;
 	}
 	ret = make_qp(client, device, opts, &c);
-	json_decref(result);
 	if (ret < 0) {
 		char why[ERROR_MAX];
 
+		json_decref(result);
 		memcpy(why, client->error, sizeof(why));
 		rdq_ep_destroy(client, ep);
 		memcpy(client->error, why, sizeof(why));
 		return ret;
 	}
 	c->ep = ep;
-	ret = attach_and_establish(c, timeout_ms);
+	ret = attach_and_establish(c, json_object_get(result, "init"), timeout_ms);
+	json_decref(result);
 	if (ret < 0) {
 		give_up(c);
 		return ret;
@@ -412,15 +425,16 @@ int rdq_direct_accept(struct rdq_client *client, int timeout_ms, const struct rd
 	device = json_string_value(json_object_get(msg, "device"));
 	ep = (uint64_t)json_integer_value(json_object_get(msg, "ep"));
 	ret = device && ep ? make_qp(client, device, opts, &c) : -EBADMSG;
-	json_decref(msg);
 	if (ret < 0) {
+		json_decref(msg);
 		/* rdqd rejects the peer when the listener's time is up, or now. */
 		if (ep)
 			rdq_ep_destroy(client, ep);
 		return ret;
 	}
 	c->ep = ep;
-	ret = attach_and_establish(c, timeout_of(opts));
+	ret = attach_and_establish(c, json_object_get(msg, "init"), timeout_of(opts));
+	json_decref(msg);
 	if (ret < 0) {
 		give_up(c);
 		return ret;

@@ -305,6 +305,15 @@ void world_stop(void)
 	rdq_level_set(RDQ_LEVEL_UNSET);
 }
 
+rdq_handle_t listener_first_child(void)
+{
+	struct ep *listener = endpoint_lookup(&w.d, w.listener, w.uid);
+	rdq_handle_t h = listener && listener->nchildren ? listener->children[0] : 0;
+
+	object_unref(listener);
+	return h;
+}
+
 void world_connect_steps(int64_t id)
 {
 	struct request *req = pending_request(0, id);

@@ -88,6 +88,9 @@ void world_connect(bool tied);
  */
 void world_connect_steps(int64_t id);
 
+/* The passive endpoint w.listener made for a peer (its first child), or 0. */
+rdq_handle_t listener_first_child(void);
+
 /*
  * Runs every queued worker step and drains every item back, as the loop and
  * the workers would when left alone, until nothing moves. Returns false if it

@@ -310,23 +310,13 @@ static const struct passive_case passive_cases[] = {
 };
 /* clang-format on */
 
-/* The passive endpoint the listener made for the peer (its first child). */
-static rdq_handle_t first_child(void)
-{
-	struct ep *listener = endpoint_lookup(&w.d, w.listener, w.uid);
-	rdq_handle_t h = listener && listener->nchildren ? listener->children[0] : 0;
-
-	object_unref(listener);
-	return h;
-}
-
 /* Plays the peer's connection up to the stage; true if the hook played the first event. */
 static bool reach_passive_stage(const struct passive_case *c)
 {
 	if (c->stage == PS_LISTENING)
 		return false;
 	fire(EV_CONNECT_REQUEST);
-	w.ep = first_child();
+	w.ep = listener_first_child();
 	assert_int_not_equal(w.ep, 0);
 	if (c->stage == PS_ACCEPT_QUEUED)
 		return false;

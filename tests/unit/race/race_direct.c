@@ -67,12 +67,13 @@ static void expect_ok(int64_t id)
 /* ------------------------------------------------------ the active side */
 
 enum direct_stage {
-	DS_RESOLVING,	     /* ep.resolve sent: the address step waits */
-	DS_ATTACH_QUEUED,    /* resolved; ep.attach sent: its step (owner check, connect) waits */
-	DS_ATTACH_RUNNING,   /* a worker is inside rdma_connect with the client's QP number */
-	DS_WAIT_RESPONSE,    /* the connect is out; waiting for the peer */
-	DS_STEPS_QUEUED,     /* CONNECT_RESPONSE came: the attributes' step waits */
-	DS_READYING,	     /* ep.attach answered: the client moves its QP; nothing pending */
+	DS_RESOLVING,	   /* ep.resolve sent: the address step waits */
+	DS_INIT_QUEUED,	   /* ROUTE_RESOLVED came: the INIT step, which answers ep.resolve, waits */
+	DS_ATTACH_QUEUED,  /* resolved; ep.attach sent: its step (owner check, connect) waits */
+	DS_ATTACH_RUNNING, /* a worker is inside rdma_connect with the client's QP number */
+	DS_WAIT_RESPONSE,  /* the connect is out; waiting for the peer */
+	DS_STEPS_QUEUED,   /* CONNECT_RESPONSE came: the attributes' step waits */
+	DS_READYING,	   /* ep.attach answered: the client moves its QP; nothing pending */
 	DS_ESTABLISH_QUEUED, /* ep.establish sent: the RTU step waits */
 	DS_ESTABLISHED,	     /* connected; nothing pending */
 	DS_DREQ_QUEUED,	     /* ep.disconnect (wait) sent: the DREQ step waits */
@@ -104,6 +105,11 @@ static const struct direct_case direct_cases[] = {
 
 	{.name = "client_dies_while_resolving",
 	 .stage = DS_RESOLVING, .first = EV_CLOSE, .status = ECANCELED, .end = GONE},
+	{.name = "client_dies_while_init_step_queued",
+	 .stage = DS_INIT_QUEUED, .first = EV_CLOSE, .status = ECANCELED, .end = GONE},
+	{.name = "device_removal_while_init_step_queued",
+	 .stage = DS_INIT_QUEUED, .first = EV_DEVICE_REMOVAL, .status = ENODEV, .end = GONE,
+	 .flushes = 1},
 	{.name = "client_dies_while_attach_step_running",
 	 .stage = DS_ATTACH_RUNNING, .first = EV_CLOSE, .status = ECANCELED, .end = GONE},
 	{.name = "client_dies_while_waiting_for_the_peer",
@@ -169,6 +175,9 @@ static bool reach_direct_stage(const struct direct_case *c)
 	fire(EV_ADDR_RESOLVED);
 	step(ep_work_resolve_route);
 	fire(EV_ROUTE_RESOLVED);
+	if (c->stage == DS_INIT_QUEUED)
+		return false;
+	step(ep_work_direct_init);
 	expect_ok(w.r_id);
 
 	under_test("ep.attach", ep_args("qp_num", 77));
@@ -241,7 +250,8 @@ static void run_direct_case(void **state)
 /* ----------------------------------------------------- the passive side */
 
 enum passive_direct_stage {
-	PD_REQUESTED,	     /* the peer's request: its client was told (ep.request) */
+	PD_INIT_QUEUED,	     /* the peer's request: the INIT step, which announces it, waits */
+	PD_REQUESTED,	     /* its client was told (ep.request), with the INIT step */
 	PD_ATTACH_QUEUED,    /* ep.attach sent: its step (owner check, the attributes) waits */
 	PD_READYING,	     /* ep.attach answered: the client moves its QP; nothing pending */
 	PD_ACCEPT_QUEUED,    /* ep.establish sent: the accept step waits */
@@ -283,6 +293,8 @@ static const struct passive_direct_case passive_direct_cases[] = {
 
 	{.name = "passive_client_dies_when_requested",
 	 .stage = PD_REQUESTED, .first = EV_CLOSE, .end = GONE},
+	{.name = "passive_client_dies_before_it_is_told",
+	 .stage = PD_INIT_QUEUED, .first = EV_CLOSE, .end = GONE},
 	{.name = "passive_client_dies_while_accept_running",
 	 .stage = PD_ACCEPT_RUNNING, .first = EV_CLOSE, .status = ECANCELED, .end = GONE,
 	 .accepts = 1},
@@ -296,15 +308,6 @@ static const struct passive_direct_case passive_direct_cases[] = {
 	 .listening = true, .accepts = 1},
 };
 /* clang-format on */
-
-static rdq_handle_t first_child(void)
-{
-	struct ep *listener = endpoint_lookup(&w.d, w.listener, w.uid);
-	rdq_handle_t h = listener && listener->nchildren ? listener->children[0] : 0;
-
-	object_unref(listener);
-	return h;
-}
 
 /* The listener's time for its client runs out: the endpoint's timer fires on the loop. */
 static void setup_timer_fires(void)
@@ -321,8 +324,11 @@ static void setup_timer_fires(void)
 static bool reach_passive_direct_stage(const struct passive_direct_case *c)
 {
 	fire(EV_CONNECT_REQUEST);
-	w.ep = first_child();
+	w.ep = listener_first_child();
 	assert_int_not_equal(w.ep, 0);
+	if (c->stage == PD_INIT_QUEUED)
+		return false;
+	step(ep_work_direct_init);
 	clients_pump();
 	assert_int_equal(clients_events_named("ep.request"), 1);
 	if (c->stage == PD_REQUESTED)
