@@ -40,7 +40,7 @@ LIMIT=${LIMIT:-120}
 
 # record SIZE RUN PATH P50 P99: a result line, on the console and kept for the summary.
 record() {
-	if [ -n "$4" ] && [ -n "$5" ]; then
+	if [ -n "${4:-}" ] && [ -n "${5:-}" ]; then
 		echo "lat size $1 run $2 path $3 p50 $4 p99 $5" | tee -a "$RESULTS"
 	else
 		echo "lat size $1 run $2 path $3 failed"
