@@ -312,10 +312,15 @@ int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 	 * in that namespace (and kernel QPs in the initial one only).
 	 */
 	qp.dev_index = device.index;
+	/*
+	 * QPs 0 and 1 (SMI, GSI) are the kernel's, one per port, and its
+	 * resource tracking files them under the number and the port together:
+	 * only the dump finds them by number.
+	 */
 	ret = -EAGAIN;
-	for (qp.port = 1; ret == -EAGAIN && qp.port <= device.ports; qp.port++)
+	for (qp.port = 1; qp_num > 1 && ret == -EAGAIN && qp.port <= device.ports; qp.port++)
 		ret = nldev_get_qp(&nl, &qp);
-	/* On no port yet (RESET): only a search of the whole device finds it. */
+	/* On no port yet (RESET), or QP 0 or 1: only a search of the whole device finds it. */
 	if (ret == -EAGAIN)
 		ret = nldev_dump(&nl, RDMA_NLDEV_CMD_RES_QP_GET, &device.index, qp_match, &qp);
 	if (ret < 0)

@@ -107,6 +107,28 @@ static const char *own_qp(void)
 }
 
 /*
+ * A QP at INIT has its port: the kernel answers a request for it by number
+ * alone (no dump), the way rdqd asks for a direct client's QP.
+ */
+static const char *own_qp_at_init(void)
+{
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_INIT, .port_num = 1};
+	struct ibv_qp *qp = rc_qp(pd, cq);
+	const char *verdict;
+
+	if (!qp)
+		return "ibv_create_qp failed";
+	if (ibv_modify_qp(qp, &attr,
+			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS)) {
+		ibv_destroy_qp(qp);
+		return "ibv_modify_qp to INIT failed";
+	}
+	verdict = owner_is(qp->qp_num, getpid());
+	ibv_destroy_qp(qp);
+	return verdict;
+}
+
+/*
  * The child opens its own context (as a client does), makes a QP, writes its
  * number to the parent and holds it until the parent has looked.
  */
@@ -264,6 +286,8 @@ static const struct check_case {
 	bool needs_uid;
 } cases[] = {
 	{"a QP this process made names this process", own_qp, false},
+	{"a QP at INIT (with its port) names this process, asked for by number", own_qp_at_init,
+	 false},
 	{"a QP a forked child made names the child, not its parent", child_qp, false},
 	{"a QP a second thread made names that thread, not the process", thread_qp, false},
 	{"a destroyed QP's number gives ENOENT", destroyed_qp, false},
