@@ -75,10 +75,10 @@ expect "ep show: the listener holds $MAX of $MAX" "$MAX $MAX" \
 
 # ep show's text: a listener has no parent and no QP ("-"), and shows its peers; a
 # passive endpoint names its listener.
-row=$(ctl ep show | awk -v l="$L" '$1 == l { print $2, $7, $8 }')
+row=$(ctl ep show | awk -v l="$L" '$1 == l { print $2, $8, $9 }')
 expect "ep show: the listener's QP, PARENT and PEERS" "- - $MAX/$MAX" "$row"
 P=$(passive_ep)
-row=$(ctl ep show | awk -v p="$P" '$1 == p { print $7, $8 }')
+row=$(ctl ep show | awk -v p="$P" '$1 == p { print $8, $9 }')
 expect "ep show: a passive endpoint's PARENT is its listener" "$L -" "$row"
 
 # --- rdma-core's rping against the full listener: rejected at once too
