@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * qp-owner-time: what rdqd's QP owner check (qp_owner_pid: a netlink dump of
- * the devices, then one of the device's QPs) costs as the QPs on the device
- * grow. Makes QPs on DEVICE up to each COUNT in turn and, at each, times
+ * qp-owner-time: what rdqd's QP owner check (qp_owner_pid) costs for a QP
+ * still in RESET, which only a netlink dump of the device's QPs finds (a QP
+ * at INIT is asked for by number, at a cost that does not grow), as the QPs
+ * on the device grow. Makes QPs on DEVICE up to each COUNT in turn and, at each, times
  * LOOKUPS lookups of its newest QP: wall time per lookup, and this process's
  * CPU time in its own code (the parse) and in the kernel (the dump). QPs of
  * other processes on the device count too: the dump lists them all.

@@ -68,6 +68,12 @@ static const unsigned legal_moves[] = {
 	[EP_DISCONNECTED] = 0,
 };
 
+bool ep_setting_up(const struct ep *ep)
+{
+	return ep->state == EP_RESOLVING || ep->state == EP_RESOLVED ||
+	       ep->state == EP_CONNECTING || ep->state == EP_READYING;
+}
+
 const char *ep_state_name(enum ep_state state)
 {
 	return state_names[state];

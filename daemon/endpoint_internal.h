@@ -23,6 +23,9 @@ struct rdma_conn_param;
 /* The one place an endpoint's state changes; a move off the table aborts. */
 void ep_set_state(struct ep *ep, enum ep_state to);
 
+/* Whether its connection is still being made (resolving, resolved, connecting, readying). */
+bool ep_setting_up(const struct ep *ep);
+
 /* Finds an endpoint whoever owns it: a reference, or NULL once unpublished. */
 struct ep *ep_get(struct rdqd *d, rdq_handle_t h);
 

@@ -208,8 +208,7 @@ void ep_disconnected(struct ep *ep, int status)
 
 	if (ep->state == EP_DISCONNECTED)
 		return;
-	if (ep->connect_q.head || ep->state == EP_CONNECTING || ep->state == EP_RESOLVED ||
-	    ep->state == EP_READYING) {
+	if (ep->connect_q.head || ep_setting_up(ep)) {
 		ep_connect_failed(ep, -ECONNRESET, "disconnected while connecting");
 		return;
 	}

@@ -275,8 +275,7 @@ void ep_established(struct ep *ep)
 
 void ep_connect_error(struct ep *ep, int status, const char *what)
 {
-	if (ep->state == EP_RESOLVING || ep->state == EP_CONNECTING || ep->state == EP_RESOLVED ||
-	    ep->state == EP_READYING) {
+	if (ep_setting_up(ep)) {
 		ep_connect_failed(ep, status, what);
 	} else if (ep->state == EP_CONNECTED || ep->state == EP_DISCONNECTING) {
 		/*

@@ -365,79 +365,6 @@ static void wake_waiting(struct verbs_device *v)
 	}
 }
 
-/*
- * Messages' buffers the loop gave back, kept for the next ones: none under
- * AddressSanitizer, so that its quarantine still catches a message used after
- * it was given back.
- */
-#ifdef RDQ_ASAN
-#define MSG_SPARES 0
-#else
-#define MSG_SPARES 16
-#endif
-#define MSG_MIN_CAP 256
-
-/* A buffer for a message of len bytes: a spare one if one is large enough. Loop only. */
-static struct qp_msg *message_new(struct rdqd *d, uint32_t len)
-{
-	struct qp_msg **link = &d->msg_spares, *m;
-	uint32_t cap = MSG_MIN_CAP;
-
-	for (; *link; link = &(*link)->next) {
-		if ((*link)->cap >= len) {
-			m = *link;
-			*link = m->next;
-			d->msg_spare_count--;
-			return m;
-		}
-	}
-	while (cap < len)
-		cap *= 2;
-	m = malloc(sizeof(*m) + cap);
-	if (m) {
-		m->d = d;
-		m->cap = cap;
-	}
-	return m;
-}
-
-/* Keeps m for the next message, or frees it when enough are kept. */
-static void message_keep(struct rdqd *d, struct qp_msg *m)
-{
-	if (d->msg_spare_count >= MSG_SPARES) {
-		free(m);
-		return;
-	}
-	m->next = d->msg_spares;
-	d->msg_spares = m;
-	d->msg_spare_count++;
-}
-
-void qp_message_done(struct rdqd *d, struct qp_msg *m)
-{
-	RDQ_DISPATCH_ONLY();
-	message_keep(d, m);
-}
-
-void qp_message_given_back(const void *frame, size_t len, void *arg)
-{
-	struct qp_msg *m = arg;
-
-	/* No level check: rdqd's stop frees the last outputs on the loop thread after its loop. */
-	message_keep(m->d, m);
-}
-
-void qp_message_spares_free(struct rdqd *d)
-{
-	while (d->msg_spares) {
-		struct qp_msg *m = d->msg_spares;
-
-		d->msg_spares = m->next;
-		free(m);
-	}
-	d->msg_spare_count = 0;
-}
-
 /* Holds a copy of a message for ep.recv or a later echo; fails the QP past the backlog. */
 static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 {
@@ -457,7 +384,7 @@ static void hold(struct qp *qp, const uint8_t *data, uint32_t len)
 				qp->held);
 		return;
 	}
-	m = message_new(qp->d, len);
+	m = qp_message_new(qp->d, len);
 	if (!m) {
 		qp_fail(qp, -ENOMEM, "out of memory for a received message of %u bytes", len);
 		return;

@@ -176,6 +176,8 @@ struct qp_msg *qp_take_message(struct qp *qp);
  * in steady state, or freed.
  */
 void qp_message_done(struct rdqd *d, struct qp_msg *m);
+/* A buffer for a message of len bytes, a spare one if one is large enough, or NULL (qp_msg.c). */
+struct qp_msg *qp_message_new(struct rdqd *d, uint32_t len);
 /*
  * A message lent to its reply comes back (a control_give_back_fn, control.h;
  * arg is the qp_msg): libevent calls it once the connection's output is done
