@@ -146,6 +146,14 @@ struct ep {
 	/* A passive direct endpoint's: its client must establish it before this fires. */
 	struct event *setup_timer;
 	/*
+	 * A passive direct endpoint refused: the reason its peer's reject carries,
+	 * set on the loop before the reject step is posted; reject_sent (under
+	 * lock) once it went. A teardown that overtakes the reject step (no event
+	 * queue orders them) sends it itself: the peer still learns why.
+	 */
+	const char *reject_reason;
+	bool reject_sent;
+	/*
 	 * Direct: its client was told to flush its QP (ep.flush); disconnects
 	 * wait on flush_q for the client's ep.flushed.
 	 */

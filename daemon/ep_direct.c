@@ -257,7 +257,11 @@ static void attach_done(struct work_item *item)
 	if (item->status == -EPERM || item->status == -ENOENT) {
 		/* Nothing was connected: the client may attach a QP of its own. */
 		req = request_queue_pop(&ep->connect_q);
-		if (req && item->status == -EPERM)
+		if (req && item->status == -EPERM && !a->owner)
+			request_fail(req, -EPERM,
+				     "QP %u on %s is not this client's (no process owns it)",
+				     a->qp_num, ep->device);
+		else if (req && item->status == -EPERM)
 			request_fail(req, -EPERM,
 				     "QP %u on %s is not this client's (made by pid %d, not %d)",
 				     a->qp_num, ep->device, (int)a->owner, (int)a->pid);
@@ -325,6 +329,11 @@ void ep_work_direct_attach(struct work_item *item)
 	ret = qp_owner_pid(ep->device, a->qp_num, &a->owner);
 	if (ret == 0 && a->owner != a->pid && process_of(a->owner) != a->pid)
 		ret = -EPERM;
+	/* A QP no process owns (the kernel's, or its creator exited) is not this client's either. */
+	if (ret == -ESRCH) {
+		a->owner = 0;
+		ret = -EPERM;
+	}
 	if (ret == 0 && ep->role == EP_ACCEPTED) {
 		ret = steps_from_cm(ep->id, &a->steps);
 	} else if (ret == 0) {
@@ -538,13 +547,18 @@ void ep_work_direct_reject(struct work_item *item)
 	if (!ep)
 		return;
 	item->status = rdma_reject(ep->id, reason, (uint8_t)(strlen(reason) + 1)) ? -errno : 0;
+	ep->reject_sent = true;
 	ep_step_leave(ep);
 }
 
 static void refuse(struct ep *ep, enum admission why, const char *reason)
 {
-	struct work_item *item = ep_item(ep, ep_work_direct_reject, refused_done);
+	struct work_item *item;
 
+	/* Refused once: its time ran out while a step was out, which then failed too. */
+	if (ep->reject_reason)
+		return;
+	item = ep_item(ep, ep_work_direct_reject, refused_done);
 	ep_stop_setup_timer(ep);
 	admission_rejected(ep->d, why, reason);
 	request_queue_fail_all(&ep->connect_q, -ETIMEDOUT,
@@ -554,6 +568,7 @@ static void refuse(struct ep *ep, enum admission why, const char *reason)
 		return;
 	}
 	item->data = (void *)reason;
+	ep->reject_reason = reason;
 	ep_post(ep, item);
 }
 

@@ -9,6 +9,7 @@
 #include "endpoint.h"
 
 #include <errno.h>
+#include <string.h>
 #include <rdma/rdma_cma.h>
 #include <stdlib.h>
 
@@ -262,6 +263,12 @@ void ep_work_teardown(struct work_item *item)
 	pthread_mutex_lock(&t->ep->lock);
 	if (t->qp)
 		qp_teardown(t->qp);
+	if (t->ep->id && t->ep->reject_reason && !t->ep->reject_sent) {
+		/* The refusal's own step has not run (and now never will): its reject goes here. */
+		rdma_reject(t->ep->id, t->ep->reject_reason,
+			    (uint8_t)(strlen(t->ep->reject_reason) + 1));
+		t->ep->reject_sent = true;
+	}
 	if (t->ep->id) {
 		/* Waits until the loop has acked every event of this id. */
 		rdma_destroy_id(t->ep->id);

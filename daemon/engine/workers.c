@@ -255,14 +255,16 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-bool workers_run_queued(struct workers *w, work_fn match)
+/* Runs the first queued item that match (any if NULL) names, or else the nth queued one. */
+static bool run_queued(struct workers *w, work_fn match, uint64_t nth)
 {
 	struct work_item *item, *prev = NULL, *requeue;
 	enum rdq_level level = rdq_level_current();
+	uint64_t i = 0;
 
 	pthread_mutex_lock(&w->lock);
-	for (item = w->head; item; prev = item, item = item->next)
-		if (!match || item->passive == match)
+	for (item = w->head; item; prev = item, item = item->next, i++)
+		if (match ? item->passive == match : i == nth)
 			break;
 	if (item) {
 		if (prev)
@@ -286,6 +288,26 @@ bool workers_run_queued(struct workers *w, work_fn match)
 		push_locked(w, requeue);
 	pthread_mutex_unlock(&w->lock);
 	return true;
+}
+
+bool workers_run_queued(struct workers *w, work_fn match)
+{
+	return run_queued(w, match, 0);
+}
+
+bool workers_run_nth(struct workers *w, uint64_t n)
+{
+	return run_queued(w, NULL, n);
+}
+
+uint64_t workers_queued(struct workers *w)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->queued;
+	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 unsigned workers_drain_done(struct workers *w)

@@ -170,6 +170,12 @@ void work_item_post(struct workers *w, struct work_serial *s, struct work_item *
  */
 bool workers_run_queued(struct workers *w, work_fn match);
 
+/* The same for the nth queued item (from 0), whatever it is: a simulator's choice. */
+bool workers_run_nth(struct workers *w, uint64_t n);
+
+/* Items waiting for a worker now. */
+uint64_t workers_queued(struct workers *w);
+
 /*
  * Runs the dispatch callbacks of the items the workers sent back, and
  * returns the items to the pool. The loop calls it when done_fd is readable.

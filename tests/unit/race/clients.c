@@ -23,18 +23,20 @@
 
 static struct {
 	struct rdqd *d;
-	int fd[NCLIENTS];    /* -1 once closed */
-	bool eof[NCLIENTS];  /* rdqd closed it */
-	bool deaf[NCLIENTS]; /* not reading (clients_reading) */
-	uint8_t in[NCLIENTS][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
-	size_t in_len[NCLIENTS];
+	int n;		       /* connections opened */
+	int fd[CLIENTS_MAX];   /* -1 once closed */
+	bool eof[CLIENTS_MAX]; /* rdqd closed it */
+	bool deaf[CLIENTS_MAX]; /* not reading (clients_reading) */
+	uint8_t in[CLIENTS_MAX][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
+	size_t in_len[CLIENTS_MAX];
+	clients_event_fn on_event;
 	int64_t last_id;
 	uint64_t events, events_lost;	 /* events read, and the counts of events.lost read */
 	char names[MAX_EVENT_NAMES][32]; /* the first events' names */
 	unsigned nnames;
 	struct reply replies[MAX_REPLIES];
 	unsigned nreplies;
-} c = {.fd = {-1, -1}};
+} c = {.fd = {-1, -1, -1, -1, -1, -1, -1, -1}};
 
 static void fail(const char *what)
 {
@@ -42,7 +44,7 @@ static void fail(const char *what)
 	abort();
 }
 
-static void record(enum client_name who, json_t *msg)
+static void record(int who, json_t *msg)
 {
 	json_t *id = json_object_get(msg, "id"), *error = json_object_get(msg, "error");
 	const char *message = json_string_value(json_object_get(error, "message"));
@@ -51,6 +53,8 @@ static void record(enum client_name who, json_t *msg)
 	if (json_object_get(msg, "event")) {
 		const char *name = json_string_value(json_object_get(msg, "event"));
 
+		if (c.on_event)
+			c.on_event(who, msg);
 		if (name && strcmp(name, "events.lost") == 0)
 			c.events_lost +=
 				(uint64_t)json_integer_value(json_object_get(msg, "count"));
@@ -73,7 +77,7 @@ static void record(enum client_name who, json_t *msg)
 }
 
 /* Records each whole frame in who's buffer, and keeps the rest. */
-static void take_frames(enum client_name who)
+static void take_frames(int who)
 {
 	for (;;) {
 		uint32_t len;
@@ -97,7 +101,7 @@ static void take_frames(enum client_name who)
 }
 
 /* Reads what is there and records each whole frame. Returns the bytes read. */
-static size_t read_client(enum client_name who)
+static size_t read_client(int who)
 {
 	size_t got = 0;
 
@@ -127,44 +131,100 @@ void clients_pump(void)
 		size_t got = 0;
 
 		event_base_loop(c.d->base, EVLOOP_NONBLOCK);
-		for (int who = 0; who < NCLIENTS; who++)
+		for (int who = 0; who < c.n; who++)
 			got += read_client(who);
 		quiet = got ? 0 : quiet + 1;
 	}
 	rdq_level_set(level);
 }
 
-void clients_open(struct rdqd *d)
+static void connect_client(int who)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", c.d->opt.socket_path);
+	c.fd[who] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c.fd[who] < 0 || connect(c.fd[who], (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		fail("connect");
+	c.eof[who] = false;
+	c.deaf[who] = false;
+	c.in_len[who] = 0;
+}
+
+void clients_open(struct rdqd *d, int n)
+{
 	c.d = d;
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", d->opt.socket_path);
-	for (int who = 0; who < NCLIENTS; who++) {
-		c.fd[who] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (c.fd[who] < 0 || connect(c.fd[who], (struct sockaddr *)&addr, sizeof(addr)) < 0)
-			fail("connect");
-		c.eof[who] = false;
-		c.in_len[who] = 0;
-	}
+	c.n = n < CLIENTS_MAX ? n : CLIENTS_MAX;
+	for (int who = 0; who < c.n; who++)
+		connect_client(who);
 	clients_pump();
+}
+
+void clients_reopen(int who)
+{
+	if (c.fd[who] >= 0)
+		close(c.fd[who]);
+	connect_client(who);
+	clients_pump();
+}
+
+void clients_on_event(clients_event_fn fn)
+{
+	c.on_event = fn;
+}
+
+static void send_frame(int who, const void *frame, size_t len)
+{
+	if (c.fd[who] < 0)
+		fail("send on a closed client");
+	/* rdqd may have closed its end (a bad frame, its limits): that is the case's to see. */
+	if (send(c.fd[who], frame, len, MSG_NOSIGNAL) != (ssize_t)len && errno != EPIPE &&
+	    errno != ECONNRESET)
+		fail("send");
+	clients_pump();
+}
+
+void clients_send_id(int who, int64_t id, const char *op, json_t *args)
+{
+	json_t *msg = rdq_request_new(id, op, args);
+	size_t len;
+	uint8_t *buf = msg ? rdq_message_pack(msg, &len) : NULL;
+
+	if (!buf)
+		fail("pack");
+	send_frame(who, buf, len);
+	free(buf);
+	json_decref(msg);
 }
 
 int64_t clients_send(enum client_name who, const char *op, json_t *args)
 {
 	int64_t id = ++c.last_id;
-	json_t *msg = rdq_request_new(id, op, args);
-	size_t len;
-	uint8_t *buf = msg ? rdq_message_pack(msg, &len) : NULL;
 
-	if (!buf || c.fd[who] < 0)
-		fail("send");
-	if (send(c.fd[who], buf, len, MSG_NOSIGNAL) != (ssize_t)len)
-		fail("send");
-	free(buf);
-	json_decref(msg);
-	clients_pump();
+	clients_send_id(who, id, op, args);
 	return id;
+}
+
+void clients_send_raw(int who, const void *json, size_t len)
+{
+	uint8_t *frame = malloc(RDQ_FRAME_HEADER + len);
+
+	if (!frame)
+		fail("malloc");
+	rdq_frame_write_header((uint32_t)len, frame);
+	memcpy(frame + RDQ_FRAME_HEADER, json, len);
+	send_frame(who, frame, RDQ_FRAME_HEADER + len);
+	free(frame);
+}
+
+unsigned clients_nreplies(void)
+{
+	return c.nreplies;
+}
+
+const struct reply *clients_reply_at(unsigned i)
+{
+	return i < c.nreplies ? &c.replies[i] : NULL;
 }
 
 void clients_close(enum client_name who)
@@ -204,7 +264,7 @@ unsigned clients_replies_for(enum client_name who, int64_t id, const struct repl
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < c.nreplies; i++) {
-		if (c.replies[i].who == who && c.replies[i].id == id) {
+		if (c.replies[i].who == (int)who && c.replies[i].id == id) {
 			n++;
 			if (last)
 				*last = &c.replies[i];
@@ -231,7 +291,7 @@ void clients_forget_replies(void)
 
 void clients_reset(void)
 {
-	for (int who = 0; who < NCLIENTS; who++) {
+	for (int who = 0; who < c.n; who++) {
 		if (c.fd[who] >= 0)
 			close(c.fd[who]);
 		c.fd[who] = -1;
@@ -243,4 +303,5 @@ void clients_reset(void)
 	c.events = c.events_lost = 0;
 	c.nnames = 0;
 	memset(c.deaf, 0, sizeof(c.deaf));
+	c.on_event = NULL;
 }

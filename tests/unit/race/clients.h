@@ -23,17 +23,27 @@ enum client_name {
 	NCLIENTS,
 };
 
+/* The most connections a world opens (the race tables use NCLIENTS; the simulator more). */
+#define CLIENTS_MAX 8
+
 /* One reply a client read. */
 struct reply {
-	enum client_name who;
+	int who; /* an enum client_name in the race tables */
 	int64_t id;
 	int err; /* 0, or the positive errno of an error reply */
 	char message[160];
 	json_t *result; /* a reference to the result of a success */
 };
 
-/* Connects both clients to d's control socket (d is listening) and lets d accept them. */
-void clients_open(struct rdqd *d);
+/* Connects n clients (up to CLIENTS_MAX) to d's control socket (listening); d accepts them. */
+void clients_open(struct rdqd *d, int n);
+
+/* A closed client's slot gets a new connection (a process that comes back). */
+void clients_reopen(int who);
+
+/* Called with every event a client reads (the event's JSON, borrowed), before it is counted. */
+typedef void (*clients_event_fn)(int who, json_t *event);
+void clients_on_event(clients_event_fn fn);
 
 /* Turns the loop until nothing moves on the sockets, and reads every reply. */
 void clients_pump(void);
@@ -43,6 +53,16 @@ void clients_pump(void);
  * reads it. Returns its id (ids are unique across both clients).
  */
 int64_t clients_send(enum client_name who, const char *op, json_t *args);
+
+/* Sends one frame of len bytes as given (any bytes, even not JSON) and turns the loop. */
+void clients_send_raw(int who, const void *json, size_t len);
+
+/* Sends a request with this id (stolen args, may be NULL) and turns the loop. */
+void clients_send_id(int who, int64_t id, const char *op, json_t *args);
+
+/* The replies read so far, in the order they came; forgotten by clients_forget_replies. */
+unsigned clients_nreplies(void);
+const struct reply *clients_reply_at(unsigned i);
 
 /* Stops or resumes reading who's socket: a client that does not read what rdqd sends. */
 void clients_reading(enum client_name who, bool on);

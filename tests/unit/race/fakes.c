@@ -9,6 +9,7 @@
 #include "fakes.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <rdma/rdma_cma.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,10 @@ static struct {
 
 void fake_reset(void)
 {
-	memset(&fake, 0, sizeof(fake));
+	/* The records a case made, and everything before them: not megabytes per case. */
+	memset(fake.ids, 0, sizeof(fake.ids[0]) * fake.nids);
+	memset(fake.qps, 0, sizeof(fake.qps[0]) * fake.nqps);
+	memset(&fake, 0, offsetof(struct fake_record, qps));
 	memset(hooks, 0, sizeof(hooks));
 }
 
@@ -53,6 +57,34 @@ static void hook_run(enum fake_point at)
 	hooks[at].fn = NULL;
 	fake.hooks_run++;
 	fn(hooks[at].arg);
+}
+
+/* ----------------------------------------------------------------- faults */
+
+static const char *const call_names[FAKE_CALLS] = {
+	[FAKE_CREATE_ID] = "rdma_create_id",	   [FAKE_RESOLVE_ADDR] = "rdma_resolve_addr",
+	[FAKE_RESOLVE_ROUTE] = "rdma_resolve_route", [FAKE_CONNECT] = "rdma_connect",
+	[FAKE_ESTABLISH] = "rdma_establish",	   [FAKE_DISCONNECT] = "rdma_disconnect",
+	[FAKE_BIND] = "rdma_bind_addr",		   [FAKE_LISTEN] = "rdma_listen",
+	[FAKE_ACCEPT] = "rdma_accept",		   [FAKE_REJECT] = "rdma_reject",
+	[FAKE_QP_CREATE] = "qp_create",		   [FAKE_QP_ATTR] = "rdma_init_qp_attr",
+	[FAKE_QP_OWNER] = "qp_owner_pid",	   [FAKE_QP_READY] = "qp_ready",
+	[FAKE_QP_TO_ERROR] = "qp_to_error",
+};
+
+const char *fake_call_name(enum fake_call call)
+{
+	return call < FAKE_CALLS ? call_names[call] : "?";
+}
+
+/* The error a simulator's fault gives this call (0: none); for rdma_* calls also errno. */
+static int fault(enum fake_call call)
+{
+	int err = fake.fault ? fake.fault(call) : 0;
+
+	if (err)
+		errno = err;
+	return err;
 }
 
 /* ---------------------------------------------------------------- rdma_cm */
@@ -94,6 +126,8 @@ int rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id, v
 	struct rdma_cm_id *new_id;
 
 	RDQ_PASSIVE_ONLY();
+	if (fault(FAKE_CREATE_ID))
+		return -1;
 	if (fake.nids == FAKE_MAX_IDS) {
 		fake.overflows++;
 		errno = ENOMEM;
@@ -131,30 +165,54 @@ int rdma_destroy_id(struct rdma_cm_id *id)
 int rdma_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr, struct sockaddr *dst_addr,
 		      int timeout_ms)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	live_id(id);
+	r = live_id(id);
+	if (fault(FAKE_RESOLVE_ADDR))
+		return -1;
+	if (r)
+		r->resolve_addrs++;
 	return 0;
 }
 
 int rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	live_id(id);
+	r = live_id(id);
+	if (fault(FAKE_RESOLVE_ROUTE))
+		return -1;
+	if (r)
+		r->resolve_routes++;
 	return 0;
 }
 
 int rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	live_id(id);
+	r = live_id(id);
 	hook_run(FAKE_AT_CONNECT);
+	if (fault(FAKE_CONNECT))
+		return -1;
+	if (r)
+		r->connects++;
 	return 0;
 }
 
 int rdma_establish(struct rdma_cm_id *id)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	live_id(id);
+	r = live_id(id);
+	if (fault(FAKE_ESTABLISH))
+		return -1;
+	if (r)
+		r->establishes++;
 	return 0;
 }
 
@@ -171,21 +229,28 @@ int rdma_disconnect(struct rdma_cm_id *id)
 		errno = fake.disconnect_error;
 		return -1;
 	}
-	return 0;
+	return fault(FAKE_DISCONNECT) ? -1 : 0;
 }
 
 int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 {
 	RDQ_PASSIVE_ONLY();
 	live_id(id);
-	return 0;
+	return fault(FAKE_BIND) ? -1 : 0;
 }
 
 int rdma_listen(struct rdma_cm_id *id, int backlog)
 {
+	struct fake_id *r;
+
 	RDQ_PASSIVE_ONLY();
-	if (live_id(id))
+	r = live_id(id);
+	if (fault(FAKE_LISTEN))
+		return -1;
+	if (r) {
 		fake.listens++;
+		r->listens++;
+	}
 	return 0;
 }
 
@@ -198,7 +263,7 @@ int rdma_accept(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 	if (r)
 		r->accepts++;
 	hook_run(FAKE_AT_ACCEPT);
-	return 0;
+	return fault(FAKE_ACCEPT) ? -1 : 0;
 }
 
 int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private_data_len)
@@ -217,7 +282,7 @@ int rdma_reject(struct rdma_cm_id *id, const void *private_data, uint8_t private
 		if (private_data)
 			memcpy(r->reject_data, private_data, n);
 	}
-	return 0;
+	return fault(FAKE_REJECT) ? -1 : 0;
 }
 
 struct rdma_cm_id *fake_incoming_id(void)
@@ -227,8 +292,10 @@ struct rdma_cm_id *fake_incoming_id(void)
 
 	/* rdma_cm made it (as a worker would call it: the fake checks the level). */
 	rdq_level_set(RDQ_LEVEL_PASSIVE);
-	if (rdma_create_id(&incoming_channel, &id, NULL, RDMA_PS_TCP) == 0)
+	if (rdma_create_id(&incoming_channel, &id, NULL, RDMA_PS_TCP) == 0) {
 		fake.incoming++;
+		fake.ids[fake.nids - 1].incoming = true;
+	}
 	rdq_level_set(level);
 	return id;
 }
@@ -276,6 +343,8 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 		return -EINVAL;
 	if (fake.qp_create_error)
 		return -fake.qp_create_error;
+	if (fault(FAKE_QP_CREATE))
+		return -errno;
 	if (fake.nqps == FAKE_MAX_QPS) {
 		fake.overflows++;
 		return -ENOMEM;
@@ -328,6 +397,8 @@ int qp_attr_from_cm(struct rdma_cm_id *id, enum ibv_qp_state state, struct ibv_q
 		    int *mask)
 {
 	(void)id;
+	if (fault(FAKE_QP_ATTR))
+		return -errno;
 	*attr = (struct ibv_qp_attr){.qp_state = state};
 	*mask = IBV_QP_STATE;
 	return 0;
@@ -343,6 +414,8 @@ int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 	(void)qp_num;
 	RDQ_PASSIVE_ONLY();
 	fake.owner_checks++;
+	if (fault(FAKE_QP_OWNER))
+		return -errno;
 	*pid = fake.qp_owner ? fake.qp_owner : getpid();
 	return 0;
 }
@@ -351,6 +424,8 @@ int qp_ready(struct qp *qp, struct rdma_cm_id *id)
 {
 	RDQ_PASSIVE_ONLY();
 	live_id(id);
+	if (fault(FAKE_QP_READY))
+		return -errno;
 	return qp->qp ? 0 : -EINVAL;
 }
 
@@ -369,7 +444,7 @@ int qp_to_error(struct qp *qp)
 			r->error_on_freed++;
 		return -EINVAL;
 	}
-	return 0;
+	return fault(FAKE_QP_TO_ERROR) ? -errno : 0;
 }
 
 void qp_teardown(struct qp *qp)

@@ -29,7 +29,7 @@ struct request;
 struct rdma_cm_id;
 
 #define FAKE_MAX_IDS 32768
-#define FAKE_MAX_QPS 8
+#define FAKE_MAX_QPS 1024
 
 /* One rdma_cm_id the code under test made. */
 struct fake_id {
@@ -41,6 +41,9 @@ struct fake_id {
 	char reject_data[160];	     /* the last reject's private data, as given (cut to fit) */
 	unsigned reject_len;	     /* its length, as given */
 	unsigned used_after_destroy; /* calls that named it after its destroy */
+	/* The calls that make rdma_cm answer with an event later (what the simulator plays). */
+	unsigned resolve_addrs, resolve_routes, connects, establishes, listens;
+	bool incoming; /* made for a peer's connection request (fake_incoming_id) */
 };
 
 /* One QP the code under test made with qp_create. */
@@ -66,11 +69,32 @@ enum fake_point {
 
 typedef void (*fake_hook_fn)(void *arg);
 
+/* The calls a fault can fail, each with the errors its documentation gives. */
+enum fake_call {
+	FAKE_CREATE_ID,
+	FAKE_RESOLVE_ADDR,
+	FAKE_RESOLVE_ROUTE,
+	FAKE_CONNECT,
+	FAKE_ESTABLISH,
+	FAKE_DISCONNECT,
+	FAKE_BIND,
+	FAKE_LISTEN,
+	FAKE_ACCEPT,
+	FAKE_REJECT,
+	FAKE_QP_CREATE,
+	FAKE_QP_ATTR,
+	FAKE_QP_OWNER,
+	FAKE_QP_READY,
+	FAKE_QP_TO_ERROR,
+	FAKE_CALLS,
+};
+
+/* Returns 0 to let the call succeed, or the positive errno it fails with. */
+typedef int (*fake_fault_fn)(enum fake_call call);
+
 /* Everything the fakes recorded since the last fake_reset. */
 struct fake_record {
-	struct fake_id ids[FAKE_MAX_IDS];
 	unsigned nids;
-	struct fake_qp qps[FAKE_MAX_QPS];
 	unsigned nqps;
 	unsigned overflows;    /* records that did not fit: a case that made too many */
 	unsigned hooks_run;    /* hooks that ran */
@@ -83,7 +107,14 @@ struct fake_record {
 	unsigned unexpected;   /* calls no case makes (a send, a device list): a daemon change */
 	pid_t qp_owner;	       /* set by a case: the process RDMA netlink names for every QP */
 	unsigned owner_checks; /* qp_owner_pid calls */
+	fake_fault_fn fault;   /* set by a simulator: asked before each call of enum fake_call */
+	/* Last, so that a reset clears only what was used. */
+	struct fake_qp qps[FAKE_MAX_QPS];
+	struct fake_id ids[FAKE_MAX_IDS];
 };
+
+/* The name of a call, for a trace. */
+const char *fake_call_name(enum fake_call call);
 
 extern struct fake_record fake;
 

@@ -237,6 +237,11 @@ void hook_fire(void *arg)
 
 int world_start(enum sync_scope scope)
 {
+	return world_start_clients(scope, NCLIENTS);
+}
+
+int world_start_clients(enum sync_scope scope, int nclients)
+{
 	struct rdqd *d = &w.d;
 
 	memset(&w, 0, sizeof(w));
@@ -273,8 +278,8 @@ int world_start(enum sync_scope scope)
 	d->cm = &dummy_channel;
 	if (session_start(d) < 0)
 		return -1;
-	clients_open(d);
-	return control_connections(d) == NCLIENTS ? 0 : -1;
+	clients_open(d, nclients);
+	return control_connections(d) == (unsigned)nclients ? 0 : -1;
 }
 
 void world_stop(void)
@@ -426,44 +431,80 @@ static unsigned rejects_sent(void)
 	return n;
 }
 
-void check_nothing_left(void)
+/* The first way the world is not balanced and empty, in words, or NULL. */
+const char *world_leftovers(void)
 {
+	static char why[160];
 	struct rdqd *d = &w.d;
+	const struct rdqd_counters *n = &d->counters;
 
-	endpoint_destroy_all(d);
-	assert_true(settle());
-	assert_int_equal(d->counters.pending, 0);
-	assert_int_equal(d->counters.completed, d->counters.received);
-	assert_int_equal(d->counters.replied + d->counters.dropped, d->counters.completed);
-	assert_int_equal(workers_in_use(&d->workers), 0);
-	assert_int_equal(handle_table_count(&d->objects), 0);
+#define LEFT(cond, ...)                                           \
+	do {                                                      \
+		if (!(cond)) {                                    \
+			snprintf(why, sizeof(why), __VA_ARGS__); \
+			return why;                               \
+		}                                                 \
+	} while (0)
+	LEFT(n->pending == 0, "%llu requests pending", (unsigned long long)n->pending);
+	LEFT(n->completed == n->received, "%llu requests received, %llu completed",
+	     (unsigned long long)n->received, (unsigned long long)n->completed);
+	LEFT(n->replied + n->dropped == n->completed + n->rejected,
+	     "%llu replied + %llu dropped != %llu completed + %llu rejected",
+	     (unsigned long long)n->replied, (unsigned long long)n->dropped,
+	     (unsigned long long)n->completed, (unsigned long long)n->rejected);
+	LEFT(workers_in_use(&d->workers) == 0, "%llu work items out of the pool",
+	     (unsigned long long)workers_in_use(&d->workers));
+	LEFT(handle_table_count(&d->objects) == 0, "%u objects still published",
+	     (unsigned)handle_table_count(&d->objects));
 	/* Every object published was counted in its owner's share, and uncounted once. */
-	assert_int_equal(shares_total(d, SHARE_ENDPOINTS), 0);
-	assert_int_equal(shares_total(d, SHARE_NETWORK_ENDPOINTS), 0);
-	assert_int_equal(shares_total(d, SHARE_QPS), 0);
-	assert_int_equal(shares_count(d, w.uid, SHARE_ENDPOINTS), 0);
-	assert_int_equal(shares_count(d, w.uid, SHARE_NETWORK_ENDPOINTS), 0);
+	LEFT(shares_total(d, SHARE_ENDPOINTS) == 0, "endpoint shares not returned");
+	LEFT(shares_total(d, SHARE_NETWORK_ENDPOINTS) == 0, "network endpoint shares not returned");
+	LEFT(shares_total(d, SHARE_QPS) == 0, "QP shares not returned");
+	LEFT(shares_count(d, w.uid, SHARE_ENDPOINTS) == 0, "the user's endpoint share not returned");
+	LEFT(shares_count(d, w.uid, SHARE_NETWORK_ENDPOINTS) == 0,
+	     "the user's network endpoint share not returned");
 	/* Every peer's connection request was accepted or rejected, for one reason. */
-	assert_int_equal(
-		d->counters.net_requests,
-		d->counters.net_accepted + d->counters.net_rejected_listener_full +
-			d->counters.net_rejected_daemon_full + d->counters.net_rejected_nofd +
-			d->counters.net_rejected_no_server + d->counters.net_rejected_other);
+	LEFT(n->net_requests == n->net_accepted + n->net_rejected_listener_full +
+					n->net_rejected_daemon_full + n->net_rejected_nofd +
+					n->net_rejected_no_server + n->net_rejected_other,
+	     "%llu peers' requests, not each accepted or rejected once",
+	     (unsigned long long)n->net_requests);
 	/* Each rejected one was answered through rdma_cm (so were accepts that failed). */
-	assert_true(rejects_sent() >= d->counters.net_requests - d->counters.net_accepted);
-	/* Still one completion: the clean-up completed nothing twice. */
-	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
+	LEFT(rejects_sent() >= n->net_requests - n->net_accepted,
+	     "%u rejects sent for %llu requests not accepted", rejects_sent(),
+	     (unsigned long long)(n->net_requests - n->net_accepted));
 	for (unsigned i = 0; i < fake.nids; i++) {
-		assert_int_equal(fake.ids[i].destroys, 1);
-		assert_int_equal(fake.ids[i].used_after_destroy, 0);
+		LEFT(fake.ids[i].destroys == 1, "rdma_cm_id #%u destroyed %u times", i,
+		     fake.ids[i].destroys);
+		LEFT(fake.ids[i].used_after_destroy == 0, "rdma_cm_id #%u used after its destroy",
+		     i);
 	}
 	for (unsigned i = 0; i < fake.nqps; i++) {
-		assert_int_equal(fake.qps[i].teardowns, 1);
-		assert_int_equal(fake.qps[i].released, 1);
-		assert_true(fake.qps[i].to_error <= 1);
-		assert_int_equal(fake.qps[i].error_on_freed, 0);
-		assert_int_equal(fake.qps[i].deactivations, fake.qps[i].activations);
+		const struct fake_qp *q = &fake.qps[i];
+
+		LEFT(q->teardowns == 1, "QP #%u torn down %u times", i, q->teardowns);
+		LEFT(q->released == 1, "QP #%u released %u times", i, q->released);
+		LEFT(q->to_error <= 1, "QP #%u moved to error %u times", i, q->to_error);
+		LEFT(q->error_on_freed == 0, "QP #%u moved to error after its teardown", i);
+		LEFT(q->deactivations == q->activations, "QP #%u activated %u, deactivated %u", i,
+		     q->activations, q->deactivations);
 	}
-	assert_int_equal(fake.unexpected, 0);
-	assert_int_equal(fake.overflows, 0);
+	LEFT(fake.unexpected == 0, "%u calls the fakes did not expect", fake.unexpected);
+	LEFT(fake.overflows == 0, "%u records did not fit", fake.overflows);
+#undef LEFT
+	return NULL;
+}
+
+void check_nothing_left(void)
+{
+	const char *why;
+
+	endpoint_destroy_all(&w.d);
+	assert_true(settle());
+	why = world_leftovers();
+	if (why)
+		print_message("left: %s\n", why);
+	assert_null(why);
+	/* Still one completion: the clean-up completed nothing twice. */
+	assert_true(clients_replies_for(CLIENT, w.r_id, NULL) <= 1);
 }

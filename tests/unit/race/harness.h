@@ -73,6 +73,8 @@ const char *errname(int err);
 
 /* A daemon listening on a temporary socket, both clients connected. Returns 0 or -1. */
 int world_start(enum sync_scope scope);
+/* The same with nclients connections (1 to CLIENTS_MAX), numbered from 0. */
+int world_start_clients(enum sync_scope scope, int nclients);
 /* Leaves nothing behind, even after a failed case (then ASan reports what it could not free). */
 void world_stop(void);
 
@@ -126,5 +128,12 @@ void check_event_reply(int64_t id, int expected);
 
 /* Destroys everything, runs everything, and checks that nothing is left. */
 void check_nothing_left(void);
+
+/*
+ * The first way the world is not empty and balanced (requests, work items,
+ * objects, shares, peers' requests, ids and QPs of the fakes), in words; or
+ * NULL. Call once everything was destroyed and settled.
+ */
+const char *world_leftovers(void);
 
 #endif

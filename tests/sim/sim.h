@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulator: rdqd's own code in the race world (tests/unit/race: real
+ * control socket and clients, link-time fakes of rdma_cm, the QP module and
+ * the device list), driven by one seed. Each step the seed picks one
+ * runnable thing: a client's request (valid or not), a queued worker step,
+ * the loop taking back what the workers finished, an rdma_cm event the
+ * kernel could give now, a timer firing, a client reacting to an event, a
+ * connection closing. Faults the seed injects fail the fakes' calls with
+ * their documented errors. After every step and at the end the invariants
+ * are checked; a failure prints the seed and the last steps.
+ */
+#ifndef RDQ_SIM_H
+#define RDQ_SIM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/handle_table.h"
+#include "fakes.h"
+#include "rng.h"
+
+#define SIM_MAX_CLIENTS	 8
+#define SIM_MAX_HANDLES	 64
+#define SIM_MAX_REQUESTS 4096
+#define SIM_MAX_REACTIONS 64
+
+/* What a client expects of a request it sent. */
+enum expect {
+	EXPECT_ANY,	  /* a valid request: one reply, with a status its op documents */
+	EXPECT_EINVAL,	  /* a bad argument: EINVAL */
+	EXPECT_ENOTSUP,	  /* an unknown op: EOPNOTSUPP */
+	EXPECT_EBADMSG,	  /* a frame that is no request: EBADMSG */
+};
+
+/* One request a client sent. */
+struct sent {
+	int64_t id;
+	int client;
+	int op; /* enum rdq_op, or -1 for none */
+	enum expect expect;
+	unsigned replies;
+	bool orphaned; /* its connection closed before the reply */
+};
+
+/* Something a client was told and may act on later: an ep.request or an ep.flush. */
+struct reaction {
+	int client;
+	char what[16]; /* "request" or "flush" */
+	rdq_handle_t ep;
+};
+
+/* The schedule being run. */
+struct sim {
+	uint64_t seed;
+	struct rng rng;
+	uint64_t step, steps; /* the step being taken, and how many the schedule takes */
+	int nclients;
+	unsigned fault_one_in; /* a fakes' call fails one time in this many; 0: never */
+	bool closed[SIM_MAX_CLIENTS];
+	bool shut_down;
+
+	struct sent sent[SIM_MAX_REQUESTS];
+	unsigned nsent;
+	int64_t next_id;
+	unsigned anonymous_expected[SIM_MAX_CLIENTS]; /* EBADMSG replies without an id */
+	unsigned anonymous_seen[SIM_MAX_CLIENTS];
+
+	rdq_handle_t handles[SIM_MAX_HANDLES]; /* endpoints and QPs seen in replies and events */
+	unsigned nhandles;
+
+	struct reaction reactions[SIM_MAX_REACTIONS];
+	unsigned nreactions;
+
+	uint64_t faults; /* injected in this schedule */
+};
+
+extern struct sim sim;
+
+/* The trace: the last steps, kept to print when a schedule fails. */
+void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void trace_print(void);
+void trace_reset(void);
+extern bool trace_verbose; /* every step is printed as it is taken */
+
+/* A schedule failed: prints why, the seed and the trace, and exits 1. */
+_Noreturn void sim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* clients.c's side: a client sends a random request, valid or not. */
+void client_request(int who);
+/* A client acts on something it was told (attaches a QP, confirms a flush). */
+bool client_react(void);
+/* Reads new replies and checks each against what was sent. */
+void replies_check(void);
+/* An event a client read (clients_on_event's callback). */
+void client_event(int who, json_t *event);
+/* Records a handle the daemon named. */
+void handle_seen(rdq_handle_t h);
+/* A handle to use in a request: a known one mostly, sometimes one never given. */
+rdq_handle_t handle_pick(void);
+
+/* network.c's side: plays one rdma_cm event the kernel could give now; false if none. */
+bool network_event(void);
+/* Forgets what the network answered (a new schedule). */
+void network_reset(void);
+/* Fails a fakes' call now and then (fake.fault). */
+int fault_decide(enum fake_call call);
+
+/* Runs one schedule of sim.seed; returns the steps taken (exits on a failure). */
+uint64_t schedule_run(uint64_t seed, uint64_t steps);
+
+#endif
