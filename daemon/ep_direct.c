@@ -329,7 +329,8 @@ void ep_work_direct_attach(struct work_item *item)
 	ret = qp_owner_pid(ep->device, a->qp_num, &a->owner);
 	if (ret == 0 && a->owner != a->pid && process_of(a->owner) != a->pid)
 		ret = -EPERM;
-	/* A QP no process owns (the kernel's, or its creator exited) is not this client's either. */
+	/* A QP no process owns (the kernel's, or its creator exited) is not this client's either.
+	 */
 	if (ret == -ESRCH) {
 		a->owner = 0;
 		ret = -EPERM;

@@ -9,6 +9,7 @@ green with one planted, they no longer guard that part of the code.
 Usage: check-mutants.py SOURCE_ROOT [WORK_DIR]
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,6 +151,11 @@ TESTS = [
 # A mutant that makes a test hang is caught too: the test is stopped here.
 TEST_TIMEOUT_S = 30
 
+# The simulator (tests/sim), run alone against each mutant: its fixed seeds, no table.
+SIM = "tests/sim/rdq-sim"
+SIM_ARGS = ["--fixed", "2000"]
+SIM_TIMEOUT_S = 120
+
 
 def run(cmd, cwd, quiet=True):
     out = subprocess.DEVNULL if quiet else None
@@ -171,7 +177,23 @@ def tests_fail(build):
 
 
 def build_tests(build):
-    return run(["ninja", "-C", build] + TESTS, cwd=build)
+    return run(["ninja", "-C", build] + TESTS + [SIM], cwd=build)
+
+
+def sim_kills(build):
+    """Runs the simulator alone: (killed, how), how naming the steps it took and the seed."""
+    try:
+        p = subprocess.run([os.path.join(build, SIM)] + SIM_ARGS, cwd=build,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           errors="replace", timeout=SIM_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return True, "hung"
+    if p.returncode == 0:
+        return False, "survived its fixed seeds"
+    steps = re.search(r"found after (\d+) steps", p.stderr)
+    seed = re.search(r"sim: seed (\d+)", p.stderr)
+    return True, "killed after %s steps (seed %s)" % (steps.group(1) if steps else "?",
+                                                     seed.group(1) if seed else "?")
 
 
 def main():
@@ -197,6 +219,7 @@ def main():
         return 1
 
     survivors = 0
+    sim_survivors = []
     for name, path, original, mutated in MUTANTS:
         target = os.path.join(copy, path)
         with open(target) as f:
@@ -212,16 +235,21 @@ def main():
                 print(f"FAIL - {name}: the mutant does not build; update it")
                 survivors += 1
                 continue
+            sim_killed, how = sim_kills(build)
+            if not sim_killed:
+                sim_survivors.append(name)
             caught = tests_fail(build)
             if caught:
-                print(f"ok - {name}: caught by {caught}")
+                print(f"ok - {name}: caught by {caught}; the simulator alone: {how}")
             else:
-                print(f"FAIL - {name}: survived, every test passed with it")
+                print(f"FAIL - {name}: survived, every test passed with it; the simulator: {how}")
                 survivors += 1
         finally:
             with open(target, "w") as f:
                 f.write(text)
     print(f"{len(MUTANTS) - survivors} killed, {survivors} survived")
+    print(f"the simulator alone killed {len(MUTANTS) - len(sim_survivors)} of {len(MUTANTS)}"
+          + (": it missed " + ", ".join(sim_survivors) if sim_survivors else ""))
     if len(sys.argv) <= 2:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if survivors else 0

@@ -68,7 +68,8 @@ static const char *const addresses[] = {"127.0.0.1", "10.0.0.2", "::1", "fe80::1
 
 static json_int_t timeout_pick(bool zero_ok)
 {
-	return zero_ok && rng_one_in(&sim.rng, 3) ? 0 : LONG_MS + (json_int_t)rng_below(&sim.rng, 9);
+	return zero_ok && rng_one_in(&sim.rng, 3) ? 0
+						  : LONG_MS + (json_int_t)rng_below(&sim.rng, 9);
 }
 
 /* A pending request of this client, by id, to cancel. */
@@ -105,12 +106,14 @@ static json_t *valid_args(int who, enum rdq_op op)
 			uint64_t rid = 0;
 
 			request_foreach(&w.d, rid_found, &rid);
-			return json_pack("{s:I}", "rid", (json_int_t)(rid ? rid : 1 + rng_below(&sim.rng, 9)));
+			return json_pack("{s:I}", "rid",
+					 (json_int_t)(rid ? rid : 1 + rng_below(&sim.rng, 9)));
 		}
 		return json_pack("{s:I}", "req", own_pending(who));
 	case RDQ_OP_EP_ATTACH:
 		return json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)handle_pick(), "qp_num",
-				 (json_int_t)(0x100 + rng_below(&sim.rng, 64)), "timeout_ms", timeout_pick(false));
+				 (json_int_t)(0x100 + rng_below(&sim.rng, 64)), "timeout_ms",
+				 timeout_pick(false));
 	case RDQ_OP_EP_CONNECT:
 		return json_pack("{s:s, s:I, s:I, s:b}", "addr", addr, "port", port, "timeout_ms",
 				 timeout_pick(false), "tied", flip);
@@ -126,10 +129,10 @@ static json_t *valid_args(int who, enum rdq_op op)
 	case RDQ_OP_EP_LISTEN: {
 		static const char *const modes[] = {"echo", "serve", "direct"};
 
-		return json_pack("{s:s, s:I, s:s, s:I, s:b, s:I}", "addr", addr, "port", port, "mode",
-				 modes[rng_below(&sim.rng, 3)], "max_connections",
-				 (json_int_t)(1 + rng_below(&sim.rng, 3)), "tied", flip, "timeout_ms",
-				 timeout_pick(false));
+		return json_pack("{s:s, s:I, s:s, s:I, s:b, s:I}", "addr", addr, "port", port,
+				 "mode", modes[rng_below(&sim.rng, 3)], "max_connections",
+				 (json_int_t)(1 + rng_below(&sim.rng, 3)), "tied", flip,
+				 "timeout_ms", timeout_pick(false));
 	}
 	case RDQ_OP_EP_RECV:
 		return json_pack("{s:I, s:I}", "ep", (json_int_t)handle_pick(), "timeout_ms",
@@ -167,7 +170,8 @@ static json_t *wrong_value(const struct rdq_arg_spec *arg)
 
 	switch (arg->type) {
 	case RDQ_ARG_HANDLE:
-		return type ? json_string("1") : json_integer(-1 - (json_int_t)rng_below(&sim.rng, 3));
+		return type ? json_string("1")
+			    : json_integer(-1 - (json_int_t)rng_below(&sim.rng, 3));
 	case RDQ_ARG_INT:
 		if (type)
 			return json_true();
@@ -216,10 +220,10 @@ static void send_bad_args(int who, enum rdq_op op)
 static void send_garbage(int who)
 {
 	static const char *const frames[] = {
-		"{\"v\":1,\"id\":",	      /* cut short */
-		"[1,2,3]",		      /* not an object */
-		"{\"v\":9,\"op\":\"status\"}", /* no version rdqd speaks */
-		"\"\\\"quoted\\\"\"",	      /* a string */
+		"{\"v\":1,\"id\":",				 /* cut short */
+		"[1,2,3]",					 /* not an object */
+		"{\"v\":9,\"op\":\"status\"}",			 /* no version rdqd speaks */
+		"\"\\\"quoted\\\"\"",				 /* a string */
 		"{\"v\":1,\"id\":0,\"op\":\"version\",\"v\":1}", /* a field twice */
 	};
 	unsigned i = (unsigned)rng_below(&sim.rng, 5);
@@ -242,12 +246,12 @@ void client_request(int who)
 {
 	/* dev.show is left out: the fakes have no device list. */
 	static const enum rdq_op ops[] = {
-		RDQ_OP_CANCEL,	   RDQ_OP_EP_ATTACH,   RDQ_OP_EP_CONNECT,    RDQ_OP_EP_CONNECT,
+		RDQ_OP_CANCEL,	   RDQ_OP_EP_ATTACH,	 RDQ_OP_EP_CONNECT,    RDQ_OP_EP_CONNECT,
 		RDQ_OP_EP_DESTROY, RDQ_OP_EP_DISCONNECT, RDQ_OP_EP_DISCONNECT, RDQ_OP_EP_ESTABLISH,
-		RDQ_OP_EP_FLUSHED, RDQ_OP_EP_LISTEN,   RDQ_OP_EP_LISTEN,     RDQ_OP_EP_RECV,
-		RDQ_OP_EP_RESOLVE, RDQ_OP_EP_RESOLVE,  RDQ_OP_EP_SEND,	     RDQ_OP_EP_SENDRECV,
-		RDQ_OP_EP_SHOW,	   RDQ_OP_QP_DESTROY,  RDQ_OP_REQUEST_LIST,  RDQ_OP_STATS,
-		RDQ_OP_STATUS,	   RDQ_OP_VERSION,     RDQ_OP_WATCH,
+		RDQ_OP_EP_FLUSHED, RDQ_OP_EP_LISTEN,	 RDQ_OP_EP_LISTEN,     RDQ_OP_EP_RECV,
+		RDQ_OP_EP_RESOLVE, RDQ_OP_EP_RESOLVE,	 RDQ_OP_EP_SEND,       RDQ_OP_EP_SENDRECV,
+		RDQ_OP_EP_SHOW,	   RDQ_OP_QP_DESTROY,	 RDQ_OP_REQUEST_LIST,  RDQ_OP_STATS,
+		RDQ_OP_STATUS,	   RDQ_OP_VERSION,	 RDQ_OP_WATCH,
 	};
 	enum rdq_op op = ops[rng_below(&sim.rng, sizeof(ops) / sizeof(ops[0]))];
 	unsigned kind = (unsigned)rng_below(&sim.rng, 40);
@@ -270,8 +274,7 @@ void client_request(int who)
 	args = valid_args(who, op);
 	s = sent_new(who, op, EXPECT_ANY);
 	text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-	trace("c%d -> %s %s (id %lld)", who, rdq_ops[op].name, text ? text : "",
-	      (long long)s->id);
+	trace("c%d -> %s %s (id %lld)", who, rdq_ops[op].name, text ? text : "", (long long)s->id);
 	free(text);
 	clients_send_id(who, s->id, rdq_ops[op].name, args);
 }
@@ -287,11 +290,11 @@ static void react_later(int who, const char *what, rdq_handle_t ep);
  */
 static bool documented(int op, int err)
 {
-	static const int any[] = {0,	 EINVAL, ENOENT,    ECANCELED, ESHUTDOWN,
-				  ENOMEM, EAGAIN, EBUSY,     ENODEV,	ETIMEDOUT};
-	static const int connect[] = {ECONNREFUSED, EHOSTUNREACH, ECONNRESET, EPERM, EUSERS, EDQUOT,
-				      ENOTCONN, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EMSGSIZE,
-				      EALREADY, EOPNOTSUPP, EIO};
+	static const int any[] = {0,	  EINVAL, ENOENT, ECANCELED, ESHUTDOWN,
+				  ENOMEM, EAGAIN, EBUSY,  ENODEV,    ETIMEDOUT};
+	static const int connect[] = {
+		ECONNREFUSED, EHOSTUNREACH,  ECONNRESET, EPERM,	   EUSERS,   EDQUOT,	 ENOTCONN,
+		EADDRINUSE,   EADDRNOTAVAIL, ENOBUFS,	 EMSGSIZE, EALREADY, EOPNOTSUPP, EIO};
 
 	for (unsigned i = 0; i < sizeof(any) / sizeof(any[0]); i++)
 		if (err == any[i])
@@ -335,7 +338,8 @@ static void check_reply(const struct reply *r)
 		return;
 	case EXPECT_ENOTSUP:
 		if (r->err != EOPNOTSUPP)
-			sim_fail("id %lld, an unknown op, got %s", (long long)r->id, errname(r->err));
+			sim_fail("id %lld, an unknown op, got %s", (long long)r->id,
+				 errname(r->err));
 		return;
 	case EXPECT_EBADMSG:
 	case EXPECT_ANY:
@@ -347,7 +351,8 @@ static void check_reply(const struct reply *r)
 	if (r->err && !r->message[0])
 		sim_fail("id %lld: an error without a message", (long long)r->id);
 	if (!r->err && r->result) {
-		rdq_handle_t ep = (rdq_handle_t)json_integer_value(json_object_get(r->result, "ep"));
+		rdq_handle_t ep =
+			(rdq_handle_t)json_integer_value(json_object_get(r->result, "ep"));
 
 		handle_seen(ep);
 		handle_seen((rdq_handle_t)json_integer_value(json_object_get(r->result, "qp")));

@@ -34,6 +34,8 @@ static const char usage[] =
 	"\n"
 	"Exit status 0 when every schedule kept every invariant, 1 at the first that did not.\n";
 
+uint64_t steps_before;
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -47,6 +49,8 @@ static void on_death(void)
 {
 	fprintf(stderr, "\nsim: seed %llu died at step %llu\n", (unsigned long long)sim.seed,
 		(unsigned long long)sim.step);
+	fprintf(stderr, "sim: found after %llu steps in all\n",
+		(unsigned long long)(steps_before + sim.step));
 	trace_print();
 }
 
@@ -61,10 +65,14 @@ static void on_abort(int sig)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"seed", required_argument, NULL, 's'},	   {"steps", required_argument, NULL, 'k'},
-		{"fixed", required_argument, NULL, 'f'},   {"seconds", required_argument, NULL, 't'},
-		{"minutes", required_argument, NULL, 'm'}, {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+		{"seed", required_argument, NULL, 's'},
+		{"steps", required_argument, NULL, 'k'},
+		{"fixed", required_argument, NULL, 'f'},
+		{"seconds", required_argument, NULL, 't'},
+		{"minutes", required_argument, NULL, 'm'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t seed = 0, steps = 0, fixed = 2000, schedules = 0, total_steps = 0, base = 0;
 	double seconds = 0, start = now_s();
@@ -104,7 +112,8 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
-	/* rdqd's errors stay (an illegal state move says which before it aborts); the rest is noise. */
+	/* rdqd's errors stay (an illegal state move says which before it aborts); the rest is
+	 * noise. */
 	log_max_priority = LOG_ERR;
 	__sanitizer_set_death_callback(on_death);
 	signal(SIGABRT, on_abort);
@@ -117,7 +126,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (uint64_t s = 1; s <= fixed; s++, schedules++)
-		total_steps += schedule_run(s, steps);
+		steps_before = total_steps += schedule_run(s, steps);
 	printf("fixed seeds 1..%llu: %llu schedules, %llu steps\n", (unsigned long long)fixed,
 	       (unsigned long long)schedules, (unsigned long long)total_steps);
 	fflush(stdout);
@@ -127,7 +136,7 @@ int main(int argc, char **argv)
 	for (uint64_t i = 0; now_s() - start < seconds; i++, schedules++) {
 		if (i == 0)
 			printf("random seeds: %llu + i\n", (unsigned long long)base);
-		total_steps += schedule_run(base + i, steps);
+		steps_before = total_steps += schedule_run(base + i, steps);
 	}
 	printf("%llu schedules, %llu steps in %.1f s: every invariant kept\n",
 	       (unsigned long long)schedules, (unsigned long long)total_steps, now_s() - start);

@@ -139,19 +139,32 @@ static void answer(struct candidate *c)
 static const char *event_name(int type)
 {
 	switch (type) {
-	case RDMA_CM_EVENT_ADDR_RESOLVED: return "ADDR_RESOLVED";
-	case RDMA_CM_EVENT_ADDR_ERROR: return "ADDR_ERROR";
-	case RDMA_CM_EVENT_ROUTE_RESOLVED: return "ROUTE_RESOLVED";
-	case RDMA_CM_EVENT_ROUTE_ERROR: return "ROUTE_ERROR";
-	case RDMA_CM_EVENT_CONNECT_REQUEST: return "CONNECT_REQUEST";
-	case RDMA_CM_EVENT_CONNECT_RESPONSE: return "CONNECT_RESPONSE";
-	case RDMA_CM_EVENT_CONNECT_ERROR: return "CONNECT_ERROR";
-	case RDMA_CM_EVENT_UNREACHABLE: return "UNREACHABLE";
-	case RDMA_CM_EVENT_REJECTED: return "REJECTED";
-	case RDMA_CM_EVENT_ESTABLISHED: return "ESTABLISHED";
-	case RDMA_CM_EVENT_DISCONNECTED: return "DISCONNECTED";
-	case RDMA_CM_EVENT_DEVICE_REMOVAL: return "DEVICE_REMOVAL";
-	default: return "?";
+	case RDMA_CM_EVENT_ADDR_RESOLVED:
+		return "ADDR_RESOLVED";
+	case RDMA_CM_EVENT_ADDR_ERROR:
+		return "ADDR_ERROR";
+	case RDMA_CM_EVENT_ROUTE_RESOLVED:
+		return "ROUTE_RESOLVED";
+	case RDMA_CM_EVENT_ROUTE_ERROR:
+		return "ROUTE_ERROR";
+	case RDMA_CM_EVENT_CONNECT_REQUEST:
+		return "CONNECT_REQUEST";
+	case RDMA_CM_EVENT_CONNECT_RESPONSE:
+		return "CONNECT_RESPONSE";
+	case RDMA_CM_EVENT_CONNECT_ERROR:
+		return "CONNECT_ERROR";
+	case RDMA_CM_EVENT_UNREACHABLE:
+		return "UNREACHABLE";
+	case RDMA_CM_EVENT_REJECTED:
+		return "REJECTED";
+	case RDMA_CM_EVENT_ESTABLISHED:
+		return "ESTABLISHED";
+	case RDMA_CM_EVENT_DISCONNECTED:
+		return "DISCONNECTED";
+	case RDMA_CM_EVENT_DEVICE_REMOVAL:
+		return "DEVICE_REMOVAL";
+	default:
+		return "?";
 	}
 }
 
@@ -214,8 +227,7 @@ int fault_decide(enum fake_call call)
 	};
 	int err;
 
-	if (!sim.fault_one_in || call >= FAKE_CALLS ||
-	    !rng_one_in(&sim.rng, sim.fault_one_in))
+	if (!sim.fault_one_in || call >= FAKE_CALLS || !rng_one_in(&sim.rng, sim.fault_one_in))
 		return 0;
 	err = errors[call][rng_below(&sim.rng, 3)];
 	sim.faults++;

@@ -120,18 +120,19 @@ static bool worker_step(void)
 	if (!n)
 		return false;
 	{
-	uint64_t k = rng_below(&sim.rng, n);
-	struct work_item *item = w.d.workers.head;
-	Dl_info info = {0};
+		uint64_t k = rng_below(&sim.rng, n);
+		struct work_item *item = w.d.workers.head;
+		Dl_info info = {0};
 
-	for (uint64_t i = 0; i < k && item; i++)
-		item = item->next;
-	if (item)
-		dladdr((void *)(uintptr_t)item->passive, &info);
-	trace("a worker runs queued step %llu of %llu: %s for %llu", (unsigned long long)k + 1,
-	      (unsigned long long)n, info.dli_sname ? info.dli_sname : "?",
-	      item ? (unsigned long long)item->handle : 0ull);
-	workers_run_nth(&w.d.workers, k);
+		for (uint64_t i = 0; i < k && item; i++)
+			item = item->next;
+		if (item)
+			dladdr((void *)(uintptr_t)item->passive, &info);
+		trace("a worker runs queued step %llu of %llu: %s for %llu",
+		      (unsigned long long)k + 1, (unsigned long long)n,
+		      info.dli_sname ? info.dli_sname : "?",
+		      item ? (unsigned long long)item->handle : 0ull);
+		workers_run_nth(&w.d.workers, k);
 	}
 	return true;
 }
@@ -149,18 +150,37 @@ static bool loop_takes_back(void)
 
 /* ---------------------------------------------------------- invariants */
 
+/* A client's requests that will get no reply: its connection is gone. */
+static void orphan_requests_of(int who)
+{
+	sim.closed[who] = true;
+	for (unsigned i = 0; i < sim.nsent; i++)
+		if (sim.sent[i].client == who && !sim.sent[i].replies)
+			sim.sent[i].orphaned = true;
+}
+
 static void check_step(void)
 {
 	const struct rdqd_counters *n = &w.d.counters;
 
 	replies_check();
+	for (int c = 0; c < sim.nclients; c++) {
+		if (sim.closed[c] || !clients_eof(c))
+			continue;
+		/* rdqd closes its clients' connections only when it exits. */
+		if (!sim.shut_down)
+			sim_fail("rdqd closed c%d's connection", c);
+		trace("rdqd closed c%d's connection on its way out", c);
+		orphan_requests_of(c);
+	}
 	if (n->received != n->completed + n->pending)
 		sim_fail("%llu requests received, %llu completed, %llu pending",
 			 (unsigned long long)n->received, (unsigned long long)n->completed,
 			 (unsigned long long)n->pending);
 	/* Every message gets one reply (docs/protocol.md, "Counters that balance"). */
 	if (n->received + n->rejected != n->replied + n->dropped + n->pending)
-		sim_fail("%llu received + %llu rejected != %llu replied + %llu dropped + %llu pending",
+		sim_fail("%llu received + %llu rejected != %llu replied + %llu dropped + %llu "
+			 "pending",
 			 (unsigned long long)n->received, (unsigned long long)n->rejected,
 			 (unsigned long long)n->replied, (unsigned long long)n->dropped,
 			 (unsigned long long)n->pending);
@@ -208,10 +228,7 @@ static void client_closes(void)
 	}
 	trace("c%d closes its connection", who);
 	replies_check();
-	sim.closed[who] = true;
-	for (unsigned i = 0; i < sim.nsent; i++)
-		if (sim.sent[i].client == who && !sim.sent[i].replies)
-			sim.sent[i].orphaned = true;
+	orphan_requests_of(who);
 	clients_close(who);
 }
 
@@ -260,10 +277,6 @@ static void finish(void)
 	check_step();
 	check_all_answered();
 	why = world_leftovers();
-	if (why && getenv("SIM_DEBUG_IDS"))
-		for (unsigned i = 0; i < fake.nids; i++)
-			fprintf(stderr, "id #%u: incoming %d accepts %u rejects %u\n", i,
-				fake.ids[i].incoming, fake.ids[i].accepts, fake.ids[i].rejects);
 	if (why)
 		sim_fail("left behind: %s", why);
 }

@@ -21,17 +21,17 @@
 #include "fakes.h"
 #include "rng.h"
 
-#define SIM_MAX_CLIENTS	 8
-#define SIM_MAX_HANDLES	 64
-#define SIM_MAX_REQUESTS 4096
+#define SIM_MAX_CLIENTS	  8
+#define SIM_MAX_HANDLES	  64
+#define SIM_MAX_REQUESTS  4096
 #define SIM_MAX_REACTIONS 64
 
 /* What a client expects of a request it sent. */
 enum expect {
-	EXPECT_ANY,	  /* a valid request: one reply, with a status its op documents */
-	EXPECT_EINVAL,	  /* a bad argument: EINVAL */
-	EXPECT_ENOTSUP,	  /* an unknown op: EOPNOTSUPP */
-	EXPECT_EBADMSG,	  /* a frame that is no request: EBADMSG */
+	EXPECT_ANY,	/* a valid request: one reply, with a status its op documents */
+	EXPECT_EINVAL,	/* a bad argument: EINVAL */
+	EXPECT_ENOTSUP, /* an unknown op: EOPNOTSUPP */
+	EXPECT_EBADMSG, /* a frame that is no request: EBADMSG */
 };
 
 /* One request a client sent. */
@@ -77,6 +77,9 @@ struct sim {
 };
 
 extern struct sim sim;
+
+/* Steps taken by earlier schedules of this run (a failure says how many it took to find). */
+extern uint64_t steps_before;
 
 /* The trace: the last steps, kept to print when a schedule fails. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -41,8 +41,8 @@ void trace_print(void)
 {
 	uint64_t first = written > TRACE_LINES ? written - TRACE_LINES : 0;
 
-	fprintf(stderr, "the last %llu steps of seed %llu:\n", (unsigned long long)(written - first),
-		(unsigned long long)sim.seed);
+	fprintf(stderr, "the last %llu steps of seed %llu:\n",
+		(unsigned long long)(written - first), (unsigned long long)sim.seed);
 	for (uint64_t i = first; i < written; i++)
 		fprintf(stderr, "  %s\n", lines[i % TRACE_LINES]);
 	fprintf(stderr, "replay: tests/sim/run --seed %llu\n", (unsigned long long)sim.seed);
@@ -58,6 +58,8 @@ _Noreturn void sim_fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	fprintf(stderr, "sim: found after %llu steps in all\n",
+		(unsigned long long)(steps_before + sim.step));
 	trace_print();
 	fflush(stderr);
 	_Exit(1);

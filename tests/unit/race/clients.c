@@ -23,9 +23,9 @@
 
 static struct {
 	struct rdqd *d;
-	int n;		       /* connections opened */
-	int fd[CLIENTS_MAX];   /* -1 once closed */
-	bool eof[CLIENTS_MAX]; /* rdqd closed it */
+	int n;			/* connections opened */
+	int fd[CLIENTS_MAX];	/* -1 once closed */
+	bool eof[CLIENTS_MAX];	/* rdqd closed it */
 	bool deaf[CLIENTS_MAX]; /* not reading (clients_reading) */
 	uint8_t in[CLIENTS_MAX][RDQ_FRAME_HEADER + RDQ_MAX_MESSAGE];
 	size_t in_len[CLIENTS_MAX];
@@ -252,6 +252,11 @@ unsigned clients_events_named(const char *name)
 	for (unsigned i = 0; i < c.nnames; i++)
 		n += strcmp(c.names[i], name) == 0;
 	return n;
+}
+
+bool clients_eof(int who)
+{
+	return c.eof[who];
 }
 
 bool clients_closed(enum client_name who)

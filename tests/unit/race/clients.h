@@ -76,6 +76,8 @@ unsigned clients_events_named(const char *name);
 /* Closes a client's socket, as a client that exits does, and turns the loop. */
 void clients_close(enum client_name who);
 bool clients_closed(enum client_name who);
+/* Whether rdqd closed who's connection (who read its end). */
+bool clients_eof(int who);
 
 /* How many replies who got for request id; *last (may be NULL) is the latest. */
 unsigned clients_replies_for(enum client_name who, int64_t id, const struct reply **last);

@@ -62,13 +62,20 @@ static void hook_run(enum fake_point at)
 /* ----------------------------------------------------------------- faults */
 
 static const char *const call_names[FAKE_CALLS] = {
-	[FAKE_CREATE_ID] = "rdma_create_id",	   [FAKE_RESOLVE_ADDR] = "rdma_resolve_addr",
-	[FAKE_RESOLVE_ROUTE] = "rdma_resolve_route", [FAKE_CONNECT] = "rdma_connect",
-	[FAKE_ESTABLISH] = "rdma_establish",	   [FAKE_DISCONNECT] = "rdma_disconnect",
-	[FAKE_BIND] = "rdma_bind_addr",		   [FAKE_LISTEN] = "rdma_listen",
-	[FAKE_ACCEPT] = "rdma_accept",		   [FAKE_REJECT] = "rdma_reject",
-	[FAKE_QP_CREATE] = "qp_create",		   [FAKE_QP_ATTR] = "rdma_init_qp_attr",
-	[FAKE_QP_OWNER] = "qp_owner_pid",	   [FAKE_QP_READY] = "qp_ready",
+	[FAKE_CREATE_ID] = "rdma_create_id",
+	[FAKE_RESOLVE_ADDR] = "rdma_resolve_addr",
+	[FAKE_RESOLVE_ROUTE] = "rdma_resolve_route",
+	[FAKE_CONNECT] = "rdma_connect",
+	[FAKE_ESTABLISH] = "rdma_establish",
+	[FAKE_DISCONNECT] = "rdma_disconnect",
+	[FAKE_BIND] = "rdma_bind_addr",
+	[FAKE_LISTEN] = "rdma_listen",
+	[FAKE_ACCEPT] = "rdma_accept",
+	[FAKE_REJECT] = "rdma_reject",
+	[FAKE_QP_CREATE] = "qp_create",
+	[FAKE_QP_ATTR] = "rdma_init_qp_attr",
+	[FAKE_QP_OWNER] = "qp_owner_pid",
+	[FAKE_QP_READY] = "qp_ready",
 	[FAKE_QP_TO_ERROR] = "qp_to_error",
 };
 

@@ -438,12 +438,12 @@ const char *world_leftovers(void)
 	struct rdqd *d = &w.d;
 	const struct rdqd_counters *n = &d->counters;
 
-#define LEFT(cond, ...)                                           \
-	do {                                                      \
-		if (!(cond)) {                                    \
-			snprintf(why, sizeof(why), __VA_ARGS__); \
-			return why;                               \
-		}                                                 \
+#define LEFT(cond, ...)                                                                            \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			snprintf(why, sizeof(why), __VA_ARGS__);                                   \
+			return why;                                                                \
+		}                                                                                  \
 	} while (0)
 	LEFT(n->pending == 0, "%llu requests pending", (unsigned long long)n->pending);
 	LEFT(n->completed == n->received, "%llu requests received, %llu completed",
@@ -460,7 +460,8 @@ const char *world_leftovers(void)
 	LEFT(shares_total(d, SHARE_ENDPOINTS) == 0, "endpoint shares not returned");
 	LEFT(shares_total(d, SHARE_NETWORK_ENDPOINTS) == 0, "network endpoint shares not returned");
 	LEFT(shares_total(d, SHARE_QPS) == 0, "QP shares not returned");
-	LEFT(shares_count(d, w.uid, SHARE_ENDPOINTS) == 0, "the user's endpoint share not returned");
+	LEFT(shares_count(d, w.uid, SHARE_ENDPOINTS) == 0,
+	     "the user's endpoint share not returned");
 	LEFT(shares_count(d, w.uid, SHARE_NETWORK_ENDPOINTS) == 0,
 	     "the user's network endpoint share not returned");
 	/* Every peer's connection request was accepted or rejected, for one reason. */

@@ -85,6 +85,7 @@ struct direct_case {
 	enum direct_stage stage;
 	enum race_event first, then;
 	bool foreign_qp; /* RDMA netlink names another process as the QP's maker */
+	int owner_error; /* the QP owner lookup fails with this errno (ESRCH: nobody owns it) */
 	bool flushed;	 /* after the events, the client confirms its flush (ep.flushed) */
 	int status;	 /* the pending request's one completion (none at READYING, ESTABLISHED) */
 	enum end end;
@@ -102,6 +103,8 @@ static const struct direct_case direct_cases[] = {
 	 .stage = DS_ATTACH_RUNNING, .first = EV_CONNECT_RESPONSE, .status = 0, .end = KEPT},
 	{.name = "qp_of_another_process_is_refused_and_nothing_connects",
 	 .stage = DS_ATTACH_QUEUED, .foreign_qp = true, .status = EPERM, .end = KEPT},
+	{.name = "qp_no_process_owns_is_refused_and_nothing_connects",
+	 .stage = DS_ATTACH_QUEUED, .owner_error = ESRCH, .status = EPERM, .end = KEPT},
 
 	{.name = "client_dies_while_resolving",
 	 .stage = DS_RESOLVING, .first = EV_CLOSE, .status = ECANCELED, .end = GONE},
@@ -156,6 +159,22 @@ static const struct direct_case direct_cases[] = {
 	 .stage = DS_ESTABLISHED, .first = EV_DISCONNECTED, .end = KEPT, .flushes = 1},
 };
 /* clang-format on */
+
+/* The fakes' call a case fails, and how (fake.fault). */
+static enum fake_call failing_call;
+static int failing_error;
+
+static int case_fault(enum fake_call call)
+{
+	return call == failing_call ? failing_error : 0;
+}
+
+static void fail_call(enum fake_call call, int err)
+{
+	failing_call = call;
+	failing_error = err;
+	fake.fault = err ? case_fault : NULL;
+}
 
 static json_t *ep_args(const char *more_key, json_int_t more)
 {
@@ -223,6 +242,7 @@ static void run_direct_case(void **state)
 	const struct direct_case *c = *state;
 
 	fake.qp_owner = c->foreign_qp ? getpid() + 1 : 0;
+	fail_call(FAKE_QP_OWNER, c->owner_error);
 	if (!reach_direct_stage(c))
 		w.first_id = fire(c->first);
 	assert_true(settle());
@@ -265,7 +285,8 @@ struct passive_direct_case {
 	enum race_event first, then;
 	bool late; /* first: the listener's time for its client runs out */
 	bool foreign_qp;
-	int status; /* the pending request's one completion (none at REQUESTED, READYING) */
+	bool init_fails; /* the INIT step's rdma_init_qp_attr fails (EINVAL) */
+	int status;	 /* the pending request's one completion (none at REQUESTED, READYING) */
 	enum end end;
 	bool listening;
 	unsigned accepts, rejects, flushes;
@@ -287,6 +308,9 @@ static const struct passive_direct_case passive_direct_cases[] = {
 	 .stage = PD_REQUESTED, .late = true, .end = GONE, .listening = true, .rejects = 1},
 	{.name = "client_does_not_establish_in_time_the_peer_is_rejected",
 	 .stage = PD_READYING, .late = true, .end = GONE, .listening = true, .rejects = 1},
+	{.name = "time_runs_out_while_init_step_out_which_then_fails_rejects_once",
+	 .stage = PD_INIT_QUEUED, .late = true, .init_fails = true, .end = GONE, .listening = true,
+	 .rejects = 1},
 	{.name = "time_runs_out_while_attach_queued",
 	 .stage = PD_ATTACH_QUEUED, .late = true, .status = ETIMEDOUT, .end = GONE,
 	 .listening = true, .rejects = 1},
@@ -362,6 +386,7 @@ static void run_passive_direct_case(void **state)
 	int64_t id;
 
 	fake.qp_owner = c->foreign_qp ? getpid() + 1 : 0;
+	fail_call(FAKE_QP_ATTR, c->init_fails ? EINVAL : 0);
 	id = clients_send(CLIENT, "ep.listen",
 			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
 				    "mode", "direct", "timeout_ms", 1000));
@@ -398,6 +423,45 @@ static void run_passive_direct_case(void **state)
 	assert_int_equal(accepts, c->accepts);
 	assert_int_equal(rejects, c->rejects);
 	assert_int_equal(fake.nqps, 0);
+	check_nothing_left();
+}
+
+/*
+ * With sync scope none nothing orders an endpoint's steps: a peer refused
+ * for want of a QP (its reject step queued), then its listener destroyed,
+ * and the endpoint's teardown runs before the reject step. The peer must
+ * still be rejected, with the reason.
+ */
+static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
+{
+	int64_t id;
+	unsigned rejects = 0;
+
+	(void)state;
+	world_stop();
+	assert_int_equal(world_start(SYNC_NONE), 0);
+	id = clients_send(CLIENT, "ep.listen",
+			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
+				    "mode", "direct", "timeout_ms", 1000));
+	step(ep_work_listen);
+	expect_ok(id);
+	w.listener = (rdq_handle_t)json_integer_value(
+		json_object_get(clients_reply_at(clients_nreplies() - 1)->result, "ep"));
+	fire(EV_CONNECT_REQUEST);
+	w.ep = listener_first_child();
+	step(ep_work_direct_init);
+	setup_timer_fires(); /* the reject step is queued */
+	w.first_id = fire(EV_DESTROY_LISTENER);
+	assert_true(workers_run_queued(&w.d.workers, ep_work_teardown));
+	assert_true(settle());
+	check_event_reply(w.first_id, 0);
+	for (unsigned i = 0; i < fake.nids; i++) {
+		rejects += fake.ids[i].rejects;
+		if (fake.ids[i].rejects)
+			assert_non_null(strstr(fake.ids[i].reject_data, "gave no QP in time"));
+	}
+	assert_int_equal(rejects, 1);
+	assert_int_equal(where(w.ep), GONE);
 	check_nothing_left();
 }
 
@@ -440,5 +504,15 @@ int race_direct_run(void)
 		};
 	failed = cmocka_run_group_tests_name("race-direct", active, NULL, NULL);
 	failed += cmocka_run_group_tests_name("race-direct-passive", passive, NULL, NULL);
+	{
+		const struct CMUnitTest unordered[] = {
+			cmocka_unit_test_setup_teardown(
+				refused_peer_rejected_when_its_teardown_runs_first, setup,
+				teardown),
+		};
+
+		failed +=
+			cmocka_run_group_tests_name("race-direct-unordered", unordered, NULL, NULL);
+	}
 	return failed;
 }
