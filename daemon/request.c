@@ -420,8 +420,9 @@ void request_orphan(struct request *req)
 	req->conn = 0;
 	req->list = NULL;
 	req->conn_prev = req->conn_next = NULL;
+	/* As a cancel: a connect being made is abandoned, not finished for nobody. */
 	if (req->state == REQ_QUEUED)
-		request_complete(req, -ECANCELED, NULL, "the client's connection closed");
+		cancel(req, "the client's connection closed");
 }
 
 void request_orphan_all(struct control_requests *list)

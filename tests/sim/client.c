@@ -37,11 +37,34 @@ void handle_seen(rdq_handle_t h)
 		sim.handles[rng_below(&sim.rng, SIM_MAX_HANDLES)] = h;
 }
 
+/* Far above any handle a schedule reaches, and a multiple of every table size up to it. */
+#define SAME_SLOT (1ull << 20)
+
 rdq_handle_t handle_pick(void)
 {
+	rdq_handle_t h;
+
 	if (!sim.nhandles || rng_one_in(&sim.rng, 16))
 		return 1 + rng_below(&sim.rng, 40); /* maybe never given, maybe given and gone */
-	return sim.handles[rng_below(&sim.rng, sim.nhandles)];
+	h = sim.handles[rng_below(&sim.rng, sim.nhandles)];
+	if (!rng_one_in(&sim.rng, 12))
+		return h;
+	sim.never_given = true;
+	return h + SAME_SLOT;
+}
+
+static void name_handle(rdq_handle_t h)
+{
+	if (h && sim.nnamed < SIM_MAX_REQUESTS)
+		sim.named[sim.nnamed++] = h;
+}
+
+bool handle_named(rdq_handle_t h)
+{
+	for (unsigned i = 0; i < sim.nnamed; i++)
+		if (sim.named[i] == h)
+			return true;
+	return false;
 }
 
 /* ------------------------------------------------------ what was sent */
@@ -225,8 +248,9 @@ static void send_garbage(int who)
 		"{\"v\":9,\"op\":\"status\"}",			 /* no version rdqd speaks */
 		"\"\\\"quoted\\\"\"",				 /* a string */
 		"{\"v\":1,\"id\":0,\"op\":\"version\",\"v\":1}", /* a field twice */
+		"{\"v\":1,\"id\":0,\"op\":\"ep.show\",\"args\":{\"limit\":1,\"limit\":2}}",
 	};
-	unsigned i = (unsigned)rng_below(&sim.rng, 5);
+	unsigned i = (unsigned)rng_below(&sim.rng, sizeof(frames) / sizeof(frames[0]));
 
 	trace("c%d -> a frame that is no request: %s", who, frames[i]);
 	sim.anonymous_expected[who]++;
@@ -271,8 +295,9 @@ void client_request(int who)
 		send_bad_args(who, op);
 		return;
 	}
+	sim.never_given = false;
 	args = valid_args(who, op);
-	s = sent_new(who, op, EXPECT_ANY);
+	s = sent_new(who, op, sim.never_given ? EXPECT_ENOENT : EXPECT_ANY);
 	text = args ? json_dumps(args, JSON_COMPACT) : NULL;
 	trace("c%d -> %s %s (id %lld)", who, rdq_ops[op].name, text ? text : "", (long long)s->id);
 	free(text);
@@ -341,6 +366,19 @@ static void check_reply(const struct reply *r)
 			sim_fail("id %lld, an unknown op, got %s", (long long)r->id,
 				 errname(r->err));
 		return;
+	case EXPECT_ENOENT:
+		if (r->err != ENOENT)
+			sim_fail("id %lld (%s) names a handle rdqd never gave, and got %s \"%s\"",
+				 (long long)r->id, rdq_ops[s->op].name, errname(r->err),
+				 r->message);
+		return;
+	case EXPECT_CANCELED:
+		if (r->err != ECANCELED && r->err != ESHUTDOWN)
+			sim_fail("id %lld (%s) was queued when rdqd was told to stop, and got %s "
+				 "\"%s\"",
+				 (long long)r->id, rdq_ops[s->op].name, errname(r->err),
+				 r->message);
+		return;
 	case EXPECT_EBADMSG:
 	case EXPECT_ANY:
 		break;
@@ -356,6 +394,9 @@ static void check_reply(const struct reply *r)
 
 		handle_seen(ep);
 		handle_seen((rdq_handle_t)json_integer_value(json_object_get(r->result, "qp")));
+		if (s->op == RDQ_OP_EP_CONNECT || s->op == RDQ_OP_EP_RESOLVE ||
+		    s->op == RDQ_OP_EP_LISTEN)
+			name_handle(ep);
 		/* A direct client goes on: its QP after ep.resolve, the RTU after ep.attach. */
 		if (s->op == RDQ_OP_EP_RESOLVE)
 			react_later(r->who, "request", ep);
@@ -398,27 +439,18 @@ void client_event(int who, json_t *event)
 		react_later(who, name + 3, ep);
 }
 
-/* A client acts on one thing it was told, as librdq would (or does it twice). */
-bool client_react(void)
+static void react(struct reaction r, bool right)
 {
-	struct reaction r;
-	unsigned i;
 	struct sent *s;
 	json_t *args;
 	enum rdq_op op;
 
-	if (!sim.nreactions)
-		return false;
-	i = (unsigned)rng_below(&sim.rng, sim.nreactions);
-	r = sim.reactions[i];
-	if (!rng_one_in(&sim.rng, 8)) /* now and then a client acts twice */
-		sim.reactions[i] = sim.reactions[--sim.nreactions];
 	if (sim.closed[r.client])
-		return true;
+		return;
 	if (strcmp(r.what, "flush") == 0) {
 		op = RDQ_OP_EP_FLUSHED;
 		args = json_pack("{s:I}", "ep", (json_int_t)r.ep);
-	} else if (strcmp(r.what, "attached") == 0 || rng_one_in(&sim.rng, 6)) {
+	} else if (strcmp(r.what, "attached") == 0 || (!right && rng_one_in(&sim.rng, 6))) {
 		op = RDQ_OP_EP_ESTABLISH;
 		args = json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms",
 				 (json_int_t)LONG_MS);
@@ -427,11 +459,59 @@ bool client_react(void)
 		args = json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)r.ep, "qp_num",
 				 (json_int_t)(0x200 + r.ep), "timeout_ms", (json_int_t)LONG_MS);
 		/* Now and then the QP is another process's. */
-		fake.qp_owner = rng_one_in(&sim.rng, 6) ? getpid() + 1 : 0;
+		fake.qp_owner = !right && rng_one_in(&sim.rng, 6) ? getpid() + 1 : 0;
 	}
 	s = sent_new(r.client, op, EXPECT_ANY);
 	trace("c%d -> %s ep %llu, acting on ep.%s (id %lld)", r.client, rdq_ops[op].name,
 	      (unsigned long long)r.ep, r.what, (long long)s->id);
 	clients_send_id(r.client, s->id, rdq_ops[op].name, args);
+}
+
+/* A client acts on one thing it was told, as librdq would (or does it twice, or wrongly). */
+bool client_react(void)
+{
+	unsigned i;
+	struct reaction r;
+
+	if (!sim.nreactions)
+		return false;
+	i = (unsigned)rng_below(&sim.rng, sim.nreactions);
+	r = sim.reactions[i];
+	if (!rng_one_in(&sim.rng, 8)) /* now and then a client acts twice */
+		sim.reactions[i] = sim.reactions[--sim.nreactions];
+	react(r, false);
 	return true;
+}
+
+bool client_react_first(void)
+{
+	struct reaction r;
+
+	if (!sim.nreactions)
+		return false;
+	r = sim.reactions[0];
+	sim.reactions[0] = sim.reactions[--sim.nreactions];
+	react(r, true);
+	return true;
+}
+
+static bool mark_queued(struct request *req, void *arg)
+{
+	struct sent *s = sent_find(req->id);
+
+	(void)arg;
+	if (req->state == REQ_QUEUED && s && !s->replies && s->expect == EXPECT_ANY)
+		s->expect = EXPECT_CANCELED;
+	return true;
+}
+
+void requests_queued_at_shutdown(void)
+{
+	request_foreach(&w.d, mark_queued, NULL);
+}
+
+bool may_wait_forever(const struct sent *s)
+{
+	/* No message arrives and no send completes in this world: these wait for them. */
+	return s->op == RDQ_OP_EP_RECV || s->op == RDQ_OP_EP_SENDRECV || s->op == RDQ_OP_EP_SEND;
 }

@@ -204,6 +204,46 @@ bool network_event(void)
 	return true;
 }
 
+bool network_answer_owed(void)
+{
+	if (fake.nids > touched)
+		touched = fake.nids;
+	for (unsigned i = 0; i < fake.nids; i++) {
+		const struct fake_id *f = &fake.ids[i];
+		struct answered *a = &answered[i];
+		int type = -1;
+
+		if (f->destroys)
+			continue;
+		answered[i].handle = (rdq_handle_t)(uintptr_t)f->id->context;
+		if (a->addr < f->resolve_addrs) {
+			a->addr++;
+			type = RDMA_CM_EVENT_ADDR_RESOLVED;
+		} else if (a->route < f->resolve_routes) {
+			a->route++;
+			type = RDMA_CM_EVENT_ROUTE_RESOLVED;
+		} else if (a->connect < f->connects) {
+			a->connect++;
+			a->connected = true;
+			type = RDMA_CM_EVENT_CONNECT_RESPONSE;
+		} else if (a->accept < f->accepts) {
+			a->accept++;
+			a->connected = true;
+			type = RDMA_CM_EVENT_ESTABLISHED;
+		} else if (f->disconnects && a->connected && !a->disconnected) {
+			a->disconnected = true;
+			type = RDMA_CM_EVENT_DISCONNECTED;
+		}
+		if (type < 0 || !a->handle)
+			continue;
+		trace("the end: cm %s for ep %llu", event_name(type),
+		      (unsigned long long)a->handle);
+		endpoint_cm_event(&w.d, a->handle, type, 0, f->id, NULL);
+		return true;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------ faults */
 
 int fault_decide(enum fake_call call)

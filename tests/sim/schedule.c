@@ -16,6 +16,7 @@
 #include "fakes.h"
 #include "object.h"
 #include "harness.h"
+#include "protocol/ops_table.h"
 #include "request.h"
 #include "shutdown.h"
 #include "work.h"
@@ -256,20 +257,69 @@ static void one_step(void)
 	} else if (rng_one_in(&sim.rng, 20) && !sim.shut_down) {
 		trace("rdqd is told to stop (SIGTERM)");
 		sim.shut_down = true;
+		requests_queued_at_shutdown();
 		rdqd_shutdown(&w.d);
 		clients_pump();
 	}
 }
 
-/* The end: what is left runs; every endpoint goes; nothing may remain. */
+/*
+ * The end, first half: the network gives every answer it still owes (the
+ * good one), clients act on what they were told, and everything runs, until
+ * nothing moves. Then nothing may still wait that has something to wait for.
+ */
+static void drain(void)
+{
+	unsigned rounds = 0;
+
+	trace("the end: the network answers, clients act, everything runs");
+	do {
+		if (!settle())
+			sim_fail("the daemon never stopped moving");
+		replies_check();
+		if (++rounds > 10000)
+			sim_fail("the end's drain never ended");
+	} while (network_answer_owed() || client_react_first() || (clients_pump(), false));
+	if (!settle())
+		sim_fail("the daemon never stopped moving");
+	check_step();
+}
+
+static bool active_unnamed(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+
+	(void)arg;
+	if (ep->role == EP_ACTIVE && !handle_named(h))
+		sim_fail("active endpoint %llu (%s) is left, and no reply ever gave it to a client",
+			 (unsigned long long)h, ep_state_name(ep->state));
+	return true;
+}
+
+static void check_settled(void)
+{
+	for (unsigned i = 0; i < sim.nsent; i++) {
+		const struct sent *s = &sim.sent[i];
+
+		if (!s->replies && !s->orphaned && !may_wait_forever(s))
+			sim_fail(
+				"c%d's request %lld (%s) still waits with nothing left to wait for",
+				s->client, (long long)s->id,
+				s->op >= 0 ? rdq_ops[s->op].name : "?");
+	}
+	handle_table_foreach(&w.d.objects, OBJ_EP, active_unnamed, NULL);
+	if (sim.shut_down && handle_table_count(&w.d.objects))
+		sim_fail("rdqd was told to stop, and %u objects are left once everything ran",
+			 (unsigned)handle_table_count(&w.d.objects));
+}
+
+/* The end, second half: every endpoint goes; every request is answered; nothing may remain. */
 static void finish(void)
 {
 	const char *why;
 
-	trace("the end: everything queued runs");
-	if (!settle())
-		sim_fail("the daemon never stopped moving");
-	replies_check();
+	drain();
+	check_settled();
 	trace("the end: every endpoint is destroyed");
 	endpoint_destroy_all(&w.d);
 	if (!settle())

@@ -28,10 +28,12 @@
 
 /* What a client expects of a request it sent. */
 enum expect {
-	EXPECT_ANY,	/* a valid request: one reply, with a status its op documents */
-	EXPECT_EINVAL,	/* a bad argument: EINVAL */
-	EXPECT_ENOTSUP, /* an unknown op: EOPNOTSUPP */
-	EXPECT_EBADMSG, /* a frame that is no request: EBADMSG */
+	EXPECT_ANY,	 /* a valid request: one reply, with a status its op documents */
+	EXPECT_EINVAL,	 /* a bad argument: EINVAL */
+	EXPECT_ENOTSUP,	 /* an unknown op: EOPNOTSUPP */
+	EXPECT_EBADMSG,	 /* a frame that is no request: EBADMSG */
+	EXPECT_ENOENT,	 /* a handle rdqd never gave: ENOENT */
+	EXPECT_CANCELED, /* queued when rdqd was told to stop: ECANCELED (or ESHUTDOWN) */
 };
 
 /* One request a client sent. */
@@ -69,6 +71,9 @@ struct sim {
 
 	rdq_handle_t handles[SIM_MAX_HANDLES]; /* endpoints and QPs seen in replies and events */
 	unsigned nhandles;
+	rdq_handle_t named[SIM_MAX_REQUESTS]; /* endpoints a success reply gave their client */
+	unsigned nnamed;
+	bool never_given; /* the request being made names a handle never given */
 
 	struct reaction reactions[SIM_MAX_REACTIONS];
 	unsigned nreactions;
@@ -94,17 +99,31 @@ _Noreturn void sim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2
 void client_request(int who);
 /* A client acts on something it was told (attaches a QP, confirms a flush). */
 bool client_react(void);
+/* The same with no choice: the first thing, as it should (the end's drain). */
+bool client_react_first(void);
+/* rdqd was told to stop: requests queued now must end ECANCELED. */
+void requests_queued_at_shutdown(void);
+/* The ops a request may still wait in after everything settled (a message, a completion). */
+bool may_wait_forever(const struct sent *s);
+/* Whether a success reply gave this endpoint to its client. */
+bool handle_named(rdq_handle_t h);
 /* Reads new replies and checks each against what was sent. */
 void replies_check(void);
 /* An event a client read (clients_on_event's callback). */
 void client_event(int who, json_t *event);
 /* Records a handle the daemon named. */
 void handle_seen(rdq_handle_t h);
-/* A handle to use in a request: a known one mostly, sometimes one never given. */
+/*
+ * A handle to use in a request: a known one mostly, sometimes a stale or
+ * unknown one, and sometimes one rdqd never gave that shares a known one's
+ * slot in the handle table (sets sim.never_given).
+ */
 rdq_handle_t handle_pick(void);
 
 /* network.c's side: plays one rdma_cm event the kernel could give now; false if none. */
 bool network_event(void);
+/* Plays the good answer to one call still owed one (the end's drain); false if none. */
+bool network_answer_owed(void);
 /* Forgets what the network answered (a new schedule). */
 void network_reset(void);
 /* Fails a fakes' call now and then (fake.fault). */
