@@ -134,6 +134,22 @@ static void qp_destroy_done("""),
     ("direct_flushed_completes_nothing", "daemon/ep_direct.c",
      "	while ((waiting = request_queue_pop(&ep->flush_q))) {",
      "	while (0 && (waiting = request_queue_pop(&ep->flush_q))) {"),
+    # Found by the simulator (tests/sim): a QP no process owns failed ep.attach with ESRCH.
+    ("a_qp_no_process_owns_fails_the_attach", "daemon/ep_direct.c",
+     "	if (ret == -ESRCH) {\n		a->owner = 0;\n		ret = -EPERM;\n	}",
+     "	if (0) {\n	}"),
+    # Found by the simulator: a direct peer whose time ran out while a step was out was refused twice.
+    ("a_direct_peer_is_refused_twice", "daemon/ep_direct.c",
+     "	if (ep->reject_reason)\n		return;\n",
+     ""),
+    # Found by the simulator: with scope none a teardown overtook the reject step; no reject went.
+    ("a_refusal_overtaken_by_its_teardown_sends_no_reject", "daemon/ep_teardown.c",
+     "	if (t->ep->id && t->ep->reject_reason && !t->ep->reject_sent) {",
+     "	if (0) {"),
+    # Found by the simulator: a closed client's ep.connect went on connecting for nobody.
+    ("a_closed_clients_connect_goes_on", "daemon/request.c",
+     "		cancel(req, \"the client's connection closed\");",
+     "		request_complete(req, -ECANCELED, NULL, \"the client's connection closed\");"),
 ]
 
 # The tests that must catch them, as built by meson (paths in the build dir).

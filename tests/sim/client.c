@@ -53,6 +53,22 @@ rdq_handle_t handle_pick(void)
 	return h + SAME_SLOT;
 }
 
+/* An endpoint of the client's own, mostly: what a program acts on. */
+static rdq_handle_t own_pick(int who)
+{
+	unsigned n = 0, k;
+
+	for (unsigned i = 0; i < sim.ngiven; i++)
+		n += sim.given[i].client == who;
+	if (!n || rng_one_in(&sim.rng, 2))
+		return handle_pick();
+	k = (unsigned)rng_below(&sim.rng, n);
+	for (unsigned i = 0; i < sim.ngiven; i++)
+		if (sim.given[i].client == who && k-- == 0)
+			return sim.given[i].ep;
+	return handle_pick();
+}
+
 static void name_handle(rdq_handle_t h)
 {
 	if (h && sim.nnamed < SIM_MAX_REQUESTS)
@@ -84,6 +100,8 @@ static struct sent *sent_find(int64_t id)
 {
 	return id >= 1 && id <= (int64_t)sim.nsent ? &sim.sent[id - 1] : NULL;
 }
+
+static void sent_describe(struct sent *s, json_t *args);
 
 /* ------------------------------------------------- valid requests */
 
@@ -134,21 +152,21 @@ static json_t *valid_args(int who, enum rdq_op op)
 		}
 		return json_pack("{s:I}", "req", own_pending(who));
 	case RDQ_OP_EP_ATTACH:
-		return json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)handle_pick(), "qp_num",
+		return json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)own_pick(who), "qp_num",
 				 (json_int_t)(0x100 + rng_below(&sim.rng, 64)), "timeout_ms",
 				 timeout_pick(false));
 	case RDQ_OP_EP_CONNECT:
 		return json_pack("{s:s, s:I, s:I, s:b}", "addr", addr, "port", port, "timeout_ms",
 				 timeout_pick(false), "tied", flip);
 	case RDQ_OP_EP_DISCONNECT:
-		return json_pack("{s:I, s:b, s:I}", "ep", (json_int_t)handle_pick(), "wait",
+		return json_pack("{s:I, s:b, s:I}", "ep", (json_int_t)own_pick(who), "wait",
 				 !rng_one_in(&sim.rng, 3), "timeout_ms", timeout_pick(false));
 	case RDQ_OP_EP_ESTABLISH:
-		return json_pack("{s:I, s:I}", "ep", (json_int_t)handle_pick(), "timeout_ms",
+		return json_pack("{s:I, s:I}", "ep", (json_int_t)own_pick(who), "timeout_ms",
 				 timeout_pick(false));
 	case RDQ_OP_EP_DESTROY:
 	case RDQ_OP_EP_FLUSHED:
-		return json_pack("{s:I}", "ep", (json_int_t)handle_pick());
+		return json_pack("{s:I}", "ep", (json_int_t)own_pick(who));
 	case RDQ_OP_EP_LISTEN: {
 		static const char *const modes[] = {"echo", "serve", "direct"};
 
@@ -158,20 +176,20 @@ static json_t *valid_args(int who, enum rdq_op op)
 				 "timeout_ms", timeout_pick(false));
 	}
 	case RDQ_OP_EP_RECV:
-		return json_pack("{s:I, s:I}", "ep", (json_int_t)handle_pick(), "timeout_ms",
+		return json_pack("{s:I, s:I}", "ep", (json_int_t)own_pick(who), "timeout_ms",
 				 timeout_pick(true));
 	case RDQ_OP_EP_RESOLVE:
 		return json_pack("{s:s, s:I, s:I}", "addr", addr, "port", port, "timeout_ms",
 				 timeout_pick(false));
 	case RDQ_OP_EP_SEND:
-		return json_pack("{s:I, s:s, s:b, s:I}", "ep", (json_int_t)handle_pick(), "data",
+		return json_pack("{s:I, s:s, s:b, s:I}", "ep", (json_int_t)own_pick(who), "data",
 				 flip ? "hello" : "", "wait", rng_one_in(&sim.rng, 2), "timeout_ms",
 				 timeout_pick(true));
 	case RDQ_OP_EP_SENDRECV:
-		return json_pack("{s:I, s:s, s:I}", "ep", (json_int_t)handle_pick(), "data", "ping",
+		return json_pack("{s:I, s:s, s:I}", "ep", (json_int_t)own_pick(who), "data", "ping",
 				 "timeout_ms", timeout_pick(true));
 	case RDQ_OP_EP_SHOW:
-		return flip ? json_pack("{s:I}", "ep", (json_int_t)handle_pick())
+		return flip ? json_pack("{s:I}", "ep", (json_int_t)own_pick(who))
 			    : json_pack("{s:I}", "limit", (json_int_t)(1 + rng_below(&sim.rng, 4)));
 	case RDQ_OP_QP_DESTROY:
 		return json_pack("{s:I}", "qp", (json_int_t)handle_pick());
@@ -298,6 +316,7 @@ void client_request(int who)
 	sim.never_given = false;
 	args = valid_args(who, op);
 	s = sent_new(who, op, sim.never_given ? EXPECT_ENOENT : EXPECT_ANY);
+	sent_describe(s, args);
 	text = args ? json_dumps(args, JSON_COMPACT) : NULL;
 	trace("c%d -> %s %s (id %lld)", who, rdq_ops[op].name, text ? text : "", (long long)s->id);
 	free(text);
@@ -305,6 +324,25 @@ void client_request(int who)
 }
 
 static void react_later(int who, const char *what, rdq_handle_t ep);
+
+/* What a request asks that its reply will be held to. */
+static void sent_describe(struct sent *s, json_t *args)
+{
+	const char *mode = json_string_value(json_object_get(args, "mode"));
+	json_int_t qp_num = json_integer_value(json_object_get(args, "qp_num"));
+
+	s->ep = (rdq_handle_t)json_integer_value(json_object_get(args, "ep"));
+	s->tied = json_is_true(json_object_get(args, "tied")) || s->op == RDQ_OP_EP_RESOLVE ||
+		  (mode && strcmp(mode, "echo") != 0);
+	s->waits = s->op == RDQ_OP_EP_SEND && json_is_true(json_object_get(args, "wait"));
+	if (s->expect != EXPECT_ANY)
+		return;
+	if (s->op == RDQ_OP_EP_ATTACH && qp_num >= SIM_FOREIGN_QPS)
+		s->expect = EXPECT_REFUSED;
+	if ((s->op == RDQ_OP_EP_SEND || s->op == RDQ_OP_EP_SENDRECV || s->op == RDQ_OP_EP_RECV) &&
+	    connection_failed(s->ep))
+		s->expect = EXPECT_REFUSED;
+}
 
 /* ---------------------------------------------------------- replies */
 
@@ -379,10 +417,19 @@ static void check_reply(const struct reply *r)
 				 (long long)r->id, rdq_ops[s->op].name, errname(r->err),
 				 r->message);
 		return;
+	case EXPECT_REFUSED:
+		if (!r->err)
+			sim_fail("id %lld (%s, ep %llu) succeeded: %s", (long long)r->id,
+				 rdq_ops[s->op].name, (unsigned long long)s->ep,
+				 s->op == RDQ_OP_EP_ATTACH ? "the QP is another process's"
+							   : "its connection had failed");
+		break;
 	case EXPECT_EBADMSG:
 	case EXPECT_ANY:
 		break;
 	}
+	if (r->err == EDQUOT)
+		quota_check(s);
 	if (!documented(s->op, r->err))
 		sim_fail("id %lld (%s) got %s \"%s\", which the op does not document",
 			 (long long)r->id, rdq_ops[s->op].name, errname(r->err), r->message);
@@ -395,8 +442,10 @@ static void check_reply(const struct reply *r)
 		handle_seen(ep);
 		handle_seen((rdq_handle_t)json_integer_value(json_object_get(r->result, "qp")));
 		if (s->op == RDQ_OP_EP_CONNECT || s->op == RDQ_OP_EP_RESOLVE ||
-		    s->op == RDQ_OP_EP_LISTEN)
+		    s->op == RDQ_OP_EP_LISTEN) {
 			name_handle(ep);
+			given_record(r->who, ep, s->tied, false);
+		}
 		/* A direct client goes on: its QP after ep.resolve, the RTU after ep.attach. */
 		if (s->op == RDQ_OP_EP_RESOLVE)
 			react_later(r->who, "request", ep);
@@ -435,6 +484,11 @@ void client_event(int who, json_t *event)
 
 	trace("c%d <- event %s ep %llu", who, name ? name : "?", (unsigned long long)ep);
 	handle_seen(ep);
+	/* A served or direct listener's connection is its client's, tied to it. */
+	if (name && strcmp(name, "ep.accepted") == 0)
+		given_record(who, ep, true, true);
+	if (name && strcmp(name, "ep.request") == 0)
+		given_record(who, ep, true, false);
 	if (name && (strcmp(name, "ep.request") == 0 || strcmp(name, "ep.flush") == 0))
 		react_later(who, name + 3, ep);
 }
@@ -456,12 +510,14 @@ static void react(struct reaction r, bool right)
 				 (json_int_t)LONG_MS);
 	} else {
 		op = RDQ_OP_EP_ATTACH;
-		args = json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)r.ep, "qp_num",
-				 (json_int_t)(0x200 + r.ep), "timeout_ms", (json_int_t)LONG_MS);
 		/* Now and then the QP is another process's. */
-		fake.qp_owner = !right && rng_one_in(&sim.rng, 6) ? getpid() + 1 : 0;
+		args = json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)r.ep, "qp_num",
+				 (json_int_t)(0x200 + r.ep) +
+					 (!right && rng_one_in(&sim.rng, 6) ? SIM_FOREIGN_QPS : 0),
+				 "timeout_ms", (json_int_t)LONG_MS);
 	}
 	s = sent_new(r.client, op, EXPECT_ANY);
+	sent_describe(s, args);
 	trace("c%d -> %s ep %llu, acting on ep.%s (id %lld)", r.client, rdq_ops[op].name,
 	      (unsigned long long)r.ep, r.what, (long long)s->id);
 	clients_send_id(r.client, s->id, rdq_ops[op].name, args);
@@ -513,5 +569,5 @@ void requests_queued_at_shutdown(void)
 bool may_wait_forever(const struct sent *s)
 {
 	/* No message arrives and no send completes in this world: these wait for them. */
-	return s->op == RDQ_OP_EP_RECV || s->op == RDQ_OP_EP_SENDRECV || s->op == RDQ_OP_EP_SEND;
+	return s->op == RDQ_OP_EP_RECV || s->op == RDQ_OP_EP_SENDRECV || s->waits;
 }

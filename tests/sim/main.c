@@ -31,6 +31,8 @@ static const char usage[] =
 	"  --seconds N   then fresh random seeds until N seconds have passed in all (default 0)\n"
 	"  --minutes N   the same, in minutes: the long mode for a developer's machine\n"
 	"  --verbose     print every step as it is taken\n"
+	"  --check-replay N  run seeds 1..N, then again in the other order: each must take\n"
+	"                the same steps (the digest of its trace) whatever ran before it\n"
 	"\n"
 	"Exit status 0 when every schedule kept every invariant, 1 at the first that did not.\n";
 
@@ -42,6 +44,32 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Seeds 1..n, forwards then backwards: a schedule must not depend on the ones before it. */
+static int check_replay(uint64_t n, uint64_t steps)
+{
+	uint64_t *digest = calloc(n + 1, sizeof(*digest));
+
+	if (!digest)
+		return 2;
+	for (uint64_t s = 1; s <= n; s++) {
+		schedule_run(s, steps);
+		digest[s] = trace_digest;
+	}
+	for (uint64_t s = n; s >= 1; s--) {
+		schedule_run(s, steps);
+		if (digest[s] != trace_digest) {
+			fprintf(stderr,
+				"seed %llu took other steps when replayed after seed %llu\n",
+				(unsigned long long)s, (unsigned long long)(s + 1));
+			free(digest);
+			return 1;
+		}
+	}
+	printf("seeds 1..%llu took the same steps in both orders\n", (unsigned long long)n);
+	free(digest);
+	return 0;
 }
 
 /* A crash (ASan, UBSan, an abort in rdqd's code) still says which seed and what led there. */
@@ -71,12 +99,14 @@ int main(int argc, char **argv)
 		{"seconds", required_argument, NULL, 't'},
 		{"minutes", required_argument, NULL, 'm'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"check-replay", required_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t seed = 0, steps = 0, fixed = 2000, schedules = 0, total_steps = 0, base = 0;
 	double seconds = 0, start = now_s();
 	bool replay = false;
+	uint64_t replay_check = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -100,6 +130,9 @@ int main(int argc, char **argv)
 		case 'v':
 			trace_verbose = true;
 			break;
+		case 'r':
+			replay_check = strtoull(optarg, NULL, 0);
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -118,6 +151,8 @@ int main(int argc, char **argv)
 	__sanitizer_set_death_callback(on_death);
 	signal(SIGABRT, on_abort);
 
+	if (replay_check)
+		return check_replay(replay_check, steps);
 	if (replay) {
 		total_steps = schedule_run(seed, steps);
 		trace_print();

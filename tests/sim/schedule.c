@@ -193,6 +193,7 @@ static void check_step(void)
 	for (unsigned i = 0; i < fake.nqps; i++)
 		if (fake.qps[i].error_on_freed || fake.qps[i].teardowns > 1)
 			sim_fail("QP #%u moved after its teardown, or torn down twice", i);
+	structure_check();
 }
 
 /* Every request of a client still connected got its one reply. */
@@ -250,8 +251,11 @@ static void one_step(void)
 		clients_pump();
 	} else if (pick < 91) {
 		timer_fire();
-	} else if (pick < 97) {
+	} else if (pick < 96) {
 		client_react();
+	} else if (pick < 97) {
+		qp_fails();
+		clients_pump();
 	} else if (pick < 99) {
 		client_closes();
 	} else if (rng_one_in(&sim.rng, 20) && !sim.shut_down) {
@@ -308,6 +312,7 @@ static void check_settled(void)
 				s->op >= 0 ? rdq_ops[s->op].name : "?");
 	}
 	handle_table_foreach(&w.d.objects, OBJ_EP, active_unnamed, NULL);
+	structure_check_settled();
 	if (sim.shut_down && handle_table_count(&w.d.objects))
 		sim_fail("rdqd was told to stop, and %u objects are left once everything ran",
 			 (unsigned)handle_table_count(&w.d.objects));
@@ -349,6 +354,10 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 		sim_fail("the world did not start");
 	clients_on_event(client_event);
 	fake.fault = fault_decide;
+	fake.foreign_qps = SIM_FOREIGN_QPS;
+	/* Small limits, so that schedules meet them. */
+	w.d.opt.max_endpoints = 2 + (unsigned)rng_below(&sim.rng, 15);
+	w.d.opt.max_network_endpoints = 1 + (unsigned)rng_below(&sim.rng, 16);
 	trace("seed %llu: %d clients, %llu steps, sync scope %s, faults %s",
 	      (unsigned long long)seed, sim.nclients, (unsigned long long)sim.steps,
 	      sync_scope_name(scope), sim.fault_one_in ? "on" : "off");

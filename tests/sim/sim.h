@@ -25,6 +25,8 @@
 #define SIM_MAX_HANDLES	  64
 #define SIM_MAX_REQUESTS  4096
 #define SIM_MAX_REACTIONS 64
+/* QP numbers from here up are another process's (fake.foreign_qps). */
+#define SIM_FOREIGN_QPS 0x800000
 
 /* What a client expects of a request it sent. */
 enum expect {
@@ -34,6 +36,7 @@ enum expect {
 	EXPECT_EBADMSG,	 /* a frame that is no request: EBADMSG */
 	EXPECT_ENOENT,	 /* a handle rdqd never gave: ENOENT */
 	EXPECT_CANCELED, /* queued when rdqd was told to stop: ECANCELED (or ESHUTDOWN) */
+	EXPECT_REFUSED,	 /* another process's QP, or data on a failed connection: any error */
 };
 
 /* One request a client sent. */
@@ -44,6 +47,20 @@ struct sent {
 	enum expect expect;
 	unsigned replies;
 	bool orphaned; /* its connection closed before the reply */
+	bool waits;    /* ep.send with wait: its completion never comes here */
+	bool tied;     /* asked for an object tied to its connection (serve and direct imply it) */
+	rdq_handle_t ep; /* the endpoint a success reply gave, or the one it names */
+};
+
+/* What a client was given and was told of. */
+#define SIM_MAX_GIVEN 512
+
+struct given {
+	rdq_handle_t ep;
+	int client;
+	bool tied;	/* goes when the client's connection closes */
+	bool destroyed; /* the client asked for its destroy (or its listener's) */
+	bool announced; /* a served connection: ep.accepted came */
 };
 
 /* Something a client was told and may act on later: an ep.request or an ep.flush. */
@@ -79,6 +96,11 @@ struct sim {
 	unsigned nreactions;
 
 	uint64_t faults; /* injected in this schedule */
+
+	struct given given[SIM_MAX_GIVEN];
+	unsigned ngiven;
+	rdq_handle_t failed[SIM_MAX_HANDLES]; /* endpoints whose connection the QP failed */
+	unsigned nfailed;
 };
 
 extern struct sim sim;
@@ -90,7 +112,8 @@ extern uint64_t steps_before;
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void trace_print(void);
 void trace_reset(void);
-extern bool trace_verbose; /* every step is printed as it is taken */
+extern bool trace_verbose;    /* every step is printed as it is taken */
+extern uint64_t trace_digest; /* of every step of the schedule so far */
 
 /* A schedule failed: prints why, the seed and the trace, and exits 1. */
 _Noreturn void sim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -119,6 +142,20 @@ void handle_seen(rdq_handle_t h);
  * slot in the handle table (sets sim.never_given).
  */
 rdq_handle_t handle_pick(void);
+
+/* structure.c's side: rdqd's own bookkeeping, checked after every step. */
+void structure_check(void);
+/* What must hold once everything ran (before the end destroys everything). */
+void structure_check_settled(void);
+/* A reply gave an endpoint to a client, or an event told it of one. */
+void given_record(int client, rdq_handle_t ep, bool tied, bool announced);
+struct given *given_find(rdq_handle_t ep);
+/* An EDQUOT reply: the user's own endpoints must be at the limit. */
+void quota_check(const struct sent *s);
+/* The QP of a connected endpoint fails (a send completed with an error); false if none. */
+bool qp_fails(void);
+/* Whether the QP of this endpoint failed (its data requests must fail too). */
+bool connection_failed(rdq_handle_t ep);
 
 /* network.c's side: plays one rdma_cm event the kernel could give now; false if none. */
 bool network_event(void);

@@ -418,12 +418,13 @@ int qp_attr_from_cm(struct rdma_cm_id *id, enum ibv_qp_state state, struct ibv_q
 int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 {
 	(void)ibdev_name;
-	(void)qp_num;
 	RDQ_PASSIVE_ONLY();
 	fake.owner_checks++;
 	if (fault(FAKE_QP_OWNER))
 		return -errno;
 	*pid = fake.qp_owner ? fake.qp_owner : getpid();
+	if (fake.foreign_qps && qp_num >= fake.foreign_qps)
+		*pid = getpid() + 1;
 	return 0;
 }
 

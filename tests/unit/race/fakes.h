@@ -106,6 +106,7 @@ struct fake_record {
 	unsigned incoming;     /* ids made for peers' connection requests (fake_incoming_id) */
 	unsigned unexpected;   /* calls no case makes (a send, a device list): a daemon change */
 	pid_t qp_owner;	       /* set by a case: the process RDMA netlink names for every QP */
+	uint32_t foreign_qps;  /* set by a simulator: QP numbers from this one up are another's */
 	unsigned owner_checks; /* qp_owner_pid calls */
 	fake_fault_fn fault;   /* set by a simulator: asked before each call of enum fake_call */
 	/* Last, so that a reset clears only what was used. */

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the simulator checks of rdqd's own bookkeeping: every listener holds
+ * at most its max_connections peers, each at its own place; an EDQUOT came
+ * only at the user's limit, not because of peers' connections; once
+ * everything ran, what a closed client tied is gone and every served
+ * connection that is up was announced. And one more actor: a connection
+ * failing under its endpoint (a send completed with an error).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "endpoint.h"
+#include "harness.h"
+#include "object.h"
+#include "protocol/ops_table.h"
+#include "sim.h"
+
+/* ------------------------------------------------------------ listeners */
+
+static bool is_listener(void *object, void *arg)
+{
+	(void)arg;
+	return ((const struct ep *)object)->role == EP_LISTENER;
+}
+
+/* Each listener's peers: no more than it admits, each at its own place. */
+static void listener_check(rdq_handle_t h)
+{
+	struct ep *l = endpoint_lookup(&w.d, h, w.uid);
+
+	if (!l)
+		return;
+	if (l->nchildren > l->max_connections)
+		sim_fail("listener %llu holds %u peers, more than its max_connections %u",
+			 (unsigned long long)h, l->nchildren, l->max_connections);
+	for (unsigned i = 0; i < l->nchildren; i++) {
+		struct ep *c = endpoint_lookup(&w.d, l->children[i], w.uid);
+
+		/* Unpublished on its way out, a peer is still listed until the loop drops it. */
+		if (c && (c->parent != h || c->child_index != i))
+			sim_fail("listener %llu's peer %llu: parent %llu, place %u, listed at %u",
+				 (unsigned long long)h, (unsigned long long)l->children[i],
+				 (unsigned long long)c->parent, c->child_index, i);
+		object_unref(c);
+	}
+	object_unref(l);
+}
+
+void structure_check(void)
+{
+	unsigned n;
+	rdq_handle_t *listeners = handle_table_collect(&w.d.objects, OBJ_EP, is_listener, NULL, &n);
+
+	for (unsigned i = 0; i < n; i++)
+		listener_check(listeners[i]);
+	free(listeners);
+}
+
+/* ---------------------------------------------------------------- quota */
+
+static bool count_own(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+
+	(void)h;
+	if (ep->role != EP_ACCEPTED)
+		(*(unsigned *)arg)++;
+	return true;
+}
+
+void quota_check(const struct sent *s)
+{
+	unsigned own = 0;
+
+	handle_table_foreach(&w.d.objects, OBJ_EP, count_own, &own);
+	if (own < w.d.opt.max_endpoints)
+		sim_fail("id %lld (%s) got EDQUOT with %u endpoints of the user's own, limit %u: "
+			 "peers' connections must not count",
+			 (long long)s->id, rdq_ops[s->op].name, own, w.d.opt.max_endpoints);
+}
+
+/* ---------------------------------------------------------------- given */
+
+struct given *given_find(rdq_handle_t ep)
+{
+	for (unsigned i = sim.ngiven; i-- > 0;)
+		if (sim.given[i].ep == ep)
+			return &sim.given[i];
+	return NULL;
+}
+
+void given_record(int client, rdq_handle_t ep, bool tied, bool announced)
+{
+	struct given *g = given_find(ep);
+
+	if (!ep)
+		return;
+	if (!g && sim.ngiven < SIM_MAX_GIVEN) {
+		g = &sim.given[sim.ngiven++];
+		*g = (struct given){.ep = ep, .client = client};
+	}
+	if (!g)
+		return;
+	g->tied |= tied;
+	g->announced |= announced;
+}
+
+/* What a closed client tied is gone; a served connection that is up was announced. */
+static bool settled_ok(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+	const struct given *g = given_find(h);
+	const struct given *l = ep->parent ? given_find(ep->parent) : NULL;
+
+	(void)arg;
+	if (g && g->tied && sim.closed[g->client])
+		sim_fail("endpoint %llu, tied to c%d's connection, outlived its close",
+			 (unsigned long long)h, g->client);
+	if (ep->serve && ep->role == EP_ACCEPTED && ep->state == EP_CONNECTED && l &&
+	    !sim.closed[l->client] && !(g && g->announced))
+		sim_fail("served connection %llu is up and c%d was never told (ep.accepted)",
+			 (unsigned long long)h, l->client);
+	return true;
+}
+
+void structure_check_settled(void)
+{
+	handle_table_foreach(&w.d.objects, OBJ_EP, settled_ok, NULL);
+}
+
+/* -------------------------------------------------------- failing QPs */
+
+static bool find_active(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+	rdq_handle_t *pick = arg;
+
+	if (ep->qp_active && ep->state == EP_CONNECTED && rng_one_in(&sim.rng, 2)) {
+		*pick = h;
+		return false;
+	}
+	return true;
+}
+
+bool qp_fails(void)
+{
+	rdq_handle_t h = 0;
+
+	handle_table_foreach(&w.d.objects, OBJ_EP, find_active, &h);
+	if (!h)
+		return false;
+	trace("the QP of ep %llu fails: a send completed with an error", (unsigned long long)h);
+	if (sim.nfailed < SIM_MAX_HANDLES)
+		sim.failed[sim.nfailed++] = h;
+	endpoint_qp_event(&w.d, h, -ETIMEDOUT, "the transport gave up (simulated)", NULL, 0);
+	return true;
+}
+
+bool connection_failed(rdq_handle_t ep)
+{
+	for (unsigned i = 0; i < sim.nfailed; i++)
+		if (sim.failed[i] == ep)
+			return true;
+	return false;
+}
