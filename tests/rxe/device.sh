@@ -4,6 +4,11 @@
 # completes with ENODEV, rdqd keeps serving, lets the device go, and uses
 # rxe0 again once it is back.
 #
+# Direct endpoints on rxe0 (their QPs owned by librdq clients, direct-check)
+# are told too: ep.flush with ENODEV, so the client learns why, moves its QP
+# to error and closes its verbs context, without which the kernel could not
+# finish the removal either. Once rxe0 is back a new direct client connects.
+#
 # A second device (rxe1 on its own dummy link) stays up throughout: with no
 # RDMA device left, rdma-core 44's librdmacm never re-reads its device list
 # and keeps the removed one open until rdqd exits (docs/architecture.md).
