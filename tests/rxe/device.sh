@@ -4,6 +4,11 @@
 # completes with ENODEV, rdqd keeps serving, lets the device go, and uses
 # rxe0 again once it is back.
 #
+# Direct endpoints on rxe0 (their QPs owned by librdq clients, direct-check)
+# are told too: ep.flush with ENODEV, so the client learns why, moves its QP
+# to error and closes its verbs context, without which the kernel could not
+# finish the removal either. Once rxe0 is back a new direct client connects.
+#
 # A second device (rxe1 on its own dummy link) stays up throughout: with no
 # RDMA device left, rdma-core 44's librdmacm never re-reads its device list
 # and keeps the removed one open until rdqd exits (docs/architecture.md).
@@ -47,6 +52,23 @@ CLIENT=$!
 served() { ctl -j ep show | grep -q '"role":"passive"[^}]*"mode":"serve"'; }
 wait_until 10 served || fail "a served endpoint is up" "$(ctl -j ep show)"
 
+# Two direct clients on rxe0, each receiving until rdqd ends its connection, then closing it.
+# D's peer is silent-peer, which ignores the removal as a remote host would know nothing of it:
+# D's end comes from the removal alone. E's peer is rdqd's own echo listener L, torn down
+# first (its id came first on rxe0), which disconnects E: E may be told of that instead.
+release_start() { # NAME PORT: the client's pid in NAME_PID, its endpoint in NAME
+	direct-check "$RDQ_SOCK" release "$ADDR" "$2" >"/tmp/direct-$1.out" 2>&1 &
+	eval "$1_PID=$!"
+	wait_until 20 grep -q '^connected' "/tmp/direct-$1.out" ||
+		fail "direct client $1 connects on $DEV" "$(cat "/tmp/direct-$1.out")"
+	eval "$1=$(sed -n 's/^connected ep \([0-9]*\).*/\1/p' "/tmp/direct-$1.out")"
+}
+release_start D $SILENT_PORT
+release_start E $PORT
+expect_match "two direct endpoints connected on $DEV" '^[0-9]+ [0-9]+$' "$D $E"
+direct_dropped() { ctl -j stats | sed -n 's/.*"direct":{"dropped":\([0-9]*\).*/\1/p'; }
+dropped_before=$(direct_dropped)
+
 ctl ep disconnect "$S" --wait --timeout 60000 >/tmp/disc.out 2>&1 &
 WAITER=$!
 pending() { ctl -j request list | grep -q '"op":"ep.disconnect"'; }
@@ -64,11 +86,40 @@ rm -f /tmp/del.rc
 wait $WAITER
 kill -CONT "$CLIENT"
 expect_match "device removal: the waiting disconnect completes with ENODEV" ENODEV "$(cat /tmp/disc.out)"
-gone() { ! ctl -j ep show | grep -Eq "\"ep\":($L|$A|$S)[,}]"; }
+gone() { ! ctl -j ep show | grep -Eq "\"ep\":($L|$A|$S|$D|$E)[,}]"; }
 if wait_until 20 gone; then pass "every endpoint on $DEV is torn down"
 else fail "every endpoint on $DEV is torn down" "$(ctl -j ep show)"; fi
 expect_match "watchers see ep.error with ENODEV" '"errno":"ENODEV"' "$(cat /tmp/events.out)"
 expect_match "a stale endpoint gives ENOENT" ENOENT "$(ctl ep send "$A" x 2>&1)"
+
+# The direct clients were told (ep.flush, whose status rdq_direct_recv returns) and let go.
+closed() { grep -q '^closed' "/tmp/direct-$1.out"; }
+ended() { grep -E '^(ended|closed)' "/tmp/direct-$1.out" | tr '\n' ' '; }
+wait_until 20 closed D
+expect "direct client D's receive ends with ENODEV (ep.flush), then it closes" \
+	"ended: No such device closed " "$(ended D)"
+expect_match "watchers see D's ep.error with ENODEV" '"errno":"ENODEV"' \
+	"$(grep '"event":"ep.error"' /tmp/events.out | grep "\"ep\":$D[,}]")"
+wait_until 20 closed E
+expect_match "direct client E is told its connection ended (ENODEV, or L's DREQ), then closes" \
+	"^ended: (No such device|Connection reset by peer) closed $" "$(ended E)"
+# release_end NAME: the client exited 0 once it closed; one still waiting is killed (so that the
+# removal can end) and fails.
+release_end() {
+	eval "pid=\$$1_PID"
+	if closed "$1"; then
+		wait "$pid"
+		expect "direct client $1 exits 0" 0 "$?"
+	else
+		fail "direct client $1 exits 0" "still waiting: $(cat "/tmp/direct-$1.out")"
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null
+	fi
+}
+release_end D
+release_end E
+expect "a removal is not a dropped direct endpoint (direct.dropped unchanged)" \
+	"$dropped_before" "$(direct_dropped)"
 servedgone() { grep -q 'peer [0-9]*: ENODEV' /tmp/serve.out; }
 if wait_until 10 servedgone; then pass "the served endpoint's waiting ep.recv completes with ENODEV"
 else fail "the served endpoint's waiting ep.recv completes with ENODEV" "$(cat /tmp/serve.out)"; fi
@@ -78,6 +129,8 @@ expect_match "its peer's client is told (its requests fail)" 'serve-client: (req
 kill "$SERVER"
 wait "$SERVER"
 expect "echo-server stops cleanly after the removal" 0 "$?"
+expect "the counters: rxe1's listener, connection and its passive end are all that is left" 3 \
+	"$(json_get endpoints "$(ctl -j status)")"
 
 # rdqd goes on serving, and rxe1's connection still works.
 expect "rdqd still answers" 0 "$(ctl status >/dev/null 2>&1; echo $?)"
@@ -108,6 +161,9 @@ if deleted; then
 	expect_match "listen and connect on the returned $DEV" '^[0-9]+ [0-9]+$' "$L3 $A3"
 	ctl ep send "$A3" "back again" >/dev/null 2>&1
 	expect "the returned $DEV echoes" "back again" "$(ctl ep recv "$A3" 2>&1)"
+	out=$(timeout 60 direct-check "$RDQ_SOCK" connect "$ADDR" "$PORT" 2>&1)
+	expect "a new direct client connects on the returned $DEV, its messages echoed" 0 "$?"
+	echo "$out"
 fi
 
 stats=$(ctl -j stats)

@@ -16,6 +16,9 @@
  *                                         rdqd ends the connection (ep.flush),
  *                                         says how, and waits to be killed
  *   direct-check SOCK deaf ADDR PORT      connects and never reads rdqd again
+ *   direct-check SOCK release ADDR PORT   as hold, but once the connection
+ *                                         ended it closes it (its verbs
+ *                                         context too) and exits 0
  *   direct-check SOCK ignore ADDR PORT    a direct listener (1 s for each
  *                                         request) whose requests are never taken
  * Prints one line per finding; exits 0 when all hold.
@@ -246,8 +249,12 @@ static int do_steal(struct rdq_client *c, const char *addr, int port)
  * Connects, says so, and receives until the connection ends (rdqd's
  * ep.flush, acted on inside rdq_direct_recv), then says how and waits to be
  * killed. deaf: never reads again after connecting, so never confirms a flush.
+ * release: closes the connection once it ended and returns, as a program
+ * does that lets the device go (a removal waits for every verbs context on it).
  */
-static _Noreturn void do_hold(struct rdq_client *c, const char *addr, int port, bool deaf)
+enum hold_mode { HOLD, DEAF, RELEASE };
+
+static void do_hold(struct rdq_client *c, const char *addr, int port, enum hold_mode mode)
 {
 	struct rdq_direct *conn;
 	uint8_t buf[65536];
@@ -258,11 +265,17 @@ static _Noreturn void do_hold(struct rdq_client *c, const char *addr, int port, 
 	printf("connected ep %llu qp %u\n", (unsigned long long)rdq_direct_ep(conn),
 	       rdq_direct_qp(conn)->qp_num);
 	fflush(stdout);
-	while (!deaf && (ret = rdq_direct_recv(conn, buf, sizeof(buf), -1)) >= 0)
+	while (mode != DEAF && (ret = rdq_direct_recv(conn, buf, sizeof(buf), -1)) >= 0)
 		;
-	if (!deaf) {
+	if (mode != DEAF) {
 		printf("ended: %s\n", strerror(-ret));
 		fflush(stdout);
+	}
+	if (mode == RELEASE) {
+		rdq_direct_close(conn);
+		printf("closed\n");
+		fflush(stdout);
+		return;
 	}
 	for (;;)
 		pause();
@@ -288,8 +301,8 @@ int main(int argc, char **argv)
 	int ret, port;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: direct-check SOCK connect|serve|steal|hold|deaf|ignore "
-				"ADDR PORT [N]\n");
+		fprintf(stderr, "usage: direct-check SOCK connect|serve|steal|hold|deaf|release|"
+				"ignore ADDR PORT [N]\n");
 		return 2;
 	}
 	ret = rdq_client_connect(argv[1], &c);
@@ -302,8 +315,12 @@ int main(int argc, char **argv)
 		do_serve(c, argv[3], port, argc > 5 ? atoi(argv[5]) : 1);
 	else if (strcmp(argv[2], "steal") == 0)
 		do_steal(c, argv[3], port);
-	else if (strcmp(argv[2], "hold") == 0 || strcmp(argv[2], "deaf") == 0)
-		do_hold(c, argv[3], port, strcmp(argv[2], "deaf") == 0);
+	else if (strcmp(argv[2], "hold") == 0)
+		do_hold(c, argv[3], port, HOLD);
+	else if (strcmp(argv[2], "deaf") == 0)
+		do_hold(c, argv[3], port, DEAF);
+	else if (strcmp(argv[2], "release") == 0)
+		do_hold(c, argv[3], port, RELEASE);
 	else if (strcmp(argv[2], "ignore") == 0)
 		do_ignore(c, argv[3], port);
 	rdq_client_close(c);
