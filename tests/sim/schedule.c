@@ -194,6 +194,7 @@ static void check_step(void)
 		if (fake.qps[i].error_on_freed || fake.qps[i].teardowns > 1)
 			sim_fail("QP #%u moved after its teardown, or torn down twice", i);
 	structure_check();
+	qpmap_check();
 }
 
 /* Every request of a client still connected got its one reply. */
@@ -355,6 +356,7 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 	clients_on_event(client_event);
 	fake.fault = fault_decide;
 	fake.foreign_qps = SIM_FOREIGN_QPS;
+	qpmap_start();
 	/* Small limits, so that schedules meet them. */
 	w.d.opt.max_endpoints = 2 + (unsigned)rng_below(&sim.rng, 15);
 	w.d.opt.max_network_endpoints = 1 + (unsigned)rng_below(&sim.rng, 16);
@@ -368,5 +370,6 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 	fake.fault = NULL;
 	finish();
 	world_stop();
+	qpmap_stop();
 	return sim.steps;
 }

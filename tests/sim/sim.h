@@ -157,6 +157,11 @@ bool qp_fails(void);
 /* Whether the QP of this endpoint failed (its data requests must fail too). */
 bool connection_failed(rdq_handle_t ep);
 
+/* qpmap.c's side: rdqd's qp_num map under the fakes' QPs, checked after every step. */
+void qpmap_start(void);
+void qpmap_check(void);
+void qpmap_stop(void);
+
 /* network.c's side: plays one rdma_cm event the kernel could give now; false if none. */
 bool network_event(void);
 /* Plays the good answer to one call still owed one (the end's drain); false if none. */

@@ -365,8 +365,9 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 		free(box);
 		return -ENOMEM;
 	}
-	box->qp.qp->qp_num = 0x100 + fake.nqps;
+	box->qp.qp->qp_num = 0x100 + fake.nqps * (fake.qp_stride ? fake.qp_stride : 1);
 	box->index = fake.nqps;
+	fake.qps[fake.nqps].qp_num = box->qp.qp->qp_num;
 	atomic_init(&box->qp.obj.refs, 1);
 	box->qp.obj.kind = OBJ_QP;
 	box->qp.obj.owner = owner;
@@ -374,6 +375,11 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	box->qp.d = d;
 	box->qp.ep = ep;
 	box->qp.echo = echo;
+	if (fake.qp_made && fake.qp_made(&box->qp) < 0) {
+		free(box->qp.qp);
+		free(box);
+		return -ENOMEM;
+	}
 	fake.qps[fake.nqps].qp = &box->qp;
 	fake.nqps++;
 	*out = &box->qp;
@@ -462,6 +468,8 @@ void qp_teardown(struct qp *qp)
 	RDQ_PASSIVE_ONLY();
 	if (r)
 		r->teardowns++;
+	if (fake.qp_gone && qp->qp)
+		fake.qp_gone(qp);
 	free(qp->qp);
 	qp->qp = NULL;
 }

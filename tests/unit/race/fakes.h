@@ -56,6 +56,7 @@ struct fake_qp {
 	unsigned activations;	 /* qp_activate calls */
 	unsigned deactivations;	 /* qp_deactivate calls that stopped an active data path */
 	unsigned error_on_freed; /* qp_to_error reached the verbs QP after its teardown */
+	uint32_t qp_num;
 };
 
 /* A point in a worker step where a hook may play a racing loop event. */
@@ -96,17 +97,21 @@ typedef int (*fake_fault_fn)(enum fake_call call);
 struct fake_record {
 	unsigned nids;
 	unsigned nqps;
-	unsigned overflows;    /* records that did not fit: a case that made too many */
-	unsigned hooks_run;    /* hooks that ran */
-	unsigned resyncs;      /* device_resync calls: one per endpoint torn down by a removal */
-	int disconnect_error;  /* set by a case: rdma_disconnect fails with this errno */
-	int qp_create_error;   /* set by a case: qp_create fails with this errno */
-	unsigned listens;      /* rdma_listen calls */
-	unsigned sends;	       /* qp_post_send calls that took a slot */
-	unsigned incoming;     /* ids made for peers' connection requests (fake_incoming_id) */
-	unsigned unexpected;   /* calls no case makes (a send, a device list): a daemon change */
-	pid_t qp_owner;	       /* set by a case: the process RDMA netlink names for every QP */
-	uint32_t foreign_qps;  /* set by a simulator: QP numbers from this one up are another's */
+	unsigned overflows;   /* records that did not fit: a case that made too many */
+	unsigned hooks_run;   /* hooks that ran */
+	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
+	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
+	int qp_create_error;  /* set by a case: qp_create fails with this errno */
+	unsigned listens;     /* rdma_listen calls */
+	unsigned sends;	      /* qp_post_send calls that took a slot */
+	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */
+	unsigned unexpected;  /* calls no case makes (a send, a device list): a daemon change */
+	pid_t qp_owner;	      /* set by a case: the process RDMA netlink names for every QP */
+	uint32_t foreign_qps; /* set by a simulator: QP numbers from this one up are another's */
+	/* Set by a simulator: told of each QP made and torn down (its device's qp_num map). */
+	int (*qp_made)(struct qp *qp);
+	uint32_t qp_stride; /* set by a simulator: QP numbers 0x100 + n * stride (0: 1) */
+	void (*qp_gone)(struct qp *qp);
 	unsigned owner_checks; /* qp_owner_pid calls */
 	fake_fault_fn fault;   /* set by a simulator: asked before each call of enum fake_call */
 	/* Last, so that a reset clears only what was used. */
