@@ -317,13 +317,14 @@ void client_request(int who)
 	args = valid_args(who, op);
 	s = sent_new(who, op, sim.never_given ? EXPECT_ENOENT : EXPECT_ANY);
 	sent_describe(s, args);
+	if (op == RDQ_OP_EP_DESTROY)
+		given_may_go(s->ep);
 	text = args ? json_dumps(args, JSON_COMPACT) : NULL;
 	trace("c%d -> %s %s (id %lld)", who, rdq_ops[op].name, text ? text : "", (long long)s->id);
 	free(text);
 	clients_send_id(who, s->id, rdq_ops[op].name, args);
 }
 
-static void react_later(int who, const char *what, rdq_handle_t ep);
 
 /* What a request asks that its reply will be held to. */
 static void sent_describe(struct sent *s, json_t *args)
@@ -451,6 +452,8 @@ static void check_reply(const struct reply *r)
 			react_later(r->who, "request", ep);
 		else if (s->op == RDQ_OP_EP_ATTACH)
 			react_later(r->who, "attached", ep);
+		else if (s->op == RDQ_OP_EP_CONNECT || s->op == RDQ_OP_EP_ESTABLISH)
+			react_later(r->who, "connected", s->op == RDQ_OP_EP_CONNECT ? ep : s->ep);
 	}
 }
 
@@ -465,7 +468,7 @@ void replies_check(void)
 
 /* -------------------------------------------------------- reactions */
 
-static void react_later(int who, const char *what, rdq_handle_t ep)
+void react_later(int who, const char *what, rdq_handle_t ep)
 {
 	struct reaction *r;
 
@@ -485,8 +488,10 @@ void client_event(int who, json_t *event)
 	trace("c%d <- event %s ep %llu", who, name ? name : "?", (unsigned long long)ep);
 	handle_seen(ep);
 	/* A served or direct listener's connection is its client's, tied to it. */
-	if (name && strcmp(name, "ep.accepted") == 0)
+	if (name && strcmp(name, "ep.accepted") == 0) {
 		given_record(who, ep, true, true);
+		react_later(who, "connected", ep);
+	}
 	if (name && strcmp(name, "ep.request") == 0)
 		given_record(who, ep, true, false);
 	if (name && (strcmp(name, "ep.request") == 0 || strcmp(name, "ep.flush") == 0))
@@ -504,6 +509,24 @@ static void react(struct reaction r, bool right)
 	if (strcmp(r.what, "flush") == 0) {
 		op = RDQ_OP_EP_FLUSHED;
 		args = json_pack("{s:I}", "ep", (json_int_t)r.ep);
+	} else if (strcmp(r.what, "send") == 0) {
+		op = RDQ_OP_EP_SEND;
+		args = json_pack("{s:I, s:s}", "ep", (json_int_t)r.ep, "data", "after");
+	} else if (strcmp(r.what, "connected") == 0) {
+		/* A program with a connection: it ends it, mostly; or uses it, or drops it. */
+		unsigned what = right ? 0 : (unsigned)rng_below(&sim.rng, 6);
+
+		op = what < 3 ? RDQ_OP_EP_DISCONNECT
+		     : what == 3 ? RDQ_OP_EP_SEND
+		     : what == 4 ? RDQ_OP_EP_RECV
+				 : RDQ_OP_EP_DESTROY;
+		args = op == RDQ_OP_EP_DISCONNECT
+			       ? json_pack("{s:I, s:b, s:I}", "ep", (json_int_t)r.ep, "wait", what != 1,
+					   "timeout_ms", (json_int_t)LONG_MS)
+		       : op == RDQ_OP_EP_SEND ? json_pack("{s:I, s:s}", "ep", (json_int_t)r.ep, "data", "x")
+		       : op == RDQ_OP_EP_RECV
+			       ? json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms", (json_int_t)0)
+			       : json_pack("{s:I}", "ep", (json_int_t)r.ep);
 	} else if (strcmp(r.what, "attached") == 0 || (!right && rng_one_in(&sim.rng, 6))) {
 		op = RDQ_OP_EP_ESTABLISH;
 		args = json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms",
@@ -518,6 +541,8 @@ static void react(struct reaction r, bool right)
 	}
 	s = sent_new(r.client, op, EXPECT_ANY);
 	sent_describe(s, args);
+	if (op == RDQ_OP_EP_DESTROY)
+		given_may_go(s->ep);
 	trace("c%d -> %s ep %llu, acting on ep.%s (id %lld)", r.client, rdq_ops[op].name,
 	      (unsigned long long)r.ep, r.what, (long long)s->id);
 	clients_send_id(r.client, s->id, rdq_ops[op].name, args);

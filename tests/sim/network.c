@@ -132,6 +132,7 @@ static void answer(struct candidate *c)
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
 		a->removed = true;
+		given_may_go(a->handle);
 		break;
 	}
 }
@@ -267,7 +268,8 @@ int fault_decide(enum fake_call call)
 	};
 	int err;
 
-	if (!sim.fault_one_in || call >= FAKE_CALLS || !rng_one_in(&sim.rng, sim.fault_one_in))
+	if (call >= FAKE_CALLS || !sim.fault_one_in[call] ||
+	    !rng_one_in(&sim.rng, sim.fault_one_in[call]))
 		return 0;
 	err = errors[call][rng_below(&sim.rng, 3)];
 	sim.faults++;

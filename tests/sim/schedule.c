@@ -155,6 +155,9 @@ static bool loop_takes_back(void)
 static void orphan_requests_of(int who)
 {
 	sim.closed[who] = true;
+	for (unsigned i = 0; i < sim.ngiven; i++)
+		if (sim.given[i].client == who)
+			sim.given[i].conn_closed = true;
 	for (unsigned i = 0; i < sim.nsent; i++)
 		if (sim.sent[i].client == who && !sim.sent[i].replies)
 			sim.sent[i].orphaned = true;
@@ -347,7 +350,11 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 	rng_seed(&sim.rng, seed);
 	sim.nclients = 1 + (int)rng_below(&sim.rng, SIM_MAX_CLIENTS);
 	sim.steps = steps ? steps : 20 + rng_below(&sim.rng, 180);
-	sim.fault_one_in = rng_one_in(&sim.rng, 3) ? 0 : 8 + (unsigned)rng_below(&sim.rng, 40);
+	/* A third of the schedules have no faults; the others fail some calls often, some rarely. */
+	if (!rng_one_in(&sim.rng, 3))
+		for (int c = 0; c < FAKE_CALLS; c++)
+			sim.fault_one_in[c] = rng_one_in(&sim.rng, 4) ? 2 + (unsigned)rng_below(&sim.rng, 4)
+					      : 16 + (unsigned)rng_below(&sim.rng, 48);
 	trace_reset();
 	network_reset();
 	scope = scopes[rng_below(&sim.rng, 3)];
@@ -362,7 +369,7 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 	w.d.opt.max_network_endpoints = 1 + (unsigned)rng_below(&sim.rng, 16);
 	trace("seed %llu: %d clients, %llu steps, sync scope %s, faults %s",
 	      (unsigned long long)seed, sim.nclients, (unsigned long long)sim.steps,
-	      sync_scope_name(scope), sim.fault_one_in ? "on" : "off");
+	      sync_scope_name(scope), sim.fault_one_in[0] ? "on" : "off");
 	for (sim.step = 1; sim.step <= sim.steps; sim.step++) {
 		one_step();
 		check_step();

@@ -61,6 +61,8 @@ struct given {
 	bool tied;	/* goes when the client's connection closes */
 	bool destroyed; /* the client asked for its destroy (or its listener's) */
 	bool announced; /* a served connection: ep.accepted came */
+	bool may_go;	/* its client asked for its end, or its device went: it may be gone */
+	bool conn_closed; /* the connection that was given it closed */
 };
 
 /* Something a client was told and may act on later: an ep.request or an ep.flush. */
@@ -76,7 +78,7 @@ struct sim {
 	struct rng rng;
 	uint64_t step, steps; /* the step being taken, and how many the schedule takes */
 	int nclients;
-	unsigned fault_one_in; /* a fakes' call fails one time in this many; 0: never */
+	unsigned fault_one_in[FAKE_CALLS]; /* each call fails one time in this many; 0: never */
 	bool closed[SIM_MAX_CLIENTS];
 	bool shut_down;
 
@@ -120,6 +122,8 @@ _Noreturn void sim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2
 
 /* clients.c's side: a client sends a random request, valid or not. */
 void client_request(int who);
+/* Something a client will act on later (an ep.request, ep.flush, a connection it has). */
+void react_later(int who, const char *what, rdq_handle_t ep);
 /* A client acts on something it was told (attaches a QP, confirms a flush). */
 bool client_react(void);
 /* The same with no choice: the first thing, as it should (the end's drain). */
@@ -150,6 +154,8 @@ void structure_check_settled(void);
 /* A reply gave an endpoint to a client, or an event told it of one. */
 void given_record(int client, rdq_handle_t ep, bool tied, bool announced);
 struct given *given_find(rdq_handle_t ep);
+/* Its client asked for its end (or its listener's), or its device went. */
+void given_may_go(rdq_handle_t ep);
 /* An EDQUOT reply: the user's own endpoints must be at the limit. */
 void quota_check(const struct sent *s);
 /* The QP of a connected endpoint fails (a send completed with an error); false if none. */

@@ -115,19 +115,48 @@ static bool settled_ok(void *object, rdq_handle_t h, void *arg)
 	const struct given *l = ep->parent ? given_find(ep->parent) : NULL;
 
 	(void)arg;
-	if (g && g->tied && sim.closed[g->client])
+	if (g && g->tied && g->conn_closed)
 		sim_fail("endpoint %llu, tied to c%d's connection, outlived its close",
 			 (unsigned long long)h, g->client);
 	if (ep->serve && ep->role == EP_ACCEPTED && ep->state == EP_CONNECTED && l &&
-	    !sim.closed[l->client] && !(g && g->announced))
+	    !l->conn_closed && !(g && g->announced))
 		sim_fail("served connection %llu is up and c%d was never told (ep.accepted)",
 			 (unsigned long long)h, l->client);
 	return true;
 }
 
+void given_may_go(rdq_handle_t ep)
+{
+	struct given *g = given_find(ep);
+
+	if (g)
+		g->may_go = true;
+	/* A listener's end is its peers' end. */
+	for (unsigned i = 0; i < sim.ngiven; i++) {
+		struct ep *e = endpoint_lookup(&w.d, sim.given[i].ep, w.uid);
+
+		if (e && e->parent == ep)
+			sim.given[i].may_go = true;
+		object_unref(e);
+	}
+}
+
 void structure_check_settled(void)
 {
 	handle_table_foreach(&w.d.objects, OBJ_EP, settled_ok, NULL);
+	/* A served connection stays, after its peer left too, until its client ends it. */
+	for (unsigned i = 0; i < sim.ngiven; i++) {
+		const struct given *g = &sim.given[i];
+		struct ep *ep;
+
+		if (!g->announced || g->may_go || g->conn_closed || sim.shut_down)
+			continue;
+		ep = endpoint_lookup(&w.d, g->ep, w.uid);
+		if (!ep)
+			sim_fail("served connection %llu is gone, and c%d never asked for its end",
+				 (unsigned long long)g->ep, g->client);
+		object_unref(ep);
+	}
 }
 
 /* -------------------------------------------------------- failing QPs */
@@ -155,6 +184,9 @@ bool qp_fails(void)
 	if (sim.nfailed < SIM_MAX_HANDLES)
 		sim.failed[sim.nfailed++] = h;
 	endpoint_qp_event(&w.d, h, -ETIMEDOUT, "the transport gave up (simulated)", NULL, 0);
+	/* Its program sends again, not knowing yet. */
+	if (given_find(h))
+		react_later(given_find(h)->client, "send", h);
 	return true;
 }
 
