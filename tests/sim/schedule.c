@@ -250,12 +250,12 @@ static void one_step(void)
 		worker_step();
 	} else if (pick < 68) {
 		loop_takes_back();
-	} else if (pick < 88) {
+	} else if (pick < 86) {
 		network_event();
 		clients_pump();
-	} else if (pick < 91) {
+	} else if (pick < 89) {
 		timer_fire();
-	} else if (pick < 96) {
+	} else if (pick < 94) {
 		client_react();
 	} else if (pick < 97) {
 		qp_fails();
@@ -327,8 +327,10 @@ static void finish(void)
 {
 	const char *why;
 
+	/* Faults go on through the drain: a failed call is an answer too, never a wait. */
 	drain();
 	check_settled();
+	fake.fault = NULL;
 	trace("the end: every endpoint is destroyed");
 	endpoint_destroy_all(&w.d);
 	if (!settle())
@@ -350,11 +352,13 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 	rng_seed(&sim.rng, seed);
 	sim.nclients = 1 + (int)rng_below(&sim.rng, SIM_MAX_CLIENTS);
 	sim.steps = steps ? steps : 20 + rng_below(&sim.rng, 180);
-	/* A third of the schedules have no faults; the others fail some calls often, some rarely. */
+	/* A third of the schedules have no faults; the others fail some calls often, some rarely.
+	 */
 	if (!rng_one_in(&sim.rng, 3))
 		for (int c = 0; c < FAKE_CALLS; c++)
-			sim.fault_one_in[c] = rng_one_in(&sim.rng, 4) ? 2 + (unsigned)rng_below(&sim.rng, 4)
-					      : 16 + (unsigned)rng_below(&sim.rng, 48);
+			sim.fault_one_in[c] = rng_one_in(&sim.rng, 4)
+						      ? 2 + (unsigned)rng_below(&sim.rng, 4)
+						      : 16 + (unsigned)rng_below(&sim.rng, 48);
 	trace_reset();
 	network_reset();
 	scope = scopes[rng_below(&sim.rng, 3)];
@@ -374,7 +378,6 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 		one_step();
 		check_step();
 	}
-	fake.fault = NULL;
 	finish();
 	world_stop();
 	qpmap_stop();

@@ -37,6 +37,7 @@ enum expect {
 	EXPECT_ENOENT,	 /* a handle rdqd never gave: ENOENT */
 	EXPECT_CANCELED, /* queued when rdqd was told to stop: ECANCELED (or ESHUTDOWN) */
 	EXPECT_REFUSED,	 /* another process's QP, or data on a failed connection: any error */
+	EXPECT_FAILED,	 /* data on a connection that failed: its failure (ETIMEDOUT), or ENOENT */
 };
 
 /* One request a client sent. */
@@ -58,10 +59,10 @@ struct sent {
 struct given {
 	rdq_handle_t ep;
 	int client;
-	bool tied;	/* goes when the client's connection closes */
-	bool destroyed; /* the client asked for its destroy (or its listener's) */
-	bool announced; /* a served connection: ep.accepted came */
-	bool may_go;	/* its client asked for its end, or its device went: it may be gone */
+	bool tied;	  /* goes when the client's connection closes */
+	bool destroyed;	  /* the client asked for its destroy (or its listener's) */
+	bool announced;	  /* a served connection: ep.accepted came */
+	bool may_go;	  /* its client asked for its end, or its device went: it may be gone */
 	bool conn_closed; /* the connection that was given it closed */
 };
 
