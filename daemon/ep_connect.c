@@ -88,7 +88,7 @@ static void connect_next(struct ep *ep, work_fn passive, work_fn dispatch)
 
 	if (!item) {
 		free(args);
-		ep_connect_failed(ep, -EBUSY, "out of work items");
+		ep_connect_failed(ep, -ENOMEM, "out of memory for a work item");
 		return;
 	}
 	args->timeout_ms = ep->timeout_ms;

@@ -177,7 +177,7 @@ static void resolve_init_done(struct work_item *item)
 void ep_direct_resolved(struct ep *ep)
 {
 	if (!queue_init(ep, resolve_init_done))
-		ep_connect_failed(ep, -EBUSY, "out of work items");
+		ep_connect_failed(ep, -ENOMEM, "out of memory for a work item");
 }
 
 /* ---------------------------------------------------------------- ep.attach */
@@ -239,7 +239,7 @@ static void queue_steps(struct ep *ep)
 
 	if (!item) {
 		free(a);
-		ep_connect_failed(ep, -EBUSY, "out of work items");
+		ep_connect_failed(ep, -ENOMEM, "out of memory for a work item");
 		return;
 	}
 	item->data = a;

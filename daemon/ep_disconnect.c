@@ -90,10 +90,10 @@ static void queue_qp_error(struct ep *ep, struct request *req, int status, work_
 	struct work_item *item = ep_item(ep, passive, done);
 
 	if (!item) {
-		log_err("ep %llu: out of work items; its QP stays as it is",
+		log_err("ep %llu: out of memory for a work item; its QP stays as it is",
 			(unsigned long long)ep->obj.handle);
 		if (req)
-			request_fail(req, -EBUSY, "out of work items");
+			request_fail(req, -ENOMEM, "out of memory for a work item");
 		return;
 	}
 	work_of(item)->qp = ep->qp;

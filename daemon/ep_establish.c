@@ -139,7 +139,7 @@ static void queue_establish(struct ep *ep)
 	struct work_item *item = ep_item(ep, ep_work_establish, establish_done);
 
 	if (!item) {
-		ep_connect_failed(ep, -EBUSY, "out of work items");
+		ep_connect_failed(ep, -ENOMEM, "out of memory for a work item");
 		return;
 	}
 	work_of(item)->qp = ep->qp;

@@ -219,12 +219,32 @@ void endpoint_destroy_tied(struct rdqd *d, struct list *tied)
 	}
 }
 
+/* handle_table_foreach's: the first endpoint found. */
+static bool first_endpoint(void *object, rdq_handle_t h, void *arg)
+{
+	(void)object;
+	*(rdq_handle_t *)arg = h;
+	return false;
+}
+
 void endpoint_destroy_all(struct rdqd *d)
 {
 	unsigned count;
-	/* Collected first: destroying changes the table, which must not be locked then. */
-	rdq_handle_t *handles = handle_table_collect(&d->objects, OBJ_EP, NULL, NULL, &count);
+	rdq_handle_t *handles, h;
 
+	/* Collected first: destroying changes the table, which must not be locked then. */
+	if (handle_table_collect(&d->objects, OBJ_EP, NULL, NULL, &handles, &count) < 0) {
+		/* Out of memory for the list: one at a time (each destroy unpublishes it). */
+		while ((h = 0, handle_table_foreach(&d->objects, OBJ_EP, first_endpoint, &h), h)) {
+			struct ep *ep = ep_get(d, h);
+
+			if (!ep)
+				break;
+			endpoint_destroy(ep, NULL);
+			object_unref(ep);
+		}
+		return;
+	}
 	for (unsigned i = 0; i < count; i++) {
 		struct ep *ep = ep_get(d, handles[i]);
 

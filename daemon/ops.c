@@ -306,9 +306,14 @@ static void op_ep_show(struct rdqd *d, struct request *req, const void *args,
 		 * ascending order, which the cursor follows.
 		 */
 		unsigned count;
-		rdq_handle_t *handles =
-			handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &count);
+		rdq_handle_t *handles;
 
+		if (handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &handles,
+					 &count) < 0) {
+			free(rows);
+			request_fail(req, -ENOMEM, "out of memory listing the endpoints");
+			return;
+		}
 		for (unsigned i = 0; i < count; i++) {
 			struct ep *ep;
 

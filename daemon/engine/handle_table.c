@@ -178,16 +178,23 @@ static int by_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
-				   bool (*keep)(void *object, void *arg), void *arg,
-				   unsigned *count)
+int handle_table_collect(struct handle_table *t, unsigned kind,
+			 bool (*keep)(void *object, void *arg), void *arg, rdq_handle_t **out,
+			 unsigned *count)
 {
 	rdq_handle_t *handles = NULL;
 	unsigned n = 0;
 
+	*out = NULL;
+	*count = 0;
 	pthread_mutex_lock(&t->lock);
-	if (t->used)
+	if (t->used) {
 		handles = malloc(t->used * sizeof(*handles));
+		if (!handles) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+	}
 	for (uint32_t i = 0; handles && i < t->capacity; i++) {
 		struct handle_slot *slot = &t->slots[i];
 
@@ -197,14 +204,15 @@ rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
 			handles[n++] = slot->id;
 	}
 	pthread_mutex_unlock(&t->lock);
-	*count = n;
 	if (n == 0) {
 		free(handles);
-		return NULL;
+		return 0;
 	}
 	/* Slots are in id order only modulo the capacity; callers page by handle. */
 	qsort(handles, n, sizeof(*handles), by_id);
-	return handles;
+	*out = handles;
+	*count = n;
+	return 0;
 }
 
 void handle_table_seek(struct handle_table *t, rdq_handle_t id)

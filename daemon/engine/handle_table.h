@@ -84,15 +84,16 @@ void handle_table_foreach(struct handle_table *t, unsigned kind,
 			  bool (*fn)(void *object, rdq_handle_t h, void *arg), void *arg);
 
 /*
- * Returns, in a new array (free() it), the handles of the objects of kind (0:
- * all) for which keep(object, arg) is true (keep NULL: all), sorted ascending,
- * and their count in *count. For callers that must act on objects without
- * holding the table's lock, or that page through them by handle. Returns NULL
- * with *count 0 when none matched or out of memory.
+ * Writes to *handles a new array (free() it) of the handles of the objects of
+ * kind (0: all) for which keep(object, arg) is true (keep NULL: all), sorted
+ * ascending, and their count to *count. For callers that must act on objects
+ * without holding the table's lock, or that page through them by handle.
+ * Returns 0 (*handles NULL when none matched), or -ENOMEM: then nothing was
+ * collected, which must not pass for "none".
  */
-rdq_handle_t *handle_table_collect(struct handle_table *t, unsigned kind,
-				   bool (*keep)(void *object, void *arg), void *arg,
-				   unsigned *count);
+int handle_table_collect(struct handle_table *t, unsigned kind,
+			 bool (*keep)(void *object, void *arg), void *arg, rdq_handle_t **handles,
+			 unsigned *count);
 
 /*
  * Moves the cursor: the next insert looks at id first (1 .. RDQ_HANDLE_MAX).

@@ -148,6 +148,16 @@ static void qp_destroy_done("""),
      "	if (t->ep->id && t->ep->reject_reason && !t->ep->reject_sent) {",
      "	if (0) {"),
     # Found by the simulator: a closed client's ep.connect went on connecting for nobody.
+    # Found by the allocation sweep: ep.show out of memory answered an empty list.
+    ("ep_show_out_of_memory_shows_nothing", "daemon/ops.c",
+     "		if (handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &handles,\n"
+     "					 &count) < 0) {",
+     "		if (handle_table_collect(&d->objects, OBJ_EP, visible_to, &req->uid, &handles,\n"
+     "					 &count) < 0 && 0) {"),
+    # Found by the allocation sweep: a work item out of memory was "out of work items", EBUSY.
+    ("no_memory_for_a_step_says_busy", "daemon/ep_connect.c",
+     "ep_connect_failed(ep, -ENOMEM, \"out of memory for a work item\");",
+     "ep_connect_failed(ep, -EBUSY, \"out of work items\");"),
     ("a_closed_clients_connect_goes_on", "daemon/request.c",
      "		cancel(req, \"the client's connection closed\");",
      "		request_complete(req, -ECANCELED, NULL, \"the client's connection closed\");"),
@@ -170,7 +180,7 @@ TEST_TIMEOUT_S = 30
 
 # The simulator (tests/sim), run alone against each mutant: its fixed seeds, no table.
 SIM = "tests/sim/rdq-sim"
-SIM_ARGS = ["--fixed", "2000"]
+SIM_RUNS = [["--alloc-sweep", os.devnull], ["--fixed", "2000"]]
 SIM_TIMEOUT_S = 120
 
 
@@ -199,18 +209,22 @@ def build_tests(build):
 
 def sim_kills(build):
     """Runs the simulator alone: (killed, how), how naming the steps it took and the seed."""
-    try:
-        p = subprocess.run([os.path.join(build, SIM)] + SIM_ARGS, cwd=build,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           errors="replace", timeout=SIM_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return True, "hung"
-    if p.returncode == 0:
-        return False, "survived its fixed seeds"
-    steps = re.search(r"found after (\d+) steps", p.stderr)
-    seed = re.search(r"sim: seed (\d+)", p.stderr)
-    return True, "killed after %s steps (seed %s)" % (steps.group(1) if steps else "?",
-                                                     seed.group(1) if seed else "?")
+    for args in SIM_RUNS:
+        try:
+            p = subprocess.run([os.path.join(build, SIM)] + args, cwd=build,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               errors="replace", timeout=SIM_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return True, "hung"
+        if p.returncode == 0:
+            continue
+        if args[0] == "--alloc-sweep":
+            return True, "killed by the allocation sweep"
+        steps = re.search(r"found after (\d+) steps", p.stderr)
+        seed = re.search(r"sim: seed (\d+)", p.stderr)
+        return True, "killed after %s steps (seed %s)" % (steps.group(1) if steps else "?",
+                                                         seed.group(1) if seed else "?")
+    return False, "survived the allocation sweep and its fixed seeds"
 
 
 def main():

@@ -391,6 +391,7 @@ static void check_reply(const struct reply *r)
 	if (s->client != r->who)
 		sim_fail("c%d: the reply to id %lld, which c%d sent", r->who, (long long)r->id,
 			 s->client);
+	s->err = r->err;
 	if (++s->replies > 1)
 		sim_fail("c%d: a second reply to id %lld (%s \"%s\")", r->who, (long long)r->id,
 			 errname(r->err), r->message);
@@ -453,6 +454,8 @@ static void check_reply(const struct reply *r)
 
 		handle_seen(ep);
 		handle_seen((rdq_handle_t)json_integer_value(json_object_get(r->result, "qp")));
+		if (!s->ep)
+			s->ep = ep;
 		if (s->op == RDQ_OP_EP_CONNECT || s->op == RDQ_OP_EP_RESOLVE ||
 		    s->op == RDQ_OP_EP_LISTEN) {
 			name_handle(ep);
@@ -607,4 +610,28 @@ bool may_wait_forever(const struct sent *s)
 {
 	/* No message arrives and no send completes in this world: these wait for them. */
 	return s->op == RDQ_OP_EP_RECV || s->op == RDQ_OP_EP_SENDRECV || s->waits;
+}
+
+int64_t client_send_op(int who, int op, json_t *args)
+{
+	struct sent *s = sent_new(who, op, EXPECT_ANY);
+
+	sent_describe(s, args);
+	trace("c%d -> %s (id %lld)", who, rdq_ops[op].name, (long long)s->id);
+	clients_send_id(who, s->id, rdq_ops[op].name, args);
+	return s->id;
+}
+
+const struct sent *client_sent(int64_t id)
+{
+	return sent_find(id);
+}
+
+void reactions_drop(const char *what)
+{
+	for (unsigned i = 0; i < sim.nreactions;)
+		if (strcmp(sim.reactions[i].what, what) == 0)
+			sim.reactions[i] = sim.reactions[--sim.nreactions];
+		else
+			i++;
 }

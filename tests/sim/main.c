@@ -31,6 +31,8 @@ static const char usage[] =
 	"  --seconds N   then fresh random seeds until N seconds have passed in all (default 0)\n"
 	"  --minutes N   the same, in minutes: the long mode for a developer's machine\n"
 	"  --verbose     print every step as it is taken\n"
+	"  --alloc-sweep FILE  fail each allocation of each kind of request's life in turn;\n"
+	"                FILE gets the allocation sites reached (tests/sim/alloc-report)\n"
 	"  --check-replay N  run seeds 1..N, then again in the other order: each must take\n"
 	"                the same steps (the digest of its trace) whatever ran before it\n"
 	"\n"
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
 		{"minutes", required_argument, NULL, 'm'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"check-replay", required_argument, NULL, 'r'},
+		{"alloc-sweep", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -107,6 +110,7 @@ int main(int argc, char **argv)
 	double seconds = 0, start = now_s();
 	bool replay = false;
 	uint64_t replay_check = 0;
+	const char *sweep_report = NULL;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -133,6 +137,9 @@ int main(int argc, char **argv)
 		case 'r':
 			replay_check = strtoull(optarg, NULL, 0);
 			break;
+		case 'a':
+			sweep_report = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -153,6 +160,8 @@ int main(int argc, char **argv)
 
 	if (replay_check)
 		return check_replay(replay_check, steps);
+	if (sweep_report)
+		return alloc_sweep(sweep_report);
 	if (replay) {
 		total_steps = schedule_run(seed, steps);
 		trace_print();

@@ -47,6 +47,7 @@ struct sent {
 	int op; /* enum rdq_op, or -1 for none */
 	enum expect expect;
 	unsigned replies;
+	int err;       /* its reply's status (0: success) */
 	bool orphaned; /* its connection closed before the reply */
 	bool waits;    /* ep.send with wait: its completion never comes here */
 	bool tied;     /* asked for an object tied to its connection (serve and direct imply it) */
@@ -125,6 +126,15 @@ _Noreturn void sim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2
 void client_request(int who);
 /* Something a client will act on later (an ep.request, ep.flush, a connection it has). */
 void react_later(int who, const char *what, rdq_handle_t ep);
+/* Sends op (args stolen) as a valid request of who's; returns its id. */
+int64_t client_send_op(int who, int op, json_t *args);
+/* What was sent with this id, and what came back. */
+const struct sent *client_sent(int64_t id);
+/* Runs the allocation-failure sweep; report (may be NULL) gets the sites reached. */
+int alloc_sweep(const char *report);
+
+/* Forgets what clients were to do of this kind ("connected", say). */
+void reactions_drop(const char *what);
 /* A client acts on something it was told (attaches a QP, confirms a flush). */
 bool client_react(void);
 /* The same with no choice: the first thing, as it should (the end's drain). */

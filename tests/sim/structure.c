@@ -51,7 +51,10 @@ static void listener_check(rdq_handle_t h)
 void structure_check(void)
 {
 	unsigned n;
-	rdq_handle_t *listeners = handle_table_collect(&w.d.objects, OBJ_EP, is_listener, NULL, &n);
+	rdq_handle_t *listeners;
+
+	if (handle_table_collect(&w.d.objects, OBJ_EP, is_listener, NULL, &listeners, &n) < 0)
+		sim_fail("out of memory collecting the listeners");
 
 	for (unsigned i = 0; i < n; i++)
 		listener_check(listeners[i]);

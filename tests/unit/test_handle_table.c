@@ -595,7 +595,7 @@ static void test_collect_sorted(void **state)
 	rdq_handle_t *got;
 	unsigned count = 99;
 
-	got = handle_table_collect(t, 0, NULL, NULL, &count);
+	assert_int_equal(handle_table_collect(t, 0, NULL, NULL, &got, &count), 0);
 	assert_null(got); /* an empty table */
 	assert_int_equal(count, 0);
 
@@ -608,8 +608,10 @@ static void test_collect_sorted(void **state)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		print_message("%s\n", cases[c].name);
 		count = 99;
-		got = handle_table_collect(t, cases[c].kind, cases[c].from_5 ? keep_from_5 : NULL,
-					   objects, &count);
+		assert_int_equal(handle_table_collect(t, cases[c].kind,
+						      cases[c].from_5 ? keep_from_5 : NULL, objects,
+						      &got, &count),
+				 0);
 		assert_int_equal(count, cases[c].count);
 		for (unsigned i = 0; i < count; i++)
 			assert_int_equal(got[i], cases[c].expect[i]);

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "alloc.h"
 #include "engine/level.h"
 #include "protocol/frame.h"
 #include "protocol/message.h"
@@ -186,10 +187,15 @@ static void send_frame(int who, const void *frame, size_t len)
 
 void clients_send_id(int who, int64_t id, const char *op, json_t *args)
 {
-	json_t *msg = rdq_request_new(id, op, args);
+	json_t *msg;
 	size_t len;
-	uint8_t *buf = msg ? rdq_message_pack(msg, &len) : NULL;
+	uint8_t *buf;
 
+	/* The protocol library is rdqd's too, but packing here is the client's doing. */
+	alloc_faults.paused++;
+	msg = rdq_request_new(id, op, args);
+	buf = msg ? rdq_message_pack(msg, &len) : NULL;
+	alloc_faults.paused--;
 	if (!buf)
 		fail("pack");
 	send_frame(who, buf, len);
