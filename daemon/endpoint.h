@@ -154,6 +154,13 @@ struct ep {
 	const char *reject_reason;
 	bool reject_sent;
 	/*
+	 * Loop: a client's setup step (ep.attach's, ep.establish's) is out. Its
+	 * request may be answered before it is back (the peer refused meanwhile);
+	 * the next step must still wait for it, or its answer would go to the
+	 * next step's request.
+	 */
+	bool direct_step_out;
+	/*
 	 * Direct: its client was told to flush its QP (ep.flush); disconnects
 	 * wait on flush_q for the client's ep.flushed.
 	 */

@@ -77,7 +77,12 @@ static bool step_allowed(struct ep *ep, struct request *req, enum ep_state state
 			     (unsigned long long)ep->obj.handle);
 		return false;
 	}
-	if (ep->connect_q.head) {
+	if (ep->reject_reason) {
+		request_fail(req, -ECONNREFUSED, "endpoint %llu: its peer was refused (%s)",
+			     (unsigned long long)ep->obj.handle, ep->reject_reason);
+		return false;
+	}
+	if (ep->connect_q.head || ep->direct_step_out) {
 		request_fail(req, -EBUSY, "endpoint %llu: a step of its setup is under way",
 			     (unsigned long long)ep->obj.handle);
 		return false;
@@ -113,6 +118,7 @@ static void queue_step(struct ep *ep, struct request *req, int64_t timeout_ms, w
 		return;
 	}
 	item->data = args;
+	ep->direct_step_out = true;
 	ep_post(ep, item);
 }
 
@@ -252,6 +258,8 @@ static void attach_done(struct work_item *item)
 	struct ep *ep = ep_get(item->ctx, item->handle);
 	struct request *req;
 
+	if (ep)
+		ep->direct_step_out = false;
 	if (!ep || ep->state != EP_RESOLVED)
 		goto out;
 	if (item->status == -EPERM || item->status == -ENOENT) {
@@ -387,6 +395,8 @@ static void establish_done(struct work_item *item)
 {
 	struct ep *ep = ep_get(item->ctx, item->handle);
 
+	if (ep)
+		ep->direct_step_out = false;
 	if (!ep || ep->state != EP_READYING)
 		goto out;
 	if (item->status < 0) {

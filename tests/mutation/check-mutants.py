@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The mutation check: plants known bugs, one at a time, in a copy of rdq's
-sources and passes only if the race table or a unit test fails for each one.
+sources and passes only if the race table, a unit test or the simulator fails
+for each one, and the simulator alone (tests/sim: its allocation sweep and its
+fixed seeds, without the race table) kills every one.
 
 A test suite is as good as the bugs it catches. Each mutant below is a bug
 that once existed, or that the design exists to prevent; if the tests stay
@@ -158,6 +160,16 @@ static void qp_destroy_done("""),
     ("no_memory_for_a_step_says_busy", "daemon/ep_connect.c",
      "ep_connect_failed(ep, -ENOMEM, \"out of memory for a work item\");",
      "ep_connect_failed(ep, -EBUSY, \"out of work items\");"),
+    # Found by the simulator: a peer refused while its client's ep.attach step was out; the step
+    # then answered the client's next ep.attach (with the first QP's owner check).
+    ("a_refused_peers_step_answers_the_next_attach", "daemon/ep_direct.c",
+     """	if (ep->reject_reason) {
+		request_fail(req, -ECONNREFUSED, "endpoint %llu: its peer was refused (%s)",
+			     (unsigned long long)ep->obj.handle, ep->reject_reason);
+		return false;
+	}
+	if (ep->connect_q.head || ep->direct_step_out) {""",
+     """	if (ep->connect_q.head) {"""),
     ("a_closed_clients_connect_goes_on", "daemon/request.c",
      "		cancel(req, \"the client's connection closed\");",
      "		request_complete(req, -ECANCELED, NULL, \"the client's connection closed\");"),
@@ -180,7 +192,7 @@ TEST_TIMEOUT_S = 30
 
 # The simulator (tests/sim), run alone against each mutant: its fixed seeds, no table.
 SIM = "tests/sim/rdq-sim"
-SIM_RUNS = [["--alloc-sweep", os.devnull], ["--fixed", "2000"]]
+SIM_RUNS = [["--alloc-sweep", os.devnull], ["--fixed", "5000"]]
 SIM_TIMEOUT_S = 120
 
 
@@ -271,7 +283,7 @@ def main():
             sim_killed, how = sim_kills(build)
             if not sim_killed:
                 sim_survivors.append(name)
-            caught = tests_fail(build)
+            caught = tests_fail(build) or (sim_killed and "tests/sim/rdq-sim")
             if caught:
                 print(f"ok - {name}: caught by {caught}; the simulator alone: {how}")
             else:
@@ -281,6 +293,7 @@ def main():
             with open(target, "w") as f:
                 f.write(text)
     print(f"{len(mutants) - survivors} killed, {survivors} survived")
+    survivors += len(sim_survivors)
     print(f"the simulator alone killed {len(mutants) - len(sim_survivors)} of {len(mutants)}"
           + (": it missed " + ", ".join(sim_survivors) if sim_survivors else ""))
     if len(sys.argv) <= 2:

@@ -20,7 +20,9 @@
 #include "sim.h"
 
 static const char usage[] =
-	"usage: rdq-sim [--seed S] [--steps K] [--fixed N] [--seconds N | --minutes N]\n"
+	"usage: rdq-sim [--seed S] [--steps K] [--fixed N] [--seconds N | --minutes N] "
+	"[--verbose]\n"
+	"       rdq-sim --alloc-sweep FILE | --check-replay N\n"
 	"\n"
 	"Runs seeded schedules of rdqd's own code against simulated clients, rdma_cm,\n"
 	"workers, timers and injected faults, checking the invariants after every step.\n"
@@ -32,7 +34,7 @@ static const char usage[] =
 	"  --minutes N   the same, in minutes: the long mode for a developer's machine\n"
 	"  --verbose     print every step as it is taken\n"
 	"  --alloc-sweep FILE  fail each allocation of each kind of request's life in turn;\n"
-	"                FILE gets the allocation sites reached (tests/sim/alloc-report)\n"
+	"                FILE gets the sites reached, which tests/sim/alloc-report.py names\n"
 	"  --check-replay N  run seeds 1..N, then again in the other order: each must take\n"
 	"                the same steps (the digest of its trace) whatever ran before it\n"
 	"\n"

@@ -430,7 +430,7 @@ int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
 		return -errno;
 	*pid = fake.qp_owner ? fake.qp_owner : getpid();
 	if (fake.foreign_qps && qp_num >= fake.foreign_qps)
-		*pid = getpid() + 1;
+		*pid = FAKE_OTHER_PROCESS;
 	return 0;
 }
 

@@ -28,6 +28,12 @@ struct qp;
 struct request;
 struct rdma_cm_id;
 
+/*
+ * A process that is not the test's: init. Not the test's pid + 1, which may be
+ * one of its own threads (the sanitizers start some), and so count as its own.
+ */
+#define FAKE_OTHER_PROCESS 1
+
 #define FAKE_MAX_IDS 32768
 #define FAKE_MAX_QPS 1024
 

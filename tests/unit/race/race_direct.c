@@ -241,7 +241,7 @@ static void run_direct_case(void **state)
 {
 	const struct direct_case *c = *state;
 
-	fake.qp_owner = c->foreign_qp ? getpid() + 1 : 0;
+	fake.qp_owner = c->foreign_qp ? FAKE_OTHER_PROCESS : 0;
 	fail_call(FAKE_QP_OWNER, c->owner_error);
 	if (!reach_direct_stage(c))
 		w.first_id = fire(c->first);
@@ -385,7 +385,7 @@ static void run_passive_direct_case(void **state)
 	unsigned accepts = 0, rejects = 0;
 	int64_t id;
 
-	fake.qp_owner = c->foreign_qp ? getpid() + 1 : 0;
+	fake.qp_owner = c->foreign_qp ? FAKE_OTHER_PROCESS : 0;
 	fail_call(FAKE_QP_ATTR, c->init_fails ? EINVAL : 0);
 	id = clients_send(CLIENT, "ep.listen",
 			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
@@ -465,6 +465,42 @@ static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
 	check_nothing_left();
 }
 
+/*
+ * The peer is refused (its client's time ran out) while the client's
+ * ep.attach step is out; the client, told ETIMEDOUT, attaches again, this
+ * time a QP of another process. The step that was out must not answer that
+ * second ep.attach: nothing more may be set up for a refused peer.
+ */
+static void refused_peer_takes_no_second_attach(void **state)
+{
+	const struct reply *reply;
+	int64_t id, first, second;
+
+	(void)state;
+	id = clients_send(CLIENT, "ep.listen",
+			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
+				    "mode", "direct", "timeout_ms", 1000));
+	step(ep_work_listen);
+	expect_ok(id);
+	w.listener = (rdq_handle_t)json_integer_value(
+		json_object_get(clients_reply_at(clients_nreplies() - 1)->result, "ep"));
+	fire(EV_CONNECT_REQUEST);
+	w.ep = listener_first_child();
+	step(ep_work_direct_init);
+	first = clients_send(CLIENT, "ep.attach", ep_args("qp_num", 78));
+	setup_timer_fires(); /* refused: the first ep.attach is answered, its step still queued */
+	assert_int_equal(clients_replies_for(CLIENT, first, &reply), 1);
+	assert_string_equal(errname(reply->err), "ETIMEDOUT");
+	fake.qp_owner = FAKE_OTHER_PROCESS;
+	second = clients_send(CLIENT, "ep.attach", ep_args("qp_num", 79));
+	assert_true(settle());
+	assert_int_equal(clients_replies_for(CLIENT, second, &reply), 1);
+	if (reply->err != ECONNREFUSED)
+		print_message("second ep.attach: %s \"%s\"\n", errname(reply->err), reply->message);
+	assert_string_equal(errname(reply->err), "ECONNREFUSED");
+	check_nothing_left();
+}
+
 /* ------------------------------------------------------------- the tables */
 
 static int setup(void **state)
@@ -509,10 +545,11 @@ int race_direct_run(void)
 			cmocka_unit_test_setup_teardown(
 				refused_peer_rejected_when_its_teardown_runs_first, setup,
 				teardown),
+			cmocka_unit_test_setup_teardown(refused_peer_takes_no_second_attach, setup,
+							teardown),
 		};
 
-		failed +=
-			cmocka_run_group_tests_name("race-direct-unordered", unordered, NULL, NULL);
+		failed += cmocka_run_group_tests_name("race-direct-more", unordered, NULL, NULL);
 	}
 	return failed;
 }
