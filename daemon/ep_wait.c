@@ -322,11 +322,14 @@ void endpoint_listen_waiting(struct rdqd *d, struct request *req, const struct l
 	int err = -ENOMEM;
 
 	RDQ_DISPATCH_ONLY();
-	if (!w || local_addr_from(l->addr, l->port, &w->want) < 0) {
+	if (!w) {
+		request_fail(req, -ENOMEM, "out of memory");
+		return;
+	}
+	if (local_addr_from(l->addr, l->port, &w->want) < 0) {
 		free(w);
-		request_fail(req, w ? -ENOMEM : -EINVAL,
-			     w ? "out of memory"
-			       : "wait_address needs a numeric address (IPv4 or IPv6), not \"%s\"",
+		request_fail(req, -EINVAL,
+			     "wait_address needs a numeric address (IPv4 or IPv6), not \"%s\"",
 			     l->addr);
 		return;
 	}
