@@ -145,8 +145,10 @@ static void stop_listening(struct ep *ep, const char *why)
 {
 	struct work_item *item = ep_item(ep, ep_work_unlisten, unlisten_back);
 
-	ep->destroy_status = -ENETDOWN;
-	ep->destroy_message = "the listener's address or device went away";
+	/* ENODEV as at any device removal: each peer's teardown then has the devices read again. */
+	ep->destroy_status = ep->wait->device_gone ? -ENODEV : -ENETDOWN;
+	ep->destroy_message = ep->wait->device_gone ? "the RDMA device was removed"
+						    : "the listener's address went away";
 	ep_destroy_children(ep);
 	ep->destroy_status = -ECANCELED;
 	ep->destroy_message = "the endpoint was destroyed";
