@@ -238,7 +238,6 @@ int addr_watch_start(struct rdqd *d, addr_changed_fn *changed, addrs_reread_fn *
 		errno = -ret;
 		goto err;
 	}
-	w->started = true;
 	return 0;
 err:
 	ret = -errno;

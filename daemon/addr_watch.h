@@ -31,7 +31,6 @@ struct addr_watch {
 	addr_changed_fn *changed; /* the subscriber */
 	addrs_reread_fn *reread;
 	bool reread_queued; /* a dump is out on a worker */
-	bool started;
 };
 
 /*

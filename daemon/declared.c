@@ -35,25 +35,22 @@ int declared_read_at_start(const char *dir, struct listen_dir *out)
 	return ret;
 }
 
-static struct declared *find(struct declared_set *s, const char *name)
+static int by_name(const void *a, const void *b)
 {
-	for (unsigned i = 0; i < s->n; i++)
-		if (s->v[i].decl && strcmp(s->v[i].decl->name, name) == 0)
-			return &s->v[i];
-	return NULL;
+	return strcmp(((const struct declared *)a)->decl.name,
+		      ((const struct declared *)b)->decl.name);
 }
 
-/* Makes decl's listener; the set keeps a copy of decl either way, to compare at the next reload. */
+static int name_is(const void *key, const void *entry)
+{
+	return strcmp(key, ((const struct declared *)entry)->decl.name);
+}
+
+/* Makes decl's listener; the set keeps decl either way, to compare at the next reload. */
 static struct declared make(struct rdqd *d, const struct listen_decl *decl, const char *what)
 {
-	struct declared made = {.decl = malloc(sizeof(*decl))};
+	struct declared made = {.decl = *decl, .ep = ep_wait_declare(d, decl)};
 
-	if (!made.decl) {
-		log_err("listener %s: out of memory", decl->name);
-		return made;
-	}
-	*made.decl = *decl;
-	made.ep = ep_wait_declare(d, decl);
 	if (made.ep)
 		log_info("listener %s: %s, ep %llu", decl->name, what, made.ep);
 	return made;
@@ -64,30 +61,36 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 {
 	struct declared_set old = d->declared, now = {0};
 	unsigned added = 0, removed = 0, changed = 0, kept = 0, bad = 0;
+	bool *taken;
 
 	if (dir_err && dir_err[0]) {
 		log_err("reload: %s; the declared listeners stay as they were", dir_err);
 		return;
 	}
 	now.v = calloc(dir->n + old.n + 1, sizeof(*now.v));
-	if (!now.v) {
+	taken = calloc(old.n + 1, sizeof(*taken));
+	if (!now.v || !taken) {
+		free(now.v);
+		free(taken);
 		log_err("reload: out of memory; the declared listeners stay as they were");
 		return;
 	}
 	for (unsigned i = 0; i < dir->n; i++) {
 		const struct listen_entry *e = &dir->v[i];
-		struct declared *was = e->decl.name[0] ? find(&old, e->decl.name) : NULL;
+		struct declared *was =
+			e->decl.name[0] && old.n
+				? bsearch(e->decl.name, old.v, old.n, sizeof(*old.v), name_is)
+				: NULL;
 
 		if (e->status < 0) {
 			bad++;
 			log_err("%s; %s%s %s", e->err, e->decl.name[0] ? "listener " : "the file",
 				e->decl.name, was ? "stays as it was" : "is left out");
-		} else if (was && listen_decl_equal(was->decl, &e->decl) &&
+		} else if (was && listen_decl_equal(&was->decl, &e->decl) &&
 			   ep_wait_declared_alive(d, was->ep)) {
 			kept++;
 		} else if (was) {
 			ep_wait_undeclare(d, was->ep);
-			free(was->decl);
 			*was = make(d, &e->decl, "made again from its changed file");
 			changed++;
 		} else {
@@ -96,19 +99,20 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 		}
 		if (was) {
 			now.v[now.n++] = *was;
-			*was = (struct declared){0};
+			taken[was - old.v] = true;
 		}
 	}
 	/* What is left of the old set: files that are gone. */
 	for (unsigned i = 0; i < old.n; i++) {
-		if (!old.v[i].decl)
+		if (taken[i])
 			continue;
-		log_info("listener %s: its file is gone; destroying it", old.v[i].decl->name);
+		log_info("listener %s: its file is gone; destroying it", old.v[i].decl.name);
 		ep_wait_undeclare(d, old.v[i].ep);
-		free(old.v[i].decl);
 		removed++;
 	}
+	free(taken);
 	free(old.v);
+	qsort(now.v, now.n, sizeof(*now.v), by_name);
 	d->declared = now;
 	log_info("declared listeners (%s): %u added, %u removed, %u changed, %u unchanged, %u "
 		 "bad file(s)",
@@ -127,8 +131,6 @@ void declared_start(struct rdqd *d, struct listen_dir *dir)
 
 void declared_stop(struct rdqd *d)
 {
-	for (unsigned i = 0; i < d->declared.n; i++)
-		free(d->declared.v[i].decl);
 	free(d->declared.v);
 	d->declared = (struct declared_set){0};
 	addr_watch_stop(d);

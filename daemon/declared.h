@@ -18,17 +18,18 @@
 
 #include <stdbool.h>
 
-struct listen_dir;
-struct listen_decl;
+#include "listen_file.h"
+
 struct rdqd;
 
-/* One declared listener: its declaration and its endpoint's handle (0: none). */
+/* One declared listener: its declaration (compared at the next reload) and its endpoint (0: none).
+ */
 struct declared {
-	struct listen_decl *decl; /* owned */
+	struct listen_decl decl;
 	unsigned long long ep;
 };
 
-/* The set, sorted by name; the loop's. */
+/* The set, sorted by name (strcmp), so that a reload finds each name in O(log n); the loop's. */
 struct declared_set {
 	struct declared *v;
 	unsigned n;
