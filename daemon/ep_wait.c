@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "device.h"
 #include "encode.h"
 #include "endpoint.h"
@@ -194,12 +195,15 @@ static void look_again(struct ep *ep)
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct listen_wait *w = arg;
-	struct ep *ep = ep_get(w->d, w->handle);
+	struct rdqd *d = w->d;
+	struct ep *ep = ep_get(d, w->handle);
+	uint64_t start = now_us();
 
 	if (ep) {
 		look_again(ep);
 		object_unref(ep);
 	}
+	loop_histogram_record(d, start);
 }
 
 /* An address no device took yet: tried again a little later (RETRY_FIRST_MS). */
