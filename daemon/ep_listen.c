@@ -171,6 +171,11 @@ void ep_work_listen(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
+	/* A listener that waits keeps its old id if its unlisten step could not be had (memory). */
+	if (ep->id) {
+		rdma_destroy_id(ep->id);
+		ep->id = NULL;
+	}
 	ret = ep_create_id(item, true, &id, &ai);
 	if (ret == 0 && (rdma_bind_addr(id, ai->ai_addr) || rdma_listen(id, a->backlog))) {
 		ret = -errno;

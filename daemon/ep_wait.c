@@ -130,8 +130,12 @@ static void try_listen(struct ep *ep, struct request *req)
 		return;
 	}
 	if (post_listen(ep, req) < 0) {
-		if (req)
+		if (req) {
+			/* A client's listener goes as any whose listen failed. */
 			request_fail(req, -ENOMEM, "out of memory");
+			ep_unpublish_unused(ep);
+			return;
+		}
 		waiting(ep, EP_FAILED,
 			"out of memory; tried again at the next address or device "
 			"event");
@@ -156,7 +160,8 @@ static void stop_listening(struct ep *ep, const char *why)
 	memset(&ep->local, 0, sizeof(ep->local));
 	waiting(ep, EP_WAITING, why);
 	if (!item) {
-		/* Its id stays, out of the way: a later listen step replaces nothing, it fails. */
+		/* Its id stays, not listened on by anyone: the next listen step destroys it first.
+		 */
 		log_warn("ep %llu: cannot close its rdma_cm_id: out of memory",
 			 (unsigned long long)ep->obj.handle);
 		return;
