@@ -100,9 +100,10 @@ const struct setting settings_table[] = {
 	 .help = "serve the counters over HTTP at http://ADDR:PORT/metrics in the Prometheus "
 		 "text format; no authentication: bind a local address, such as 127.0.0.1:9464"},
 	{"listen-dir", 0, SETTING_TEXT, .offset = AT(listen_dir), .in_file = true,
-	 .def_text = RDQ_LISTEN_DIR, .note = "empty: none", .may_be_empty = true, .arg = "PATH",
+	 .def_text = RDQ_LISTEN_DIR, .may_be_empty = true, .arg = "PATH",
 	 .help = "the declared listeners' folder: one NAME.conf per listener, kept up from the "
-		 "start and read again on SIGHUP; a folder that does not exist declares none"},
+		 "start and read again on SIGHUP; a folder that does not exist, or an empty "
+		 "value, declares none"},
 	{"systemd", 0, SETTING_FLAG, .offset = AT(systemd),
 	 .help = "run as the systemd service: take the control socket from systemd "
 		 "(rdqd.socket) and fail without one. Without it a socket systemd passes is used "
