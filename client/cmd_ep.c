@@ -416,13 +416,17 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 
 static void show_text(json_t *result)
 {
+	/* NAME and WHY last: the columns before keep their places for scripts that count them. */
 	static const struct print_column cols[] = {
-		{"EP", "ep"},	      {"NAME", "name"},	    {"QP", "qp"},
-		{"ROLE", "role"},     {"MODE", "mode"},	    {"STATE", "state"},
-		{"LOCAL", "local"},   {"REMOTE", "remote"}, {"PARENT", "parent"},
-		{"PEERS", "peers"},   {"OWNER", "owner"},   {"PID", "client_pid"},
-		{"QPN", "qp_num"},    {"SENT", "sent"},	    {"RECEIVED", "received"},
-		{"ECHOED", "echoed"}, {"WHY", "reason"},
+		{"EP", "ep"},	       {"QP", "qp"},
+		{"ROLE", "role"},      {"MODE", "mode"},
+		{"STATE", "state"},    {"LOCAL", "local"},
+		{"REMOTE", "remote"},  {"PARENT", "parent"},
+		{"PEERS", "peers"},    {"OWNER", "owner"},
+		{"PID", "client_pid"}, {"QPN", "qp_num"},
+		{"SENT", "sent"},      {"RECEIVED", "received"},
+		{"ECHOED", "echoed"},  {"NAME", "name"},
+		{"WHY", "reason"},
 	};
 	json_t *rows = json_object_get(result, "endpoints"), *row;
 	size_t i;

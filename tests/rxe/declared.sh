@@ -40,7 +40,7 @@ rdqd_start --listen-dir "$DIR" || exit 1
 out=$(row echo)
 expect_match "at start: the declared listener waits for its address" \
 	"\"state\":\"waiting\".*\"reason\":\"for the address: $NEW:$PORT is on no interface\"" "$out"
-expect_match "ep show names it and says why" "echo .*waiting .*for the address" "$(ctl ep show)"
+expect_match "ep show names it and says why" "waiting .* echo +for the address" "$(ctl ep show)"
 
 ip addr add "$NEW/24" dev "$NETDEV"
 if wait_until 2 state_is echo listening; then pass "the address added: within 2 s it listens"
