@@ -11,7 +11,8 @@
 #include "protocol/message.h"
 #include "print.h"
 
-#define LISTEN_USAGE	 "listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N]\n"
+#define LISTEN_USAGE                                                                               \
+	"listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N] [--wait-address]\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
 #define SEND_USAGE	 "send EP DATA|@FILE|- [--wait] [--timeout MS]\n"
 #define RECV_USAGE	 "recv EP [--timeout MS] [--out FILE]\n"
@@ -27,7 +28,10 @@ static const char ep_usage[] =
 	"  " LISTEN_USAGE
 	"        listen for connections (port " RDQ_STR(RDQ_DEFAULT_PORT) " if left out); prints the\n"
 	"        endpoint. At most N peers are connected to it at once (default\n"
-	"        " RDQ_STR(RDQ_DEFAULT_MAX_CONNECTIONS) ", up to " RDQ_STR(RDQ_MAX_MAX_CONNECTIONS) "): rdqd rejects the others and tells them why\n"
+	"        " RDQ_STR(RDQ_DEFAULT_MAX_CONNECTIONS) ", up to " RDQ_STR(RDQ_MAX_MAX_CONNECTIONS) "): rdqd rejects the others and tells them why.\n"
+	"        --wait-address: an ADDR on no interface (or no RDMA device) yet\n"
+	"        is waited for, and the listener listens when it comes, and again\n"
+	"        each time it comes back; ADDR must then be numeric\n"
 	"  " CONNECT_USAGE
 	"        connect to a listener; prints the endpoint and its QP number. Both\n"
 	"        are rdqd's and stay after rdqctl exits: a direct endpoint (its QP\n"
@@ -56,7 +60,8 @@ static const char ep_usage[] =
 	"        list endpoints, or one (the default command); PEERS is a listener's\n"
 	"        connected peers / its --max-connections; MODE is echo, serve or\n"
 	"        direct; a direct endpoint's QP is its client's: process PID, QP\n"
-	"        number QPN\n"
+	"        number QPN. NAME is a declared listener's (rdqd's listen-dir); a\n"
+	"        listener that waits is waiting or failed, and WHY says for what\n"
 	"\n"
 	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
 	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
@@ -74,16 +79,21 @@ static const char ep_usage[] =
 
 static void listen_text(json_t *result)
 {
-	printf("ep %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(result, "ep")));
+	const char *state = json_string_value(json_object_get(result, "state"));
+
+	printf("ep %" JSON_INTEGER_FORMAT "%s%s\n",
+	       json_integer_value(json_object_get(result, "ep")), state ? " state " : "",
+	       state ? state : "");
 }
 
 static int ep_listen(struct ctl *ctl, int argc, char **argv)
 {
 	static const char path[] = "rdqctl ep listen";
 	int64_t backlog = 0, max_connections = 0;
-	bool tied = false, has_backlog = false, has_max = false;
+	bool tied = false, has_backlog = false, has_max = false, wait_address = false;
 	const struct opt opts[] = {
 		{.name = "--tied", .seen = &tied},
+		{.name = "--wait-address", .seen = &wait_address},
 		{.name = "--backlog",
 		 .metavar = "N",
 		 .min = 1,
@@ -118,6 +128,8 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 		json_object_set_new(args, "max_connections", json_integer(max_connections));
 	if (tied)
 		json_object_set_new(args, "tied", json_true());
+	if (wait_address)
+		json_object_set_new(args, "wait_address", json_true());
 
 	ret = ctl_call(ctl, "ep.listen", args, -1, &result);
 	if (ret)
@@ -404,6 +416,7 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 
 static void show_text(json_t *result)
 {
+	/* NAME and WHY last: the columns before keep their places for scripts that count them. */
 	static const struct print_column cols[] = {
 		{"EP", "ep"},	       {"QP", "qp"},
 		{"ROLE", "role"},      {"MODE", "mode"},
@@ -412,7 +425,8 @@ static void show_text(json_t *result)
 		{"PEERS", "peers"},    {"OWNER", "owner"},
 		{"PID", "client_pid"}, {"QPN", "qp_num"},
 		{"SENT", "sent"},      {"RECEIVED", "received"},
-		{"ECHOED", "echoed"},
+		{"ECHOED", "echoed"},  {"NAME", "name"},
+		{"WHY", "reason"},
 	};
 	json_t *rows = json_object_get(result, "endpoints"), *row;
 	size_t i;

@@ -91,7 +91,7 @@ const char *print_scalar(json_t *value, bool quote, char *buf, size_t size)
 void print_table(const struct print_column *cols, size_t ncols, json_t *rows)
 {
 	char cell[CELL_MAX];
-	size_t width[16];
+	size_t width[24];
 	json_t *row;
 	size_t c, i;
 

@@ -326,8 +326,11 @@ static void scan_apply(struct rdqd *d, struct device_scan *s)
 		if (d->rdma_error[0])
 			log_warn("no RDMA: %s; RDMA requests fail with ENODEV", d->rdma_error);
 	}
-	if (changed)
+	if (changed) {
 		log_devices(d);
+		if (d->device_watch.changed)
+			d->device_watch.changed(d);
+	}
 }
 
 static void devices_rescan(struct work_item *item)
@@ -517,6 +520,11 @@ int device_watch_start(struct rdqd *d, device_channel_fn *channel_opened)
 	scan_devices(d, &s, false);
 	scan_apply(d, &s);
 	return 0;
+}
+
+void device_watch_subscribe(struct rdqd *d, devices_changed_fn *changed)
+{
+	d->device_watch.changed = changed;
 }
 
 void device_watch_stop(struct rdqd *d)

@@ -23,9 +23,13 @@ struct request;
  */
 typedef int device_channel_fn(struct rdqd *d, struct rdma_event_channel *channel);
 
+/* What the device watch tells a second subscriber, on the loop: the usable devices changed. */
+typedef void devices_changed_fn(struct rdqd *d);
+
 /* The device watch's own state (d->device_watch); loop only. */
 struct device_watch {
 	device_channel_fn *channel_opened; /* the subscriber: cm.c's reader */
+	devices_changed_fn *changed;	   /* or NULL: the listeners that wait (ep_wait.c) */
 	struct event *uevent_event;	   /* the kernel says a device came or went */
 	struct event *scan_timer;	   /* gathers a burst of uevents into one scan */
 	int uevent_fd;
@@ -52,5 +56,8 @@ void device_resync(struct rdqd *d);
  */
 int device_watch_start(struct rdqd *d, device_channel_fn *channel_opened);
 void device_watch_stop(struct rdqd *d);
+
+/* Tells changed, from now on, each time the usable RDMA devices change. Loop or start-up. */
+void device_watch_subscribe(struct rdqd *d, devices_changed_fn *changed);
 
 #endif

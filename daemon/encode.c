@@ -192,6 +192,11 @@ static void write_endpoint(out_t *o, const struct ep_view *ep)
 		put_int(o, "client_pid", ep->client_pid);
 		put_uint(o, "qp_num", ep->qp_num);
 	}
+	/* A declared listener's name; why a listener that waits is not listening. */
+	if (ep->name)
+		put_text(o, "name", ep->name);
+	if (ep->reason)
+		put_text(o, "reason", ep->reason);
 	/* A listener's peers now, and how many it admits at once. */
 	if (ep->listener) {
 		put_uint(o, "connections", ep->connections);
@@ -323,6 +328,8 @@ static void write_result(out_t *o, int version, const struct result *r, const vo
 	case RESULT_LISTENING:
 		put_uint(o, "ep", r->listening.ep);
 		put_text(o, "mode", r->listening.mode);
+		if (r->listening.state)
+			put_text(o, "state", r->listening.state);
 		break;
 	case RESULT_CONNECTED:
 		put_uint(o, "ep", r->connected.ep);

@@ -33,8 +33,10 @@ struct ep_view {
 	const char *mode; /* a listener's or an accepted endpoint's: "echo" or "serve"; else NULL */
 	unsigned connections; /* a listener's peers now */
 	unsigned max_connections;
-	uint32_t qp_num; /* direct: its client's QP, once attached */
-	int client_pid;	 /* direct: the process that owns its QP; else 0 */
+	const char *name;   /* a declared listener's name, or NULL */
+	const char *reason; /* a listener that waits or failed: why it does not listen; or NULL */
+	uint32_t qp_num;    /* direct: its client's QP, once attached */
+	int client_pid;	    /* direct: the process that owns its QP; else 0 */
 };
 
 /* One pending request as request.list lists it. */
@@ -150,6 +152,8 @@ struct result {
 		struct {
 			uint64_t ep;
 			const char *mode;
+			const char *state; /* a listener that waits: "listening" or "waiting"; else
+					      NULL */
 		} listening;
 		struct {
 			uint64_t ep, qp;

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "encode.h"
 #include "endpoint_internal.h"
+#include "ep_wait.h"
 #include "engine/level.h"
 #include "log.h"
 #include "protocol/errname.h"
@@ -36,6 +37,8 @@
 static const char *const state_names[] = {
 	[EP_IDLE] = "idle",
 	[EP_LISTENING] = "listening",
+	[EP_WAITING] = "waiting",
+	[EP_FAILED] = "failed",
 	[EP_RESOLVING] = "resolving",
 	[EP_RESOLVED] = "resolved",
 	[EP_CONNECTING] = "connecting",
@@ -51,8 +54,13 @@ static const char *const state_names[] = {
 static const unsigned legal_moves[] = {
 	/* listen, connect, and accept on a passive endpoint */
 	/* listen, connect, accept; a direct listener's connection request (resolved) */
-	[EP_IDLE] = TO(EP_LISTENING) | TO(EP_RESOLVING) | TO(EP_CONNECTING) | TO(EP_RESOLVED),
-	[EP_LISTENING] = 0,
+	[EP_IDLE] = TO(EP_LISTENING) | TO(EP_RESOLVING) | TO(EP_CONNECTING) | TO(EP_RESOLVED) |
+		    TO(EP_WAITING) | TO(EP_FAILED),
+	/* a listener that waits: its address, or its device, went away */
+	[EP_LISTENING] = TO(EP_WAITING),
+	/* a listener that waits: tried again, on an address or device event */
+	[EP_WAITING] = TO(EP_LISTENING) | TO(EP_FAILED),
+	[EP_FAILED] = TO(EP_LISTENING) | TO(EP_WAITING),
 	/* the route is resolved: connect; or, direct, wait for the client's QP */
 	[EP_RESOLVING] = TO(EP_CONNECTING) | TO(EP_RESOLVED),
 	/* direct: connect sent (active), or the QP's attributes given (passive) */
@@ -111,6 +119,7 @@ static void ep_release(struct object *obj)
 	work_serial_destroy(&ep->own_serial);
 	pthread_mutex_destroy(&ep->state_lock);
 	free(ep->children);
+	free(ep->wait);
 	free(ep);
 }
 
@@ -131,6 +140,21 @@ static void ep_tie(struct ep *ep)
 	}
 }
 
+void ep_unwait(struct ep *ep)
+{
+	struct listen_wait *w = ep->wait;
+
+	if (!w)
+		return;
+	if (w->bucket)
+		list_remove(w->bucket, &w->by_addr);
+	w->bucket = NULL;
+	list_remove(&ep->d->listen_waits, &w->all);
+	if (w->retry_timer)
+		event_free(w->retry_timer);
+	w->retry_timer = NULL;
+}
+
 void ep_untie(struct ep *ep)
 {
 	if (list_linked(&ep->tied))
@@ -141,6 +165,12 @@ void ep_untie(struct ep *ep)
 struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
 			rdq_handle_t tied_conn, int *err)
 {
+	return ep_new(d, role, owner, parent, tied_conn, false, err);
+}
+
+struct ep *ep_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
+		  rdq_handle_t tied_conn, bool rdqds_own, int *err)
+{
 	struct ep *ep;
 
 	/*
@@ -149,7 +179,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	 * doing: they are admitted against the network's limits instead
 	 * (admission.c), and counted apart (object.network).
 	 */
-	if (role != EP_ACCEPTED) {
+	if (role != EP_ACCEPTED && !rdqds_own) {
 		if (shares_count(d, owner, SHARE_ENDPOINTS) >= d->opt.max_endpoints) {
 			*err = -EDQUOT;
 			return NULL;
@@ -165,6 +195,7 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 	ep->obj.owner = owner;
 	ep->obj.release = ep_release;
 	ep->obj.network = role == EP_ACCEPTED;
+	ep->obj.unshared = rdqds_own;
 	ep->d = d;
 	ep->role = role;
 	ep->parent = parent;
@@ -209,6 +240,7 @@ struct ep *ep_get(struct rdqd *d, rdq_handle_t h)
 void ep_unpublish_unused(struct ep *ep)
 {
 	ep_untie(ep);
+	ep_unwait(ep);
 	if (object_unpublish(ep->d, ep->obj.handle))
 		object_unref(ep); /* the table's reference */
 }
@@ -428,5 +460,12 @@ void endpoint_view(struct ep *ep, struct ep_view *out)
 		.max_connections = ep->max_connections,
 	};
 	ep_format_addr(&ep->local, out->local, sizeof(out->local));
+	if (ep->wait) {
+		out->name = ep->wait->name[0] ? ep->wait->name : NULL;
+		out->reason = ep->wait->why[0] ? ep->wait->why : NULL;
+		/* Not bound: the address it waits for. */
+		if (ep->state != EP_LISTENING)
+			ep_format_addr(&ep->wait->want, out->local, sizeof(out->local));
+	}
 	ep_format_addr(&ep->remote, out->remote, sizeof(out->remote));
 }

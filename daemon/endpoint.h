@@ -24,6 +24,7 @@
 #include "request.h"
 
 struct ep_view;
+struct listen_wait;
 struct rdqd;
 struct qp;
 struct rdma_cm_id;
@@ -43,8 +44,15 @@ enum ep_role {
  * so no one could see a state for that.
  */
 enum ep_state {
-	EP_IDLE,	  /* made; its rdma_cm_id is being created (listen, connect) or accepted */
-	EP_LISTENING,	  /* bound and listening */
+	EP_IDLE,      /* made; its rdma_cm_id is being created (listen, connect) or accepted */
+	EP_LISTENING, /* bound and listening */
+	/*
+	 * A listener that waits (listen_wait, ep_wait.c): it has no rdma_cm_id
+	 * while its address, or an RDMA device with it, is not there.
+	 */
+	EP_WAITING,
+	/* A listener that waits: binding or listening failed otherwise; tried again on events. */
+	EP_FAILED,
 	EP_RESOLVING,	  /* active: resolving the address, then the route */
 	EP_RESOLVED,	  /* direct: the id knows its device; waits for its client's QP */
 	EP_CONNECTING,	  /* QP made (or attached); connect sent (active) or accept sent */
@@ -166,6 +174,12 @@ struct ep {
 	 */
 	bool flush_told;
 	struct request_queue flush_q;
+	/*
+	 * A listener that outlives its rdma_cm_id, waiting for its address
+	 * (ep.listen's wait_address, and every declared listener): what it
+	 * waits for and why (ep_wait.h). NULL for every other endpoint. Loop only.
+	 */
+	struct listen_wait *wait;
 	uint16_t port; /* requested port */
 	int backlog;
 	int64_t timeout_ms; /* connect timeout; a direct listener's time for its client */
@@ -190,9 +204,21 @@ struct ep *endpoint_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_hand
 /* Finds an endpoint the uid may see; a reference for the caller, or NULL. */
 struct ep *endpoint_lookup(struct rdqd *d, rdq_handle_t h, uid_t uid);
 
+/* What ep.listen asks for. */
+struct listen_args {
+	const char *addr;
+	int port, backlog;
+	unsigned max_connections;
+	bool tied;
+	unsigned mode; /* enum rdq_listen_mode */
+	int64_t timeout_ms;
+	bool wait_address; /* a missing address is waited for (ep_wait.c) */
+};
+
 /* Requests (loop): each takes ownership of req. */
-void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied, unsigned mode, int64_t timeout_ms);
+void endpoint_listen(struct rdqd *d, struct request *req, const struct listen_args *l);
+/* ep.listen with wait_address (ep_wait.c): a missing address or device is waited for. */
+void endpoint_listen_waiting(struct rdqd *d, struct request *req, const struct listen_args *l);
 /* ep.connect, or ep.resolve (direct): stops once the route is resolved. */
 void endpoint_connect(struct rdqd *d, struct request *req, const char *addr, int port,
 		      int64_t timeout_ms, bool tied, bool direct);

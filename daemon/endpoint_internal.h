@@ -45,6 +45,22 @@ void ep_stop_setup_timer(struct ep *ep);
 
 /* Takes the endpoint out of its connection's list of tied endpoints (at its unpublishing). */
 void ep_untie(struct ep *ep);
+/* Takes a listener that waits off the lists of waiters and stops its timer (at its unpublishing).
+ */
+void ep_unwait(struct ep *ep);
+
+/*
+ * endpoint_new, and for rdqd's own endpoints (rdqds_own: a declared
+ * listener) counted in no user's share and made past any quota.
+ */
+struct ep *ep_new(struct rdqd *d, enum ep_role role, uid_t owner, rdq_handle_t parent,
+		  rdq_handle_t tied_conn, bool rdqds_own, int *err);
+
+/*
+ * Destroys a listener's passive endpoints (its peers'), each with the
+ * listener's destroy_status and destroy_message.
+ */
+void ep_destroy_children(struct ep *ep);
 
 /*
  * A work item for one of the endpoint's steps. Only a client's new request
@@ -111,6 +127,8 @@ struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role role, bool
  */
 int ep_create_id(struct work_item *item, bool passive, struct rdma_cm_id **id,
 		 struct addrinfo **ai);
+/* Sets a listener's fields from a client's ep.listen (req's). */
+void ep_listener_init(struct ep *ep, struct request *req, const struct listen_args *l);
 /* PASSIVE: keeps id's local and remote addresses in a, for the loop. */
 void ep_save_addrs(struct rdma_cm_id *id, struct ep_work_args *a);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "endpoint_internal.h"
+#include "ep_wait.h"
 #include "engine/level.h"
 #include "rdqd.h"
 
@@ -68,7 +69,11 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status, str
 		ep_disconnected(ep, status);
 		break;
 	case RDMA_CM_EVENT_DEVICE_REMOVAL:
-		ep_device_removed(ep);
+		/* A listener that waits outlives its id: it waits for a device again. */
+		if (ep->wait)
+			ep_wait_device_removed(ep);
+		else
+			ep_device_removed(ep);
 		break;
 	case RDMA_CM_EVENT_TIMEWAIT_EXIT:
 		/* The QP may be reused now; ours is torn down with the endpoint anyway. */

@@ -86,26 +86,32 @@ struct ep *ep_start(struct rdqd *d, struct request *req, enum ep_role role, bool
 	return ep;
 }
 
-void endpoint_listen(struct rdqd *d, struct request *req, const char *addr, int port, int backlog,
-		     unsigned max_connections, bool tied, unsigned mode, int64_t timeout_ms)
+void ep_listener_init(struct ep *ep, struct request *req, const struct listen_args *l)
+{
+	snprintf(ep->addr, sizeof(ep->addr), "%s", l->addr);
+	ep->port = (uint16_t)l->port;
+	ep->backlog = l->backlog;
+	ep->max_connections = l->max_connections;
+	ep->serve = l->mode == RDQ_MODE_SERVE;
+	ep->direct = l->mode == RDQ_MODE_DIRECT;
+	ep->client_pid = req->pid;
+	ep->timeout_ms = l->timeout_ms;
+}
+
+void endpoint_listen(struct rdqd *d, struct request *req, const struct listen_args *l)
 {
 	struct ep_work_args *args;
 	struct work_item *item;
-	struct ep *ep =
-		ep_start(d, req, EP_LISTENER, tied, ep_work_listen, listen_done, &item, &args);
+	struct ep *ep;
 
 	RDQ_DISPATCH_ONLY();
+	ep = ep_start(d, req, EP_LISTENER, l->tied, ep_work_listen, listen_done, &item, &args);
 	if (!ep)
 		return;
-	snprintf(args->addr, sizeof(args->addr), "%s", addr);
-	snprintf(ep->addr, sizeof(ep->addr), "%s", addr);
-	ep->max_connections = max_connections;
-	ep->serve = mode == RDQ_MODE_SERVE;
-	ep->direct = mode == RDQ_MODE_DIRECT;
-	ep->client_pid = req->pid;
-	ep->timeout_ms = timeout_ms;
-	args->port = port;
-	args->backlog = backlog;
+	ep_listener_init(ep, req, l);
+	snprintf(args->addr, sizeof(args->addr), "%s", l->addr);
+	args->port = l->port;
+	args->backlog = l->backlog;
 	request_set_in_flight(req);
 	work_of(item)->request = req;
 	ep_post(ep, item);
@@ -165,6 +171,11 @@ void ep_work_listen(struct work_item *item)
 	ep = ep_step_enter(item);
 	if (!ep)
 		return;
+	/* A listener that waits keeps its old id if its unlisten step could not be had (memory). */
+	if (ep->id) {
+		rdma_destroy_id(ep->id);
+		ep->id = NULL;
+	}
 	ret = ep_create_id(item, true, &id, &ai);
 	if (ret == 0 && (rdma_bind_addr(id, ai->ai_addr) || rdma_listen(id, a->backlog))) {
 		ret = -errno;

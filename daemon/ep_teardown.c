@@ -77,6 +77,21 @@ static void ep_teardown_item_put(struct rdqd *d, struct work_item *item)
 	work_item_put(&d->workers, item);
 }
 
+void ep_destroy_children(struct ep *ep)
+{
+	while (ep->nchildren) {
+		rdq_handle_t h = ep->children[--ep->nchildren];
+		struct ep *child = ep_get(ep->d, h);
+
+		if (child) {
+			child->destroy_status = ep->destroy_status;
+			child->destroy_message = ep->destroy_message;
+			endpoint_destroy(child, NULL);
+			object_unref(child);
+		}
+	}
+}
+
 void endpoint_destroy(struct ep *ep, struct request *req)
 {
 	struct rdqd *d = ep->d;
@@ -92,6 +107,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	}
 	/* From here on the handle is stale: every lookup fails. */
 	ep_untie(ep);
+	ep_unwait(ep);
 	if (!object_unpublish(d, ep->obj.handle)) {
 		ep_teardown_item_put(d, item);
 		if (req)
@@ -110,17 +126,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	request_queue_fail_all(&ep->flush_q, ep->destroy_status, ep->destroy_message);
 
 	/* Children first, as in KMDF's object tree. */
-	while (ep->nchildren) {
-		rdq_handle_t h = ep->children[--ep->nchildren];
-		struct ep *child = ep_get(d, h);
-
-		if (child) {
-			child->destroy_status = ep->destroy_status;
-			child->destroy_message = ep->destroy_message;
-			endpoint_destroy(child, NULL);
-			object_unref(child);
-		}
-	}
+	ep_destroy_children(ep);
 	if (ep->parent) {
 		struct ep *parent = ep_get(d, ep->parent);
 

@@ -28,8 +28,10 @@
 #include "clock.h"
 #include "cm.h"
 #include "control.h"
+#include "declared.h"
 #include "device.h"
 #include "endpoint.h"
+#include "listen_file.h"
 #include "engine/level.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,7 +160,7 @@ static void raise_fd_limit(void)
 		log_debug("fd limit raised to %llu", (unsigned long long)rl.rlim_cur);
 }
 
-static int start(struct rdqd *d)
+static int start(struct rdqd *d, struct listen_dir *declared)
 {
 	static const int signals[RDQD_SIGNALS] = {SIGTERM, SIGINT, SIGHUP};
 	int ret;
@@ -194,6 +196,8 @@ static int start(struct rdqd *d)
 	ret = cm_start(d);
 	if (ret < 0)
 		return ret;
+	/* After the devices are read: a declared listener whose address is there listens now. */
+	declared_start(d, declared);
 	/* Before the control socket: a busy metrics port fails the start before any client came. */
 	ret = metrics_start(d);
 	if (ret < 0)
@@ -225,6 +229,7 @@ static void stop(struct rdqd *d)
 		event_free(d->done_event);
 	if (d->watchdog_timer)
 		event_free(d->watchdog_timer);
+	declared_stop(d);
 	handle_table_fini(&d->objects);
 	handle_table_fini(&d->conns);
 	shares_fini(d);
@@ -242,7 +247,8 @@ static void stop(struct rdqd *d)
  * The options from the command line and the configuration file into
  * d->opt, or --print-config's output. Returns -1 to go on, or the exit code.
  */
-static int configure(struct rdqd *d, struct settings *s, int argc, char **argv)
+static int configure(struct rdqd *d, struct settings *s, struct listen_dir *declared, int argc,
+		     char **argv)
 {
 	enum setting_origin origin[SETTINGS_MAX];
 	enum settings_action action;
@@ -274,6 +280,9 @@ static int configure(struct rdqd *d, struct settings *s, int argc, char **argv)
 		settings_print(stdout, s, &s->start_file, &d->opt, origin);
 		return 0;
 	}
+	/* A bad declared listener stops the start, as a bad line of the file does. */
+	if (declared_read_at_start(d->opt.listen_dir, declared) < 0)
+		return 2;
 	log_max_priority = (int)d->opt.log_level;
 	d->settings = s;
 	return -1;
@@ -282,16 +291,18 @@ static int configure(struct rdqd *d, struct settings *s, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static struct settings settings;
+	struct listen_dir declared = {0};
 	struct rdqd d = {0};
 	int ret;
 
-	ret = configure(&d, &settings, argc, argv);
+	ret = configure(&d, &settings, &declared, argc, argv);
 	if (ret >= 0) {
 		settings_fini(&settings);
 		return ret;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	ret = start(&d);
+	ret = start(&d, &declared);
+	listen_dir_free(&declared);
 	if (ret < 0) {
 		rdq_level_set(RDQ_LEVEL_PASSIVE);
 		stop(&d);

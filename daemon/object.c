@@ -21,7 +21,7 @@ int object_publish(struct rdqd *d, void *obj)
 
 	RDQ_DISPATCH_ONLY();
 	ret = handle_table_insert(&d->objects, o, o->kind, &o->handle);
-	if (ret == 0)
+	if (ret == 0 && !o->unshared)
 		shares_add(d, o->owner, share_of(o));
 	return ret;
 }
@@ -32,7 +32,7 @@ void *object_unpublish(struct rdqd *d, rdq_handle_t h)
 
 	RDQ_DISPATCH_ONLY();
 	o = handle_table_remove(&d->objects, h);
-	if (o)
+	if (o && !o->unshared)
 		shares_remove(d, o->owner, share_of(o));
 	return o;
 }

@@ -24,6 +24,11 @@ struct object {
 	 * Fixed before it is published.
 	 */
 	bool network;
+	/*
+	 * rdqd's own (a declared listener): counted in no user's share, since no
+	 * client made it. Fixed before it is published.
+	 */
+	bool unshared;
 	void (*release)(struct object *obj); /* frees the object at the last unref */
 };
 

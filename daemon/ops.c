@@ -23,6 +23,7 @@
 #include "device.h"
 #include "encode.h"
 #include "endpoint.h"
+#include "ep_wait.h"
 #include "protocol/defaults.h"
 #include "protocol/message.h"
 #include "protocol/request_read.h"
@@ -102,14 +103,26 @@ static void op_ep_listen(struct rdqd *d, struct request *req, const void *args,
 {
 	const struct rdq_args_ep_listen *a = args;
 	char addr[64];
+	const struct listen_args l = {
+		.addr = addr,
+		.port = (int)a->port,
+		.backlog = (int)a->backlog,
+		.max_connections = (unsigned)a->max_connections,
+		/*
+		 * Its client serves it, or owns its QPs: without that client
+		 * nobody would, so they go together.
+		 */
+		.tied = a->tied || a->mode != RDQ_MODE_ECHO,
+		.mode = a->mode,
+		.timeout_ms = a->timeout_ms,
+		.wait_address = a->wait_address,
+	};
 
 	address_copy(addr, &a->addr);
-	/*
-	 * Its client serves it, or owns its QPs: without that client nobody
-	 * would, so they go together.
-	 */
-	endpoint_listen(d, req, addr, (int)a->port, (int)a->backlog, (unsigned)a->max_connections,
-			a->tied || a->mode != RDQ_MODE_ECHO, a->mode, a->timeout_ms);
+	if (a->wait_address)
+		endpoint_listen_waiting(d, req, &l);
+	else
+		endpoint_listen(d, req, &l);
 }
 
 static void op_ep_connect(struct rdqd *d, struct request *req, const void *args,
@@ -264,6 +277,16 @@ static void op_ep_destroy(struct rdqd *d, struct request *req, const void *args,
 
 	if (!ep)
 		return;
+	/* rdqd keeps a declared listener up until its file says otherwise. */
+	if (ep->wait && ep->wait->name[0]) {
+		request_fail(req, -EPERM,
+			     "endpoint %llu is the declared listener %s: remove %s/%s.conf and "
+			     "reload rdqd",
+			     (unsigned long long)a->ep, ep->wait->name, d->opt.listen_dir,
+			     ep->wait->name);
+		object_unref(ep);
+		return;
+	}
 	endpoint_destroy(ep, req);
 	object_unref(ep);
 }

@@ -16,7 +16,10 @@
 #include "counters.h"
 #include "engine/handle_table.h"
 #include "engine/list.h"
+#include "addr_watch.h"
+#include "declared.h"
 #include "device.h"
+#include "local_addrs.h"
 #include "engine/workers.h"
 #include "request.h"
 #include "shares.h"
@@ -26,6 +29,8 @@
 /* The RDMA devices status names: more are used, but not listed there. */
 #define RDQD_DEVICES_MAX     32
 #define RDQD_DEVICE_NAME_MAX 64 /* IBV_SYSFS_NAME_MAX */
+/* Buckets of the listeners that wait, by their address's hash. */
+#define RDQD_LISTEN_WAIT_BUCKETS 64
 /* The signals rdqd handles: SIGTERM, SIGINT (shut down), SIGHUP (reload). */
 #define RDQD_SIGNALS 3
 
@@ -72,6 +77,7 @@ struct rdqd_options {
 	unsigned recv_backlog;		/* received messages an endpoint holds unread */
 	unsigned send_slots;		/* send buffers per device; 0: 8 MiB of them */
 	const char *metrics;		/* ADDR:PORT of the metrics endpoint; "": not served */
+	const char *listen_dir;		/* the declared listeners' folder; "": none */
 	unsigned log_level;		/* LOG_ERR to LOG_DEBUG: the least urgent priority logged */
 };
 
@@ -112,7 +118,17 @@ struct rdqd {
 	struct uid_shares uid_shares;			 /* loop only */
 	struct rdma_event_channel *cm;	  /* NULL until an RDMA device and rdma_cm are there */
 	struct device_watch device_watch; /* device.c's */
-	struct qp_msg *msg_spares;	  /* messages' buffers kept for reuse (qp.c); loop only */
+	struct addr_watch addr_watch;	  /* addr_watch.c's: the host's addresses as they change */
+	struct local_addrs local_addrs;	  /* the IP addresses on the host's interfaces now */
+	/*
+	 * Listeners that wait for their address (ep_wait.c): all of them, and by
+	 * a hash of their address, so an address's event finds its own. Loop only.
+	 */
+	struct list listen_waits;
+	struct list listen_wait_buckets[RDQD_LISTEN_WAIT_BUCKETS];
+	/* The declared listeners (listen.d, declared.c): by name, each with its endpoint. */
+	struct declared_set declared;
+	struct qp_msg *msg_spares; /* messages' buffers kept for reuse (qp.c); loop only */
 	unsigned msg_spare_count;
 	char rdma_error[160]; /* why RDMA is unusable now, or "" */
 	/* Names of the RDMA devices usable now (the first RDQD_DEVICES_MAX of them). */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "engine/level.h"
+#include "declared.h"
+#include "listen_file.h"
 #include "log.h"
 #include "rdqd.h"
 #include "settings.h"
@@ -13,11 +15,15 @@
 
 /* What the worker hands back: the file's values, or why there are none. */
 struct reload_job {
-	const char *file;
+	const char *file; /* or NULL: --no-config */
 	bool required;
 	struct settings_layer values;
 	int status;
 	char err[320];
+	/* The declared listeners' folder (or ""), and what it holds now. */
+	const char *listen_dir;
+	struct listen_dir declared;
+	char listen_dir_err[320]; /* why the folder could not be read, or "" */
 };
 
 static void reload_read(struct work_item *item)
@@ -25,8 +31,12 @@ static void reload_read(struct work_item *item)
 	struct reload_job *job = item->data;
 
 	RDQ_PASSIVE_ONLY();
-	job->status = settings_read_file(job->file, job->required, &job->values, job->err,
-					 sizeof(job->err));
+	if (job->file)
+		job->status = settings_read_file(job->file, job->required, &job->values, job->err,
+						 sizeof(job->err));
+	if (job->listen_dir[0])
+		listen_dir_read(job->listen_dir, &job->declared, job->listen_dir_err,
+				sizeof(job->listen_dir_err));
 }
 
 /*
@@ -81,8 +91,12 @@ static void reload_done(struct work_item *item)
 	struct reload_job *job = item->data;
 
 	d->reload_queued = false;
-	if (!d->shutting_down)
+	if (!d->shutting_down && job->file)
 		reload_apply(d, job);
+	/* Each file on its own: a bad one is logged, the others are applied. */
+	if (!d->shutting_down && job->listen_dir[0])
+		declared_apply(d, job->listen_dir, &job->declared, job->listen_dir_err);
+	listen_dir_free(&job->declared);
 	settings_layer_clear(&job->values);
 	free(job);
 	if (d->reload_again) {
@@ -99,15 +113,18 @@ void reload_start(struct rdqd *d)
 	RDQ_DISPATCH_ONLY();
 	if (d->shutting_down)
 		return;
-	if (!d->settings->file) {
-		log_info("SIGHUP: no configuration file (--no-config); nothing to reload");
+	if (!d->settings->file && !d->opt.listen_dir[0]) {
+		log_info(
+			"SIGHUP: no configuration file (--no-config) and no listen-dir; nothing to "
+			"reload");
 		return;
 	}
 	if (d->reload_queued) {
 		d->reload_again = true;
 		return;
 	}
-	log_info("SIGHUP: reading %s", d->settings->file);
+	log_info("SIGHUP: reading %s%s%s", d->settings->file ? d->settings->file : "",
+		 d->settings->file && d->opt.listen_dir[0] ? " and " : "", d->opt.listen_dir);
 	job = calloc(1, sizeof(*job));
 	/* Uncapped: a reload may be what lifts a --pool-cap set too low. */
 	item = job ? work_item_get_uncapped(&d->workers) : NULL;
@@ -117,6 +134,7 @@ void reload_start(struct rdqd *d)
 		return;
 	}
 	job->file = d->settings->file;
+	job->listen_dir = d->opt.listen_dir;
 	job->required = d->settings->file_required;
 	item->ctx = d;
 	item->data = job;

@@ -2,7 +2,8 @@
 /*
  * SIGHUP: rdqd reads its configuration file again and applies what may
  * change on a running daemon (settings.c's live options); the rest waits
- * for a restart, and the log says so.
+ * for a restart, and the log says so. The declared listeners' folder is
+ * read again with it, and the set brought to it (declared.c).
  */
 #ifndef RDQD_RELOAD_H
 #define RDQD_RELOAD_H

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "conf_file.h"
 #include "config.h"
 #include "engine/level.h"
 #include "metrics.h"
@@ -98,6 +99,11 @@ const struct setting settings_table[] = {
 	 .may_be_empty = true, .check = metrics_check_address, .arg = "ADDR:PORT",
 	 .help = "serve the counters over HTTP at http://ADDR:PORT/metrics in the Prometheus "
 		 "text format; no authentication: bind a local address, such as 127.0.0.1:9464"},
+	{"listen-dir", 0, SETTING_TEXT, .offset = AT(listen_dir), .in_file = true,
+	 .def_text = RDQ_LISTEN_DIR, .may_be_empty = true, .arg = "PATH",
+	 .help = "the declared listeners' folder: one NAME.conf per listener, kept up from the "
+		 "start and read again on SIGHUP; a folder that does not exist, or an empty "
+		 "value, declares none"},
 	{"systemd", 0, SETTING_FLAG, .offset = AT(systemd),
 	 .help = "run as the systemd service: take the control socket from systemd "
 		 "(rdqd.socket) and fail without one. Without it a socket systemd passes is used "
@@ -365,50 +371,15 @@ int settings_parse_args(struct settings *s, int argc, char **argv, enum settings
 	return 0;
 }
 
-/* Drops blanks at both ends of text, in place. */
-static char *trim(char *text)
+/* One line of the file (conf_file.c cut it). Returns 0, or -errno with why in err. */
+static int file_line(const struct conf_line *line, char *err, size_t err_size)
 {
-	char *end;
-
-	while (isspace((unsigned char)*text))
-		text++;
-	end = text + strlen(text);
-	while (end > text && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return text;
-}
-
-/* Cuts a comment off line: a '#' at its start or after a blank. */
-static void cut_comment(char *line)
-{
-	for (char *p = line; *p; p++) {
-		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
-			*p = '\0';
-			return;
-		}
-	}
-}
-
-/* One line of the file. Returns 0, or -errno with why in err (without the file and line). */
-static int file_line(struct settings_layer *out, char *line, unsigned lineno, char *err,
-		     size_t err_size)
-{
-	char *eq, *key, *text, why[160];
+	struct settings_layer *out = line->arg;
+	const char *key = line->key, *text = line->value;
+	char why[160];
 	unsigned value = 0;
 	int i, ret;
 
-	cut_comment(line);
-	key = trim(line);
-	if (!*key)
-		return 0;
-	eq = strchr(key, '=');
-	if (!eq) {
-		snprintf(err, err_size, "\"%.60s\" is not \"key = value\"", key);
-		return -EINVAL;
-	}
-	*eq = '\0';
-	key = trim(key);
-	text = trim(eq + 1);
 	i = find_setting(key);
 	if (i < 0 && !is_cli_action(key)) {
 		snprintf(err, err_size, "unknown key \"%.60s\"", key);
@@ -432,42 +403,17 @@ static int file_line(struct settings_layer *out, char *line, unsigned lineno, ch
 		snprintf(err, err_size, "%s", strerror(-ret));
 		return ret;
 	}
-	out->line[i] = lineno;
+	out->line[i] = line->lineno;
 	return 0;
 }
 
 int settings_read_file(const char *path, bool required, struct settings_layer *out, char *err,
 		       size_t err_size)
 {
-	char *line = NULL, why[256];
-	size_t cap = 0;
-	unsigned lineno = 0;
-	FILE *f;
-	int ret = 0;
+	int ret;
 
 	RDQ_PASSIVE_ONLY();
-	f = fopen(path, "re");
-	if (!f) {
-		ret = -errno;
-		if (ret == -ENOENT && !required)
-			return 0;
-		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-ret));
-		return ret;
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		lineno++;
-		ret = file_line(out, line, lineno, why, sizeof(why));
-		if (ret < 0) {
-			snprintf(err, err_size, "%s:%u: %s", path, lineno, why);
-			break;
-		}
-	}
-	if (ret == 0 && ferror(f)) {
-		ret = -EIO;
-		snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
-	}
-	free(line);
-	fclose(f);
+	ret = conf_file_read(path, required, file_line, out, err, err_size);
 	if (ret < 0)
 		settings_layer_clear(out);
 	return ret;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <rdma/rdma_cma.h>
 
 #include "engine/level.h"
 #include "log.h"
@@ -81,7 +82,50 @@ void verbs_device_destroy(struct verbs_device *v)
 	free(v->map.slots);
 	free(v->buf);
 	pthread_mutex_destroy(&v->map_lock);
+	/* Last: librdmacm may close the context now. */
+	if (v->cm_ref)
+		rdma_free_devices(v->cm_ref);
 	free(v);
+}
+
+/*
+ * Takes librdmacm's reference to verbs for the shared resources' life: of
+ * the contexts rdma_get_devices counts a reference to, verbs's is kept in a
+ * list of its own and the others' are given back. NULL if librdmacm does
+ * not list verbs (or out of memory): then nothing is held.
+ */
+static struct ibv_context **hold_context(struct ibv_context *verbs)
+{
+	struct ibv_context **all, **one, **rest;
+	size_t n = 0, k = 0;
+
+	RDQ_PASSIVE_ONLY();
+	all = rdma_get_devices(NULL);
+	if (!all)
+		return NULL;
+	while (all[n])
+		n++;
+	one = calloc(2, sizeof(*one));
+	rest = calloc(n + 1, sizeof(*rest));
+	if (!one || !rest) {
+		free(one);
+		free(rest);
+		rdma_free_devices(all);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (all[i] == verbs && !one[0])
+			one[0] = all[i];
+		else
+			rest[k++] = all[i];
+	}
+	rdma_free_devices(rest);
+	free(all); /* its references are one's and rest's */
+	if (!one[0]) {
+		free(one);
+		return NULL;
+	}
+	return one;
 }
 
 /* Makes the shared resources on verbs; NULL with errno set. */
@@ -110,6 +154,7 @@ static struct verbs_device *create(struct rdqd *d, struct ibv_context *verbs)
 	v->d = d;
 	v->verbs = verbs;
 	v->device = verbs->device;
+	v->cm_ref = hold_context(verbs);
 	atomic_init(&v->refs, 1); /* the list's */
 	pthread_mutex_init(&v->map_lock, NULL);
 	/* Cache-line aligned slots, each able to hold the largest message. */

@@ -57,6 +57,17 @@ struct verbs_device {
 	bool retired;			   /* the device is gone: no new QP may use it */
 	struct rdqd *d;
 	struct ibv_context *verbs; /* librdmacm's context: not ours to close */
+	/*
+	 * librdmacm's reference to verbs: a one-context list of
+	 * rdma_get_devices, given back (rdma_free_devices) only after the
+	 * resources on it are destroyed. Without it librdmacm closes the
+	 * context as soon as it finds the device gone and no rdma_cm_id on it,
+	 * or when it makes its record of the device again, which it may do for
+	 * a device that stays when another is added; the resources on it would
+	 * then be freed through a closed context. NULL if librdmacm did not
+	 * list verbs.
+	 */
+	struct ibv_context **cm_ref;
 	struct ibv_device *device; /* how a scan tells whether it is still there */
 	atomic_uint refs;	   /* the list's, while listed, and one per QP */
 

@@ -86,6 +86,7 @@ static const struct rdq_arg_spec listen_args[] = {
 	 .choices = listen_modes,
 	 .offset = FIELD(struct rdq_args_ep_listen, mode)},
 	INT(struct rdq_args_ep_listen, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
+	BOOL(struct rdq_args_ep_listen, wait_address, false),
 };
 
 static const struct rdq_arg_spec recv_args[] = {

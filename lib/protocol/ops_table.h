@@ -125,6 +125,7 @@ struct rdq_args_ep_listen {
 	bool tied;
 	unsigned mode;	    /* enum rdq_listen_mode */
 	int64_t timeout_ms; /* direct: how long its client has to take a connection request */
+	bool wait_address;  /* an address on no interface yet is waited for */
 };
 
 struct rdq_args_ep_recv {

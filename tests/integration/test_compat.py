@@ -149,6 +149,14 @@ def requests():
         b'{"v":1,"id":7,"op":"version\xff"}')]
     # Counters after all of it: every request above counted the same way.
     out += [(request(2, "stats"), False), (request(1, "status"), False)]
+    # Listeners that wait for their address (TEST-NET-1's, on no interface): made waiting and
+    # shown with why; a name, or a wait_address that is no bool, refused. After the counters,
+    # which they move; their handles depend on the endpoints RDMA let the requests above make.
+    out += [(request(2, "ep.listen", {"addr": "192.0.2.1", "port": 7500, "wait_address": True}),
+             True),
+            (request(2, "ep.show", {"ep": 1}), True),
+            (request(1, "ep.listen", {"addr": "localhost", "wait_address": True}), False),
+            (request(1, "ep.listen", {"addr": "192.0.2.1", "wait_address": 1}), False)]
     return out
 
 

@@ -7,6 +7,7 @@
  * (a receive completion names its QP only by number) and every torn-down
  * one nothing.
  */
+#include <rdma/rdma_cma.h>
 #include <stdlib.h>
 
 #include "fakes.h"
@@ -16,6 +17,22 @@
 #include "verbs_device.h"
 
 static struct verbs_device dev;
+
+/*
+ * verbs_device.c also holds librdmacm's device contexts, which the simulator
+ * never opens: only the map is used here, so these are never reached.
+ */
+struct ibv_context **rdma_get_devices(int *num_devices)
+{
+	(void)num_devices;
+	sim_fail("verbs_device.c asked librdmacm for its devices: the simulator has none");
+}
+
+void rdma_free_devices(struct ibv_context **list)
+{
+	(void)list;
+	sim_fail("verbs_device.c freed librdmacm's devices: the simulator has none");
+}
 
 static int map_add(struct qp *qp)
 {

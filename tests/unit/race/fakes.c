@@ -243,6 +243,10 @@ int rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
 {
 	RDQ_PASSIVE_ONLY();
 	live_id(id);
+	if (fake.bind_error) {
+		errno = fake.bind_error;
+		return -1;
+	}
 	return fault(FAKE_BIND) ? -1 : 0;
 }
 

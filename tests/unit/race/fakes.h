@@ -108,6 +108,7 @@ struct fake_record {
 	unsigned resyncs;     /* device_resync calls: one per endpoint torn down by a removal */
 	int disconnect_error; /* set by a case: rdma_disconnect fails with this errno */
 	int qp_create_error;  /* set by a case: qp_create fails with this errno */
+	int bind_error;	      /* set by a case: rdma_bind_addr fails with this errno */
 	unsigned listens;     /* rdma_listen calls */
 	unsigned sends;	      /* qp_post_send calls that took a slot */
 	unsigned incoming;    /* ids made for peers' connection requests (fake_incoming_id) */
