@@ -443,6 +443,9 @@ static void check_reply(const struct reply *r)
 	}
 	if (r->err == EDQUOT)
 		quota_check(s);
+	/* A program whose ep.attach failed may try again, with another QP. */
+	if (r->err && s->op == RDQ_OP_EP_ATTACH && rng_one_in(&sim.rng, 2))
+		react_later(r->who, "request", s->ep);
 	if (!documented(s->op, r->err))
 		sim_fail("id %lld (%s) got %s \"%s\", which the op does not document",
 			 (long long)r->id, rdq_ops[s->op].name, errname(r->err), r->message);
