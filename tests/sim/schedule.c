@@ -284,6 +284,12 @@ static bool deadline_passes(struct request *req, void *arg)
 	return true;
 }
 
+void deadlines_pass(void)
+{
+	request_foreach(&w.d, deadline_passes, NULL);
+	clients_pump();
+}
+
 static void drain(void)
 {
 	unsigned rounds = 0;
@@ -291,8 +297,7 @@ static void drain(void)
 	/* In half the schedules time passes first: every deadline armed now is met. */
 	if (rng_one_in(&sim.rng, 2)) {
 		trace("the end: the clock passes every deadline");
-		request_foreach(&w.d, deadline_passes, NULL);
-		clients_pump();
+		deadlines_pass();
 	}
 	trace("the end: the network answers, clients act, everything runs");
 	do {

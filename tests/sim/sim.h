@@ -188,6 +188,9 @@ void network_reset(void);
 /* Fails a fakes' call now and then (fake.fault). */
 int fault_decide(enum fake_call call);
 
+/* The clock passes every request deadline armed now. */
+void deadlines_pass(void);
+
 /* Runs one schedule of sim.seed; returns the steps taken (exits on a failure). */
 uint64_t schedule_run(uint64_t seed, uint64_t steps);
 

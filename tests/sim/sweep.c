@@ -129,19 +129,10 @@ static void drive(void)
 	replies_check();
 }
 
-static bool deadline_now(struct request *req, void *arg)
-{
-	(void)arg;
-	if (req->deadline && event_pending(req->deadline, EV_TIMEOUT, NULL))
-		event_active(req->deadline, EV_TIMEOUT, 1);
-	return true;
-}
-
 /* Time passes: what waits on a deadline (a flush never confirmed) meets it. */
 static void clock_runs_out(void)
 {
-	request_foreach(&w.d, deadline_now, NULL);
-	clients_pump();
+	deadlines_pass();
 	drive();
 }
 

@@ -432,17 +432,13 @@ static void run_passive_direct_case(void **state)
  * and the endpoint's teardown runs before the reject step. The peer must
  * still be rejected, with the reason.
  */
-static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
+/* A direct listener (w.listener), and a peer's request on it (w.ep), its client told. */
+static void listener_with_a_request(void)
 {
-	int64_t id;
-	unsigned rejects = 0;
+	int64_t id = clients_send(CLIENT, "ep.listen",
+				  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port",
+					    7471, "mode", "direct", "timeout_ms", 1000));
 
-	(void)state;
-	world_stop();
-	assert_int_equal(world_start(SYNC_NONE), 0);
-	id = clients_send(CLIENT, "ep.listen",
-			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
-				    "mode", "direct", "timeout_ms", 1000));
 	step(ep_work_listen);
 	expect_ok(id);
 	w.listener = (rdq_handle_t)json_integer_value(
@@ -450,6 +446,16 @@ static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
 	fire(EV_CONNECT_REQUEST);
 	w.ep = listener_first_child();
 	step(ep_work_direct_init);
+}
+
+static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
+{
+	unsigned rejects = 0;
+
+	(void)state;
+	world_stop();
+	assert_int_equal(world_start(SYNC_NONE), 0);
+	listener_with_a_request();
 	setup_timer_fires(); /* the reject step is queued */
 	w.first_id = fire(EV_DESTROY_LISTENER);
 	assert_true(workers_run_queued(&w.d.workers, ep_work_teardown));
@@ -474,19 +480,10 @@ static void refused_peer_rejected_when_its_teardown_runs_first(void **state)
 static void refused_peer_takes_no_second_attach(void **state)
 {
 	const struct reply *reply;
-	int64_t id, first, second;
+	int64_t first, second;
 
 	(void)state;
-	id = clients_send(CLIENT, "ep.listen",
-			  json_pack("{s:s, s:i, s:s, s:i}", "addr", "127.0.0.1", "port", 7471,
-				    "mode", "direct", "timeout_ms", 1000));
-	step(ep_work_listen);
-	expect_ok(id);
-	w.listener = (rdq_handle_t)json_integer_value(
-		json_object_get(clients_reply_at(clients_nreplies() - 1)->result, "ep"));
-	fire(EV_CONNECT_REQUEST);
-	w.ep = listener_first_child();
-	step(ep_work_direct_init);
+	listener_with_a_request();
 	first = clients_send(CLIENT, "ep.attach", ep_args("qp_num", 78));
 	setup_timer_fires(); /* refused: the first ep.attach is answered, its step still queued */
 	assert_int_equal(clients_replies_for(CLIENT, first, &reply), 1);
