@@ -169,11 +169,16 @@ static json_t *valid_args(int who, enum rdq_op op)
 		return json_pack("{s:I}", "ep", (json_int_t)own_pick(who));
 	case RDQ_OP_EP_LISTEN: {
 		static const char *const modes[] = {"echo", "serve", "direct"};
+		json_t *args =
+			json_pack("{s:s, s:I, s:s, s:I, s:b, s:I}", "addr", addr, "port", port,
+				  "mode", modes[rng_below(&sim.rng, 3)], "max_connections",
+				  (json_int_t)(1 + rng_below(&sim.rng, 3)), "tied", flip,
+				  "timeout_ms", timeout_pick(false));
 
-		return json_pack("{s:s, s:I, s:s, s:I, s:b, s:I}", "addr", addr, "port", port,
-				 "mode", modes[rng_below(&sim.rng, 3)], "max_connections",
-				 (json_int_t)(1 + rng_below(&sim.rng, 3)), "tied", flip,
-				 "timeout_ms", timeout_pick(false));
+		/* Now and then a listener that waits for its address (numeric ones only). */
+		if (addr[0] != 'f' && rng_one_in(&sim.rng, 3))
+			json_object_set_new(args, "wait_address", json_true());
+		return args;
 	}
 	case RDQ_OP_EP_RECV:
 		return json_pack("{s:I, s:I}", "ep", (json_int_t)own_pick(who), "timeout_ms",
@@ -358,9 +363,10 @@ static bool documented(int op, int err)
 {
 	static const int any[] = {0,	  EINVAL, ENOENT, ECANCELED, ESHUTDOWN,
 				  ENOMEM, EAGAIN, EBUSY,  ENODEV,    ETIMEDOUT};
-	static const int connect[] = {
-		ECONNREFUSED, EHOSTUNREACH,  ECONNRESET, EPERM,	   EUSERS,   EDQUOT,	 ENOTCONN,
-		EADDRINUSE,   EADDRNOTAVAIL, ENOBUFS,	 EMSGSIZE, EALREADY, EOPNOTSUPP, EIO};
+	static const int connect[] = {ECONNREFUSED,  EHOSTUNREACH, ECONNRESET, EPERM,
+				      EUSERS,	     EDQUOT,	   ENOTCONN,   EADDRINUSE,
+				      EADDRNOTAVAIL, ENOBUFS,	   EMSGSIZE,   EALREADY,
+				      EOPNOTSUPP,    EIO,	   ENETDOWN};
 
 	for (unsigned i = 0; i < sizeof(any) / sizeof(any[0]); i++)
 		if (err == any[i])

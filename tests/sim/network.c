@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "endpoint.h"
+#include "ep_wait.h"
+#include "local_addrs.h"
 #include "fakes.h"
 #include "harness.h"
 #include "sim.h"
@@ -243,6 +245,32 @@ bool network_answer_owed(void)
 		return true;
 	}
 	return false;
+}
+
+/* ------------------------------------------------------------ addresses */
+
+/* The addresses clients listen on: each is on an interface, or not, as the seed says. */
+static const char *const local_hosts[] = {"127.0.0.1", "10.0.0.2", "::1"};
+
+bool network_address_change(void)
+{
+	const char *host = local_hosts[rng_below(&sim.rng, 3)];
+	struct sockaddr_storage ss;
+	struct local_addr a;
+	bool added;
+
+	if (local_addr_from(host, 7471, &ss) < 0 || !local_addr_of(&ss, &a))
+		sim_fail("cannot make the address %s", host);
+	added = !local_addrs_has(&w.d.local_addrs, &a);
+	if (added ? local_addrs_add(&w.d.local_addrs, &a) < 0
+		  : !local_addrs_remove(&w.d.local_addrs, &a))
+		sim_fail("the address set would not change");
+	trace("rtnetlink: address %s %s", host, added ? "added" : "removed");
+	/* A listener whose address goes closes its peers' connections (ENETDOWN). */
+	for (unsigned i = 0; !added && i < sim.ngiven; i++)
+		sim.given[i].may_go = true;
+	ep_wait_address_changed(&w.d, &a, added);
+	return true;
 }
 
 /* ------------------------------------------------------------ faults */

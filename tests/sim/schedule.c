@@ -13,9 +13,11 @@
 
 #include "clients.h"
 #include "endpoint.h"
+#include "ep_wait.h"
 #include "fakes.h"
 #include "object.h"
 #include "harness.h"
+#include "local_addrs.h"
 #include "protocol/ops_table.h"
 #include "request.h"
 #include "shutdown.h"
@@ -73,6 +75,8 @@ static bool key_setup(void *object, rdq_handle_t h, void *arg)
 
 	if (ep->setup_timer)
 		key_as(arg, ep->setup_timer, 2ull << 40 | h);
+	if (ep->wait && ep->wait->retry_timer)
+		key_as(arg, ep->wait->retry_timer, 6ull << 40 | h);
 	return true;
 }
 
@@ -250,8 +254,11 @@ static void one_step(void)
 		worker_step();
 	} else if (pick < 68) {
 		loop_takes_back();
-	} else if (pick < 86) {
+	} else if (pick < 85) {
 		network_event();
+		clients_pump();
+	} else if (pick < 86) {
+		network_address_change();
 		clients_pump();
 	} else if (pick < 89) {
 		timer_fire();
@@ -398,6 +405,7 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 		check_step();
 	}
 	finish();
+	local_addrs_clear(&w.d.local_addrs);
 	world_stop();
 	qpmap_stop();
 	return sim.steps;

@@ -183,6 +183,8 @@ void qpmap_stop(void);
 bool network_event(void);
 /* Plays the good answer to one call still owed one (the end's drain); false if none. */
 bool network_answer_owed(void);
+/* An address comes to an interface, or leaves it (rtnetlink's news). */
+bool network_address_change(void);
 /* Forgets what the network answered (a new schedule). */
 void network_reset(void);
 /* Fails a fakes' call now and then (fake.fault). */

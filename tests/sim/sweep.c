@@ -9,6 +9,7 @@
  * for the report.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <event2/event.h>
 #include <errno.h>
 #include <rdma/rdma_cma.h>
@@ -21,7 +22,9 @@
 #include "clients.h"
 #include "endpoint.h"
 #include "fakes.h"
+#include "ep_wait.h"
 #include "harness.h"
+#include "local_addrs.h"
 #include "protocol/ops_table.h"
 #include "request.h"
 #include "sim.h"
@@ -33,12 +36,21 @@ enum prep {
 	P_ECHO_LISTENER,    /* an echo listener */
 	P_DIRECT_LISTENER,  /* a direct listener */
 	P_DIRECT_CONNECTED, /* a direct endpoint, connected with its client's QP */
+	P_WAITING,	    /* a listener waiting for its address */
+	P_RECV_WAITING,	    /* a connected endpoint with an ep.recv waiting on it */
+};
+
+/* What a scenario does when it is not a request (op < 0). */
+enum {
+	PEER_REQUEST = -1,  /* a peer's connection request on the prepared listener */
+	ADDRESS_COMES = -2, /* the prepared listener's address comes to an interface */
+	CLIENT_COMES = -3,  /* a client connects to rdqd */
 };
 
 struct scenario {
 	const char *name;
 	enum prep prep;
-	int op;		  /* enum rdq_op; -1: a peer's connection request on the listener */
+	int op;		  /* enum rdq_op, or what happens instead (PEER_REQUEST...) */
 	const char *args; /* JSON; "EP" stands for the prepared endpoint's handle */
 	int also;	  /* what it may end with, besides ENOMEM, when an allocation fails */
 };
@@ -68,8 +80,13 @@ static const struct scenario scenarios[] = {
 	{"ep.disconnect without wait", P_CONNECTED, RDQ_OP_EP_DISCONNECT,
 	 "{\"ep\":EP,\"wait\":false}", 0},
 	{"ep.destroy", P_CONNECTED, RDQ_OP_EP_DESTROY, "{\"ep\":EP}", 0},
-	{"a peer's connection, accepted", P_ECHO_LISTENER, -1, NULL, 0},
-	{"a peer's connection to a direct listener", P_DIRECT_LISTENER, -1, NULL, 0},
+	{"request.list, with a request waiting", P_RECV_WAITING, RDQ_OP_REQUEST_LIST, NULL, 0},
+	{"ep.listen, waiting for its address", P_NONE, RDQ_OP_EP_LISTEN,
+	 "{\"addr\":\"127.0.0.1\",\"wait_address\":true}", 0},
+	{"its address comes: the waiting listener listens", P_WAITING, ADDRESS_COMES, NULL, 0},
+	{"a peer's connection, accepted", P_ECHO_LISTENER, PEER_REQUEST, NULL, 0},
+	{"a peer's connection to a direct listener", P_DIRECT_LISTENER, PEER_REQUEST, NULL, 0},
+	{"a client connects", P_NONE, CLIENT_COMES, NULL, 0},
 	/* Its client's ep.flushed may be what fails: the disconnect then meets its deadline. */
 	{"direct ep.disconnect, through the flush", P_DIRECT_CONNECTED, RDQ_OP_EP_DISCONNECT,
 	 "{\"ep\":EP,\"timeout_ms\":600000}", ETIMEDOUT},
@@ -89,13 +106,30 @@ static int64_t under_test;
 static uint64_t received_before;
 static bool failed_while_pending;
 
+/*
+ * Whether the request under test is still rdqd's to answer. Not yet read, or
+ * on its connection's list. If rdqd is walking the lists now (the lock is
+ * held, by this very thread), it is doing so for that request: pending.
+ */
+static bool still_pending(void)
+{
+	bool pending;
+
+	if (w.d.counters.received == received_before)
+		return true;
+	if (pthread_mutex_trylock(&w.d.conns.lock) != 0)
+		return true;
+	pthread_mutex_unlock(&w.d.conns.lock);
+	pending = pending_request(0, under_test) != NULL;
+	return pending;
+}
+
 static void site_seen(void *caller, bool failed)
 {
 	unsigned i;
 
 	if (failed && under_test)
-		failed_while_pending =
-			pending_request(0, under_test) || w.d.counters.received == received_before;
+		failed_while_pending = still_pending();
 
 	for (i = 0; i < nsites && sites[i].caller != caller; i++)
 		;
@@ -188,6 +222,14 @@ static rdq_handle_t prepare(enum prep prep)
 	case P_DIRECT_CONNECTED:
 		id = play(RDQ_OP_EP_RESOLVE, "{\"addr\":\"127.0.0.1\",\"timeout_ms\":600000}", 0);
 		break;
+	case P_WAITING:
+		id = play(RDQ_OP_EP_LISTEN, "{\"addr\":\"127.0.0.1\",\"wait_address\":true}", 0);
+		break;
+	case P_RECV_WAITING:
+		id = play(RDQ_OP_EP_CONNECT, "{\"addr\":\"127.0.0.1\",\"timeout_ms\":600000}", 0);
+		drive();
+		play(RDQ_OP_EP_RECV, "{\"ep\":EP,\"timeout_ms\":600000}", given_by(id));
+		break;
 	default:
 		return 0;
 	}
@@ -205,6 +247,19 @@ static void peer_request(rdq_handle_t listener)
 	if (!id)
 		sim_fail("no id for the peer");
 	endpoint_cm_event(&w.d, listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, id, NULL);
+	clients_pump();
+}
+
+/* The address the waiting listener asked for comes to an interface. */
+static void address_comes(void)
+{
+	struct sockaddr_storage ss;
+	struct local_addr a;
+
+	if (local_addr_from("127.0.0.1", 7472, &ss) < 0 || !local_addr_of(&ss, &a))
+		sim_fail("no address");
+	if (local_addrs_add(&w.d.local_addrs, &a) >= 0)
+		ep_wait_address_changed(&w.d, &a, true);
 	clients_pump();
 }
 
@@ -226,6 +281,8 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 		sim_fail("the world did not start");
 	clients_on_event(client_event);
 	ep = prepare(c->prep);
+	if (c->op == CLIENT_COMES)
+		clients_close(1); /* its place, for the one that comes */
 
 	under_test = sim.next_id + 1; /* the id play gives it */
 	received_before = w.d.counters.received;
@@ -233,8 +290,12 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 	alloc_faults = (struct alloc_faults){.armed = true, .fail_at = k, .site = site_seen};
 	if (c->op >= 0)
 		id = play(c->op, c->args, ep);
-	else
+	else if (c->op == PEER_REQUEST)
 		peer_request(ep);
+	else if (c->op == ADDRESS_COMES)
+		address_comes();
+	else
+		clients_reopen(1);
 	drive();
 	clock_runs_out();
 	alloc_faults.armed = false;
@@ -266,6 +327,7 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 	if (why)
 		sim_fail("%s, allocation %llu failing: left behind: %s", c->name,
 			 (unsigned long long)k, why);
+	local_addrs_clear(&w.d.local_addrs);
 	world_stop();
 	if (__lsan_do_recoverable_leak_check())
 		sim_fail("%s, allocation %llu failing: memory leaked (above)", c->name,
