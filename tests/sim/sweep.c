@@ -250,6 +250,33 @@ static void peer_request(rdq_handle_t listener)
 	clients_pump();
 }
 
+/*
+ * The work-item pool, emptied for the life (its items held here), so that
+ * the life's work items are allocated, as when rdqd is busy: their
+ * allocations fail in turn too.
+ */
+static struct work_item *held_items;
+
+static void pool_cold(void)
+{
+	struct work_item *item;
+
+	while (w.d.workers.pool && (item = work_item_get_uncapped(&w.d.workers))) {
+		item->next = held_items;
+		held_items = item;
+	}
+}
+
+static void pool_warm(void)
+{
+	struct work_item *item;
+
+	while ((item = held_items)) {
+		held_items = item->next;
+		work_item_put(&w.d.workers, item);
+	}
+}
+
 /* The address the waiting listener asked for comes to an interface. */
 static void address_comes(void)
 {
@@ -287,6 +314,7 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 	under_test = sim.next_id + 1; /* the id play gives it */
 	received_before = w.d.counters.received;
 	failed_while_pending = false;
+	pool_cold();
 	alloc_faults = (struct alloc_faults){.armed = true, .fail_at = k, .site = site_seen};
 	if (c->op >= 0)
 		id = play(c->op, c->args, ep);
@@ -299,6 +327,7 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 	drive();
 	clock_runs_out();
 	alloc_faults.armed = false;
+	pool_warm();
 
 	if (id) {
 		s = client_sent(id);
