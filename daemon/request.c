@@ -291,6 +291,14 @@ void request_fail_no_work_item(struct request *req, int err)
 
 static void deadline_fired(evutil_socket_t fd, short what, void *arg);
 
+bool request_timer_of(const struct event *ev, uint64_t *rid)
+{
+	if (event_get_callback(ev) != deadline_fired)
+		return false;
+	*rid = ((const struct request *)event_get_callback_arg(ev))->rid;
+	return true;
+}
+
 /* Arms req's deadline; the callback pointer rides in the request, the event's arg is it. */
 static int arm_deadline(struct request *req, int64_t timeout_ms,
 			void (*on_deadline)(struct request *req))

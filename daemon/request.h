@@ -196,4 +196,10 @@ void request_orphan_all(struct control_requests *list);
  */
 void request_foreach(struct rdqd *d, bool (*fn)(struct request *req, void *arg), void *arg);
 
+/*
+ * Whether ev is a request's deadline timer, and whose (its number in *rid):
+ * for a simulator that names every timer, even an orphaned request's.
+ */
+bool request_timer_of(const struct event *ev, uint64_t *rid);
+
 #endif

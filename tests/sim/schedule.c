@@ -50,8 +50,12 @@ static int timer_found(const struct event_base *base, const struct event *ev, vo
 	struct timers *t = arg;
 
 	(void)base;
+	uint64_t rid;
+
 	if (t->n < MAX_TIMERS && event_get_fd(ev) < 0 && event_pending(ev, EV_TIMEOUT, NULL))
-		t->t[t->n++] = (struct timer){(struct event *)ev, UINT64_MAX};
+		t->t[t->n++] =
+			(struct timer){(struct event *)ev,
+				       request_timer_of(ev, &rid) ? 1ull << 40 | rid : UINT64_MAX};
 	return 0;
 }
 
@@ -60,13 +64,6 @@ static void key_as(struct timers *t, const struct event *ev, uint64_t key)
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->t[i].ev == ev)
 			t->t[i].key = key;
-}
-
-static bool key_deadline(struct request *req, void *arg)
-{
-	if (req->deadline)
-		key_as(arg, req->deadline, 1ull << 40 | req->rid);
-	return true;
 }
 
 static bool key_setup(void *object, rdq_handle_t h, void *arg)
@@ -99,14 +96,20 @@ static bool timer_fire(void)
 	event_base_foreach_event(w.d.base, timer_found, &t);
 	if (!t.n)
 		return false;
-	request_foreach(&w.d, key_deadline, &t);
+
 	handle_table_foreach(&w.d.objects, OBJ_EP, key_setup, &t);
 	key_as(&t, w.d.reject_log_timer, 3ull << 40);
 	key_as(&t, w.d.shutdown_timer, 4ull << 40);
 	key_as(&t, w.d.accept_timer, 5ull << 40);
 	qsort(t.t, t.n, sizeof(t.t[0]), by_key);
-	if (t.t[t.n - 1].key == UINT64_MAX)
-		sim_fail("a timer the simulator cannot name: add it to timer_fire");
+	if (t.t[t.n - 1].key == UINT64_MAX) {
+		Dl_info info = {0};
+
+		dladdr((void *)(uintptr_t)event_get_callback(t.t[t.n - 1].ev), &info);
+		sim_fail("a timer the simulator cannot name (its callback: %s): add it to "
+			 "timer_fire",
+			 info.dli_sname ? info.dli_sname : "?");
+	}
 	pick = &t.t[rng_below(&sim.rng, t.n)];
 	trace("the clock reaches timer %llu.%llu", (unsigned long long)(pick->key >> 40),
 	      (unsigned long long)(pick->key & ((1ull << 40) - 1)));
