@@ -347,8 +347,8 @@ static void sent_describe(struct sent *s, json_t *args)
 		return;
 	if (s->op == RDQ_OP_EP_ATTACH && qp_num >= SIM_FOREIGN_QPS)
 		s->expect = EXPECT_REFUSED;
-	if ((s->op == RDQ_OP_EP_SEND || s->op == RDQ_OP_EP_SENDRECV || s->op == RDQ_OP_EP_RECV) &&
-	    connection_failed(s->ep))
+	/* A receive may still give what arrived before the failure; a send may not go. */
+	if (s->op == RDQ_OP_EP_SEND && connection_failed(s->ep))
 		s->expect = EXPECT_FAILED;
 }
 
@@ -465,6 +465,8 @@ static void check_reply(const struct reply *r)
 		handle_seen((rdq_handle_t)json_integer_value(json_object_get(r->result, "qp")));
 		if (!s->ep)
 			s->ep = ep;
+		if (s->op == RDQ_OP_EP_RECV || s->op == RDQ_OP_EP_SENDRECV)
+			message_received(s, json_string_value(json_object_get(r->result, "data")));
 		if (s->op == RDQ_OP_EP_CONNECT || s->op == RDQ_OP_EP_RESOLVE ||
 		    s->op == RDQ_OP_EP_LISTEN) {
 			name_handle(ep);
@@ -532,12 +534,16 @@ static void react(struct reaction r, bool right)
 	if (strcmp(r.what, "flush") == 0) {
 		op = RDQ_OP_EP_FLUSHED;
 		args = json_pack("{s:I}", "ep", (json_int_t)r.ep);
+	} else if (strcmp(r.what, "recv") == 0) {
+		op = RDQ_OP_EP_RECV;
+		args = json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms", (json_int_t)0);
 	} else if (strcmp(r.what, "send") == 0) {
 		op = RDQ_OP_EP_SEND;
 		args = json_pack("{s:I, s:s}", "ep", (json_int_t)r.ep, "data", "after");
 	} else if (strcmp(r.what, "connected") == 0) {
 		/* A program with a connection: it ends it, mostly; or uses it, or drops it. */
-		unsigned what = right ? 0 : (unsigned)rng_below(&sim.rng, 6);
+		/* At the end: half the connections end, half wait for the peer's next message. */
+		unsigned what = right ? (r.ep % 2 ? 0 : 4) : (unsigned)rng_below(&sim.rng, 6);
 
 		op = what < 3	 ? RDQ_OP_EP_DISCONNECT
 		     : what == 3 ? RDQ_OP_EP_SEND
@@ -548,9 +554,11 @@ static void react(struct reaction r, bool right)
 					   what != 1, "timeout_ms", (json_int_t)LONG_MS)
 		       : op == RDQ_OP_EP_SEND
 			       ? json_pack("{s:I, s:s}", "ep", (json_int_t)r.ep, "data", "x")
-		       : op == RDQ_OP_EP_RECV ? json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep,
-							  "timeout_ms", (json_int_t)0)
-					      : json_pack("{s:I}", "ep", (json_int_t)r.ep);
+		       : op == RDQ_OP_EP_RECV
+			       ? json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms",
+					   right || rng_one_in(&sim.rng, 2) ? (json_int_t)LONG_MS
+									    : 0)
+			       : json_pack("{s:I}", "ep", (json_int_t)r.ep);
 	} else if (strcmp(r.what, "attached") == 0 || (!right && rng_one_in(&sim.rng, 6))) {
 		op = RDQ_OP_EP_ESTABLISH;
 		args = json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms",

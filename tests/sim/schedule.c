@@ -257,19 +257,24 @@ static void one_step(void)
 		worker_step();
 	} else if (pick < 68) {
 		loop_takes_back();
-	} else if (pick < 85) {
+	} else if (pick < 84) {
 		network_event();
 		clients_pump();
-	} else if (pick < 86) {
+	} else if (pick < 85) {
 		network_address_change();
 		clients_pump();
-	} else if (pick < 89) {
+	} else if (pick < 88) {
 		timer_fire();
-	} else if (pick < 94) {
+	} else if (pick < 93) {
 		client_react();
-	} else if (pick < 97) {
+	} else if (pick < 94) {
 		qp_fails();
 		clients_pump();
+	} else if (pick < 97) {
+		if (rng_one_in(&sim.rng, 2))
+			message_arrives();
+		else
+			send_completes();
 	} else if (pick < 99) {
 		client_closes();
 	} else if (rng_one_in(&sim.rng, 20) && !sim.shut_down) {
@@ -302,7 +307,7 @@ void deadlines_pass(void)
 
 static void drain(void)
 {
-	unsigned rounds = 0;
+	unsigned rounds = 0, messages = 4;
 
 	/* In half the schedules time passes first: every deadline armed now is met. */
 	if (rng_one_in(&sim.rng, 2)) {
@@ -316,7 +321,9 @@ static void drain(void)
 		replies_check();
 		if (++rounds > 10000)
 			sim_fail("the end's drain never ended");
-	} while (network_answer_owed() || client_react_first() || (clients_pump(), false));
+		/* Once connections are up, a few last messages: each given once, in order. */
+	} while (network_answer_owed() || (messages && messages-- && message_arrives()) ||
+		 client_react_first() || (clients_pump(), false));
 	if (!settle())
 		sim_fail("the daemon never stopped moving");
 	check_step();

@@ -25,6 +25,7 @@
 #define SIM_MAX_HANDLES	  64
 #define SIM_MAX_REQUESTS  4096
 #define SIM_MAX_REACTIONS 64
+#define SIM_MAX_MESSAGES  512
 /* QP numbers from here up are another process's (fake.foreign_qps). */
 #define SIM_FOREIGN_QPS 0x800000
 
@@ -104,6 +105,12 @@ struct sim {
 	struct given given[SIM_MAX_GIVEN];
 	unsigned ngiven;
 	rdq_handle_t failed[SIM_MAX_HANDLES]; /* endpoints whose connection the QP failed */
+	/* Messages that arrived ("m<index>"), where, and whether a receive gave them. */
+	struct message {
+		rdq_handle_t ep;
+		bool received;
+	} messages[SIM_MAX_MESSAGES];
+	unsigned nmessages;
 	unsigned nfailed;
 };
 
@@ -171,6 +178,12 @@ void given_may_go(rdq_handle_t ep);
 void quota_check(const struct sent *s);
 /* The QP of a connected endpoint fails (a send completed with an error); false if none. */
 bool qp_fails(void);
+/* A message arrives from the peer on a connected endpoint; false if none can take one. */
+bool message_arrives(void);
+/* A send in flight completes: done, flushed, or failed; false if none is in flight. */
+bool send_completes(void);
+/* A receive's reply gave this message: it must be new, the endpoint's, and in order. */
+void message_received(const struct sent *s, const char *data);
 /* Whether the QP of this endpoint failed (its data requests must fail too). */
 bool connection_failed(rdq_handle_t ep);
 

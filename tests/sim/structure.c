@@ -10,10 +10,15 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "clients.h"
 #include "endpoint.h"
 #include "harness.h"
 #include "object.h"
+#include "qp.h"
+#include "fakes.h"
+#include "protocol/errname.h"
 #include "protocol/ops_table.h"
 #include "sim.h"
 
@@ -199,4 +204,105 @@ bool connection_failed(rdq_handle_t ep)
 		if (sim.failed[i] == ep)
 			return true;
 	return false;
+}
+
+/* ------------------------------------------------------------- data */
+
+/* A connected endpoint whose QP is rdqd's and keeps messages (not an echo). */
+static bool find_receiver(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+	rdq_handle_t *pick = arg;
+
+	if (ep->qp_active && !ep->qp_active->echo && ep->state == EP_CONNECTED &&
+	    rng_one_in(&sim.rng, 2)) {
+		*pick = h;
+		return false;
+	}
+	return true;
+}
+
+bool message_arrives(void)
+{
+	rdq_handle_t h = 0;
+	struct ep *ep;
+	char data[16];
+	bool kept;
+
+	if (sim.nmessages == SIM_MAX_MESSAGES)
+		return false;
+	handle_table_foreach(&w.d.objects, OBJ_EP, find_receiver, &h);
+	ep = h ? endpoint_lookup(&w.d, h, w.uid) : NULL;
+	if (!ep)
+		return false;
+	snprintf(data, sizeof(data), "m%u", sim.nmessages);
+	trace("a message %s arrives on ep %llu", data, (unsigned long long)h);
+	kept = fake_message_arrives(ep->qp_active, data, (uint32_t)strlen(data));
+	object_unref(ep);
+	if (!kept)
+		return true;
+	sim.messages[sim.nmessages++] = (struct message){.ep = h};
+	if (given_find(h))
+		react_later(given_find(h)->client, "recv", h);
+	clients_pump();
+	return true;
+}
+
+static bool find_sending(void *object, rdq_handle_t h, void *arg)
+{
+	const struct ep *ep = object;
+	rdq_handle_t *pick = arg;
+
+	for (unsigned s = 0; ep->qp_active && s < QP_SEND_SLOTS; s++)
+		if (ep->qp_active->send_busy[s]) {
+			*pick = h;
+			return false;
+		}
+	return true;
+}
+
+bool send_completes(void)
+{
+	static const int statuses[] = {0, 0, 0, 0, -ECONNRESET, -ETIMEDOUT};
+	int status = statuses[rng_below(&sim.rng, 6)];
+	rdq_handle_t h = 0;
+	struct ep *ep;
+
+	handle_table_foreach(&w.d.objects, OBJ_EP, find_sending, &h);
+	ep = h ? endpoint_lookup(&w.d, h, w.uid) : NULL;
+	if (!ep)
+		return false;
+	trace("a send on ep %llu completes: %s", (unsigned long long)h, errname(-status));
+	if (status == -ETIMEDOUT && sim.nfailed < SIM_MAX_HANDLES)
+		sim.failed[sim.nfailed++] = h;
+	fake_send_completes(ep->qp_active, status);
+	object_unref(ep);
+	clients_pump();
+	return true;
+}
+
+void message_received(const struct sent *s, const char *data)
+{
+	unsigned i;
+	char *end;
+
+	if (!data || data[0] != 'm')
+		sim_fail("id %lld (%s) received \"%s\", which no peer sent", (long long)s->id,
+			 rdq_ops[s->op].name, data ? data : "(nothing)");
+	i = (unsigned)strtoul(data + 1, &end, 10);
+	if (*end || i >= sim.nmessages)
+		sim_fail("id %lld received \"%s\", which no peer sent", (long long)s->id, data);
+	if (sim.messages[i].ep != s->ep)
+		sim_fail("id %lld on ep %llu received %s, which arrived on ep %llu",
+			 (long long)s->id, (unsigned long long)s->ep, data,
+			 (unsigned long long)sim.messages[i].ep);
+	if (sim.messages[i].received)
+		sim_fail("message %s was received twice (again by id %lld)", data,
+			 (long long)s->id);
+	/* In order: every earlier message of the endpoint was received before it. */
+	for (unsigned j = 0; j < i; j++)
+		if (sim.messages[j].ep == s->ep && !sim.messages[j].received)
+			sim_fail("message %s was received before m%u, which came first on ep %llu",
+				 data, j, (unsigned long long)s->ep);
+	sim.messages[i].received = true;
 }

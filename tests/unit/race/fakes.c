@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "device.h"
+#include "encode.h"
 #include "endpoint.h"
 #include "engine/level.h"
 #include "object.h"
@@ -379,6 +380,7 @@ int qp_create(struct rdqd *d, struct rdma_cm_id *id, rdq_handle_t ep, uid_t owne
 	box->qp.d = d;
 	box->qp.ep = ep;
 	box->qp.echo = echo;
+	box->qp.news = news;
 	if (fake.qp_made && fake.qp_made(&box->qp) < 0) {
 		free(box->qp.qp);
 		free(box);
@@ -474,6 +476,14 @@ void qp_teardown(struct qp *qp)
 		r->teardowns++;
 	if (fake.qp_gone && qp->qp)
 		fake.qp_gone(qp);
+	while (qp->held_head) {
+		struct qp_msg *m = qp->held_head;
+
+		qp->held_head = m->next;
+		free(m);
+	}
+	qp->held_tail = NULL;
+	qp->held = 0;
 	free(qp->qp);
 	qp->qp = NULL;
 }
@@ -526,6 +536,7 @@ int qp_post_send(struct qp *qp, const void *data, size_t len, struct request *re
 		if (!qp->send_busy[s]) {
 			qp->send_busy[s] = true;
 			qp->send_req[s] = req;
+			qp->send_len[s] = (uint32_t)len;
 			if (req)
 				request_set_in_flight(req);
 			fake.sends++;
@@ -553,11 +564,71 @@ void qp_message_given_back(const void *frame, size_t len, void *arg)
 	free(arg);
 }
 
-/* No message ever arrives: a receive waits on the endpoint's queue. */
+/* The messages a simulator made arrive (fake_message_arrives); none in the race tables. */
 struct qp_msg *qp_take_message(struct qp *qp)
 {
+	struct qp_msg *m = qp->held_head;
+
 	RDQ_DISPATCH_ONLY();
-	return NULL;
+	if (!m)
+		return NULL;
+	qp->held_head = m->next;
+	if (!qp->held_head)
+		qp->held_tail = NULL;
+	qp->held--;
+	return m;
+}
+
+bool fake_message_arrives(struct qp *qp, const void *data, uint32_t len)
+{
+	struct qp_msg *m;
+
+	RDQ_DISPATCH_ONLY();
+	/* None held before it: a waiting receive may take it from the buffer, as qp.c offers. */
+	if (!qp->held && qp->news(qp->d, qp->ep, 0, NULL, data, len))
+		return true;
+	m = malloc(sizeof(*m) + len);
+	if (!m)
+		return false;
+	memset(m, 0, sizeof(*m));
+	m->d = qp->d;
+	m->len = m->cap = len;
+	memcpy(m->data, data, len);
+	if (qp->held_tail)
+		qp->held_tail->next = m;
+	else
+		qp->held_head = m;
+	qp->held_tail = m;
+	if (qp->held++)
+		qp->news(qp->d, qp->ep, 0, NULL, NULL, 0);
+	return true;
+}
+
+bool fake_send_completes(struct qp *qp, int status)
+{
+	RDQ_DISPATCH_ONLY();
+	for (unsigned s = 0; s < QP_SEND_SLOTS; s++) {
+		struct request *req = qp->send_req[s];
+
+		if (!qp->send_busy[s])
+			continue;
+		qp->send_req[s] = NULL;
+		qp->send_busy[s] = false;
+		/* As qp.c's completion: success, flushed, or an error that fails the QP. */
+		if (status == 0 && req)
+			request_complete(
+				req, 0, RESULT(RESULT_SENT, .sent = {qp->send_len[s], true}), NULL);
+		else if (status == -ECONNRESET && req)
+			request_complete(req, -ECONNRESET, NULL,
+					 "the send was flushed: the connection went down first");
+		else if (status < 0 && status != -ECONNRESET) {
+			if (req)
+				request_fail(req, status, "the send failed: %s", "simulated");
+			qp->news(qp->d, qp->ep, status, "a send failed (simulated)", NULL, 0);
+		}
+		return true;
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------ devices */

@@ -140,6 +140,15 @@ void fake_hook_set(enum fake_point at, fake_hook_fn fn, void *arg);
 /* The rdma_cm_id rdma_cm makes for a peer's connection request (recorded like the others). */
 struct rdma_cm_id *fake_incoming_id(void);
 
+/*
+ * A message arrives on qp (a simulator's): offered to a waiting receive as
+ * qp.c does, else held for ep.recv. Returns false if it could not be kept.
+ */
+bool fake_message_arrives(struct qp *qp, const void *data, uint32_t len);
+
+/* qp's oldest send in flight completes with status (0, -ECONNRESET flushed, or an error). */
+bool fake_send_completes(struct qp *qp, int status);
+
 /* The record of the QP with this handle, or NULL. */
 struct fake_qp *fake_qp_by_handle(rdq_handle_t h);
 
