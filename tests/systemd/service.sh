@@ -407,7 +407,9 @@ expect "a bad file: rdqctl exits 2 and systemd leaves the instance failed, not r
 $(systemctl show -P NRestarts rdq-serve@typo)"
 expect_match "the journal names the file and the line" \
 	"$ETC/serve/typo.conf:3: unknown key \"max-runing\"" "$(journalctl -q -o cat -u rdq-serve@typo)"
-systemctl reset-failed rdq-serve@typo
+# Stopped as well, so that nothing would start rdqd.socket again behind the later cases.
+systemctl stop rdq-serve@typo 2>/dev/null
+systemctl reset-failed rdq-serve@typo 2>/dev/null
 systemctl disable --now rdq-serve@upper rdq-serve@whoami >/dev/null 2>&1
 expect "disable --now stops them, and their listeners go" "inactive inactive no" \
 	"$(systemctl is-active rdq-serve@upper) $(systemctl is-active rdq-serve@whoami) \
