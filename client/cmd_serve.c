@@ -25,6 +25,7 @@
 
 #include "cmds.h"
 #include "protocol/defaults.h"
+#include "serve_conf.h"
 #include "serve_direct.h"
 #include "serve_peers.h"
 
@@ -162,8 +163,45 @@ static const char serve_usage[] =
 	"  --max-running N   commands running at once over all peers (default " RDQ_STR(DEFAULT_MAX_RUNNING) ");\n"
 	"                    other requests wait their turn, in order\n"
 	"  --timeout MS      a command's time to answer (default " RDQ_STR(DEFAULT_TIMEOUT_MS) "); then it is\n"
-	"                    killed with everything in its process group\n";
+	"                    killed with everything in its process group\n"
+	"  --config FILE     everything from FILE instead: one \"key = value\" a line\n"
+	"                    (address, command, max-running, timeout, direct,\n"
+	"                    wait-address), as rdq-serve@.service runs it; a bad\n"
+	"                    file is named with its line, exit 2\n";
 /* clang-format on */
+
+/*
+ * --config FILE: the address, the command and the options come from the
+ * file alone, so that what runs is what the file says (others is true when
+ * the command line has more). A file that cannot be used is a usage error,
+ * exit 2: the unit's RestartPreventExitStatus=2 then leaves it stopped
+ * rather than starting it again every second.
+ */
+static int serve_from_file(const char *path, const char *file, bool others, struct server *srv,
+			   struct serve_conf *conf, char *addr, size_t addr_size, int *port)
+{
+	char err[600];
+
+	if (others)
+		return usage_error(path, "--config takes everything from its file: no address, "
+					 "option or command beside it");
+	conf->max_running = srv->runner.max_running;
+	conf->timeout_ms = srv->runner.timeout_ms;
+	if (serve_conf_read(file, conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rdqctl: %s\n", err);
+		return RDQCTL_EUSAGE;
+	}
+	if (arg_address(path, conf->address, addr, addr_size, port)) {
+		fprintf(stderr, "rdqctl: %s: the address above is not ADDR[:PORT]\n", file);
+		serve_conf_free(conf);
+		return RDQCTL_EUSAGE;
+	}
+	srv->direct = conf->direct;
+	srv->runner.max_running = conf->max_running;
+	srv->runner.timeout_ms = conf->timeout_ms;
+	srv->runner.argv = conf->argv;
+	return RDQCTL_OK;
+}
 
 int ep_serve(struct ctl *ctl, int argc, char **argv)
 {
@@ -171,8 +209,11 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 	struct server srv = {
 		.ctl = ctl,
 		.runner = {.max_running = DEFAULT_MAX_RUNNING, .timeout_ms = DEFAULT_TIMEOUT_MS}};
-	bool has_max = false, has_timeout = false;
+	bool has_max = false, has_timeout = false, has_config = false;
+	struct serve_conf conf = {0};
+	const char *config = NULL;
 	const struct opt opts[] = {
+		{.name = "--config", .metavar = "FILE", .text = &config, .seen = &has_config},
 		{.name = "--direct", .seen = &srv.direct},
 		{.name = "--max-running",
 		 .metavar = "N",
@@ -197,15 +238,25 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 	/* Options and ADDR before "--"; the command, with its own options, after. */
 	for (dashes = 0; dashes < argc && strcmp(argv[dashes], "--") != 0; dashes++)
 		;
-	ret = args_parse(path, serve_usage, opts, dashes, argv, pos, 1, 1, &npos);
+	ret = args_parse(path, serve_usage, opts, dashes, argv, pos, 0, 1, &npos);
 	if (ret)
 		return ret < 0 ? RDQCTL_OK : ret;
-	if (dashes + 1 >= argc)
-		return usage_error(path, "no command: it goes after \"--\"");
-	ret = arg_address(path, pos[0], addr, sizeof(addr), &port);
-	if (ret)
-		return ret;
-	srv.runner.argv = argv + dashes + 1;
+	if (has_config) {
+		ret = serve_from_file(path, config,
+				      npos || dashes < argc || srv.direct || has_max || has_timeout,
+				      &srv, &conf, addr, sizeof(addr), &port);
+		if (ret)
+			return ret;
+	} else {
+		if (npos == 0)
+			return usage_error(path, "missing argument");
+		if (dashes + 1 >= argc)
+			return usage_error(path, "no command: it goes after \"--\"");
+		ret = arg_address(path, pos[0], addr, sizeof(addr), &port);
+		if (ret)
+			return ret;
+		srv.runner.argv = argv + dashes + 1;
+	}
 
 	/*
 	 * The signals come through a descriptor, so one that arrives while the
@@ -222,12 +273,15 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 	if (sfd < 0) {
 		perror("rdqctl: signalfd");
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		serve_conf_free(&conf);
 		return RDQCTL_EDAEMON;
 	}
 
 	args = json_pack("{s:s, s:s}", "addr", addr, "mode", srv.direct ? "direct" : "serve");
 	if (args && port >= 0)
 		json_object_set_new(args, "port", json_integer(port));
+	if (args && conf.wait_address)
+		json_object_set_new(args, "wait_address", json_true());
 	ctl->priv = &srv;
 	/* A direct server leaves rdqd's messages to librdq (requests, flushes). */
 	ctl->on_other = srv.direct ? NULL : serve_on_other;
@@ -247,5 +301,6 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 	ctl->on_other = NULL;
 	close(sfd);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	serve_conf_free(&conf);
 	return ret;
 }

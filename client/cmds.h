@@ -146,7 +146,8 @@ extern const struct cmd_level request_level;
 
 /* rdqctl ep serve's usage line, for its help and rdqctl ep help. */
 #define EP_SERVE_USAGE                                                                             \
-	"serve ADDR[:PORT] [--direct] [--max-running N] [--timeout MS] -- COMMAND [ARGS...]\n"
+	"serve ADDR[:PORT] [--direct] [--max-running N] [--timeout MS] -- COMMAND [ARGS...]\n"     \
+	"  serve --config FILE\n"
 
 /*
  * rdqctl ep serve (cmd_serve.c): answers what peers send on a serve listener

@@ -324,6 +324,128 @@ cp /tmp/rdqd.conf.orig "$CONF"
 restart_rdqd
 after_each "the configuration file's changes"
 
+echo "# served commands: rdq-serve@.service"
+# An admin copies the example, sets its address and enables an instance; a second instance
+# answers with the user its command runs as, so the test can see who that is.
+SPORT=$((PORT + 10))
+WPORT=$((PORT + 11))
+ETC=/usr/local/etc/rdq
+EXAMPLES=/usr/local/share/doc/rdq/examples
+if [ -n "${RDQ_DEBS:-}" ]; then
+	ETC=/etc/rdq
+	EXAMPLES=/usr/share/doc/rdq/examples
+	expect "rdq-serve@.service and the example are the package's" "rdq rdq" \
+		"$(for f in "$UNITDIR/rdq-serve@.service" "$EXAMPLES/serve-upper.conf"; do
+			dpkg -S "$f" 2>&1 | cut -d: -f1; done | xargs)"
+fi
+mkdir -p "$ETC/serve"
+sed "s/^address = .*/address = $ADDR:$SPORT/" "$EXAMPLES/serve-upper.conf" >"$ETC/serve/upper.conf"
+printf 'address = %s:%s\ncommand = sh -c "cat >/dev/null; id -u"\n' "$ADDR" "$WPORT" \
+	>"$ETC/serve/whoami.conf"
+out=$(systemd-analyze verify rdq-serve@upper.service 2>&1)
+expect "systemd-analyze verify rdq-serve@upper: no complaint" "" "$out"
+expect_status "systemctl enable --now rdq-serve@upper succeeds" 0 systemctl enable --now rdq-serve@upper
+expect_status "and rdq-serve@whoami" 0 systemctl enable --now rdq-serve@whoami
+# listens PORT: rdqd lists a serve listener on ADDR:PORT.
+listens() { ctl -j ep show | tr '{' '\n' | grep '"mode":"serve"' | grep -q "\"local\":\"$ADDR:$1\""; }
+# answer PORT TEXT: the answer of whatever serves ADDR:PORT to TEXT, through a connection of rdqd's.
+answer() {
+	local a
+	a=$(json_get ep "$(ctl -j ep connect "$ADDR:$1" 2>&1)")
+	[ -n "$a" ] || return 1
+	ctl ep send "$a" "$2" >/dev/null && ctl ep recv "$a" --timeout 5000
+	ctl ep destroy "$a" >/dev/null 2>&1
+}
+upper_answers() { [ "$(answer "$SPORT" "say it louder")" = "SAY IT LOUDER" ]; }
+if wait_until 10 listens "$SPORT"; then pass "rdq-serve@upper listens on the file's address"
+else fail "rdq-serve@upper listens on the file's address" \
+	"$(ctl ep show 2>&1; systemctl status rdq-serve@upper 2>&1 | tail -n 15)"; fi
+wait_until 10 listens "$WPORT" || fail "rdq-serve@whoami listens" "$(systemctl status rdq-serve@whoami 2>&1 | tail -n 15)"
+out=$(timeout 60 rdma_client -s "$ADDR" -p "$SPORT" 2>&1)
+expect "rdma-core's rdma_client, a foreign peer, gets its answer" 0 "$?"
+expect "a message comes back in capitals" "SAY IT LOUDER" "$(answer "$SPORT" "say it louder" 2>&1)"
+# dynamic UID: systemd's range for DynamicUser= users (names need nss-systemd, which Debian's
+# systemd does not pull in).
+dynamic() { [ -n "$1" ] && [ "$1" -ge 61184 ] && [ "$1" -le 65519 ]; }
+spid=$(systemctl show -P MainPID rdq-serve@upper)
+suid=$(ps -o uid= -p "$spid" | xargs)
+if dynamic "$suid"; then pass "rdqctl runs as a dynamic user of its own ($suid)"
+else fail "rdqctl runs as a dynamic user of its own" "uid [$suid]: $(ps -o user=,uid=,args= -p "$spid")"; fi
+expect_match "in group rdq, which opens rdqd's socket" '(^| )rdq( |$)' "$(ps -o supgrp= -p "$spid" | tr ',' ' ')"
+expect "with no capabilities and no new privileges" "0000000000000000 0000000000000000 1" \
+	"$(awk '/^CapEff|^CapBnd|^NoNewPrivs/ {printf "%s ", $2}' "/proc/$spid/status" | sed 's/ $//')"
+who=$(answer "$WPORT" "who are you" 2>&1)
+wuid=$(ps -o uid= -p "$(systemctl show -P MainPID rdq-serve@whoami)" | xargs)
+if [ -n "$who" ] && [ "$who" = "$wuid" ]; then pass "the command runs as its instance's user (it answers with its uid)"
+else fail "the command runs as its instance's user (it answers with its uid)" "[$who], rdqctl's [$wuid]"; fi
+if dynamic "$who" && [ "$who" -ne "$(id -u rdq)" ] && [ "$who" != "$suid" ]; then
+	pass "a dynamic user, not root, not rdq, not another instance's ($who)"
+else fail "a dynamic user, not root, not rdq, not another instance's" "uid [$who], upper's [$suid]"; fi
+sec=$(systemd-analyze security --no-pager rdq-serve@upper.service 2>&1 |
+	sed -n 's/.*Overall exposure level for rdq-serve@upper.service: \([0-9.]*\).*/\1/p')
+if [ -n "$sec" ] && awk -v e="$sec" 'BEGIN { exit !(e <= 3.0) }'; then
+	pass "systemd-analyze security rdq-serve@upper: exposure $sec <= 3.0"
+else fail "systemd-analyze security rdq-serve@upper: exposure <= 3.0" "got [$sec]"; fi
+
+serve_restarts() { systemctl show -P NRestarts rdq-serve@upper; }
+sbefore=$(serve_restarts)
+restart_rdqd
+t0=$(date +%s)
+if wait_until 10 upper_answers; then pass "systemctl restart rdqd: rdq-serve@upper answers again ($(($(date +%s) - t0)) s)"
+else fail "systemctl restart rdqd: rdq-serve@upper answers again" \
+	"$(ctl ep show 2>&1; journalctl -q -o cat -u rdq-serve@upper | tail -n 10)"; fi
+expect "systemd restarted it once" "$((sbefore + 1))" "$(serve_restarts)"
+expect_match "rdqctl had exited non-zero when rdqd closed its connection" \
+	'Main process exited, code=exited, status=[13]/' "$(journalctl -q -o cat -u rdq-serve@upper)"
+
+printf 'address = %s:%s\ncommand = cat\nmax-runing = 2\n' "$ADDR" $((PORT + 12)) >"$ETC/serve/typo.conf"
+systemctl start rdq-serve@typo
+typo_done() { [ "$(systemctl is-active rdq-serve@typo)" = failed ]; }
+wait_until 10 typo_done
+expect "a bad file: rdqctl exits 2 and systemd leaves the instance failed, not restarting it" \
+	"failed 2 0" "$(systemctl is-active rdq-serve@typo) $(systemctl show -P ExecMainStatus rdq-serve@typo) \
+$(systemctl show -P NRestarts rdq-serve@typo)"
+expect_match "the journal names the file and the line" \
+	"$ETC/serve/typo.conf:3: unknown key \"max-runing\"" "$(journalctl -q -o cat -u rdq-serve@typo)"
+# Stopped as well, so that nothing would start rdqd.socket again behind the later cases.
+systemctl stop rdq-serve@typo 2>/dev/null
+systemctl reset-failed rdq-serve@typo 2>/dev/null
+systemctl disable --now rdq-serve@upper rdq-serve@whoami >/dev/null 2>&1
+expect "disable --now stops them, and their listeners go" "inactive inactive no" \
+	"$(systemctl is-active rdq-serve@upper) $(systemctl is-active rdq-serve@whoami) \
+$(listens "$SPORT" && echo yes || echo no)"
+
+echo "# a declared echo listener, its address coming after rdqd"
+NEW=${ADDR%.*}.50
+LPORT=$((PORT + 20))
+mkdir -p "$ETC/listen.d"
+printf '# an echo service\naddress = %s:%s\n' "$NEW" "$LPORT" >"$ETC/listen.d/echo.conf"
+row() { ctl -j ep show | tr '{' '\n' | grep "\"name\":\"$1\""; }
+state_is() { row "$1" | grep -q "\"state\":\"$2\""; }
+restart_rdqd
+expect_match "rdqd starts with it waiting for its address" \
+	"\"state\":\"waiting\".*\"reason\":\"for the address: $NEW:$LPORT is on no interface\"" "$(row echo)"
+ip addr add "$NEW/24" dev d0
+if wait_until 2 state_is echo listening; then pass "the address added: within 2 s it listens"
+else fail "the address added: within 2 s it listens" "$(row echo)"; fi
+out=$(timeout 60 rdma_client -s "$NEW" -p "$LPORT" 2>&1)
+expect "rdma_client gets its echo from the declared listener" 0 "$?"
+ip addr del "$NEW/24" dev d0
+if wait_until 2 state_is echo waiting; then pass "the address removed: within 2 s it waits"
+else fail "the address removed: within 2 s it waits" "$(row echo)"; fi
+expect_match "ep show says it waits, and why" "waiting .* echo +for the address: $NEW:$LPORT" "$(ctl ep show)"
+ip addr add "$NEW/24" dev d0
+wait_until 2 state_is echo listening || fail "the address back: it listens again" "$(row echo)"
+restart_rdqd
+if wait_until 2 state_is echo listening; then pass "systemctl restart rdqd: the declared listener is back by itself"
+else fail "systemctl restart rdqd: the declared listener is back by itself" "$(ctl ep show 2>&1)"; fi
+out=$(timeout 60 rdma_client -s "$NEW" -p "$LPORT" 2>&1)
+expect "and rdma_client gets its echo again" 0 "$?"
+rm "$ETC/listen.d/echo.conf"
+ip addr del "$NEW/24" dev d0
+restart_rdqd
+after_each "the served commands and the declared listener"
+
 if [ -n "${RDQ_DEBS:-}" ]; then
 	echo "# removing the package"
 	ctl status >/dev/null 2>&1
