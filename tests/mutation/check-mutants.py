@@ -193,7 +193,7 @@ TEST_TIMEOUT_S = 30
 
 # The simulator (tests/sim), run alone against each mutant: its fixed seeds, no table.
 SIM = "tests/sim/rdq-sim"
-SIM_RUNS = [["--alloc-sweep", os.devnull], ["--fixed", "5000"]]
+SIM_RUNS = [["--alloc-sweep", os.devnull], ["--fixed", "10000"]]
 SIM_TIMEOUT_S = 120
 
 

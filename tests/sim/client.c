@@ -347,6 +347,9 @@ static void sent_describe(struct sent *s, json_t *args)
 		return;
 	if (s->op == RDQ_OP_EP_ATTACH && qp_num >= SIM_FOREIGN_QPS)
 		s->expect = EXPECT_REFUSED;
+	/* Nothing more is set up for a peer rdqd refused. */
+	if ((s->op == RDQ_OP_EP_ATTACH || s->op == RDQ_OP_EP_ESTABLISH) && peer_was_refused(s->ep))
+		s->expect = EXPECT_REFUSED;
 	/* A receive may still give what arrived before the failure; a send may not go. */
 	if (s->op == RDQ_OP_EP_SEND && connection_failed(s->ep))
 		s->expect = EXPECT_FAILED;
@@ -451,7 +454,7 @@ static void check_reply(const struct reply *r)
 		quota_check(s);
 	/* A program whose ep.attach failed may try again, with another QP. */
 	if (r->err && s->op == RDQ_OP_EP_ATTACH && rng_one_in(&sim.rng, 2))
-		react_later(r->who, "request", s->ep);
+		react_later(r->who, "retry", s->ep);
 	if (!documented(s->op, r->err))
 		sim_fail("id %lld (%s) got %s \"%s\", which the op does not document",
 			 (long long)r->id, rdq_ops[s->op].name, errname(r->err), r->message);
@@ -564,11 +567,12 @@ static void react(struct reaction r, bool right)
 		args = json_pack("{s:I, s:I}", "ep", (json_int_t)r.ep, "timeout_ms",
 				 (json_int_t)LONG_MS);
 	} else {
+		/* Now and then the QP is another process's; a retry's, one time in two. */
+		bool foreign = !right && rng_one_in(&sim.rng, strcmp(r.what, "retry") ? 6 : 2);
+
 		op = RDQ_OP_EP_ATTACH;
-		/* Now and then the QP is another process's. */
 		args = json_pack("{s:I, s:I, s:I}", "ep", (json_int_t)r.ep, "qp_num",
-				 (json_int_t)(0x200 + r.ep) +
-					 (!right && rng_one_in(&sim.rng, 6) ? SIM_FOREIGN_QPS : 0),
+				 (json_int_t)(0x200 + r.ep) + (foreign ? SIM_FOREIGN_QPS : 0),
 				 "timeout_ms", (json_int_t)LONG_MS);
 	}
 	s = sent_new(r.client, op, EXPECT_ANY);

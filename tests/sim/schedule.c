@@ -84,6 +84,35 @@ static int by_key(const void *a, const void *b)
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
+/* Every armed timer, each named by what owns it, in that order. */
+static void timers_collect(struct timers *t)
+{
+	event_base_foreach_event(w.d.base, timer_found, t);
+	handle_table_foreach(&w.d.objects, OBJ_EP, key_setup, t);
+	key_as(t, w.d.reject_log_timer, 3ull << 40);
+	key_as(t, w.d.shutdown_timer, 4ull << 40);
+	key_as(t, w.d.accept_timer, 5ull << 40);
+	qsort(t->t, t->n, sizeof(t->t[0]), by_key);
+	if (t->n && t->t[t->n - 1].key == UINT64_MAX) {
+		Dl_info info = {0};
+
+		dladdr((void *)(uintptr_t)event_get_callback(t->t[t->n - 1].ev), &info);
+		sim_fail("a timer the simulator cannot name (its callback: %s): add it to "
+			 "timers_collect",
+			 info.dli_sname ? info.dli_sname : "?");
+	}
+}
+
+static void timer_fires(const struct timer *pick)
+{
+	trace("the clock reaches timer %llu.%llu", (unsigned long long)(pick->key >> 40),
+	      (unsigned long long)(pick->key & ((1ull << 40) - 1)));
+	/* A direct peer's setup time ran out: rdqd refuses it. */
+	if (pick->key >> 40 == 2)
+		peer_refused(pick->key & ((1ull << 40) - 1));
+	event_active(pick->ev, EV_TIMEOUT, 1);
+}
+
 /*
  * The clock reaches one armed timer, whichever the seed picks: every timer
  * rdqd arms is a deadline of its own length, so any of them may be next.
@@ -91,31 +120,23 @@ static int by_key(const void *a, const void *b)
 static bool timer_fire(void)
 {
 	struct timers t = {.n = 0};
-	struct timer *pick;
 
-	event_base_foreach_event(w.d.base, timer_found, &t);
+	timers_collect(&t);
 	if (!t.n)
 		return false;
-
-	handle_table_foreach(&w.d.objects, OBJ_EP, key_setup, &t);
-	key_as(&t, w.d.reject_log_timer, 3ull << 40);
-	key_as(&t, w.d.shutdown_timer, 4ull << 40);
-	key_as(&t, w.d.accept_timer, 5ull << 40);
-	qsort(t.t, t.n, sizeof(t.t[0]), by_key);
-	if (t.t[t.n - 1].key == UINT64_MAX) {
-		Dl_info info = {0};
-
-		dladdr((void *)(uintptr_t)event_get_callback(t.t[t.n - 1].ev), &info);
-		sim_fail("a timer the simulator cannot name (its callback: %s): add it to "
-			 "timer_fire",
-			 info.dli_sname ? info.dli_sname : "?");
-	}
-	pick = &t.t[rng_below(&sim.rng, t.n)];
-	trace("the clock reaches timer %llu.%llu", (unsigned long long)(pick->key >> 40),
-	      (unsigned long long)(pick->key & ((1ull << 40) - 1)));
-	event_active(pick->ev, EV_TIMEOUT, 1);
+	timer_fires(&t.t[rng_below(&sim.rng, t.n)]);
 	clients_pump();
 	return true;
+}
+
+void timers_all_fire(void)
+{
+	struct timers t = {.n = 0};
+
+	timers_collect(&t);
+	for (unsigned i = 0; i < t.n; i++)
+		timer_fires(&t.t[i]);
+	clients_pump();
 }
 
 /* ------------------------------------------------------------ workers */
@@ -309,10 +330,16 @@ static void drain(void)
 {
 	unsigned rounds = 0, messages = 4;
 
-	/* In half the schedules time passes first: every deadline armed now is met. */
+	/* In half the schedules time passes first: every timer armed now fires. */
 	if (rng_one_in(&sim.rng, 2)) {
-		trace("the end: the clock passes every deadline");
-		deadlines_pass();
+		/* Clients act on what they were told, the clock passes, and they act again. */
+		while (client_react_first())
+			replies_check();
+		trace("the end: the clock passes every timer");
+		timers_all_fire();
+		replies_check();
+		while (client_react_first())
+			replies_check();
 	}
 	trace("the end: the network answers, clients act, everything runs");
 	do {

@@ -71,7 +71,7 @@ struct given {
 /* Something a client was told and may act on later: an ep.request or an ep.flush. */
 struct reaction {
 	int client;
-	char what[16]; /* "request" or "flush" */
+	char what[16]; /* "request", "retry", "attached", "flush", "connected", "recv", "send" */
 	rdq_handle_t ep;
 };
 
@@ -104,7 +104,9 @@ struct sim {
 
 	struct given given[SIM_MAX_GIVEN];
 	unsigned ngiven;
-	rdq_handle_t failed[SIM_MAX_HANDLES]; /* endpoints whose connection the QP failed */
+	rdq_handle_t failed[SIM_MAX_HANDLES];  /* endpoints whose connection the QP failed */
+	rdq_handle_t refused[SIM_MAX_HANDLES]; /* direct peers rdqd refused */
+	unsigned nrefused;
 	/* Messages that arrived ("m<index>"), where, and whether a receive gave them. */
 	struct message {
 		rdq_handle_t ep;
@@ -205,6 +207,11 @@ int fault_decide(enum fake_call call);
 
 /* The clock passes every request deadline armed now. */
 void deadlines_pass(void);
+/* The clock passes every timer armed now (deadlines, setup times, retries...). */
+void timers_all_fire(void);
+/* A direct peer was refused: its endpoint takes no more setup steps. */
+void peer_refused(rdq_handle_t ep);
+bool peer_was_refused(rdq_handle_t ep);
 
 /* Runs one schedule of sim.seed; returns the steps taken (exits on a failure). */
 uint64_t schedule_run(uint64_t seed, uint64_t steps);

@@ -306,3 +306,17 @@ void message_received(const struct sent *s, const char *data)
 				 data, j, (unsigned long long)s->ep);
 	sim.messages[i].received = true;
 }
+
+void peer_refused(rdq_handle_t ep)
+{
+	if (!peer_was_refused(ep) && sim.nrefused < SIM_MAX_HANDLES)
+		sim.refused[sim.nrefused++] = ep;
+}
+
+bool peer_was_refused(rdq_handle_t ep)
+{
+	for (unsigned i = 0; i < sim.nrefused; i++)
+		if (sim.refused[i] == ep)
+			return true;
+	return false;
+}
