@@ -300,7 +300,6 @@ int fault_decide(enum fake_call call)
 	    !rng_one_in(&sim.rng, sim.fault_one_in[call]))
 		return 0;
 	err = errors[call][rng_below(&sim.rng, 3)];
-	sim.faults++;
 	trace("fault: %s fails with %s", fake_call_name(call), errname(err));
 	return err;
 }

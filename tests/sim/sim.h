@@ -34,7 +34,6 @@ enum expect {
 	EXPECT_ANY,	 /* a valid request: one reply, with a status its op documents */
 	EXPECT_EINVAL,	 /* a bad argument: EINVAL */
 	EXPECT_ENOTSUP,	 /* an unknown op: EOPNOTSUPP */
-	EXPECT_EBADMSG,	 /* a frame that is no request: EBADMSG */
 	EXPECT_ENOENT,	 /* a handle rdqd never gave: ENOENT */
 	EXPECT_CANCELED, /* queued when rdqd was told to stop: ECANCELED (or ESHUTDOWN) */
 	EXPECT_REFUSED,	 /* another process's QP, or data on a failed connection: any error */
@@ -99,8 +98,6 @@ struct sim {
 
 	struct reaction reactions[SIM_MAX_REACTIONS];
 	unsigned nreactions;
-
-	uint64_t faults; /* injected in this schedule */
 
 	struct given given[SIM_MAX_GIVEN];
 	unsigned ngiven;
