@@ -9,12 +9,21 @@
  * only for a QP that has its port (INIT onwards), naming the port; for one
  * still in RESET the device's QPs are dumped and searched instead.
  *
+ * Each thread keeps its socket, and the index of the device it last asked
+ * about, for its next check: a check is then one request and one answer.
+ * The answer names the device, so an index that has since gone to another
+ * device (rxe0 deleted and made again) is seen, and the check starts over
+ * with a fresh socket and a fresh dump. A socket left in doubt (a read that
+ * failed, an answer of another sequence) is closed, never reused.
+ *
  * Every attribute read is checked first against the type the kernel declares
  * for it (mnl_attr_validate), so a short or malformed attribute is skipped,
  * never read past its end.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,12 +82,15 @@ static int dump_done(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_STOP;
 }
 
-/* One netlink socket and the buffer its answers are read into. */
+/* A thread's netlink socket, the buffer its answers are read into, and the device last found. */
 struct nldev {
 	struct mnl_socket *sock;
 	unsigned portid;
 	unsigned seq;
 	char *buf;
+	char dev_name[64]; /* "": none found yet */
+	uint32_t dev_index;
+	uint32_t dev_ports; /* its last port's number: ports are 1 to this */
 };
 
 /*
@@ -93,6 +105,7 @@ static void nldev_close(struct nldev *nl)
 	if (nl->sock)
 		mnl_socket_close(nl->sock);
 	free(nl->buf);
+	*nl = (struct nldev){.seq = 0};
 }
 
 static int nldev_open(struct nldev *nl)
@@ -114,6 +127,53 @@ err:
 	err = -errno;
 	nldev_close(nl);
 	return err;
+}
+
+/* Each thread's socket: made at its first check, closed when the thread ends. */
+static pthread_key_t thread_nldev;
+static pthread_once_t thread_nldev_once = PTHREAD_ONCE_INIT;
+static int thread_nldev_err;
+
+static void thread_nldev_free(void *nl)
+{
+	nldev_close(nl);
+	free(nl);
+}
+
+static void thread_nldev_init(void)
+{
+	thread_nldev_err = -pthread_key_create(&thread_nldev, thread_nldev_free);
+}
+
+/* The calling thread's socket, opened if it has none (or lost it); NULL and *err if it can't be. */
+static struct nldev *thread_socket(int *err)
+{
+	struct nldev *nl;
+
+	pthread_once(&thread_nldev_once, thread_nldev_init);
+	if (thread_nldev_err) {
+		*err = thread_nldev_err;
+		return NULL;
+	}
+	nl = pthread_getspecific(thread_nldev);
+	if (!nl) {
+		nl = calloc(1, sizeof(*nl));
+		if (!nl) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		*err = -pthread_setspecific(thread_nldev, nl);
+		if (*err) {
+			free(nl);
+			return NULL;
+		}
+	}
+	if (!nl->sock) {
+		*err = nldev_open(nl);
+		if (*err < 0)
+			return NULL;
+	}
+	return nl;
 }
 
 /*
@@ -180,6 +240,8 @@ static int device_match(const struct nlmsghdr *nlh, void *data)
 
 /* The QP's answer: a QP number (and a port) in; whether it came, and its owner, out. */
 struct qp_search {
+	const char *dev_name;
+	bool other_device; /* the answer named another device: the index asked for is stale */
 	uint32_t dev_index;
 	uint32_t port;
 	uint32_t qp_num;
@@ -196,6 +258,11 @@ static int qp_match(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *entry;
 
 	mnl_attr_parse(nlh, 0, attr_keep, tb);
+	if (tb[RDMA_NLDEV_ATTR_DEV_NAME] &&
+	    strcmp(mnl_attr_get_str(tb[RDMA_NLDEV_ATTR_DEV_NAME]), s->dev_name) != 0) {
+		s->other_device = true; /* read on to the dump's end; its QPs are not asked for */
+		return MNL_CB_OK;
+	}
 	/* The kernel filters by the index asked for; a message of another device is not ours. */
 	if (!tb[RDMA_NLDEV_ATTR_DEV_INDEX] ||
 	    mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]) != s->dev_index)
@@ -234,6 +301,11 @@ static int qp_answer(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *tb[RDMA_NLDEV_ATTR_MAX] = {NULL};
 
 	mnl_attr_parse(nlh, 0, attr_keep, tb);
+	if (tb[RDMA_NLDEV_ATTR_DEV_NAME] &&
+	    strcmp(mnl_attr_get_str(tb[RDMA_NLDEV_ATTR_DEV_NAME]), s->dev_name) != 0) {
+		s->other_device = true;
+		return MNL_CB_STOP;
+	}
 	if (tb[RDMA_NLDEV_ATTR_DEV_INDEX] &&
 	    mnl_attr_get_u32(tb[RDMA_NLDEV_ATTR_DEV_INDEX]) == s->dev_index &&
 	    tb[RDMA_NLDEV_ATTR_RES_LQPN] &&
@@ -284,54 +356,83 @@ static int nldev_get_qp(struct nldev *nl, struct qp_search *s)
 	return errno == ESRCH ? -EPROTO : -errno;
 }
 
-int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
+/*
+ * Finds the device ibdev_name (the index nl remembers, or a dump of the
+ * devices), then QP qp->qp_num on it. Returns 0 (qp says what came), -ESTALE
+ * when the answer named another device, or another negative errno.
+ */
+static int owner_lookup(struct nldev *nl, const char *ibdev_name, struct qp_search *qp)
 {
-	struct device_search device = {.name = ibdev_name};
-	struct qp_search qp = {.qp_num = qp_num};
-	struct nldev nl;
 	int ret;
 
-	RDQ_PASSIVE_ONLY();
-	ret = nldev_open(&nl);
-	if (ret < 0)
-		return ret;
-	/*
-	 * The QP dump needs the device's index, and nldev looks a device up by
-	 * index only: so all devices are dumped and the name matched here.
-	 */
-	ret = nldev_dump(&nl, RDMA_NLDEV_CMD_GET, NULL, device_match, &device);
-	if (ret < 0)
-		goto out;
-	if (!device.found) {
-		ret = -ENODEV;
-		goto out;
+	if (!nl->dev_name[0] || strcmp(nl->dev_name, ibdev_name) != 0) {
+		struct device_search device = {.name = ibdev_name};
+
+		/* nldev looks a device up by index only: all are dumped and the name matched here. */
+		ret = nldev_dump(nl, RDMA_NLDEV_CMD_GET, NULL, device_match, &device);
+		if (ret < 0)
+			return ret;
+		if (!device.found)
+			return -ENODEV;
+		if ((size_t)snprintf(nl->dev_name, sizeof(nl->dev_name), "%s", ibdev_name) >=
+		    sizeof(nl->dev_name))
+			return -ENAMETOOLONG; /* longer than any device's name (IB_DEVICE_NAME_MAX) */
+		nl->dev_index = device.index;
+		nl->dev_ports = device.ports;
 	}
 	/*
 	 * The pid is the kernel's task_pid_vnr of the creator: its id in the
 	 * reading thread's pid namespace. The kernel lists only the QPs created
 	 * in that namespace (and kernel QPs in the initial one only).
 	 */
-	qp.dev_index = device.index;
+	qp->dev_name = ibdev_name;
+	qp->dev_index = nl->dev_index;
 	/*
 	 * QPs 0 and 1 (SMI, GSI) are the kernel's, one per port, and its
 	 * resource tracking files them under the number and the port together:
 	 * only the dump finds them by number.
 	 */
 	ret = -EAGAIN;
-	for (qp.port = 1; qp_num > 1 && ret == -EAGAIN && qp.port <= device.ports; qp.port++)
-		ret = nldev_get_qp(&nl, &qp);
+	for (qp->port = 1; qp->qp_num > 1 && ret == -EAGAIN && qp->port <= nl->dev_ports;
+	     qp->port++)
+		ret = nldev_get_qp(nl, qp);
 	/* On no port yet (RESET), or QP 0 or 1: only a search of the whole device finds it. */
 	if (ret == -EAGAIN)
-		ret = nldev_dump(&nl, RDMA_NLDEV_CMD_RES_QP_GET, &device.index, qp_match, &qp);
-	if (ret < 0)
-		goto out;
-	if (!qp.found)
-		ret = -ENOENT;
-	else if (!qp.has_pid)
-		ret = -ESRCH;
-	else
-		*pid = qp.pid;
-out:
-	nldev_close(&nl);
+		ret = nldev_dump(nl, RDMA_NLDEV_CMD_RES_QP_GET, &nl->dev_index, qp_match, qp);
+	if (ret == 0 && qp->other_device)
+		return -ESTALE;
 	return ret;
+}
+
+int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid)
+{
+	for (int attempt = 0;; attempt++) {
+		struct qp_search qp = {.qp_num = qp_num};
+		struct nldev *nl;
+		bool remembered;
+		int ret;
+
+		RDQ_PASSIVE_ONLY();
+		nl = thread_socket(&ret);
+		if (!nl)
+			return ret;
+		remembered = strcmp(nl->dev_name, ibdev_name) == 0;
+		ret = owner_lookup(nl, ibdev_name, &qp);
+		if (ret == 0 && !qp.found)
+			ret = -ENOENT;
+		else if (ret == 0 && !qp.has_pid)
+			return -ESRCH;
+		else if (ret == 0)
+			*pid = qp.pid;
+		if (ret == 0)
+			return 0;
+		/*
+		 * The socket may hold an answer of its own still, and the index may
+		 * be another device's now: both are let go. A failure with a
+		 * remembered index is asked once more, from a fresh dump.
+		 */
+		nldev_close(nl);
+		if (!remembered || attempt > 0)
+			return ret == -ESTALE ? -ENODEV : ret;
+	}
 }

@@ -26,7 +26,9 @@
  * client in another pid namespace gets -ENOENT. rdqd and its clients share
  * one, so the pid compares directly with SO_PEERCRED's.
  *
- * Blocks on two netlink dumps: workers only. Thread-safe (a socket per call).
+ * Blocks on netlink: workers only. Thread-safe: each thread keeps a socket
+ * of its own (closed when the thread ends) and the index of the device it
+ * last asked about, so a check is one request and one answer.
  */
 int qp_owner_pid(const char *ibdev_name, uint32_t qp_num, pid_t *pid);
 

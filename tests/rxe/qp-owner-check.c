@@ -251,6 +251,54 @@ static const char *unknown_device(void)
 	return lookup_fails("rdq-no-such-dev", 1, ENODEV);
 }
 
+static int rename_device(const char *from, const char *to)
+{
+	char cmd[200];
+
+	snprintf(cmd, sizeof(cmd), "rdma dev set %s name %s", from, to);
+	return system(cmd);
+}
+
+/*
+ * The lookup remembers the device's index from the cases before: once the
+ * index has another name, the old name must not find the QP there, and the
+ * new one must.
+ */
+static const char *renamed_device(void)
+{
+	static const char other[] = "rdqrenamed0";
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_INIT, .port_num = 1};
+	struct ibv_qp *qp = rc_qp(pd, cq);
+	const char *verdict = NULL;
+	pid_t got = -1;
+	int ret;
+
+	if (!qp)
+		return "ibv_create_qp failed";
+	if (ibv_modify_qp(qp, &attr,
+			  IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		verdict = "ibv_modify_qp to INIT failed";
+	if (!verdict)
+		verdict = owner_is(qp->qp_num, getpid());
+	if (!verdict && rename_device(device_name, other) != 0)
+		verdict = "rdma dev set ... name failed";
+	if (!verdict) {
+		verdict = lookup_fails(device_name, qp->qp_num, ENODEV);
+		ret = verdict ? 0 : qp_owner_pid(other, qp->qp_num, &got);
+		if (!verdict && (ret < 0 || got != getpid())) {
+			snprintf(why, sizeof(why), "as %s: %s, pid %d", other,
+				 ret < 0 ? strerror(-ret) : "found", (int)got);
+			verdict = why;
+		}
+		if (rename_device(other, device_name) != 0 && !verdict)
+			verdict = "renaming the device back failed";
+	}
+	if (!verdict)
+		verdict = owner_is(qp->qp_num, getpid());
+	ibv_destroy_qp(qp);
+	return verdict;
+}
+
 /* rdqd runs as its own user: it must read other users' QPs without privileges. */
 static const char *unprivileged(void)
 {
@@ -294,6 +342,8 @@ static const struct check_case {
 	{"a QP number the device never had gives ENOENT", missing_qp, false},
 	{"the kernel's GSI QP (QP 1) has no owning process: ESRCH", kernel_qp, false},
 	{"an unknown device gives ENODEV", unknown_device, false},
+	{"a device renamed since the last lookup is not found by its old name", renamed_device,
+	 false},
 	{"another user reads the owner of root's QP", unprivileged, true},
 };
 
