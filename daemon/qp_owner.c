@@ -368,7 +368,7 @@ static int owner_lookup(struct nldev *nl, const char *ibdev_name, struct qp_sear
 	if (!nl->dev_name[0] || strcmp(nl->dev_name, ibdev_name) != 0) {
 		struct device_search device = {.name = ibdev_name};
 
-		/* nldev looks a device up by index only: all are dumped and the name matched here. */
+		/* nldev finds a device by index only: all are dumped, the name matched here. */
 		ret = nldev_dump(nl, RDMA_NLDEV_CMD_GET, NULL, device_match, &device);
 		if (ret < 0)
 			return ret;
@@ -376,7 +376,7 @@ static int owner_lookup(struct nldev *nl, const char *ibdev_name, struct qp_sear
 			return -ENODEV;
 		if ((size_t)snprintf(nl->dev_name, sizeof(nl->dev_name), "%s", ibdev_name) >=
 		    sizeof(nl->dev_name))
-			return -ENAMETOOLONG; /* longer than any device's name (IB_DEVICE_NAME_MAX) */
+			return -ENAMETOOLONG; /* no device's name is this long */
 		nl->dev_index = device.index;
 		nl->dev_ports = device.ports;
 	}
