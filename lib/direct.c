@@ -2,19 +2,20 @@
 /*
  * Direct connections (<rdq/direct.h>): the program's own QP, connected by
  * rdqd. rdqd holds the rdma_cm id and gives, step by step, the attributes
- * rdma_cm computed for the QP (INIT, RTR, RTS); this file makes the QP,
- * applies them, and runs the data path: one registered buffer, cut into
- * depth receive slots and depth send slots of msg_size bytes each.
+ * rdma_cm computed for the QP (INIT, RTR, RTS); this file makes the QP and
+ * its one registered buffer, cut into depth receive slots and depth send
+ * slots of msg_size bytes each, and applies them. direct_data.c runs the
+ * data path.
  */
 #include <rdq/direct.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct_internal.h"
 #include "protocol/qp_attr_fields.h"
 #include "stream.h"
 
@@ -22,42 +23,6 @@
 #define DEFAULT_DEPTH	   16u
 #define DEFAULT_TIMEOUT_MS 5000
 #define MAX_DEPTH	   1024u
-
-/* A work request's id: the slot's index, with this bit for a send. */
-#define WR_SEND (1ull << 32)
-
-struct rdq_direct {
-	struct rdq_client *client;
-	uint64_t ep;
-	uint32_t msg_size, depth;
-
-	struct ibv_context *ctx;
-	struct ibv_comp_channel *channel;
-	struct ibv_pd *pd;
-	struct ibv_cq *cq;
-	struct ibv_qp *qp;
-	struct ibv_mr *mr;
-	uint8_t *buf; /* depth receive slots, then depth send slots */
-
-	/* Receives completed and not yet taken: a ring of slots and lengths. */
-	uint32_t *ready_slot, *ready_len;
-	uint32_t ready_head, ready_count;
-	bool *send_busy;
-	uint32_t sends_out, next_send;
-	int failed;   /* a work request failed: the connection is broken (negative errno) */
-	int ended;    /* rdqd's ep.flush came: why the connection is over (negative errno) */
-	int borrowed; /* the receive slot rdq_direct_recv_borrow() lent, or -1 */
-};
-
-static uint8_t *recv_slot(struct rdq_direct *c, uint32_t i)
-{
-	return c->buf + (size_t)i * c->msg_size;
-}
-
-static uint8_t *send_slot(struct rdq_direct *c, uint32_t i)
-{
-	return c->buf + (size_t)(c->depth + i) * c->msg_size;
-}
 
 /* ------------------------------------------------ the attributes rdqd sends */
 
@@ -227,15 +192,6 @@ static int make_qp(struct rdq_client *client, const char *device,
 	return 0;
 }
 
-static int post_recv(struct rdq_direct *c, uint32_t slot)
-{
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)recv_slot(c, slot), .length = c->msg_size, .lkey = c->mr->lkey};
-	struct ibv_recv_wr wr = {.wr_id = slot, .sg_list = &sge, .num_sge = 1}, *bad;
-
-	return ibv_post_recv(c->qp, &wr, &bad) ? -errno : 0;
-}
-
 /* Moves the QP by one of rdqd's steps; its receives are posted as soon as it is at INIT. */
 static int apply_step(struct rdq_direct *c, const json_t *step)
 {
@@ -253,7 +209,7 @@ static int apply_step(struct rdq_direct *c, const json_t *step)
 		return ret;
 	}
 	for (uint32_t s = 0; attr.qp_state == IBV_QPS_INIT && s < c->depth; s++) {
-		ret = post_recv(c, s);
+		ret = direct_post_recv(c, s);
 		if (ret < 0)
 			return ret;
 	}
@@ -441,228 +397,6 @@ int rdq_direct_accept(struct rdq_client *client, int timeout_ms, const struct rd
 	}
 	*out = c;
 	return 0;
-}
-
-/* -------------------------------------------------------------- the data path */
-
-/* Takes what the CQ holds: sends free their slots, receives join the ready ring. */
-static int reap(struct rdq_direct *c)
-{
-	struct ibv_wc wc[16];
-	int n = ibv_poll_cq(c->cq, 16, wc);
-
-	if (n < 0)
-		return c->failed = -EIO;
-	for (int i = 0; i < n; i++) {
-		if (wc[i].status != IBV_WC_SUCCESS) {
-			c->failed = wc[i].status == IBV_WC_WR_FLUSH_ERR ? -ECONNRESET : -EIO;
-			if (wc[i].wr_id & WR_SEND) {
-				c->send_busy[(uint32_t)wc[i].wr_id] = false;
-				c->sends_out--;
-			}
-			continue;
-		}
-		if (wc[i].wr_id & WR_SEND) {
-			c->send_busy[(uint32_t)wc[i].wr_id] = false;
-			c->sends_out--;
-		} else {
-			uint32_t at = (c->ready_head + c->ready_count) % c->depth;
-
-			c->ready_slot[at] = (uint32_t)wc[i].wr_id;
-			c->ready_len[at] = wc[i].byte_len;
-			c->ready_count++;
-		}
-	}
-	return n;
-}
-
-/*
- * rdqd says the connection is down (ep.flush): the QP is ours, so we move it
- * to error (its work requests come back flushed) and confirm with
- * ep.flushed, whose reply nobody waits for.
- */
-static void flush(struct rdq_direct *c, const json_t *msg)
-{
-	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
-	json_t *args = json_pack("{s:I}", "ep", (json_int_t)c->ep);
-	int status = (int)json_integer_value(json_object_get(msg, "status"));
-	int64_t id;
-
-	c->ended = status == -ENODEV ? -ENODEV : -ECONNRESET;
-	ibv_modify_qp(c->qp, &attr, IBV_QP_STATE);
-	if (args && rdq_client_send(c->client, "ep.flushed", args, &id) == 0)
-		stream_discard_add(c->client, id);
-}
-
-/*
- * Reads what rdqd sent without waiting: this connection's ep.flush is acted
- * on; anything else is kept for whoever reads it (rdq_client_next(), or
- * another direct connection of the client).
- */
-static int read_daemon(struct rdq_direct *c)
-{
-	json_t *msg = stream_queue_take_flush(c->client, c->ep);
-	int ret = 0;
-
-	while (!msg && ret == 0) {
-		ret = stream_receive(c->client, 0, &msg);
-		if (ret == 0 && !stream_is_flush(msg, c->ep)) {
-			ret = stream_queue_push(c->client, msg);
-			msg = NULL;
-		}
-	}
-	if (msg)
-		flush(c, msg);
-	json_decref(msg);
-	return ret == -EAGAIN ? 0 : ret;
-}
-
-/* Waits for the CQ's next completion event or rdqd's news, at most until the deadline. */
-static int wait_event(struct rdq_direct *c, int64_t deadline)
-{
-	struct pollfd p[2] = {{.fd = c->channel->fd, .events = POLLIN},
-			      {.fd = rdq_client_fd(c->client), .events = POLLIN}};
-	struct ibv_cq *cq;
-	void *ctx;
-	int n;
-
-	if (ibv_req_notify_cq(c->cq, 0))
-		return -errno;
-	/* A completion that came before the notification was armed. */
-	n = reap(c);
-	if (n != 0)
-		return n < 0 ? n : 0;
-	/*
-	 * rdqd's ep.flush may be read already (by a call that read its reply
-	 * past it, or in a partial read): the socket would not wake us for it.
-	 */
-	if (!c->ended) {
-		n = read_daemon(c);
-		if (n < 0 || c->ended)
-			return n;
-	}
-	/* Once told, rdqd has nothing more for this connection: only the CQ matters. */
-	n = poll(p, c->ended ? 1 : 2, stream_remaining_ms(deadline));
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -EAGAIN;
-	if ((p[0].revents & POLLIN) && ibv_get_cq_event(c->channel, &cq, &ctx) == 0)
-		ibv_ack_cq_events(cq, 1);
-	if (!c->ended && p[1].revents)
-		return read_daemon(c);
-	return 0;
-}
-
-int rdq_direct_send_buffer(struct rdq_direct *c, void **buf)
-{
-	int ret;
-
-	while (c->sends_out == c->depth && !c->failed) {
-		ret = reap(c);
-		if (ret == 0)
-			ret = wait_event(c, -1);
-		if (ret < 0)
-			return ret;
-	}
-	if (c->failed)
-		return c->ended ? c->ended : c->failed;
-	/* The same slot until it is posted: a second call does not take another. */
-	while (c->send_busy[c->next_send])
-		c->next_send = (c->next_send + 1) % c->depth;
-	*buf = send_slot(c, c->next_send);
-	return 0;
-}
-
-int rdq_direct_send_post(struct rdq_direct *c, size_t len)
-{
-	uint32_t slot = c->next_send;
-	struct ibv_sge sge = {.addr = (uintptr_t)send_slot(c, slot),
-			      .length = (uint32_t)len,
-			      .lkey = c->mr->lkey};
-	struct ibv_send_wr wr = {.wr_id = WR_SEND | slot,
-				 .sg_list = &sge,
-				 .num_sge = 1,
-				 .opcode = IBV_WR_SEND,
-				 .send_flags = IBV_SEND_SIGNALED},
-			   *bad;
-
-	if (len == 0 || len > c->msg_size)
-		return -EMSGSIZE;
-	if (c->failed)
-		return c->ended ? c->ended : c->failed;
-	if (c->send_busy[slot])
-		return -EINVAL; /* no rdq_direct_send_buffer() since the last post */
-	if (ibv_post_send(c->qp, &wr, &bad))
-		return -errno;
-	c->send_busy[slot] = true;
-	c->sends_out++;
-	return 0;
-}
-
-int rdq_direct_send(struct rdq_direct *c, const void *data, size_t len)
-{
-	void *buf;
-	int ret;
-
-	if (len == 0 || len > c->msg_size)
-		return -EMSGSIZE;
-	ret = rdq_direct_send_buffer(c, &buf);
-	if (ret < 0)
-		return ret;
-	memcpy(buf, data, len);
-	return rdq_direct_send_post(c, len);
-}
-
-int rdq_direct_recv_borrow(struct rdq_direct *c, const void **data, int timeout_ms)
-{
-	int64_t deadline = stream_deadline_after(timeout_ms);
-	int ret;
-
-	if (c->borrowed >= 0)
-		return -EBUSY;
-	/* rdqd's socket is read only when the CQ has nothing: the data path makes no extra call. */
-	while (c->ready_count == 0) {
-		if (c->failed)
-			return c->ended ? c->ended : c->failed;
-		ret = reap(c);
-		if (ret == 0)
-			ret = wait_event(c, deadline);
-		if (ret < 0)
-			return ret;
-	}
-	c->borrowed = (int)c->ready_slot[c->ready_head];
-	ret = (int)c->ready_len[c->ready_head];
-	c->ready_head = (c->ready_head + 1) % c->depth;
-	c->ready_count--;
-	*data = recv_slot(c, (uint32_t)c->borrowed);
-	return ret;
-}
-
-int rdq_direct_recv_done(struct rdq_direct *c)
-{
-	uint32_t slot = (uint32_t)c->borrowed;
-
-	if (c->borrowed < 0)
-		return -EINVAL;
-	c->borrowed = -1;
-	/* After the connection ended the QP takes no receives: nothing is left to give back. */
-	return c->failed ? 0 : post_recv(c, slot);
-}
-
-int rdq_direct_recv(struct rdq_direct *c, void *buf, size_t size, int timeout_ms)
-{
-	const void *data;
-	int len = rdq_direct_recv_borrow(c, &data, timeout_ms), ret;
-
-	if (len < 0)
-		return len;
-	if ((size_t)len <= size)
-		memcpy(buf, data, (size_t)len);
-	ret = rdq_direct_recv_done(c);
-	if (ret < 0)
-		return ret;
-	return (size_t)len <= size ? len : -EMSGSIZE;
 }
 
 int rdq_direct_fd(const struct rdq_direct *c)

@@ -460,6 +460,11 @@ int stream_receive(struct rdq_client *c, int64_t deadline, json_t **msg)
 	}
 }
 
+int stream_receive_buffered(struct rdq_client *c, json_t **msg)
+{
+	return take_frame(c, msg);
+}
+
 /*
  * Moves every whole frame in the buffer to the FIFO, making room to read.
  * Used while a send is blocked: rdqd stops reading a client whose replies

@@ -124,6 +124,13 @@ void *stream_take_attachment(struct rdq_client *c, size_t *len);
 int stream_receive(struct rdq_client *c, int64_t deadline, json_t **msg);
 
 /*
+ * The next message already read off the socket, whole, without reading the
+ * socket (which poll() can watch for the rest). Returns 0 and sets *msg,
+ * -EAGAIN when no whole frame is buffered, or -EBADMSG.
+ */
+int stream_receive_buffered(struct rdq_client *c, json_t **msg);
+
+/*
  * Writes all of head, then data_len bytes of data (an attachment; data may
  * be NULL when data_len is 0). While the socket is full it reads what rdqd
  * sends into the FIFO. Returns 0, -ECONNRESET when rdqd closed the
