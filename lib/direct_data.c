@@ -95,10 +95,25 @@ static int read_daemon(struct rdq_direct *c, bool from_socket)
 }
 
 /*
+ * Asks the CQ for its next completion event, then takes a completion that
+ * came before it was asked. Returns what reap() does.
+ */
+static int arm(struct rdq_direct *c)
+{
+	if (ibv_req_notify_cq(c->cq, 0))
+		return -errno;
+	c->armed = true;
+	return reap(c);
+}
+
+/*
  * Waits for the CQ's next completion event or rdqd's news, at most until the
- * deadline. The caller has just reaped the CQ. Each system call here is one a
- * message pays for when a loop finds nothing: the CQ is armed only when its
- * last event was taken, and rdqd's socket read only when poll() says so.
+ * deadline. The caller has just reaped the CQ. Every system call here is one
+ * a turn of a program's loop pays when a connection has nothing new: the CQ
+ * is asked for an event only when its last one was taken, rdqd's socket is
+ * read only when poll() says so, and an event taken is asked for again at
+ * once, so that a turn with no deadline left ends with one poll(), one read
+ * of the event and one request for the next.
  */
 static int wait_event(struct rdq_direct *c, int64_t deadline)
 {
@@ -109,11 +124,7 @@ static int wait_event(struct rdq_direct *c, int64_t deadline)
 	int n;
 
 	if (!c->armed) {
-		if (ibv_req_notify_cq(c->cq, 0))
-			return -errno;
-		c->armed = true;
-		/* A completion that came before the notification was armed. */
-		n = reap(c);
+		n = arm(c);
 		if (n != 0)
 			return n < 0 ? n : 0;
 	}
@@ -132,12 +143,21 @@ static int wait_event(struct rdq_direct *c, int64_t deadline)
 		return -errno;
 	if (n == 0)
 		return -EAGAIN;
+	if (!c->ended && p[1].revents) {
+		n = read_daemon(c, true);
+		if (n < 0 || c->ended)
+			return n;
+	}
 	if ((p[0].revents & POLLIN) && ibv_get_cq_event(c->channel, &cq, &ctx) == 0) {
 		ibv_ack_cq_events(cq, 1);
 		c->armed = false;
+		n = arm(c);
+		if (n != 0)
+			return n < 0 ? n : 0;
+		/* The event was for completions the caller reaped already: nothing new. */
+		if (stream_remaining_ms(deadline) == 0)
+			return -EAGAIN;
 	}
-	if (!c->ended && p[1].revents)
-		return read_daemon(c, true);
 	return 0;
 }
 
