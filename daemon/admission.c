@@ -44,8 +44,8 @@ enum admission admission_check(struct rdqd *d, rdq_handle_t listener, unsigned c
 	return ADMIT;
 }
 
-enum admission admission_check_peer(const struct rdq_peer_rules *rules,
-				    const struct sockaddr *peer, char *reason, size_t size)
+enum admission admission_check_peer(const struct rdq_peer_rules *rules, const struct sockaddr *peer,
+				    char *reason, size_t size)
 {
 	char host[RDQ_PREFIX_STRLEN];
 

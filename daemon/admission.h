@@ -8,9 +8,9 @@
  * listener's children, the network's share in shares.c), so it costs the
  * same however many there are. Before them, the listener's address rules
  * (allow and deny prefixes, protocol/addr_prefix.h) may refuse the peer's
- * address: a bounded list, so that check too costs the same every time. A request turned away is rejected through
- * rdma_cm with a reason the peer can read (ep_reject, on a worker), counted
- * in stats (network), and logged at most once a second. Loop only.
+ * address: a bounded list, so that check too costs the same every time. A request turned away is
+ * rejected through rdma_cm with a reason the peer can read (ep_reject, on a worker), counted in
+ * stats (network), and logged at most once a second. Loop only.
  */
 #ifndef RDQD_ADMISSION_H
 #define RDQD_ADMISSION_H
@@ -52,8 +52,8 @@ enum admission admission_check(struct rdqd *d, rdq_handle_t listener, unsigned c
  * rdma_cm reports for the request. If not, reason (size bytes) names the
  * peer. At most 2 * RDQ_PREFIX_MAX comparisons, whatever else there is.
  */
-enum admission admission_check_peer(const struct rdq_peer_rules *rules,
-				    const struct sockaddr *peer, char *reason, size_t size);
+enum admission admission_check_peer(const struct rdq_peer_rules *rules, const struct sockaddr *peer,
+				    char *reason, size_t size);
 
 /* A connection request was admitted: a passive endpoint was made for it. */
 void admission_accepted(struct rdqd *d);

@@ -93,7 +93,8 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 		} else if (was && listen_decl_equal(&was->decl, &e->decl) &&
 			   ep_wait_declared_rules(d, was->ep, &e->decl.rules) == 0) {
 			/* Only its rules: the listener and its connections stay. */
-			log_info("listener %s: new address rules, for the peers that come from now on",
+			log_info("listener %s: new address rules, for the peers that come from now "
+				 "on",
 				 e->decl.name);
 			was->decl = e->decl;
 			ruled++;

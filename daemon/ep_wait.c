@@ -490,8 +490,7 @@ void ep_wait_undeclare(struct rdqd *d, unsigned long long h)
 	object_unref(ep);
 }
 
-int ep_wait_declared_rules(struct rdqd *d, unsigned long long h,
-			   const struct rdq_peer_rules *rules)
+int ep_wait_declared_rules(struct rdqd *d, unsigned long long h, const struct rdq_peer_rules *rules)
 {
 	struct ep *ep = h ? ep_get(d, h) : NULL;
 	struct rdq_peer_rules *copy;

@@ -124,9 +124,10 @@ static int listen_rules(struct request *req, const struct rdq_args_ep_listen *a,
 	}
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
 		struct rdq_prefix_list *l = i == 0 ? &rules->allow : &rules->deny;
-		int ret = lists[i].text->s ? rdq_prefix_list_add(l, lists[i].text->s,
-								 lists[i].text->len, why, sizeof(why))
-					   : 0;
+		int ret = lists[i].text->s
+				  ? rdq_prefix_list_add(l, lists[i].text->s, lists[i].text->len,
+							why, sizeof(why))
+				  : 0;
 
 		if (ret < 0) {
 			free(rules);

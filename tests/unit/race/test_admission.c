@@ -122,8 +122,8 @@ static unsigned peer_connects_from(rdq_handle_t listener, const char *text)
 	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)peer)->sin_addr) == 1) {
 		peer->ss_family = AF_INET;
 	} else {
-		assert_int_equal(inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)peer)->sin6_addr),
-				 1);
+		assert_int_equal(
+			inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)peer)->sin6_addr), 1);
 		peer->ss_family = AF_INET6;
 	}
 	endpoint_cm_event(&w.d, listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, id, NULL);
@@ -561,8 +561,8 @@ static void test_show_rules(void **state)
 	assert_int_equal(json_array_size(allow), 2);
 	assert_string_equal(json_string_value(json_array_get(allow, 0)), "10.1.0.0/16");
 	assert_string_equal(json_string_value(json_array_get(allow, 1)), "fd00::1/128");
-	assert_string_equal(
-		json_string_value(json_array_get(json_object_get(row, "deny"), 0)), "any");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "deny"), 0)),
+			    "any");
 	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
 	id = clients_send(CLIENT, "ep.show", NULL);
 	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
