@@ -601,8 +601,9 @@ void ops_run(struct rdqd *d, struct request *req, struct rdq_envelope *e)
 	char err[RDQ_ERRMSG_MAX];
 	int ret = rdq_args_read(e, req->op, args, err);
 
-	if (ret < 0)
+	if (ret < 0) {
 		request_complete(req, ret, NULL, err);
-	else
-		handlers[req->op->op](d, req, args, &in);
+		return;
+	}
+	handlers[req->op->op](d, req, args, &in);
 }
