@@ -42,11 +42,11 @@ enum where {
 struct ctl_case {
 	const char *name; /* the command line it covers */
 	enum where where;
-	const char *args[8]; /* after the -s option */
-	int exit;	     /* the exit status */
-	const char *out;     /* stdout contains this, or NULL */
-	const char *err;     /* stderr contains this, or NULL */
-	bool json;	     /* stdout is one JSON object */
+	const char *args[12]; /* after the -s option */
+	int exit;	      /* the exit status */
+	const char *out;      /* stdout contains this, or NULL */
+	const char *err;      /* stderr contains this, or NULL */
+	bool json;	      /* stdout is one JSON object */
 };
 
 /* Succeeds, printing out on stdout. */
@@ -144,6 +144,18 @@ static const struct ctl_case cases[] = {
 	FAILS("ep listen without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "listen",
 	      "127.0.0.1:7472"),
 	FAILS("ep connect without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "connect", "127.0.0.1"),
+	/* Address rules: rdqd reads them first, so a bad prefix is named even without RDMA. */
+	FAILS("ep listen --deny and --allow, again and in lists, reach rdqd", DAEMON, 1, "ENODEV",
+	      "ep", "listen", "127.0.0.1", "--deny", "any", "--allow", "10.1.0.0/16,fd00::/8",
+	      "--allow", "::1"),
+	FAILS("ep listen --allow with a bad prefix: EINVAL, naming it", DAEMON, 1,
+	      "allow: \"10.0.0.0/33\" is not an address prefix", "ep", "listen", "127.0.0.1",
+	      "--allow", "10.0.0.0/8", "--allow", "10.0.0.0/33"),
+	FAILS("ep serve --deny with a bad prefix: EINVAL, naming it", DAEMON, 1,
+	      "deny: \"bogus\" is not an address prefix", "ep", "serve", "127.0.0.1", "--deny",
+	      "bogus", "--", "cat"),
+	FAILS("ep listen --allow without a PREFIX", NO_SOCKET_OPT, 2, "--allow needs a value", "ep",
+	      "listen", "127.0.0.1", "--allow"),
 	/*
 	 * Every option becomes an argument the op takes (a build that is not a release
 	 * aborts rdqctl on any other): each command with all its options reaches rdqd.
