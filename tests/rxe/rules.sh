@@ -5,7 +5,8 @@
 # An IPv4 listener that admits one address alone (deny any, allow it) and
 # an IPv6 listener that denies one: the admitted peer gets its echo, the
 # refused one reads the reason in the REJ, and stats.network counts it.
-# Then a declared listener (listen-dir) with a peer connected: its file
+# rdqctl ep serve, rdqd-carried and --direct, with --deny: the same. Then a
+# declared listener (listen-dir) with a peer connected: its file
 # changes only its rules and SIGHUP comes; the same listener stays, its peer
 # stays connected, and a new peer the new rules refuse is refused.
 set -u
@@ -82,6 +83,32 @@ expect_match "the log says it, with its remedy" \
 	"is refused by the listener's address rules; the listener's allow and deny" \
 	"$(cat "$RDQD_LOG")"
 
+# --- rdqctl ep serve, rdqd-carried and direct: the same rules, the same words
+
+for mode in serve direct; do
+	flag=
+	[ $mode = direct ] && flag=--direct
+	port=$((PORT + 3))
+	[ $mode = direct ] && port=$((PORT + 4))
+	# shellcheck disable=SC2086 # flag: no word, or one
+	(exec rdqctl -s "$RDQ_SOCK" -j ep serve $flag "$SELF:$port" --deny "$BAD" -- tr a-z A-Z \
+		>/tmp/serve.$mode.out 2>&1) &
+	SERVER=$!
+	serving() { grep -q '"event":"serving"' "/tmp/serve.$mode.out"; }
+	wait_until 10 serving || fail "ep serve ($mode) --deny starts" "$(cat /tmp/serve.$mode.out)"
+	out=$(timeout 60 echo-peer --from "$GOOD" --ask "$SELF" "$port" 20000 "hi $mode" 2>&1)
+	expect "ep serve ($mode): the allowed peer is answered" "echo-peer: connected
+HI $(echo "$mode" | tr a-z A-Z)" "$out"
+	out=$(timeout 60 echo-peer --from "$BAD" --ask "$SELF" "$port" 20000 "hi" 2>&1)
+	status=$?
+	expect "ep serve ($mode): the refused peer is rejected" 5 "$status"
+	expect_match "ep serve ($mode): and reads why" \
+		"rejected: rdq: peer $BAD is refused by the listener's address rules" "$out"
+	kill -INT "$SERVER"
+	wait "$SERVER"
+done
+expect "stats: four peers refused by rules so far" 4 "$(network rejected_by_rule)"
+
 # --- A declared listener: its rules change on SIGHUP, its peer stays
 
 if wait_until 10 state_is ruled listening; then pass "the declared listener listens"
@@ -119,7 +146,7 @@ expect_match "the held peer had connected" "^echo-peer: connected" "$(cat /tmp/h
 if grep -q "disconnected by the other side" /tmp/held.out; then
 	fail "the held peer saw no disconnect" "$(cat /tmp/held.out)"
 else pass "the held peer saw no disconnect"; fi
-expect "stats: three peers refused by rules in all" 3 "$(network rejected_by_rule)"
+expect "stats: five peers refused by rules in all" 5 "$(network rejected_by_rule)"
 
 expect_no_level_violation
 rdqd_stop
