@@ -8,9 +8,10 @@
  * listener's children, the network's share in shares.c), so it costs the
  * same however many there are. Before them, the listener's address rules
  * (allow and deny prefixes, protocol/addr_prefix.h) may refuse the peer's
- * address: a bounded list, so that check too costs the same every time. A request turned away is
- * rejected through rdma_cm with a reason the peer can read (ep_reject, on a worker), counted in
- * stats (network), and logged at most once a second. Loop only.
+ * address: bounded lists, so that check too costs the same every time. A
+ * request turned away is rejected through rdma_cm with a reason the peer
+ * can read (ep_reject, on a worker), counted in stats (network), and logged
+ * at most once a second. Loop only.
  */
 #ifndef RDQD_ADMISSION_H
 #define RDQD_ADMISSION_H

@@ -12,9 +12,8 @@
  * again; an unchanged one, and its connections, are left alone. A file
  * whose address rules (allow, deny) alone changed keeps its listener and
  * connections: the listener's rules are swapped on the loop, and peers
- * that come later meet the new ones. A bad file
- * is logged, naming the file and the line, and its listener (if it had one)
- * stays as it was.
+ * that come later meet the new ones. A bad file is logged, naming the file
+ * and the line, and its listener (if it had one) stays as it was.
  */
 #ifndef RDQD_DECLARED_H
 #define RDQD_DECLARED_H
