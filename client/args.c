@@ -78,6 +78,16 @@ int args_parse(const char *path, const char *usage, const struct opt *opts, int 
 			*o->text = argv[i];
 			continue;
 		}
+		if (o->list) {
+			size_t len = strlen(o->list);
+
+			if (len + strlen(argv[i]) + 2 > o->list_size)
+				return usage_error(path, "%s: more than %zu bytes in all", o->name,
+						   o->list_size - 1);
+			snprintf(o->list + len, o->list_size - len, "%s%s", len ? "," : "",
+				 argv[i]);
+			continue;
+		}
 		if (parse_int(argv[i], o->min, o->max, o->value) < 0)
 			return usage_error(
 				path, "%s %s: expected an integer from %" PRId64 " to %" PRId64,

@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "protocol/addr_prefix.h"
 #include "protocol/defaults.h"
 #include "protocol/message.h"
 #include "print.h"
 
 #define LISTEN_USAGE                                                                               \
-	"listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N] [--wait-address]\n"
+	"listen ADDR[:PORT] [--tied] [--backlog N] [--max-connections N] [--wait-address]\n"       \
+	"  [--allow PREFIX]... [--deny PREFIX]...\n"
 #define CONNECT_USAGE	 "connect ADDR[:PORT] [--timeout MS] [--tied]\n"
 #define SEND_USAGE	 "send EP DATA|@FILE|- [--wait] [--timeout MS]\n"
 #define RECV_USAGE	 "recv EP [--timeout MS] [--out FILE]\n"
@@ -31,7 +33,12 @@ static const char ep_usage[] =
 	"        " RDQ_STR(RDQ_DEFAULT_MAX_CONNECTIONS) ", up to " RDQ_STR(RDQ_MAX_MAX_CONNECTIONS) "): rdqd rejects the others and tells them why.\n"
 	"        --wait-address: an ADDR on no interface (or no RDMA device) yet\n"
 	"        is waited for, and the listener listens when it comes, and again\n"
-	"        each time it comes back; ADDR must then be numeric\n"
+	"        each time it comes back; ADDR must then be numeric.\n"
+	"        --allow and --deny: which peers may connect, by address prefix\n"
+	"        (10.1.0.0/16, fd00::/8, a bare address, any, localhost; again, or\n"
+	"        comma lists, up to " RDQ_STR(RDQ_PREFIX_MAX) " each): a peer an --allow prefix matches is\n"
+	"        admitted, else one a --deny prefix matches is rejected, else\n"
+	"        admitted\n"
 	"  " CONNECT_USAGE
 	"        connect to a listener; prints the endpoint and its QP number. Both\n"
 	"        are rdqd's and stay after rdqctl exits: a direct endpoint (its QP\n"
@@ -61,7 +68,9 @@ static const char ep_usage[] =
 	"        connected peers / its --max-connections; MODE is echo, serve or\n"
 	"        direct; a direct endpoint's QP is its client's: process PID, QP\n"
 	"        number QPN. NAME is a declared listener's (rdqd's listen-dir); a\n"
-	"        listener that waits is waiting or failed, and WHY says for what\n"
+	"        listener that waits is waiting or failed, and WHY says for what;\n"
+	"        RULES counts a listener's --allow and --deny prefixes, and ep show\n"
+	"        EP lists them\n"
 	"\n"
 	"ADDR is IPv4 or IPv6: 10.0.0.1:7472, [fe80::1]:7472, or a bare address.\n"
 	"--tied destroys the endpoint when this rdqctl exits; EP and QP are integers.\n"
@@ -91,7 +100,19 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 	static const char path[] = "rdqctl ep listen";
 	int64_t backlog = 0, max_connections = 0;
 	bool tied = false, has_backlog = false, has_max = false, wait_address = false;
+	bool has_allow = false, has_deny = false;
+	char allow[RDQ_PREFIX_TEXT_MAX] = "", deny[RDQ_PREFIX_TEXT_MAX] = "";
 	const struct opt opts[] = {
+		{.name = "--allow",
+		 .metavar = "PREFIX",
+		 .list = allow,
+		 .list_size = sizeof(allow),
+		 .seen = &has_allow},
+		{.name = "--deny",
+		 .metavar = "PREFIX",
+		 .list = deny,
+		 .list_size = sizeof(deny),
+		 .seen = &has_deny},
 		{.name = "--tied", .seen = &tied},
 		{.name = "--wait-address", .seen = &wait_address},
 		{.name = "--backlog",
@@ -130,6 +151,10 @@ static int ep_listen(struct ctl *ctl, int argc, char **argv)
 		json_object_set_new(args, "tied", json_true());
 	if (wait_address)
 		json_object_set_new(args, "wait_address", json_true());
+	if (has_allow)
+		json_object_set_new(args, "allow", json_string(allow));
+	if (has_deny)
+		json_object_set_new(args, "deny", json_string(deny));
 
 	ret = ctl_call(ctl, "ep.listen", args, -1, &result);
 	if (ret)
@@ -414,9 +439,28 @@ static int ep_destroy(struct ctl *ctl, int argc, char **argv)
 	return RDQCTL_OK;
 }
 
+/* "allow  10.1.0.0/16 fd00::/8": a listener's prefixes, when ep.show gave them. */
+static void print_prefixes(json_t *row, const char *list)
+{
+	json_t *prefixes = json_object_get(row, list), *p;
+	size_t i;
+
+	if (!json_array_size(prefixes))
+		return;
+	printf("%-6s", list);
+	json_array_foreach(prefixes, i, p)
+	{
+		printf(" %s", json_string_value(p));
+	}
+	printf("\n");
+}
+
 static void show_text(json_t *result)
 {
-	/* NAME and WHY last: the columns before keep their places for scripts that count them. */
+	/*
+	 * NAME, WHY and RULES last: the columns before keep their places for
+	 * scripts that count them.
+	 */
 	static const struct print_column cols[] = {
 		{"EP", "ep"},	       {"QP", "qp"},
 		{"ROLE", "role"},      {"MODE", "mode"},
@@ -426,7 +470,7 @@ static void show_text(json_t *result)
 		{"PID", "client_pid"}, {"QPN", "qp_num"},
 		{"SENT", "sent"},      {"RECEIVED", "received"},
 		{"ECHOED", "echoed"},  {"NAME", "name"},
-		{"WHY", "reason"},
+		{"WHY", "reason"},     {"RULES", "rules"},
 	};
 	json_t *rows = json_object_get(result, "endpoints"), *row;
 	size_t i;
@@ -463,6 +507,12 @@ static void show_text(json_t *result)
 					json_integer_value(max)));
 	}
 	print_table(cols, sizeof(cols) / sizeof(cols[0]), rows);
+	/* One listener shown: its prefixes, under the table (too long for a cell). */
+	json_array_foreach(rows, i, row)
+	{
+		print_prefixes(row, "allow");
+		print_prefixes(row, "deny");
+	}
 }
 
 static int ep_show(struct ctl *ctl, int argc, char **argv)

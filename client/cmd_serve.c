@@ -156,6 +156,11 @@ static const char serve_usage[] =
 	"(closed); with -j one JSON object per line, also one per answer (answered).\n"
 	"Runs until SIGINT or SIGTERM, which kill the commands still running.\n"
 	"\n"
+	"  --allow PREFIX    peers whose address it matches may connect (10.1.0.0/16,\n"
+	"                    fd00::/8, a bare address, any, localhost; again, or a\n"
+	"                    comma list)\n"
+	"  --deny PREFIX     peers whose address it matches may not, unless an --allow\n"
+	"                    prefix matches them; as --allow\n"
 	"  --direct          a direct listener: each peer's connection is taken with a\n"
 	"                    QP of this rdqctl's own, and its messages and answers\n"
 	"                    (up to " RDQ_STR(DIRECT_MSG_SIZE) " bytes) move on it, not through rdqd;\n"
@@ -166,8 +171,8 @@ static const char serve_usage[] =
 	"                    killed with everything in its process group\n"
 	"  --config FILE     everything from FILE instead: one \"key = value\" a line\n"
 	"                    (address, command, max-running, timeout, direct,\n"
-	"                    wait-address), as rdq-serve@.service runs it; a bad\n"
-	"                    file is named with its line, exit 2\n";
+	"                    wait-address, allow, deny), as rdq-serve@.service\n"
+	"                    runs it; a bad file is named with its line, exit 2\n";
 /* clang-format on */
 
 /*
@@ -209,11 +214,22 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 	struct server srv = {
 		.ctl = ctl,
 		.runner = {.max_running = DEFAULT_MAX_RUNNING, .timeout_ms = DEFAULT_TIMEOUT_MS}};
-	bool has_max = false, has_timeout = false, has_config = false;
+	bool has_max = false, has_timeout = false, has_config = false, has_allow = false,
+	     has_deny = false;
 	struct serve_conf conf = {0};
 	const char *config = NULL;
 	const struct opt opts[] = {
+		{.name = "--allow",
+		 .metavar = "PREFIX",
+		 .list = conf.allow,
+		 .list_size = sizeof(conf.allow),
+		 .seen = &has_allow},
 		{.name = "--config", .metavar = "FILE", .text = &config, .seen = &has_config},
+		{.name = "--deny",
+		 .metavar = "PREFIX",
+		 .list = conf.deny,
+		 .list_size = sizeof(conf.deny),
+		 .seen = &has_deny},
 		{.name = "--direct", .seen = &srv.direct},
 		{.name = "--max-running",
 		 .metavar = "N",
@@ -243,7 +259,8 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 		return ret < 0 ? RDQCTL_OK : ret;
 	if (has_config) {
 		ret = serve_from_file(path, config,
-				      npos || dashes < argc || srv.direct || has_max || has_timeout,
+				      npos || dashes < argc || srv.direct || has_max ||
+					      has_timeout || has_allow || has_deny,
 				      &srv, &conf, addr, sizeof(addr), &port);
 		if (ret)
 			return ret;
@@ -282,6 +299,11 @@ int ep_serve(struct ctl *ctl, int argc, char **argv)
 		json_object_set_new(args, "port", json_integer(port));
 	if (args && conf.wait_address)
 		json_object_set_new(args, "wait_address", json_true());
+	/* rdqd reads the prefixes (and names a bad one); the file's were read already. */
+	if (args && conf.allow[0])
+		json_object_set_new(args, "allow", json_string(conf.allow));
+	if (args && conf.deny[0])
+		json_object_set_new(args, "deny", json_string(conf.deny));
 	ctl->priv = &srv;
 	/* A direct server leaves rdqd's messages to librdq (requests, flushes). */
 	ctl->on_other = srv.direct ? NULL : serve_on_other;

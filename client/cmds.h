@@ -69,7 +69,13 @@ struct opt {
 	int64_t min, max;
 	int64_t *value;	   /* set for an integer option */
 	const char **text; /* set for a word option: the argument as given */
-	bool *seen;	   /* set to true when given */
+	/*
+	 * Set for a word option that may come again (--allow): each argument
+	 * is appended to list (list_size bytes), after a comma.
+	 */
+	char *list;
+	size_t list_size;
+	bool *seen; /* set to true when given */
 };
 
 /*

@@ -150,6 +150,28 @@ static int yes_no(const char *key, const char *value, bool *out, char *err, size
 	return -EINVAL;
 }
 
+/* allow or deny, again and again as rdqd's listen.d: each line adds its prefixes. */
+static int rules_line(struct serve_conf *c, const char *key, const char *value, char *err,
+		      size_t err_size)
+{
+	bool allow = key[0] == 'a';
+	struct rdq_prefix_list *l = allow ? &c->rules.allow : &c->rules.deny;
+	char *text = allow ? c->allow : c->deny, why[200];
+	size_t len = strlen(text);
+	int ret = rdq_prefix_list_add(l, value, strlen(value), why, sizeof(why));
+
+	if (ret == 0 && len + strlen(value) + 2 > sizeof(c->allow)) {
+		snprintf(why, sizeof(why), "more than %zu bytes in all", sizeof(c->allow) - 1);
+		ret = -E2BIG;
+	}
+	if (ret < 0) {
+		snprintf(err, err_size, "%s: %s", key, why);
+		return -EINVAL;
+	}
+	snprintf(text + len, sizeof(c->allow) - len, "%s%s", len ? "," : "", value);
+	return 0;
+}
+
 static int conf_line(struct conf_state *st, const char *key, const char *value, unsigned lineno,
 		     char *err, size_t err_size)
 {
@@ -188,9 +210,11 @@ static int conf_line(struct conf_state *st, const char *key, const char *value, 
 		return once(&st->wait_address, lineno, key, err, err_size) < 0
 			       ? -EINVAL
 			       : yes_no(key, value, &c->wait_address, err, err_size);
+	if (strcmp(key, "allow") == 0 || strcmp(key, "deny") == 0)
+		return rules_line(c, key, value, err, err_size);
 	snprintf(err, err_size,
 		 "unknown key \"%.60s\" (address, command, max-running, timeout, direct, "
-		 "wait-address)",
+		 "wait-address, allow, deny)",
 		 key);
 	return -EINVAL;
 }

@@ -13,12 +13,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/addr_prefix.h"
+
 struct serve_conf {
 	char address[256]; /* ADDR[:PORT] as written, for arg_address() */
 	char **argv;	   /* the command's words, NULL-terminated; serve_conf_free frees them */
 	int64_t max_running, timeout_ms; /* left as they were when the file does not set them */
 	bool direct;
 	bool wait_address; /* listen before the address exists, and wait for it */
+	/* Which peers may connect: ep.listen's allow and deny, comma-separated; "" for none. */
+	char allow[RDQ_PREFIX_TEXT_MAX], deny[RDQ_PREFIX_TEXT_MAX];
+	struct rdq_peer_rules rules; /* the same, read: a bad prefix is named with its line */
 };
 
 /*

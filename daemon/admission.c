@@ -8,6 +8,7 @@
 #include "control.h"
 #include "engine/level.h"
 #include "log.h"
+#include "protocol/addr_prefix.h"
 #include "rdqd.h"
 #include "shares.h"
 
@@ -43,6 +44,19 @@ enum admission admission_check(struct rdqd *d, rdq_handle_t listener, unsigned c
 	return ADMIT;
 }
 
+enum admission admission_check_peer(const struct rdq_peer_rules *rules, const struct sockaddr *peer,
+				    char *reason, size_t size)
+{
+	char host[RDQ_PREFIX_STRLEN];
+
+	RDQ_DISPATCH_ONLY();
+	if (rdq_peer_rules_admit(rules, peer))
+		return ADMIT;
+	rdq_peer_format(peer, host, sizeof(host));
+	snprintf(reason, size, "rdq: peer %s is refused by the listener's address rules", host);
+	return REFUSE_PEER_RULE;
+}
+
 void admission_accepted(struct rdqd *d)
 {
 	d->counters.net_requests++;
@@ -61,6 +75,8 @@ static const char *remedy(enum admission why)
 		return "; raise LimitNOFILE= or close endpoints";
 	case REFUSE_NO_SERVER:
 		return "; the client serving the listener does not read what rdqd sends it";
+	case REFUSE_PEER_RULE:
+		return "; the listener's allow and deny prefixes say so";
 	default:
 		return "";
 	}
@@ -110,6 +126,9 @@ void admission_rejected(struct rdqd *d, enum admission why, const char *reason)
 		break;
 	case REFUSE_NO_SERVER:
 		d->counters.net_rejected_no_server++;
+		break;
+	case REFUSE_PEER_RULE:
+		d->counters.net_rejected_by_rule++;
 		break;
 	default:
 		d->counters.net_rejected_other++;

@@ -6,9 +6,12 @@
  * --max-network-endpoints passive endpoints, and rdqd has file descriptors
  * to spare. Each check reads a count kept as endpoints come and go (the
  * listener's children, the network's share in shares.c), so it costs the
- * same however many there are. A request turned away is rejected through
- * rdma_cm with a reason the peer can read (ep_reject, on a worker), counted
- * in stats (network), and logged at most once a second. Loop only.
+ * same however many there are. Before them, the listener's address rules
+ * (allow and deny prefixes, protocol/addr_prefix.h) may refuse the peer's
+ * address: bounded lists, so that check too costs the same every time. A
+ * request turned away is rejected through rdma_cm with a reason the peer
+ * can read (ep_reject, on a worker), counted in stats (network), and logged
+ * at most once a second. Loop only.
  */
 #ifndef RDQD_ADMISSION_H
 #define RDQD_ADMISSION_H
@@ -17,7 +20,9 @@
 
 #include "engine/handle_table.h"
 
+struct rdq_peer_rules;
 struct rdqd;
+struct sockaddr;
 
 /*
  * The reason a rejected peer reads, with its NUL: IB CM's REJ carries 148
@@ -33,6 +38,7 @@ enum admission {
 	REFUSE_NOFD,	      /* rdqd is out of file descriptors */
 	REFUSE_NO_SERVER,     /* a serve listener's client is not reading its announcements */
 	REFUSE_OTHER,	      /* the listener is going away; no memory or objects left */
+	REFUSE_PEER_RULE,     /* the listener's address rules refuse the peer's address */
 };
 
 /*
@@ -41,6 +47,14 @@ enum admission {
  */
 enum admission admission_check(struct rdqd *d, rdq_handle_t listener, unsigned connections,
 			       unsigned max, char *reason, size_t size);
+
+/*
+ * Whether the listener's address rules (NULL: none) admit peer, the address
+ * rdma_cm reports for the request. If not, reason (size bytes) names the
+ * peer. At most 2 * RDQ_PREFIX_MAX comparisons, whatever else there is.
+ */
+enum admission admission_check_peer(const struct rdq_peer_rules *rules, const struct sockaddr *peer,
+				    char *reason, size_t size);
 
 /* A connection request was admitted: a passive endpoint was made for it. */
 void admission_accepted(struct rdqd *d);

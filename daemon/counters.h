@@ -68,6 +68,8 @@
 	X(net_unannounced, network, unannounced) \
 	/* the listener was going; no memory or objects left */ \
 	X(net_rejected_other, network, rejected_other) \
+	/* the listener's address rules refused the peer's address */ \
+	X(net_rejected_by_rule, network, rejected_by_rule) \
 	/* direct endpoints connected when their client's connection closed */ \
 	X(direct_dropped, direct, dropped)
 /* clang-format on */

@@ -60,7 +60,7 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 		    const char *dir_err)
 {
 	struct declared_set old = d->declared, now = {0};
-	unsigned added = 0, removed = 0, changed = 0, kept = 0, bad = 0;
+	unsigned added = 0, removed = 0, changed = 0, kept = 0, bad = 0, ruled = 0;
 	bool *taken;
 
 	if (dir_err && dir_err[0]) {
@@ -87,8 +87,17 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 			log_err("%s; %s%s %s", e->err, e->decl.name[0] ? "listener " : "the file",
 				e->decl.name, was ? "stays as it was" : "is left out");
 		} else if (was && listen_decl_equal(&was->decl, &e->decl) &&
+			   rdq_peer_rules_equal(&was->decl.rules, &e->decl.rules) &&
 			   ep_wait_declared_alive(d, was->ep)) {
 			kept++;
+		} else if (was && listen_decl_equal(&was->decl, &e->decl) &&
+			   ep_wait_declared_rules(d, was->ep, &e->decl.rules) == 0) {
+			/* Only its rules: the listener and its connections stay. */
+			log_info("listener %s: new address rules, for the peers that come from now "
+				 "on",
+				 e->decl.name);
+			was->decl = e->decl;
+			ruled++;
 		} else if (was) {
 			ep_wait_undeclare(d, was->ep);
 			*was = make(d, &e->decl, "made again from its changed file");
@@ -114,9 +123,9 @@ void declared_apply(struct rdqd *d, const char *dir_path, const struct listen_di
 	free(old.v);
 	qsort(now.v, now.n, sizeof(*now.v), by_name);
 	d->declared = now;
-	log_info("declared listeners (%s): %u added, %u removed, %u changed, %u unchanged, %u "
-		 "bad file(s)",
-		 dir_path, added, removed, changed, kept, bad);
+	log_info("declared listeners (%s): %u added, %u removed, %u changed, %u with new address "
+		 "rules, %u unchanged, %u bad file(s)",
+		 dir_path, added, removed, changed, ruled, kept, bad);
 }
 
 void declared_start(struct rdqd *d, struct listen_dir *dir)

@@ -9,9 +9,11 @@
  * SIGHUP reads the folder again (on a worker, with rdqd.conf: reload.c) and
  * the set is brought to what it says: a new file's listener is made, a
  * removed file's destroyed with its peers' connections, a changed one made
- * again; an unchanged one, and its connections, are left alone. A bad file
- * is logged, naming the file and the line, and its listener (if it had one)
- * stays as it was.
+ * again; an unchanged one, and its connections, are left alone. A file
+ * whose address rules (allow, deny) alone changed keeps its listener and
+ * connections: the listener's rules are swapped on the loop, and peers
+ * that come later meet the new ones. A bad file is logged, naming the file
+ * and the line, and its listener (if it had one) stays as it was.
  */
 #ifndef RDQD_DECLARED_H
 #define RDQD_DECLARED_H

@@ -169,6 +169,20 @@ static void write_device(out_t *o, const struct device_view *dev)
 	rdq_json_end_object(o);
 }
 
+/* A list of prefixes as an array of their texts ("10.0.0.0/8", "any"). */
+static void put_prefixes(out_t *o, const char *name, const struct rdq_prefix_list *l)
+{
+	rdq_json_key(o, name);
+	rdq_json_begin_array(o);
+	for (unsigned i = 0; i < l->n; i++) {
+		char text[RDQ_PREFIX_STRLEN];
+
+		rdq_prefix_format(&l->v[i], text, sizeof(text));
+		rdq_json_cstring(o, text);
+	}
+	rdq_json_end_array(o);
+}
+
 static void write_endpoint(out_t *o, const struct ep_view *ep)
 {
 	rdq_json_begin_object(o);
@@ -201,6 +215,14 @@ static void write_endpoint(out_t *o, const struct ep_view *ep)
 	if (ep->listener) {
 		put_uint(o, "connections", ep->connections);
 		put_uint(o, "max_connections", ep->max_connections);
+	}
+	/* Which peers it admits: allow first, then deny, then everyone else. */
+	if (ep->rules) {
+		put_uint(o, "rules", ep->rules->allow.n + ep->rules->deny.n);
+		if (ep->prefixes) {
+			put_prefixes(o, "allow", &ep->rules->allow);
+			put_prefixes(o, "deny", &ep->rules->deny);
+		}
 	}
 	rdq_json_end_object(o);
 }

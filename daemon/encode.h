@@ -19,6 +19,7 @@
 
 #include <infiniband/verbs.h>
 
+#include "protocol/addr_prefix.h"
 #include "protocol/stats_fields.h"
 
 /* One endpoint as ep.show lists it. */
@@ -37,6 +38,13 @@ struct ep_view {
 	const char *reason; /* a listener that waits or failed: why it does not listen; or NULL */
 	uint32_t qp_num;    /* direct: its client's QP, once attached */
 	int client_pid;	    /* direct: the process that owns its QP; else 0 */
+	/*
+	 * A listener's address rules, or NULL: their count in every row, the
+	 * prefixes themselves when prefixes is set (ep.show of one endpoint: a
+	 * page of rows with 128 prefixes each would not fit a message).
+	 */
+	const struct rdq_peer_rules *rules;
+	bool prefixes;
 };
 
 /* One pending request as request.list lists it. */

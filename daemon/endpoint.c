@@ -120,6 +120,7 @@ static void ep_release(struct object *obj)
 	pthread_mutex_destroy(&ep->state_lock);
 	free(ep->children);
 	free(ep->wait);
+	free(ep->rules); /* NULL, but for an endpoint that was never published */
 	free(ep);
 }
 
@@ -153,6 +154,13 @@ void ep_unwait(struct ep *ep)
 	if (w->retry_timer)
 		event_free(w->retry_timer);
 	w->retry_timer = NULL;
+}
+
+void ep_set_rules(struct ep *ep, struct rdq_peer_rules *rules)
+{
+	RDQ_DISPATCH_ONLY();
+	free(ep->rules);
+	ep->rules = rules;
 }
 
 void ep_untie(struct ep *ep)
@@ -241,6 +249,7 @@ void ep_unpublish_unused(struct ep *ep)
 {
 	ep_untie(ep);
 	ep_unwait(ep);
+	ep_set_rules(ep, NULL);
 	if (object_unpublish(ep->d, ep->obj.handle))
 		object_unref(ep); /* the table's reference */
 }
@@ -458,6 +467,7 @@ void endpoint_view(struct ep *ep, struct ep_view *out)
 		.listener = ep->role == EP_LISTENER,
 		.connections = ep->nchildren,
 		.max_connections = ep->max_connections,
+		.rules = ep->rules,
 	};
 	ep_format_addr(&ep->local, out->local, sizeof(out->local));
 	if (ep->wait) {

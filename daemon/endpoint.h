@@ -28,6 +28,7 @@ struct listen_wait;
 struct rdqd;
 struct qp;
 struct rdma_cm_id;
+struct rdq_peer_rules;
 struct work_item;
 
 enum ep_role {
@@ -180,6 +181,13 @@ struct ep {
 	 * waits for and why (ep_wait.h). NULL for every other endpoint. Loop only.
 	 */
 	struct listen_wait *wait;
+	/*
+	 * A listener's address rules (admission.c), or NULL: every peer may
+	 * connect. Loop only: read at each CONNECT_REQUEST, replaced whole
+	 * (ep_set_rules) and freed on the loop; never changed in place, and
+	 * never handed to a worker.
+	 */
+	struct rdq_peer_rules *rules;
 	uint16_t port; /* requested port */
 	int backlog;
 	int64_t timeout_ms; /* connect timeout; a direct listener's time for its client */
@@ -213,6 +221,8 @@ struct listen_args {
 	unsigned mode; /* enum rdq_listen_mode */
 	int64_t timeout_ms;
 	bool wait_address; /* a missing address is waited for (ep_wait.c) */
+	/* The listener's address rules, or NULL; the listener takes them, or they are freed. */
+	struct rdq_peer_rules *rules;
 };
 
 /* Requests (loop): each takes ownership of req. */
@@ -287,6 +297,13 @@ void endpoint_cm_event(struct rdqd *d, rdq_handle_t h, int type, int status, str
  */
 bool endpoint_qp_event(struct rdqd *d, rdq_handle_t h, int status, const char *why,
 		       const uint8_t *data, uint32_t len);
+
+/*
+ * Gives listener ep the address rules rules (NULL: none), freeing the ones
+ * it had: peers that connect from now on meet them; those connected stay.
+ * Loop only.
+ */
+void ep_set_rules(struct ep *ep, struct rdq_peer_rules *rules);
 
 /* Describes an endpoint for ep.show, in plain values. */
 void endpoint_view(struct ep *ep, struct ep_view *out);

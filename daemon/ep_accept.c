@@ -135,8 +135,12 @@ void ep_connect_request(struct rdqd *d, struct ep *listener, struct rdma_cm_id *
 		ep_reject_orphan(d, new_id);
 		return;
 	}
-	why = admission_check(d, listener->obj.handle, listener->nchildren,
-			      listener->max_connections, reason, sizeof(reason));
+	/* A refused address first: room made later would not let it in. */
+	why = admission_check_peer(listener->rules, rdma_get_peer_addr(new_id), reason,
+				   sizeof(reason));
+	if (why == ADMIT)
+		why = admission_check(d, listener->obj.handle, listener->nchildren,
+				      listener->max_connections, reason, sizeof(reason));
 	/* Nobody would take the peer's requests: say so now rather than accept it. */
 	if (why == ADMIT && (listener->serve || listener->direct) &&
 	    !control_can_announce(d, listener->tied_conn)) {

@@ -96,6 +96,7 @@ void ep_listener_init(struct ep *ep, struct request *req, const struct listen_ar
 	ep->direct = l->mode == RDQ_MODE_DIRECT;
 	ep->client_pid = req->pid;
 	ep->timeout_ms = l->timeout_ms;
+	ep_set_rules(ep, l->rules);
 }
 
 void endpoint_listen(struct rdqd *d, struct request *req, const struct listen_args *l)
@@ -106,8 +107,10 @@ void endpoint_listen(struct rdqd *d, struct request *req, const struct listen_ar
 
 	RDQ_DISPATCH_ONLY();
 	ep = ep_start(d, req, EP_LISTENER, l->tied, ep_work_listen, listen_done, &item, &args);
-	if (!ep)
+	if (!ep) {
+		free(l->rules);
 		return;
+	}
 	ep_listener_init(ep, req, l);
 	snprintf(args->addr, sizeof(args->addr), "%s", l->addr);
 	args->port = l->port;

@@ -108,6 +108,7 @@ void endpoint_destroy(struct ep *ep, struct request *req)
 	/* From here on the handle is stale: every lookup fails. */
 	ep_untie(ep);
 	ep_unwait(ep);
+	ep_set_rules(ep, NULL); /* on the loop, where they are read */
 	if (!object_unpublish(d, ep->obj.handle)) {
 		ep_teardown_item_put(d, item);
 		if (req)

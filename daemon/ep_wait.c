@@ -334,11 +334,13 @@ void endpoint_listen_waiting(struct rdqd *d, struct request *req, const struct l
 
 	RDQ_DISPATCH_ONLY();
 	if (!w) {
+		free(l->rules);
 		request_fail(req, -ENOMEM, "out of memory");
 		return;
 	}
 	if (local_addr_from(l->addr, l->port, &w->want) < 0) {
 		free(w);
+		free(l->rules);
 		request_fail(req, -EINVAL,
 			     "wait_address needs a numeric address (IPv4 or IPv6), not \"%s\"",
 			     l->addr);
@@ -347,6 +349,7 @@ void endpoint_listen_waiting(struct rdqd *d, struct request *req, const struct l
 	ep = endpoint_new(d, EP_LISTENER, req->uid, 0, l->tied ? req->conn : 0, &err);
 	if (!ep) {
 		free(w);
+		free(l->rules);
 		request_fail(req, err,
 			     err == -EDQUOT ? "too many endpoints for this user (limit %u)"
 					    : "cannot make an endpoint (limit %u)",
@@ -373,21 +376,38 @@ void ep_wait_begin(struct ep *ep, struct listen_wait *w, struct request *req)
 	try_listen(ep, req);
 }
 
+/* A copy of decl's rules for its listener, or NULL with *rules_out NULL when it has none. */
+static int rules_copy(const struct rdq_peer_rules *rules, struct rdq_peer_rules **rules_out)
+{
+	*rules_out = NULL;
+	if (!rdq_peer_rules_any(rules))
+		return 0;
+	*rules_out = malloc(sizeof(**rules_out));
+	if (!*rules_out)
+		return -ENOMEM;
+	**rules_out = *rules;
+	return 0;
+}
+
 unsigned long long ep_wait_declare(struct rdqd *d, const struct listen_decl *decl)
 {
 	struct listen_wait *w = calloc(1, sizeof(*w));
+	struct rdq_peer_rules *rules = NULL;
 	struct ep *ep = NULL;
 	unsigned long long h;
 	char host[INET6_ADDRSTRLEN] = "";
 	int err = -ENOMEM;
 
-	if (w)
+	/* Without its rules, never: a listener that should refuse peers would admit them. */
+	if (w && rules_copy(&decl->rules, &rules) == 0)
 		ep = ep_new(d, EP_LISTENER, 0, 0, 0, true, &err);
 	if (!ep) {
 		free(w);
+		free(rules);
 		log_err("listener %s: cannot make it: %s", decl->name, strerror(-err));
 		return 0;
 	}
+	ep_set_rules(ep, rules);
 	snprintf(w->name, sizeof(w->name), "%s", decl->name);
 	w->want = decl->addr;
 	if (decl->addr.ss_family == AF_INET6) {
@@ -468,6 +488,22 @@ void ep_wait_undeclare(struct rdqd *d, unsigned long long h)
 	ep->destroy_message = "its declared listener was removed or changed";
 	endpoint_destroy(ep, NULL);
 	object_unref(ep);
+}
+
+int ep_wait_declared_rules(struct rdqd *d, unsigned long long h, const struct rdq_peer_rules *rules)
+{
+	struct ep *ep = h ? ep_get(d, h) : NULL;
+	struct rdq_peer_rules *copy;
+	int ret = -ENOENT;
+
+	RDQ_DISPATCH_ONLY();
+	if (ep) {
+		ret = rules_copy(rules, &copy);
+		if (ret == 0)
+			ep_set_rules(ep, copy);
+	}
+	object_unref(ep);
+	return ret;
 }
 
 bool ep_wait_declared_alive(struct rdqd *d, unsigned long long h)

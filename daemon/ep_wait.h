@@ -72,6 +72,13 @@ unsigned long long ep_wait_declare(struct rdqd *d, const struct listen_decl *dec
  * peers' connections with it. Nothing if it is gone already.
  */
 void ep_wait_undeclare(struct rdqd *d, unsigned long long h);
+/*
+ * Gives declared listener h the address rules of its changed file (a copy):
+ * the peers connected stay, those that come later meet the new rules.
+ * Returns 0, -ENOENT (it is gone) or -ENOMEM (it keeps the old rules).
+ */
+int ep_wait_declared_rules(struct rdqd *d, unsigned long long h,
+			   const struct rdq_peer_rules *rules);
 /* Whether declared listener h is still there (a shutdown destroys it too). */
 bool ep_wait_declared_alive(struct rdqd *d, unsigned long long h);
 

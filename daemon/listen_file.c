@@ -85,7 +85,19 @@ static int decl_line(const struct conf_line *line, char *err, size_t err_size)
 		}
 		return 0;
 	}
-	snprintf(err, err_size, "unknown key \"%.60s\" (address, mode, max-connections)", key);
+	if (strcmp(key, "allow") == 0 || strcmp(key, "deny") == 0) {
+		struct rdq_prefix_list *l =
+			key[0] == 'a' ? &st->out->rules.allow : &st->out->rules.deny;
+
+		/* Again and again, as systemd's IPAddressAllow=: each line adds its prefixes. */
+		if (rdq_prefix_list_add(l, value, strlen(value), why, sizeof(why)) < 0) {
+			snprintf(err, err_size, "%s: %s", key, why);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	snprintf(err, err_size,
+		 "unknown key \"%.60s\" (address, mode, max-connections, allow, deny)", key);
 	return -EINVAL;
 }
 

@@ -9,6 +9,8 @@
  *   address = 10.0.0.1:7472      # required; IPv6 as [fe80::1]:7472
  *   mode = echo                  # the only mode a declared listener has
  *   max-connections = 1024       # peers at once, as ep.listen's
+ *   deny = any                   # peers' address rules (protocol/addr_prefix.h):
+ *   allow = 10.1.0.0/16, fd00::/8  # each key may come again, adding prefixes
  *
  * Reading blocks (a folder and files): start-up or a worker only.
  */
@@ -19,6 +21,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "protocol/addr_prefix.h"
+
 #define LISTEN_NAME_MAX 64
 
 /* One declared listener, as its file says. */
@@ -27,6 +31,7 @@ struct listen_decl {
 	struct sockaddr_storage addr; /* numeric, with its port */
 	unsigned mode;		      /* enum rdq_listen_mode: echo */
 	unsigned max_connections;
+	struct rdq_peer_rules rules; /* allow and deny; none: every peer */
 };
 
 /* One file of the folder: its declaration, or why it has none. */
@@ -59,7 +64,11 @@ int listen_dir_read(const char *dir, struct listen_dir *out, char *err, size_t e
 
 void listen_dir_free(struct listen_dir *l);
 
-/* Whether two declarations make the same listener. */
+/*
+ * Whether two declarations make the same listener, their address rules
+ * aside: new rules are given to the listener that is there (peers that come
+ * later meet them), never a reason to make it again.
+ */
 bool listen_decl_equal(const struct listen_decl *a, const struct listen_decl *b);
 
 #endif

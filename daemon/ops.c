@@ -24,6 +24,7 @@
 #include "encode.h"
 #include "endpoint.h"
 #include "ep_wait.h"
+#include "protocol/addr_prefix.h"
 #include "protocol/defaults.h"
 #include "protocol/message.h"
 #include "protocol/request_read.h"
@@ -98,11 +99,60 @@ static void address_copy(char out[64], const struct rdq_text *addr)
 	out[addr->len] = '\0';
 }
 
+/*
+ * ep.listen's allow and deny into *out: NULL when neither names a prefix.
+ * Fails req (EINVAL, E2BIG, ENOMEM) and returns -1 otherwise. Once per
+ * listener, not per peer: the check at each peer's request only reads them.
+ */
+static int listen_rules(struct request *req, const struct rdq_args_ep_listen *a,
+			struct rdq_peer_rules **out)
+{
+	const struct {
+		const char *name;
+		const struct rdq_text *text;
+	} lists[] = {{"allow", &a->allow}, {"deny", &a->deny}};
+	struct rdq_peer_rules *rules;
+	char why[200];
+
+	*out = NULL;
+	if (!a->allow.s && !a->deny.s)
+		return 0;
+	rules = calloc(1, sizeof(*rules));
+	if (!rules) {
+		request_fail(req, -ENOMEM, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		struct rdq_prefix_list *l = i == 0 ? &rules->allow : &rules->deny;
+		int ret = lists[i].text->s
+				  ? rdq_prefix_list_add(l, lists[i].text->s, lists[i].text->len,
+							why, sizeof(why))
+				  : 0;
+
+		if (ret < 0) {
+			free(rules);
+			request_fail(req, ret, "%s: %s", lists[i].name, why);
+			return -1;
+		}
+	}
+	if (!rdq_peer_rules_any(rules)) {
+		free(rules);
+		return 0;
+	}
+	*out = rules;
+	return 0;
+}
+
 static void op_ep_listen(struct rdqd *d, struct request *req, const void *args,
 			 const struct op_input *in)
 {
 	const struct rdq_args_ep_listen *a = args;
+	struct rdq_peer_rules *rules;
 	char addr[64];
+
+	if (listen_rules(req, a, &rules) < 0)
+		return;
+	address_copy(addr, &a->addr);
 	const struct listen_args l = {
 		.addr = addr,
 		.port = (int)a->port,
@@ -116,9 +166,9 @@ static void op_ep_listen(struct rdqd *d, struct request *req, const void *args,
 		.mode = a->mode,
 		.timeout_ms = a->timeout_ms,
 		.wait_address = a->wait_address,
+		.rules = rules,
 	};
 
-	address_copy(addr, &a->addr);
 	if (a->wait_address)
 		endpoint_listen_waiting(d, req, &l);
 	else
@@ -321,7 +371,8 @@ static void op_ep_show(struct rdqd *d, struct request *req, const void *args,
 			request_fail(req, -ENOENT, "no endpoint %llu", (unsigned long long)a->ep);
 			return;
 		}
-		endpoint_view(ep, &rows[n++]);
+		endpoint_view(ep, &rows[n]);
+		rows[n++].prefixes = true;
 		object_unref(ep);
 	} else {
 		/*
@@ -550,8 +601,9 @@ void ops_run(struct rdqd *d, struct request *req, struct rdq_envelope *e)
 	char err[RDQ_ERRMSG_MAX];
 	int ret = rdq_args_read(e, req->op, args, err);
 
-	if (ret < 0)
+	if (ret < 0) {
 		request_complete(req, ret, NULL, err);
-	else
-		handlers[req->op->op](d, req, args, &in);
+		return;
+	}
+	handlers[req->op->op](d, req, args, &in);
 }

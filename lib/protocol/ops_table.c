@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "addr_prefix.h"
 #include "defaults.h"
 
 #define FIELD(T, field) offsetof(T, field)
@@ -87,6 +88,9 @@ static const struct rdq_arg_spec listen_args[] = {
 	 .offset = FIELD(struct rdq_args_ep_listen, mode)},
 	INT(struct rdq_args_ep_listen, timeout_ms, 1, RDQ_MAX_TIMEOUT_MS, RDQ_DEFAULT_TIMEOUT_MS),
 	BOOL(struct rdq_args_ep_listen, wait_address, false),
+	/* Prefixes separated by commas or blanks; rdqd reads them (EINVAL, E2BIG naming why). */
+	STRING(struct rdq_args_ep_listen, allow, false, 0, RDQ_PREFIX_TEXT_MAX),
+	STRING(struct rdq_args_ep_listen, deny, false, 0, RDQ_PREFIX_TEXT_MAX),
 };
 
 static const struct rdq_arg_spec recv_args[] = {

@@ -126,6 +126,7 @@ struct rdq_args_ep_listen {
 	unsigned mode;	    /* enum rdq_listen_mode */
 	int64_t timeout_ms; /* direct: how long its client has to take a connection request */
 	bool wait_address;  /* an address on no interface yet is waited for */
+	struct rdq_text allow, deny; /* peers' address prefixes (addr_prefix.h), or absent */
 };
 
 struct rdq_args_ep_recv {
@@ -156,7 +157,7 @@ struct rdq_args_watch {
 };
 
 /* The largest argument struct: room enough for any op's. */
-#define RDQ_OP_ARGS_MAX 64
+#define RDQ_OP_ARGS_MAX 96
 
 /* The table, indexed by enum rdq_op. */
 extern const struct rdq_op_spec rdq_ops[RDQ_OP_COUNT];

@@ -120,6 +120,8 @@ enum rdq_stats_kind {
 	  "the client serving the listener was gone.") \
 	X(network, rejected_other, COUNTER, "rdq_network_rejected_total", "reason=\"other\"", \
 	  RDQ_STATS_HELP_NETWORK_REJECTED) \
+	X(network, rejected_by_rule, COUNTER, "rdq_network_rejected_total", "reason=\"rule\"", \
+	  RDQ_STATS_HELP_NETWORK_REJECTED) \
 	X(network, endpoints, GAUGE, "rdq_network_endpoints", NULL, \
 	  "Endpoints remote peers made on listeners, now.") \
 	X(network, max_endpoints, GAUGE, "rdq_network_endpoints_max", NULL, \

@@ -157,6 +157,16 @@ def requests():
             (request(2, "ep.show", {"ep": 1}), True),
             (request(1, "ep.listen", {"addr": "localhost", "wait_address": True}), False),
             (request(1, "ep.listen", {"addr": "192.0.2.1", "wait_address": 1}), False)]
+    # Address rules: a listener that admits 10.1/16 alone, shown with its prefixes; a bad
+    # prefix named, one that is no string, and more than 64 refused before any RDMA is asked.
+    out += [(request(2, "ep.listen", {"addr": "192.0.2.2", "port": 7500, "wait_address": True,
+                                      "allow": "10.1.0.0/16, fd00::1", "deny": "any"}), True),
+            (request(2, "ep.show", {"ep": 2}), True),
+            (request(2, "ep.listen", {"addr": "127.0.0.1", "allow": "10.0.0.0/33"}), False),
+            (request(2, "ep.listen", {"addr": "127.0.0.1", "deny": 7}), False),
+            (request(2, "ep.listen", {"addr": "127.0.0.1",
+                                      "deny": ",".join(f"10.{i}.0.0/16" for i in range(65))}),
+             False)]
     return out
 
 

@@ -233,6 +233,75 @@ static void test_reload_adds_and_removes(void **state)
 	assert_int_equal(daemon_stop(&d), 0);
 }
 
+/* ep.show of one endpoint (a new reference to its row). */
+static json_t *endpoint(json_int_t ep)
+{
+	struct rdq_client *c = NULL;
+	json_t *result = NULL, *row;
+
+	assert_int_equal(rdq_client_connect(d.socket, &c), 0);
+	assert_int_equal(rdq_call_timeout(c, "ep.show", json_pack("{s:I}", "ep", ep),
+					  HARNESS_REPLY_MS, &result),
+			 0);
+	row = json_incref(json_array_get(json_object_get(result, "endpoints"), 0));
+	json_decref(result);
+	rdq_client_close(c);
+	return row;
+}
+
+/* The log says text, within the harness's time. */
+static void wait_log(const char *text)
+{
+	int64_t deadline = harness_now_ms() + HARNESS_REPLY_MS;
+
+	while (!daemon_log_contains(&d, text)) {
+		if (harness_now_ms() >= deadline) {
+			daemon_dump_log(&d);
+			fail_msg("the log does not say \"%s\"", text);
+		}
+		poll(NULL, 0, 20);
+	}
+}
+
+/*
+ * A reload that changes only a file's allow and deny keeps its listener (the
+ * same endpoint, so its connections too) and gives it the new rules.
+ */
+static void test_reload_rules_keep_the_listener(void **state)
+{
+	json_int_t ep;
+	json_t *row;
+
+	declare("ruled", "address = 192.0.2.7:7500\ndeny = any\n");
+	assert_int_equal(start(), 0);
+	ep = wait_declared("ruled", true);
+	row = endpoint(ep);
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "deny"), 0)),
+			    "any");
+	json_decref(row);
+
+	declare("ruled", "address = 192.0.2.7:7500\ndeny = any\nallow = 10.1.0.0/16, fd00::/8\n");
+	daemon_signal(&d, SIGHUP);
+	wait_log("listener ruled: new address rules");
+	assert_true(daemon_log_contains(&d, "0 changed, 1 with new address rules"));
+	row = endpoint(ep);
+	assert_non_null(row); /* the same endpoint */
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "allow"), 1)),
+			    "fd00::/8");
+	json_decref(row);
+
+	/* A bad prefix on reload: logged with its line, the rules stay as they were. */
+	declare("ruled", "address = 192.0.2.7:7500\ndeny = 10.0.0.0/40\n");
+	daemon_signal(&d, SIGHUP);
+	wait_log("ruled.conf:2: deny: \"10.0.0.0/40\" is not an address prefix");
+	row = endpoint(ep);
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
+	json_decref(row);
+	assert_int_equal(daemon_stop(&d), 0);
+}
+
 /* On reload a bad file is logged with its line, and every listener stays, its own included. */
 static void test_reload_bad_file_keeps_the_others(void **state)
 {
@@ -297,6 +366,29 @@ static void test_listen_wait_address(void **state)
 				 json_pack("{s:s, s:b}", "addr", "localhost", "wait_address", 1),
 				 HARNESS_REPLY_MS, &result),
 		-EINVAL);
+	/* Address rules: a bad prefix is EINVAL, too many E2BIG, good ones are the listener's. */
+	assert_int_equal(rdq_call_timeout(c, "ep.listen",
+					  json_pack("{s:s, s:i, s:b, s:s}", "addr", "192.0.2.9",
+						    "port", 7701, "wait_address", 1, "deny",
+						    "10.0.0.0/8 10.0.0.0/33"),
+					  HARNESS_REPLY_MS, &result),
+			 -EINVAL);
+	assert_non_null(strstr(rdq_client_error(c), "deny: \"10.0.0.0/33\""));
+	assert_int_equal(rdq_call_timeout(c, "ep.listen",
+					  json_pack("{s:s, s:i, s:b, s:s, s:s}", "addr",
+						    "192.0.2.9", "port", 7701, "wait_address", 1,
+						    "allow", "::ffff:10.1.0.0/112", "deny", "any"),
+					  HARNESS_REPLY_MS, &result),
+			 0);
+	{
+		json_t *row = endpoint(json_integer_value(json_object_get(result, "ep")));
+
+		assert_string_equal(
+			json_string_value(json_array_get(json_object_get(row, "allow"), 0)),
+			"10.1.0.0/16");
+		json_decref(row);
+	}
+	json_decref(result);
 	rdq_client_close(c);
 	assert_int_equal(daemon_stop(&d), 0);
 }
@@ -308,6 +400,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rdqds_own, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file_stops_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_adds_and_removes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_rules_keep_the_listener, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reload_bad_file_keeps_the_others, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_listen_wait_address, setup, teardown),

@@ -42,11 +42,11 @@ enum where {
 struct ctl_case {
 	const char *name; /* the command line it covers */
 	enum where where;
-	const char *args[8]; /* after the -s option */
-	int exit;	     /* the exit status */
-	const char *out;     /* stdout contains this, or NULL */
-	const char *err;     /* stderr contains this, or NULL */
-	bool json;	     /* stdout is one JSON object */
+	const char *args[12]; /* after the -s option */
+	int exit;	      /* the exit status */
+	const char *out;      /* stdout contains this, or NULL */
+	const char *err;      /* stderr contains this, or NULL */
+	bool json;	      /* stdout is one JSON object */
 };
 
 /* Succeeds, printing out on stdout. */
@@ -144,6 +144,18 @@ static const struct ctl_case cases[] = {
 	FAILS("ep listen without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "listen",
 	      "127.0.0.1:7472"),
 	FAILS("ep connect without RDMA: ENODEV", DAEMON, 1, "ENODEV", "ep", "connect", "127.0.0.1"),
+	/* Address rules: rdqd reads them first, so a bad prefix is named even without RDMA. */
+	FAILS("ep listen --deny and --allow, again and in lists, reach rdqd", DAEMON, 1, "ENODEV",
+	      "ep", "listen", "127.0.0.1", "--deny", "any", "--allow", "10.1.0.0/16,fd00::/8",
+	      "--allow", "::1"),
+	FAILS("ep listen --allow with a bad prefix: EINVAL, naming it", DAEMON, 1,
+	      "allow: \"10.0.0.0/33\" is not an address prefix", "ep", "listen", "127.0.0.1",
+	      "--allow", "10.0.0.0/8", "--allow", "10.0.0.0/33"),
+	FAILS("ep serve --deny with a bad prefix: EINVAL, naming it", DAEMON, 1,
+	      "deny: \"bogus\" is not an address prefix", "ep", "serve", "127.0.0.1", "--deny",
+	      "bogus", "--", "cat"),
+	FAILS("ep listen --allow without a PREFIX", NO_SOCKET_OPT, 2, "--allow needs a value", "ep",
+	      "listen", "127.0.0.1", "--allow"),
 	/*
 	 * Every option becomes an argument the op takes (a build that is not a release
 	 * aborts rdqctl on any other): each command with all its options reaches rdqd.
@@ -307,6 +319,52 @@ static void run_case(void **state)
 	free(err);
 }
 
+/* --- ep serve --config: the file's allow and deny --- */
+
+/* Writes text to fx.d.dir/name, its path in path. */
+static void conf_file(const char *name, const char *text, char *path, size_t size)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/%s", fx.d.dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * A serve file's allow and deny: a bad prefix is named with its line (exit
+ * 2, before rdqd is asked); good ones, on lines of their own and again,
+ * reach rdqd (which here, without RDMA, says ENODEV).
+ */
+static void test_serve_config_rules(void **state)
+{
+	char path[PATH_MAX], want[PATH_MAX + 80], *err;
+	const char *args[] = {"ep", "serve", "--config", path, NULL};
+
+	conf_file("bad-rules.conf",
+		  "address = 127.0.0.1:7473\ncommand = cat\ndeny = any\nallow = 10.0.0.0/33\n",
+		  path, sizeof(path));
+	assert_int_equal(run(DAEMON, args), 2);
+	err = file_read(fx.err);
+	snprintf(want, sizeof(want), "%s:4: allow: \"10.0.0.0/33\" is not an address prefix", path);
+	if (!strstr(err, want))
+		fail_msg("stderr \"%s\" does not say \"%s\"", err, want);
+	free(err);
+
+	conf_file("rules.conf",
+		  "address = 127.0.0.1:7473\ncommand = cat\ndeny = any\nallow = 10.1.0.0/16\n"
+		  "allow = fd00::/8, 192.0.2.1\n",
+		  path, sizeof(path));
+	if (fx.rdma)
+		skip();
+	assert_int_equal(run(DAEMON, args), 1);
+	err = file_read(fx.err);
+	assert_non_null(strstr(err, "ENODEV"));
+	free(err);
+}
+
 /* --- monitor: runs until interrupted --- */
 
 /* Starts `rdqctl -s PATH monitor` and waits until it has installed its SIGTERM handler. */
@@ -398,7 +456,7 @@ static int group_teardown(void **state)
 int main(void)
 {
 	enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[NCASES + 2];
+	struct CMUnitTest tests[NCASES + 3];
 
 	/* One cmocka test per command line, named by what it covers. */
 	for (size_t i = 0; i < NCASES; i++)
@@ -407,5 +465,6 @@ int main(void)
 					       .initial_state = (void *)&cases[i]};
 	tests[NCASES] = (struct CMUnitTest)cmocka_unit_test(test_monitor_interrupted);
 	tests[NCASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_monitor_daemon_goes_away);
-	return _cmocka_run_group_tests("rdqctl", tests, NCASES + 2, group_setup, group_teardown);
+	tests[NCASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_serve_config_rules);
+	return _cmocka_run_group_tests("rdqctl", tests, NCASES + 3, group_setup, group_teardown);
 }

@@ -28,10 +28,15 @@
  *       bytes and a newline, each waited for up to WAIT_MS; with no TEXT, it
  *       waits that long for the other side to disconnect
  *
+ * Any of the client forms may begin with --from SRC: the connection comes
+ * from the local address SRC (one host, many peers' addresses). A connect
+ * the other side rejects prints "echo-peer: rejected: " and the text in the
+ * reject's private data.
+ *
  * Prints one line saying what happened. Exit status: 0 as expected; 1 the
  * echo was wrong or never came, or (--deaf) no disconnect came; 2 usage or
  * set-up; 3 a send failed (its completion status is printed); 4 (--ask) the
- * other side disconnected before an answer came.
+ * other side disconnected before an answer came; 5 the connect was rejected.
  */
 #include <errno.h>
 #include <poll.h>
@@ -59,9 +64,27 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* --from SRC: the local address connections come from, or NULL (the route's). */
+static const char *source;
+/* A connect was rejected: main's exit status is 5. */
+static bool rejected;
+
+/* The reject's private data, as a peer that explains itself (rdqd) puts it. */
+static void print_reject(struct rdma_cm_id *id)
+{
+	const struct rdma_cm_event *e = id->event;
+	const char *text = e ? e->param.conn.private_data : NULL;
+	size_t len = text ? strnlen(text, e->param.conn.private_data_len) : 0;
+
+	printf("echo-peer: rejected: %.*s\n", (int)len, text ? text : "");
+	fflush(stdout);
+	rejected = true;
+}
+
 static struct rdma_cm_id *connect_to(const char *addr, const char *port, unsigned depth)
 {
-	struct rdma_addrinfo hints = {.ai_port_space = RDMA_PS_TCP}, *res;
+	struct rdma_addrinfo hints = {.ai_port_space = RDMA_PS_TCP}, *res, *src = NULL;
+	struct rdma_addrinfo src_hints = {.ai_flags = RAI_PASSIVE, .ai_port_space = RDMA_PS_TCP};
 	struct ibv_qp_init_attr attr = {
 		.cap = {.max_send_wr = depth,
 			.max_recv_wr = depth,
@@ -76,10 +99,22 @@ static struct rdma_cm_id *connect_to(const char *addr, const char *port, unsigne
 					.rnr_retry_count = 7};
 	struct rdma_cm_id *id;
 
+	if (source) {
+		if (rdma_getaddrinfo(source, NULL, &src_hints, &src)) {
+			fail("rdma_getaddrinfo of --from");
+			return NULL;
+		}
+		hints.ai_src_addr = src->ai_src_addr;
+		hints.ai_src_len = src->ai_src_len;
+	}
 	if (rdma_getaddrinfo(addr, port, &hints, &res)) {
 		fail("rdma_getaddrinfo");
+		if (src)
+			rdma_freeaddrinfo(src);
 		return NULL;
 	}
+	if (src)
+		rdma_freeaddrinfo(src);
 	if (rdma_create_ep(&id, res, NULL, &attr)) {
 		fail("rdma_create_ep");
 		rdma_freeaddrinfo(res);
@@ -87,7 +122,12 @@ static struct rdma_cm_id *connect_to(const char *addr, const char *port, unsigne
 	}
 	rdma_freeaddrinfo(res);
 	if (rdma_connect(id, &param)) {
-		fail("rdma_connect");
+		/* A synchronous id keeps the event that failed the connect, the REJ's text in it.
+		 */
+		if (errno == ECONNREFUSED)
+			print_reject(id);
+		else
+			fail("rdma_connect");
 		rdma_destroy_ep(id);
 		return NULL;
 	}
@@ -404,7 +444,7 @@ static int ask(const char *addr, const char *port, long wait_ms, char **texts, i
 	int i;
 
 	if (!id || !in || !out)
-		return 2;
+		return rejected ? 5 : 2;
 	mr_in = rdma_reg_msgs(id, in, SERVE_MAX);
 	mr_out = rdma_reg_msgs(id, out, SERVE_MAX);
 	channel = rdma_create_event_channel();
@@ -451,6 +491,14 @@ int main(int argc, char **argv)
 	size_t size;
 	int ret;
 
+	if (argc > 2 && !strcmp(argv[1], "--from")) {
+		source = argv[2];
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+		is_deaf = argc > 1 && !strcmp(argv[1], "--deaf");
+		a = argv + 1 + is_deaf;
+	}
 	if (argc >= 5 && !strcmp(argv[1], "--ask"))
 		return ask(argv[2], argv[3], atol(argv[4]), argv + 5, argc - 5);
 	if (argc == 5 && !strcmp(argv[1], "--serve"))
@@ -463,7 +511,8 @@ int main(int argc, char **argv)
 				"       echo-peer --deaf ADDR PORT SIZE COUNT WAIT_S\n"
 				"       echo-peer --serve ADDR PORT COUNT\n"
 				"       echo-peer --push ADDR PORT SIZE COUNT\n"
-				"       echo-peer --ask ADDR PORT WAIT_MS [TEXT...]\n");
+				"       echo-peer --ask ADDR PORT WAIT_MS [TEXT...]\n"
+				"       (each client form may begin with --from SRC)\n");
 		return 2;
 	}
 	if (!is_deaf && argc == 6)
@@ -480,7 +529,7 @@ int main(int argc, char **argv)
 	}
 	id = connect_to(a[0], a[1], depth > 4 ? depth : 4);
 	if (!id)
-		return 2;
+		return rejected ? 5 : 2;
 	ret = is_deaf ? deaf(id, size, count, atoi(a[4])) : echo(id, size, count, depth);
 	rdma_disconnect(id);
 	rdma_destroy_ep(id);

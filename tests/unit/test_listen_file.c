@@ -101,6 +101,32 @@ static void test_defaults_and_ipv6(void **state)
 	assert_int_equal(ntohs(((struct sockaddr_in *)&d.addr)->sin_port), 7472);
 }
 
+/* allow and deny: each line adds its prefixes, IPv4 and IPv6, commas or blanks. */
+static void test_address_rules(void **state)
+{
+	struct listen_decl d;
+	char err[320], text[RDQ_PREFIX_STRLEN];
+
+	assert_int_equal(read_one("ruled",
+				  "address = 10.0.0.5:7500\n"
+				  "deny = any\n"
+				  "allow = 10.1.0.0/16, fd00:1::/64\n"
+				  "allow = 192.168.7.7   # one more line, one more prefix\n",
+				  &d, err),
+			 0);
+	assert_int_equal(d.rules.deny.n, 1);
+	rdq_prefix_format(&d.rules.deny.v[0], text, sizeof(text));
+	assert_string_equal(text, "any");
+	assert_int_equal(d.rules.allow.n, 3);
+	rdq_prefix_format(&d.rules.allow.v[1], text, sizeof(text));
+	assert_string_equal(text, "fd00:1::/64");
+	rdq_prefix_format(&d.rules.allow.v[2], text, sizeof(text));
+	assert_string_equal(text, "192.168.7.7/32");
+	/* None: every peer. */
+	assert_int_equal(read_one("open", "address = 10.0.0.5\n", &d, err), 0);
+	assert_false(rdq_peer_rules_any(&d.rules));
+}
+
 /* Each mistake, and the words its error must hold after "FOLDER/NAME.conf". */
 static const struct bad_case {
 	const char *what, *text, *says;
@@ -119,6 +145,23 @@ static const struct bad_case {
 	{"a line without =", "address 10.0.0.5\n",
 	 ":1: \"address 10.0.0.5\" is not \"key = value\""},
 	{"no address", "mode = echo\n", ".conf: no address"},
+	{"a prefix too long", "address = 10.0.0.5\nallow = 10.0.0.0/33\n",
+	 ":2: allow: \"10.0.0.0/33\" is not an address prefix"},
+	{"a name where a prefix goes", "address = 10.0.0.5\ndeny = fd00::/8, example.com\n",
+	 ":2: deny: \"example.com\" is not an address prefix"},
+	{"more than 64 prefixes, over lines",
+	 "address = 10.0.0.5\n"
+	 "deny = 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 10.0.0.7 10.0.0.8\n"
+	 "deny = 10.0.1.1 10.0.1.2 10.0.1.3 10.0.1.4 10.0.1.5 10.0.1.6 10.0.1.7 10.0.1.8\n"
+	 "deny = 10.0.2.1 10.0.2.2 10.0.2.3 10.0.2.4 10.0.2.5 10.0.2.6 10.0.2.7 10.0.2.8\n"
+	 "deny = 10.0.3.1 10.0.3.2 10.0.3.3 10.0.3.4 10.0.3.5 10.0.3.6 10.0.3.7 10.0.3.8\n"
+	 "deny = 10.0.4.1 10.0.4.2 10.0.4.3 10.0.4.4 10.0.4.5 10.0.4.6 10.0.4.7 10.0.4.8\n"
+	 "deny = 10.0.5.1 10.0.5.2 10.0.5.3 10.0.5.4 10.0.5.5 10.0.5.6 10.0.5.7 10.0.5.8\n"
+	 "deny = 10.0.6.1 10.0.6.2 10.0.6.3 10.0.6.4 10.0.6.5 10.0.6.6 10.0.6.7 10.0.6.8\n"
+	 "deny = 10.0.7.1 10.0.7.2 10.0.7.3 10.0.7.4 10.0.7.5 10.0.7.6 10.0.7.7 10.0.7.8\n"
+	 "allow = 10.0.8.1\n"
+	 "deny = 10.0.8.1\n",
+	 ":11: deny: more than 64 address prefixes"},
 };
 
 static void test_bad_files_name_file_and_line(void **state)
@@ -185,6 +228,12 @@ static void test_equal(void **state)
 	assert_true(listen_decl_equal(&a, &b));
 	assert_int_equal(read_one("same", "address = 10.0.0.8:2\n", &b, err), 0);
 	assert_false(listen_decl_equal(&a, &b));
+	/* Rules apart: the same listener, whose rules are told apart on their own. */
+	assert_int_equal(read_one("same", "address = 10.0.0.8:1\ndeny = any\n", &b, err), 0);
+	assert_true(listen_decl_equal(&a, &b));
+	assert_false(rdq_peer_rules_equal(&a.rules, &b.rules));
+	assert_int_equal(read_one("same", "deny = any\naddress = 10.0.0.8:1\n", &a, err), 0);
+	assert_true(rdq_peer_rules_equal(&a.rules, &b.rules));
 }
 
 int main(void)
@@ -192,6 +241,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_file),
 		cmocka_unit_test(test_defaults_and_ipv6),
+		cmocka_unit_test(test_address_rules),
 		cmocka_unit_test(test_bad_files_name_file_and_line),
 		cmocka_unit_test(test_folder),
 		cmocka_unit_test(test_equal),

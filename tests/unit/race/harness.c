@@ -467,7 +467,8 @@ const char *world_leftovers(void)
 	/* Every peer's connection request was accepted or rejected, for one reason. */
 	LEFT(n->net_requests == n->net_accepted + n->net_rejected_listener_full +
 					n->net_rejected_daemon_full + n->net_rejected_nofd +
-					n->net_rejected_no_server + n->net_rejected_other,
+					n->net_rejected_no_server + n->net_rejected_other +
+					n->net_rejected_by_rule,
 	     "%llu peers' requests, not each accepted or rejected once",
 	     (unsigned long long)n->net_requests);
 	/* Each rejected one was answered through rdma_cm (so were accepts that failed). */

@@ -6,9 +6,11 @@
  * next CONNECT_REQUEST at once, through rdma_cm on a worker, with a reason
  * in the private data; stats.network counts each; the owner's own
  * --max-endpoints is not spent by peers; a peer that leaves makes room; a
- * flood of rejects is logged once a second. Every case ends with the
+ * flood of rejects is logged once a second; a listener's address rules
+ * refuse a peer by its address, before any count is looked at. Every case ends with the
  * harness's checks that nothing is left and the counters balance.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <rdma/rdma_cma.h>
@@ -31,6 +33,7 @@
 #include "harness.h"
 #include "log.h"
 #include "object.h"
+#include "protocol/addr_prefix.h"
 #include "shares.h"
 
 /* Descriptors a case may hold to run rdqd out of them (below this limit). */
@@ -77,6 +80,52 @@ static unsigned peer_connects(rdq_handle_t listener)
 	unsigned index = fake.nids - 1;
 
 	assert_non_null(id);
+	endpoint_cm_event(&w.d, listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, id, NULL);
+	assert_true(settle());
+	return index;
+}
+
+/* A listener of the client's on port 7471 with address rules: its handle, or 0 with *err. */
+static rdq_handle_t listen_with_rules(const char *allow, const char *deny, int *err,
+				      const char **message)
+{
+	const struct reply *reply;
+	json_t *args = json_pack("{s:s, s:i}", "addr", "127.0.0.1", "port", 7471);
+	int64_t id;
+
+	if (allow)
+		json_object_set_new(args, "allow", json_string(allow));
+	if (deny)
+		json_object_set_new(args, "deny", json_string(deny));
+	id = clients_send(CLIENT, "ep.listen", args);
+	if (!clients_replies_for(CLIENT, id, &reply)) {
+		step(ep_work_listen);
+		assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	}
+	*err = reply->err;
+	if (message)
+		*message = reply->message;
+	return reply->err ? 0
+			  : (rdq_handle_t)json_integer_value(json_object_get(reply->result, "ep"));
+}
+
+/* peer_connects(), the request coming from address text (IPv4 or IPv6). */
+static unsigned peer_connects_from(rdq_handle_t listener, const char *text)
+{
+	struct rdma_cm_id *id = fake_incoming_id();
+	struct sockaddr_storage *peer;
+	unsigned index = fake.nids - 1;
+
+	assert_non_null(id);
+	peer = &id->route.addr.dst_storage;
+	memset(peer, 0, sizeof(*peer));
+	if (inet_pton(AF_INET, text, &((struct sockaddr_in *)peer)->sin_addr) == 1) {
+		peer->ss_family = AF_INET;
+	} else {
+		assert_int_equal(
+			inet_pton(AF_INET6, text, &((struct sockaddr_in6 *)peer)->sin6_addr), 1);
+		peer->ss_family = AF_INET6;
+	}
 	endpoint_cm_event(&w.d, listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, id, NULL);
 	assert_true(settle());
 	return index;
@@ -429,6 +478,100 @@ static void test_rejects_logged_once_a_second(void **state)
 	check_nothing_left();
 }
 
+/*
+ * "Only 10.1/16": deny any, allow the prefix. A peer from elsewhere (IPv4 or
+ * IPv6) is rejected at once, told its address, counted by_rule, and never
+ * gets a QP; one from inside (IPv4, or IPv4-mapped IPv6) is accepted.
+ */
+static void test_refused_by_address_rules(void **state)
+{
+	int err;
+	rdq_handle_t l = listen_with_rules("10.1.0.0/16", "any", &err, NULL);
+	unsigned in4, out4, mapped, out6;
+
+	assert_string_equal(errname(err), "ok");
+	out4 = peer_connects_from(l, "10.2.0.9");
+	check_rejected(out4, "rdq: peer 10.2.0.9 is refused by the listener's address rules");
+	out6 = peer_connects_from(l, "fd00::9");
+	check_rejected(out6, "rdq: peer fd00::9 is refused by the listener's address rules");
+	assert_int_equal(fake.nqps, 0);
+	in4 = peer_connects_from(l, "10.1.0.7");
+	mapped = peer_connects_from(l, "::ffff:10.1.3.4");
+	check_admitted(in4);
+	check_admitted(mapped);
+	assert_int_equal(connections_of(l), 2);
+	assert_int_equal(network("rejected_by_rule"), 2);
+	assert_int_equal(network("accepted"), 2);
+	assert_int_equal(network("requests"), 4);
+	check_nothing_left();
+}
+
+/* A refused address is refused for that, even by a full listener: room would not help it. */
+static void test_rules_before_room(void **state)
+{
+	int err;
+	rdq_handle_t l = listen_with_rules(NULL, "10.0.0.9", &err, NULL);
+	unsigned a, b;
+
+	w.d.opt.max_network_endpoints = 1;
+	a = peer_connects_from(l, "10.0.0.1");
+	b = peer_connects_from(l, "10.0.0.9");
+	check_admitted(a);
+	check_rejected(b, "rdq: peer 10.0.0.9 is refused by the listener's address rules");
+	assert_int_equal(network("rejected_by_rule"), 1);
+	assert_int_equal(network("rejected_daemon_full"), 0);
+	check_nothing_left();
+}
+
+/* Bad prefixes are refused by ep.listen, naming them; too many is E2BIG; nothing is made. */
+static void test_listen_bad_rules(void **state)
+{
+	char many[RDQ_PREFIX_TEXT_MAX] = "";
+	const char *message = NULL;
+	size_t len = 0;
+	int err;
+
+	assert_int_equal(listen_with_rules("10.0.0.0/8, 10.0.0.0/33", NULL, &err, &message), 0);
+	assert_string_equal(errname(err), "EINVAL");
+	assert_non_null(strstr(message, "allow: \"10.0.0.0/33\" is not an address prefix"));
+	assert_int_equal(listen_with_rules(NULL, "fd00::/8 bogus", &err, &message), 0);
+	assert_string_equal(errname(err), "EINVAL");
+	assert_non_null(strstr(message, "deny: \"bogus\""));
+	for (int i = 0; i <= RDQ_PREFIX_MAX; i++)
+		len += (size_t)snprintf(many + len, sizeof(many) - len, "10.%d.0.0/16,", i);
+	assert_int_equal(listen_with_rules(NULL, many, &err, &message), 0);
+	assert_string_equal(errname(err), "E2BIG");
+	assert_int_equal(shares_total(&w.d, SHARE_ENDPOINTS), 0);
+	check_nothing_left();
+}
+
+/* ep.show of the listener names its prefixes; a page of all counts them. */
+static void test_show_rules(void **state)
+{
+	const struct reply *reply;
+	int err;
+	rdq_handle_t l = listen_with_rules("10.1.0.0/16,fd00::1", "any", &err, NULL);
+	json_t *row, *allow;
+	int64_t id;
+
+	id = clients_send(CLIENT, "ep.show", json_pack("{s:I}", "ep", (json_int_t)l));
+	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	row = json_array_get(json_object_get(reply->result, "endpoints"), 0);
+	allow = json_object_get(row, "allow");
+	assert_int_equal(json_array_size(allow), 2);
+	assert_string_equal(json_string_value(json_array_get(allow, 0)), "10.1.0.0/16");
+	assert_string_equal(json_string_value(json_array_get(allow, 1)), "fd00::1/128");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "deny"), 0)),
+			    "any");
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
+	id = clients_send(CLIENT, "ep.show", NULL);
+	assert_int_equal(clients_replies_for(CLIENT, id, &reply), 1);
+	row = json_array_get(json_object_get(reply->result, "endpoints"), 0);
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
+	assert_null(json_object_get(row, "allow"));
+	check_nothing_left();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +584,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reject_reason_reaches_the_connect, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rejects_logged_once_a_second, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_by_address_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_before_room, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_bad_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_show_rules, setup, teardown),
 	};
 
 	/* The loop's warnings (the rejects themselves) are what the cases do. */

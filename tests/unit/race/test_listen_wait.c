@@ -7,7 +7,8 @@
  * waiting then listening, the address going with a peer connected, events
  * that come while a step is out, a bind that fails for another reason (a
  * client's listener fails, a declared one is failed and tried again), the
- * device removed and back, and a declared listener's being rdqd's own.
+ * device removed and back, a declared listener's being rdqd's own, and its
+ * address rules changed in place, its peers kept.
  * Every case ends with the harness's checks that nothing is left: every
  * rdma_cm_id destroyed once, never used after.
  */
@@ -273,6 +274,70 @@ static void test_declared_is_rdqds_own(void **state)
 	check_nothing_left();
 }
 
+/* A peer's CONNECT_REQUEST from IPv4 address text: whether it was rejected. */
+static bool peer_from_rejected(rdq_handle_t listener, const char *text)
+{
+	struct rdma_cm_id *id = fake_incoming_id();
+	struct sockaddr_in *peer = &id->route.addr.dst_sin;
+	unsigned index = fake.nids - 1;
+
+	memset(peer, 0, sizeof(*peer));
+	peer->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, text, &peer->sin_addr), 1);
+	endpoint_cm_event(&w.d, listener, RDMA_CM_EVENT_CONNECT_REQUEST, 0, id, NULL);
+	assert_true(settle());
+	return fake.ids[index].rejects == 1;
+}
+
+/*
+ * A reload that changes only a declared listener's rules: the same listener
+ * keeps its connected peer (its id neither rejected nor destroyed), and the
+ * next peer the new rules refuse is refused; rules taken away admit it again.
+ */
+static void test_declared_rules_change_keeps_peers(void **state)
+{
+	struct listen_decl decl = declaration("echo");
+	char err[200];
+	rdq_handle_t l, child;
+	struct ep *ep;
+	unsigned ids;
+
+	address(true);
+	assert_int_equal(rdq_prefix_list_add(&decl.rules.allow, "10.9.0.0/16", 11, err, 200), 0);
+	l = ep_wait_declare(&w.d, &decl);
+	step(ep_work_listen);
+	check_state(l, "listening", NULL);
+	/* Its first rules already count: only 10.9/16 is named, and nothing is denied. */
+	assert_false(peer_from_rejected(l, "10.1.0.1"));
+	ep = endpoint_lookup(&w.d, l, w.uid);
+	child = ep->children[0];
+	object_unref(ep);
+	ids = fake.nids;
+
+	/* The file now says: deny 10.1/16. */
+	assert_int_equal(rdq_prefix_list_add(&decl.rules.deny, "10.1.0.0/16", 11, err, 200), 0);
+	assert_int_equal(ep_wait_declared_rules(&w.d, l, &decl.rules), 0);
+	assert_true(settle());
+	ep = endpoint_lookup(&w.d, l, w.uid);
+	assert_non_null(ep);
+	assert_int_equal(ep->nchildren, 1);
+	assert_int_equal(ep->children[0], child);
+	object_unref(ep);
+	assert_int_equal(fake.ids[ids - 1].rejects, 0);
+	assert_int_equal(fake.ids[ids - 1].destroys, 0);
+	assert_true(peer_from_rejected(l, "10.1.0.2"));
+	assert_false(peer_from_rejected(l, "10.9.0.2"));
+	assert_int_equal(w.d.counters.net_rejected_by_rule, 1);
+
+	/* Rules taken away: everyone again. */
+	memset(&decl.rules, 0, sizeof(decl.rules));
+	assert_int_equal(ep_wait_declared_rules(&w.d, l, &decl.rules), 0);
+	assert_false(peer_from_rejected(l, "10.1.0.3"));
+	ep_wait_undeclare(&w.d, l);
+	assert_true(settle());
+	check_nothing_left();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +349,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_device_removed_and_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declared_is_rdqds_own, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_declared_rules_change_keeps_peers, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
