@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol/conf_file.h"
+
 #define MAX_MAX_RUNNING 1024
 #define MAX_WORDS	256
 
@@ -16,30 +18,6 @@ struct conf_state {
 	struct serve_conf *conf;
 	unsigned address, command, max_running, timeout, direct, wait_address;
 };
-
-static char *trim(char *text)
-{
-	char *end;
-
-	while (isspace((unsigned char)*text))
-		text++;
-	end = text + strlen(text);
-	while (end > text && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return text;
-}
-
-/* A '#' at the start or after a blank starts a comment, so a value may hold one: rdqd.conf's rule.
- */
-static void cut_comment(char *line)
-{
-	for (char *p = line; *p; p++) {
-		if (*p == '#' && (p == line || isspace((unsigned char)p[-1]))) {
-			*p = '\0';
-			return;
-		}
-	}
-}
 
 static void free_words(char **words)
 {
@@ -172,10 +150,12 @@ static int rules_line(struct serve_conf *c, const char *key, const char *value, 
 	return 0;
 }
 
-static int conf_line(struct conf_state *st, const char *key, const char *value, unsigned lineno,
-		     char *err, size_t err_size)
+static int serve_line(const struct conf_line *line, char *err, size_t err_size)
 {
+	struct conf_state *st = line->arg;
 	struct serve_conf *c = st->conf;
+	const char *key = line->key, *value = line->value;
+	unsigned lineno = line->lineno;
 
 	if (strcmp(key, "address") == 0) {
 		if (once(&st->address, lineno, key, err, err_size) < 0)
@@ -222,43 +202,10 @@ static int conf_line(struct conf_state *st, const char *key, const char *value, 
 int serve_conf_read(const char *path, struct serve_conf *conf, char *err, size_t err_size)
 {
 	struct conf_state st = {.conf = conf};
-	char *line = NULL, *key, *eq, why[300];
-	size_t cap = 0;
-	unsigned lineno = 0;
-	int ret = 0;
-	FILE *f;
+	int ret = conf_file_read(path, true, serve_line, &st, err, err_size);
 
-	f = fopen(path, "re");
-	if (!f) {
-		ret = -errno;
-		snprintf(err, err_size, "cannot read %s: %s", path, strerror(-ret));
-		return ret;
-	}
-	while (ret == 0 && getline(&line, &cap, f) >= 0) {
-		lineno++;
-		cut_comment(line);
-		key = trim(line);
-		if (!*key)
-			continue;
-		eq = strchr(key, '=');
-		if (!eq) {
-			snprintf(why, sizeof(why), "\"%.60s\" is not \"key = value\"", key);
-			ret = -EINVAL;
-		} else {
-			*eq = '\0';
-			ret = conf_line(&st, trim(key), trim(eq + 1), lineno, why, sizeof(why));
-		}
-		if (ret < 0)
-			snprintf(err, err_size, "%s:%u: %s", path, lineno, why);
-	}
-	if (ret == 0 && ferror(f)) {
-		ret = -EIO;
-		snprintf(err, err_size, "cannot read %s: %s", path, strerror(errno));
-	}
-	free(line);
-	fclose(f);
 	if (ret == 0 && (!st.address || !st.command)) {
-		snprintf(err, err_size, "%s: no %s", path,
+		snprintf(err, err_size, "%.250s: no %s", path,
 			 !st.address ? "address (address = ADDR[:PORT])"
 				     : "command (command = COMMAND [ARGS...])");
 		ret = -EINVAL;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf_file.h"
+#include "protocol/conf_file.h"
 #include "engine/level.h"
 #include "local_addrs.h"
 #include "protocol/defaults.h"
@@ -114,7 +114,7 @@ int listen_file_read(const char *path, const char *name, struct listen_decl *out
 	out->max_connections = RDQ_DEFAULT_MAX_CONNECTIONS;
 	ret = conf_file_read(path, true, decl_line, &st, err, err_size);
 	if (ret == 0 && !st.address_line) {
-		snprintf(err, err_size, "%s: no address (address = ADDR:PORT)", path);
+		snprintf(err, err_size, "%.250s: no address (address = ADDR:PORT)", path);
 		ret = -EINVAL;
 	}
 	return ret;

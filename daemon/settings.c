@@ -10,7 +10,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "conf_file.h"
+#include "protocol/conf_file.h"
 #include "config.h"
 #include "engine/level.h"
 #include "metrics.h"

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/level.h"
-
 /* Drops blanks at both ends of text, in place. */
 static char *trim(char *text)
 {
@@ -61,7 +59,6 @@ int conf_file_read(const char *path, bool required, conf_line_fn *line_meaning, 
 	FILE *f;
 	int ret = 0;
 
-	RDQ_PASSIVE_ONLY();
 	f = fopen(path, "re");
 	if (!f) {
 		ret = -errno;

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `key = value` files rdqd reads: rdqd.conf and each declared listener
- * of listen.d. One reader cuts the lines, so both have the same syntax and
- * both name the file and the line of what they cannot use; what a key
+ * The `key = value` files of rdq: rdqd.conf and each declared listener of
+ * listen.d (read by rdqd), each served command's file of /etc/rdq/serve (read
+ * by rdqctl). One reader cuts the lines, so all have the same syntax and
+ * all name the file and the line of what they cannot use; what a key
  * means is the caller's.
  *
  * One `key = value` a line; blanks around both are dropped, blank lines
  * too. A `#` at the start of a line or after a blank starts a comment.
  */
-#ifndef RDQD_CONF_FILE_H
-#define RDQD_CONF_FILE_H
+#ifndef RDQ_CONF_FILE_H
+#define RDQ_CONF_FILE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,8 +31,8 @@ typedef int conf_line_fn(const struct conf_line *line, char *err, size_t err_siz
 /*
  * Reads path line by line into line_meaning. A file that does not exist is an empty
  * one unless required. Returns 0, or the first -errno with "PATH:LINE: why"
- * (or "cannot read PATH: why") in err. Blocks (a file read): start-up or a
- * worker only.
+ * (or "cannot read PATH: why") in err. Blocks (a file read): in rdqd, at
+ * start-up or on a worker only (its callers check).
  */
 int conf_file_read(const char *path, bool required, conf_line_fn *line_meaning, void *arg,
 		   char *err, size_t err_size);
