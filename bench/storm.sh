@@ -5,12 +5,14 @@
 # against direct endpoints (rdqd holds QP-less rdma_cm ids, rdq-direct-storm
 # makes the QPs and moves them through rdqd's steps) on the same listener.
 # Each N runs REPEAT times (default 3), the three contestants in turn, their
-# order reversed every other run so that none always goes first. Each run
-# prints a "storm" line; the end a "ratio" line per N, phase and contestant:
-# the median of its time / cmtime's over the runs, with the lowest and highest.
-# Last, what rdqd's QP owner check (two RDMA netlink dumps on each ep.attach)
-# costs as the QPs on the device grow (qp-owner-time, up to 2 N: a direct
-# storm's N QPs and rdqd's N passive ones).
+# order reversed every other run so that none always goes first; each starts
+# on an idle guest. Each run prints a "storm" line with the times, and one with
+# the guest CPU each contestant's whole run took; the end a "ratio" line per N,
+# phase and contestant: the median of its time / cmtime's over the runs, with
+# the lowest and highest, and the same for the CPU. Last, what rdqd's QP owner
+# check costs when it must dump the device's QPs (a QP still in RESET) as the
+# QPs on the device grow (qp-owner-time, up to 2 N: a direct storm's N QPs and
+# rdqd's N passive ones).
 # Usage (on the host):
 #   tests/rxe/rxehost run --build-dir build --mem 2048 --timeout 1800 [--env REPEAT=5] -- bench/storm.sh [N...]
 set -u
@@ -23,6 +25,29 @@ RESULTS=/tmp/storm-results
 
 # cmtime's total ms for a step (its table's first number column).
 cm_step() { sed -n "s/^$1 *: *\([0-9.]*\).*/\1/p" /tmp/cmtime.out; }
+
+# The guest's CPU time so far, in ms, busy in any process or the kernel (not idle, not
+# waiting for I/O): /proc/stat's first line, in clock ticks of 10 ms. Around a contestant's run
+# it says how much CPU its whole run took, both its processes (or rdqd and its client) and the
+# kernel's RDMA work for them: on one vCPU a run cannot take less time than that.
+cpu_busy_ms() {
+	awk '/^cpu / { print ($2 + $3 + $4 + $7 + $8) * 10; exit }' /proc/stat
+}
+
+# Waits (up to 30 s) until the guest has been idle for a second: what a contestant leaves
+# behind (rdqd tearing down endpoints on its workers, a killed cmtime server's QPs destroyed by
+# the kernel, rdma_cm's time-wait) must not be paid by the next one. Busy means more than 5 of
+# the second's 100 ticks.
+settle() {
+	i=0
+	while [ $i -lt 30 ]; do
+		t0=$(cpu_busy_ms)
+		sleep 1
+		[ $(($(cpu_busy_ms) - t0)) -le 50 ] && return 0
+		i=$((i + 1))
+	done
+	echo "storm: the guest did not settle in 30 s"
+}
 
 # Each contestant sets its connect and disconnect ms (empty if it failed).
 run_cmtime() {
@@ -75,9 +100,16 @@ for n in "$@"; do
 		else
 			order="direct rdq cmtime"
 		fi
+		cpu_line=""
+		settle
 		for who in $order; do
+			before=$(cpu_busy_ms)
 			"run_$who"
+			settle # the contestant's leftovers are its own CPU, not the next one's
+			cpu_line="$cpu_line $who $(($(cpu_busy_ms) - before))"
 		done
+		echo "storm N=$n run $run guest cpu ms (connect and disconnect, every process):$cpu_line" |
+			tee -a "$RESULTS"
 		if [ -z "$rdq_connect" ] || [ -z "$cm_disconnect" ] || [ -z "$direct_connect" ]; then
 			echo "storm N=$n run $run failed: cmtime [$(tail -3 /tmp/cmtime.out)]" \
 				"rdq-storm [$rdq_out] rdq-direct-storm [$direct_out]"
@@ -105,6 +137,18 @@ for n in "$@"; do
 				END { if (NR) printf "ratio N=%s %s %s/cmtime median %.2f min %.2f max %.2f runs %d\n",
 					n, p, w, r[int((NR + 1) / 2)], r[1], r[NR], NR }'
 		done
+	done
+done
+# The same for the guest's CPU over each whole run.
+for n in "$@"; do
+	for who in rdq direct; do
+		grep "^storm N=$n run .* guest cpu ms" "$RESULTS" | awk -v w="$who" '{
+			for (i = 1; i <= NF; i++) v[$i] = $(i + 1)
+			printf "%.3f\n", v[w] / v["cmtime"]
+		}' | sort -n | awk -v n="$n" -v w="$who" '
+			{ r[NR] = $1 }
+			END { if (NR) printf "ratio N=%s cpu %s/cmtime median %.2f min %.2f max %.2f runs %d\n",
+				n, w, r[int((NR + 1) / 2)], r[1], r[NR], NR }'
 	done
 done
 ctl -j stats

@@ -110,10 +110,9 @@ static int arm(struct rdq_direct *c)
  * Waits for the CQ's next completion event or rdqd's news, at most until the
  * deadline. The caller has just reaped the CQ. Every system call here is one
  * a turn of a program's loop pays when a connection has nothing new: the CQ
- * is asked for an event only when its last one was taken, rdqd's socket is
- * read only when poll() says so, and an event taken is asked for again at
- * once, so that a turn with no deadline left ends with one poll(), one read
- * of the event and one request for the next.
+ * is asked for an event only when its last one was taken, and rdqd's socket
+ * read only when poll() says so; a turn with no deadline left ends with one
+ * poll(), and when an event came, one read of it and one request for the next.
  */
 static int wait_event(struct rdq_direct *c, int64_t deadline)
 {
@@ -151,12 +150,15 @@ static int wait_event(struct rdq_direct *c, int64_t deadline)
 	if ((p[0].revents & POLLIN) && ibv_get_cq_event(c->channel, &cq, &ctx) == 0) {
 		ibv_ack_cq_events(cq, 1);
 		c->armed = false;
-		n = arm(c);
-		if (n != 0)
-			return n < 0 ? n : 0;
-		/* The event was for completions the caller reaped already: nothing new. */
-		if (stream_remaining_ms(deadline) == 0)
-			return -EAGAIN;
+		/*
+		 * With time left the caller reaps, and comes back to arm only if it
+		 * finds nothing: a send that completes meanwhile then wakes nobody.
+		 * With none, the CQ is armed now, for the program's own poll().
+		 */
+		if (stream_remaining_ms(deadline) == 0) {
+			n = arm(c);
+			return n == 0 ? -EAGAIN : n < 0 ? n : 0;
+		}
 	}
 	return 0;
 }

@@ -49,18 +49,24 @@ mkdir -p "$DIR"
 printf 'address = %s:%s\n' "$SELF" "$((PORT + 2))" >"$DIR/ruled.conf"
 rdqd_start --listen-dir "$DIR" || exit 1
 
+# FAMILY LISTENER GOOD BAD COUNT: a peer from GOOD gets its echoes from the listener's
+# address; one from BAD is rejected and reads why in the REJ; stats then counts COUNT refused.
+allowed_and_refused() {
+	out=$(timeout 60 echo-peer --from "$3" "$2" "$PORT" 64 3 2>&1)
+	expect "$1: the allowed peer gets its echoes" 0 "$?"
+	out=$(timeout 60 echo-peer --from "$4" "$2" "$PORT" 64 1 2>&1)
+	status=$?
+	expect "$1: the refused peer's connect is rejected" 5 "$status"
+	expect_match "$1: it reads why in the REJ" \
+		"rejected: rdq: peer $4 is refused by the listener's address rules" "$out"
+	expect "$1: stats counts it, by_rule ($5 in all)" "$5" "$(network rejected_by_rule)"
+}
+
 # --- IPv4: only one address may connect
 
 L4=$(json_get ep "$(ctl -j ep listen "$SELF:$PORT" --deny any --allow "$GOOD" 2>&1)")
 expect_match "listen, IPv4, admitting $GOOD alone" '^[0-9]+$' "$L4"
-out=$(timeout 60 echo-peer --from "$GOOD" "$SELF" "$PORT" 64 3 2>&1)
-expect "IPv4: the allowed peer gets its echoes" 0 "$?"
-out=$(timeout 60 echo-peer --from "$BAD" "$SELF" "$PORT" 64 1 2>&1)
-status=$?
-expect "IPv4: the refused peer's connect is rejected" 5 "$status"
-expect_match "IPv4: it reads why in the REJ" \
-	"rejected: rdq: peer $BAD is refused by the listener's address rules" "$out"
-expect "IPv4: stats counts it, by_rule" 1 "$(network rejected_by_rule)"
+allowed_and_refused IPv4 "$SELF" "$GOOD" "$BAD" 1
 no_passive() { [ -z "$(passive_ep)" ]; }
 if wait_until 5 no_passive; then pass "IPv4: no passive endpoint is left"
 else fail "IPv4: no passive endpoint is left" "$(ctl ep show)"; fi
@@ -71,14 +77,7 @@ expect_match "ep show EP lists the listener's rules" "allow +$GOOD/32.*deny +any
 
 L6=$(json_get ep "$(ctl -j ep listen "[$V6]:$PORT" --deny "$BAD6" 2>&1)")
 expect_match "listen, IPv6, refusing $BAD6" '^[0-9]+$' "$L6"
-out=$(timeout 60 echo-peer --from "$GOOD6" "$V6" "$PORT" 64 3 2>&1)
-expect "IPv6: the allowed peer gets its echoes" 0 "$?"
-out=$(timeout 60 echo-peer --from "$BAD6" "$V6" "$PORT" 64 1 2>&1)
-status=$?
-expect "IPv6: the refused peer's connect is rejected" 5 "$status"
-expect_match "IPv6: it reads why in the REJ" \
-	"rejected: rdq: peer $BAD6 is refused by the listener's address rules" "$out"
-expect "IPv6: stats counts it too" 2 "$(network rejected_by_rule)"
+allowed_and_refused IPv6 "$V6" "$GOOD6" "$BAD6" 2
 expect_match "the log says it, with its remedy" \
 	"is refused by the listener's address rules; the listener's allow and deny" \
 	"$(cat "$RDQD_LOG")"

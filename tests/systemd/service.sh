@@ -348,10 +348,11 @@ expect_status "systemctl enable --now rdq-serve@upper succeeds" 0 systemctl enab
 expect_status "and rdq-serve@whoami" 0 systemctl enable --now rdq-serve@whoami
 # listens PORT: rdqd lists a serve listener on ADDR:PORT.
 listens() { ctl -j ep show | tr '{' '\n' | grep '"mode":"serve"' | grep -q "\"local\":\"$ADDR:$1\""; }
-# answer PORT TEXT: the answer of whatever serves ADDR:PORT to TEXT, through a connection of rdqd's.
+# answer PORT TEXT [AT]: the answer of whatever serves AT:PORT (default ADDR) to TEXT, through a
+# connection of rdqd's.
 answer() {
 	local a
-	a=$(json_get ep "$(ctl -j ep connect "$ADDR:$1" 2>&1)")
+	a=$(json_get ep "$(ctl -j ep connect "${3:-$ADDR}:$1" 2>&1)")
 	[ -n "$a" ] || return 1
 	ctl ep send "$a" "$2" >/dev/null && ctl ep recv "$a" --timeout 5000
 	ctl ep destroy "$a" >/dev/null 2>&1
@@ -407,6 +408,46 @@ expect "a bad file: rdqctl exits 2 and systemd leaves the instance failed, not r
 $(systemctl show -P NRestarts rdq-serve@typo)"
 expect_match "the journal names the file and the line" \
 	"$ETC/serve/typo.conf:3: unknown key \"max-runing\"" "$(journalctl -q -o cat -u rdq-serve@typo)"
+echo "# a direct served command, enabled before its address exists"
+# operations.md's drop-in lets an instance open the RDMA devices; wait-address lets it start
+# before its address is there, as at boot.
+LATE=${ADDR%.*}.60
+LPORT2=$((PORT + 13))
+printf 'address = %s:%s\ncommand = tr a-z A-Z\ndirect = yes\nwait-address = yes\n' "$LATE" \
+	"$LPORT2" >"$ETC/serve/late.conf"
+mkdir -p /etc/systemd/system/rdq-serve@late.service.d
+cat >/etc/systemd/system/rdq-serve@late.service.d/direct.conf <<'DROPIN'
+[Service]
+PrivateDevices=no
+DeviceAllow=/dev/infiniband/rdma_cm rw
+DeviceAllow=char-infiniband_verbs rw
+RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6
+LimitMEMLOCK=infinity
+DROPIN
+systemctl daemon-reload
+expect_status "systemctl enable --now rdq-serve@late, its address not there yet" 0 \
+	systemctl enable --now rdq-serve@late
+# late_row: rdqd's row for the instance's listener.
+late_row() { ctl -j ep show | tr '{' '\n' | grep "\"local\":\"$LATE:$LPORT2\""; }
+late_waits() { late_row | grep -q '"state":"waiting"'; }
+if wait_until 10 late_waits; then pass "its direct listener waits for the address"
+else fail "its direct listener waits for the address" \
+	"$(ctl ep show 2>&1; journalctl -q -o cat -u rdq-serve@late | tail -n 10)"; fi
+expect "and the instance runs meanwhile" active "$(systemctl is-active rdq-serve@late)"
+ip addr add "$LATE/24" dev d0
+late_listens() { late_row | grep -q '"state":"listening"'; }
+if wait_until 2 late_listens; then pass "the address added: within 2 s it listens"
+else fail "the address added: within 2 s it listens" "$(late_row)"; fi
+out=$(timeout 60 rdma_client -s "$LATE" -p "$LPORT2" 2>&1)
+expect "rdma_client gets its answer from the instance's own QP" 0 "$?"
+expect "a message comes back in capitals" "DIRECT AND LATE" "$(answer "$LPORT2" "direct and late" "$LATE" 2>&1)"
+expect_match "the listener is direct, its client the instance's rdqctl" \
+	"\"mode\":\"direct\",\"client_pid\":$(systemctl show -P MainPID rdq-serve@late)," "$(late_row)"
+systemctl disable --now rdq-serve@late >/dev/null 2>&1
+rm -r /etc/systemd/system/rdq-serve@late.service.d "$ETC/serve/late.conf"
+systemctl daemon-reload
+ip addr del "$LATE/24" dev d0
+
 # Stopped as well, so that nothing would start rdqd.socket again behind the later cases.
 systemctl stop rdq-serve@typo 2>/dev/null
 systemctl reset-failed rdq-serve@typo 2>/dev/null
@@ -449,8 +490,16 @@ after_each "the served commands and the declared listener"
 if [ -n "${RDQ_DEBS:-}" ]; then
 	echo "# removing the package"
 	ctl status >/dev/null 2>&1
+	# An enabled, running served command: removal stops it and purge takes its link.
+	systemctl enable --now rdq-serve@upper >/dev/null 2>&1
+	wait_until 10 listens "$SPORT" || fail "rdq-serve@upper listens again before the purge" \
+		"$(systemctl status rdq-serve@upper 2>&1 | tail -n 5)"
 	expect_status "apt-get purge rdq librdq0 succeeds with rdqd running" 0 \
 		apt-get purge -y -q rdq librdq0
+	expect "the enabled rdq-serve@upper was stopped, its rdqctl gone" "inactive" \
+		"$(systemctl is-active rdq-serve@upper)$(pgrep -f 'rdqctl ep serve' >/dev/null && echo ' rdqctl left')"
+	expect "purge left no rdq-serve@ link behind" "" \
+		"$(find /etc/systemd/system -name 'rdq-serve@*' 2>/dev/null)"
 	expect "rdqd.service and rdqd.socket are stopped" "inactive inactive" \
 		"$(systemctl is-active rdqd.service) $(systemctl is-active rdqd.socket)"
 	expect "no rdqd process is left" "" "$(pgrep -x rdqd)"
