@@ -324,6 +324,8 @@ void client_request(int who)
 	sim.never_given = false;
 	args = valid_args(who, op);
 	s = sent_new(who, op, sim.never_given ? EXPECT_ENOENT : EXPECT_ANY);
+	if (op == RDQ_OP_EP_LISTEN && args)
+		rules_pick(args, s);
 	sent_describe(s, args);
 	if (op == RDQ_OP_EP_DESTROY)
 		given_may_go(s->ep);
@@ -474,6 +476,8 @@ static void check_reply(const struct reply *r)
 			name_handle(ep);
 			given_record(r->who, ep, s->tied, false);
 		}
+		if (s->op == RDQ_OP_EP_LISTEN)
+			rules_listener(ep, s->rules);
 		/* A direct client goes on: its QP after ep.resolve, the RTU after ep.attach. */
 		if (s->op == RDQ_OP_EP_RESOLVE)
 			react_later(r->who, "request", ep);

@@ -199,6 +199,7 @@ bool network_event(void)
 		new_id = fake_incoming_id();
 		if (!new_id)
 			return true;
+		rules_peer(fake.nids - 1, answered[c.id].handle, new_id);
 		id = new_id;
 	}
 	trace("cm %s status %d for ep %llu%s", event_name(c.type), c.status,

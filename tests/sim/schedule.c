@@ -226,6 +226,7 @@ static void check_step(void)
 			sim_fail("QP #%u moved after its teardown, or torn down twice", i);
 	structure_check();
 	qpmap_check();
+	rules_check();
 }
 
 /* Every request of a client still connected got its one reply. */
@@ -424,6 +425,7 @@ uint64_t schedule_run(uint64_t seed, uint64_t steps)
 						      : 16 + (unsigned)rng_below(&sim.rng, 48);
 	trace_reset();
 	network_reset();
+	rules_reset();
 	scope = scopes[rng_below(&sim.rng, 3)];
 	if (world_start_clients(scope, sim.nclients) < 0)
 		sim_fail("the world did not start");

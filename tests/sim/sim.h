@@ -52,6 +52,7 @@ struct sent {
 	bool waits;    /* ep.send with wait: its completion never comes here */
 	bool tied;     /* asked for an object tied to its connection (serve and direct imply it) */
 	rdq_handle_t ep; /* the endpoint a success reply gave, or the one it names */
+	int rules;	 /* ep.listen: the address rules it asked for (rules.c's sets; 0: none) */
 };
 
 /* What a client was given and was told of. */
@@ -199,6 +200,20 @@ bool network_answer_owed(void);
 bool network_address_change(void);
 /* Forgets what the network answered (a new schedule). */
 void network_reset(void);
+/*
+ * rules.c's side: listeners' address rules. ep.listen asks for one of
+ * RULE_SETS sets (rules_pick); its reply records the listener's
+ * (rules_listener); each peer's connection request comes from an address it
+ * picks (rules_peer, with the id's index among the fakes' ids); after every
+ * step no refused peer was accepted and no admitted one told it was refused.
+ */
+#define RULE_SETS 3
+void rules_pick(json_t *listen_args, struct sent *s);
+void rules_listener(rdq_handle_t ep, int set);
+void rules_peer(unsigned index, rdq_handle_t listener, struct rdma_cm_id *id);
+void rules_check(void);
+void rules_reset(void);
+
 /* Fails a fakes' call now and then (fake.fault). */
 int fault_decide(enum fake_call call);
 

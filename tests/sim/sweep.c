@@ -69,6 +69,8 @@ static const struct scenario scenarios[] = {
 	 0},
 	{"ep.listen direct", P_NONE, RDQ_OP_EP_LISTEN,
 	 "{\"addr\":\"127.0.0.1\",\"mode\":\"direct\",\"timeout_ms\":600000}", 0},
+	{"ep.listen with address rules", P_NONE, RDQ_OP_EP_LISTEN,
+	 "{\"addr\":\"127.0.0.1\",\"allow\":\"10.1.0.0/16\",\"deny\":\"any\"}", 0},
 	{"ep.connect, to established", P_NONE, RDQ_OP_EP_CONNECT,
 	 "{\"addr\":\"127.0.0.1\",\"timeout_ms\":600000}", 0},
 	{"ep.resolve, attach, establish (direct)", P_NONE, RDQ_OP_EP_RESOLVE,
@@ -304,6 +306,7 @@ static bool run_once(const struct scenario *c, uint64_t k, const char **status)
 	sim.nclients = 2;
 	trace_reset();
 	network_reset();
+	rules_reset();
 	if (world_start_clients(SYNC_ENDPOINT, 2) < 0)
 		sim_fail("the world did not start");
 	clients_on_event(client_event);
