@@ -267,38 +267,44 @@ static void wait_log(const char *text)
  * A reload that changes only a file's allow and deny keeps its listener (the
  * same endpoint, so its connections too) and gives it the new rules.
  */
+/*
+ * Listener ep (which must still be there) shows count prefixes in all, and
+ * the index-th of its list is text (list NULL: the count alone).
+ */
+static void assert_rules(json_int_t ep, json_int_t count, const char *list, size_t index,
+			 const char *text)
+{
+	json_t *row = endpoint(ep);
+
+	assert_non_null(row);
+	assert_int_equal(json_integer_value(json_object_get(row, "rules")), count);
+	if (list)
+		assert_string_equal(
+			json_string_value(json_array_get(json_object_get(row, list), index)), text);
+	json_decref(row);
+}
+
 static void test_reload_rules_keep_the_listener(void **state)
 {
 	json_int_t ep;
-	json_t *row;
 
 	declare("ruled", "address = 192.0.2.7:7500\ndeny = any\n");
 	assert_int_equal(start(), 0);
 	ep = wait_declared("ruled", true);
-	row = endpoint(ep);
-	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 1);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "deny"), 0)),
-			    "any");
-	json_decref(row);
+	assert_rules(ep, 1, "deny", 0, "any");
 
 	declare("ruled", "address = 192.0.2.7:7500\ndeny = any\nallow = 10.1.0.0/16, fd00::/8\n");
 	daemon_signal(&d, SIGHUP);
 	wait_log("listener ruled: new address rules");
 	assert_true(daemon_log_contains(&d, "0 changed, 1 with new address rules"));
-	row = endpoint(ep);
-	assert_non_null(row); /* the same endpoint */
-	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(row, "allow"), 1)),
-			    "fd00::/8");
-	json_decref(row);
+	/* The same endpoint, with the new rules. */
+	assert_rules(ep, 3, "allow", 1, "fd00::/8");
 
 	/* A bad prefix on reload: logged with its line, the rules stay as they were. */
 	declare("ruled", "address = 192.0.2.7:7500\ndeny = 10.0.0.0/40\n");
 	daemon_signal(&d, SIGHUP);
 	wait_log("ruled.conf:2: deny: \"10.0.0.0/40\" is not an address prefix");
-	row = endpoint(ep);
-	assert_int_equal(json_integer_value(json_object_get(row, "rules")), 3);
-	json_decref(row);
+	assert_rules(ep, 3, NULL, 0, NULL);
 	assert_int_equal(daemon_stop(&d), 0);
 }
 
