@@ -12,9 +12,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocol/request_read.h"
+
+/* The most arguments an op may have here: one with more stops the fuzzer (see read_one). */
+#define READ_BOTH_MAX_ARGS 16
 
 /* What reading one frame for one op gave. */
 struct read_outcome {
@@ -26,7 +30,7 @@ struct read_outcome {
 	char op[64];
 	size_t op_len;
 	_Alignas(max_align_t) unsigned char args[RDQ_OP_ARGS_MAX];
-	uint32_t text_hash[8]; /* of each string argument's bytes, by its place in the table */
+	uint32_t text_hash[READ_BOTH_MAX_ARGS]; /* each string argument's bytes, by its place */
 };
 
 static inline uint32_t read_both_hash(const char *s, size_t len)
@@ -57,8 +61,14 @@ static inline void read_one(const char *body, size_t len, const struct rdq_op_sp
 		if (op)
 			out->ret = rdq_args_read(&e, op, out->args, out->err);
 		out->fast = e.tree.root == NULL;
-		/* Strings point into the frame or the tree: keep their bytes, not the pointers. */
-		for (unsigned i = 0; op && out->ret == 0 && i < op->nargs && i < 8; i++) {
+		/*
+		 * Strings point into the frame or the tree: keep their bytes, not the
+		 * pointers. Every argument must be looked at, or a pointer would be
+		 * compared and the two ways would seem to disagree.
+		 */
+		if (op && op->nargs > READ_BOTH_MAX_ARGS)
+			abort();
+		for (unsigned i = 0; op && out->ret == 0 && i < op->nargs; i++) {
 			struct rdq_text *t = (struct rdq_text *)(out->args + op->args[i].offset);
 
 			if (op->args[i].type == RDQ_ARG_STRING && t->s) {

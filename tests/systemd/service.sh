@@ -482,6 +482,23 @@ if wait_until 2 state_is echo listening; then pass "systemctl restart rdqd: the 
 else fail "systemctl restart rdqd: the declared listener is back by itself" "$(ctl ep show 2>&1)"; fi
 out=$(timeout 60 rdma_client -s "$NEW" -p "$LPORT" 2>&1)
 expect "and rdma_client gets its echo again" 0 "$?"
+
+echo "# the declared listener's address, then rxe0, coming after rdqd"
+# librdmacm lets a removed device go only when rdqd exits: rdqd is stopped before rxe0 goes.
+systemctl stop rdqd.socket rdqd.service
+ip addr del "$NEW/24" dev d0
+rdma link delete rxe0
+fresh_start_limit
+systemctl start rdqd.socket
+if wait_until 5 state_is echo waiting; then pass "rdqd starts with no RDMA device, the listener waiting"
+else fail "rdqd starts with no RDMA device, the listener waiting" "$(ctl ep show 2>&1)"; fi
+ip addr add "$NEW/24" dev d0
+rdma link add rxe0 type rxe netdev d0
+expect "the address, then rxe0, added after rdqd started" 0 "$?"
+if wait_until 2 state_is echo listening; then pass "within 2 s it listens"
+else fail "within 2 s it listens" "$(row echo)"; fi
+out=$(timeout 60 rdma_client -s "$NEW" -p "$LPORT" 2>&1)
+expect "rdma_client gets its echo through the new rxe0" 0 "$?"
 rm "$ETC/listen.d/echo.conf"
 ip addr del "$NEW/24" dev d0
 restart_rdqd
