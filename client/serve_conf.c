@@ -91,16 +91,6 @@ fail:
 	return NULL;
 }
 
-static int once(unsigned *line, unsigned lineno, const char *key, char *err, size_t err_size)
-{
-	if (*line) {
-		snprintf(err, err_size, "%s is set again (first on line %u)", key, *line);
-		return -EINVAL;
-	}
-	*line = lineno;
-	return 0;
-}
-
 static int number(const char *key, const char *value, int64_t hi, int64_t *out, char *err,
 		  size_t err_size)
 {
@@ -155,10 +145,9 @@ static int serve_line(const struct conf_line *line, char *err, size_t err_size)
 	struct conf_state *st = line->arg;
 	struct serve_conf *c = st->conf;
 	const char *key = line->key, *value = line->value;
-	unsigned lineno = line->lineno;
 
 	if (strcmp(key, "address") == 0) {
-		if (once(&st->address, lineno, key, err, err_size) < 0)
+		if (conf_key_once(line, &st->address, err, err_size) < 0)
 			return -EINVAL;
 		if (!*value || strlen(value) >= sizeof(c->address)) {
 			snprintf(err, err_size, "address: \"%.60s\" is not ADDR[:PORT]", value);
@@ -168,26 +157,26 @@ static int serve_line(const struct conf_line *line, char *err, size_t err_size)
 		return 0;
 	}
 	if (strcmp(key, "command") == 0) {
-		if (once(&st->command, lineno, key, err, err_size) < 0)
+		if (conf_key_once(line, &st->command, err, err_size) < 0)
 			return -EINVAL;
 		c->argv = split_words(value, err, err_size);
 		return c->argv ? 0 : -EINVAL;
 	}
 	if (strcmp(key, "max-running") == 0)
-		return once(&st->max_running, lineno, key, err, err_size) < 0
+		return conf_key_once(line, &st->max_running, err, err_size) < 0
 			       ? -EINVAL
 			       : number(key, value, MAX_MAX_RUNNING, &c->max_running, err,
 					err_size);
 	if (strcmp(key, "timeout") == 0)
-		return once(&st->timeout, lineno, key, err, err_size) < 0
+		return conf_key_once(line, &st->timeout, err, err_size) < 0
 			       ? -EINVAL
 			       : number(key, value, INT_MAX, &c->timeout_ms, err, err_size);
 	if (strcmp(key, "direct") == 0)
-		return once(&st->direct, lineno, key, err, err_size) < 0
+		return conf_key_once(line, &st->direct, err, err_size) < 0
 			       ? -EINVAL
 			       : yes_no(key, value, &c->direct, err, err_size);
 	if (strcmp(key, "wait-address") == 0)
-		return once(&st->wait_address, lineno, key, err, err_size) < 0
+		return conf_key_once(line, &st->wait_address, err, err_size) < 0
 			       ? -EINVAL
 			       : yes_no(key, value, &c->wait_address, err, err_size);
 	if (strcmp(key, "allow") == 0 || strcmp(key, "deny") == 0)

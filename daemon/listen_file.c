@@ -34,25 +34,14 @@ static int number(const char *text, unsigned lo, unsigned hi, unsigned *out)
 	return 0;
 }
 
-static int once(unsigned *line, unsigned lineno, const char *key, char *err, size_t err_size)
-{
-	if (*line) {
-		snprintf(err, err_size, "%s is set again (first on line %u)", key, *line);
-		return -EINVAL;
-	}
-	*line = lineno;
-	return 0;
-}
-
 static int decl_line(const struct conf_line *line, char *err, size_t err_size)
 {
 	struct file_state *st = line->arg;
 	const char *key = line->key, *value = line->value;
-	unsigned lineno = line->lineno;
 	char why[200];
 
 	if (strcmp(key, "address") == 0) {
-		if (once(&st->address_line, lineno, key, err, err_size) < 0)
+		if (conf_key_once(line, &st->address_line, err, err_size) < 0)
 			return -EINVAL;
 		if (local_addr_parse(value, RDQ_DEFAULT_PORT, &st->out->addr, why, sizeof(why)) <
 		    0) {
@@ -62,7 +51,7 @@ static int decl_line(const struct conf_line *line, char *err, size_t err_size)
 		return 0;
 	}
 	if (strcmp(key, "mode") == 0) {
-		if (once(&st->mode_line, lineno, key, err, err_size) < 0)
+		if (conf_key_once(line, &st->mode_line, err, err_size) < 0)
 			return -EINVAL;
 		/* serve and direct need a client that serves them: no declared listener has one. */
 		if (strcmp(value, "echo") != 0) {
@@ -75,7 +64,7 @@ static int decl_line(const struct conf_line *line, char *err, size_t err_size)
 		return 0;
 	}
 	if (strcmp(key, "max-connections") == 0) {
-		if (once(&st->max_line, lineno, key, err, err_size) < 0)
+		if (conf_key_once(line, &st->max_line, err, err_size) < 0)
 			return -EINVAL;
 		if (number(value, 1, RDQ_MAX_MAX_CONNECTIONS, &st->out->max_connections) < 0) {
 			snprintf(err, err_size,

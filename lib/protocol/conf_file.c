@@ -50,6 +50,16 @@ static int one_line(char *line, unsigned lineno, conf_line_fn *line_meaning, voi
 			    err_size);
 }
 
+int conf_key_once(const struct conf_line *line, unsigned *first, char *err, size_t err_size)
+{
+	if (*first) {
+		snprintf(err, err_size, "%s is set again (first on line %u)", line->key, *first);
+		return -EINVAL;
+	}
+	*first = line->lineno;
+	return 0;
+}
+
 int conf_file_read(const char *path, bool required, conf_line_fn *line_meaning, void *arg,
 		   char *err, size_t err_size)
 {

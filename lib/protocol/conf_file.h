@@ -29,6 +29,13 @@ struct conf_line {
 typedef int conf_line_fn(const struct conf_line *line, char *err, size_t err_size);
 
 /*
+ * For a key that may be set once: records in *first the line that sets it
+ * (0: not set yet). Returns 0, or -EINVAL with "KEY is set again (first on
+ * line N)" in err when it was set before.
+ */
+int conf_key_once(const struct conf_line *line, unsigned *first, char *err, size_t err_size);
+
+/*
  * Reads path line by line into line_meaning. A file that does not exist is an empty
  * one unless required. Returns 0, or the first -errno with "PATH:LINE: why"
  * (or "cannot read PATH: why") in err. Blocks (a file read): in rdqd, at
